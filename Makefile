@@ -1,0 +1,46 @@
+# poanalytics: `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+USERS ?= 2000
+WEEKS ?= 16
+SEED ?= 7
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install poanalytics with its dev tools
+	$(BIN)/python -m ipykernel install --sys-prefix --name poanalytics --display-name "poanalytics" >/dev/null
+
+run: setup ## the main job: demo data -> data/warehouse.duckdb -> status summary
+	$(BIN)/poanalytics demo --users $(USERS) --weeks $(WEEKS) --seed $(SEED)
+	$(BIN)/poanalytics status
+
+test: setup ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: setup ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: setup ## ingest benchmark on 10M generated events (prints rows/s)
+	$(BIN)/python benchmarks/ingest.py
+
+lab: setup ## open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks/
+
+clean: ## remove the venv, generated data and reports
+	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html
+
+.PHONY: help setup run test lint bench lab clean

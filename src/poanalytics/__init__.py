@@ -1,0 +1,19 @@
+"""poanalytics: product analytics, support tickets and interview notes in one DuckDB warehouse."""
+
+from .errors import ConfigError, InputError, PoaError, WarehouseError
+from .ingest.pipeline import LoadReport
+from .status import Status
+from .workbench import Workbench
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "InputError",
+    "LoadReport",
+    "PoaError",
+    "Status",
+    "WarehouseError",
+    "Workbench",
+    "__version__",
+]

@@ -1,0 +1,67 @@
+"""The DuckDB connection: the only module that opens DuckDB.
+
+Identifiers go through :func:`quote_ident`; values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .errors import WarehouseError
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier (table or column name) for DuckDB SQL."""
+    if not isinstance(name, str) or name == "" or "\x00" in name:
+        raise WarehouseError(f"invalid SQL identifier {name!r}", code="db.identifier",
+                             hint="use a non-empty name without NUL characters")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string constant, for the few places DuckDB refuses parameters (table functions' options)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """Open (or create) a DuckDB database with poanalytics' session settings."""
+    target = str(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(target)
+    except duckdb.IOException as exc:
+        raise WarehouseError(
+            f"cannot open the warehouse {target}: {exc}",
+            code="db.open",
+            hint="close other programs (or notebooks) that hold the file open, or pass another path",
+        ) from exc
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.DataFrame:
+    """Run a query with bound parameters and return a DataFrame."""
+    cur = con.execute(sql, params) if params is not None else con.execute(sql)
+    return cur.df()
+
+
+def fetch_all(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
+    cur = con.execute(sql, params) if params is not None else con.execute(sql)
+    return cur.fetchall()
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple | None:
+    cur = con.execute(sql, params) if params is not None else con.execute(sql)
+    return cur.fetchone()
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    """(name, type) of every column of a table or view."""
+    rows = fetch_all(con, f"DESCRIBE SELECT * FROM {relation}")  # noqa: S608 - relation is quoted by callers
+    return [(r[0], r[1]) for r in rows]

@@ -1,0 +1,391 @@
+"""The load engine: stage -> typed rows with a reason for each bad one -> quarantine + target.
+
+Every row read ends up loaded, quarantined (file, row, column, reason, raw text) or counted as a
+duplicate, so ``rows_read == rows_loaded + rows_quarantined + rows_duplicate`` for every load.
+A load is one transaction: if anything fails, the warehouse is as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..config import Settings
+from ..db import fetch_one, quote_ident
+from ..errors import PoaError
+from . import formats as formats_mod
+from . import readers, timestamps
+from .mapping import Mapping
+from .sources import Input, resolve
+from .sql import Params
+from .targets import Target
+
+AfterWrite = Callable[[duckdb.DuckDBPyConnection, "StageResult", str], None]
+
+
+@dataclass
+class LoadReport:
+    """What one load did. ``rows_read == rows_loaded + rows_quarantined + rows_duplicate``."""
+
+    kind: str
+    source: str
+    load_id: int
+    formats: list[str] = field(default_factory=list)
+    files: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("kind", "source", "load_id", "formats", "files", "rows_read",
+                                               "rows_loaded", "rows_quarantined", "rows_duplicate", "seconds")}
+
+    def __str__(self) -> str:
+        fmt = ", ".join(self.formats) or "-"
+        lines = [
+            f"{self.kind} from {self.source} (format: {fmt}, {self.files} file(s), load {self.load_id})",
+            f"  rows read {self.rows_read:,}: loaded {self.rows_loaded:,}, quarantined {self.rows_quarantined:,}, "
+            f"duplicate {self.rows_duplicate:,}  [{self.seconds:.2f}s]",
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.rows_quarantined:
+            lines.append(f"  see the quarantined rows: SELECT * FROM quarantine WHERE load_id = {self.load_id}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+@dataclass
+class StageResult:
+    stage: readers.Stage
+    mapping: Mapping
+    read: int = 0
+    loaded: int = 0
+    quarantined: int = 0
+    duplicate: int = 0
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
+    return con.execute(sql, params.used_in(sql))
+
+
+def _text(expr: str) -> str:
+    return f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+
+
+def typed_select(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    st: readers.Stage,
+    mapping: Mapping,
+    *,
+    tz: str,
+    timestamp_format: str | None,
+    settings: Settings,
+) -> str:
+    """SELECT over the stage with one parsed column per field, plus _row, _raw, _reason, _column."""
+    p = st.params
+    inner = ["s._row AS _row", ("s._raw" if st.is_json else "to_json(s)::VARCHAR") + " AS _raw"]
+    checks: list[tuple[str, str, str]] = []  # (condition, reason SQL, column label)
+
+    def lab(name: str) -> str:
+        return mapping.label(name)
+
+    for f in target.fields:
+        expr = mapping.fields.get(f.name)
+        col = quote_ident(f.name)
+        raw_col = quote_ident("_in_" + f.name)
+        if expr is None and not (f.kind == "json" and mapping.extras):
+            inner.append(f"NULL AS {col}")
+            if f.required:
+                checks.append(("true", p.add(f"{f.name} is not mapped"), f.name))
+            continue
+        if f.kind in ("id", "text"):
+            inner.append(f"{_text(expr.sql)} AS {col}")  # type: ignore[union-attr]
+            limit = settings.max_name if f.kind == "id" else settings.max_text
+            checks.append((f"length({col}) > {int(limit)}",
+                           f"'value is ' || length({col}) || ' characters long, over the limit of {int(limit)}; "
+                           f"shorten it or raise limits in conf/poanalytics.toml'", lab(f.name)))
+        elif f.kind == "timestamp":
+            assert expr is not None
+            parsed = timestamps.plan(con, relation=f"{st.relation} AS s", expr=expr.sql, type_=expr.type, tz=tz,
+                                     fmt=timestamp_format, params=p, file=st.input.label, column=lab(f.name))
+            inner.append(f"{_text(expr.sql)} AS {raw_col}")
+            inner.append(f"{parsed} AS {col}")
+            checks.append((f"{raw_col} IS NOT NULL AND {col} IS NULL",
+                           f"'cannot read ' || to_json(left({raw_col}, 80)) || ' as a time; use ISO 8601 "
+                           f"(2024-03-04T10:00:00+01:00), epoch seconds/ms, or pass timestamp_format='",
+                           lab(f.name)))
+            checks.append((f"{col} IS NOT NULL AND NOT {timestamps.in_range(col)}",
+                           f"'time ' || {col}::VARCHAR || ' is outside {timestamps.MIN_TS[:4]}-"
+                           f"{timestamps.MAX_TS[:4]}; check the unit of epoch numbers'", lab(f.name)))
+        elif f.kind == "number":
+            assert expr is not None
+            inner.append(f"{_text(expr.sql)} AS {raw_col}")
+            inner.append(f"try_cast({_text(expr.sql)} AS DOUBLE) AS {col}")
+            checks.append((f"{raw_col} IS NOT NULL AND {col} IS NULL",
+                           f"'expected a number, found ' || to_json(left({raw_col}, 80))", lab(f.name)))
+        elif f.kind == "tags":
+            assert expr is not None
+            if expr.type.endswith("[]"):
+                inner.append(f"list_filter(list_transform({expr.sql}, x -> trim(x::VARCHAR)), x -> x <> '') AS {col}")
+            else:
+                t = _text(expr.sql)
+                inner.append(
+                    f"CASE WHEN {t} IS NULL THEN NULL WHEN json_valid({t}) AND json_type({t}) = 'ARRAY' "
+                    f"THEN list_filter(list_transform(CAST(json_extract_string({t}, '$[*]') AS VARCHAR[]), "
+                    f"x -> trim(x)), x -> x <> '') "
+                    f"ELSE list_filter(list_transform(regexp_split_to_array({t}, '[,;]'), x -> trim(x)), "
+                    f"x -> x <> '') END AS {col}")
+        elif f.kind == "json":
+            base = "NULL"
+            if expr is not None:
+                t = expr.type.upper()
+                if t == "JSON":
+                    base = f"({expr.sql})"
+                elif t == "VARCHAR":
+                    inner.append(f"{_text(expr.sql)} AS {raw_col}")
+                    base = f"CASE WHEN json_valid({raw_col}) THEN {raw_col}::JSON END"
+                    checks.append((f"{raw_col} IS NOT NULL AND NOT json_valid({raw_col})",
+                                   f"'not valid JSON: ' || to_json(left({raw_col}, 80))", lab(f.name)))
+                else:
+                    base = f"to_json({expr.sql})"
+            if mapping.extras:
+                pairs = ", ".join(f"{p.add(k)}, {v}" for k, v in mapping.extras)
+                merged = f"json_merge_patch(coalesce({base}, '{{}}'::JSON), json_object({pairs}))"
+                inner.append(f"CASE WHEN {merged}::VARCHAR = '{{}}' THEN NULL ELSE {merged} END AS {col}")
+            else:
+                inner.append(f"{base} AS {col}")
+            if expr is not None:
+                checks.append((f"{col} IS NOT NULL AND json_type({col}) <> 'OBJECT'",
+                               p.add(f"{f.name} must be a JSON object"), lab(f.name)))
+            checks.append((f"length({col}::VARCHAR) > {int(settings.max_properties)}",
+                           f"'properties are ' || length({col}::VARCHAR) || ' characters long, over the limit "
+                           f"of {int(settings.max_properties)}; drop columns you do not need'", lab(f.name)))
+        if f.required:
+            checks.insert(0, (f"{col} IS NULL" if f.kind != "timestamp" else f"{raw_col} IS NULL",
+                              p.add(f"{f.name} is empty"), lab(f.name)))
+    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in checks) + " END" if checks else "NULL"
+    column = ("CASE " + " ".join(f"WHEN {c} THEN {p.add(label)}" for c, _, label in checks) + " END"
+              if checks else "NULL")
+    return (f"(SELECT *, {reason} AS _reason, {column} AS _column FROM "
+            f"(SELECT {', '.join(inner)} FROM {st.relation} AS s))")
+
+
+def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st: readers.Stage, typed: str) -> int:
+    p = st.params
+    q = quote_ident("__poa_q_" + st.rejects)
+    file_p, kind_p = p.add(st.input.label), p.add(kind)
+    _run(con, f"CREATE TEMP TABLE {q} AS SELECT row, column_name, reason, raw FROM {quote_ident(st.rejects)} "
+              f"UNION ALL SELECT _row, _column, _reason, _raw FROM {typed} WHERE _reason IS NOT NULL", p)
+    n = fetch_one(con, f"SELECT count(*) FROM {q}")[0]  # type: ignore[index]
+    if n:
+        _run(con, f"INSERT INTO quarantine (load_id, kind, file, row, column_name, reason, raw) "
+                  f"SELECT {int(load_id)}, {kind_p}, {file_p}, q.row, q.column_name, q.reason, q.raw FROM {q} q "
+                  f"ANTI JOIN quarantine x ON x.kind = {kind_p} AND x.file = {file_p} "
+                  "AND x.row IS NOT DISTINCT FROM q.row AND x.reason = q.reason AND x.raw IS NOT DISTINCT FROM q.raw",
+             p)
+    con.execute(f"DROP TABLE {q}")
+    return int(n)
+
+
+EVENT_EQ = ("e.user_id = {a}.user_id AND e.event = {a}.event AND e.ts = {a}.ts "
+            "AND e.session_id IS NOT DISTINCT FROM {a}.session_id "
+            "AND e.properties::VARCHAR IS NOT DISTINCT FROM {a}.properties::VARCHAR")
+
+
+def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage, typed: str, source: str) -> int:
+    """Append valid rows that are not in the warehouse yet.
+
+    Rows with a source event id are new when no event of that source has the id (and only the first
+    copy in a file counts). Rows without one are compared by content: a file may hold as many copies
+    of an identical event as it likes, and they are new beyond the copies the warehouse already has.
+    """
+    p = st.params
+    src = p.add(source)
+    cols = "user_id, event, ts, session_id, properties"
+    valid = quote_ident("__poa_valid_" + st.rejects)
+    _run(con, f"CREATE TEMP TABLE {valid} AS SELECT _row, {cols}, source_key FROM {typed} WHERE _reason IS NULL", p)
+    has_any = fetch_one(con, "SELECT EXISTS (SELECT 1 FROM events)")[0]  # type: ignore[index]
+    insert = f"INSERT INTO events ({cols}, source, source_key, load_id) "
+    tail = f", {src}, source_key, {int(load_id)}"
+    total = 0
+    # rows with the source's own event id
+    total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
+                      + ("AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = " + src
+                         + " AND e.source_key = k.source_key) " if has_any else "")
+                      + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1", p).fetchone()[0])
+    if not has_any:
+        total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} WHERE source_key IS NULL", p).fetchone()[0])
+    else:
+        eq = EVENT_EQ.format(a="v")
+        part = "v.user_id, v.event, v.ts, v.session_id, v.properties::VARCHAR"
+        # Content already present (a re-load, or an overlapping export, possibly an earlier file of
+        # this load): only the copies beyond those already in the warehouse are new. This runs first,
+        # so the next statement still sees the warehouse as it was for the other rows.
+        total += int(_run(con, insert + f"""
+            SELECT {cols}{tail} FROM (
+              SELECT v.*, row_number() OVER (PARTITION BY {part} ORDER BY v._row) AS occ,
+                (SELECT count(*) FROM events e WHERE {eq}) AS have
+              FROM {valid} v WHERE source_key IS NULL AND EXISTS (SELECT 1 FROM events e WHERE {eq})
+            ) WHERE occ > have""", p).fetchone()[0])
+        total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} v WHERE source_key IS NULL "
+                          f"AND NOT EXISTS (SELECT 1 FROM events e WHERE {eq})", p).fetchone()[0])
+    con.execute(f"DROP TABLE {valid}")
+    return total
+
+
+def write_upsert(con: duckdb.DuckDBPyConnection, target: Target, load_id: int, st: readers.Stage, typed: str,
+                 source: str, id_field: str, version_field: str | None) -> tuple[int, str]:
+    """Insert new records and replace changed ones (a newer export wins); identical ones are duplicates.
+
+    Returns the number written and the temp table of written keys (column source_key).
+    """
+    p = st.params
+    names = [f.name for f in target.fields]
+    cols = ", ".join(quote_ident(n) for n in names)
+    src = p.add(source)
+    cand = quote_ident("__poa_cand_" + st.rejects)
+    written = "__poa_written_" + st.rejects
+    order = (f"{quote_ident(version_field)} DESC NULLS LAST, _row DESC" if version_field else "_row DESC")
+    digest = "md5(to_json(struct_pack(" + ", ".join(f"{quote_ident(n)} := {{a}}.{quote_ident(n)}" for n in names) + "))::VARCHAR)"
+    _run(con, f"CREATE TEMP TABLE {cand} AS SELECT {cols}, {src} || ':' || {quote_ident(id_field)} AS source_key, "
+              f"_row FROM {typed} WHERE _reason IS NULL "
+              f"QUALIFY row_number() OVER (PARTITION BY {quote_ident(id_field)} ORDER BY {order}) = 1", p)
+    newer = "true"
+    if version_field:
+        v = quote_ident(version_field)
+        newer = f"(t.{v} IS NULL OR c.{v} IS NULL OR c.{v} >= t.{v})"
+    con.execute(
+        f"CREATE TEMP TABLE {quote_ident(written)} AS SELECT c.* FROM {cand} c "
+        f"LEFT JOIN {quote_ident(target.table)} t ON t.source_key = c.source_key "
+        f"WHERE t.source_key IS NULL OR ({digest.format(a='t')} <> {digest.format(a='c')} AND {newer})"
+    )
+    con.execute(f"DELETE FROM {quote_ident(target.table)} WHERE source_key IN "
+                f"(SELECT source_key FROM {quote_ident(written)})")
+    n = _run(con, f"INSERT INTO {quote_ident(target.table)} ({cols}, source, source_key, load_id) "
+                  f"SELECT {cols}, {src}, source_key, {int(load_id)} FROM {quote_ident(written)}", p).fetchone()[0]
+    con.execute(f"DROP TABLE {cand}")
+    return int(n), written
+
+
+def process(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    st: readers.Stage,
+    fmt: formats_mod.Format,
+    *,
+    load_id: int,
+    columns: MappingABC[str, str] | None,
+    tz: str,
+    timestamp_format: str | None,
+    settings: Settings,
+    id_field: str | None = None,
+    version_field: str | None = None,
+    after_write: AfterWrite | None = None,
+) -> StageResult:
+    """Load one stage into ``target``; returns its counts."""
+    mapping = fmt.mapping(con, target, st, columns, st.params)
+    res = StageResult(st, mapping)
+    typed = typed_select(con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings)
+    good = fetch_one(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))[0]  # type: ignore[index]
+    res.read = int(good) + st.rows_rejected
+    res.quarantined = write_quarantine(con, load_id, target.kind, st, typed)
+    if target.write == "append":
+        res.loaded = write_events(con, load_id, st, typed, mapping.format)
+    else:
+        assert id_field is not None
+        res.loaded, written = write_upsert(con, target, load_id, st, typed, mapping.format, id_field, version_field)
+        if after_write is not None:
+            after_write(con, res, written)
+        con.execute(f"DROP TABLE {quote_ident(written)}")
+    res.duplicate = res.read - res.loaded - res.quarantined
+    return res
+
+
+def run_load(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    source: str | Path | pd.DataFrame,
+    *,
+    format: str | None,
+    columns: MappingABC[str, str] | None,
+    timezone: str,
+    timestamp_format: str | None,
+    settings: Settings,
+    id_field: str | None = None,
+    version_field: str | None = None,
+    after_write: AfterWrite | None = None,
+    inputs: list[Input] | None = None,
+    stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None = None,
+) -> LoadReport:
+    """Load every input of ``source`` in one transaction and log it in load_log."""
+    started = time.perf_counter()
+    tz = timestamps.check_timezone(timezone)
+    chosen = formats_mod.get(target.kind, format) if format else None
+    inputs = inputs if inputs is not None else resolve(source)
+    label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    load_id = int(fetch_one(con, "SELECT nextval('load_id_seq')")[0])  # type: ignore[index]
+    report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
+    options = json.dumps({"format": format, "columns": dict(columns or {}), "timezone": tz,
+                          "timestamp_format": timestamp_format})
+    con.execute("BEGIN TRANSACTION")
+    try:
+        used: dict[str, formats_mod.Format] = {}
+        for inp in inputs:
+            container = None
+            if chosen is not None and chosen.name in formats_mod.GENERIC and chosen.name != "dataframe":
+                container = chosen.name
+            st = stage_fn(con, inp) if stage_fn else readers.stage(con, inp, container)
+            try:
+                fmt = chosen or formats_mod.detect(target.kind, st)
+                res = process(con, target, st, fmt, load_id=load_id, columns=columns, tz=tz,
+                              timestamp_format=timestamp_format, settings=settings, id_field=id_field,
+                              version_field=version_field, after_write=after_write)
+            finally:
+                st.drop(con)
+            used[fmt.name] = fmt
+            if fmt.name not in report.formats:
+                report.formats.append(fmt.name)
+                report.notes.append(
+                    f"format {fmt.name}: {'given' if chosen else 'detected'} from {inp.label}"
+                )
+            report.notes.extend(res.mapping.notes)
+            report.rows_read += res.read
+            report.rows_loaded += res.loaded
+            report.rows_quarantined += res.quarantined
+            report.rows_duplicate += res.duplicate
+        for fmt in used.values():
+            if fmt.after_load is not None:
+                fmt.after_load(con, load_id)
+        report.seconds = round(time.perf_counter() - started, 3)
+        con.execute(
+            "INSERT INTO load_log VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, 'ok', NULL)",
+            [load_id, target.kind, label, ",".join(report.formats), int(report.seconds * 1e6), report.rows_read,
+             report.rows_loaded, report.rows_quarantined, report.rows_duplicate, options],
+        )
+        con.execute("COMMIT")
+    except BaseException as exc:
+        con.execute("ROLLBACK")
+        message = str(exc) if isinstance(exc, PoaError) else f"{type(exc).__name__}: {exc}"
+        con.execute(
+            "INSERT INTO load_log (load_id, kind, source, format, started_at, finished_at, options, status, message) "
+            "VALUES (?, ?, ?, ?, now(), now(), ?, 'failed', ?)",
+            [load_id, target.kind, label, format, options, message[:4000]],
+        )
+        raise
+    return report

@@ -1,0 +1,1 @@
+"""Vendor export formats. Each module registers its Format(s) with poanalytics.ingest.formats."""

@@ -1,0 +1,148 @@
+"""Warehouse schema and migrations.
+
+Each migration is applied once, in order, and recorded in ``schema_version``, so a warehouse made
+by an older poanalytics opens in a newer one. Never edit a released migration: add a new one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from .db import fetch_all, fetch_one
+from .errors import WarehouseError
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "canonical tables",
+        """
+        CREATE SEQUENCE IF NOT EXISTS load_id_seq START 1;
+        CREATE TABLE load_log (
+            load_id BIGINT PRIMARY KEY,
+            kind VARCHAR NOT NULL,            -- events | tickets | notes
+            source VARCHAR NOT NULL,          -- path, glob or 'DataFrame'
+            format VARCHAR,                   -- the format used (detected or given)
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            rows_read BIGINT, rows_loaded BIGINT, rows_quarantined BIGINT, rows_duplicate BIGINT,
+            options JSON,
+            status VARCHAR NOT NULL,          -- ok | failed
+            message VARCHAR
+        );
+        CREATE TABLE events (
+            user_id VARCHAR NOT NULL,
+            event VARCHAR NOT NULL,
+            ts TIMESTAMPTZ NOT NULL,          -- UTC instant
+            session_id VARCHAR,
+            properties JSON,
+            source VARCHAR NOT NULL,          -- format the row came from (csv, segment, ...)
+            source_key VARCHAR,               -- the source's own event id, when it has one
+            load_id BIGINT NOT NULL
+        );
+        CREATE TABLE identities (
+            anonymous_id VARCHAR NOT NULL,
+            user_id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            first_seen TIMESTAMPTZ,
+            load_id BIGINT NOT NULL
+        );
+        CREATE TABLE tickets (
+            ticket_id VARCHAR NOT NULL,
+            user_id VARCHAR,
+            requester VARCHAR,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ,
+            status VARCHAR,
+            priority VARCHAR,
+            channel VARCHAR,
+            subject VARCHAR,
+            body VARCHAR,
+            tags VARCHAR[],
+            satisfaction DOUBLE,              -- 0 (bad) .. 1 (good), NULL when unrated
+            properties JSON,
+            source VARCHAR NOT NULL,
+            source_key VARCHAR NOT NULL,      -- source || ':' || ticket_id, unique
+            load_id BIGINT NOT NULL
+        );
+        CREATE TABLE notes (
+            note_id VARCHAR NOT NULL,
+            participant VARCHAR,
+            user_id VARCHAR,
+            date TIMESTAMPTZ,
+            segment VARCHAR,
+            title VARCHAR,
+            text VARCHAR,
+            properties JSON,
+            source VARCHAR NOT NULL,
+            source_key VARCHAR NOT NULL,      -- unique per note
+            load_id BIGINT NOT NULL
+        );
+        CREATE TABLE note_highlights (
+            note_id VARCHAR NOT NULL,
+            position INTEGER NOT NULL,        -- 1-based order of the highlight in its note
+            quote VARCHAR NOT NULL,
+            tags VARCHAR[],
+            line INTEGER,                     -- line in the source file, when known
+            source_key VARCHAR NOT NULL,      -- the note's source_key
+            load_id BIGINT NOT NULL
+        );
+        CREATE TABLE quarantine (
+            load_id BIGINT NOT NULL,
+            kind VARCHAR NOT NULL,
+            file VARCHAR NOT NULL,
+            row BIGINT,                       -- spreadsheet-style row (header = 1) or JSON line
+            column_name VARCHAR,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR,
+            quarantined_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = fetch_one(
+        con,
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version' "
+        "AND table_schema = 'main'",
+    )
+    if not exists or not exists[0]:
+        return 0
+    row = fetch_one(con, "SELECT coalesce(max(version), 0) FROM schema_version")
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the warehouse to the latest schema; returns the version it is at."""
+    version = current_version(con)
+    if version > LATEST:
+        raise WarehouseError(
+            f"this warehouse has schema version {version}, newer than this poanalytics ({LATEST})",
+            code="db.schema_newer",
+            hint="upgrade poanalytics (pip install -U poanalytics) or open another warehouse file",
+        )
+    if version == 0:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
+        )
+    for number, name, sql in MIGRATIONS:
+        if number <= version:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version (version, name) VALUES (?, ?)", [number, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+def applied(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    return [(int(r[0]), str(r[1])) for r in fetch_all(con, "SELECT version, name FROM schema_version ORDER BY 1")]

@@ -1,0 +1,69 @@
+"""A summary of what the warehouse holds: what `poanalytics status` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
+
+SUMMARY_SQL = {
+    "events": "SELECT 'events' AS table_name, count(*) AS rows, min(ts) AS first, max(ts) AS last, "
+              "count(DISTINCT user_id) AS users, string_agg(DISTINCT source, ', ' ORDER BY source) AS sources "
+              "FROM events",
+    "tickets": "SELECT 'tickets', count(*), min(created_at), max(created_at), "
+               "count(DISTINCT coalesce(user_id, requester)), string_agg(DISTINCT source, ', ' ORDER BY source) "
+               "FROM tickets",
+    "notes": "SELECT 'notes', count(*), min(date), max(date), count(DISTINCT participant), "
+             "string_agg(DISTINCT source, ', ' ORDER BY source) FROM notes",
+    "note_highlights": "SELECT 'note_highlights', count(*), NULL, NULL, count(DISTINCT note_id), NULL "
+                       "FROM note_highlights",
+}
+
+
+@dataclass
+class Status:
+    path: str
+    schema_version: int
+    tables: pd.DataFrame
+    quarantine: pd.DataFrame
+    loads: pd.DataFrame
+
+    def __str__(self) -> str:
+        lines = [f"warehouse {self.path} (schema v{self.schema_version})", ""]
+        for r in self.tables.itertuples(index=False):
+            span = ""
+            if pd.notna(r.first):
+                span = f"  {pd.Timestamp(r.first):%Y-%m-%d} .. {pd.Timestamp(r.last):%Y-%m-%d}"
+            who = "users" if r.table_name == "events" else ("notes" if r.table_name == "note_highlights"
+                                                              else "people")
+            src = f"  from {r.sources}" if isinstance(r.sources, str) and r.sources else ""
+            lines.append(f"  {r.table_name:<16}{int(r.rows):>12,} rows  {int(r.users):>8,} {who}{span}{src}")
+        total_q = int(self.quarantine["rows"].sum()) if len(self.quarantine) else 0
+        lines.append("")
+        lines.append(f"  quarantine      {total_q:>12,} rows kept aside")
+        for r in self.quarantine.itertuples(index=False):
+            lines.append(f"    {r.kind:<10} {int(r.rows):>8,}  {r.file}: {r.top_reason}")
+        if total_q:
+            lines.append("    see them: poanalytics quarantine  (or wb.quarantine())")
+        lines.append("")
+        lines.append(f"  loads           {len(self.loads):>12,} ({int((self.loads['status'] == 'failed').sum())} failed)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(str(self)) + "</pre>"
+
+
+def warehouse_status(wb: Workbench) -> Status:
+    tables = wb.sql(" UNION ALL ".join(SUMMARY_SQL.values()))
+    quarantine = wb.sql(
+        "SELECT kind, file, count(*) AS rows, mode(reason) AS top_reason FROM quarantine "
+        "GROUP BY kind, file ORDER BY rows DESC LIMIT 20"
+    )
+    loads = wb.sql("SELECT load_id, kind, source, status FROM load_log ORDER BY load_id")
+    return Status(wb.path, wb.schema_version, tables, quarantine, loads)

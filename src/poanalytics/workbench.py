@@ -1,0 +1,115 @@
+"""The Workbench: one DuckDB warehouse holding events, tickets and interview notes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from . import db, schema
+from .config import Settings, settings
+from .ingest import EVENTS, TICKETS, LoadReport, run_load
+
+
+class Workbench:
+    """Open (or create) a warehouse. ``path=None`` means the project's ``data/warehouse.duckdb``.
+
+    >>> wb = Workbench(":memory:")
+    >>> wb.sql("SELECT count(*) AS n FROM events").n[0]
+    0
+    """
+
+    def __init__(self, path: str | Path | None = None, *, config: Settings | None = None) -> None:
+        self.settings = config or settings()
+        self.path = str(path) if path is not None else str(self.settings.warehouse)
+        self.con: duckdb.DuckDBPyConnection = db.connect(self.path)
+        self.schema_version = schema.migrate(self.con)
+
+    # -- analysts -------------------------------------------------------------------------------
+    def sql(self, query: str, params: Any = None) -> pd.DataFrame:
+        """Run SQL against the warehouse with bound parameters (``?`` or ``$name``); returns a DataFrame."""
+        return db.fetch_df(self.con, query, params)
+
+    # -- loading --------------------------------------------------------------------------------
+    def load_events(
+        self,
+        source: str | Path | pd.DataFrame,
+        format: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        timezone: str = "UTC",
+        timestamp_format: str | None = None,
+    ) -> LoadReport:
+        """Load product events from a file, directory, glob or DataFrame.
+
+        ``columns`` maps canonical names (user_id, event, ts, session_id, properties, source_key) to
+        source columns; other columns become properties. ``timezone`` is the zone of times written
+        without an offset.
+        """
+        return run_load(self.con, EVENTS, source, format=format, columns=columns, timezone=timezone,
+                        timestamp_format=timestamp_format, settings=self.settings)
+
+    def load_tickets(
+        self,
+        source: str | Path | pd.DataFrame,
+        format: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        timezone: str = "UTC",
+        timestamp_format: str | None = None,
+    ) -> LoadReport:
+        """Load support tickets (Zendesk, Intercom, Jira, GitHub issues, or any CSV with a mapping).
+
+        A ticket loaded again replaces the stored one when it changed and is not older.
+        """
+        return run_load(self.con, TICKETS, source, format=format, columns=columns, timezone=timezone,
+                        timestamp_format=timestamp_format, settings=self.settings, id_field="ticket_id",
+                        version_field="updated_at")
+
+    def load_notes(
+        self,
+        source: str | Path | pd.DataFrame,
+        format: str | None = None,
+        columns: Mapping[str, str] | None = None,
+        timezone: str = "UTC",
+        timestamp_format: str | None = None,
+        **options: Any,
+    ) -> LoadReport:
+        """Load interview notes: a folder of Markdown files, a highlights CSV, or survey answers."""
+        from .ingest.notes import load_notes
+
+        return load_notes(self.con, source, format=format, columns=columns, timezone=timezone,
+                          timestamp_format=timestamp_format, settings=self.settings, **options)
+
+    # -- looking at what is there ---------------------------------------------------------------
+    def quarantine(self, load_id: int | None = None) -> pd.DataFrame:
+        """Rows kept aside, with file, row, column and reason (all loads, or one)."""
+        if load_id is None:
+            return self.sql("SELECT * FROM quarantine ORDER BY load_id, file, row")
+        return self.sql("SELECT * FROM quarantine WHERE load_id = ? ORDER BY file, row", [load_id])
+
+    def loads(self) -> pd.DataFrame:
+        """The load log, newest first."""
+        return self.sql("SELECT * FROM load_log ORDER BY load_id DESC")
+
+    def status(self) -> Status:
+        """Row counts, date ranges, sources and quarantine counts of every table."""
+        from .status import warehouse_status
+
+        return warehouse_status(self)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workbench({self.path!r}, schema v{self.schema_version})"
+
+
+from .status import Status  # noqa: E402  (for the annotation; status imports nothing from here)
