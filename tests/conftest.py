@@ -1,0 +1,40 @@
+"""Shared fixtures: real DuckDB warehouses (in memory and on disk) and the shared real data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import poanalytics as poa
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def wb() -> poa.Workbench:
+    """An in-memory warehouse."""
+    workbench = poa.Workbench(":memory:")
+    yield workbench
+    workbench.close()
+
+
+@pytest.fixture
+def wb_file(tmp_path: Path) -> poa.Workbench:
+    """A warehouse in a real DuckDB file."""
+    workbench = poa.Workbench(tmp_path / "warehouse.duckdb")
+    yield workbench
+    workbench.close()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data: real third-party files (see its README). CI has it beside the clone."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data sets are missing: expected them at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def counts_add_up(report: poa.LoadReport) -> bool:
+    return report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_duplicate
