@@ -215,7 +215,7 @@ def stage_dataframe(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
             if any(isinstance(v, (dict, list)) for v in sample):
                 lines = frame[[name]].to_json(orient="records", lines=True, date_format="iso")
                 frame = frame.assign(**{name: pd.Series(lines.splitlines(), index=frame.index)})
-                frame[name] = frame[name].str.slice(len(_json_key(name)) + 4, -1)
+                frame[name] = frame[name].str.slice(len(_json_key(name)) + 2, -1)  # {"key":VALUE}
                 frame.loc[frame[name] == "null", name] = None
     rejects = _rejects_table(con)
     view = "__df_" + rejects

@@ -1,0 +1,145 @@
+"""The `poanalytics` command: a thin layer over the library.
+
+Every command calls one or two library functions; expected errors (PoaError) print their message
+and what to do, without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ConfigError, PoaError
+
+
+def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--map {pair!r} is not of the form canonical=source", code="cli.map",
+                              hint="write it like --map user_id=case:concept:name")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _workbench(args: argparse.Namespace):
+    from .workbench import Workbench
+
+    return Workbench(args.db)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    wb = _workbench(args)
+    if sys.stderr.isatty() and not args.quiet:
+        wb.con.execute("SET enable_progress_bar = true")
+    loader = {"events": wb.load_events, "tickets": wb.load_tickets, "notes": wb.load_notes}[args.kind]
+    report = loader(args.path, format=args.format, columns=_parse_map(args.map), timezone=args.timezone,
+                    timestamp_format=args.timestamp_format)
+    print(report)
+    if report.rows_quarantined and not args.quiet:
+        q = wb.quarantine(report.load_id).head(5)
+        for r in q.itertuples(index=False):
+            col = f" column {r.column_name!r}" if isinstance(r.column_name, str) else ""
+            print(f"  quarantined: {r.file} row {r.row}{col}: {r.reason}")
+    wb.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    wb = _workbench(args)
+    print(wb.status())
+    wb.close()
+    return 0
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    wb = _workbench(args)
+    frame = wb.quarantine(args.load)
+    if frame.empty:
+        print("nothing is quarantined")
+    else:
+        cols = ["load_id", "kind", "file", "row", "column_name", "reason"]
+        print(frame[cols].head(args.limit).to_string(index=False))
+        if len(frame) > args.limit:
+            print(f"... {len(frame) - args.limit} more (use --limit)")
+    wb.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .config import settings
+    from .demo import generate, load_demo
+
+    out = Path(args.out) if args.out else settings().demo_dir
+    files = generate(out, users=args.users, weeks=args.weeks, seed=args.seed)
+    print(f"demo data set written to {out} ({args.users:,} users, {args.weeks} weeks, seed {args.seed})")
+    if args.no_load:
+        return 0
+    wb = _workbench(args)
+    for report in load_demo(wb, files).values():
+        print(report)
+    wb.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poanalytics",
+        description="Product analytics, support tickets and interview notes in one DuckDB warehouse.",
+    )
+    parser.add_argument("--db", default=None, help="warehouse file (default: data/warehouse.duckdb of the project)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ing = sub.add_parser("ingest", help="load events, tickets or notes from a file, folder or glob",
+                         description="Load a file, folder or glob into the warehouse. Bad rows are kept in "
+                                     "the quarantine table with their reason; loading twice changes nothing.")
+    ing.add_argument("kind", choices=["events", "tickets", "notes"], help="what the files hold")
+    ing.add_argument("path", help="file, directory or glob (quote globs: 'exports/*.jsonl')")
+    ing.add_argument("--format", default=None, help="source format (default: detected), e.g. segment, zendesk, csv")
+    ing.add_argument("--map", action="append", metavar="CANONICAL=SOURCE",
+                     help="map a canonical field to a source column, e.g. --map user_id=case:concept:name")
+    ing.add_argument("--timezone", default="UTC", help="zone of times written without an offset (default UTC)")
+    ing.add_argument("--timestamp-format", default=None, help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M'")
+    ing.add_argument("--quiet", action="store_true", help="no progress bar and no quarantine preview")
+    ing.set_defaults(func=cmd_ingest)
+
+    st = sub.add_parser("status", help="row counts, date ranges, sources and quarantine counts",
+                        description="Summarise what the warehouse holds.")
+    st.set_defaults(func=cmd_status)
+
+    q = sub.add_parser("quarantine", help="list the rows kept aside, with file, row, column and reason",
+                       description="List quarantined rows (newest loads first).")
+    q.add_argument("--load", type=int, default=None, help="only this load id")
+    q.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
+    q.set_defaults(func=cmd_quarantine)
+
+    demo = sub.add_parser("demo", help="generate the demo data set and load it into the warehouse",
+                          description="Generate a deterministic B2B SaaS data set (events, tickets, interview "
+                                      "notes, backlog) with planted stories, then load it.")
+    demo.add_argument("--users", type=int, default=2000, help="number of users (default 2000)")
+    demo.add_argument("--weeks", type=int, default=16, help="weeks of history (default 16)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    demo.add_argument("--out", default=None, help="folder for the generated files (default data/demo)")
+    demo.add_argument("--no-load", action="store_true", help="only write the files")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PoaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the warehouse is unchanged by the unfinished load", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
