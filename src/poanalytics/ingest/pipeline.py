@@ -97,9 +97,9 @@ def typed_select(
     timestamp_format: str | None,
     settings: Settings,
 ) -> str:
-    """SELECT over the stage with one parsed column per field, plus _row, _raw, _reason, _column."""
+    """SELECT over the stage with one parsed column per field, plus _row, _reason and _column."""
     p = st.params
-    inner = ["s._row AS _row", ("s._raw" if st.is_json else "to_json(s)::VARCHAR") + " AS _raw"]
+    inner = ["s._row AS _row"]
     checks: list[tuple[str, str, str]] = []  # (condition, reason SQL, column label)
 
     def lab(name: str) -> str:
@@ -124,10 +124,11 @@ def typed_select(
             assert expr is not None
             parsed = timestamps.plan(con, relation=f"{st.relation} AS s", expr=expr.sql, type_=expr.type, tz=tz,
                                      fmt=timestamp_format, params=p, file=st.input.label, column=lab(f.name))
-            inner.append(f"{_text(expr.sql)} AS {raw_col}")
+            # typed sources (Parquet timestamps, epoch integers) need no text round trip
+            inner.append(f"{_text(expr.sql) if expr.type.upper() == 'VARCHAR' else expr.sql} AS {raw_col}")
             inner.append(f"{parsed} AS {col}")
             checks.append((f"{raw_col} IS NOT NULL AND {col} IS NULL",
-                           f"'cannot read ' || to_json(left({raw_col}, 80)) || ' as a time; use ISO 8601 "
+                           f"'cannot read ' || to_json(left({raw_col}::VARCHAR, 80)) || ' as a time; use ISO 8601 "
                            f"(2024-03-04T10:00:00+01:00), epoch seconds/ms, or pass timestamp_format='",
                            lab(f.name)))
             checks.append((f"{col} IS NOT NULL AND NOT {timestamps.in_range(col)}",
@@ -159,8 +160,8 @@ def typed_select(
                     base = f"({expr.sql})"
                 elif t == "VARCHAR":
                     inner.append(f"{_text(expr.sql)} AS {raw_col}")
-                    base = f"CASE WHEN json_valid({raw_col}) THEN {raw_col}::JSON END"
-                    checks.append((f"{raw_col} IS NOT NULL AND NOT json_valid({raw_col})",
+                    base = f"try_cast({raw_col} AS JSON)"
+                    checks.append((f"{raw_col} IS NOT NULL AND {base} IS NULL",
                                    f"'not valid JSON: ' || to_json(left({raw_col}, 80))", lab(f.name)))
                 else:
                     base = f"to_json({expr.sql})"
@@ -171,7 +172,7 @@ def typed_select(
             else:
                 inner.append(f"{base} AS {col}")
             if expr is not None:
-                checks.append((f"{col} IS NOT NULL AND json_type({col}) <> 'OBJECT'",
+                checks.append((f"{col} IS NOT NULL AND NOT starts_with(ltrim({col}::VARCHAR), '{{')",
                                p.add(f"{f.name} must be a JSON object"), lab(f.name)))
             checks.append((f"length({col}::VARCHAR) > {int(settings.max_properties)}",
                            f"'properties are ' || length({col}::VARCHAR) || ' characters long, over the limit "
@@ -186,12 +187,21 @@ def typed_select(
             f"(SELECT {', '.join(inner)} FROM {st.relation} AS s))")
 
 
-def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st: readers.Stage, typed: str) -> int:
+def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st: readers.Stage,
+                     bad: str | None) -> int:
+    """Store the reader's rejects and the rows that failed a check; returns how many rows that is.
+
+    ``bad`` is a query giving _row, _column and _reason of the rows that failed (None: there are none);
+    the raw text is taken from the stage for those rows only.
+    """
     p = st.params
     q = quote_ident("__poa_q_" + st.rejects)
     file_p, kind_p = p.add(st.input.label), p.add(kind)
-    _run(con, f"CREATE TEMP TABLE {q} AS SELECT row, column_name, reason, raw FROM {quote_ident(st.rejects)} "
-              f"UNION ALL SELECT _row, _column, _reason, _raw FROM {typed} WHERE _reason IS NOT NULL", p)
+    raw = "s._raw" if st.is_json else "to_json(s)::VARCHAR"
+    select_bad = (f" UNION ALL SELECT t._row, t._column, t._reason, {raw} FROM {bad} t "
+                  f"JOIN {st.relation} AS s ON s._row = t._row") if bad else ""
+    _run(con, f"CREATE TEMP TABLE {q} AS SELECT row, column_name, reason, raw FROM {quote_ident(st.rejects)}"
+              + select_bad, p)
     n = fetch_one(con, f"SELECT count(*) FROM {q}")[0]  # type: ignore[index]
     if n:
         _run(con, f"INSERT INTO quarantine (load_id, kind, file, row, column_name, reason, raw) "
@@ -208,7 +218,8 @@ EVENT_EQ = ("e.user_id = {a}.user_id AND e.event = {a}.event AND e.ts = {a}.ts "
             "AND e.properties::VARCHAR IS NOT DISTINCT FROM {a}.properties::VARCHAR")
 
 
-def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage, typed: str, source: str) -> int:
+def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage, typed: str, source: str,
+                 keyed: bool) -> int:
     """Append valid rows that are not in the warehouse yet.
 
     Rows with a source event id are new when no event of that source has the id (and only the first
@@ -218,34 +229,38 @@ def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage
     p = st.params
     src = p.add(source)
     cols = "user_id, event, ts, session_id, properties"
-    valid = quote_ident("__poa_valid_" + st.rejects)
-    _run(con, f"CREATE TEMP TABLE {valid} AS SELECT _row, {cols}, source_key FROM {typed} WHERE _reason IS NULL", p)
-    has_any = fetch_one(con, "SELECT EXISTS (SELECT 1 FROM events)")[0]  # type: ignore[index]
     insert = f"INSERT INTO events ({cols}, source, source_key, load_id) "
     tail = f", {src}, source_key, {int(load_id)}"
+    has_any = fetch_one(con, "SELECT EXISTS (SELECT 1 FROM events)")[0]  # type: ignore[index]
+    valid = f"(SELECT * FROM {typed} WHERE _reason IS NULL)"
     total = 0
-    # rows with the source's own event id
-    total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
-                      + ("AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = " + src
-                         + " AND e.source_key = k.source_key) " if has_any else "")
-                      + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1", p).fetchone()[0])
+    if keyed:  # rows with the source's own event id
+        total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
+                          + ("AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = " + src
+                             + " AND e.source_key = k.source_key) " if has_any else "")
+                          + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1", p).fetchone()[0])
+    plain = f"(SELECT * FROM {valid} WHERE source_key IS NULL)" if keyed else valid
     if not has_any:
-        total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} WHERE source_key IS NULL", p).fetchone()[0])
-    else:
-        eq = EVENT_EQ.format(a="v")
-        part = "v.user_id, v.event, v.ts, v.session_id, v.properties::VARCHAR"
-        # Content already present (a re-load, or an overlapping export, possibly an earlier file of
-        # this load): only the copies beyond those already in the warehouse are new. This runs first,
-        # so the next statement still sees the warehouse as it was for the other rows.
-        total += int(_run(con, insert + f"""
-            SELECT {cols}{tail} FROM (
-              SELECT v.*, row_number() OVER (PARTITION BY {part} ORDER BY v._row) AS occ,
-                (SELECT count(*) FROM events e WHERE {eq}) AS have
-              FROM {valid} v WHERE source_key IS NULL AND EXISTS (SELECT 1 FROM events e WHERE {eq})
-            ) WHERE occ > have""", p).fetchone()[0])
-        total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} v WHERE source_key IS NULL "
-                          f"AND NOT EXISTS (SELECT 1 FROM events e WHERE {eq})", p).fetchone()[0])
-    con.execute(f"DROP TABLE {valid}")
+        return total + int(_run(con, insert + f"SELECT {cols}{tail} FROM {plain}", p).fetchone()[0])
+    # Content already present (a re-load, or an overlapping export, possibly an earlier file of this
+    # load): only the copies beyond those already in the warehouse are new.
+    have = quote_ident("__poa_have_" + st.rejects)
+    span = fetch_one(con, f"SELECT min(ts), max(ts) FROM {plain}", p.used_in(plain))
+    con.execute(
+        f"CREATE TEMP TABLE {have} AS SELECT user_id, event, ts, session_id, properties::VARCHAR AS pv, "
+        "count(*) AS have FROM events WHERE ts BETWEEN $lo AND $hi GROUP BY ALL",
+        {"lo": span[0], "hi": span[1]},  # type: ignore[index]
+    )
+    eq = ("h.user_id = v.user_id AND h.event = v.event AND h.ts = v.ts "
+          "AND h.session_id IS NOT DISTINCT FROM v.session_id AND h.pv IS NOT DISTINCT FROM v.properties::VARCHAR")
+    total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {plain} v ANTI JOIN {have} h ON {eq}", p).fetchone()[0])
+    total += int(_run(con, insert + f"""
+        SELECT {cols}{tail} FROM (
+          SELECT v.*, h.have, row_number() OVER (
+            PARTITION BY v.user_id, v.event, v.ts, v.session_id, v.properties::VARCHAR ORDER BY v._row) AS occ
+          FROM {plain} v JOIN {have} h ON {eq}
+        ) WHERE occ > have""", p).fetchone()[0])
+    con.execute(f"DROP TABLE {have}")
     return total
 
 
@@ -301,12 +316,31 @@ def process(
     """Load one stage into ``target``; returns its counts."""
     mapping = fmt.mapping(con, target, st, columns, st.params)
     res = StageResult(st, mapping)
-    typed = typed_select(con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings)
+    select = typed_select(con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings)
     good = fetch_one(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))[0]  # type: ignore[index]
     res.read = int(good) + st.rows_rejected
-    res.quarantined = write_quarantine(con, load_id, target.kind, st, typed)
+    keyed = "source_key" in mapping.fields
+    if target.write == "append" and not keyed and not fetch_one(con, "SELECT EXISTS (SELECT 1 FROM events)")[0]:  # type: ignore[index]
+        # Fast path (a first load of events without ids): stream the valid rows straight in, and
+        # look at the source again only if some rows did not make it.
+        res.loaded = write_events(con, load_id, st, f"({select})", mapping.format, keyed=False)
+        bad = None
+        if res.loaded < good:
+            bad = quote_ident("__poa_bad_" + st.rejects)
+            _run(con, f"CREATE TEMP TABLE {bad} AS SELECT _row, _column, _reason FROM {select} "
+                      "WHERE _reason IS NOT NULL", st.params)
+            st.temp.append("TABLE:" + bad.strip('"'))
+        res.quarantined = write_quarantine(con, load_id, target.kind, st, bad)
+        res.duplicate = res.read - res.loaded - res.quarantined
+        return res
+    typed = quote_ident("__poa_typed_" + st.rejects)
+    _run(con, f"CREATE TEMP TABLE {typed} AS {select}", st.params)
+    st.temp.append("TABLE:" + typed.strip('"'))
+    has_bad = fetch_one(con, f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NOT NULL)")[0]  # type: ignore[index]
+    res.quarantined = write_quarantine(con, load_id, target.kind, st,
+                                       f"(SELECT * FROM {typed} WHERE _reason IS NOT NULL)" if has_bad else None)
     if target.write == "append":
-        res.loaded = write_events(con, load_id, st, typed, mapping.format)
+        res.loaded = write_events(con, load_id, st, typed, mapping.format, keyed=keyed)
     else:
         assert id_field is not None
         res.loaded, written = write_upsert(con, target, load_id, st, typed, mapping.format, id_field, version_field)

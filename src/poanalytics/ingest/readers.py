@@ -69,7 +69,10 @@ class Stage:
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         for obj in self.temp:
             kind, name = obj.split(":", 1)
-            con.execute(f"DROP {kind} IF EXISTS {quote_ident(name)}")
+            try:
+                con.execute(f"DROP {kind} IF EXISTS {quote_ident(name)}")
+            except duckdb.TransactionException:
+                return  # the load failed: the rollback removes these temp tables anyway
         for name in ("__df_" + self.rejects,):
             try:
                 con.unregister(name)
