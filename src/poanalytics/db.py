@@ -61,6 +61,14 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> t
     return cur.fetchone()
 
 
+def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """The first column of the first row (a count, a flag, a single value)."""
+    row = fetch_one(con, sql, params)
+    if row is None:
+        raise WarehouseError(f"query returned no row: {sql[:80]}", code="db.no_row")
+    return row[0]
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
     """(name, type) of every column of a table or view."""
     rows = fetch_all(con, f"DESCRIBE SELECT * FROM {relation}")  # noqa: S608 - relation is quoted by callers

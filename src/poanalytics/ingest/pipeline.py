@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from ..config import Settings
-from ..db import fetch_one, quote_ident
+from ..db import fetch_one, fetch_value, quote_ident
 from ..errors import PoaError
 from . import formats as formats_mod
 from . import readers, timestamps
@@ -81,6 +81,11 @@ class StageResult:
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
     return con.execute(sql, params.used_in(sql))
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> int:
+    """Run a statement that returns a count (INSERT, SELECT count(*)) and return it."""
+    return int(fetch_value(con, sql, params.used_in(sql)))
 
 
 def _text(expr: str) -> str:
@@ -202,7 +207,7 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st
                   f"JOIN {st.relation} AS s ON s._row = t._row") if bad else ""
     _run(con, f"CREATE TEMP TABLE {q} AS SELECT row, column_name, reason, raw FROM {quote_ident(st.rejects)}"
               + select_bad, p)
-    n = fetch_one(con, f"SELECT count(*) FROM {q}")[0]  # type: ignore[index]
+    n = fetch_value(con, f"SELECT count(*) FROM {q}")
     if n:
         _run(con, f"INSERT INTO quarantine (load_id, kind, file, row, column_name, reason, raw) "
                   f"SELECT {int(load_id)}, {kind_p}, {file_p}, q.row, q.column_name, q.reason, q.raw FROM {q} q "
@@ -231,35 +236,35 @@ def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage
     cols = "user_id, event, ts, session_id, properties"
     insert = f"INSERT INTO events ({cols}, source, source_key, load_id) "
     tail = f", {src}, source_key, {int(load_id)}"
-    has_any = fetch_one(con, "SELECT EXISTS (SELECT 1 FROM events)")[0]  # type: ignore[index]
+    has_any = fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)")
     valid = f"(SELECT * FROM {typed} WHERE _reason IS NULL)"
     total = 0
     if keyed:  # rows with the source's own event id
-        total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
+        total += _count(con, insert + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
                           + ("AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = " + src
                              + " AND e.source_key = k.source_key) " if has_any else "")
-                          + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1", p).fetchone()[0])
+                          + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1", p)
     plain = f"(SELECT * FROM {valid} WHERE source_key IS NULL)" if keyed else valid
     if not has_any:
-        return total + int(_run(con, insert + f"SELECT {cols}{tail} FROM {plain}", p).fetchone()[0])
+        return total + _count(con, insert + f"SELECT {cols}{tail} FROM {plain}", p)
     # Content already present (a re-load, or an overlapping export, possibly an earlier file of this
     # load): only the copies beyond those already in the warehouse are new.
     have = quote_ident("__poa_have_" + st.rejects)
-    span = fetch_one(con, f"SELECT min(ts), max(ts) FROM {plain}", p.used_in(plain))
+    span = fetch_one(con, f"SELECT min(ts), max(ts) FROM {plain}", p.used_in(plain)) or (None, None)
     con.execute(
         f"CREATE TEMP TABLE {have} AS SELECT user_id, event, ts, session_id, properties::VARCHAR AS pv, "
         "count(*) AS have FROM events WHERE ts BETWEEN $lo AND $hi GROUP BY ALL",
-        {"lo": span[0], "hi": span[1]},  # type: ignore[index]
+        {"lo": span[0], "hi": span[1]},
     )
     eq = ("h.user_id = v.user_id AND h.event = v.event AND h.ts = v.ts "
           "AND h.session_id IS NOT DISTINCT FROM v.session_id AND h.pv IS NOT DISTINCT FROM v.properties::VARCHAR")
-    total += int(_run(con, insert + f"SELECT {cols}{tail} FROM {plain} v ANTI JOIN {have} h ON {eq}", p).fetchone()[0])
-    total += int(_run(con, insert + f"""
+    total += _count(con, insert + f"SELECT {cols}{tail} FROM {plain} v ANTI JOIN {have} h ON {eq}", p)
+    total += _count(con, insert + f"""
         SELECT {cols}{tail} FROM (
           SELECT v.*, h.have, row_number() OVER (
             PARTITION BY v.user_id, v.event, v.ts, v.session_id, v.properties::VARCHAR ORDER BY v._row) AS occ
           FROM {plain} v JOIN {have} h ON {eq}
-        ) WHERE occ > have""", p).fetchone()[0])
+        ) WHERE occ > have""", p)
     con.execute(f"DROP TABLE {have}")
     return total
 
@@ -292,8 +297,8 @@ def write_upsert(con: duckdb.DuckDBPyConnection, target: Target, load_id: int, s
     )
     con.execute(f"DELETE FROM {quote_ident(target.table)} WHERE source_key IN "
                 f"(SELECT source_key FROM {quote_ident(written)})")
-    n = _run(con, f"INSERT INTO {quote_ident(target.table)} ({cols}, source, source_key, load_id) "
-                  f"SELECT {cols}, {src}, source_key, {int(load_id)} FROM {quote_ident(written)}", p).fetchone()[0]
+    n = _count(con, f"INSERT INTO {quote_ident(target.table)} ({cols}, source, source_key, load_id) "
+                  f"SELECT {cols}, {src}, source_key, {int(load_id)} FROM {quote_ident(written)}", p)
     con.execute(f"DROP TABLE {cand}")
     return int(n), written
 
@@ -317,10 +322,10 @@ def process(
     mapping = fmt.mapping(con, target, st, columns, st.params)
     res = StageResult(st, mapping)
     select = typed_select(con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings)
-    good = fetch_one(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))[0]  # type: ignore[index]
+    good = fetch_value(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))
     res.read = int(good) + st.rows_rejected
     keyed = "source_key" in mapping.fields
-    if target.write == "append" and not keyed and not fetch_one(con, "SELECT EXISTS (SELECT 1 FROM events)")[0]:  # type: ignore[index]
+    if target.write == "append" and not keyed and not fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)"):
         # Fast path (a first load of events without ids): stream the valid rows straight in, and
         # look at the source again only if some rows did not make it.
         res.loaded = write_events(con, load_id, st, f"({select})", mapping.format, keyed=False)
@@ -336,7 +341,7 @@ def process(
     typed = quote_ident("__poa_typed_" + st.rejects)
     _run(con, f"CREATE TEMP TABLE {typed} AS {select}", st.params)
     st.temp.append("TABLE:" + typed.strip('"'))
-    has_bad = fetch_one(con, f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NOT NULL)")[0]  # type: ignore[index]
+    has_bad = fetch_value(con, f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NOT NULL)")
     res.quarantined = write_quarantine(con, load_id, target.kind, st,
                                        f"(SELECT * FROM {typed} WHERE _reason IS NOT NULL)" if has_bad else None)
     if target.write == "append":
@@ -373,7 +378,7 @@ def run_load(
     chosen = formats_mod.get(target.kind, format) if format else None
     inputs = inputs if inputs is not None else resolve(source)
     label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
-    load_id = int(fetch_one(con, "SELECT nextval('load_id_seq')")[0])  # type: ignore[index]
+    load_id = int(fetch_value(con, "SELECT nextval('load_id_seq')"))
     report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
     options = json.dumps({"format": format, "columns": dict(columns or {}), "timezone": tz,
                           "timestamp_format": timestamp_format})

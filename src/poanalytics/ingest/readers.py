@@ -11,6 +11,7 @@ DataFrames count records from 1.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, fetch_one, quote_ident
+from ..db import fetch_all, fetch_one, fetch_value, quote_ident
 from ..errors import InputError
 from .sources import Input
 from .sql import Params
@@ -74,10 +75,8 @@ class Stage:
             except duckdb.TransactionException:
                 return  # the load failed: the rollback removes these temp tables anyway
         for name in ("__df_" + self.rejects,):
-            try:
+            with contextlib.suppress(Exception):  # not registered for this stage
                 con.unregister(name)
-            except Exception:  # noqa: S110 - not registered for this stage
-                pass
 
 
 def normalise_header(name: str) -> str:
@@ -169,7 +168,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         f"string_agg(DISTINCT {CSV_REASON}, '; '), first(csv_line) "
         f"FROM {quote_ident(raw_table)} GROUP BY line"
     )
-    n_rej = fetch_one(con, f"SELECT count(*) FROM {quote_ident(rejects)}")[0]  # type: ignore[index]
+    n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
     temp = [f"TABLE:{data}", f"TABLE:{raw_table}", f"TABLE:{scan_table}", f"TABLE:{rejects}"]
     if n_rej:
         # Rows after a rejected one move down: row(k) = k + 1 + #{rejected lines r_i with r_i - i - 1 < k}.
@@ -314,12 +313,12 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
             f"FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'"
         )
         con.execute(f"DELETE FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'")
-    n_rej = fetch_one(con, f"SELECT count(*) FROM {quote_ident(rejects)}")[0]  # type: ignore[index]
+    n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
     keys = [r[0] for r in fetch_all(
         con, f"SELECT k FROM (SELECT unnest(json_keys(_json)) AS k, _row FROM {quote_ident(data)}) "
         "GROUP BY k ORDER BY min(_row), k")]
     kp = Params()
-    cols = [Column(k, f"(_json->>{kp.add('$.' + json.dumps(k))})", "VARCHAR") for k in keys]
+    cols = [Column(str(k), f"(_json->>{kp.add('$.' + json.dumps(k))})", "VARCHAR") for k in keys]
     stage = Stage(inp, "json", quote_ident(data), kp, cols, rejects, int(n_rej), is_json=True,
                   temp=[f"TABLE:{data}", f"TABLE:{rejects}"])
     return stage

@@ -142,11 +142,11 @@ def plan(
             )
         order = ["%d", "%m"] if first_is_day else ["%m", "%d"]
         years = ["%Y"] if (year_len_min or 4) == 4 else (["%y"] if (year_len or 2) == 2 else ["%Y", "%y"])
-        formats = [
+        dmy_formats = [
             f"{order[0]}{sep}{order[1]}{sep}{year}{suffix}"
             for sep in (seps or "/") for year in years for suffix in TIME_SUFFIXES
         ]
-        branches.append(_naive_to_utc(f"try_strptime({text}, {params.add(formats)})::TIMESTAMP", tz, params))
+        branches.append(_naive_to_utc(f"try_strptime({text}, {params.add(dmy_formats)})::TIMESTAMP", tz, params))
     branches.append(_naive_to_utc(f"try_strptime({text}, {params.add(NAMED_MONTH_FORMATS)})::TIMESTAMP", tz, params))
     return "coalesce(" + ", ".join(branches) + ")"
 
