@@ -5,6 +5,7 @@ Identifiers go through :func:`quote_ident`; values are always bound parameters.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
             hint="close other programs (or notebooks) that hold the file open, or pass another path",
         ) from exc
     con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET enable_progress_bar = false")
+    # In Jupyter, DuckDB refuses to touch the setting without ipywidgets; it is off there anyway.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     return con
 
 
