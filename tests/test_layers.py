@@ -1,0 +1,55 @@
+"""Layers import only the layers below them (style guide): cli -> workbench -> ingest -> db/config/errors.
+
+A light stand-in for an import-linter contract, read from the source with ast.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from tests.conftest import ROOT
+
+PKG = ROOT / "src" / "poanalytics"
+# module (or package) -> poanalytics modules it must not import
+FORBIDDEN = {
+    "errors": {"db", "config", "schema", "ingest", "workbench", "cli", "demo", "status"},
+    "config": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
+    "db": {"schema", "ingest", "workbench", "cli", "demo", "status"},
+    "schema": {"ingest", "workbench", "cli", "demo", "status"},
+    "ingest": {"workbench", "cli", "demo", "status"},
+    "demo": {"cli"},
+}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the package
+                parts = path.relative_to(PKG).parts[:-1]
+                base = list(parts[: len(parts) - (node.level - 1)]) if node.level > 1 else list(parts)
+                mod = ".".join([*base, node.module] if node.module else base)
+                yield mod.split(".")[0] if mod else (node.names[0].name if node.names else "")
+                if not node.module:
+                    for alias in node.names:
+                        yield alias.name
+            elif node.module and node.module.startswith("poanalytics."):
+                yield node.module.split(".")[1]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("poanalytics."):
+                    yield alias.name.split(".")[1]
+
+
+def test_layers_import_only_downwards():
+    problems = []
+    for layer, forbidden in FORBIDDEN.items():
+        target = PKG / layer
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [PKG / f"{layer}.py"]
+        for path in files:
+            if not path.exists():
+                continue
+            bad = set(_imports(path)) & forbidden
+            if bad:
+                problems.append(f"{path.relative_to(PKG)} imports {sorted(bad)}")
+    assert not problems, problems
