@@ -215,7 +215,8 @@ def test_json_lines_and_parquet(wb, tmp_path):
         json.dumps({"user_id": "u1", "event": "a", "timestamp": "2024-01-01T00:00:00Z", "properties": {"k": 1}}) + "\n"
         + "\n"
         + "{broken json\n"
-        + json.dumps({"user_id": "u2", "event": "b", "timestamp": 1704067200, "browser": "firefox"}) + "\n"
+        + json.dumps({"user_id": "u2", "event": "b", "timestamp": 1704067200, "browser": "firefox",
+                      "context": {"ip": "10.0.0.1", "tags": [1, 2]}}) + "\n"
     )
     report = wb.load_events(lines)
     assert report.formats == ["json"]
@@ -223,7 +224,8 @@ def test_json_lines_and_parquet(wb, tmp_path):
     q = wb.quarantine(report.load_id)
     assert q.row[0] == 3 and "not valid JSON" in q.reason[0] and q.raw[0] == "{broken json"
     props = dict(wb.sql("SELECT user_id, properties FROM events").values)
-    assert json.loads(props["u1"]) == {"k": 1} and json.loads(props["u2"]) == {"browser": "firefox"}
+    assert json.loads(props["u1"]) == {"k": 1} and json.loads(props["u2"]) == {
+        "browser": "firefox", "context": {"ip": "10.0.0.1", "tags": [1, 2]}}  # nested values stay nested
 
     parquet = tmp_path / "events.parquet"
     pd.DataFrame({"uid": ["p1", None], "event_name": ["x", "y"],

@@ -98,5 +98,5 @@ def generic_mapping(
         col = stage.column(source)
         assert col is not None
         fields[canonical] = Expr(col.expr, col.type, source)
-    extras = [(c.name, c.expr) for c in stage.columns if c.name not in used]
+    extras = [(c.name, c.json_expr or c.expr) for c in stage.columns if c.name not in used]
     return Mapping(format=format_name, fields=fields, extras=extras)

@@ -42,6 +42,7 @@ class Column:
     name: str        # the name users see and map (headers are normalised: NBSP -> space, trimmed)
     expr: str        # SQL expression over the stage relation
     type: str        # DuckDB type name
+    json_expr: str | None = None  # JSON stages: the value as JSON (keeps nested objects as objects)
 
 
 @dataclass
@@ -318,7 +319,10 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         con, f"SELECT k FROM (SELECT unnest(json_keys(_json)) AS k, _row FROM {quote_ident(data)}) "
         "GROUP BY k ORDER BY min(_row), k")]
     kp = Params()
-    cols = [Column(str(k), f"(_json->>{kp.add('$.' + json.dumps(k))})", "VARCHAR") for k in keys]
+    cols = []
+    for k in keys:
+        path_p = kp.add("$." + json.dumps(k))
+        cols.append(Column(str(k), f"(_json->>{path_p})", "VARCHAR", json_expr=f"(_json->{path_p})"))
     stage = Stage(inp, "json", quote_ident(data), kp, cols, rejects, int(n_rej), is_json=True,
                   temp=[f"TABLE:{data}", f"TABLE:{rejects}"])
     return stage
