@@ -89,7 +89,10 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> int:
 
 
 def _text(expr: str) -> str:
-    return f"nullif(trim(CAST({expr} AS VARCHAR)), '')"
+    """Text with surrounding blanks removed and '' as NULL (trim only where needed: it is costly)."""
+    x = f"CAST({expr} AS VARCHAR)"
+    return (f"(CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') "
+            f"OR ends_with({x}, '\n') OR ends_with({x}, '\r') THEN nullif(trim({x}, ' \r\n\t'), '') ELSE {x} END)")
 
 
 def typed_select(
@@ -122,7 +125,7 @@ def typed_select(
         if f.kind in ("id", "text"):
             inner.append(f"{_text(expr.sql)} AS {col}")  # type: ignore[union-attr]
             limit = settings.max_name if f.kind == "id" else settings.max_text
-            checks.append((f"length({col}) > {int(limit)}",
+            checks.append((f"strlen({col}) > {int(limit)} AND length({col}) > {int(limit)}",
                            f"'value is ' || length({col}) || ' characters long, over the limit of {int(limit)}; "
                            f"shorten it or raise limits in conf/poanalytics.toml'", lab(f.name)))
         elif f.kind == "timestamp":
@@ -179,7 +182,7 @@ def typed_select(
             if expr is not None:
                 checks.append((f"{col} IS NOT NULL AND NOT starts_with(ltrim({col}::VARCHAR), '{{')",
                                p.add(f"{f.name} must be a JSON object"), lab(f.name)))
-            checks.append((f"length({col}::VARCHAR) > {int(settings.max_properties)}",
+            checks.append((f"strlen({col}::VARCHAR) > {int(settings.max_properties)}",
                            f"'properties are ' || length({col}::VARCHAR) || ' characters long, over the limit "
                            f"of {int(settings.max_properties)}; drop columns you do not need'", lab(f.name)))
         if f.required:
@@ -218,9 +221,10 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st
     return int(n)
 
 
-EVENT_EQ = ("e.user_id = {a}.user_id AND e.event = {a}.event AND e.ts = {a}.ts "
-            "AND e.session_id IS NOT DISTINCT FROM {a}.session_id "
-            "AND e.properties::VARCHAR IS NOT DISTINCT FROM {a}.properties::VARCHAR")
+CONTENT_HASH = (
+    "hash({a}.user_id, {a}.event, {a}.ts, {a}.session_id, {a}.properties::VARCHAR) AS h1, "
+    "hash({a}.properties::VARCHAR, {a}.session_id, {a}.ts, {a}.event, {a}.user_id, 'poanalytics') AS h2"
+)
 
 
 def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage, typed: str, source: str,
@@ -248,22 +252,21 @@ def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage
     if not has_any:
         return total + _count(con, insert + f"SELECT {cols}{tail} FROM {plain}", p)
     # Content already present (a re-load, or an overlapping export, possibly an earlier file of this
-    # load): only the copies beyond those already in the warehouse are new.
+    # load): only the copies beyond those already in the warehouse are new. Content is compared by a
+    # 128-bit hash of the canonical fields (two independent 64-bit hashes).
     have = quote_ident("__poa_have_" + st.rejects)
     span = fetch_one(con, f"SELECT min(ts), max(ts) FROM {plain}", p.used_in(plain)) or (None, None)
     con.execute(
-        f"CREATE TEMP TABLE {have} AS SELECT user_id, event, ts, session_id, properties::VARCHAR AS pv, "
-        "count(*) AS have FROM events WHERE ts BETWEEN $lo AND $hi GROUP BY ALL",
+        f"CREATE TEMP TABLE {have} AS SELECT {CONTENT_HASH.format(a='e')}, count(*) AS have "
+        "FROM events e WHERE ts BETWEEN $lo AND $hi GROUP BY ALL",
         {"lo": span[0], "hi": span[1]},
     )
-    eq = ("h.user_id = v.user_id AND h.event = v.event AND h.ts = v.ts "
-          "AND h.session_id IS NOT DISTINCT FROM v.session_id AND h.pv IS NOT DISTINCT FROM v.properties::VARCHAR")
-    total += _count(con, insert + f"SELECT {cols}{tail} FROM {plain} v ANTI JOIN {have} h ON {eq}", p)
+    hashed = f"(SELECT v.*, {CONTENT_HASH.format(a='v')} FROM {plain} v)"
+    total += _count(con, insert + f"SELECT {cols}{tail} FROM {hashed} v ANTI JOIN {have} h USING (h1, h2)", p)
     total += _count(con, insert + f"""
         SELECT {cols}{tail} FROM (
-          SELECT v.*, h.have, row_number() OVER (
-            PARTITION BY v.user_id, v.event, v.ts, v.session_id, v.properties::VARCHAR ORDER BY v._row) AS occ
-          FROM {plain} v JOIN {have} h ON {eq}
+          SELECT v.*, h.have, row_number() OVER (PARTITION BY v.h1, v.h2 ORDER BY v._row) AS occ
+          FROM {hashed} v JOIN {have} h USING (h1, h2)
         ) WHERE occ > have""", p)
     con.execute(f"DROP TABLE {have}")
     return total
