@@ -1,0 +1,187 @@
+"""Funnels: query object -> validation -> SQL (funnel_sql) -> result with table, users and figure."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_all, quote_ident
+from ..errors import did_you_mean
+from ..ingest.sql import Params
+from .funnel_sql import FunnelPlan, per_user_sql
+from .spec import Exclusion, MetricError, Step, as_step, parse_window
+
+ORDERS = ("ordered", "strict", "unordered")
+ATTRIBUTIONS = ("first_touch", "last_touch", "all_events", "step")
+Z95 = 1.959963984540054
+
+
+def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion (F14); (nan, nan) when n = 0."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass
+class FunnelQuery:
+    steps: Sequence[str | Step | None]
+    window: Any = "14d"
+    order: str = "ordered"
+    exclusions: Sequence[Exclusion] = ()
+    breakdown: str | None = None
+    attribution: str = "first_touch"
+    breakdown_step: int | None = None
+    date_from: Any = None
+    date_to: Any = None
+
+    def plan(self, con: duckdb.DuckDBPyConnection) -> FunnelPlan:
+        """Validate against the warehouse and return the plan (raises MetricError with a stable code)."""
+        steps = tuple(as_step(s) for s in self.steps)
+        if len(steps) < 2:
+            raise MetricError(f"a funnel needs at least two steps, got {len(steps)}", code="funnel.too_few_steps",
+                              hint='give two or more steps, e.g. ["signed_up", "activated"]')
+        if self.order not in ORDERS:
+            raise MetricError(f"unknown order {self.order!r}.{did_you_mean(self.order, ORDERS)}",
+                              code="funnel.order", hint="use 'ordered', 'strict' or 'unordered'")
+        if self.attribution not in ATTRIBUTIONS:
+            raise MetricError(f"unknown attribution {self.attribution!r}.{did_you_mean(self.attribution, ATTRIBUTIONS)}",
+                              code="funnel.attribution", hint="use " + ", ".join(ATTRIBUTIONS))
+        window = parse_window(self.window)
+        known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
+        for s in [*steps, *(x.as_step() for x in self.exclusions)]:
+            if s.event is not None and known and s.event not in known:
+                raise MetricError(f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
+                                  code="funnel.unknown_event", hint="check the name in wb.sql('SELECT DISTINCT event FROM events')")
+        props = [p for s in steps for p in s.where] + ([self.breakdown] if self.breakdown else [])
+        props += [p for x in self.exclusions for p in (x.where or {})]
+        if props:
+            known_props = {r[0] for r in fetch_all(
+                con, "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL")}
+            for p in props:
+                if p not in known_props:
+                    raise MetricError(f"no event has a property {p!r}.{did_you_mean(p, known_props)}",
+                                      code="funnel.unknown_property", hint="check the property name")
+        for x in self.exclusions:
+            if not (0 <= x.from_step < x.to_step <= len(steps) - 1):
+                raise MetricError(
+                    f"exclusion {x.event!r} spans steps {x.from_step}..{x.to_step}, outside 0..{len(steps) - 1} "
+                    "or not increasing", code="funnel.exclusion_range",
+                    hint="steps are 0-based: from_step=0, to_step=1 means between the first and second step")
+            if x.as_step().key() in {s.key() for s in steps}:
+                raise MetricError(f"exclusion {x.event!r} is identical to a step", code="funnel.exclusion_is_step",
+                                  hint="exclude a different event, or add a property filter to tell them apart")
+            if self.order == "unordered" and (x.from_step, x.to_step) != (0, len(steps) - 1):
+                raise MetricError("in unordered funnels an exclusion must span the whole funnel",
+                                  code="funnel.exclusion_unordered",
+                                  hint=f"use from_step=0, to_step={len(steps) - 1}")
+        if self.attribution == "step":
+            if not self.breakdown or self.breakdown_step is None or not 1 <= self.breakdown_step <= len(steps):
+                raise MetricError("attribution='step' needs a breakdown and breakdown_step between 1 and "
+                                  f"{len(steps)}", code="funnel.breakdown_step",
+                                  hint="e.g. breakdown='platform', attribution='step', breakdown_step=2")
+        if self.order == "unordered":
+            raise MetricError("unordered funnels are not available yet", code="funnel.unordered_unavailable",
+                              hint="use order='ordered' or 'strict'")
+        return FunnelPlan(steps, window, self.order, tuple(self.exclusions), self.breakdown, self.attribution,
+                          self.breakdown_step, self.date_from, self.date_to)
+
+
+@dataclass
+class FunnelResult:
+    query: FunnelQuery
+    plan: FunnelPlan
+    table: pd.DataFrame
+    sql: str
+    params: dict[str, Any]
+    per_user_table: str
+    con: duckdb.DuckDBPyConnection = field(repr=False)
+
+    def users(self, step: int, breakdown_value: str | None = None) -> list[str]:
+        """User ids whose furthest step is at least ``step`` (1-based)."""
+        sql = f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth >= ?"
+        params: list[Any] = [step]
+        if breakdown_value is not None:
+            sql += " AND breakdown = ?"
+            params.append(breakdown_value)
+        return sorted(r[0] for r in fetch_all(self.con, sql + " ORDER BY 1", params))
+
+    def dropped(self, step: int, breakdown_value: str | None = None) -> list[str]:
+        """User ids who reached step-1 but not ``step``, with their windows closed."""
+        sql = f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth = ? AND NOT in_progress"
+        params: list[Any] = [step - 1]
+        if breakdown_value is not None:
+            sql += " AND breakdown = ?"
+            params.append(breakdown_value)
+        return sorted(r[0] for r in fetch_all(self.con, sql, params))
+
+    def figure(self):
+        from ..charts import funnel_figure
+
+        return funnel_figure(self)
+
+
+def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> FunnelResult:
+    plan = query.plan(con)
+    params = Params()
+    per_user = per_user_sql(plan, params)
+    name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
+    used = params.used_in(per_user)
+    con.execute(f"CREATE TEMP TABLE {quote_ident(name)} AS {per_user}", used)
+    n = len(plan.steps)
+    parts = []
+    for k in range(1, n + 1):
+        gap = (f"epoch_us(t{k}) - epoch_us(t{k - 1})" if k > 1 else "NULL")
+        parts.append(
+            f"SELECT breakdown, {k} AS step, count(*) FILTER (WHERE depth >= {k}) AS users, "
+            f"count(*) FILTER (WHERE depth = {k - 1} AND in_progress) AS in_progress, "
+            f"avg({gap}) FILTER (WHERE depth >= {k}) / 1e6 AS mean_seconds_from_previous, "
+            f"median({gap}) FILTER (WHERE depth >= {k}) / 1e6 AS median_seconds_from_previous "
+            f"FROM {quote_ident(name)} GROUP BY breakdown"
+        )
+    agg = " UNION ALL ".join(parts) + " ORDER BY breakdown, step"
+    raw = con.execute(agg).df()
+    table = _finish(raw, plan)
+    return FunnelResult(query, plan, table, per_user + ";\n" + agg, used, quote_ident(name), con)
+
+
+def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
+    n = len(plan.steps)
+    names = [s.name for s in plan.steps]
+    if raw.empty:  # F13: zero counts for every step
+        raw = pd.DataFrame({"breakdown": [None] * n, "step": range(1, n + 1), "users": 0, "in_progress": 0,
+                            "mean_seconds_from_previous": math.nan, "median_seconds_from_previous": math.nan})
+    rows = []
+    for value, group in raw.groupby("breakdown", dropna=False, sort=True):
+        group = group.sort_values("step")
+        start = int(group.users.iloc[0])
+        prev = None
+        for r in group.itertuples(index=False):
+            users = int(r.users)
+            low, high = wilson(users, start)
+            rows.append({
+                "breakdown": None if isinstance(value, float) and math.isnan(value) else value,
+                "step": int(r.step), "name": names[int(r.step) - 1], "users": users,
+                "conversion_from_start": users / start if start else 0.0,
+                "conversion_from_previous": (users / prev if prev else 0.0) if prev is not None else (1.0 if start else 0.0),
+                "ci_low": low, "ci_high": high,
+                "dropped": (prev - users - int(r.in_progress)) if prev is not None else 0,
+                "in_progress": int(r.in_progress),
+                "mean_seconds_from_previous": r.mean_seconds_from_previous,
+                "median_seconds_from_previous": r.median_seconds_from_previous,
+            })
+            prev = users
+    table = pd.DataFrame(rows)
+    if not plan.breakdown:
+        table = table.drop(columns=["breakdown"])
+    return table

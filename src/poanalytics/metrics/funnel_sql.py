@@ -1,0 +1,163 @@
+"""The funnel definition, as one SQL builder (query object -> SQL), to the metric contract.
+
+Plan (ordered and strict modes), all in SQL with portable window functions and equi-joins:
+
+1. ``base``: the events of users who enter (a step-1 event in the date range), from ``date_from``
+   to ``date_to`` + window, with one boolean column per step (and per exclusion).
+2. ``seq``: each user's events in funnel order: time, then the lowest step the event can fill
+   (ties, F6), then rowid. ``pos`` numbers them.
+3. ``nxt``: for each row, the position of the next row that can fill step k (k >= 2), and in
+   strict mode the next row that is neither step k-1 nor step k (a "breaker").
+4. ``a1`` .. ``aN``: every step-1 row in range starts an attempt (F4); each step follows the pointer
+   to the next row of that step, if it lies within the window from step 1 (F5), and in strict mode
+   only if no breaker comes first (F7). Following pointers uses each row once (F3).
+5. ``att``: the depth of each attempt and, with exclusions, whether it is tainted (F9).
+6. ``per_user``: the furthest step over the user's attempts (F1), the step times of the first
+   attempt that reached it (F11), the breakdown value (F10) and whether a window is still open at
+   the end of the data (F12).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..db import quote_ident
+from ..ingest.sql import Params
+from .predicates import prop_expr, step_predicate
+from .spec import Exclusion, Step
+
+
+@dataclass(frozen=True)
+class FunnelPlan:
+    steps: tuple[Step, ...]
+    window: int
+    order: str
+    exclusions: tuple[Exclusion, ...]
+    breakdown: str | None
+    attribution: str
+    breakdown_step: int | None
+    date_from: object
+    date_to: object
+
+
+def _epoch_us(expr: str) -> str:
+    return f"epoch_us({expr})"
+
+
+def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
+    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN."""
+    n = len(plan.steps)
+    w_us = params.add(plan.window * 1_000_000)
+    preds = [step_predicate(s, params) for s in plan.steps]
+    xpreds = [step_predicate(x.as_step(), params) for x in plan.exclusions]
+    src = quote_ident(table)
+    dfrom = params.add(plan.date_from) if plan.date_from is not None else None
+    dto = params.add(plan.date_to) if plan.date_to is not None else None
+    in_range = " AND ".join(
+        ([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else [])
+    ) or "true"
+    upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
+    lower = f"AND ts >= {dfrom}" if dfrom else ""
+
+    bprop = prop_expr(plan.breakdown, params) if plan.breakdown else "NULL"
+    bval = f"coalesce({bprop}, '')" if plan.breakdown else "''"
+    step_cols = ", ".join(f"{p} AS s{i + 1}" for i, p in enumerate(preds))
+    x_cols = "".join(f", {p} AS x{j + 1}" for j, p in enumerate(xpreds))
+    relevant = " OR ".join([*preds, *xpreds])
+    only_relevant = f"AND ({relevant})" if plan.order == "ordered" else ""
+
+    # The unit a funnel counts: a user, or (user, value) when the breakdown splits events.
+    if plan.attribution == "all_events" and plan.breakdown:
+        unit = f"user_id || chr(31) || {bval}"
+        unit_b = bval
+        replicate = ""
+    elif plan.attribution == "step" and plan.breakdown:
+        k = plan.breakdown_step
+        unit = "user_id || chr(31) || v.bv"
+        unit_b = "v.bv"
+        replicate = (f"JOIN (SELECT DISTINCT user_id AS vu, {bval} AS bv FROM {src} WHERE {preds[k - 1]} "
+                     f"{lower} {upper}) v ON v.vu = e.user_id")
+    else:
+        unit = "user_id"
+        unit_b = bval
+        replicate = ""
+
+    step_flags = []
+    for i in range(n):
+        flag = f"s{i + 1}"
+        if plan.attribution == "step" and plan.breakdown and i + 1 == plan.breakdown_step:
+            flag = f"(s{i + 1} AND b = unit_b)"
+        step_flags.append(f"{flag} AS s{i + 1}")
+    min_step = "CASE " + " ".join(f"WHEN s{i + 1} THEN {i + 1}" for i in range(n)) + f" ELSE {n + 1} END"
+
+    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+    nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
+    if plan.order == "strict":
+        nexts += [f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS b{k}" for k in range(2, n + 1)]
+
+    ctes = [
+        f"""entrants AS (SELECT DISTINCT user_id FROM {src} WHERE {preds[0]} AND {in_range})""",
+        f"""raw AS (SELECT e.user_id, e.ts, e.rowid AS rid, {bval} AS b, {unit} AS unit, {unit_b} AS unit_b,
+                   {step_cols}{x_cols}
+            FROM {src} e {replicate}
+            WHERE e.user_id IN (SELECT user_id FROM entrants) {lower} {upper} {only_relevant})""",
+        f"""seq AS (SELECT unit, user_id, ts, b, unit_b, {', '.join(step_flags)}{''.join(f', x{j + 1}' for j in range(len(xpreds)))},
+                   row_number() OVER (PARTITION BY unit ORDER BY ts, {min_step}, rid) AS pos
+            FROM raw)""",
+        f"""nxt AS (SELECT *, {', '.join(nexts) if nexts else 'NULL AS n_'} FROM seq WINDOW w AS {win})""",
+    ]
+    first_carry = "n2 AS c2" + (", b2 AS k2" if plan.order == "strict" else "")
+    ctes.append(f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1, {first_carry}
+        FROM nxt WHERE s1 AND {in_range})""")
+    prev = "a1"
+    for k in range(2, n + 1):
+        ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
+        if plan.order == "strict":
+            ok += f" AND (a.k{k} IS NULL OR a.k{k} > a.c{k})"
+        ok += ")"
+        carry = []
+        if k < n:
+            carry.append(f"CASE WHEN {ok} THEN r.n{k + 1} END AS c{k + 1}")
+            if plan.order == "strict":
+                carry.append(f"CASE WHEN {ok} THEN r.b{k + 1} END AS k{k + 1}")
+        ctes.append(f"""a{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}, CASE WHEN {ok} THEN r.ts END AS t{k}
+            {''.join(', ' + c for c in carry)}
+            FROM {prev} a LEFT JOIN nxt r ON r.unit = a.unit AND r.pos = a.c{k})""")
+        prev = f"a{k}"
+
+    depth = " + ".join(["1"] + [f"(p{k} IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
+    taint = "false"
+    if plan.exclusions:
+        conds = []
+        for j, x in enumerate(plan.exclusions):
+            lo = f"a.t{x.from_step + 1}"
+            hi = f"a.t{x.to_step + 1}"
+            conds.append(
+                f"EXISTS (SELECT 1 FROM seq z WHERE z.unit = a.unit AND z.x{j + 1} AND z.ts > {lo} AND "
+                f"(z.ts < {hi} OR ({hi} IS NULL AND epoch_us(z.ts) - epoch_us(a.t1) <= {w_us})))"
+            )
+        taint = " OR ".join(conds)
+    times = ", ".join(f"a.t{k}" for k in range(1, n + 1))
+    ctes.append(f"""att AS (SELECT a.unit, a.user_id, a.unit_b, a.b1, a.p1, {times}, ({depth}) AS depth,
+            ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src}) AS open
+        FROM {prev} a)""")
+    ctes.append("""best AS (SELECT unit, max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean,
+            bool_or(open) AS open, arg_min(b1, p1) AS first_b FROM att GROUP BY unit)""")
+    struct = "struct_pack(" + ", ".join(f"t{k} := t{k}" for k in range(1, n + 1)) + ")"
+    ctes.append(f"""chosen AS (SELECT a.unit, arg_min({struct}, a.p1) AS t FROM att a JOIN best b USING (unit)
+            WHERE a.depth = b.d_all AND NOT a.tainted GROUP BY a.unit)""")
+    if plan.attribution == "last_touch" and plan.breakdown:
+        # the value on the last step event of the chosen attempt
+        last = " ".join(f"WHEN b.d_all = {d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.ts = c.t.t{d} "
+                        f"AND s.s{d} ORDER BY s.pos LIMIT 1)" for d in range(1, n + 1))
+        bexpr = f"CASE {last} END"
+    elif plan.attribution in ("all_events", "step") and plan.breakdown:
+        bexpr = "(SELECT any_value(unit_b) FROM att x WHERE x.unit = b.unit)"
+    else:
+        bexpr = "b.first_b"
+    cols = ", ".join(f"c.t.t{k} AS t{k}" for k in range(1, n + 1))
+    final = f"""SELECT b.unit, (SELECT any_value(user_id) FROM att x WHERE x.unit = b.unit) AS user_id,
+            {bexpr} AS breakdown, b.d_all AS depth, (b.open AND b.d_all < {n}) AS in_progress, {cols}
+        FROM best b JOIN chosen c USING (unit)
+        WHERE b.d_clean IS NOT NULL AND b.d_clean = b.d_all"""
+    return "WITH " + ",\n".join(ctes) + "\n" + final

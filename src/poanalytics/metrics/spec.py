@@ -1,0 +1,85 @@
+"""The pieces metric queries are made of: steps, exclusions, windows, and validation errors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from ..errors import PoaError
+
+
+class MetricError(PoaError):
+    """An invalid metric query. ``code`` is stable: tests and notebooks may match on it."""
+
+    code = "metric"
+
+
+@dataclass(frozen=True)
+class Step:
+    """A funnel step: an event name (None = any event) with optional property filters (equality)."""
+
+    event: str | None
+    where: Mapping[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        base = self.event if self.event is not None else "any event"
+        if self.where:
+            base += " (" + ", ".join(f"{k}={v}" for k, v in self.where.items()) + ")"
+        return base
+
+    def key(self) -> tuple:
+        return (self.event, tuple(sorted((k, str(v)) for k, v in self.where.items())))
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Users who do ``event`` between step ``from_step`` and ``to_step`` (0-based) are left out."""
+
+    event: str
+    from_step: int = 0
+    to_step: int = 1
+    where: Mapping[str, Any] | None = None
+
+    def as_step(self) -> Step:
+        return Step(self.event, dict(self.where or {}))
+
+
+def as_step(value: str | Step | None) -> Step:
+    if isinstance(value, Step):
+        return value
+    if value is None or isinstance(value, str):
+        return Step(value)
+    raise MetricError(f"a step must be an event name, None (any event) or poa.Step(...), not {value!r}",
+                      code="funnel.step_type", hint='write steps like ["signed_up", poa.Step("upgraded", '
+                                                     'where={"plan": "pro"})]')
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_window(window: int | float | timedelta | str) -> int:
+    """Seconds in a window given as seconds, a timedelta, or '30s' / '15m' / '2h' / '7d' / '2w'."""
+    if isinstance(window, timedelta):
+        seconds = window.total_seconds()
+    elif isinstance(window, (int, float)) and not isinstance(window, bool):
+        seconds = float(window)
+    elif isinstance(window, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", window.lower())
+        if not m:
+            raise MetricError(f"cannot read the window {window!r}", code="funnel.window_format",
+                              hint="write it like '30s', '15m', '2h', '7d' or '2w', or give seconds")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise MetricError(f"cannot read the window {window!r}", code="funnel.window_format",
+                          hint="write it like '14d', or give seconds or a timedelta")
+    if seconds <= 0:
+        raise MetricError(f"the conversion window must be positive, got {window!r}", code="funnel.window",
+                          hint="use a window such as '14d'")
+    return int(seconds)

@@ -1,0 +1,89 @@
+"""A small, obviously correct funnel in pure Python: the yardstick for the SQL engine.
+
+It follows docs/metrics.md (the metric contract) literally, one user at a time.
+Events: (ts_seconds, event, properties, rowid). Steps: Step objects. Returns per user the furthest
+step (0 = removed by an exclusion / not in the funnel) and the step times of the first attempt
+that reached it.
+"""
+
+from __future__ import annotations
+
+from poanalytics.metrics.spec import Exclusion, Step
+
+
+def matches(step: Step, event: str, props: dict) -> bool:
+    if step.event is not None and step.event != event:
+        return False
+    return all(k in props and props[k] is not None and str(props[k]) == str(v) for k, v in step.where.items())
+
+
+def order(events, steps):
+    """Ties: events at one instant are read in the order of the lowest step they can fill, then rowid."""
+    def min_step(e):
+        hits = [i for i, s in enumerate(steps) if matches(s, e[1], e[2])]
+        return hits[0] if hits else len(steps)
+    return sorted(events, key=lambda e: (e[0], min_step(e), e[3]))
+
+
+def attempts(events, steps, window, strict=False, date_from=None, date_to=None):
+    """Every attempt: (list of (index, ts) for the steps reached)."""
+    seq = order(events, steps)
+    out = []
+    for i, e in enumerate(seq):
+        if not matches(steps[0], e[1], e[2]):
+            continue
+        if date_from is not None and e[0] < date_from:
+            continue
+        if date_to is not None and e[0] > date_to:
+            continue
+        t1 = e[0]
+        reached = [(i, t1)]
+        k = 1
+        j = i + 1
+        while k < len(steps) and j < len(seq):
+            ev = seq[j]
+            if ev[0] - t1 > window:
+                break
+            if matches(steps[k], ev[1], ev[2]):
+                reached.append((j, ev[0]))
+                k += 1
+            elif strict and not matches(steps[k - 1], ev[1], ev[2]):
+                break
+            j += 1
+        out.append(reached)
+    return seq, out
+
+
+def tainted(seq, reached, exclusions, window, steps_n):
+    t1 = reached[0][1]
+    for ex in exclusions:
+        if len(reached) <= ex.from_step:
+            continue
+        lo = reached[ex.from_step][1]
+        hi = reached[ex.to_step][1] if len(reached) > ex.to_step else None
+        for ev in seq:
+            if not matches(ex.as_step(), ev[1], ev[2]):
+                continue
+            if ev[0] <= lo:
+                continue
+            if hi is not None and ev[0] >= hi:
+                continue
+            if hi is None and ev[0] - t1 > window:
+                continue
+            return True
+    return False
+
+
+def furthest(events, steps, window, *, strict=False, exclusions: tuple[Exclusion, ...] = (),
+             date_from=None, date_to=None):
+    """(furthest step, step times of the first attempt reaching it); (0, None) when not in the funnel."""
+    seq, atts = attempts(events, steps, window, strict=strict, date_from=date_from, date_to=date_to)
+    if not atts:
+        return 0, None
+    depth = max(len(a) for a in atts)
+    clean = [a for a in atts if not tainted(seq, a, exclusions, window, len(steps))]
+    if not any(len(a) == depth for a in clean):
+        if exclusions:
+            return 0, None
+    best = next(a for a in (clean if exclusions else atts) if len(a) == depth)
+    return depth, [t for _, t in best]
