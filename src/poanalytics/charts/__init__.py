@@ -1,0 +1,1 @@
+"""Plotly figure factories: they take results, never touch the warehouse."""

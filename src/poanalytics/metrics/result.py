@@ -1,0 +1,24 @@
+"""What every metric returns: a table, the exact SQL and parameters behind it, and a figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class MetricResult:
+    """Base result: ``table`` (a DataFrame), ``sql`` and ``params`` (the query that produced it)."""
+
+    query: Any
+    table: pd.DataFrame
+    sql: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def figure(self):  # pragma: no cover - every metric overrides it
+        raise NotImplementedError
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, escape=True)
