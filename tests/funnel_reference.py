@@ -87,3 +87,41 @@ def furthest(events, steps, window, *, strict=False, exclusions: tuple[Exclusion
             return 0, None
     best = next(a for a in (clean if exclusions else atts) if len(a) == depth)
     return depth, [t for _, t in best]
+
+
+def _max_matching(events, steps):
+    """Most steps filled by distinct events (brute force: the lists here are tiny)."""
+    best = 0
+
+    def go(i, used, filled):
+        nonlocal best
+        best = max(best, filled)
+        if i == len(steps) or filled + (len(steps) - i) <= best:
+            return
+        for j, e in enumerate(events):
+            if j not in used and matches(steps[i], e[1], e[2]):
+                go(i + 1, used | {j}, filled + 1)
+        go(i + 1, used, filled)
+
+    go(0, frozenset(), 0)
+    return best
+
+
+def unordered(events, steps, window, exclusions: tuple[Exclusion, ...] = ()):
+    """Furthest k for an unordered funnel (0 = not in the funnel)."""
+    xs = [e[0] for e in events if any(matches(x.as_step(), e[1], e[2]) for x in exclusions)]
+    # an exclusion event clears progress; it never fills a step itself
+    funnel_events = [e for e in events if any(matches(s, e[1], e[2]) for s in steps)
+                     and not any(matches(x.as_step(), e[1], e[2]) for x in exclusions)]
+    if not funnel_events:
+        return 0
+
+    def segment(t):
+        return sum(1 for x in xs if x <= t)
+
+    best = 0
+    for anchor in funnel_events:
+        t, seg = anchor[0], segment(anchor[0])
+        inside = [e for e in funnel_events if t <= e[0] <= t + window and segment(e[0]) == seg]
+        best = max(best, _max_matching(inside, steps))
+    return best

@@ -33,9 +33,12 @@ def funnel_case(draw):
     events += [("zz", e, 100 + i, "web") for i, e in enumerate(EVENTS)]
     steps = draw(st.lists(step_st, min_size=2, max_size=4))
     window = draw(st.integers(min_value=1, max_value=8))
-    order = draw(st.sampled_from(["ordered", "strict"]))
+    order = draw(st.sampled_from(["ordered", "strict", "unordered"]))
     exclusions = ()
-    if draw(st.booleans()):
+    if order == "unordered":
+        if draw(st.booleans()):
+            exclusions = (Exclusion("x", 0, len(steps) - 1),)
+    elif draw(st.booleans()):
         lo = draw(st.integers(min_value=0, max_value=len(steps) - 2))
         hi = draw(st.integers(min_value=lo + 1, max_value=len(steps) - 1))
         exclusions = (Exclusion("x", lo, hi),)
@@ -68,6 +71,10 @@ def test_sql_funnel_matches_reference(case):
             f"SELECT user_id, depth, {', '.join(f'epoch(t{k})::BIGINT - 1704067200' for k in range(1, len(steps) + 1))} "
             f"FROM {result.per_user_table}").itertuples(index=False)}
         for user, evs in rowids.items():
+            if order == "unordered":
+                want = ref.unordered(evs, steps, window, exclusions)
+                assert (got[user][0] if user in got else 0) == want, (user, evs, steps, got.get(user))
+                continue
             depth, times = ref.furthest(evs, steps, window, strict=(order == "strict"), exclusions=exclusions)
             if depth == 0:
                 assert user not in got, (user, got.get(user))

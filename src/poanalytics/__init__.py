@@ -2,6 +2,7 @@
 
 from .errors import ConfigError, InputError, PoaError, WarehouseError
 from .ingest.pipeline import LoadReport
+from .metrics import Exclusion, FunnelResult, MetricError, Step
 from .status import Status
 from .workbench import Workbench
 
@@ -9,6 +10,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "Exclusion",
+    "FunnelResult",
+    "MetricError",
+    "Step",
     "InputError",
     "LoadReport",
     "PoaError",

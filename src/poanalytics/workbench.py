@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import pandas as pd
 from . import db, schema
 from .config import Settings, settings
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
+from .metrics import Exclusion, FunnelQuery, FunnelResult, Step, run_funnel
 
 
 class Workbench:
@@ -81,6 +82,27 @@ class Workbench:
 
         return load_notes(self.con, source, format=format, columns=columns, timezone=timezone,
                           timestamp_format=timestamp_format, settings=self.settings, **options)
+
+    # -- metrics ------------------------------------------------------------------------------
+    def funnel(
+        self,
+        steps: Sequence[str | Step | None],
+        window: Any = "14d",
+        order: str = "ordered",
+        exclusions: Sequence[Exclusion] = (),
+        breakdown: str | None = None,
+        attribution: str = "first_touch",
+        breakdown_step: int | None = None,
+        date_from: Any = None,
+        date_to: Any = None,
+    ) -> FunnelResult:
+        """Conversion through ``steps`` (see docs/metrics.md for every rule).
+
+        Each step is an event name, None (any event) or ``Step("event", where={"prop": value})``.
+        """
+        query = FunnelQuery(steps, window, order, tuple(exclusions), breakdown, attribution, breakdown_step,
+                            date_from, date_to)
+        return run_funnel(self.con, query)
 
     # -- looking at what is there ---------------------------------------------------------------
     def quarantine(self, load_id: int | None = None) -> pd.DataFrame:

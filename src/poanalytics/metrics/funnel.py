@@ -15,6 +15,7 @@ from ..db import fetch_all, quote_ident
 from ..errors import did_you_mean
 from ..ingest.sql import Params
 from .funnel_sql import FunnelPlan, per_user_sql
+from .funnel_unordered import MAX_STEPS, unordered_sql
 from .spec import Exclusion, MetricError, Step, as_step, parse_window
 
 ORDERS = ("ordered", "strict", "unordered")
@@ -91,8 +92,13 @@ class FunnelQuery:
                                   f"{len(steps)}", code="funnel.breakdown_step",
                                   hint="e.g. breakdown='platform', attribution='step', breakdown_step=2")
         if self.order == "unordered":
-            raise MetricError("unordered funnels are not available yet", code="funnel.unordered_unavailable",
-                              hint="use order='ordered' or 'strict'")
+            if len(steps) > MAX_STEPS:
+                raise MetricError(f"unordered funnels take at most {MAX_STEPS} steps, got {len(steps)}",
+                                  code="funnel.unordered_steps", hint="use fewer steps, or an ordered funnel")
+            if self.attribution not in ("first_touch", "all_events"):
+                raise MetricError("unordered funnels break down by first_touch or all_events only",
+                                  code="funnel.unordered_attribution",
+                                  hint="use attribution='first_touch' or 'all_events'")
         return FunnelPlan(steps, window, self.order, tuple(self.exclusions), self.breakdown, self.attribution,
                           self.breakdown_step, self.date_from, self.date_to)
 
@@ -134,7 +140,7 @@ class FunnelResult:
 def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> FunnelResult:
     plan = query.plan(con)
     params = Params()
-    per_user = per_user_sql(plan, params)
+    per_user = unordered_sql(plan, params) if plan.order == "unordered" else per_user_sql(plan, params)
     name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
     used = params.used_in(per_user)
     con.execute(f"CREATE TEMP TABLE {quote_ident(name)} AS {per_user}", used)
@@ -158,6 +164,8 @@ def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> FunnelResu
 def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
     n = len(plan.steps)
     names = [s.name for s in plan.steps]
+    if plan.order == "unordered":  # F8: bars are "at least k of N", not step names
+        names = [f"completed at least {k} of {n} steps" for k in range(1, n + 1)]
     if raw.empty:  # F13: zero counts for every step
         raw = pd.DataFrame({"breakdown": [None] * n, "step": range(1, n + 1), "users": 0, "in_progress": 0,
                             "mean_seconds_from_previous": math.nan, "median_seconds_from_previous": math.nan})
