@@ -131,10 +131,26 @@ class FunnelResult:
             params.append(breakdown_value)
         return sorted(r[0] for r in fetch_all(self.con, sql, params))
 
+    def trend(self, period: str = "week", step: int | None = None) -> pd.DataFrame:
+        """Conversion to ``step`` (default: last) by the period users entered, with Wilson intervals."""
+        from .funnel_analysis import trend
+
+        return trend(self, period, step)
+
+    def conversion_times(self, step: int, from_step: int | None = None) -> pd.DataFrame:
+        """Per-user seconds from ``from_step`` (default: previous) to ``step`` (for a histogram)."""
+        from .funnel_analysis import conversion_times
+
+        return conversion_times(self, step, from_step)
+
     def figure(self):
-        from ..charts import funnel_figure
+        """Bars of users per step with conversion, Wilson intervals, drop-off and in-progress counts."""
+        from ..charts.funnel import funnel_figure
 
         return funnel_figure(self)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False, escape=True)
 
 
 def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> FunnelResult:

@@ -142,7 +142,7 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str
             ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src}) AS open
         FROM {prev} a)""")
     ctes.append("""best AS (SELECT unit, max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean,
-            bool_or(open) AS open, arg_min(b1, p1) AS first_b FROM att GROUP BY unit)""")
+            bool_or(open) AS open, arg_min(b1, p1) AS first_b, min(t1) AS entered FROM att GROUP BY unit)""")
     struct = "struct_pack(" + ", ".join(f"t{k} := t{k}" for k in range(1, n + 1)) + ")"
     ctes.append(f"""chosen AS (SELECT a.unit, arg_min({struct}, a.p1) AS t FROM att a JOIN best b USING (unit)
             WHERE a.depth = b.d_all AND NOT a.tainted GROUP BY a.unit)""")
@@ -157,7 +157,7 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str
         bexpr = "b.first_b"
     cols = ", ".join(f"c.t.t{k} AS t{k}" for k in range(1, n + 1))
     final = f"""SELECT b.unit, (SELECT any_value(user_id) FROM att x WHERE x.unit = b.unit) AS user_id,
-            {bexpr} AS breakdown, b.d_all AS depth, (b.open AND b.d_all < {n}) AS in_progress, {cols}
+            {bexpr} AS breakdown, b.d_all AS depth, (b.open AND b.d_all < {n}) AS in_progress, b.entered, {cols}
         FROM best b JOIN chosen c USING (unit)
         WHERE b.d_clean IS NOT NULL AND b.d_clean = b.d_all"""
     return "WITH " + ",\n".join(ctes) + "\n" + final

@@ -56,7 +56,8 @@ seg AS (SELECT *, sum(CASE WHEN is_x THEN 1 ELSE 0 END) OVER (PARTITION BY unit 
 win AS (SELECT unit, user_id, b, ts, mask, {depth} AS depth FROM seg WHERE NOT is_x WINDOW w AS {frame}),
 att AS (SELECT * FROM win WHERE mask <> 0 AND {in_range}),
 per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, ts) AS breakdown, max(depth) AS depth,
-            bool_or(epoch_us(ts) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src})) AS open FROM att GROUP BY unit)
+            bool_or(epoch_us(ts) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src})) AS open, min(ts) AS entered
+            FROM att GROUP BY unit)
 SELECT unit, user_id, {'breakdown' if plan.attribution != 'all_events' else "split_part(unit, chr(31), 2)"} AS breakdown,
-       depth, (open AND depth < {n}) AS in_progress, {', '.join(f'NULL::TIMESTAMPTZ AS t{k}' for k in range(1, n + 1))}
+       depth, (open AND depth < {n}) AS in_progress, entered, {', '.join(f'NULL::TIMESTAMPTZ AS t{k}' for k in range(1, n + 1))}
 FROM per"""
