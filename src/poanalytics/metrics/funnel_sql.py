@@ -101,9 +101,11 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str
                    {step_cols}{x_cols}
             FROM {src} e {replicate}
             WHERE e.user_id IN (SELECT user_id FROM entrants) {lower} {upper} {only_relevant})""",
-        f"""seq AS (SELECT unit, user_id, ts, b, unit_b, {', '.join(step_flags)}{''.join(f', x{j + 1}' for j in range(len(xpreds)))},
-                   row_number() OVER (PARTITION BY unit ORDER BY ts, {min_step}, rid) AS pos
+        f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {', '.join(step_flags)}{''.join(f', x{j + 1}' for j in range(len(xpreds)))}
             FROM raw)""",
+        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number,
+        # so every window below shares a single sort.
+        f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 16 + {min_step}) * 1099511627776 + rid AS pos FROM seq0)""",
         f"""nxt AS (SELECT *, {', '.join(nexts) if nexts else 'NULL AS n_'} FROM seq WINDOW w AS {win})""",
     ]
     first_carry = "n2 AS c2" + (", b2 AS k2" if plan.order == "strict" else "")
