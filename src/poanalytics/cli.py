@@ -36,8 +36,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if sys.stderr.isatty() and not args.quiet:
         wb.con.execute("SET enable_progress_bar = true")
     loader = {"events": wb.load_events, "tickets": wb.load_tickets, "notes": wb.load_notes}[args.kind]
+    options = {}
+    if args.kind == "notes":
+        if args.text_column:
+            options["text_columns"] = args.text_column
+        if args.survey:
+            options["survey"] = args.survey
+    elif args.text_column or args.survey:
+        raise ConfigError("--text-column and --survey apply to `ingest notes --format survey` only",
+                          code="cli.option", hint="drop them, or load notes")
     report = loader(args.path, format=args.format, columns=_parse_map(args.map), timezone=args.timezone,
-                    timestamp_format=args.timestamp_format)
+                    timestamp_format=args.timestamp_format, **options)
     print(report)
     if report.rows_quarantined and not args.quiet:
         q = wb.quarantine(report.load_id).head(5)
@@ -103,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="map a canonical field to a source column, e.g. --map user_id=case:concept:name")
     ing.add_argument("--timezone", default="UTC", help="zone of times written without an offset (default UTC)")
     ing.add_argument("--timestamp-format", default=None, help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M'")
+    ing.add_argument("--text-column", action="append", metavar="COLUMN",
+                     help="notes --format survey: an open-text column (repeat; default: detected)")
+    ing.add_argument("--survey", default=None, help="notes --format survey: the survey's name (default: file name)")
     ing.add_argument("--quiet", action="store_true", help="no progress bar and no quarantine preview")
     ing.set_defaults(func=cmd_ingest)
 

@@ -104,3 +104,4 @@ def _load_builtin() -> None:
 
     for info in pkgutil.iter_modules(vendors.__path__):
         importlib.import_module(f"{vendors.__name__}.{info.name}")
+    importlib.import_module(f"{__package__}.notes")  # markdown, highlights_csv, survey

@@ -151,15 +151,15 @@ def typed_select(
         elif f.kind == "tags":
             assert expr is not None
             if expr.type.endswith("[]"):
-                inner.append(f"list_filter(list_transform({expr.sql}, x -> trim(x::VARCHAR)), x -> x <> '') AS {col}")
+                inner.append(f"list_filter(list_transform({expr.sql}, lambda x: trim(x::VARCHAR)), lambda x: x <> '') AS {col}")
             else:
                 t = _text(expr.sql)
                 inner.append(
                     f"CASE WHEN {t} IS NULL THEN NULL WHEN json_valid({t}) AND json_type({t}) = 'ARRAY' "
                     f"THEN list_filter(list_transform(CAST(json_extract_string({t}, '$[*]') AS VARCHAR[]), "
-                    f"x -> trim(x)), x -> x <> '') "
-                    f"ELSE list_filter(list_transform(regexp_split_to_array({t}, '[,;]'), x -> trim(x)), "
-                    f"x -> x <> '') END AS {col}")
+                    f"lambda x: trim(x)), lambda x: x <> '') "
+                    f"ELSE list_filter(list_transform(regexp_split_to_array({t}, '[,;]'), lambda x: trim(x)), "
+                    f"lambda x: x <> '') END AS {col}")
         elif f.kind == "json":
             base = "NULL"
             if expr is not None:

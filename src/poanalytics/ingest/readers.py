@@ -246,6 +246,16 @@ def _first_char(inp: Input) -> tuple[str, str]:
     return stripped[0], stripped.splitlines()[0]
 
 
+def _one_line_wrapper(inp: Input, obj: object) -> bool:
+    """The file is this one object on one line, and it holds a list of objects (the records)."""
+    if not isinstance(obj, dict) or not any(
+            isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in obj.values()):
+        return False
+    with _open_text(inp.path) as fh:
+        head = fh.read(65536)
+    return len(head.strip().splitlines()) == 1
+
+
 def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     """JSON Lines, a JSON array of objects, or one object wrapping such an array ({"tickets": [...]})."""
     import json
@@ -258,8 +268,9 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     one_object_per_line = False
     if first == "{":
         try:
-            json.loads(first_line)
-            one_object_per_line = True
+            first_object = json.loads(first_line)
+            # a compact one-line document wrapping the records ({"tickets": [{...}, ...]}) is not JSON Lines
+            one_object_per_line = not _one_line_wrapper(inp, first_object)
         except ValueError:
             one_object_per_line = False
     if one_object_per_line:
