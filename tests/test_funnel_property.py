@@ -34,6 +34,7 @@ def funnel_case(draw):
     steps = draw(st.lists(step_st, min_size=2, max_size=4))
     window = draw(st.integers(min_value=1, max_value=8))
     order = draw(st.sampled_from(["ordered", "strict", "unordered"]))
+    strategy = draw(st.sampled_from(["asof", "window"]))
     exclusions = ()
     if order == "unordered":
         if draw(st.booleans()):
@@ -42,13 +43,13 @@ def funnel_case(draw):
         lo = draw(st.integers(min_value=0, max_value=len(steps) - 2))
         hi = draw(st.integers(min_value=lo + 1, max_value=len(steps) - 1))
         exclusions = (Exclusion("x", lo, hi),)
-    return events, steps, window, order, exclusions
+    return events, steps, window, order, exclusions, strategy
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=funnel_case())
 def test_sql_funnel_matches_reference(case):
-    events, steps, window, order, exclusions = case
+    events, steps, window, order, exclusions, strategy = case
     wb = poa.Workbench(":memory:")
     try:
         frame = pd.DataFrame({
@@ -66,7 +67,8 @@ def test_sql_funnel_matches_reference(case):
             rowids.setdefault(u, []).append((int(ts), ev, {"platform": props} if props else {}, int(rid)))
         if any(x.as_step().key() in {s.key() for s in steps} for x in exclusions):
             return  # rejected by validation, tested elsewhere
-        result = run_funnel(wb.con, FunnelQuery(steps, window=window, order=order, exclusions=exclusions))
+        result = run_funnel(wb.con, FunnelQuery(steps, window=window, order=order, exclusions=exclusions),
+                            strategy=strategy)
         got = {r[0]: (r[1], list(r[2:])) for r in wb.sql(
             f"SELECT user_id, depth, {', '.join(f'epoch(t{k})::BIGINT - 1704067200' for k in range(1, len(steps) + 1))} "
             f"FROM {result.per_user_table}").itertuples(index=False)}

@@ -153,10 +153,13 @@ class FunnelResult:
         return self.table.to_html(index=False, escape=True)
 
 
-def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery) -> FunnelResult:
+def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery, strategy: str = "asof") -> FunnelResult:
+    """Compute a funnel. ``strategy``: "asof" (DuckDB's ASOF joins, fast) or "window" (portable SQL
+    with window functions only); both implement the same definition and give the same numbers."""
     plan = query.plan(con)
     params = Params()
-    per_user = unordered_sql(plan, params) if plan.order == "unordered" else per_user_sql(plan, params)
+    per_user = (unordered_sql(plan, params) if plan.order == "unordered"
+                else per_user_sql(plan, params, strategy=strategy))
     name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
     used = params.used_in(per_user)
     con.execute(f"CREATE TEMP TABLE {quote_ident(name)} AS {per_user}", used)

@@ -44,7 +44,56 @@ def _epoch_us(expr: str) -> str:
     return f"epoch_us({expr})"
 
 
-def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
+def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
+    """Portable form: each row points to the next row of every step (window functions); attempts
+    follow the pointers with equi-joins. Runs on any SQL engine with window functions."""
+    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+    nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
+    if strict:
+        nexts += [f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS b{k}" for k in range(2, n + 1)]
+    ctes = [f"""nxt AS (SELECT *, {', '.join(nexts)} FROM seq WINDOW w AS {win})"""]
+    first_carry = "n2 AS c2" + (", b2 AS k2" if strict else "")
+    ctes.append(f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1, {first_carry}
+        FROM nxt WHERE s1 AND {in_range})""")
+    for k in range(2, n + 1):
+        ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
+        ok += f" AND (a.k{k} IS NULL OR a.k{k} > a.c{k}))" if strict else ")"
+        carry = []
+        if k < n:
+            carry.append(f"CASE WHEN {ok} THEN r.n{k + 1} END AS c{k + 1}")
+            if strict:
+                carry.append(f"CASE WHEN {ok} THEN r.b{k + 1} END AS k{k + 1}")
+        ctes.append(f"""a{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}, CASE WHEN {ok} THEN r.ts END AS t{k}
+            {''.join(', ' + c for c in carry)}
+            FROM a{k - 1} a LEFT JOIN nxt r ON r.unit = a.unit AND r.pos = a.c{k})""")
+    return ctes
+
+
+NO_POS = "170141183460469231731687303715884105727::HUGEINT"  # past every position: no match
+
+
+def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
+    """DuckDB form of the same chain: the next row of step k after the previous step's row is one
+    ASOF join per step, so no window over all rows is needed (several times faster)."""
+    ctes = [f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1 FROM seq WHERE s1 AND {in_range})"""]
+    for k in range(2, n + 1):
+        ctes.append(f"r{k} AS (SELECT unit, pos, ts FROM seq WHERE s{k})")
+        after = f"coalesce(a.p{k - 1}, {NO_POS})"
+        base = f"a{k - 1}"
+        ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
+        if strict:
+            ctes.append(f"x{k} AS (SELECT unit, pos FROM seq WHERE NOT (s{k - 1} OR s{k}))")
+            base = (f"(SELECT a.*, x.pos AS k{k} FROM a{k - 1} a ASOF LEFT JOIN x{k} x "
+                    f"ON a.unit = x.unit AND x.pos > {after})")
+            ok += f" AND (a.k{k} IS NULL OR a.k{k} > r.pos))"
+        else:
+            ok += ")"
+        ctes.append(f"""a{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}, CASE WHEN {ok} THEN r.ts END AS t{k}
+            FROM {base} a ASOF LEFT JOIN r{k} r ON a.unit = r.unit AND r.pos > {after})""")
+    return ctes
+
+
+def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof") -> str:
     """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN."""
     n = len(plan.steps)
     w_us = params.add(plan.window * 1_000_000)
@@ -90,11 +139,6 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str
         step_flags.append(f"{flag} AS s{i + 1}")
     min_step = "CASE " + " ".join(f"WHEN s{i + 1} THEN {i + 1}" for i in range(n)) + f" ELSE {n + 1} END"
 
-    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
-    nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
-    if plan.order == "strict":
-        nexts += [f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS b{k}" for k in range(2, n + 1)]
-
     ctes = [
         f"""entrants AS (SELECT DISTINCT user_id FROM {src} WHERE {preds[0]} AND {in_range})""",
         f"""raw AS (SELECT e.user_id, e.ts, e.rowid AS rid, {bval} AS b, {unit} AS unit, {unit_b} AS unit_b,
@@ -103,29 +147,15 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str
             WHERE e.user_id IN (SELECT user_id FROM entrants) {lower} {upper} {only_relevant})""",
         f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {', '.join(step_flags)}{''.join(f', x{j + 1}' for j in range(len(xpreds)))}
             FROM raw)""",
-        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number,
-        # so every window below shares a single sort.
+        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
         f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 16 + {min_step}) * 1099511627776 + rid AS pos FROM seq0)""",
-        f"""nxt AS (SELECT *, {', '.join(nexts) if nexts else 'NULL AS n_'} FROM seq WINDOW w AS {win})""",
     ]
-    first_carry = "n2 AS c2" + (", b2 AS k2" if plan.order == "strict" else "")
-    ctes.append(f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1, {first_carry}
-        FROM nxt WHERE s1 AND {in_range})""")
-    prev = "a1"
-    for k in range(2, n + 1):
-        ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
-        if plan.order == "strict":
-            ok += f" AND (a.k{k} IS NULL OR a.k{k} > a.c{k})"
-        ok += ")"
-        carry = []
-        if k < n:
-            carry.append(f"CASE WHEN {ok} THEN r.n{k + 1} END AS c{k + 1}")
-            if plan.order == "strict":
-                carry.append(f"CASE WHEN {ok} THEN r.b{k + 1} END AS k{k + 1}")
-        ctes.append(f"""a{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}, CASE WHEN {ok} THEN r.ts END AS t{k}
-            {''.join(', ' + c for c in carry)}
-            FROM {prev} a LEFT JOIN nxt r ON r.unit = a.unit AND r.pos = a.c{k})""")
-        prev = f"a{k}"
+    strict = plan.order == "strict"
+    if strategy == "window":
+        ctes += _window_chain(n, strict, in_range, w_us)
+    else:
+        ctes += _asof_chain(n, strict, in_range, w_us)
+    prev = f"a{n}"
 
     depth = " + ".join(["1"] + [f"(p{k} IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
     taint = "false"
