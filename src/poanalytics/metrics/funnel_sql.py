@@ -69,27 +69,29 @@ def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     return ctes
 
 
-NO_POS = "170141183460469231731687303715884105727::HUGEINT"  # past every position: no match
-
-
 def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     """DuckDB form of the same chain: the next row of step k after the previous step's row is one
     ASOF join per step, so no window over all rows is needed (several times faster)."""
     ctes = [f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1 FROM seq WHERE s1 AND {in_range})"""]
     for k in range(2, n + 1):
         ctes.append(f"r{k} AS (SELECT unit, pos, ts FROM seq WHERE s{k})")
-        after = f"coalesce(a.p{k - 1}, {NO_POS})"
-        base = f"a{k - 1}"
+        after = f"a.p{k - 1}"
+        # attempts that already stopped skip the join and pass through with NULLs
+        base = f"(SELECT * FROM a{k - 1} WHERE p{k - 1} IS NOT NULL)"
+        stopped = f"SELECT *, NULL::HUGEINT AS p{k}, NULL::TIMESTAMPTZ AS t{k} FROM a{k - 1} WHERE p{k - 1} IS NULL"
         ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
         if strict:
             ctes.append(f"x{k} AS (SELECT unit, pos FROM seq WHERE NOT (s{k - 1} OR s{k}))")
-            base = (f"(SELECT a.*, x.pos AS k{k} FROM a{k - 1} a ASOF LEFT JOIN x{k} x "
+            base = (f"(SELECT a.*, x.pos AS k{k} FROM {base} a ASOF LEFT JOIN x{k} x "
                     f"ON a.unit = x.unit AND x.pos > {after})")
+            stopped = (f"SELECT *, NULL::HUGEINT AS k{k}, NULL::HUGEINT AS p{k}, NULL::TIMESTAMPTZ AS t{k} "
+                       f"FROM a{k - 1} WHERE p{k - 1} IS NULL")
             ok += f" AND (a.k{k} IS NULL OR a.k{k} > r.pos))"
         else:
             ok += ")"
         ctes.append(f"""a{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}, CASE WHEN {ok} THEN r.ts END AS t{k}
-            FROM {base} a ASOF LEFT JOIN r{k} r ON a.unit = r.unit AND r.pos > {after})""")
+            FROM {base} a ASOF LEFT JOIN r{k} r ON a.unit = r.unit AND r.pos > {after}
+            UNION ALL BY NAME {stopped})""")
     return ctes
 
 
