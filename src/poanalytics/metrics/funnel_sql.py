@@ -141,12 +141,14 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
         step_flags.append(f"{flag} AS s{i + 1}")
     min_step = "CASE " + " ".join(f"WHEN s{i + 1} THEN {i + 1}" for i in range(n)) + f" ELSE {n + 1} END"
 
+    # without a date range every user with a step-1 event enters; the others make no attempt anyway
+    entrants_filter = "e.user_id IN (SELECT user_id FROM entrants)" if (dfrom or dto) else "true"
     ctes = [
         f"""entrants AS (SELECT DISTINCT user_id FROM {src} WHERE {preds[0]} AND {in_range})""",
         f"""raw AS (SELECT e.user_id, e.ts, e.rowid AS rid, {bval} AS b, {unit} AS unit, {unit_b} AS unit_b,
                    {step_cols}{x_cols}
             FROM {src} e {replicate}
-            WHERE e.user_id IN (SELECT user_id FROM entrants) {lower} {upper} {only_relevant})""",
+            WHERE {entrants_filter} {lower} {upper} {only_relevant})""",
         f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {', '.join(step_flags)}{''.join(f', x{j + 1}' for j in range(len(xpreds)))}
             FROM raw)""",
         # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
@@ -175,23 +177,25 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
     ctes.append(f"""att AS (SELECT a.unit, a.user_id, a.unit_b, a.b1, a.p1, {times}, ({depth}) AS depth,
             ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src}) AS open
         FROM {prev} a)""")
-    ctes.append("""best AS (SELECT unit, max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean,
-            bool_or(open) AS open, arg_min(b1, p1) AS first_b, min(t1) AS entered FROM att GROUP BY unit)""")
     struct = "struct_pack(" + ", ".join(f"t{k} := t{k}" for k in range(1, n + 1)) + ")"
-    ctes.append(f"""chosen AS (SELECT a.unit, arg_min({struct}, a.p1) AS t FROM att a JOIN best b USING (unit)
-            WHERE a.depth = b.d_all AND NOT a.tainted GROUP BY a.unit)""")
+    # One pass per unit: the furthest depth, and the times of the first clean attempt that reached
+    # it (the smallest key: deepest first, clean before tainted, then the earliest start).
+    ctes.append(f"""best AS (SELECT unit, any_value(user_id) AS user_id, any_value(unit_b) AS unit_b,
+            max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean, bool_or(open) AS open,
+            arg_min(b1, p1) AS first_b, min(t1) AS entered,
+            arg_min({struct}, struct_pack(d := -depth, x := tainted, p := p1)) AS t
+        FROM att GROUP BY unit)""")
     if plan.attribution == "last_touch" and plan.breakdown:
         # the value on the last step event of the chosen attempt
-        last = " ".join(f"WHEN b.d_all = {d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.ts = c.t.t{d} "
+        last = " ".join(f"WHEN b.d_all = {d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.ts = b.t.t{d} "
                         f"AND s.s{d} ORDER BY s.pos LIMIT 1)" for d in range(1, n + 1))
         bexpr = f"CASE {last} END"
     elif plan.attribution in ("all_events", "step") and plan.breakdown:
-        bexpr = "(SELECT any_value(unit_b) FROM att x WHERE x.unit = b.unit)"
+        bexpr = "b.unit_b"
     else:
         bexpr = "b.first_b"
-    cols = ", ".join(f"c.t.t{k} AS t{k}" for k in range(1, n + 1))
-    final = f"""SELECT b.unit, (SELECT any_value(user_id) FROM att x WHERE x.unit = b.unit) AS user_id,
-            {bexpr} AS breakdown, b.d_all AS depth, (b.open AND b.d_all < {n}) AS in_progress, b.entered, {cols}
-        FROM best b JOIN chosen c USING (unit)
-        WHERE b.d_clean IS NOT NULL AND b.d_clean = b.d_all"""
+    cols = ", ".join(f"b.t.t{k} AS t{k}" for k in range(1, n + 1))
+    final = f"""SELECT b.unit, b.user_id, {bexpr} AS breakdown, b.d_all AS depth,
+            (b.open AND b.d_all < {n}) AS in_progress, b.entered, {cols}
+        FROM best b WHERE b.d_clean IS NOT NULL AND b.d_clean = b.d_all"""
     return "WITH " + ",\n".join(ctes) + "\n" + final
