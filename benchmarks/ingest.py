@@ -1,0 +1,182 @@
+"""Ingest benchmark: poanalytics' event loader against DuckDB's bare CREATE TABLE AS, on demo events.
+
+    .venv/bin/python benchmarks/ingest.py                 # ~10M events (16 weeks), goal: loader <= 1.5x bare
+    .venv/bin/python benchmarks/ingest.py --rows 1000000  # smaller
+    .venv/bin/python benchmarks/ingest.py --users 240000 --weeks 16
+
+The events are generated once with ``poanalytics.demo`` into ``data/bench/`` as Parquet and CSV
+and reused by later runs with the same arguments. For each file the script times, each into a fresh
+DuckDB file:
+
+- bare:   ``CREATE TABLE t AS SELECT * FROM read_parquet(...)`` / ``read_csv(...)`` + CHECKPOINT
+- loader: ``Workbench(file).load_events(path)`` + CHECKPOINT (typing, checks, quarantine, load log)
+- reload: the same ``load_events`` again on that warehouse (every row is a duplicate, nothing written)
+
+and prints rows/s and the loader/bare ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from poanalytics import Workbench, db, demo  # noqa: E402
+
+GOAL = 1.5
+
+
+@dataclass
+class Row:
+    fmt: str
+    rows: int
+    size_mb: float
+    bare: float
+    loader: float
+    reload: float
+    loaded: int
+    duplicates: int
+
+    @property
+    def ratio(self) -> float:
+        return self.loader / self.bare if self.bare else float("nan")
+
+
+def rows_per_user(weeks: int, seed: int) -> float:
+    """Events per user at this many weeks, measured on a small generation."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = demo.generate(tmp, users=5000, weeks=weeks, seed=seed)
+        return files.events_rows / 5000
+
+
+def prepare(
+    data: Path, users: int, weeks: int, seed: int, regenerate: bool
+) -> tuple[Path, Path, int]:
+    """The Parquet and CSV files of the demo events (generated once, then reused)."""
+    stem = f"events_u{users}_w{weeks}_s{seed}"
+    parquet, csv, meta = data / f"{stem}.parquet", data / f"{stem}.csv", data / f"{stem}.json"
+    if not regenerate and parquet.exists() and csv.exists() and meta.exists():
+        rows = int(json.loads(meta.read_text())["rows"])
+        print(f"reusing {parquet.name} and {csv.name} ({rows:,} rows)")
+        return parquet, csv, rows
+    data.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    work = data / f".gen_{stem}"
+    files = demo.generate(work, users=users, weeks=weeks, seed=seed)
+    shutil.move(str(files.events), parquet)
+    shutil.rmtree(work, ignore_errors=True)
+    gen = time.perf_counter() - started
+    started = time.perf_counter()
+    con = db.connect(":memory:")
+    try:
+        con.execute(
+            "COPY (SELECT * FROM read_parquet($src)) TO $dst (FORMAT csv, HEADER true)",
+            {"src": str(parquet), "dst": str(csv)},
+        )
+    finally:
+        con.close()
+    conv = time.perf_counter() - started
+    meta.write_text(
+        json.dumps({"rows": files.events_rows, "users": users, "weeks": weeks, "seed": seed})
+    )
+    print(
+        f"generated {files.events_rows:,} events in {gen:.1f}s (Parquet), CSV written in {conv:.1f}s"
+    )
+    return parquet, csv, files.events_rows
+
+
+def fresh(path: Path) -> Path:
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+    return path
+
+
+def bench_bare(path: Path, source: Path, fmt: str) -> float:
+    con = db.connect(fresh(path))
+    try:
+        reader = "read_parquet($src)" if fmt == "parquet" else "read_csv($src)"
+        started = time.perf_counter()
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}", {"src": str(source)})
+        con.execute("CHECKPOINT")
+        return time.perf_counter() - started
+    finally:
+        con.close()
+
+
+def bench_loader(path: Path, source: Path) -> tuple[float, float, int, int]:
+    wb = Workbench(fresh(path))
+    try:
+        started = time.perf_counter()
+        first = wb.load_events(source)
+        wb.con.execute("CHECKPOINT")
+        load = time.perf_counter() - started
+        if first.rows_quarantined:
+            print(f"  warning: {first.rows_quarantined:,} rows quarantined loading {source.name}")
+        started = time.perf_counter()
+        second = wb.load_events(source)
+        wb.con.execute("CHECKPOINT")
+        reload = time.perf_counter() - started
+        return load, reload, first.rows_loaded, second.rows_duplicate
+    finally:
+        wb.close()
+
+
+def rate(rows: int, seconds: float) -> str:
+    return f"{rows / seconds / 1e6:6.2f}M" if seconds else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=float, default=10e6, help="about how many events (default 10M)")
+    ap.add_argument("--users", type=int, help="demo users (overrides --rows)")
+    ap.add_argument("--weeks", type=int, default=16, help="demo weeks (default 16)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--data", type=Path, default=ROOT / "data" / "bench", help="where the files go")
+    ap.add_argument("--regenerate", action="store_true", help="generate the files even if present")
+    ap.add_argument("--formats", default="parquet,csv", help="parquet,csv (default both)")
+    args = ap.parse_args(argv)
+
+    users = args.users or max(1, round(args.rows / rows_per_user(args.weeks, args.seed)))
+    print(f"demo events: users={users:,} weeks={args.weeks} seed={args.seed}")
+    parquet, csv, rows = prepare(args.data, users, args.weeks, args.seed, args.regenerate)
+    results = []
+    for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
+        source = parquet if fmt == "parquet" else csv
+        print(f"timing {fmt} ...", flush=True)
+        bare = bench_bare(args.data / "bench_bare.duckdb", source, fmt)
+        load, reload, loaded, dup = bench_loader(args.data / "bench_loader.duckdb", source)
+        results.append(Row(fmt, rows, source.stat().st_size / 1e6, bare, load, reload, loaded, dup))
+    for name in ("bench_bare.duckdb", "bench_loader.duckdb"):
+        fresh(args.data / name)
+
+    print()
+    print(
+        f"{'format':8} {'rows':>12} {'MB':>7} | {'bare s':>7} {'rows/s':>8} | {'loader s':>8} {'rows/s':>8} "
+        f"{'ratio':>6} | {'reload s':>8} {'rows/s':>8} | ok"
+    )
+    ok_all = True
+    for r in results:
+        ok = r.loaded == r.rows and r.duplicates == r.rows
+        ok_all &= ok
+        print(
+            f"{r.fmt:8} {r.rows:>12,} {r.size_mb:>7.0f} | {r.bare:>7.2f} {rate(r.rows, r.bare):>8} | "
+            f"{r.loader:>8.2f} {rate(r.rows, r.loader):>8} {r.ratio:>5.2f}x | {r.reload:>8.2f} "
+            f"{rate(r.rows, r.reload):>8} | {'yes' if ok else 'NO'}{'' if r.ratio <= GOAL else ' (over goal)'}"
+        )
+    print(
+        f"\ngoal: loader <= {GOAL}x bare; 'ok' = every row loaded once, and all duplicates on re-load "
+        "(exit status 1 when not)"
+    )
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
