@@ -130,6 +130,16 @@ def test_day_first_dates_detected_from_the_data_and_named_months(wb, tmp_path):
     assert wb.sql("SELECT ts FROM events WHERE user_id = 'u2'").ts[0] == pd.Timestamp("2024-01-12 15:45", tz="UTC")
 
 
+def test_offsets_after_a_blank_and_trimmed_ids(wb, tmp_path):
+    path = write(tmp_path / "e.csv", "user_id,event,timestamp\n u1 ,a,2024-03-04 10:00:00 +0100\n"
+                                     "u1,b,2024-03-04 10:00:00 -02:30\n")
+    report = wb.load_events(path)
+    assert report.rows_loaded == 2
+    rows = wb.sql("SELECT user_id, ts FROM events ORDER BY ts")
+    assert list(rows.user_id) == ["u1", "u1"]  # surrounding blanks removed
+    assert list(rows.ts) == [pd.Timestamp("2024-03-04 09:00", tz="UTC"), pd.Timestamp("2024-03-04 12:30", tz="UTC")]
+
+
 def test_explicit_timestamp_format_settles_ambiguity(wb, tmp_path):
     path = write(tmp_path / "us.csv", "user_id,event,timestamp\nu1,a,03/04/2024 10:00\n")
     wb.load_events(path, timestamp_format="%m/%d/%Y %H:%M", timezone="America/New_York")

@@ -17,6 +17,7 @@ from .sql import Params
 
 ISO_OFFSET = r"\d[T ]\d{1,2}:\d{2}.*([zZ]|[+-]\d{2}(:?\d{2})?)$"
 NUMERIC = r"-?\d+(\.\d+)?"
+SPACED_OFFSET = r"\s+([+-]\d{2}):?(\d{2})$"
 DMY = r"^\s*(\d{1,2})([/.-])(\d{1,2})[/.-](\d{2}|\d{4})\b"
 # Month names settle the order by themselves (Jira: 12/Jan/24 3:45 PM).
 NAMED_MONTH_FORMATS = [
@@ -105,12 +106,13 @@ def plan(
           max(length(regexp_extract(x, '{DMY}', 4))) AS year_len,
           min(length(regexp_extract(x, '{DMY}', 4))) FILTER (WHERE regexp_matches(x, '{DMY}')) AS year_len_min,
           string_agg(DISTINCT regexp_extract(x, '{DMY}', 2), '') AS seps,
-          any_value(x) FILTER (WHERE regexp_matches(x, '{DMY}')) AS example
+          any_value(x) FILTER (WHERE regexp_matches(x, '{DMY}')) AS example,
+          count(*) FILTER (WHERE regexp_matches(x, '{SPACED_OFFSET}')) AS spaced
         FROM v
         """
     info = fetch_one(con, query, params.used_in(query))
     assert info is not None
-    numeric, dmy, max_first, max_second, year_len, year_len_min, seps, example = info
+    numeric, dmy, max_first, max_second, year_len, year_len_min, seps, example, spaced = info
     branches = []
     if tz == "UTC":
         branches.append(f"try_cast({text} AS TIMESTAMPTZ)")
@@ -119,6 +121,8 @@ def plan(
             f"CASE WHEN regexp_matches({text}, '{ISO_OFFSET}') THEN try_cast({text} AS TIMESTAMPTZ) "
             f"ELSE {_naive_to_utc(f'try_cast({text} AS TIMESTAMP)', tz, params)} END"
         )
+    if spaced:  # '2024-03-04 10:00:00 +0100': a blank before the offset
+        branches.append(f"try_cast(regexp_replace({text}, '{SPACED_OFFSET}', '\\1:\\2') AS TIMESTAMPTZ)")
     if numeric:
         branches.append(
             f"CASE WHEN regexp_full_match({text}, '{NUMERIC}') THEN {epoch_expr(f'try_cast({text} AS DOUBLE)')} END"
