@@ -162,28 +162,33 @@ def typed_select(
                     f"lambda x: x <> '') END AS {col}")
         elif f.kind == "json":
             base = "NULL"
+            text_col = None  # the properties as text, for the object and length checks
             if expr is not None:
                 t = expr.type.upper()
-                if t == "JSON":
-                    base = f"({expr.sql})"
-                elif t == "VARCHAR":
-                    inner.append(f"{_text(expr.sql)} AS {raw_col}")
-                    base = f"try_cast({raw_col} AS JSON)"
-                    checks.append((f"{raw_col} IS NOT NULL AND {base} IS NULL",
+                parsed = quote_ident("_json_" + f.name)
+                if t == "VARCHAR":
+                    # JSON parsing ignores blanks: no trim; parse once and check the parse
+                    inner.append(f"nullif(CAST({expr.sql} AS VARCHAR), '') AS {raw_col}")
+                    inner.append(f"try_cast({raw_col} AS JSON) AS {parsed}")
+                    checks.append((f"{raw_col} IS NOT NULL AND {parsed} IS NULL",
                                    f"'not valid JSON: ' || to_json(left({raw_col}, 80))", lab(f.name)))
+                    text_col = raw_col
                 else:
-                    base = f"to_json({expr.sql})"
+                    inner.append(f"{'(' + expr.sql + ')' if t == 'JSON' else 'to_json(' + expr.sql + ')'} AS {parsed}")
+                base = parsed
+                checks.append((f"{parsed} IS NOT NULL AND NOT starts_with(ltrim({text_col or parsed + '::VARCHAR'}), '{{')",
+                               p.add(f"{f.name} must be a JSON object"), lab(f.name)))
             if mapping.extras:
                 pairs = ", ".join(f"{p.add(k)}, {v}" for k, v in mapping.extras)
-                merged = f"json_merge_patch(coalesce({base}, '{{}}'::JSON), json_object({pairs}))"
+                merged = quote_ident("_merged_" + f.name)
+                inner.append(f"json_merge_patch(coalesce({base}, '{{}}'::JSON), json_object({pairs})) AS {merged}")
                 inner.append(f"CASE WHEN {merged}::VARCHAR = '{{}}' THEN NULL ELSE {merged} END AS {col}")
+                text_col = f"{col}::VARCHAR"
             else:
                 inner.append(f"{base} AS {col}")
-            if expr is not None:
-                checks.append((f"{col} IS NOT NULL AND NOT starts_with(ltrim({col}::VARCHAR), '{{')",
-                               p.add(f"{f.name} must be a JSON object"), lab(f.name)))
-            checks.append((f"strlen({col}::VARCHAR) > {int(settings.max_properties)}",
-                           f"'properties are ' || length({col}::VARCHAR) || ' characters long, over the limit "
+            size = text_col or f"{col}::VARCHAR"
+            checks.append((f"strlen({size}) > {int(settings.max_properties)}",
+                           f"'properties are ' || length({size}) || ' characters long, over the limit "
                            f"of {int(settings.max_properties)}; drop columns you do not need'", lab(f.name)))
         if f.required:
             checks.insert(0, (f"{col} IS NULL" if f.kind != "timestamp" else f"{raw_col} IS NULL",
