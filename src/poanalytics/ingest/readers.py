@@ -247,9 +247,13 @@ def _first_char(inp: Input) -> tuple[str, str]:
 
 
 def _one_line_wrapper(inp: Input, obj: object) -> bool:
-    """The file is this one object on one line, and it holds a list of objects (the records)."""
-    if not isinstance(obj, dict) or not any(
-            isinstance(v, list) and v and all(isinstance(x, dict) for x in v) for v in obj.values()):
+    """The file is this one object on one line, wrapping the records: exactly one list of objects and
+    nothing else but scalars ({"tickets": [...], "count": 2}). A record that merely contains a list of
+    objects among nested fields (a GA4 event's event_params) is JSON Lines."""
+    if not isinstance(obj, dict):
+        return False
+    lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    if len(lists) != 1 or any(isinstance(v, (dict, list)) for k, v in obj.items() if k != lists[0]):
         return False
     with _open_text(inp.path) as fh:
         head = fh.read(65536)
