@@ -173,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         bare = bench_bare(args.data / "bench_bare.duckdb", source, fmt)
         schema = bench_schema(args.data / "bench_loader.duckdb", source, fmt)
         load, reload, loaded, dup = bench_loader(args.data / "bench_loader.duckdb", source)
-        results.append(Row(fmt, rows, source.stat().st_size / 1e6, bare, schema, load, reload, loaded, dup))
+        results.append(
+            Row(fmt, rows, source.stat().st_size / 1e6, bare, schema, load, reload, loaded, dup)
+        )
     for name in ("bench_bare.duckdb", "bench_loader.duckdb"):
         fresh(args.data / name)
 

@@ -47,8 +47,12 @@ def parse_size(text: str) -> int:
 def paths(size: int, data: Path) -> dict[str, Path]:
     tag = f"{size // 1_000_000}M" if size >= 1_000_000 else str(size)
     base = data / f"metrics_{tag}"
-    return {"dir": base, "events": base / "events.parquet", "warehouse": data / f"metrics_{tag}.duckdb",
-            "chdb": data / f"metrics_{tag}_chdb"}
+    return {
+        "dir": base,
+        "events": base / "events.parquet",
+        "warehouse": data / f"metrics_{tag}.duckdb",
+        "chdb": data / f"metrics_{tag}_chdb",
+    }
 
 
 def prepare(size: int, data: Path) -> dict[str, Path]:
@@ -68,14 +72,19 @@ def prepare(size: int, data: Path) -> dict[str, Path]:
         from chdb import session
 
         sess = session.Session(str(p["chdb"]))
-        sess.query("CREATE TABLE events (user_id String, event LowCardinality(String), ts DateTime64(6, 'UTC')) "
-                   "ENGINE = MergeTree ORDER BY (user_id, ts)")
-        sess.query(f"INSERT INTO events SELECT user_id, event, timestamp FROM file('{p['events']}', Parquet)")
+        sess.query(
+            "CREATE TABLE events (user_id String, event LowCardinality(String), ts DateTime64(6, 'UTC')) "
+            "ENGINE = MergeTree ORDER BY (user_id, ts)"
+        )
+        sess.query(
+            f"INSERT INTO events SELECT user_id, event, timestamp FROM file('{p['events']}', Parquet)"
+        )
         sess.close()
     return p
 
 
 # -- the questions, per engine ------------------------------------------------------------------------
+
 
 def ours(question: str, p: dict[str, Path]) -> object:
     from poanalytics import Workbench
@@ -98,20 +107,31 @@ def chdb_run(question: str, p: dict[str, Path]) -> object:
     try:
         if question == "funnel":
             conds = ", ".join(f"event = '{s}'" for s in STEPS)
-            out = sess.query(f"""SELECT level, count() FROM (SELECT user_id, windowFunnel({WINDOW_S * 1_000_000})(toUInt64(toUnixTimestamp64Micro(ts)), {conds}) AS level
-                FROM events GROUP BY user_id) GROUP BY level ORDER BY level""", "CSV")
-            levels = dict(tuple(int(x) for x in line.split(",")) for line in str(out).strip().splitlines())
+            out = sess.query(
+                f"""SELECT level, count() FROM (SELECT user_id, windowFunnel({WINDOW_S * 1_000_000})(toUInt64(toUnixTimestamp64Micro(ts)), {conds}) AS level
+                FROM events GROUP BY user_id) GROUP BY level ORDER BY level""",
+                "CSV",
+            )
+            levels = dict(
+                tuple(int(x) for x in line.split(",")) for line in str(out).strip().splitlines()
+            )
             return [sum(v for k, v in levels.items() if k >= i) for i in range(1, len(STEPS) + 1)]
         if question == "retention":
             conds = ", ".join(f"toMonday(ts) = c + INTERVAL {7 * k} DAY" for k in range(9))
-            out = sess.query(f"""WITH f AS (SELECT user_id, toMonday(min(ts)) AS c FROM events GROUP BY user_id)
+            out = sess.query(
+                f"""WITH f AS (SELECT user_id, toMonday(min(ts)) AS c FROM events GROUP BY user_id)
                 SELECT sum(arraySum(r)) FROM (SELECT user_id, c, retention({conds}) AS r
-                FROM events INNER JOIN f USING (user_id) GROUP BY user_id, c)""", "CSV")
+                FROM events INNER JOIN f USING (user_id) GROUP BY user_id, c)""",
+                "CSV",
+            )
             return int(str(out).strip())
         if question == "lifecycle":
-            out = sess.query("""WITH a AS (SELECT DISTINCT user_id, toMonday(ts) AS w FROM events),
+            out = sess.query(
+                """WITH a AS (SELECT DISTINCT user_id, toMonday(ts) AS w FROM events),
                 firsts AS (SELECT user_id, min(w) AS fw FROM a GROUP BY user_id)
-                SELECT count() FROM a INNER JOIN firsts USING (user_id) WHERE w = fw""", "CSV")
+                SELECT count() FROM a INNER JOIN firsts USING (user_id) WHERE w = fw""",
+                "CSV",
+            )
             return int(str(out).strip())
     finally:
         sess.close()
@@ -126,15 +146,26 @@ def pandas_run(question: str, p: dict[str, Path]) -> object:
     if question == "funnel":
         ev = ev[ev.event.isin(STEPS)].sort_values(["ts"]).reset_index(drop=True)
         ev["pos"] = range(len(ev))
-        att = ev[ev.event == STEPS[0]][["user_id", "ts", "pos"]].rename(columns={"ts": "t1", "pos": "p"})
+        att = ev[ev.event == STEPS[0]][["user_id", "ts", "pos"]].rename(
+            columns={"ts": "t1", "pos": "p"}
+        )
         att["depth"] = 1
         att["p"] = att.p.astype("float64")
         for step in STEPS[1:]:
-            cand = ev[ev.event == step][["user_id", "pos", "ts"]].rename(columns={"pos": "q", "ts": "tq"})
+            cand = ev[ev.event == step][["user_id", "pos", "ts"]].rename(
+                columns={"pos": "q", "ts": "tq"}
+            )
             cand["q"] = cand.q.astype("float64")
             live = att[att.p.notna()].sort_values("p")
-            m = pd.merge_asof(live, cand.sort_values("q"), left_on="p", right_on="q", by="user_id",
-                              direction="forward", allow_exact_matches=False)
+            m = pd.merge_asof(
+                live,
+                cand.sort_values("q"),
+                left_on="p",
+                right_on="q",
+                by="user_id",
+                direction="forward",
+                allow_exact_matches=False,
+            )
             ok = m.q.notna() & ((m.tq - m.t1).dt.total_seconds() <= WINDOW_S)
             m.loc[ok, "depth"] += 1
             m["p"] = m.q.where(ok)
@@ -146,7 +177,7 @@ def pandas_run(question: str, p: dict[str, Path]) -> object:
     first = act.groupby("user_id").w.min().rename("c")
     act = act.join(first, on="user_id")
     if question == "retention":
-        k = ((act.w - act.c).dt.days // 7)
+        k = (act.w - act.c).dt.days // 7
         return int((k <= 8).sum())
     if question == "lifecycle":
         return int((act.w == act.c).sum())
@@ -184,13 +215,33 @@ def worker(engine: str, question: str, size: int, data: Path) -> None:
 def measure(engine: str, question: str, size: int, data: Path, runs: int) -> dict:
     results = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, __file__, "--worker", engine, question, str(size), "--data", str(data)],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                engine,
+                question,
+                str(size),
+                "--data",
+                str(data),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode != 0:
-            return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+            return {
+                "error": out.stderr.strip().splitlines()[-1]
+                if out.stderr.strip()
+                else f"exit {out.returncode}"
+            }
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {"median_s": statistics.median(r["seconds"] for r in results),
-            "peak_mb": max(r["peak_mb"] for r in results), "answer": results[0]["answer"]}
+    return {
+        "median_s": statistics.median(r["seconds"] for r in results),
+        "peak_mb": max(r["peak_mb"] for r in results),
+        "answer": results[0]["answer"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pandas-max", default="20M", help="skip pandas above this many events")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
     ap.add_argument("--questions", default="funnel,retention,lifecycle")
-    ap.add_argument("--worker", nargs=3, metavar=("ENGINE", "QUESTION", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--worker", nargs=3, metavar=("ENGINE", "QUESTION", "SIZE"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
     if args.worker:
         worker(args.worker[0], args.worker[1], int(args.worker[2]), args.data)
@@ -208,19 +261,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import chdb  # noqa: F401
     except ImportError:
-        print("chDB is not installed: run `.venv/bin/uv pip install --python .venv/bin/python chdb` (benchmark only)")
+        print(
+            "chDB is not installed: run `.venv/bin/uv pip install --python .venv/bin/python chdb` (benchmark only)"
+        )
         return 2
     args.data.mkdir(parents=True, exist_ok=True)
-    lines = ["# Metrics benchmark results", "",
-             f"Machine: {os.cpu_count()} cores. Medians of {args.runs} runs; peak = max RSS of the run's process.",
-             "Produced by `benchmarks/metrics.py`; numbers vary with the machine and its load.", "",
-             "| events | question | engine | median s | peak MB | ratio to chDB | answer |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Metrics benchmark results",
+        "",
+        f"Machine: {os.cpu_count()} cores. Medians of {args.runs} runs; peak = max RSS of the run's process.",
+        "Produced by `benchmarks/metrics.py`; numbers vary with the machine and its load.",
+        "",
+        "| events | question | engine | median s | peak MB | ratio to chDB | answer |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for size_text in args.sizes.split(","):
         size = parse_size(size_text)
         p = prepare(size, args.data)
         import duckdb
 
-        rows = duckdb.connect(str(p["warehouse"]), read_only=True).execute("SELECT count(*) FROM events").fetchone()[0]
+        rows = (
+            duckdb.connect(str(p["warehouse"]), read_only=True)
+            .execute("SELECT count(*) FROM events")
+            .fetchone()[0]
+        )
         print(f"\n{rows:,} events")
         for question in args.questions.split(","):
             res = {}
@@ -233,16 +297,23 @@ def main(argv: list[str] | None = None) -> int:
             for engine, r in res.items():
                 if "median_s" in r:
                     ratio = r["median_s"] / base if base else float("nan")
-                    print(f"  {question:10s} {engine:12s} {r['median_s']:8.2f}s  peak {r['peak_mb']:8.0f} MB  "
-                          f"{ratio:5.2f}x chDB  answer={r['answer']}")
-                    lines.append(f"| {rows:,} | {question} | {engine} | {r['median_s']:.2f} | {r['peak_mb']:.0f} | "
-                                 f"{ratio:.2f} | {r['answer']} |")
+                    print(
+                        f"  {question:10s} {engine:12s} {r['median_s']:8.2f}s  peak {r['peak_mb']:8.0f} MB  "
+                        f"{ratio:5.2f}x chDB  answer={r['answer']}"
+                    )
+                    lines.append(
+                        f"| {rows:,} | {question} | {engine} | {r['median_s']:.2f} | {r['peak_mb']:.0f} | "
+                        f"{ratio:.2f} | {r['answer']} |"
+                    )
                 else:
                     note = r.get("skipped") or r.get("error")
                     print(f"  {question:10s} {engine:12s} {note}")
                     lines.append(f"| {rows:,} | {question} | {engine} | - | - | - | {note} |")
-    lines += ["", "Answers differ where the definitions differ: chDB's windowFunnel lets one row fill several",
-              "steps and stops a strict chain at the first violation; poanalytics follows docs/metrics-funnels.md."]
+    lines += [
+        "",
+        "Answers differ where the definitions differ: chDB's windowFunnel lets one row fill several",
+        "steps and stops a strict chain at the first violation; poanalytics follows docs/metrics-funnels.md.",
+    ]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
     print("\nwritten to benchmarks/RESULTS.md")
     return 0

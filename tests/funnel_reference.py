@@ -14,14 +14,19 @@ from poanalytics.metrics.spec import Exclusion, Step
 def matches(step: Step, event: str, props: dict) -> bool:
     if step.event is not None and step.event != event:
         return False
-    return all(k in props and props[k] is not None and str(props[k]) == str(v) for k, v in step.where.items())
+    return all(
+        k in props and props[k] is not None and str(props[k]) == str(v)
+        for k, v in step.where.items()
+    )
 
 
 def order(events, steps):
     """Ties: events at one instant are read in the order of the lowest step they can fill, then rowid."""
+
     def min_step(e):
         hits = [i for i, s in enumerate(steps) if matches(s, e[1], e[2])]
         return hits[0] if hits else len(steps)
+
     return sorted(events, key=lambda e: (e[0], min_step(e), e[3]))
 
 
@@ -74,17 +79,24 @@ def tainted(seq, reached, exclusions, window, steps_n):
     return False
 
 
-def furthest(events, steps, window, *, strict=False, exclusions: tuple[Exclusion, ...] = (),
-             date_from=None, date_to=None):
+def furthest(
+    events,
+    steps,
+    window,
+    *,
+    strict=False,
+    exclusions: tuple[Exclusion, ...] = (),
+    date_from=None,
+    date_to=None,
+):
     """(furthest step, step times of the first attempt reaching it); (0, None) when not in the funnel."""
     seq, atts = attempts(events, steps, window, strict=strict, date_from=date_from, date_to=date_to)
     if not atts:
         return 0, None
     depth = max(len(a) for a in atts)
     clean = [a for a in atts if not tainted(seq, a, exclusions, window, len(steps))]
-    if not any(len(a) == depth for a in clean):
-        if exclusions:
-            return 0, None
+    if exclusions and not any(len(a) == depth for a in clean):
+        return 0, None
     best = next(a for a in (clean if exclusions else atts) if len(a) == depth)
     return depth, [t for _, t in best]
 
@@ -111,8 +123,12 @@ def unordered(events, steps, window, exclusions: tuple[Exclusion, ...] = ()):
     """Furthest k for an unordered funnel (0 = not in the funnel)."""
     xs = [e[0] for e in events if any(matches(x.as_step(), e[1], e[2]) for x in exclusions)]
     # an exclusion event clears progress; it never fills a step itself
-    funnel_events = [e for e in events if any(matches(s, e[1], e[2]) for s in steps)
-                     and not any(matches(x.as_step(), e[1], e[2]) for x in exclusions)]
+    funnel_events = [
+        e
+        for e in events
+        if any(matches(s, e[1], e[2]) for s in steps)
+        and not any(matches(x.as_step(), e[1], e[2]) for x in exclusions)
+    ]
     if not funnel_events:
         return 0
 

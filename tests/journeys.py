@@ -13,14 +13,22 @@ def at(seconds: float) -> pd.Timestamp:
     return T0 + pd.Timedelta(seconds=seconds)
 
 
-def load(wb: poa.Workbench, journeys: dict[str, list[tuple]], start: pd.Timestamp = T0) -> poa.Workbench:
+def load(
+    wb: poa.Workbench, journeys: dict[str, list[tuple]], start: pd.Timestamp = T0
+) -> poa.Workbench:
     rows = []
     for user, events in journeys.items():
         for item in events:
             seconds, event = item[0], item[1]
             props = item[2] if len(item) > 2 else None
-            rows.append({"user_id": user, "event": event, "ts": start + pd.Timedelta(seconds=seconds),
-                         "properties": props})
+            rows.append(
+                {
+                    "user_id": user,
+                    "event": event,
+                    "ts": start + pd.Timedelta(seconds=seconds),
+                    "properties": props,
+                }
+            )
     frame = pd.DataFrame(rows, columns=["user_id", "event", "ts", "properties"])
     report = wb.load_events(frame)
     assert report.rows_quarantined == 0, wb.quarantine()

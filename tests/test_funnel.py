@@ -15,12 +15,23 @@ D = 86400
 
 
 def test_f1_users_counted_once_at_their_furthest_step(wb):
-    load(wb, {
-        "u1": [(0, "a"), (10, "b"), (20, "c"), (30, "a"), (40, "b")],  # two attempts, furthest 3
-        "u2": [(0, "a"), (10, "b")],
-        "u3": [(0, "a")],
-        "closer": [(2 * H, "z")],  # the data runs past every window, so nobody is still in progress
-    })
+    load(
+        wb,
+        {
+            "u1": [
+                (0, "a"),
+                (10, "b"),
+                (20, "c"),
+                (30, "a"),
+                (40, "b"),
+            ],  # two attempts, furthest 3
+            "u2": [(0, "a"), (10, "b")],
+            "u3": [(0, "a")],
+            "closer": [
+                (2 * H, "z")
+            ],  # the data runs past every window, so nobody is still in progress
+        },
+    )
     f = wb.funnel(["a", "b", "c"], window="1h")
     assert counts(f) == [3, 2, 1]
     assert list(f.table.dropped) == [0, 1, 1]
@@ -29,12 +40,15 @@ def test_f1_users_counted_once_at_their_furthest_step(wb):
 
 
 def test_f2_property_filters_and_any_event_steps(wb):
-    load(wb, {
-        "u1": [(0, "view", {"page": "pricing"}), (10, "buy")],
-        "u2": [(0, "view", {"page": "home"}), (10, "buy")],
-        "u3": [(0, "view"), (10, "buy")],                       # missing property never matches
-        "u4": [(0, "view", {"page": "pricing"}), (5, "scroll"), (10, "buy")],
-    })
+    load(
+        wb,
+        {
+            "u1": [(0, "view", {"page": "pricing"}), (10, "buy")],
+            "u2": [(0, "view", {"page": "home"}), (10, "buy")],
+            "u3": [(0, "view"), (10, "buy")],  # missing property never matches
+            "u4": [(0, "view", {"page": "pricing"}), (5, "scroll"), (10, "buy")],
+        },
+    )
     f = wb.funnel([Step("view", where={"page": "pricing"}), "buy"], window="1h")
     assert counts(f) == [2, 2]
     any_then_buy = wb.funnel(["view", None, "buy"], window="1h")
@@ -44,8 +58,15 @@ def test_f2_property_filters_and_any_event_steps(wb):
 
 
 def test_f3_one_event_fills_one_step(wb):
-    load(wb, {"u1": [(0, "signup")], "u2": [(0, "signup"), (5, "signup")],
-              "u3": [(0, "x"), (1, "y")], "u4": [(0, "x"), (1, "y"), (2, "z")]})
+    load(
+        wb,
+        {
+            "u1": [(0, "signup")],
+            "u2": [(0, "signup"), (5, "signup")],
+            "u3": [(0, "x"), (1, "y")],
+            "u4": [(0, "x"), (1, "y"), (2, "z")],
+        },
+    )
     assert counts(wb.funnel(["signup", "signup"], window="1h")) == [2, 1]
     assert counts(wb.funnel([None, None, None], window="1h")) == [4, 3, 1]
 
@@ -75,23 +96,35 @@ def test_f5_dst_changes_do_not_stretch_windows(wb):
 
 
 def test_f6_ties_convert_in_step_order_and_identical_events_are_two(wb):
-    load(wb, {
-        "same_instant": [(0, "b"), (0, "a")],          # recorded b first, still a -> b at one instant
-        "one_event": [(0, "signup")],                  # cannot be both steps
-        "two_identical": [(0, "signup"), (0, "signup")],
-    })
+    load(
+        wb,
+        {
+            "same_instant": [(0, "b"), (0, "a")],  # recorded b first, still a -> b at one instant
+            "one_event": [(0, "signup")],  # cannot be both steps
+            "two_identical": [(0, "signup"), (0, "signup")],
+        },
+    )
     assert wb.funnel(["a", "b"], window="1h").users(2) == ["same_instant"]
     assert wb.funnel(["signup", "signup"], window="1h").users(2) == ["two_identical"]
 
 
 def test_f7_strict_order_breaks_on_other_events_and_restarts(wb):
-    load(wb, {
-        "clean": [(0, "a"), (1, "b"), (2, "c")],
-        "repeat_ok": [(0, "a"), (1, "a"), (2, "b"), (3, "b"), (4, "c")],
-        "broken": [(0, "a"), (1, "x"), (2, "b"), (3, "c")],
-        "retry": [(0, "a"), (1, "x"), (2, "a"), (3, "b"), (4, "c")],  # a, x, a, b, c reaches step 3
-        "closer": [(2 * H, "z")],
-    })
+    load(
+        wb,
+        {
+            "clean": [(0, "a"), (1, "b"), (2, "c")],
+            "repeat_ok": [(0, "a"), (1, "a"), (2, "b"), (3, "b"), (4, "c")],
+            "broken": [(0, "a"), (1, "x"), (2, "b"), (3, "c")],
+            "retry": [
+                (0, "a"),
+                (1, "x"),
+                (2, "a"),
+                (3, "b"),
+                (4, "c"),
+            ],  # a, x, a, b, c reaches step 3
+            "closer": [(2 * H, "z")],
+        },
+    )
     strict = wb.funnel(["a", "b", "c"], window="1h", order="strict")
     assert strict.users(3) == ["clean", "repeat_ok", "retry"]
     assert strict.dropped(2) == ["broken"]
@@ -99,24 +132,34 @@ def test_f7_strict_order_breaks_on_other_events_and_restarts(wb):
 
 
 def test_f8_unordered_counts_distinct_steps_within_a_window(wb):
-    load(wb, {
-        "any_order": [(0, "c"), (1, "a"), (2, "b")],
-        "two_of_three": [(0, "b"), (1, "a")],
-        "too_slow": [(0, "a"), (2 * H, "b")],
-    })
+    load(
+        wb,
+        {
+            "any_order": [(0, "c"), (1, "a"), (2, "b")],
+            "two_of_three": [(0, "b"), (1, "a")],
+            "too_slow": [(0, "a"), (2 * H, "b")],
+        },
+    )
     f = wb.funnel(["a", "b", "c"], window="1h", order="unordered")
     assert counts(f) == [3, 2, 1]
     assert list(f.table.name) == [f"completed at least {k} of 3 steps" for k in (1, 2, 3)]
 
 
 def test_f9_exclusions_remove_users_unless_a_clean_attempt_is_as_deep(wb):
-    load(wb, {
-        "excluded": [(0, "a"), (1, "x"), (2, "b")],
-        "clean_later": [(0, "a"), (1, "x"), (2, "b"), (100, "a"), (101, "b")],
-        "x_before": [(0, "x"), (1, "a"), (2, "b")],
-        "x_same_instant": [(0, "a"), (5, "x"), (5, "b")],  # at the same instant as a step: ignored
-        "not_reached": [(0, "a"), (1, "x")],               # tainted while heading for step 2: removed
-    })
+    load(
+        wb,
+        {
+            "excluded": [(0, "a"), (1, "x"), (2, "b")],
+            "clean_later": [(0, "a"), (1, "x"), (2, "b"), (100, "a"), (101, "b")],
+            "x_before": [(0, "x"), (1, "a"), (2, "b")],
+            "x_same_instant": [
+                (0, "a"),
+                (5, "x"),
+                (5, "b"),
+            ],  # at the same instant as a step: ignored
+            "not_reached": [(0, "a"), (1, "x")],  # tainted while heading for step 2: removed
+        },
+    )
     f = wb.funnel(["a", "b"], window="1h", exclusions=[Exclusion("x", from_step=0, to_step=1)])
     assert f.users(1) == ["clean_later", "x_before", "x_same_instant"]
     assert counts(f) == [3, 3]
@@ -158,28 +201,48 @@ def test_unknown_event_says_did_you_mean(wb):
 
 
 def test_f10_breakdown_attributions(wb):
-    load(wb, {
-        "u1": [(0, "a", {"src": "ads"}), (10, "a", {"src": "seo"}), (20, "b", {"src": "seo"})],
-        "u2": [(0, "a"), (10, "b", {"src": "ads"})],
-    })
+    load(
+        wb,
+        {
+            "u1": [(0, "a", {"src": "ads"}), (10, "a", {"src": "seo"}), (20, "b", {"src": "seo"})],
+            "u2": [(0, "a"), (10, "b", {"src": "ads"})],
+        },
+    )
     first = wb.funnel(["a", "b"], window="1h", breakdown="src")
     by = {(r.breakdown, r.step): r.users for r in first.table.itertuples()}
-    assert by == {("", 1): 1, ("", 2): 1, ("ads", 1): 1, ("ads", 2): 1}  # u1 -> ads, u2 -> "" (none)
+    assert by == {
+        ("", 1): 1,
+        ("", 2): 1,
+        ("ads", 1): 1,
+        ("ads", 2): 1,
+    }  # u1 -> ads, u2 -> "" (none)
     last = wb.funnel(["a", "b"], window="1h", breakdown="src", attribution="last_touch")
     by = {(r.breakdown, r.step): r.users for r in last.table.itertuples()}
     assert by == {("ads", 1): 1, ("ads", 2): 1, ("seo", 1): 1, ("seo", 2): 1}
     every = wb.funnel(["a", "b"], window="1h", breakdown="src", attribution="all_events")
     by = {(r.breakdown, r.step): r.users for r in every.table.itertuples()}
     # u1 runs once with its ads events (a only) and once with its seo events (a, b); u2's a has no src
-    assert by == {("", 1): 1, ("", 2): 0, ("ads", 1): 1, ("ads", 2): 0, ("seo", 1): 1, ("seo", 2): 1}
-    step2 = wb.funnel(["a", "b"], window="1h", breakdown="src", attribution="step", breakdown_step=2)
+    assert by == {
+        ("", 1): 1,
+        ("", 2): 0,
+        ("ads", 1): 1,
+        ("ads", 2): 0,
+        ("seo", 1): 1,
+        ("seo", 2): 1,
+    }
+    step2 = wb.funnel(
+        ["a", "b"], window="1h", breakdown="src", attribution="step", breakdown_step=2
+    )
     by = {(r.breakdown, r.step): r.users for r in step2.table.itertuples()}
     assert by == {("ads", 1): 1, ("ads", 2): 1, ("seo", 1): 1, ("seo", 2): 1}
     assert step2.users(2, breakdown_value="ads") == ["u2"]
 
 
 def test_f11_conversion_times_mean_median_and_histogram_data(wb):
-    load(wb, {"u1": [(0, "a"), (60, "b")], "u2": [(0, "a"), (120, "b")], "u3": [(0, "a"), (600, "b")]})
+    load(
+        wb,
+        {"u1": [(0, "a"), (60, "b")], "u2": [(0, "a"), (120, "b")], "u3": [(0, "a"), (600, "b")]},
+    )
     f = wb.funnel(["a", "b"], window="1h")
     assert f.table.mean_seconds_from_previous[1] == 260
     assert f.table.median_seconds_from_previous[1] == 120
@@ -191,12 +254,15 @@ def test_f11_conversion_times_mean_median_and_histogram_data(wb):
 
 
 def test_f12_date_range_and_in_progress(wb):
-    load(wb, {
-        "before": [(-2 * D, "a"), (-2 * D + 10, "b")],       # enters before the range: out
-        "late_step": [(0, "a"), (2 * D, "b")],                # step 2 after date_to, inside the window
-        "dropped": [(0, "a"), (6 * D, "x")],                  # window closed: a drop-off
-        "open": [(6 * D, "a")],                               # window still open at the data's end
-    })
+    load(
+        wb,
+        {
+            "before": [(-2 * D, "a"), (-2 * D + 10, "b")],  # enters before the range: out
+            "late_step": [(0, "a"), (2 * D, "b")],  # step 2 after date_to, inside the window
+            "dropped": [(0, "a"), (6 * D, "x")],  # window closed: a drop-off
+            "open": [(6 * D, "a")],  # window still open at the data's end
+        },
+    )
     f = wb.funnel(["a", "b"], window="3d", date_from=at(0), date_to=at(D))
     assert f.users(1) == ["dropped", "late_step"]
     g = wb.funnel(["a", "b"], window="3d", date_from=at(0), date_to=at(7 * D))
@@ -223,7 +289,11 @@ def test_f14_wilson_interval_and_clear_changes(wb):
     load(wb, journeys)
     f = wb.funnel(["a", "b"], window="1h")
     row = f.table.iloc[1]
-    assert (row.users, row.ci_low, row.ci_high) == (40, pytest.approx(0.3930, abs=1e-4), pytest.approx(0.6070, abs=1e-4))
+    assert (row.users, row.ci_low, row.ci_high) == (
+        40,
+        pytest.approx(0.3930, abs=1e-4),
+        pytest.approx(0.6070, abs=1e-4),
+    )
     trend = f.trend("week")
     assert list(trend.users) == [40, 40] and list(trend.converted) == [30, 10]
     assert list(trend.clear_change) == [False, True]

@@ -16,7 +16,7 @@ EVENTS = ["a", "b", "c", "x"]
 event_st = st.tuples(
     st.sampled_from(["u1", "u2", "u3"]),
     st.sampled_from(EVENTS),
-    st.integers(min_value=0, max_value=12),          # seconds: many ties on purpose
+    st.integers(min_value=0, max_value=12),  # seconds: many ties on purpose
     st.sampled_from([None, "web", "ios"]),
 )
 step_st = st.one_of(
@@ -46,38 +46,58 @@ def funnel_case(draw):
     return events, steps, window, order, exclusions, strategy
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(case=funnel_case())
 def test_sql_funnel_matches_reference(case):
     events, steps, window, order, exclusions, strategy = case
     wb = poa.Workbench(":memory:")
     try:
-        frame = pd.DataFrame({
-            "user_id": [e[0] for e in events],
-            "event": [e[1] for e in events],
-            "ts": [T0 + pd.Timedelta(seconds=e[2]) for e in events],
-            "properties": [({"platform": e[3]} if e[3] else None) for e in events],
-        })
+        frame = pd.DataFrame(
+            {
+                "user_id": [e[0] for e in events],
+                "event": [e[1] for e in events],
+                "ts": [T0 + pd.Timedelta(seconds=e[2]) for e in events],
+                "properties": [({"platform": e[3]} if e[3] else None) for e in events],
+            }
+        )
         wb.load_events(frame)
         rowids: dict[str, list] = {}
         for rid, u, ev, ts, props in wb.sql(
             "SELECT rowid, user_id, event, epoch(ts) - epoch(TIMESTAMPTZ '2024-01-01 00:00:00+00'), "
             "properties->>'$.platform' FROM events"
         ).itertuples(index=False):
-            rowids.setdefault(u, []).append((int(ts), ev, {"platform": props} if props else {}, int(rid)))
+            rowids.setdefault(u, []).append(
+                (int(ts), ev, {"platform": props} if props else {}, int(rid))
+            )
         if any(x.as_step().key() in {s.key() for s in steps} for x in exclusions):
             return  # rejected by validation, tested elsewhere
-        result = run_funnel(wb.con, FunnelQuery(steps, window=window, order=order, exclusions=exclusions),
-                            strategy=strategy)
-        got = {r[0]: (r[1], list(r[2:])) for r in wb.sql(
-            f"SELECT user_id, depth, {', '.join(f'epoch(t{k})::BIGINT - 1704067200' for k in range(1, len(steps) + 1))} "
-            f"FROM {result.per_user_table}").itertuples(index=False)}
+        result = run_funnel(
+            wb.con,
+            FunnelQuery(steps, window=window, order=order, exclusions=exclusions),
+            strategy=strategy,
+        )
+        got = {
+            r[0]: (r[1], list(r[2:]))
+            for r in wb.sql(
+                f"SELECT user_id, depth, {', '.join(f'epoch(t{k})::BIGINT - 1704067200' for k in range(1, len(steps) + 1))} "
+                f"FROM {result.per_user_table}"
+            ).itertuples(index=False)
+        }
         for user, evs in rowids.items():
             if order == "unordered":
                 want = ref.unordered(evs, steps, window, exclusions)
-                assert (got[user][0] if user in got else 0) == want, (user, evs, steps, got.get(user))
+                assert (got[user][0] if user in got else 0) == want, (
+                    user,
+                    evs,
+                    steps,
+                    got.get(user),
+                )
                 continue
-            depth, times = ref.furthest(evs, steps, window, strict=(order == "strict"), exclusions=exclusions)
+            depth, times = ref.furthest(
+                evs, steps, window, strict=(order == "strict"), exclusions=exclusions
+            )
             if depth == 0:
                 assert user not in got, (user, got.get(user))
                 continue

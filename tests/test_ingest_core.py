@@ -44,7 +44,10 @@ def test_nothing_lost_and_every_bad_row_explained(wb, tmp_path):
     q = wb.quarantine(report.load_id).set_index("row")
     assert set(q.index) == {4, 5, 6, 9}
     assert q.loc[4, "column_name"] == "user_id" and q.loc[4, "reason"] == "user_id is empty"
-    assert q.loc[5, "column_name"] == "timestamp" and "cannot read \"yesterday\" as a time" in q.loc[5, "reason"]
+    assert (
+        q.loc[5, "column_name"] == "timestamp"
+        and 'cannot read "yesterday" as a time' in q.loc[5, "reason"]
+    )
     assert "more fields than the header" in q.loc[6, "reason"]
     assert "not closed" in q.loc[9, "reason"]
     assert (q["file"] == str(path)).all()
@@ -74,18 +77,26 @@ def test_loading_the_same_file_twice_changes_nothing(wb_file, tmp_path):
 
 
 def test_identical_rows_in_one_file_are_two_events_and_overlaps_dedupe(wb, tmp_path):
-    a = write(tmp_path / "a.csv", "user_id,event,timestamp\nu1,click,2024-01-01T00:00:00Z\n"
-                                  "u1,click,2024-01-01T00:00:00Z\nu2,view,2024-01-02T00:00:00Z\n")
+    a = write(
+        tmp_path / "a.csv",
+        "user_id,event,timestamp\nu1,click,2024-01-01T00:00:00Z\n"
+        "u1,click,2024-01-01T00:00:00Z\nu2,view,2024-01-02T00:00:00Z\n",
+    )
     # an overlapping export: both copies of the click, the view again, and one new row
-    b = write(tmp_path / "b.csv", "user_id,event,timestamp\nu2,view,2024-01-02T00:00:00Z\n"
-                                  "u1,click,2024-01-01T00:00:00Z\nu1,click,2024-01-01T00:00:00Z\n"
-                                  "u3,view,2024-01-03T00:00:00Z\n")
+    b = write(
+        tmp_path / "b.csv",
+        "user_id,event,timestamp\nu2,view,2024-01-02T00:00:00Z\n"
+        "u1,click,2024-01-01T00:00:00Z\nu1,click,2024-01-01T00:00:00Z\n"
+        "u3,view,2024-01-03T00:00:00Z\n",
+    )
     ra = wb.load_events(a)
     assert (ra.rows_loaded, ra.rows_duplicate) == (3, 0)
     rb = wb.load_events(b)
     assert (rb.rows_loaded, rb.rows_duplicate) == (1, 3)
     # a later export that has a genuine third identical click keeps it
-    c = write(tmp_path / "c.csv", "user_id,event,timestamp\n" + "u1,click,2024-01-01T00:00:00Z\n" * 3)
+    c = write(
+        tmp_path / "c.csv", "user_id,event,timestamp\n" + "u1,click,2024-01-01T00:00:00Z\n" * 3
+    )
     rc = wb.load_events(c)
     assert (rc.rows_loaded, rc.rows_duplicate) == (1, 2)
     assert wb.sql("SELECT count(*) AS n FROM events WHERE event = 'click'").n[0] == 3
@@ -94,8 +105,14 @@ def test_identical_rows_in_one_file_are_two_events_and_overlaps_dedupe(wb, tmp_p
 def test_overlapping_files_in_one_load_dedupe(wb, tmp_path):
     folder = tmp_path / "exports"
     folder.mkdir()
-    write(folder / "part1.csv", "user_id,event,timestamp\nu1,a,2024-01-01T00:00:00Z\nu1,b,2024-01-01T00:01:00Z\n")
-    write(folder / "part2.csv", "user_id,event,timestamp\nu1,b,2024-01-01T00:01:00Z\nu1,c,2024-01-01T00:02:00Z\n")
+    write(
+        folder / "part1.csv",
+        "user_id,event,timestamp\nu1,a,2024-01-01T00:00:00Z\nu1,b,2024-01-01T00:01:00Z\n",
+    )
+    write(
+        folder / "part2.csv",
+        "user_id,event,timestamp\nu1,b,2024-01-01T00:01:00Z\nu1,c,2024-01-01T00:02:00Z\n",
+    )
     report = wb.load_events(folder)
     assert report.files == 2
     assert (report.rows_read, report.rows_loaded, report.rows_duplicate) == (4, 3, 1)
@@ -108,7 +125,10 @@ def test_a_failed_load_leaves_the_warehouse_as_it_was(wb_file, tmp_path):
     folder.mkdir()
     write(folder / "1_good.csv", "user_id,event,timestamp\nu1,a,2024-01-01T00:00:00Z\n")
     # the second file's dates could be day/month or month/day: the whole load is refused
-    write(folder / "2_ambiguous.csv", "user_id,event,timestamp\nu1,b,03/04/2024 10:00\nu1,c,05/06/2024 10:00\n")
+    write(
+        folder / "2_ambiguous.csv",
+        "user_id,event,timestamp\nu1,b,03/04/2024 10:00\nu1,c,05/06/2024 10:00\n",
+    )
     with pytest.raises(poa.InputError) as info:
         wb_file.load_events(folder)
     err = info.value
@@ -117,27 +137,45 @@ def test_a_failed_load_leaves_the_warehouse_as_it_was(wb_file, tmp_path):
     assert "timestamp_format=" in str(err)
     assert wb_file.sql("SELECT count(*) AS n FROM events").n[0] == 0
     log = wb_file.loads()
-    assert list(log.status) == ["failed"] and "ambiguous" in log.message[0] or "could be" in log.message[0]
+    assert (
+        list(log.status) == ["failed"]
+        and "ambiguous" in log.message[0]
+        or "could be" in log.message[0]
+    )
 
 
 def test_day_first_dates_detected_from_the_data_and_named_months(wb, tmp_path):
-    path = write(tmp_path / "eu.csv", "user_id,event,timestamp\nu1,a,03/04/2024 10:00\nu1,b,25/04/2024 10:00\n")
+    path = write(
+        tmp_path / "eu.csv",
+        "user_id,event,timestamp\nu1,a,03/04/2024 10:00\nu1,b,25/04/2024 10:00\n",
+    )
     wb.load_events(path, timezone="Europe/Amsterdam")
     ts = list(wb.sql("SELECT ts FROM events ORDER BY ts").ts)
-    assert ts == [pd.Timestamp("2024-04-03 08:00", tz="UTC"), pd.Timestamp("2024-04-25 08:00", tz="UTC")]
+    assert ts == [
+        pd.Timestamp("2024-04-03 08:00", tz="UTC"),
+        pd.Timestamp("2024-04-25 08:00", tz="UTC"),
+    ]
     jira = write(tmp_path / "jira.csv", "user_id,event,timestamp\nu2,a,12/Jan/24 3:45 PM\n")
     wb.load_events(jira)
-    assert wb.sql("SELECT ts FROM events WHERE user_id = 'u2'").ts[0] == pd.Timestamp("2024-01-12 15:45", tz="UTC")
+    assert wb.sql("SELECT ts FROM events WHERE user_id = 'u2'").ts[0] == pd.Timestamp(
+        "2024-01-12 15:45", tz="UTC"
+    )
 
 
 def test_offsets_after_a_blank_and_trimmed_ids(wb, tmp_path):
-    path = write(tmp_path / "e.csv", "user_id,event,timestamp\n u1 ,a,2024-03-04 10:00:00 +0100\n"
-                                     "u1,b,2024-03-04 10:00:00 -02:30\n")
+    path = write(
+        tmp_path / "e.csv",
+        "user_id,event,timestamp\n u1 ,a,2024-03-04 10:00:00 +0100\n"
+        "u1,b,2024-03-04 10:00:00 -02:30\n",
+    )
     report = wb.load_events(path)
     assert report.rows_loaded == 2
     rows = wb.sql("SELECT user_id, ts FROM events ORDER BY ts")
     assert list(rows.user_id) == ["u1", "u1"]  # surrounding blanks removed
-    assert list(rows.ts) == [pd.Timestamp("2024-03-04 09:00", tz="UTC"), pd.Timestamp("2024-03-04 12:30", tz="UTC")]
+    assert list(rows.ts) == [
+        pd.Timestamp("2024-03-04 09:00", tz="UTC"),
+        pd.Timestamp("2024-03-04 12:30", tz="UTC"),
+    ]
 
 
 def test_explicit_timestamp_format_settles_ambiguity(wb, tmp_path):
@@ -147,23 +185,30 @@ def test_explicit_timestamp_format_settles_ambiguity(wb, tmp_path):
 
 
 def test_naive_times_use_the_stated_zone_across_a_dst_change(wb, tmp_path):
-    path = write(tmp_path / "dst.csv", "user_id,event,timestamp\nu1,a,2024-03-30 12:00:00\nu1,b,2024-03-31 12:00:00\n"
-                                       "u1,c,2024-03-31T12:00:00+00:00\n")
+    path = write(
+        tmp_path / "dst.csv",
+        "user_id,event,timestamp\nu1,a,2024-03-30 12:00:00\nu1,b,2024-03-31 12:00:00\n"
+        "u1,c,2024-03-31T12:00:00+00:00\n",
+    )
     wb.load_events(path, timezone="Europe/Amsterdam")
     ts = list(wb.sql("SELECT ts FROM events ORDER BY event").ts)
     assert ts[0] == pd.Timestamp("2024-03-30 11:00", tz="UTC")  # CET, +01:00
     assert ts[1] == pd.Timestamp("2024-03-31 10:00", tz="UTC")  # CEST, +02:00
-    assert ts[2] == pd.Timestamp("2024-03-31 12:00", tz="UTC")  # an explicit offset wins over the zone
+    assert ts[2] == pd.Timestamp(
+        "2024-03-31 12:00", tz="UTC"
+    )  # an explicit offset wins over the zone
 
 
 def test_epoch_units_by_magnitude(wb):
     instant = pd.Timestamp("2024-05-01 12:00:00", tz="UTC")
     seconds = int(instant.timestamp())
-    frame = pd.DataFrame({
-        "user_id": ["s", "ms", "us"],
-        "event": ["e", "e", "e"],
-        "ts": [str(seconds), str(seconds * 1000), str(seconds * 1_000_000)],
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": ["s", "ms", "us"],
+            "event": ["e", "e", "e"],
+            "ts": [str(seconds), str(seconds * 1000), str(seconds * 1_000_000)],
+        }
+    )
     report = wb.load_events(frame)
     assert report.rows_loaded == 3
     assert set(wb.sql("SELECT ts FROM events").ts) == {instant}
@@ -188,12 +233,14 @@ def test_bad_time_zone_and_unknown_columns_say_did_you_mean(wb, tmp_path):
 
 
 def test_huge_text_and_bad_properties_are_quarantined(wb):
-    frame = pd.DataFrame({
-        "user_id": ["u1", "x" * 600, "u3", "u4"],
-        "event": ["ok", "long id", "bad props", "list props"],
-        "ts": ["2024-01-01T00:00:00Z"] * 4,
-        "properties": ['{"a": 1}', "{}", "{not json", "[1, 2]"],
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1", "x" * 600, "u3", "u4"],
+            "event": ["ok", "long id", "bad props", "list props"],
+            "ts": ["2024-01-01T00:00:00Z"] * 4,
+            "properties": ['{"a": 1}', "{}", "{not json", "[1, 2]"],
+        }
+    )
     report = wb.load_events(frame)
     assert (report.rows_loaded, report.rows_quarantined) == (1, 3)
     q = wb.quarantine(report.load_id).set_index("row")
@@ -204,13 +251,15 @@ def test_huge_text_and_bad_properties_are_quarantined(wb):
 
 
 def test_dataframe_with_dict_properties_and_extra_columns(wb):
-    frame = pd.DataFrame({
-        "user_id": ["u1", "u2"],
-        "event": ["signup", "signup"],
-        "ts": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 11:00"]),
-        "properties": [{"plan": "pro", "seats": 3}, None],
-        "country": ["NL", None],
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "event": ["signup", "signup"],
+            "ts": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 11:00"]),
+            "properties": [{"plan": "pro", "seats": 3}, None],
+            "country": ["NL", None],
+        }
+    )
     report = wb.load_events(frame, timezone="Europe/Amsterdam")
     assert report.formats == ["dataframe"] and report.rows_loaded == 2
     rows = wb.sql("SELECT user_id, ts, properties FROM events ORDER BY user_id")
@@ -222,11 +271,27 @@ def test_dataframe_with_dict_properties_and_extra_columns(wb):
 def test_json_lines_and_parquet(wb, tmp_path):
     lines = tmp_path / "events.jsonl"
     lines.write_text(
-        json.dumps({"user_id": "u1", "event": "a", "timestamp": "2024-01-01T00:00:00Z", "properties": {"k": 1}}) + "\n"
+        json.dumps(
+            {
+                "user_id": "u1",
+                "event": "a",
+                "timestamp": "2024-01-01T00:00:00Z",
+                "properties": {"k": 1},
+            }
+        )
+        + "\n"
         + "\n"
         + "{broken json\n"
-        + json.dumps({"user_id": "u2", "event": "b", "timestamp": 1704067200, "browser": "firefox",
-                      "context": {"ip": "10.0.0.1", "tags": [1, 2]}}) + "\n"
+        + json.dumps(
+            {
+                "user_id": "u2",
+                "event": "b",
+                "timestamp": 1704067200,
+                "browser": "firefox",
+                "context": {"ip": "10.0.0.1", "tags": [1, 2]},
+            }
+        )
+        + "\n"
     )
     report = wb.load_events(lines)
     assert report.formats == ["json"]
@@ -235,12 +300,18 @@ def test_json_lines_and_parquet(wb, tmp_path):
     assert q.row[0] == 3 and "not valid JSON" in q.reason[0] and q.raw[0] == "{broken json"
     props = dict(wb.sql("SELECT user_id, properties FROM events").values)
     assert json.loads(props["u1"]) == {"k": 1} and json.loads(props["u2"]) == {
-        "browser": "firefox", "context": {"ip": "10.0.0.1", "tags": [1, 2]}}  # nested values stay nested
+        "browser": "firefox",
+        "context": {"ip": "10.0.0.1", "tags": [1, 2]},
+    }  # nested values stay nested
 
     parquet = tmp_path / "events.parquet"
-    pd.DataFrame({"uid": ["p1", None], "event_name": ["x", "y"],
-                  "time": pd.to_datetime(["2024-02-01T00:00:00Z", "2024-02-01T00:00:00Z"], utc=True)}
-                 ).to_parquet(parquet)
+    pd.DataFrame(
+        {
+            "uid": ["p1", None],
+            "event_name": ["x", "y"],
+            "time": pd.to_datetime(["2024-02-01T00:00:00Z", "2024-02-01T00:00:00Z"], utc=True),
+        }
+    ).to_parquet(parquet)
     report = wb.load_events(parquet, columns={"user_id": "uid"})
     assert report.formats == ["parquet"]
     assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
@@ -253,19 +324,25 @@ def test_receipt_process_log_real_data(wb_file, shared_data):
     report = wb_file.load_events(path)  # XES column names are recognised without a mapping
     assert counts_add_up(report)
     assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (8577, 8577, 0)
-    summary = wb_file.sql("SELECT count(DISTINCT user_id) AS users, count(DISTINCT event) AS events, "
-                          "min(ts) AS first, max(ts) AS last FROM events")
+    summary = wb_file.sql(
+        "SELECT count(DISTINCT user_id) AS users, count(DISTINCT event) AS events, "
+        "min(ts) AS first, max(ts) AS last FROM events"
+    )
     assert summary.users[0] == 1434 and summary.events[0] == 27
     assert summary["first"][0].strftime("%Y-%m-%d") == "2010-10-02"
     assert summary["last"][0].strftime("%Y-%m-%d") == "2012-01-23"
     # an offset is honoured: 2011-10-11 13:45:40.276+02:00 is 11:45:40.276 UTC
-    first = wb_file.sql("SELECT ts, properties->>'$.\"case:channel\"' AS channel FROM events "
-                        "WHERE user_id = 'case-10011' AND event = 'Confirmation of receipt'")
+    first = wb_file.sql(
+        "SELECT ts, properties->>'$.\"case:channel\"' AS channel FROM events "
+        "WHERE user_id = 'case-10011' AND event = 'Confirmation of receipt'"
+    )
     assert first.ts[0] == pd.Timestamp("2011-10-11 11:45:40.276", tz="UTC")
     assert first.channel[0] == "Internet"
     # the same activity repeated within one case is kept every time
-    repeats = wb_file.sql("SELECT count(*) AS n FROM events WHERE user_id = 'case-10011' "
-                          "AND event = 'T02 Check confirmation of receipt'")
+    repeats = wb_file.sql(
+        "SELECT count(*) AS n FROM events WHERE user_id = 'case-10011' "
+        "AND event = 'T02 Check confirmation of receipt'"
+    )
     assert repeats.n[0] == 2
     again = wb_file.load_events(path)
     assert (again.rows_loaded, again.rows_duplicate) == (0, 8577)

@@ -27,7 +27,9 @@ def _imports(path):
         if isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the package
                 parts = path.relative_to(PKG).parts[:-1]
-                base = list(parts[: len(parts) - (node.level - 1)]) if node.level > 1 else list(parts)
+                base = (
+                    list(parts[: len(parts) - (node.level - 1)]) if node.level > 1 else list(parts)
+                )
                 mod = ".".join([*base, node.module] if node.module else base)
                 yield mod.split(".")[0] if mod else (node.names[0].name if node.names else "")
                 if not node.module:

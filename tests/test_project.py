@@ -25,12 +25,18 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
     listed = [p for p in pip_section if not p.startswith("-e")]
     assert _names(listed) == _names(project["dependencies"])
-    assert any(p.startswith("-e .") for p in pip_section), "environment.yml must install the package itself"
+    assert any(p.startswith("-e .") for p in pip_section), (
+        "environment.yml must install the package itself"
+    )
 
 
 def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
-    command = [line.strip() for line in ci.splitlines() if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    command = [
+        line.strip()
+        for line in ci.splitlines()
+        if line.strip() and not line.startswith(("#", "set ", "cd "))
+    ]
     assert command == ["make test"]
     assert "make test" in README
 
@@ -59,7 +65,16 @@ def test_every_make_target_is_documented():
 
 
 def test_readme_folder_tree_names_every_top_level_folder():
-    for folder in ["notebooks/", "data/", "src/poanalytics/", "reports/", "conf/", "tests/", "benchmarks/", "docs/"]:
+    for folder in [
+        "notebooks/",
+        "data/",
+        "src/poanalytics/",
+        "reports/",
+        "conf/",
+        "tests/",
+        "benchmarks/",
+        "docs/",
+    ]:
         assert folder in README, folder
 
 
@@ -67,19 +82,47 @@ def test_cli_runs_as_module_and_shows_no_traceback_for_expected_errors(tmp_path)
     bad = tmp_path / "e.csv"
     bad.write_text("user,event,timestamp\nu1,a,2024-01-01T00:00:00Z\n")
     result = subprocess.run(
-        [sys.executable, "-m", "poanalytics", "--db", str(tmp_path / "w.duckdb"), "ingest", "events", str(bad),
-         "--map", "user_id=usr"],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "poanalytics",
+            "--db",
+            str(tmp_path / "w.duckdb"),
+            "ingest",
+            "events",
+            str(bad),
+            "--map",
+            "user_id=usr",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "Did you mean 'user'" in result.stderr and "What to do:" in result.stderr
     ok = subprocess.run(
-        [sys.executable, "-m", "poanalytics", "--db", str(tmp_path / "w.duckdb"), "ingest", "events", str(bad),
-         "--map", "user_id=user"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "poanalytics",
+            "--db",
+            str(tmp_path / "w.duckdb"),
+            "ingest",
+            "events",
+            str(bad),
+            "--map",
+            "user_id=user",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "loaded 1" in ok.stdout
-    status = subprocess.run([sys.executable, "-m", "poanalytics", "--db", str(tmp_path / "w.duckdb"), "status"],
-                            capture_output=True, text=True, check=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "poanalytics", "--db", str(tmp_path / "w.duckdb"), "status"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert re.search(r"events\s+1 rows\s+1 users\s+2024-01-01", status.stdout)

@@ -10,10 +10,22 @@ from poanalytics import db, schema
 
 def test_new_warehouse_has_every_canonical_table(wb):
     tables = set(wb.sql("SELECT table_name FROM information_schema.tables").table_name)
-    assert {"events", "tickets", "notes", "note_highlights", "load_log", "quarantine", "schema_version",
-            "identities"} <= tables
-    cols = dict(wb.sql("SELECT column_name, data_type FROM information_schema.columns "
-                       "WHERE table_name = 'events'").values)
+    assert {
+        "events",
+        "tickets",
+        "notes",
+        "note_highlights",
+        "load_log",
+        "quarantine",
+        "schema_version",
+        "identities",
+    } <= tables
+    cols = dict(
+        wb.sql(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'events'"
+        ).values
+    )
     assert cols["ts"] == "TIMESTAMP WITH TIME ZONE" and cols["properties"] == "JSON"
     assert wb.schema_version == schema.LATEST
 

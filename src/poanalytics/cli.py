@@ -18,8 +18,11 @@ def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ConfigError(f"--map {pair!r} is not of the form canonical=source", code="cli.map",
-                              hint="write it like --map user_id=case:concept:name")
+            raise ConfigError(
+                f"--map {pair!r} is not of the form canonical=source",
+                code="cli.map",
+                hint="write it like --map user_id=case:concept:name",
+            )
         key, value = pair.split("=", 1)
         out[key.strip()] = value.strip()
     return out
@@ -35,7 +38,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     wb = _workbench(args)
     if sys.stderr.isatty() and not args.quiet:
         wb.con.execute("SET enable_progress_bar = true")
-    loader = {"events": wb.load_events, "tickets": wb.load_tickets, "notes": wb.load_notes}[args.kind]
+    loader = {"events": wb.load_events, "tickets": wb.load_tickets, "notes": wb.load_notes}[
+        args.kind
+    ]
     options = {}
     if args.kind == "notes":
         if args.text_column:
@@ -43,10 +48,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if args.survey:
             options["survey"] = args.survey
     elif args.text_column or args.survey:
-        raise ConfigError("--text-column and --survey apply to `ingest notes --format survey` only",
-                          code="cli.option", hint="drop them, or load notes")
-    report = loader(args.path, format=args.format, columns=_parse_map(args.map), timezone=args.timezone,
-                    timestamp_format=args.timestamp_format, **options)
+        raise ConfigError(
+            "--text-column and --survey apply to `ingest notes --format survey` only",
+            code="cli.option",
+            hint="drop them, or load notes",
+        )
+    report = loader(
+        args.path,
+        format=args.format,
+        columns=_parse_map(args.map),
+        timezone=args.timezone,
+        timestamp_format=args.timestamp_format,
+        **options,
+    )
     print(report)
     if report.rows_quarantined and not args.quiet:
         q = wb.quarantine(report.load_id).head(5)
@@ -84,7 +98,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else settings().demo_dir
     files = generate(out, users=args.users, weeks=args.weeks, seed=args.seed)
-    print(f"demo data set written to {out} ({args.users:,} users, {args.weeks} weeks, seed {args.seed})")
+    print(
+        f"demo data set written to {out} ({args.users:,} users, {args.weeks} weeks, seed {args.seed})"
+    )
     if args.no_load:
         return 0
     wb = _workbench(args)
@@ -99,42 +115,82 @@ def build_parser() -> argparse.ArgumentParser:
         prog="poanalytics",
         description="Product analytics, support tickets and interview notes in one DuckDB warehouse.",
     )
-    parser.add_argument("--db", default=None, help="warehouse file (default: data/warehouse.duckdb of the project)")
+    parser.add_argument(
+        "--db", default=None, help="warehouse file (default: data/warehouse.duckdb of the project)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ing = sub.add_parser("ingest", help="load events, tickets or notes from a file, folder or glob",
-                         description="Load a file, folder or glob into the warehouse. Bad rows are kept in "
-                                     "the quarantine table with their reason; loading twice changes nothing.")
+    ing = sub.add_parser(
+        "ingest",
+        help="load events, tickets or notes from a file, folder or glob",
+        description="Load a file, folder or glob into the warehouse. Bad rows are kept in "
+        "the quarantine table with their reason; loading twice changes nothing.",
+    )
     ing.add_argument("kind", choices=["events", "tickets", "notes"], help="what the files hold")
     ing.add_argument("path", help="file, directory or glob (quote globs: 'exports/*.jsonl')")
-    ing.add_argument("--format", default=None, help="source format (default: detected), e.g. segment, zendesk, csv")
-    ing.add_argument("--map", action="append", metavar="CANONICAL=SOURCE",
-                     help="map a canonical field to a source column, e.g. --map user_id=case:concept:name")
-    ing.add_argument("--timezone", default="UTC", help="zone of times written without an offset (default UTC)")
-    ing.add_argument("--timestamp-format", default=None, help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M'")
-    ing.add_argument("--text-column", action="append", metavar="COLUMN",
-                     help="notes --format survey: an open-text column (repeat; default: detected)")
-    ing.add_argument("--survey", default=None, help="notes --format survey: the survey's name (default: file name)")
-    ing.add_argument("--quiet", action="store_true", help="no progress bar and no quarantine preview")
+    ing.add_argument(
+        "--format",
+        default=None,
+        help="source format (default: detected), e.g. segment, zendesk, csv",
+    )
+    ing.add_argument(
+        "--map",
+        action="append",
+        metavar="CANONICAL=SOURCE",
+        help="map a canonical field to a source column, e.g. --map user_id=case:concept:name",
+    )
+    ing.add_argument(
+        "--timezone", default="UTC", help="zone of times written without an offset (default UTC)"
+    )
+    ing.add_argument(
+        "--timestamp-format",
+        default=None,
+        help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M'",
+    )
+    ing.add_argument(
+        "--text-column",
+        action="append",
+        metavar="COLUMN",
+        help="notes --format survey: an open-text column (repeat; default: detected)",
+    )
+    ing.add_argument(
+        "--survey",
+        default=None,
+        help="notes --format survey: the survey's name (default: file name)",
+    )
+    ing.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no quarantine preview"
+    )
     ing.set_defaults(func=cmd_ingest)
 
-    st = sub.add_parser("status", help="row counts, date ranges, sources and quarantine counts",
-                        description="Summarise what the warehouse holds.")
+    st = sub.add_parser(
+        "status",
+        help="row counts, date ranges, sources and quarantine counts",
+        description="Summarise what the warehouse holds.",
+    )
     st.set_defaults(func=cmd_status)
 
-    q = sub.add_parser("quarantine", help="list the rows kept aside, with file, row, column and reason",
-                       description="List quarantined rows (newest loads first).")
+    q = sub.add_parser(
+        "quarantine",
+        help="list the rows kept aside, with file, row, column and reason",
+        description="List quarantined rows (newest loads first).",
+    )
     q.add_argument("--load", type=int, default=None, help="only this load id")
     q.add_argument("--limit", type=int, default=50, help="rows to show (default 50)")
     q.set_defaults(func=cmd_quarantine)
 
-    demo = sub.add_parser("demo", help="generate the demo data set and load it into the warehouse",
-                          description="Generate a deterministic B2B SaaS data set (events, tickets, interview "
-                                      "notes, backlog) with planted stories, then load it.")
+    demo = sub.add_parser(
+        "demo",
+        help="generate the demo data set and load it into the warehouse",
+        description="Generate a deterministic B2B SaaS data set (events, tickets, interview "
+        "notes, backlog) with planted stories, then load it.",
+    )
     demo.add_argument("--users", type=int, default=2000, help="number of users (default 2000)")
     demo.add_argument("--weeks", type=int, default=16, help="weeks of history (default 16)")
     demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    demo.add_argument("--out", default=None, help="folder for the generated files (default data/demo)")
+    demo.add_argument(
+        "--out", default=None, help="folder for the generated files (default data/demo)"
+    )
     demo.add_argument("--no-load", action="store_true", help="only write the files")
     demo.set_defaults(func=cmd_demo)
     return parser

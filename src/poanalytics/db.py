@@ -18,8 +18,11 @@ from .errors import WarehouseError
 def quote_ident(name: str) -> str:
     """Quote an identifier (table or column name) for DuckDB SQL."""
     if not isinstance(name, str) or name == "" or "\x00" in name:
-        raise WarehouseError(f"invalid SQL identifier {name!r}", code="db.identifier",
-                             hint="use a non-empty name without NUL characters")
+        raise WarehouseError(
+            f"invalid SQL identifier {name!r}",
+            code="db.identifier",
+            hint="use a non-empty name without NUL characters",
+        )
     return '"' + name.replace('"', '""') + '"'
 
 

@@ -75,7 +75,10 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
         return f" Did you mean {lowered[name.lower()]!r}?"
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
     if not close:
-        close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
+        close = [
+            lowered[c]
+            for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+        ]
     if not close:
         return ""
     if len(close) == 1:
@@ -83,8 +86,15 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return " Did you mean one of " + ", ".join(repr(c) for c in close) + "?"
 
 
-def unknown_name(kind: str, name: str, choices: Iterable[str], *, code: str, hint: str | None = None,
-                 file: str | None = None) -> ConfigError:
+def unknown_name(
+    kind: str,
+    name: str,
+    choices: Iterable[str],
+    *,
+    code: str,
+    hint: str | None = None,
+    file: str | None = None,
+) -> ConfigError:
     """Build the error for an unknown column, format, event, ... with a 'did you mean'."""
     choices = sorted(set(choices))
     shown = ", ".join(repr(c) for c in choices[:12]) + (" ..." if len(choices) > 12 else "")

@@ -145,4 +145,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def applied(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
-    return [(int(r[0]), str(r[1])) for r in fetch_all(con, "SELECT version, name FROM schema_version ORDER BY 1")]
+    return [
+        (int(r[0]), str(r[1]))
+        for r in fetch_all(con, "SELECT version, name FROM schema_version ORDER BY 1")
+    ]

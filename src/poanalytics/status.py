@@ -12,15 +12,15 @@ if TYPE_CHECKING:
 
 SUMMARY_SQL = {
     "events": "SELECT 'events' AS table_name, count(*) AS rows, min(ts) AS first, max(ts) AS last, "
-              "count(DISTINCT user_id) AS users, string_agg(DISTINCT source, ', ' ORDER BY source) AS sources "
-              "FROM events",
+    "count(DISTINCT user_id) AS users, string_agg(DISTINCT source, ', ' ORDER BY source) AS sources "
+    "FROM events",
     "tickets": "SELECT 'tickets', count(*), min(created_at), max(created_at), "
-               "count(DISTINCT coalesce(user_id, requester)), string_agg(DISTINCT source, ', ' ORDER BY source) "
-               "FROM tickets",
+    "count(DISTINCT coalesce(user_id, requester)), string_agg(DISTINCT source, ', ' ORDER BY source) "
+    "FROM tickets",
     "notes": "SELECT 'notes', count(*), min(date), max(date), count(DISTINCT participant), "
-             "string_agg(DISTINCT source, ', ' ORDER BY source) FROM notes",
+    "string_agg(DISTINCT source, ', ' ORDER BY source) FROM notes",
     "note_highlights": "SELECT 'note_highlights', count(*), NULL, NULL, count(DISTINCT note_id), NULL "
-                       "FROM note_highlights",
+    "FROM note_highlights",
 }
 
 
@@ -38,10 +38,15 @@ class Status:
             span = ""
             if pd.notna(r.first):
                 span = f"  {pd.Timestamp(r.first):%Y-%m-%d} .. {pd.Timestamp(r.last):%Y-%m-%d}"
-            who = "users" if r.table_name == "events" else ("notes" if r.table_name == "note_highlights"
-                                                              else "people")
+            who = (
+                "users"
+                if r.table_name == "events"
+                else ("notes" if r.table_name == "note_highlights" else "people")
+            )
             src = f"  from {r.sources}" if isinstance(r.sources, str) and r.sources else ""
-            lines.append(f"  {r.table_name:<16}{int(r.rows):>12,} rows  {int(r.users):>8,} {who}{span}{src}")
+            lines.append(
+                f"  {r.table_name:<16}{int(r.rows):>12,} rows  {int(r.users):>8,} {who}{span}{src}"
+            )
         total_q = int(self.quarantine["rows"].sum()) if len(self.quarantine) else 0
         lines.append("")
         lines.append(f"  quarantine      {total_q:>12,} rows kept aside")
@@ -50,7 +55,9 @@ class Status:
         if total_q:
             lines.append("    see them: poanalytics quarantine  (or wb.quarantine())")
         lines.append("")
-        lines.append(f"  loads           {len(self.loads):>12,} ({int((self.loads['status'] == 'failed').sum())} failed)")
+        lines.append(
+            f"  loads           {len(self.loads):>12,} ({int((self.loads['status'] == 'failed').sum())} failed)"
+        )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

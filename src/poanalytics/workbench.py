@@ -49,8 +49,16 @@ class Workbench:
         source columns; other columns become properties. ``timezone`` is the zone of times written
         without an offset.
         """
-        return run_load(self.con, EVENTS, source, format=format, columns=columns, timezone=timezone,
-                        timestamp_format=timestamp_format, settings=self.settings)
+        return run_load(
+            self.con,
+            EVENTS,
+            source,
+            format=format,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            settings=self.settings,
+        )
 
     def load_tickets(
         self,
@@ -64,9 +72,18 @@ class Workbench:
 
         A ticket loaded again replaces the stored one when it changed and is not older.
         """
-        return run_load(self.con, TICKETS, source, format=format, columns=columns, timezone=timezone,
-                        timestamp_format=timestamp_format, settings=self.settings, id_field="ticket_id",
-                        version_field="updated_at")
+        return run_load(
+            self.con,
+            TICKETS,
+            source,
+            format=format,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            settings=self.settings,
+            id_field="ticket_id",
+            version_field="updated_at",
+        )
 
     def load_notes(
         self,
@@ -80,8 +97,16 @@ class Workbench:
         """Load interview notes: a folder of Markdown files, a highlights CSV, or survey answers."""
         from .ingest.notes import load_notes
 
-        return load_notes(self.con, source, format=format, columns=columns, timezone=timezone,
-                          timestamp_format=timestamp_format, settings=self.settings, **options)
+        return load_notes(
+            self.con,
+            source,
+            format=format,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            settings=self.settings,
+            **options,
+        )
 
     # -- metrics ------------------------------------------------------------------------------
     def funnel(
@@ -100,8 +125,17 @@ class Workbench:
 
         Each step is an event name, None (any event) or ``Step("event", where={"prop": value})``.
         """
-        query = FunnelQuery(steps, window, order, tuple(exclusions), breakdown, attribution, breakdown_step,
-                            date_from, date_to)
+        query = FunnelQuery(
+            steps,
+            window,
+            order,
+            tuple(exclusions),
+            breakdown,
+            attribution,
+            breakdown_step,
+            date_from,
+            date_to,
+        )
         return run_funnel(self.con, query)
 
     # -- looking at what is there ---------------------------------------------------------------

@@ -17,39 +17,73 @@ def _pct(x: float) -> str:
 def funnel_figure(result: FunnelResult) -> go.Figure:
     table = result.table
     fig = go.Figure()
-    series = [(None, table)] if "breakdown" not in table else [
-        (value if value != "" else "(none)", group) for value, group in table.groupby("breakdown", sort=True)
-    ]
+    series = (
+        [(None, table)]
+        if "breakdown" not in table
+        else [
+            (value if value != "" else "(none)", group)
+            for value, group in table.groupby("breakdown", sort=True)
+        ]
+    )
     for label, group in series:
-        fig.add_trace(go.Bar(
-            name=str(label) if label is not None else "users",
-            x=list(group["name"]),
-            y=list(group["users"]),
-            text=[f"{u:,} ({_pct(c)})" for u, c in zip(group["users"], group["conversion_from_start"], strict=True)],
-            textposition="outside",
-            error_y={"type": "data", "symmetric": False,
-                     "array": list((group["ci_high"] - group["conversion_from_start"]) * group["users"].iloc[0]),
-                     "arrayminus": list((group["conversion_from_start"] - group["ci_low"]) * group["users"].iloc[0])},
-            customdata=list(zip(group["dropped"], group["in_progress"], group["conversion_from_previous"], strict=True)),
-            hovertemplate="%{x}<br>%{y:,} users<br>dropped here: %{customdata[0]:,}"
-                          "<br>still in their window: %{customdata[1]:,}"
-                          "<br>from previous step: %{customdata[2]:.1%}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Bar(
+                name=str(label) if label is not None else "users",
+                x=list(group["name"]),
+                y=list(group["users"]),
+                text=[
+                    f"{u:,} ({_pct(c)})"
+                    for u, c in zip(group["users"], group["conversion_from_start"], strict=True)
+                ],
+                textposition="outside",
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": list(
+                        (group["ci_high"] - group["conversion_from_start"]) * group["users"].iloc[0]
+                    ),
+                    "arrayminus": list(
+                        (group["conversion_from_start"] - group["ci_low"]) * group["users"].iloc[0]
+                    ),
+                },
+                customdata=list(
+                    zip(
+                        group["dropped"],
+                        group["in_progress"],
+                        group["conversion_from_previous"],
+                        strict=True,
+                    )
+                ),
+                hovertemplate="%{x}<br>%{y:,} users<br>dropped here: %{customdata[0]:,}"
+                "<br>still in their window: %{customdata[1]:,}"
+                "<br>from previous step: %{customdata[2]:.1%}<extra></extra>",
+            )
+        )
     plan = result.plan
     window = f"{plan.window // 86400}d" if plan.window % 86400 == 0 else f"{plan.window}s"
     fig.update_layout(
         title=f"Funnel ({plan.order}, {window} window): users per step, 95% Wilson intervals",
-        yaxis_title="users", barmode="group", showlegend=len(series) > 1,
+        yaxis_title="users",
+        barmode="group",
+        showlegend=len(series) > 1,
     )
     return fig
 
 
 def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure:
-    fig = go.Figure(go.Scatter(
-        x=list(frame["period_start"]), y=list(frame["rate"]), mode="lines+markers",
-        error_y={"type": "data", "symmetric": False, "array": list(frame["ci_high"] - frame["rate"]),
-                 "arrayminus": list(frame["rate"] - frame["ci_low"])},
-    ))
+    fig = go.Figure(
+        go.Scatter(
+            x=list(frame["period_start"]),
+            y=list(frame["rate"]),
+            mode="lines+markers",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": list(frame["ci_high"] - frame["rate"]),
+                "arrayminus": list(frame["rate"] - frame["ci_low"]),
+            },
+        )
+    )
     fig.update_layout(title=title, yaxis_tickformat=".0%", yaxis_title="conversion")
     return fig
 

@@ -18,7 +18,9 @@ from .readers import Stage
 from .sql import Params
 from .targets import TARGETS, Target
 
-MapFn = Callable[[duckdb.DuckDBPyConnection, Target, Stage, "MappingABC[str, str] | None", Params], Mapping]
+MapFn = Callable[
+    [duckdb.DuckDBPyConnection, Target, Stage, "MappingABC[str, str] | None", Params], Mapping
+]
 DetectFn = Callable[[Stage], bool]
 AfterFn = Callable[[duckdb.DuckDBPyConnection, int], None]
 
@@ -26,8 +28,8 @@ AfterFn = Callable[[duckdb.DuckDBPyConnection, int], None]
 @dataclass(frozen=True)
 class Format:
     name: str
-    kind: str                          # events | tickets | notes
-    containers: frozenset[str]         # csv | parquet | json | dataframe | markdown
+    kind: str  # events | tickets | notes
+    containers: frozenset[str]  # csv | parquet | json | dataframe | markdown
     detect: DetectFn
     mapping: MapFn
     after_load: AfterFn | None = None  # run once per load, inside its transaction
@@ -61,8 +63,13 @@ def get(kind: str, name: str) -> Format:
     for fmt in formats_for(kind):
         if fmt.name == name:
             return fmt
-    raise unknown_name(f"{kind} format", name, [f.name for f in formats_for(kind)], code="ingest.unknown_format",
-                       hint="leave format= out to detect it, or pass one of the known names")
+    raise unknown_name(
+        f"{kind} format",
+        name,
+        [f.name for f in formats_for(kind)],
+        code="ingest.unknown_format",
+        hint="leave format= out to detect it, or pass one of the known names",
+    )
 
 
 def detect(kind: str, stage: Stage) -> Format:
@@ -81,8 +88,14 @@ def _generic(kind: str, container: str) -> Format:
     def mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
         return generic_mapping(target, stage, columns, format_name=container, params=params)
 
-    return Format(container, kind, frozenset({container}), lambda stage: True, mapping,
-                  description=f"any {container} with one row per record, mapped by column names")
+    return Format(
+        container,
+        kind,
+        frozenset({container}),
+        lambda stage: True,
+        mapping,
+        description=f"any {container} with one row per record, mapped by column names",
+    )
 
 
 _loaded = False

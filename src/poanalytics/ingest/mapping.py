@@ -19,16 +19,18 @@ from .targets import Target, simplify
 
 @dataclass
 class Expr:
-    sql: str                 # SQL over the stage relation (alias s)
+    sql: str  # SQL over the stage relation (alias s)
     type: str = "VARCHAR"
-    label: str = ""          # the source column messages name
+    label: str = ""  # the source column messages name
 
 
 @dataclass
 class Mapping:
     format: str
     fields: dict[str, Expr]
-    extras: list[tuple[str, str]] = field(default_factory=list)   # (property key, SQL) added to properties
+    extras: list[tuple[str, str]] = field(
+        default_factory=list
+    )  # (property key, SQL) added to properties
     notes: list[str] = field(default_factory=list)
 
     def label(self, name: str) -> str:
@@ -36,7 +38,9 @@ class Mapping:
         return expr.label if expr and expr.label else name
 
 
-def check_user_columns(target: Target, stage: Stage, columns: MappingABC[str, str] | None) -> dict[str, str]:
+def check_user_columns(
+    target: Target, stage: Stage, columns: MappingABC[str, str] | None
+) -> dict[str, str]:
     """Validate ``columns={canonical: source}``; unknown names on either side get a 'did you mean'."""
     if not columns:
         return {}
@@ -44,14 +48,19 @@ def check_user_columns(target: Target, stage: Stage, columns: MappingABC[str, st
     for canonical, source in columns.items():
         if canonical not in target.names:
             raise unknown_name(
-                f"{target.kind} field", canonical, target.names, code="ingest.unknown_field",
+                f"{target.kind} field",
+                canonical,
+                target.names,
+                code="ingest.unknown_field",
                 hint=f"map one of the {target.kind} fields: " + ", ".join(target.names),
             )
         if stage.column(source) is None:
             raise ConfigError(
                 f"column {source!r} (mapped to {canonical}) is not in the file.{did_you_mean(source, stage.names)} "
                 f"Columns found: {', '.join(repr(n) for n in stage.names[:20])}",
-                code="ingest.unknown_column", file=stage.input.label, column=source,
+                code="ingest.unknown_column",
+                file=stage.input.label,
+                column=source,
                 hint="fix the name in columns= (or --map), it must match the header exactly",
             )
         out[canonical] = source
@@ -89,9 +98,13 @@ def generic_mapping(
         raise ConfigError(
             f"cannot find the {', '.join(missing)} column(s) among {', '.join(repr(n) for n in stage.names[:20])}."
             f" ({guesses})",
-            code="ingest.missing_field", file=stage.input.label,
-            hint="name them with columns={" + ", ".join(f"'{m}': '<source column>'" for m in missing)
-                 + "} (CLI: --map " + " --map ".join(f"{m}=<source column>" for m in missing) + ")",
+            code="ingest.missing_field",
+            file=stage.input.label,
+            hint="name them with columns={"
+            + ", ".join(f"'{m}': '<source column>'" for m in missing)
+            + "} (CLI: --map "
+            + " --map ".join(f"{m}=<source column>" for m in missing)
+            + ")",
         )
     fields = {}
     for canonical, source in chosen.items():

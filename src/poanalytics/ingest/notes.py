@@ -51,20 +51,78 @@ NO_ANSWERS = "(no open-text answers)"
 HIGHLIGHT_MARKERS = ("highlight", "highlight text", "highlights", "quote", "excerpt")
 HIGHLIGHT_COLUMNS = (*HIGHLIGHT_MARKERS, "text", "content", "snippet", "observation")
 HL_ROLES: dict[str, tuple[str, ...]] = {
-    "note_id": ("note id", "source id", "interview id", "document id", "session id", "recording id"),
-    "title": ("note", "note title", "note name", "source", "source title", "interview", "interview title",
-              "document", "document title", "session", "session title", "transcript", "recording", "title"),
-    "participant": ("participant", "participant name", "interviewee", "respondent", "person", "customer",
-                    "speaker", "name"),
+    "note_id": (
+        "note id",
+        "source id",
+        "interview id",
+        "document id",
+        "session id",
+        "recording id",
+    ),
+    "title": (
+        "note",
+        "note title",
+        "note name",
+        "source",
+        "source title",
+        "interview",
+        "interview title",
+        "document",
+        "document title",
+        "session",
+        "session title",
+        "transcript",
+        "recording",
+        "title",
+    ),
+    "participant": (
+        "participant",
+        "participant name",
+        "interviewee",
+        "respondent",
+        "person",
+        "customer",
+        "speaker",
+        "name",
+    ),
     "user_id": ("user id", "customer id", "participant id", "user email", "email"),
-    "date": ("date", "interview date", "session date", "note date", "created at", "created", "created date"),
+    "date": (
+        "date",
+        "interview date",
+        "session date",
+        "note date",
+        "created at",
+        "created",
+        "created date",
+    ),
     "segment": ("segment", "persona", "cohort", "plan"),
 }
 TAG_COLUMNS = ("tags", "tag", "labels", "codes", "themes")
-RESPONDENT_COLUMNS = ("respondent id", "response id", "responseid", "respondent", "submission id",
-                      "response number", "id", "uuid", "token")
-SURVEY_DATES = ("date submitted", "submitted at", "submit date", "submit date utc", "submitdate", "end date",
-                "enddate", "recorded date", "completed at", "date", "timestamp", "created at")
+RESPONDENT_COLUMNS = (
+    "respondent id",
+    "response id",
+    "responseid",
+    "respondent",
+    "submission id",
+    "response number",
+    "id",
+    "uuid",
+    "token",
+)
+SURVEY_DATES = (
+    "date submitted",
+    "submitted at",
+    "submit date",
+    "submit date utc",
+    "submitdate",
+    "end date",
+    "enddate",
+    "recorded date",
+    "completed at",
+    "date",
+    "timestamp",
+    "created at",
+)
 FRONT_MATTER: dict[str, tuple[str, ...]] = {
     "note_id": ("id", "note_id", "interview_id"),
     "participant": ("participant", "interviewee", "respondent", "person", "name"),
@@ -76,6 +134,7 @@ FRONT_MATTER: dict[str, tuple[str, ...]] = {
 
 
 # -- the stage the notes formats hand to the pipeline ------------------------------------------------
+
 
 @dataclass
 class NotesStage(readers.Stage):
@@ -95,11 +154,18 @@ def _notes_stage(st: readers.Stage, **kw: Any) -> NotesStage:
 def _mapping_for(name: str):
     def mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
         if not isinstance(stage, NotesStage):
-            raise ConfigError(f"the {name} notes format is read by Workbench.load_notes",
-                              code="ingest.notes_format", file=stage.input.label,
-                              hint=f"call wb.load_notes(path, format={name!r})")
-        return Mapping(format=name, fields=dict(stage.fields), extras=list(stage.extras),
-                       notes=list(stage.mapping_notes))
+            raise ConfigError(
+                f"the {name} notes format is read by Workbench.load_notes",
+                code="ingest.notes_format",
+                file=stage.input.label,
+                hint=f"call wb.load_notes(path, format={name!r})",
+            )
+        return Mapping(
+            format=name,
+            fields=dict(stage.fields),
+            extras=list(stage.extras),
+            notes=list(stage.mapping_notes),
+        )
 
     return mapping
 
@@ -108,13 +174,36 @@ def _never(stage: readers.Stage) -> bool:  # noqa: ARG001 - detected by load_not
     return False
 
 
-register(Format("markdown", "notes", frozenset({"markdown"}), _never, _mapping_for("markdown"),
-                description="a folder of Markdown interviews with YAML front matter"))
-register(Format("highlights_csv", "notes", frozenset({"csv", "json", "parquet", "dataframe"}), _never,
-                _mapping_for("highlights_csv"),
-                description="one row per tagged highlight (Dovetail, Condens, EnjoyHQ exports)"))
-register(Format("survey", "notes", frozenset({"csv", "json", "parquet", "dataframe"}), _never,
-                _mapping_for("survey"), description="a survey export with one row per respondent"))
+register(
+    Format(
+        "markdown",
+        "notes",
+        frozenset({"markdown"}),
+        _never,
+        _mapping_for("markdown"),
+        description="a folder of Markdown interviews with YAML front matter",
+    )
+)
+register(
+    Format(
+        "highlights_csv",
+        "notes",
+        frozenset({"csv", "json", "parquet", "dataframe"}),
+        _never,
+        _mapping_for("highlights_csv"),
+        description="one row per tagged highlight (Dovetail, Condens, EnjoyHQ exports)",
+    )
+)
+register(
+    Format(
+        "survey",
+        "notes",
+        frozenset({"csv", "json", "parquet", "dataframe"}),
+        _never,
+        _mapping_for("survey"),
+        description="a survey export with one row per respondent",
+    )
+)
 
 
 def write_highlights(con: duckdb.DuckDBPyConnection, res: StageResult, written: str) -> None:
@@ -124,15 +213,18 @@ def write_highlights(con: duckdb.DuckDBPyConnection, res: StageResult, written: 
         return
     w = quote_ident(written)
     con.execute(f"DELETE FROM note_highlights WHERE source_key IN (SELECT source_key FROM {w})")
-    sql = (f"INSERT INTO note_highlights (note_id, position, quote, tags, line, source_key, load_id) "
-           "SELECT w.note_id, h.position, h.quote, CASE WHEN len(h.tags) = 0 THEN NULL ELSE h.tags END, "
-           f"h.line, w.source_key, n.load_id FROM {w} w JOIN notes n ON n.source_key = w.source_key "
-           f"JOIN {st.relation} AS s ON s._row = w._row, unnest(s._highlights) AS u(h) "
-           "WHERE h.quote IS NOT NULL AND trim(h.quote) <> ''")
+    sql = (
+        f"INSERT INTO note_highlights (note_id, position, quote, tags, line, source_key, load_id) "
+        "SELECT w.note_id, h.position, h.quote, CASE WHEN len(h.tags) = 0 THEN NULL ELSE h.tags END, "
+        f"h.line, w.source_key, n.load_id FROM {w} w JOIN notes n ON n.source_key = w.source_key "
+        f"JOIN {st.relation} AS s ON s._row = w._row, unnest(s._highlights) AS u(h) "
+        "WHERE h.quote IS NOT NULL AND trim(h.quote) <> ''"
+    )
     con.execute(sql, st.params.used_in(sql))
 
 
 # -- entry point -------------------------------------------------------------------------------------
+
 
 def load_notes(
     con: duckdb.DuckDBPyConnection,
@@ -150,13 +242,21 @@ def load_notes(
     ids and titles, default the file name without extension)."""
     for key in options:
         if key not in OPTIONS:
-            raise unknown_name("load_notes option", key, OPTIONS, code="ingest.unknown_option",
-                               hint="the notes options are text_columns= and survey= (for format='survey')")
+            raise unknown_name(
+                "load_notes option",
+                key,
+                OPTIONS,
+                code="ingest.unknown_option",
+                hint="the notes options are text_columns= and survey= (for format='survey')",
+            )
     if format is not None:
         formats_mod.get("notes", format)  # unknown names: error with the known ones
     if options and format != "survey":
-        raise ConfigError(f"{', '.join(sorted(options))}= only applies to format='survey'",
-                          code="ingest.unknown_option", hint="pass format='survey', or drop the option")
+        raise ConfigError(
+            f"{', '.join(sorted(options))}= only applies to format='survey'",
+            code="ingest.unknown_option",
+            hint="pass format='survey', or drop the option",
+        )
     inputs = resolve(source)
     extra_notes: list[str] = []
     name = format
@@ -164,12 +264,17 @@ def load_notes(
         md = [i for i in inputs if i.container == "markdown"]
         if md:
             if len(md) < len(inputs):
-                extra_notes.append(f"markdown: {len(inputs) - len(md)} file(s) that are not Markdown were skipped")
+                extra_notes.append(
+                    f"markdown: {len(inputs) - len(md)} file(s) that are not Markdown were skipped"
+                )
             inputs, name = md, "markdown"
         elif name == "markdown":
             where = inputs[0].label if len(inputs) == 1 else str(source)
-            raise InputError(f"{where} holds no Markdown (.md) files", code="ingest.no_markdown",
-                             hint="point at a folder of .md files, or pass the format of the file")
+            raise InputError(
+                f"{where} holds no Markdown (.md) files",
+                code="ingest.no_markdown",
+                hint="point at a folder of .md files, or pass the format of the file",
+            )
     if name is None:
         name = _detect(inputs[0], columns)
     stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None = None
@@ -182,13 +287,26 @@ def load_notes(
     elif name == "survey":
         stage_fn = lambda c, i: _stage_survey(c, i, columns, options)  # noqa: E731
     # name "auto": json, parquet or a DataFrame, one note per row: the registry detects the format
-    report = run_load(con, NOTES, source, format=None if name == "auto" else name, columns=columns,
-                      timezone=timezone, timestamp_format=timestamp_format, settings=settings,
-                      id_field="note_id", after_write=write_highlights, inputs=inputs, stage_fn=stage_fn)
+    report = run_load(
+        con,
+        NOTES,
+        source,
+        format=None if name == "auto" else name,
+        columns=columns,
+        timezone=timezone,
+        timestamp_format=timestamp_format,
+        settings=settings,
+        id_field="note_id",
+        after_write=write_highlights,
+        inputs=inputs,
+        stage_fn=stage_fn,
+    )
     extra_notes += _duplicate_ids(parsed)
     if format is None:  # load_notes chose it, run_load was told
-        report.notes = [n.replace(f"format {name}: given from", f"format {name}: detected from")
-                        for n in report.notes]
+        report.notes = [
+            n.replace(f"format {name}: given from", f"format {name}: detected from")
+            for n in report.notes
+        ]
     report.notes.extend(extra_notes)
     return report
 
@@ -208,23 +326,26 @@ def _detect(inp: Input, columns: MappingABC[str, str] | None) -> str:
     raise ConfigError(
         f"cannot tell which kind of notes {inp.label} holds: it has no highlight/quote column and no "
         "note_id and text columns. Columns found: "
-        + ", ".join(repr(readers.normalise_header(h)[:60]) for h in header[:8]) + (" ..." if len(header) > 8 else ""),
-        code="ingest.notes_format", file=inp.label,
+        + ", ".join(repr(readers.normalise_header(h)[:60]) for h in header[:8])
+        + (" ..." if len(header) > 8 else ""),
+        code="ingest.notes_format",
+        file=inp.label,
         hint="pass format= one of: 'markdown' (a folder of .md interviews), 'highlights_csv' (one row per "
-             "highlight), 'survey' (one row per respondent, open-text answers become highlights), 'csv' "
-             "(one note per row; map note_id and text with columns=)",
+        "highlight), 'survey' (one row per respondent, open-text answers become highlights), 'csv' "
+        "(one note per row; map note_id and text with columns=)",
     )
 
 
 # -- markdown ----------------------------------------------------------------------------------------
 
+
 @dataclass
 class ParsedNote:
-    values: dict[str, str | None]           # canonical field -> text
+    values: dict[str, str | None]  # canonical field -> text
     properties: dict[str, Any]
     highlights: list[dict[str, Any]]
     keys: set[str] = field(default_factory=set)  # front matter keys, for checking columns=
-    reject: tuple[int, str, str] | None = None   # line, reason, raw text
+    reject: tuple[int, str, str] | None = None  # line, reason, raw text
 
 
 FENCE = re.compile(r"^\s*(```|~~~)")
@@ -339,8 +460,17 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str, int, tuple[int, str, 
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in ("---", "...")), None)
     if end is None:
         raw = "\n".join(lines[:40])
-        return {}, "", 1, (1, "the front matter that starts on line 1 is never closed; add a line with --- "
-                              "after its last 'key: value' line", raw)
+        return (
+            {},
+            "",
+            1,
+            (
+                1,
+                "the front matter that starts on line 1 is never closed; add a line with --- "
+                "after its last 'key: value' line",
+                raw,
+            ),
+        )
     block = "\n".join(lines[1:end])
     raw = "\n".join(lines[: end + 1])
     try:
@@ -349,15 +479,33 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str, int, tuple[int, str, 
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return {}, "", line, (line, f"the front matter is not valid YAML ({problem}, line {line}); write one "
-                                    "'key: value' per line and put values that contain ': ', '#' or start with "
-                                    "[ { & * in quotes", raw)
+        return (
+            {},
+            "",
+            line,
+            (
+                line,
+                f"the front matter is not valid YAML ({problem}, line {line}); write one "
+                "'key: value' per line and put values that contain ': ', '#' or start with "
+                "[ { & * in quotes",
+                raw,
+            ),
+        )
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
-        return {}, "", 2, (2, f"the front matter must be 'key: value' lines, found a {type(meta).__name__}; "
-                              "write it as participant: ..., date: ..., one key per line", raw)
-    body = "\n".join(lines[end + 1:])
+        return (
+            {},
+            "",
+            2,
+            (
+                2,
+                f"the front matter must be 'key: value' lines, found a {type(meta).__name__}; "
+                "write it as participant: ..., date: ..., one key per line",
+                raw,
+            ),
+        )
+    body = "\n".join(lines[end + 1 :])
     return {str(k): v for k, v in meta.items()}, body, end + 2, None
 
 
@@ -395,12 +543,20 @@ def _parse_all(inputs: list[Input], columns: MappingABC[str, str] | None) -> dic
     if columns:
         for canonical in columns:
             if canonical not in NOTES.names:
-                raise unknown_name("notes field", canonical, NOTES.names, code="ingest.unknown_field",
-                                   hint="map one of the notes fields: " + ", ".join(NOTES.names))
+                raise unknown_name(
+                    "notes field",
+                    canonical,
+                    NOTES.names,
+                    code="ingest.unknown_field",
+                    hint="map one of the notes fields: " + ", ".join(NOTES.names),
+                )
             if canonical in ("text", "properties"):
-                raise ConfigError(f"{canonical} of a Markdown note is its body; it cannot be mapped",
-                                  code="ingest.unknown_field", hint="map front matter keys to note_id, "
-                                  "participant, user_id, date, segment or title")
+                raise ConfigError(
+                    f"{canonical} of a Markdown note is its body; it cannot be mapped",
+                    code="ingest.unknown_field",
+                    hint="map front matter keys to note_id, "
+                    "participant, user_id, date, segment or title",
+                )
     parsed = {}
     for inp in inputs:
         assert inp.path is not None
@@ -410,8 +566,10 @@ def _parse_all(inputs: list[Input], columns: MappingABC[str, str] | None) -> dic
         if key not in seen and key.lower() not in {k.lower() for k in seen}:
             raise ConfigError(
                 f"no Markdown file has the front matter key {key!r} (mapped to {canonical}).{did_you_mean(key, seen)}",
-                code="ingest.unknown_column", column=key,
-                hint="columns= maps a notes field to a front matter key; fix the key name")
+                code="ingest.unknown_column",
+                column=key,
+                hint="columns= maps a notes field to a front matter key; fix the key name",
+            )
     return parsed
 
 
@@ -420,14 +578,29 @@ def _duplicate_ids(parsed: dict[str, ParsedNote]) -> list[str]:
     for label, p in parsed.items():
         if p.reject is None and p.values.get("note_id"):
             by_id.setdefault(str(p.values["note_id"]), []).append(label)
-    return [f"markdown: note id {k!r} is used by {len(v)} files ({', '.join(v)}); the last one loaded wins"
-            for k, v in by_id.items() if len(v) > 1]
+    return [
+        f"markdown: note id {k!r} is used by {len(v)} files ({', '.join(v)}); the last one loaded wins"
+        for k, v in by_id.items()
+        if len(v) > 1
+    ]
 
 
-MD_COLUMNS = ["note_id", "participant", "user_id", "date", "segment", "title", "text", "properties", "_highlights"]
+MD_COLUMNS = [
+    "note_id",
+    "participant",
+    "user_id",
+    "date",
+    "segment",
+    "title",
+    "text",
+    "properties",
+    "_highlights",
+]
 
 
-def _stage_markdown(con: duckdb.DuckDBPyConnection, inp: Input, parsed: dict[str, ParsedNote]) -> NotesStage:
+def _stage_markdown(
+    con: duckdb.DuckDBPyConnection, inp: Input, parsed: dict[str, ParsedNote]
+) -> NotesStage:
     """One file as a one-row stage (a temp table filled with bound parameters; none when the front
     matter is broken: the file is then one rejected row, numbered by its line)."""
     p = parsed[inp.label]
@@ -437,21 +610,34 @@ def _stage_markdown(con: duckdb.DuckDBPyConnection, inp: Input, parsed: dict[str
     values["ok"] = p.reject is None
     cols = ", ".join(f"CAST(${n} AS VARCHAR) AS {quote_ident(n)}" for n in MD_COLUMNS[:8])
     table = readers._new_name("md")
-    con.execute(f"CREATE TEMP TABLE {quote_ident(table)} AS SELECT 1 AS _row, {cols}, "
-                f"CAST(CAST($highlights AS JSON) AS {HIGHLIGHT_TYPE}) AS _highlights WHERE $ok", values)
+    con.execute(
+        f"CREATE TEMP TABLE {quote_ident(table)} AS SELECT 1 AS _row, {cols}, "
+        f"CAST(CAST($highlights AS JSON) AS {HIGHLIGHT_TYPE}) AS _highlights WHERE $ok",
+        values,
+    )
     rejects = readers._rejects_table(con)
     if p.reject is not None:
         line, reason, raw = p.reject
-        con.execute(f"INSERT INTO {quote_ident(rejects)} VALUES ($row, 'front matter', $reason, $raw)",
-                    {"row": line, "reason": reason, "raw": raw})
+        con.execute(
+            f"INSERT INTO {quote_ident(rejects)} VALUES ($row, 'front matter', $reason, $raw)",
+            {"row": line, "reason": reason, "raw": raw},
+        )
     fields = {n: Expr(quote_ident(n), "VARCHAR", n) for n in MD_COLUMNS[:8]}
-    return NotesStage(inp, "markdown", quote_ident(table), Params(),
-                      [readers.Column(n, quote_ident(n), "VARCHAR") for n in MD_COLUMNS[:8]], rejects,
-                      rows_rejected=0 if p.reject is None else 1, temp=[f"TABLE:{table}", f"TABLE:{rejects}"],
-                      fields=fields)
+    return NotesStage(
+        inp,
+        "markdown",
+        quote_ident(table),
+        Params(),
+        [readers.Column(n, quote_ident(n), "VARCHAR") for n in MD_COLUMNS[:8]],
+        rejects,
+        rows_rejected=0 if p.reject is None else 1,
+        temp=[f"TABLE:{table}", f"TABLE:{rejects}"],
+        fields=fields,
+    )
 
 
 # -- CSV-shaped notes formats: shared helpers ---------------------------------------------------------
+
 
 def _text_base(con: duckdb.DuckDBPyConnection, inp: Input) -> readers.Stage:
     """Stage any container and view it as text columns named as in the source, plus _row."""
@@ -480,20 +666,29 @@ def _nonblank(expr: str) -> str:
 
 # -- highlights_csv -----------------------------------------------------------------------------------
 
-def _stage_highlights(con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingABC[str, str] | None) -> NotesStage:
+
+def _stage_highlights(
+    con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingABC[str, str] | None
+) -> NotesStage:
     st = _text_base(con, inp)
     user = check_user_columns(NOTES, st, columns)
     if "properties" in user:
-        raise ConfigError("properties of a highlights export are its other columns; they cannot be mapped",
-                          code="ingest.unknown_field", file=inp.label, hint="drop properties from columns=")
+        raise ConfigError(
+            "properties of a highlights export are its other columns; they cannot be mapped",
+            code="ingest.unknown_field",
+            file=inp.label,
+            hint="drop properties from columns=",
+        )
     used = set(user.values())
     role: dict[str, str] = {}
     quote = user.get("text") or _find(st.names, HIGHLIGHT_COLUMNS, used)
     if quote is None:
         raise ConfigError(
             f"no highlight column among {', '.join(repr(n) for n in st.names[:20])}",
-            code="ingest.missing_field", file=inp.label,
-            hint="name it with columns={'text': '<highlight column>'}")
+            code="ingest.missing_field",
+            file=inp.label,
+            hint="name it with columns={'text': '<highlight column>'}",
+        )
     used.add(quote)
     for canonical, candidates in HL_ROLES.items():
         hit = user.get(canonical) or _find(st.names, candidates, used)
@@ -509,13 +704,19 @@ def _stage_highlights(con: duckdb.DuckDBPyConnection, inp: Input, columns: Mappi
     key_col = role.get("note_id") or role.get("title")
     if key_col is None:
         key = p.add(inp.path.stem if inp.path else "highlights")
-        notes.append(f"highlights_csv: {inp.label} has no note/source/interview column; all its highlights "
-                     "form one note named after the file")
+        notes.append(
+            f"highlights_csv: {inp.label} has no note/source/interview column; all its highlights "
+            "form one note named after the file"
+        )
         key_expr = key
     else:
         key_expr = _nonblank(q(key_col))
-    tag_expr = (f"list_filter(list_transform(regexp_split_to_array(coalesce({q(tags)}, ''), '[,;|]'), "
-                "lambda v: trim(v)), lambda v: v <> '')" if tags else "CAST([] AS VARCHAR[])")
+    tag_expr = (
+        f"list_filter(list_transform(regexp_split_to_array(coalesce({q(tags)}, ''), '[,;|]'), "
+        "lambda v: trim(v)), lambda v: v <> '')"
+        if tags
+        else "CAST([] AS VARCHAR[])"
+    )
     others = [c for c in st.names if c not in used]
 
     def first(col: str) -> str:
@@ -532,18 +733,24 @@ def _stage_highlights(con: duckdb.DuckDBPyConnection, inp: Input, columns: Mappi
         fields["title"] = Expr(q("title"), "VARCHAR", "note")
     out.append(f"string_agg(_quote, chr(10) || chr(10) ORDER BY _row) AS {q('text')}")
     fields["text"] = Expr(q("text"), "VARCHAR", quote)
-    out.append("list(struct_pack(position := CAST(_pos AS INTEGER), quote := _quote, tags := _tags, "
-               "line := CAST(_row AS INTEGER)) ORDER BY _row) FILTER (WHERE _quote IS NOT NULL) AS _highlights")
+    out.append(
+        "list(struct_pack(position := CAST(_pos AS INTEGER), quote := _quote, tags := _tags, "
+        "line := CAST(_row AS INTEGER)) ORDER BY _row) FILTER (WHERE _quote IS NOT NULL) AS _highlights"
+    )
     extras = []
     for i, col in enumerate(others):
         alias = f"_prop{i}"
         v = _nonblank(q(col))
-        out.append(f"CASE WHEN count(DISTINCT {v}) > 1 THEN to_json(list({v} ORDER BY _row) FILTER (WHERE {v} "
-                   f"IS NOT NULL)) ELSE to_json(min({v})) END AS {q(alias)}")
+        out.append(
+            f"CASE WHEN count(DISTINCT {v}) > 1 THEN to_json(list({v} ORDER BY _row) FILTER (WHERE {v} "
+            f"IS NOT NULL)) ELSE to_json(min({v})) END AS {q(alias)}"
+        )
         extras.append((col, q(alias)))
-    rows = (f"SELECT *, {key_expr} AS _note, {_nonblank(q(quote))} AS _quote, {tag_expr} AS _tags, "
-            f"CASE WHEN {_nonblank(q(quote))} IS NOT NULL THEN row_number() OVER (PARTITION BY {key_expr}, "
-            f"{_nonblank(q(quote))} IS NULL ORDER BY _row) END AS _pos FROM {st.relation}")
+    rows = (
+        f"SELECT *, {key_expr} AS _note, {_nonblank(q(quote))} AS _quote, {tag_expr} AS _tags, "
+        f"CASE WHEN {_nonblank(q(quote))} IS NOT NULL THEN row_number() OVER (PARTITION BY {key_expr}, "
+        f"{_nonblank(q(quote))} IS NULL ORDER BY _row) END AS _pos FROM {st.relation}"
+    )
     relation = f"(SELECT {', '.join(out)} FROM ({rows}) GROUP BY _note)"
     table = quote_ident(readers._new_name("notes"))
     con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {relation}", p.used_in(relation))
@@ -566,7 +773,9 @@ def question_of(header: str) -> str:
     return short or " ".join(q.split())
 
 
-def _text_columns(con: duckdb.DuckDBPyConnection, st: readers.Stage, candidates: list[str]) -> list[str]:
+def _text_columns(
+    con: duckdb.DuckDBPyConnection, st: readers.Stage, candidates: list[str]
+) -> list[str]:
     """Open-text columns, decided in SQL from all values: long (25+ characters and 3+ words on average),
     varied (80%+ distinct), and not times or numbers. Questions spread over #1/#2/#3 columns are taken
     or left as a whole (by majority)."""
@@ -578,14 +787,21 @@ def _text_columns(con: duckdb.DuckDBPyConnection, st: readers.Stage, candidates:
         parts.append(
             f"count({v}), count(DISTINCT {v}), avg(length({v})), "
             f"avg(length({v}) - length(replace({v}, ' ', '')) + 1), "
-            f"count(try_cast({v} AS TIMESTAMP)) + count(try_cast({v} AS DOUBLE))")
+            f"count(try_cast({v} AS TIMESTAMP)) + count(try_cast({v} AS DOUBLE))"
+        )
     sql = f"SELECT {', '.join(parts)} FROM {st.relation}"
     row = fetch_one(con, sql, st.params.used_in(sql))
     assert row is not None
     verdict: dict[str, bool] = {}
     for i, c in enumerate(candidates):
-        n, distinct, length, words, typed = row[i * 5: i * 5 + 5]
-        verdict[c] = bool(n and distinct / n >= 0.8 and (length or 0) >= 25 and (words or 0) >= 3 and typed < n / 2)
+        n, distinct, length, words, typed = row[i * 5 : i * 5 + 5]
+        verdict[c] = bool(
+            n
+            and distinct / n >= 0.8
+            and (length or 0) >= 25
+            and (words or 0) >= 3
+            and typed < n / 2
+        )
     groups: dict[str, list[str]] = {}
     for c in candidates:
         multi = MULTI.match(c)
@@ -593,20 +809,29 @@ def _text_columns(con: duckdb.DuckDBPyConnection, st: readers.Stage, candidates:
         groups.setdefault(key, []).append(c)
     chosen = []
     for members in groups.values():
-        if sum(verdict[c] for c in members) * 2 >= len(members) and any(verdict[c] for c in members):
+        if sum(verdict[c] for c in members) * 2 >= len(members) and any(
+            verdict[c] for c in members
+        ):
             chosen.extend(members)
     return [c for c in candidates if c in chosen]
 
 
-def _stage_survey(con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingABC[str, str] | None,
-                  options: MappingABC[str, Any]) -> NotesStage:
+def _stage_survey(
+    con: duckdb.DuckDBPyConnection,
+    inp: Input,
+    columns: MappingABC[str, str] | None,
+    options: MappingABC[str, Any],
+) -> NotesStage:
     st = _text_base(con, inp)
     user = check_user_columns(NOTES, st, columns)
     for bad in ("text", "properties"):
         if bad in user:
-            raise ConfigError(f"the {bad} of a survey note is built from the answers; it cannot be mapped",
-                              code="ingest.unknown_field", file=inp.label,
-                              hint="name the open-text columns with text_columns=[...]")
+            raise ConfigError(
+                f"the {bad} of a survey note is built from the answers; it cannot be mapped",
+                code="ingest.unknown_field",
+                file=inp.label,
+                hint="name the open-text columns with text_columns=[...]",
+            )
     used = set(user.values())
     respondent = user.get("participant") or _find(st.names, RESPONDENT_COLUMNS, used)
     if respondent:
@@ -624,14 +849,21 @@ def _stage_survey(con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingAB
             if st.column(name) is None:
                 raise ConfigError(
                     f"text column {name!r} is not in the file.{did_you_mean(name, st.names)}",
-                    code="ingest.unknown_column", file=inp.label, column=name,
-                    hint="text_columns= takes header names exactly as in the file (blanks normalised)")
+                    code="ingest.unknown_column",
+                    file=inp.label,
+                    column=name,
+                    hint="text_columns= takes header names exactly as in the file (blanks normalised)",
+                )
             texts.append(name)
     else:
         texts = _text_columns(con, st, [c for c in st.names if c not in used])
     if not texts:
-        raise ConfigError(f"found no open-text answers in {inp.label}", code="ingest.no_text_columns",
-                          file=inp.label, hint="name them with text_columns=['<question column>', ...]")
+        raise ConfigError(
+            f"found no open-text answers in {inp.label}",
+            code="ingest.no_text_columns",
+            file=inp.label,
+            hint="name them with text_columns=['<question column>', ...]",
+        )
     used.update(texts)
     p = st.params
     q = quote_ident
@@ -639,7 +871,10 @@ def _stage_survey(con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingAB
     questions = [question_of(c) for c in texts]
     order = list(dict.fromkeys(questions))
     cols_p, qs_p = p.add(texts), p.add(questions)
-    cidx_p, qidx_p = p.add(list(range(1, len(texts) + 1))), p.add([order.index(x) + 1 for x in questions])
+    cidx_p, qidx_p = (
+        p.add(list(range(1, len(texts) + 1))),
+        p.add([order.index(x) + 1 for x in questions]),
+    )
     on = ", ".join(q(c) for c in texts)
     relation = f"""(WITH base AS (SELECT * FROM {st.relation}),
       qs AS (SELECT unnest({cols_p}) AS col, unnest({qs_p}) AS question, unnest({cidx_p}) AS cidx,
@@ -659,8 +894,7 @@ def _stage_survey(con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingAB
     table = quote_ident(readers._new_name("survey"))
     con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {relation}", p.used_in(relation))
     st.temp.append("TABLE:" + table.strip('"'))
-    who = (_nonblank(q(respondent)) if respondent
-           else "'respondent-' || CAST(_row - 1 AS VARCHAR)")
+    who = _nonblank(q(respondent)) if respondent else "'respondent-' || CAST(_row - 1 AS VARCHAR)"
     fields = {
         "participant": Expr(who, "VARCHAR", respondent or "row"),
         "title": Expr(p.add(survey), "VARCHAR", "survey"),
@@ -676,6 +910,8 @@ def _stage_survey(con: duckdb.DuckDBPyConnection, inp: Input, columns: MappingAB
         if canonical in user:
             fields[canonical] = Expr(q(user[canonical]), "VARCHAR", user[canonical])
     extras = [(c, q(c)) for c in st.names if c not in used]
-    notes = [f"survey: {len(texts)} open-text column(s) ({len(order)} question(s)) from {inp.label}"
-             + ("" if given is not None else "; pass text_columns=[...] to choose them")]
+    notes = [
+        f"survey: {len(texts)} open-text column(s) ({len(order)} question(s)) from {inp.label}"
+        + ("" if given is not None else "; pass text_columns=[...] to choose them")
+    ]
     return _notes_stage(st, relation=table, fields=fields, extras=extras, mapping_notes=notes)

@@ -48,8 +48,21 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("kind", "source", "load_id", "formats", "files", "rows_read",
-                                               "rows_loaded", "rows_quarantined", "rows_duplicate", "seconds")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "kind",
+                "source",
+                "load_id",
+                "formats",
+                "files",
+                "rows_read",
+                "rows_loaded",
+                "rows_quarantined",
+                "rows_duplicate",
+                "seconds",
+            )
+        }
 
     def __str__(self) -> str:
         fmt = ", ".join(self.formats) or "-"
@@ -60,7 +73,9 @@ class LoadReport:
         ]
         lines += [f"  note: {n}" for n in self.notes]
         if self.rows_quarantined:
-            lines.append(f"  see the quarantined rows: SELECT * FROM quarantine WHERE load_id = {self.load_id}")
+            lines.append(
+                f"  see the quarantined rows: SELECT * FROM quarantine WHERE load_id = {self.load_id}"
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -91,8 +106,10 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> int:
 def _text(expr: str) -> str:
     """Text with surrounding blanks removed and '' as NULL (trim only where needed: it is costly)."""
     x = f"CAST({expr} AS VARCHAR)"
-    return (f"(CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') "
-            f"OR ends_with({x}, '\n') OR ends_with({x}, '\r') THEN nullif(trim({x}, ' \r\n\t'), '') ELSE {x} END)")
+    return (
+        f"(CASE WHEN {x} = '' THEN NULL WHEN starts_with({x}, ' ') OR ends_with({x}, ' ') "
+        f"OR ends_with({x}, '\n') OR ends_with({x}, '\r') THEN nullif(trim({x}, ' \r\n\t'), '') ELSE {x} END)"
+    )
 
 
 def typed_select(
@@ -125,33 +142,65 @@ def typed_select(
         if f.kind in ("id", "text"):
             inner.append(f"{_text(expr.sql)} AS {col}")  # type: ignore[union-attr]
             limit = settings.max_name if f.kind == "id" else settings.max_text
-            checks.append((f"strlen({col}) > {int(limit)} AND length({col}) > {int(limit)}",
-                           f"'value is ' || length({col}) || ' characters long, over the limit of {int(limit)}; "
-                           f"shorten it or raise limits in conf/poanalytics.toml'", lab(f.name)))
+            checks.append(
+                (
+                    f"strlen({col}) > {int(limit)} AND length({col}) > {int(limit)}",
+                    f"'value is ' || length({col}) || ' characters long, over the limit of {int(limit)}; "
+                    f"shorten it or raise limits in conf/poanalytics.toml'",
+                    lab(f.name),
+                )
+            )
         elif f.kind == "timestamp":
             assert expr is not None
-            parsed = timestamps.plan(con, relation=f"{st.relation} AS s", expr=expr.sql, type_=expr.type, tz=tz,
-                                     fmt=timestamp_format, params=p, file=st.input.label, column=lab(f.name))
+            parsed = timestamps.plan(
+                con,
+                relation=f"{st.relation} AS s",
+                expr=expr.sql,
+                type_=expr.type,
+                tz=tz,
+                fmt=timestamp_format,
+                params=p,
+                file=st.input.label,
+                column=lab(f.name),
+            )
             # typed sources (Parquet timestamps, epoch integers) need no text round trip
-            inner.append(f"{_text(expr.sql) if expr.type.upper() == 'VARCHAR' else expr.sql} AS {raw_col}")
+            inner.append(
+                f"{_text(expr.sql) if expr.type.upper() == 'VARCHAR' else expr.sql} AS {raw_col}"
+            )
             inner.append(f"{parsed} AS {col}")
-            checks.append((f"{raw_col} IS NOT NULL AND {col} IS NULL",
-                           f"'cannot read ' || to_json(left({raw_col}::VARCHAR, 80)) || ' as a time; use ISO 8601 "
-                           f"(2024-03-04T10:00:00+01:00), epoch seconds/ms, or pass timestamp_format='",
-                           lab(f.name)))
-            checks.append((f"{col} IS NOT NULL AND NOT {timestamps.in_range(col)}",
-                           f"'time ' || {col}::VARCHAR || ' is outside {timestamps.MIN_TS[:4]}-"
-                           f"{timestamps.MAX_TS[:4]}; check the unit of epoch numbers'", lab(f.name)))
+            checks.append(
+                (
+                    f"{raw_col} IS NOT NULL AND {col} IS NULL",
+                    f"'cannot read ' || to_json(left({raw_col}::VARCHAR, 80)) || ' as a time; use ISO 8601 "
+                    f"(2024-03-04T10:00:00+01:00), epoch seconds/ms, or pass timestamp_format='",
+                    lab(f.name),
+                )
+            )
+            checks.append(
+                (
+                    f"{col} IS NOT NULL AND NOT {timestamps.in_range(col)}",
+                    f"'time ' || {col}::VARCHAR || ' is outside {timestamps.MIN_TS[:4]}-"
+                    f"{timestamps.MAX_TS[:4]}; check the unit of epoch numbers'",
+                    lab(f.name),
+                )
+            )
         elif f.kind == "number":
             assert expr is not None
             inner.append(f"{_text(expr.sql)} AS {raw_col}")
             inner.append(f"try_cast({_text(expr.sql)} AS DOUBLE) AS {col}")
-            checks.append((f"{raw_col} IS NOT NULL AND {col} IS NULL",
-                           f"'expected a number, found ' || to_json(left({raw_col}, 80))", lab(f.name)))
+            checks.append(
+                (
+                    f"{raw_col} IS NOT NULL AND {col} IS NULL",
+                    f"'expected a number, found ' || to_json(left({raw_col}, 80))",
+                    lab(f.name),
+                )
+            )
         elif f.kind == "tags":
             assert expr is not None
             if expr.type.endswith("[]"):
-                inner.append(f"list_filter(list_transform({expr.sql}, lambda x: trim(x::VARCHAR)), lambda x: x <> '') AS {col}")
+                inner.append(
+                    f"list_filter(list_transform({expr.sql}, lambda x: trim(x::VARCHAR)), lambda x: x <> '') AS {col}"
+                )
             else:
                 t = _text(expr.sql)
                 inner.append(
@@ -159,7 +208,8 @@ def typed_select(
                     f"THEN list_filter(list_transform(CAST(json_extract_string({t}, '$[*]') AS VARCHAR[]), "
                     f"lambda x: trim(x)), lambda x: x <> '') "
                     f"ELSE list_filter(list_transform(regexp_split_to_array({t}, '[,;]'), lambda x: trim(x)), "
-                    f"lambda x: x <> '') END AS {col}")
+                    f"lambda x: x <> '') END AS {col}"
+                )
         elif f.kind == "json":
             base = "NULL"
             text_col = None  # the properties as text, for the object and length checks
@@ -170,38 +220,75 @@ def typed_select(
                     # JSON parsing ignores blanks: no trim; parse once and check the parse
                     inner.append(f"nullif(CAST({expr.sql} AS VARCHAR), '') AS {raw_col}")
                     inner.append(f"try_cast({raw_col} AS JSON) AS {parsed}")
-                    checks.append((f"{raw_col} IS NOT NULL AND {parsed} IS NULL",
-                                   f"'not valid JSON: ' || to_json(left({raw_col}, 80))", lab(f.name)))
+                    checks.append(
+                        (
+                            f"{raw_col} IS NOT NULL AND {parsed} IS NULL",
+                            f"'not valid JSON: ' || to_json(left({raw_col}, 80))",
+                            lab(f.name),
+                        )
+                    )
                     text_col = raw_col
                 else:
-                    inner.append(f"{'(' + expr.sql + ')' if t == 'JSON' else 'to_json(' + expr.sql + ')'} AS {parsed}")
+                    inner.append(
+                        f"{'(' + expr.sql + ')' if t == 'JSON' else 'to_json(' + expr.sql + ')'} AS {parsed}"
+                    )
                 base = parsed
-                checks.append((f"{parsed} IS NOT NULL AND NOT starts_with(ltrim({text_col or parsed + '::VARCHAR'}), '{{')",
-                               p.add(f"{f.name} must be a JSON object"), lab(f.name)))
+                checks.append(
+                    (
+                        f"{parsed} IS NOT NULL AND NOT starts_with(ltrim({text_col or parsed + '::VARCHAR'}), '{{')",
+                        p.add(f"{f.name} must be a JSON object"),
+                        lab(f.name),
+                    )
+                )
             if mapping.extras:
                 pairs = ", ".join(f"{p.add(k)}, {v}" for k, v in mapping.extras)
                 merged = quote_ident("_merged_" + f.name)
-                inner.append(f"json_merge_patch(coalesce({base}, '{{}}'::JSON), json_object({pairs})) AS {merged}")
-                inner.append(f"CASE WHEN {merged}::VARCHAR = '{{}}' THEN NULL ELSE {merged} END AS {col}")
+                inner.append(
+                    f"json_merge_patch(coalesce({base}, '{{}}'::JSON), json_object({pairs})) AS {merged}"
+                )
+                inner.append(
+                    f"CASE WHEN {merged}::VARCHAR = '{{}}' THEN NULL ELSE {merged} END AS {col}"
+                )
                 text_col = f"{col}::VARCHAR"
             else:
                 inner.append(f"{base} AS {col}")
             size = text_col or f"{col}::VARCHAR"
-            checks.append((f"strlen({size}) > {int(settings.max_properties)}",
-                           f"'properties are ' || length({size}) || ' characters long, over the limit "
-                           f"of {int(settings.max_properties)}; drop columns you do not need'", lab(f.name)))
+            checks.append(
+                (
+                    f"strlen({size}) > {int(settings.max_properties)}",
+                    f"'properties are ' || length({size}) || ' characters long, over the limit "
+                    f"of {int(settings.max_properties)}; drop columns you do not need'",
+                    lab(f.name),
+                )
+            )
         if f.required:
-            checks.insert(0, (f"{col} IS NULL" if f.kind != "timestamp" else f"{raw_col} IS NULL",
-                              p.add(f"{f.name} is empty"), lab(f.name)))
-    reason = "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in checks) + " END" if checks else "NULL"
-    column = ("CASE " + " ".join(f"WHEN {c} THEN {p.add(label)}" for c, _, label in checks) + " END"
-              if checks else "NULL")
-    return (f"(SELECT *, {reason} AS _reason, {column} AS _column FROM "
-            f"(SELECT {', '.join(inner)} FROM {st.relation} AS s))")
+            checks.insert(
+                0,
+                (
+                    f"{col} IS NULL" if f.kind != "timestamp" else f"{raw_col} IS NULL",
+                    p.add(f"{f.name} is empty"),
+                    lab(f.name),
+                ),
+            )
+    reason = (
+        "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in checks) + " END"
+        if checks
+        else "NULL"
+    )
+    column = (
+        "CASE " + " ".join(f"WHEN {c} THEN {p.add(label)}" for c, _, label in checks) + " END"
+        if checks
+        else "NULL"
+    )
+    return (
+        f"(SELECT *, {reason} AS _reason, {column} AS _column FROM "
+        f"(SELECT {', '.join(inner)} FROM {st.relation} AS s))"
+    )
 
 
-def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st: readers.Stage,
-                     bad: str | None) -> int:
+def write_quarantine(
+    con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st: readers.Stage, bad: str | None
+) -> int:
     """Store the reader's rejects and the rows that failed a check; returns how many rows that is.
 
     ``bad`` is a query giving _row, _column and _reason of the rows that failed (None: there are none);
@@ -211,17 +298,30 @@ def write_quarantine(con: duckdb.DuckDBPyConnection, load_id: int, kind: str, st
     q = quote_ident("__poa_q_" + st.rejects)
     file_p, kind_p = p.add(st.input.label), p.add(kind)
     raw = "s._raw" if st.is_json else "to_json(s)::VARCHAR"
-    select_bad = (f" UNION ALL SELECT t._row, t._column, t._reason, {raw} FROM {bad} t "
-                  f"JOIN {st.relation} AS s ON s._row = t._row") if bad else ""
-    _run(con, f"CREATE TEMP TABLE {q} AS SELECT row, column_name, reason, raw FROM {quote_ident(st.rejects)}"
-              + select_bad, p)
+    select_bad = (
+        (
+            f" UNION ALL SELECT t._row, t._column, t._reason, {raw} FROM {bad} t "
+            f"JOIN {st.relation} AS s ON s._row = t._row"
+        )
+        if bad
+        else ""
+    )
+    _run(
+        con,
+        f"CREATE TEMP TABLE {q} AS SELECT row, column_name, reason, raw FROM {quote_ident(st.rejects)}"
+        + select_bad,
+        p,
+    )
     n = fetch_value(con, f"SELECT count(*) FROM {q}")
     if n:
-        _run(con, f"INSERT INTO quarantine (load_id, kind, file, row, column_name, reason, raw) "
-                  f"SELECT {int(load_id)}, {kind_p}, {file_p}, q.row, q.column_name, q.reason, q.raw FROM {q} q "
-                  f"ANTI JOIN quarantine x ON x.kind = {kind_p} AND x.file = {file_p} "
-                  "AND x.row IS NOT DISTINCT FROM q.row AND x.reason = q.reason AND x.raw IS NOT DISTINCT FROM q.raw",
-             p)
+        _run(
+            con,
+            f"INSERT INTO quarantine (load_id, kind, file, row, column_name, reason, raw) "
+            f"SELECT {int(load_id)}, {kind_p}, {file_p}, q.row, q.column_name, q.reason, q.raw FROM {q} q "
+            f"ANTI JOIN quarantine x ON x.kind = {kind_p} AND x.file = {file_p} "
+            "AND x.row IS NOT DISTINCT FROM q.row AND x.reason = q.reason AND x.raw IS NOT DISTINCT FROM q.raw",
+            p,
+        )
     con.execute(f"DROP TABLE {q}")
     return int(n)
 
@@ -232,8 +332,14 @@ CONTENT_HASH = (
 )
 
 
-def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage, typed: str, source: str,
-                 keyed: bool) -> int:
+def write_events(
+    con: duckdb.DuckDBPyConnection,
+    load_id: int,
+    st: readers.Stage,
+    typed: str,
+    source: str,
+    keyed: bool,
+) -> int:
     """Append valid rows that are not in the warehouse yet.
 
     Rows with a source event id are new when no event of that source has the id (and only the first
@@ -249,10 +355,20 @@ def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage
     valid = f"(SELECT * FROM {typed} WHERE _reason IS NULL)"
     total = 0
     if keyed:  # rows with the source's own event id
-        total += _count(con, insert + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
-                          + ("AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = " + src
-                             + " AND e.source_key = k.source_key) " if has_any else "")
-                          + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1", p)
+        total += _count(
+            con,
+            insert
+            + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
+            + (
+                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = "
+                + src
+                + " AND e.source_key = k.source_key) "
+                if has_any
+                else ""
+            )
+            + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1",
+            p,
+        )
     plain = f"(SELECT * FROM {valid} WHERE source_key IS NULL)" if keyed else valid
     if not has_any:
         return total + _count(con, insert + f"SELECT {cols}{tail} FROM {plain}", p)
@@ -267,18 +383,33 @@ def write_events(con: duckdb.DuckDBPyConnection, load_id: int, st: readers.Stage
         {"lo": span[0], "hi": span[1]},
     )
     hashed = f"(SELECT v.*, {CONTENT_HASH.format(a='v')} FROM {plain} v)"
-    total += _count(con, insert + f"SELECT {cols}{tail} FROM {hashed} v ANTI JOIN {have} h USING (h1, h2)", p)
-    total += _count(con, insert + f"""
+    total += _count(
+        con, insert + f"SELECT {cols}{tail} FROM {hashed} v ANTI JOIN {have} h USING (h1, h2)", p
+    )
+    total += _count(
+        con,
+        insert
+        + f"""
         SELECT {cols}{tail} FROM (
           SELECT v.*, h.have, row_number() OVER (PARTITION BY v.h1, v.h2 ORDER BY v._row) AS occ
           FROM {hashed} v JOIN {have} h USING (h1, h2)
-        ) WHERE occ > have""", p)
+        ) WHERE occ > have""",
+        p,
+    )
     con.execute(f"DROP TABLE {have}")
     return total
 
 
-def write_upsert(con: duckdb.DuckDBPyConnection, target: Target, load_id: int, st: readers.Stage, typed: str,
-                 source: str, id_field: str, version_field: str | None) -> tuple[int, str]:
+def write_upsert(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    load_id: int,
+    st: readers.Stage,
+    typed: str,
+    source: str,
+    id_field: str,
+    version_field: str | None,
+) -> tuple[int, str]:
     """Insert new records and replace changed ones (a newer export wins); identical ones are duplicates.
 
     Returns the number written and the temp table of written keys (column source_key).
@@ -289,11 +420,21 @@ def write_upsert(con: duckdb.DuckDBPyConnection, target: Target, load_id: int, s
     src = p.add(source)
     cand = quote_ident("__poa_cand_" + st.rejects)
     written = "__poa_written_" + st.rejects
-    order = (f"{quote_ident(version_field)} DESC NULLS LAST, _row DESC" if version_field else "_row DESC")
-    digest = "md5(to_json(struct_pack(" + ", ".join(f"{quote_ident(n)} := {{a}}.{quote_ident(n)}" for n in names) + "))::VARCHAR)"
-    _run(con, f"CREATE TEMP TABLE {cand} AS SELECT {cols}, {src} || ':' || {quote_ident(id_field)} AS source_key, "
-              f"_row FROM {typed} WHERE _reason IS NULL "
-              f"QUALIFY row_number() OVER (PARTITION BY {quote_ident(id_field)} ORDER BY {order}) = 1", p)
+    order = (
+        f"{quote_ident(version_field)} DESC NULLS LAST, _row DESC" if version_field else "_row DESC"
+    )
+    digest = (
+        "md5(to_json(struct_pack("
+        + ", ".join(f"{quote_ident(n)} := {{a}}.{quote_ident(n)}" for n in names)
+        + "))::VARCHAR)"
+    )
+    _run(
+        con,
+        f"CREATE TEMP TABLE {cand} AS SELECT {cols}, {src} || ':' || {quote_ident(id_field)} AS source_key, "
+        f"_row FROM {typed} WHERE _reason IS NULL "
+        f"QUALIFY row_number() OVER (PARTITION BY {quote_ident(id_field)} ORDER BY {order}) = 1",
+        p,
+    )
     newer = "true"
     if version_field:
         v = quote_ident(version_field)
@@ -303,10 +444,16 @@ def write_upsert(con: duckdb.DuckDBPyConnection, target: Target, load_id: int, s
         f"LEFT JOIN {quote_ident(target.table)} t ON t.source_key = c.source_key "
         f"WHERE t.source_key IS NULL OR ({digest.format(a='t')} <> {digest.format(a='c')} AND {newer})"
     )
-    con.execute(f"DELETE FROM {quote_ident(target.table)} WHERE source_key IN "
-                f"(SELECT source_key FROM {quote_ident(written)})")
-    n = _count(con, f"INSERT INTO {quote_ident(target.table)} ({cols}, source, source_key, load_id) "
-                  f"SELECT {cols}, {src}, source_key, {int(load_id)} FROM {quote_ident(written)}", p)
+    con.execute(
+        f"DELETE FROM {quote_ident(target.table)} WHERE source_key IN "
+        f"(SELECT source_key FROM {quote_ident(written)})"
+    )
+    n = _count(
+        con,
+        f"INSERT INTO {quote_ident(target.table)} ({cols}, source, source_key, load_id) "
+        f"SELECT {cols}, {src}, source_key, {int(load_id)} FROM {quote_ident(written)}",
+        p,
+    )
     con.execute(f"DROP TABLE {cand}")
     return int(n), written
 
@@ -329,19 +476,31 @@ def process(
     """Load one stage into ``target``; returns its counts."""
     mapping = fmt.mapping(con, target, st, columns, st.params)
     res = StageResult(st, mapping)
-    select = typed_select(con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings)
-    good = fetch_value(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))
+    select = typed_select(
+        con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings
+    )
+    good = fetch_value(
+        con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation)
+    )
     res.read = int(good) + st.rows_rejected
     keyed = "source_key" in mapping.fields
-    if target.write == "append" and not keyed and not fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)"):
+    if (
+        target.write == "append"
+        and not keyed
+        and not fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)")
+    ):
         # Fast path (a first load of events without ids): stream the valid rows straight in, and
         # look at the source again only if some rows did not make it.
         res.loaded = write_events(con, load_id, st, f"({select})", mapping.format, keyed=False)
         bad = None
         if res.loaded < good:
             bad = quote_ident("__poa_bad_" + st.rejects)
-            _run(con, f"CREATE TEMP TABLE {bad} AS SELECT _row, _column, _reason FROM {select} "
-                      "WHERE _reason IS NOT NULL", st.params)
+            _run(
+                con,
+                f"CREATE TEMP TABLE {bad} AS SELECT _row, _column, _reason FROM {select} "
+                "WHERE _reason IS NOT NULL",
+                st.params,
+            )
             st.temp.append("TABLE:" + bad.strip('"'))
         res.quarantined = write_quarantine(con, load_id, target.kind, st, bad)
         res.duplicate = res.read - res.loaded - res.quarantined
@@ -350,13 +509,20 @@ def process(
     _run(con, f"CREATE TEMP TABLE {typed} AS {select}", st.params)
     st.temp.append("TABLE:" + typed.strip('"'))
     has_bad = fetch_value(con, f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NOT NULL)")
-    res.quarantined = write_quarantine(con, load_id, target.kind, st,
-                                       f"(SELECT * FROM {typed} WHERE _reason IS NOT NULL)" if has_bad else None)
+    res.quarantined = write_quarantine(
+        con,
+        load_id,
+        target.kind,
+        st,
+        f"(SELECT * FROM {typed} WHERE _reason IS NOT NULL)" if has_bad else None,
+    )
     if target.write == "append":
         res.loaded = write_events(con, load_id, st, typed, mapping.format, keyed=keyed)
     else:
         assert id_field is not None
-        res.loaded, written = write_upsert(con, target, load_id, st, typed, mapping.format, id_field, version_field)
+        res.loaded, written = write_upsert(
+            con, target, load_id, st, typed, mapping.format, id_field, version_field
+        )
         if after_write is not None:
             after_write(con, res, written)
         con.execute(f"DROP TABLE {quote_ident(written)}")
@@ -388,21 +554,42 @@ def run_load(
     label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
     load_id = int(fetch_value(con, "SELECT nextval('load_id_seq')"))
     report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
-    options = json.dumps({"format": format, "columns": dict(columns or {}), "timezone": tz,
-                          "timestamp_format": timestamp_format})
+    options = json.dumps(
+        {
+            "format": format,
+            "columns": dict(columns or {}),
+            "timezone": tz,
+            "timestamp_format": timestamp_format,
+        }
+    )
     con.execute("BEGIN TRANSACTION")
     try:
         used: dict[str, formats_mod.Format] = {}
         for inp in inputs:
             container = None
-            if chosen is not None and chosen.name in formats_mod.GENERIC and chosen.name != "dataframe":
+            if (
+                chosen is not None
+                and chosen.name in formats_mod.GENERIC
+                and chosen.name != "dataframe"
+            ):
                 container = chosen.name
             st = stage_fn(con, inp) if stage_fn else readers.stage(con, inp, container)
             try:
                 fmt = chosen or formats_mod.detect(target.kind, st)
-                res = process(con, target, st, fmt, load_id=load_id, columns=columns, tz=tz,
-                              timestamp_format=timestamp_format, settings=settings, id_field=id_field,
-                              version_field=version_field, after_write=after_write)
+                res = process(
+                    con,
+                    target,
+                    st,
+                    fmt,
+                    load_id=load_id,
+                    columns=columns,
+                    tz=tz,
+                    timestamp_format=timestamp_format,
+                    settings=settings,
+                    id_field=id_field,
+                    version_field=version_field,
+                    after_write=after_write,
+                )
             finally:
                 st.drop(con)
             used[fmt.name] = fmt
@@ -422,8 +609,18 @@ def run_load(
         report.seconds = round(time.perf_counter() - started, 3)
         con.execute(
             "INSERT INTO load_log VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, 'ok', NULL)",
-            [load_id, target.kind, label, ",".join(report.formats), int(report.seconds * 1e6), report.rows_read,
-             report.rows_loaded, report.rows_quarantined, report.rows_duplicate, options],
+            [
+                load_id,
+                target.kind,
+                label,
+                ",".join(report.formats),
+                int(report.seconds * 1e6),
+                report.rows_read,
+                report.rows_loaded,
+                report.rows_quarantined,
+                report.rows_duplicate,
+                options,
+            ],
         )
         con.execute("COMMIT")
     except BaseException as exc:

@@ -39,22 +39,22 @@ CSV_REASON = """CASE error_type
 
 @dataclass
 class Column:
-    name: str        # the name users see and map (headers are normalised: NBSP -> space, trimmed)
-    expr: str        # SQL expression over the stage relation
-    type: str        # DuckDB type name
+    name: str  # the name users see and map (headers are normalised: NBSP -> space, trimmed)
+    expr: str  # SQL expression over the stage relation
+    type: str  # DuckDB type name
     json_expr: str | None = None  # JSON stages: the value as JSON (keeps nested objects as objects)
 
 
 @dataclass
 class Stage:
     input: Input
-    container: str                  # csv | parquet | json | dataframe
-    relation: str                   # SQL: a table name or a parenthesised SELECT aliased later
+    container: str  # csv | parquet | json | dataframe
+    relation: str  # SQL: a table name or a parenthesised SELECT aliased later
     params: Params
     columns: list[Column]
-    rejects: str                    # temp table: row, column_name, reason, raw
+    rejects: str  # temp table: row, column_name, reason, raw
     rows_rejected: int = 0
-    is_json: bool = False           # stage has _json (JSON) and _raw (text) columns
+    is_json: bool = False  # stage has _json (JSON) and _raw (text) columns
     notes: list[str] = field(default_factory=list)
     temp: list[str] = field(default_factory=list)  # temp objects to drop
 
@@ -107,7 +107,9 @@ def _new_name(prefix: str) -> str:
 
 def _open_text(path) -> io.TextIOBase:
     if str(path).lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline="")
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8-sig", errors="replace", newline=""
+        )
     return open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
 
 
@@ -116,8 +118,12 @@ def sniff_csv(inp: Input) -> tuple[str, list[str]]:
     with _open_text(inp.path) as fh:
         sample = fh.read(65536)
     if not sample.strip():
-        raise InputError("the file is empty", code="ingest.empty_file", file=inp.label,
-                         hint="export the data again, or remove the file from the load")
+        raise InputError(
+            "the file is empty",
+            code="ingest.empty_file",
+            file=inp.label,
+            hint="export the data again, or remove the file from the load",
+        )
     first_line = sample.splitlines()[0] if sample.splitlines() else sample
     counts = {d: first_line.count(d) for d in [",", ";", "\t", "|"]}
     delim = max(counts, key=lambda d: counts[d])
@@ -127,11 +133,21 @@ def sniff_csv(inp: Input) -> tuple[str, list[str]]:
     try:
         header = next(reader)
     except (StopIteration, csv.Error) as exc:
-        raise InputError(f"cannot read the header row: {exc}", code="ingest.csv_header", file=inp.label,
-                         row=1, hint="the first row must name the columns") from exc
+        raise InputError(
+            f"cannot read the header row: {exc}",
+            code="ingest.csv_header",
+            file=inp.label,
+            row=1,
+            hint="the first row must name the columns",
+        ) from exc
     if not any(h.strip() for h in header):
-        raise InputError("the header row is empty", code="ingest.csv_header", file=inp.label, row=1,
-                         hint="the first row must name the columns")
+        raise InputError(
+            "the header row is empty",
+            code="ingest.csv_header",
+            file=inp.label,
+            row=1,
+            hint="the first row must name the columns",
+        )
     return delim, header
 
 
@@ -156,13 +172,23 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
             "$path, auto_detect = false, header = true, delim = $delim, quote = '\"', escape = '\"', "
             "columns = $columns, store_rejects = true, rejects_table = $rt, rejects_scan = $rs, "
             "max_line_size = $maxline, parallel = true)",
-            {"path": str(inp.path), "delim": delim, "columns": columns, "rt": raw_table, "rs": scan_table,
-             "maxline": MAX_LINE},
+            {
+                "path": str(inp.path),
+                "delim": delim,
+                "columns": columns,
+                "rt": raw_table,
+                "rs": scan_table,
+                "maxline": MAX_LINE,
+            },
         )
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the file as CSV: {str(exc).splitlines()[0]}", code="ingest.csv_read",
-                         file=inp.label, hint="check that the file is UTF-8 CSV with a header row; "
-                         "export it again or pass format= to read it another way") from exc
+        raise InputError(
+            f"cannot read the file as CSV: {str(exc).splitlines()[0]}",
+            code="ingest.csv_read",
+            file=inp.label,
+            hint="check that the file is UTF-8 CSV with a header row; "
+            "export it again or pass format= to read it another way",
+        ) from exc
     con.execute(
         f"INSERT INTO {quote_ident(rejects)} SELECT line, "
         "first(column_name ORDER BY column_idx), "
@@ -196,13 +222,20 @@ def stage_parquet(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     try:
         described = fetch_all(con, f"DESCRIBE SELECT * FROM read_parquet({path})", params.values)
     except duckdb.Error as exc:
-        raise InputError(f"cannot read the file as Parquet: {str(exc).splitlines()[0]}",
-                         code="ingest.parquet_read", file=inp.label,
-                         hint="check that the file is a complete Parquet file; export it again") from exc
+        raise InputError(
+            f"cannot read the file as Parquet: {str(exc).splitlines()[0]}",
+            code="ingest.parquet_read",
+            file=inp.label,
+            hint="check that the file is a complete Parquet file; export it again",
+        ) from exc
     names = _unique([r[0] for r in described])
-    relation = (f"(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
-                f"FROM read_parquet({path}, file_row_number = true))")
-    cols = [Column(n, quote_ident(orig[0]), orig[1]) for n, orig in zip(names, described, strict=True)]
+    relation = (
+        f"(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) "
+        f"FROM read_parquet({path}, file_row_number = true))"
+    )
+    cols = [
+        Column(n, quote_ident(orig[0]), orig[1]) for n, orig in zip(names, described, strict=True)
+    ]
     rejects = _rejects_table(con)
     return Stage(inp, "parquet", relation, params, cols, rejects, temp=[f"TABLE:{rejects}"])
 
@@ -226,7 +259,10 @@ def stage_dataframe(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     described = fetch_all(con, f"DESCRIBE SELECT * FROM {quote_ident(view)}")
     names = _unique([str(r[0]) for r in described])
     relation = f"(SELECT row_number() OVER () AS _row, * FROM {quote_ident(view)})"
-    cols = [Column(n, quote_ident(str(orig[0])), orig[1]) for n, orig in zip(names, described, strict=True)]
+    cols = [
+        Column(n, quote_ident(str(orig[0])), orig[1])
+        for n, orig in zip(names, described, strict=True)
+    ]
     return Stage(inp, "dataframe", relation, Params(), cols, rejects, temp=[f"TABLE:{rejects}"])
 
 
@@ -241,8 +277,12 @@ def _first_char(inp: Input) -> tuple[str, str]:
         head = fh.read(65536)
     stripped = head.lstrip()
     if not stripped:
-        raise InputError("the file is empty", code="ingest.empty_file", file=inp.label,
-                         hint="export the data again, or remove the file from the load")
+        raise InputError(
+            "the file is empty",
+            code="ingest.empty_file",
+            file=inp.label,
+            hint="export the data again, or remove the file from the load",
+        )
     return stripped[0], stripped.splitlines()[0]
 
 
@@ -252,7 +292,11 @@ def _one_line_wrapper(inp: Input, obj: object) -> bool:
     objects among nested fields (a GA4 event's event_params) is JSON Lines."""
     if not isinstance(obj, dict):
         return False
-    lists = [k for k, v in obj.items() if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)]
+    lists = [
+        k
+        for k, v in obj.items()
+        if isinstance(v, list) and v and all(isinstance(x, dict) for x in v)
+    ]
     if len(lists) != 1 or any(isinstance(v, (dict, list)) for k, v in obj.items() if k != lists[0]):
         return False
     with _open_text(inp.path) as fh:
@@ -292,18 +336,31 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
             "ELSE 'the line is not valid JSON' END, _raw "
             f"FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'"
         )
-        con.execute(f"DELETE FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'")
+        con.execute(
+            f"DELETE FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'"
+        )
     else:
         try:
-            doc = fetch_one(con, f"SELECT json_valid(content), CASE WHEN json_valid(content) THEN "
-                            f"json_type(content::JSON) END FROM read_text({path})", params.values)
+            doc = fetch_one(
+                con,
+                f"SELECT json_valid(content), CASE WHEN json_valid(content) THEN "
+                f"json_type(content::JSON) END FROM read_text({path})",
+                params.values,
+            )
         except duckdb.Error as exc:
-            raise InputError(f"cannot read the file: {exc}", code="ingest.json_read", file=inp.label,
-                             hint="check that the file is UTF-8 JSON") from exc
+            raise InputError(
+                f"cannot read the file: {exc}",
+                code="ingest.json_read",
+                file=inp.label,
+                hint="check that the file is UTF-8 JSON",
+            ) from exc
         if not doc or not doc[0]:
-            raise InputError("the file is not valid JSON (neither JSON Lines nor one JSON document)",
-                             code="ingest.json_invalid", file=inp.label,
-                             hint="export it again; JSON Lines needs one complete object per line")
+            raise InputError(
+                "the file is not valid JSON (neither JSON Lines nor one JSON document)",
+                code="ingest.json_invalid",
+                file=inp.label,
+                hint="export it again; JSON Lines needs one complete object per line",
+            )
         json_path = "$[*]"
         if doc[1] == "OBJECT":
             keys = fetch_all(
@@ -313,9 +370,13 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
                 params.values,
             )
             if not keys:
-                raise InputError("the JSON document holds no list of records", code="ingest.json_shape",
-                                 file=inp.label, hint="expected a list of objects, or an object with one "
-                                 "(such as {\"tickets\": [...]})")
+                raise InputError(
+                    "the JSON document holds no list of records",
+                    code="ingest.json_shape",
+                    file=inp.label,
+                    hint="expected a list of objects, or an object with one "
+                    '(such as {"tickets": [...]})',
+                )
             json_path = "$." + json.dumps(keys[0][0]) + "[*]"
         jp = params.add(json_path)
         con.execute(
@@ -330,16 +391,32 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         )
         con.execute(f"DELETE FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'")
     n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
-    keys = [r[0] for r in fetch_all(
-        con, f"SELECT k FROM (SELECT unnest(json_keys(_json)) AS k, _row FROM {quote_ident(data)}) "
-        "GROUP BY k ORDER BY min(_row), k")]
+    keys = [
+        r[0]
+        for r in fetch_all(
+            con,
+            f"SELECT k FROM (SELECT unnest(json_keys(_json)) AS k, _row FROM {quote_ident(data)}) "
+            "GROUP BY k ORDER BY min(_row), k",
+        )
+    ]
     kp = Params()
     cols = []
     for k in keys:
         path_p = kp.add("$." + json.dumps(k))
-        cols.append(Column(str(k), f"(_json->>{path_p})", "VARCHAR", json_expr=f"(_json->{path_p})"))
-    stage = Stage(inp, "json", quote_ident(data), kp, cols, rejects, int(n_rej), is_json=True,
-                  temp=[f"TABLE:{data}", f"TABLE:{rejects}"])
+        cols.append(
+            Column(str(k), f"(_json->>{path_p})", "VARCHAR", json_expr=f"(_json->{path_p})")
+        )
+    stage = Stage(
+        inp,
+        "json",
+        quote_ident(data),
+        kp,
+        cols,
+        rejects,
+        int(n_rej),
+        is_json=True,
+        temp=[f"TABLE:{data}", f"TABLE:{rejects}"],
+    )
     return stage
 
 

@@ -21,7 +21,7 @@ COMPRESSED = {".gz", ".zst"}
 class Input:
     """One file (or one DataFrame) to read."""
 
-    label: str                 # what messages call it: the path, or 'DataFrame'
+    label: str  # what messages call it: the path, or 'DataFrame'
     path: Path | None = None
     frame: pd.DataFrame | None = None
 
@@ -35,8 +35,12 @@ class Input:
         if suffixes and suffixes[-1] in COMPRESSED:
             suffixes = suffixes[:-1]
         last = suffixes[-1] if suffixes else ""
-        for kind, group in (("csv", CSV_SUFFIXES), ("parquet", PARQUET_SUFFIXES),
-                            ("json", JSON_SUFFIXES), ("markdown", MARKDOWN_SUFFIXES)):
+        for kind, group in (
+            ("csv", CSV_SUFFIXES),
+            ("parquet", PARQUET_SUFFIXES),
+            ("json", JSON_SUFFIXES),
+            ("markdown", MARKDOWN_SUFFIXES),
+        ):
             if last in group:
                 return kind
         return "unknown"
@@ -59,19 +63,27 @@ def resolve(source: str | Path | pd.DataFrame, *, suffixes: set[str] | None = No
         if suffixes is not None:
             files = [p for p in files if _effective_suffix(p) in suffixes]
         if not files:
-            raise InputError(f"the directory {text} holds no files to load", code="ingest.empty_dir",
-                             hint="check the path, or point at the files themselves")
+            raise InputError(
+                f"the directory {text} holds no files to load",
+                code="ingest.empty_dir",
+                hint="check the path, or point at the files themselves",
+            )
     elif path.is_file():
         files = [path]
     elif any(ch in text for ch in "*?["):
         files = sorted(Path(p) for p in globmod.glob(text, recursive=True) if Path(p).is_file())
         if not files:
-            raise InputError(f"the pattern {text} matches no files", code="ingest.no_match",
-                             hint="check the pattern; it is relative to the working directory "
-                                  f"({Path.cwd()})")
+            raise InputError(
+                f"the pattern {text} matches no files",
+                code="ingest.no_match",
+                hint=f"check the pattern; it is relative to the working directory ({Path.cwd()})",
+            )
     else:
-        raise InputError(f"no such file or directory: {text}", code="ingest.not_found",
-                         hint=f"check the path; relative paths start at {Path.cwd()}")
+        raise InputError(
+            f"no such file or directory: {text}",
+            code="ingest.not_found",
+            hint=f"check the path; relative paths start at {Path.cwd()}",
+        )
     return [Input(label=str(p), path=p) for p in files]
 
 

@@ -21,11 +21,31 @@ SPACED_OFFSET = r"\s+([+-]\d{2}):?(\d{2})$"
 DMY = r"^\s*(\d{1,2})([/.-])(\d{1,2})[/.-](\d{2}|\d{4})\b"
 # Month names settle the order by themselves (Jira: 12/Jan/24 3:45 PM).
 NAMED_MONTH_FORMATS = [
-    "%d/%b/%y %I:%M %p", "%d/%b/%Y %I:%M %p", "%d/%b/%y %H:%M", "%d/%b/%Y %H:%M", "%d/%b/%y",
-    "%d/%b/%Y", "%d %b %Y %H:%M:%S", "%d %b %Y %H:%M", "%d %b %Y", "%b %d, %Y %I:%M %p",
-    "%b %d, %Y %H:%M:%S", "%b %d, %Y", "%d-%b-%Y %H:%M:%S", "%d-%b-%Y", "%a %b %d %H:%M:%S %Y",
+    "%d/%b/%y %I:%M %p",
+    "%d/%b/%Y %I:%M %p",
+    "%d/%b/%y %H:%M",
+    "%d/%b/%Y %H:%M",
+    "%d/%b/%y",
+    "%d/%b/%Y",
+    "%d %b %Y %H:%M:%S",
+    "%d %b %Y %H:%M",
+    "%d %b %Y",
+    "%b %d, %Y %I:%M %p",
+    "%b %d, %Y %H:%M:%S",
+    "%b %d, %Y",
+    "%d-%b-%Y %H:%M:%S",
+    "%d-%b-%Y",
+    "%a %b %d %H:%M:%S %Y",
 ]
-TIME_SUFFIXES = ["", " %H:%M", " %H:%M:%S", " %H:%M:%S.%f", " %I:%M %p", " %I:%M:%S %p", "T%H:%M:%S"]
+TIME_SUFFIXES = [
+    "",
+    " %H:%M",
+    " %H:%M:%S",
+    " %H:%M:%S.%f",
+    " %I:%M %p",
+    " %I:%M:%S %p",
+    "T%H:%M:%S",
+]
 MIN_TS = "1900-01-01"
 MAX_TS = "2200-01-01"
 
@@ -84,7 +104,16 @@ def plan(
         return f"({expr})"
     if t.startswith("TIMESTAMP") or t == "DATE":
         return _naive_to_utc(f"({expr})::TIMESTAMP", tz, params)
-    if t in {"BIGINT", "INTEGER", "HUGEINT", "UBIGINT", "DOUBLE", "FLOAT", "DECIMAL", "UINTEGER"} or t.startswith("DECIMAL"):
+    if t in {
+        "BIGINT",
+        "INTEGER",
+        "HUGEINT",
+        "UBIGINT",
+        "DOUBLE",
+        "FLOAT",
+        "DECIMAL",
+        "UINTEGER",
+    } or t.startswith("DECIMAL"):
         return epoch_expr(f"({expr})::DOUBLE")
     text = f"trim(({expr})::VARCHAR)"
     if fmt:
@@ -122,7 +151,9 @@ def plan(
             f"ELSE {_naive_to_utc(f'try_cast({text} AS TIMESTAMP)', tz, params)} END"
         )
     if spaced:  # '2024-03-04 10:00:00 +0100': a blank before the offset
-        branches.append(f"try_cast(regexp_replace({text}, '{SPACED_OFFSET}', '\\1:\\2') AS TIMESTAMPTZ)")
+        branches.append(
+            f"try_cast(regexp_replace({text}, '{SPACED_OFFSET}', '\\1:\\2') AS TIMESTAMPTZ)"
+        )
     if numeric:
         branches.append(
             f"CASE WHEN regexp_full_match({text}, '{NUMERIC}') THEN {epoch_expr(f'try_cast({text} AS DOUBLE)')} END"
@@ -133,28 +164,43 @@ def plan(
         if first_is_day and second_is_day:
             raise InputError(
                 f"dates such as {example!r} mix day/month and month/day orders in one column",
-                code="ingest.date_order_mixed", file=file, column=column,
+                code="ingest.date_order_mixed",
+                file=file,
+                column=column,
                 hint="export the dates in ISO 8601 (2024-03-04 10:00) or fix the column, then load again",
             )
         if not first_is_day and not second_is_day:
             raise InputError(
                 f"dates such as {example!r} could be day/month or month/day, and no value in the file "
                 "settles it (every day number is 12 or less)",
-                code="ingest.date_order_ambiguous", file=file, column=column,
+                code="ingest.date_order_ambiguous",
+                file=file,
+                column=column,
                 hint="say which it is: timestamp_format='%d/%m/%Y %H:%M' (day first) or "
-                     "timestamp_format='%m/%d/%Y %H:%M' (month first), adjusted to your separator and time part",
+                "timestamp_format='%m/%d/%Y %H:%M' (month first), adjusted to your separator and time part",
             )
         order = ["%d", "%m"] if first_is_day else ["%m", "%d"]
-        years = ["%Y"] if (year_len_min or 4) == 4 else (["%y"] if (year_len or 2) == 2 else ["%Y", "%y"])
+        years = (
+            ["%Y"]
+            if (year_len_min or 4) == 4
+            else (["%y"] if (year_len or 2) == 2 else ["%Y", "%y"])
+        )
         dmy_formats = [
             f"{order[0]}{sep}{order[1]}{sep}{year}{suffix}"
-            for sep in (seps or "/") for year in years for suffix in TIME_SUFFIXES
+            for sep in (seps or "/")
+            for year in years
+            for suffix in TIME_SUFFIXES
         ]
-        branches.append(_naive_to_utc(f"try_strptime({text}, {params.add(dmy_formats)})::TIMESTAMP", tz, params))
-    branches.append(_naive_to_utc(f"try_strptime({text}, {params.add(NAMED_MONTH_FORMATS)})::TIMESTAMP", tz, params))
+        branches.append(
+            _naive_to_utc(f"try_strptime({text}, {params.add(dmy_formats)})::TIMESTAMP", tz, params)
+        )
+    branches.append(
+        _naive_to_utc(
+            f"try_strptime({text}, {params.add(NAMED_MONTH_FORMATS)})::TIMESTAMP", tz, params
+        )
+    )
     return "coalesce(" + ", ".join(branches) + ")"
 
 
 def in_range(expr: str) -> str:
     return f"({expr} >= TIMESTAMPTZ '{MIN_TS}' AND {expr} < TIMESTAMPTZ '{MAX_TS}')"
-

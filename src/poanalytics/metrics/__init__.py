@@ -3,5 +3,13 @@
 from .funnel import FunnelQuery, FunnelResult, run_funnel, wilson
 from .spec import Exclusion, MetricError, Step, parse_window
 
-__all__ = ["Exclusion", "FunnelQuery", "FunnelResult", "MetricError", "Step", "parse_window", "run_funnel",
-           "wilson"]
+__all__ = [
+    "Exclusion",
+    "FunnelQuery",
+    "FunnelResult",
+    "MetricError",
+    "Step",
+    "parse_window",
+    "run_funnel",
+    "wilson",
+]

@@ -50,57 +50,104 @@ class FunnelQuery:
         """Validate against the warehouse and return the plan (raises MetricError with a stable code)."""
         steps = tuple(as_step(s) for s in self.steps)
         if len(steps) < 2:
-            raise MetricError(f"a funnel needs at least two steps, got {len(steps)}", code="funnel.too_few_steps",
-                              hint='give two or more steps, e.g. ["signed_up", "activated"]')
+            raise MetricError(
+                f"a funnel needs at least two steps, got {len(steps)}",
+                code="funnel.too_few_steps",
+                hint='give two or more steps, e.g. ["signed_up", "activated"]',
+            )
         if self.order not in ORDERS:
-            raise MetricError(f"unknown order {self.order!r}.{did_you_mean(self.order, ORDERS)}",
-                              code="funnel.order", hint="use 'ordered', 'strict' or 'unordered'")
+            raise MetricError(
+                f"unknown order {self.order!r}.{did_you_mean(self.order, ORDERS)}",
+                code="funnel.order",
+                hint="use 'ordered', 'strict' or 'unordered'",
+            )
         if self.attribution not in ATTRIBUTIONS:
-            raise MetricError(f"unknown attribution {self.attribution!r}.{did_you_mean(self.attribution, ATTRIBUTIONS)}",
-                              code="funnel.attribution", hint="use " + ", ".join(ATTRIBUTIONS))
+            raise MetricError(
+                f"unknown attribution {self.attribution!r}.{did_you_mean(self.attribution, ATTRIBUTIONS)}",
+                code="funnel.attribution",
+                hint="use " + ", ".join(ATTRIBUTIONS),
+            )
         window = parse_window(self.window)
         known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
         for s in [*steps, *(x.as_step() for x in self.exclusions)]:
             if s.event is not None and known and s.event not in known:
-                raise MetricError(f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
-                                  code="funnel.unknown_event", hint="check the name in wb.sql('SELECT DISTINCT event FROM events')")
+                raise MetricError(
+                    f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
+                    code="funnel.unknown_event",
+                    hint="check the name in wb.sql('SELECT DISTINCT event FROM events')",
+                )
         props = [p for s in steps for p in s.where] + ([self.breakdown] if self.breakdown else [])
         props += [p for x in self.exclusions for p in (x.where or {})]
         if props:
-            known_props = {r[0] for r in fetch_all(
-                con, "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL")}
+            known_props = {
+                r[0]
+                for r in fetch_all(
+                    con,
+                    "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL",
+                )
+            }
             for p in props:
                 if p not in known_props:
-                    raise MetricError(f"no event has a property {p!r}.{did_you_mean(p, known_props)}",
-                                      code="funnel.unknown_property", hint="check the property name")
+                    raise MetricError(
+                        f"no event has a property {p!r}.{did_you_mean(p, known_props)}",
+                        code="funnel.unknown_property",
+                        hint="check the property name",
+                    )
         for x in self.exclusions:
             if not (0 <= x.from_step < x.to_step <= len(steps) - 1):
                 raise MetricError(
                     f"exclusion {x.event!r} spans steps {x.from_step}..{x.to_step}, outside 0..{len(steps) - 1} "
-                    "or not increasing", code="funnel.exclusion_range",
-                    hint="steps are 0-based: from_step=0, to_step=1 means between the first and second step")
+                    "or not increasing",
+                    code="funnel.exclusion_range",
+                    hint="steps are 0-based: from_step=0, to_step=1 means between the first and second step",
+                )
             if x.as_step().key() in {s.key() for s in steps}:
-                raise MetricError(f"exclusion {x.event!r} is identical to a step", code="funnel.exclusion_is_step",
-                                  hint="exclude a different event, or add a property filter to tell them apart")
+                raise MetricError(
+                    f"exclusion {x.event!r} is identical to a step",
+                    code="funnel.exclusion_is_step",
+                    hint="exclude a different event, or add a property filter to tell them apart",
+                )
             if self.order == "unordered" and (x.from_step, x.to_step) != (0, len(steps) - 1):
-                raise MetricError("in unordered funnels an exclusion must span the whole funnel",
-                                  code="funnel.exclusion_unordered",
-                                  hint=f"use from_step=0, to_step={len(steps) - 1}")
-        if self.attribution == "step":
-            if not self.breakdown or self.breakdown_step is None or not 1 <= self.breakdown_step <= len(steps):
-                raise MetricError("attribution='step' needs a breakdown and breakdown_step between 1 and "
-                                  f"{len(steps)}", code="funnel.breakdown_step",
-                                  hint="e.g. breakdown='platform', attribution='step', breakdown_step=2")
+                raise MetricError(
+                    "in unordered funnels an exclusion must span the whole funnel",
+                    code="funnel.exclusion_unordered",
+                    hint=f"use from_step=0, to_step={len(steps) - 1}",
+                )
+        if self.attribution == "step" and (
+            not self.breakdown
+            or self.breakdown_step is None
+            or not 1 <= self.breakdown_step <= len(steps)
+        ):
+            raise MetricError(
+                "attribution='step' needs a breakdown and breakdown_step between 1 and "
+                f"{len(steps)}",
+                code="funnel.breakdown_step",
+                hint="e.g. breakdown='platform', attribution='step', breakdown_step=2",
+            )
         if self.order == "unordered":
             if len(steps) > MAX_STEPS:
-                raise MetricError(f"unordered funnels take at most {MAX_STEPS} steps, got {len(steps)}",
-                                  code="funnel.unordered_steps", hint="use fewer steps, or an ordered funnel")
+                raise MetricError(
+                    f"unordered funnels take at most {MAX_STEPS} steps, got {len(steps)}",
+                    code="funnel.unordered_steps",
+                    hint="use fewer steps, or an ordered funnel",
+                )
             if self.attribution not in ("first_touch", "all_events"):
-                raise MetricError("unordered funnels break down by first_touch or all_events only",
-                                  code="funnel.unordered_attribution",
-                                  hint="use attribution='first_touch' or 'all_events'")
-        return FunnelPlan(steps, window, self.order, tuple(self.exclusions), self.breakdown, self.attribution,
-                          self.breakdown_step, self.date_from, self.date_to)
+                raise MetricError(
+                    "unordered funnels break down by first_touch or all_events only",
+                    code="funnel.unordered_attribution",
+                    hint="use attribution='first_touch' or 'all_events'",
+                )
+        return FunnelPlan(
+            steps,
+            window,
+            self.order,
+            tuple(self.exclusions),
+            self.breakdown,
+            self.attribution,
+            self.breakdown_step,
+            self.date_from,
+            self.date_to,
+        )
 
 
 @dataclass
@@ -153,20 +200,25 @@ class FunnelResult:
         return self.table.to_html(index=False, escape=True)
 
 
-def run_funnel(con: duckdb.DuckDBPyConnection, query: FunnelQuery, strategy: str = "asof") -> FunnelResult:
+def run_funnel(
+    con: duckdb.DuckDBPyConnection, query: FunnelQuery, strategy: str = "asof"
+) -> FunnelResult:
     """Compute a funnel. ``strategy``: "asof" (DuckDB's ASOF joins, fast) or "window" (portable SQL
     with window functions only); both implement the same definition and give the same numbers."""
     plan = query.plan(con)
     params = Params()
-    per_user = (unordered_sql(plan, params) if plan.order == "unordered"
-                else per_user_sql(plan, params, strategy=strategy))
+    per_user = (
+        unordered_sql(plan, params)
+        if plan.order == "unordered"
+        else per_user_sql(plan, params, strategy=strategy)
+    )
     name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
     used = params.used_in(per_user)
     con.execute(f"CREATE TEMP TABLE {quote_ident(name)} AS {per_user}", used)
     n = len(plan.steps)
     parts = []
     for k in range(1, n + 1):
-        gap = (f"epoch_us(t{k}) - epoch_us(t{k - 1})" if k > 1 else "NULL")
+        gap = f"epoch_us(t{k}) - epoch_us(t{k - 1})" if k > 1 else "NULL"
         parts.append(
             f"SELECT breakdown, {k} AS step, count(*) FILTER (WHERE depth >= {k}) AS users, "
             f"count(*) FILTER (WHERE depth = {k - 1} AND in_progress) AS in_progress, "
@@ -186,8 +238,16 @@ def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
     if plan.order == "unordered":  # F8: bars are "at least k of N", not step names
         names = [f"completed at least {k} of {n} steps" for k in range(1, n + 1)]
     if raw.empty:  # F13: zero counts for every step
-        raw = pd.DataFrame({"breakdown": [None] * n, "step": range(1, n + 1), "users": 0, "in_progress": 0,
-                            "mean_seconds_from_previous": math.nan, "median_seconds_from_previous": math.nan})
+        raw = pd.DataFrame(
+            {
+                "breakdown": [None] * n,
+                "step": range(1, n + 1),
+                "users": 0,
+                "in_progress": 0,
+                "mean_seconds_from_previous": math.nan,
+                "median_seconds_from_previous": math.nan,
+            }
+        )
     rows = []
     for value, group in raw.groupby("breakdown", dropna=False, sort=True):
         group = group.sort_values("step")
@@ -196,17 +256,24 @@ def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
         for r in group.itertuples(index=False):
             users = int(r.users)
             low, high = wilson(users, start)
-            rows.append({
-                "breakdown": None if isinstance(value, float) and math.isnan(value) else value,
-                "step": int(r.step), "name": names[int(r.step) - 1], "users": users,
-                "conversion_from_start": users / start if start else 0.0,
-                "conversion_from_previous": (users / prev if prev else 0.0) if prev is not None else (1.0 if start else 0.0),
-                "ci_low": low, "ci_high": high,
-                "dropped": (prev - users - int(r.in_progress)) if prev is not None else 0,
-                "in_progress": int(r.in_progress),
-                "mean_seconds_from_previous": r.mean_seconds_from_previous,
-                "median_seconds_from_previous": r.median_seconds_from_previous,
-            })
+            rows.append(
+                {
+                    "breakdown": None if isinstance(value, float) and math.isnan(value) else value,
+                    "step": int(r.step),
+                    "name": names[int(r.step) - 1],
+                    "users": users,
+                    "conversion_from_start": users / start if start else 0.0,
+                    "conversion_from_previous": (users / prev if prev else 0.0)
+                    if prev is not None
+                    else (1.0 if start else 0.0),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "dropped": (prev - users - int(r.in_progress)) if prev is not None else 0,
+                    "in_progress": int(r.in_progress),
+                    "mean_seconds_from_previous": r.mean_seconds_from_previous,
+                    "median_seconds_from_previous": r.median_seconds_from_previous,
+                }
+            )
             prev = users
     table = pd.DataFrame(rows)
     if not plan.breakdown:

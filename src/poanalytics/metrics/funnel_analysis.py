@@ -39,19 +39,30 @@ def trend(result: FunnelResult, period: str = "week", step: int | None = None) -
     from .funnel import wilson
 
     if period not in PERIODS:
-        raise MetricError(f"unknown period {period!r}.{did_you_mean(period, PERIODS)}", code="funnel.period",
-                          hint="use 'day', 'week' or 'month'")
+        raise MetricError(
+            f"unknown period {period!r}.{did_you_mean(period, PERIODS)}",
+            code="funnel.period",
+            hint="use 'day', 'week' or 'month'",
+        )
     n = len(result.plan.steps)
     step = step or n
     if not 2 <= step <= n:
-        raise MetricError(f"step {step} is outside 2..{n}", code="funnel.step", hint=f"pick a step from 2 to {n}")
-    frame = fetch_df(result.con, f"""
+        raise MetricError(
+            f"step {step} is outside 2..{n}", code="funnel.step", hint=f"pick a step from 2 to {n}"
+        )
+    frame = fetch_df(
+        result.con,
+        f"""
         SELECT date_trunc('{period}', entered) AS period_start,
                count(*) FILTER (WHERE depth >= $step OR NOT in_progress) AS users,
                count(*) FILTER (WHERE depth >= $step) AS converted,
                count(*) FILTER (WHERE depth < $step AND in_progress) AS in_progress
-        FROM {result.per_user_table} GROUP BY ALL ORDER BY 1""", {"step": step})
-    frame["rate"] = [c / u if u else math.nan for c, u in zip(frame.converted, frame.users, strict=True)]
+        FROM {result.per_user_table} GROUP BY ALL ORDER BY 1""",
+        {"step": step},
+    )
+    frame["rate"] = [
+        c / u if u else math.nan for c, u in zip(frame.converted, frame.users, strict=True)
+    ]
     ci = [wilson(c, u) for c, u in zip(frame.converted, frame.users, strict=True)]
     frame["ci_low"] = [c[0] for c in ci]
     frame["ci_high"] = [c[1] for c in ci]
@@ -71,11 +82,20 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
     n = len(result.plan.steps)
     from_step = from_step or step - 1
     if not 1 <= from_step < step <= n:
-        raise MetricError(f"steps {from_step}->{step} are not within 1..{n} in order", code="funnel.step",
-                          hint=f"pick 1 <= from_step < step <= {n}")
+        raise MetricError(
+            f"steps {from_step}->{step} are not within 1..{n} in order",
+            code="funnel.step",
+            hint=f"pick 1 <= from_step < step <= {n}",
+        )
     if result.plan.order == "unordered":
-        raise MetricError("unordered funnels have no step order, so no time between steps",
-                          code="funnel.unordered_times", hint="use an ordered funnel for conversion times")
-    return fetch_df(result.con, f"""
+        raise MetricError(
+            "unordered funnels have no step order, so no time between steps",
+            code="funnel.unordered_times",
+            hint="use an ordered funnel for conversion times",
+        )
+    return fetch_df(
+        result.con,
+        f"""
         SELECT user_id, breakdown, (epoch_us(t{step}) - epoch_us(t{from_step})) / 1e6 AS seconds
-        FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id""")
+        FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id""",
+    )

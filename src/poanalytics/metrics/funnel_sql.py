@@ -50,8 +50,11 @@ def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
     nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
     if strict:
-        nexts += [f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS b{k}" for k in range(2, n + 1)]
-    ctes = [f"""nxt AS (SELECT *, {', '.join(nexts)} FROM seq WINDOW w AS {win})"""]
+        nexts += [
+            f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS b{k}"
+            for k in range(2, n + 1)
+        ]
+    ctes = [f"""nxt AS (SELECT *, {", ".join(nexts)} FROM seq WINDOW w AS {win})"""]
     first_carry = "n2 AS c2" + (", b2 AS k2" if strict else "")
     ctes.append(f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1, {first_carry}
         FROM nxt WHERE s1 AND {in_range})""")
@@ -64,7 +67,7 @@ def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
             if strict:
                 carry.append(f"CASE WHEN {ok} THEN r.b{k + 1} END AS k{k + 1}")
         ctes.append(f"""a{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}, CASE WHEN {ok} THEN r.ts END AS t{k}
-            {''.join(', ' + c for c in carry)}
+            {"".join(", " + c for c in carry)}
             FROM a{k - 1} a LEFT JOIN nxt r ON r.unit = a.unit AND r.pos = a.c{k})""")
     return ctes
 
@@ -72,7 +75,9 @@ def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
 def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     """DuckDB form of the same chain: the next row of step k after the previous step's row is one
     ASOF join per step, so no window over all rows is needed (several times faster)."""
-    ctes = [f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1 FROM seq WHERE s1 AND {in_range})"""]
+    ctes = [
+        f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1 FROM seq WHERE s1 AND {in_range})"""
+    ]
     for k in range(2, n + 1):
         ctes.append(f"r{k} AS (SELECT unit, pos, ts FROM seq WHERE s{k})")
         after = f"a.p{k - 1}"
@@ -82,10 +87,14 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
         ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
         if strict:
             ctes.append(f"x{k} AS (SELECT unit, pos FROM seq WHERE NOT (s{k - 1} OR s{k}))")
-            base = (f"(SELECT a.*, x.pos AS k{k} FROM {base} a ASOF LEFT JOIN x{k} x "
-                    f"ON a.unit = x.unit AND x.pos > {after})")
-            stopped = (f"SELECT *, NULL::HUGEINT AS k{k}, NULL::HUGEINT AS p{k}, NULL::TIMESTAMPTZ AS t{k} "
-                       f"FROM a{k - 1} WHERE p{k - 1} IS NULL")
+            base = (
+                f"(SELECT a.*, x.pos AS k{k} FROM {base} a ASOF LEFT JOIN x{k} x "
+                f"ON a.unit = x.unit AND x.pos > {after})"
+            )
+            stopped = (
+                f"SELECT *, NULL::HUGEINT AS k{k}, NULL::HUGEINT AS p{k}, NULL::TIMESTAMPTZ AS t{k} "
+                f"FROM a{k - 1} WHERE p{k - 1} IS NULL"
+            )
             ok += f" AND (a.k{k} IS NULL OR a.k{k} > r.pos))"
         else:
             ok += ")"
@@ -95,7 +104,9 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     return ctes
 
 
-def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof") -> str:
+def per_user_sql(
+    plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof"
+) -> str:
     """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN."""
     n = len(plan.steps)
     w_us = params.add(plan.window * 1_000_000)
@@ -104,9 +115,10 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
     src = quote_ident(table)
     dfrom = params.add(plan.date_from) if plan.date_from is not None else None
     dto = params.add(plan.date_to) if plan.date_to is not None else None
-    in_range = " AND ".join(
-        ([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else [])
-    ) or "true"
+    in_range = (
+        " AND ".join(([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else []))
+        or "true"
+    )
     upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
     lower = f"AND ts >= {dfrom}" if dfrom else ""
 
@@ -123,11 +135,13 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
         unit_b = bval
         replicate = ""
     elif plan.attribution == "step" and plan.breakdown:
-        k = plan.breakdown_step
+        k = plan.breakdown_step or 1  # validated: set for attribution="step"
         unit = "user_id || chr(31) || v.bv"
         unit_b = "v.bv"
-        replicate = (f"JOIN (SELECT DISTINCT user_id AS vu, {bval} AS bv FROM {src} WHERE {preds[k - 1]} "
-                     f"{lower} {upper}) v ON v.vu = e.user_id")
+        replicate = (
+            f"JOIN (SELECT DISTINCT user_id AS vu, {bval} AS bv FROM {src} WHERE {preds[k - 1]} "
+            f"{lower} {upper}) v ON v.vu = e.user_id"
+        )
     else:
         unit = "user_id"
         unit_b = bval
@@ -139,7 +153,9 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
         if plan.attribution == "step" and plan.breakdown and i + 1 == plan.breakdown_step:
             flag = f"(s{i + 1} AND b = unit_b)"
         step_flags.append(f"{flag} AS s{i + 1}")
-    min_step = "CASE " + " ".join(f"WHEN s{i + 1} THEN {i + 1}" for i in range(n)) + f" ELSE {n + 1} END"
+    min_step = (
+        "CASE " + " ".join(f"WHEN s{i + 1} THEN {i + 1}" for i in range(n)) + f" ELSE {n + 1} END"
+    )
 
     # without a date range every user with a step-1 event enters; the others make no attempt anyway
     entrants_filter = "e.user_id IN (SELECT user_id FROM entrants)" if (dfrom or dto) else "true"
@@ -149,7 +165,7 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
                    {step_cols}{x_cols}
             FROM {src} e {replicate}
             WHERE {entrants_filter} {lower} {upper} {only_relevant})""",
-        f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {', '.join(step_flags)}{''.join(f', x{j + 1}' for j in range(len(xpreds)))}
+        f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
             FROM raw)""",
         # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
         f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 16 + {min_step}) * 1099511627776 + rid AS pos FROM seq0)""",
@@ -187,8 +203,11 @@ def per_user_sql(plan: FunnelPlan, params: Params, table: str = "events", strate
         FROM att GROUP BY unit)""")
     if plan.attribution == "last_touch" and plan.breakdown:
         # the value on the last step event of the chosen attempt
-        last = " ".join(f"WHEN b.d_all = {d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.ts = b.t.t{d} "
-                        f"AND s.s{d} ORDER BY s.pos LIMIT 1)" for d in range(1, n + 1))
+        last = " ".join(
+            f"WHEN b.d_all = {d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.ts = b.t.t{d} "
+            f"AND s.s{d} ORDER BY s.pos LIMIT 1)"
+            for d in range(1, n + 1)
+        )
         bexpr = f"CASE {last} END"
     elif plan.attribution in ("all_events", "step") and plan.breakdown:
         bexpr = "b.unit_b"

@@ -31,21 +31,34 @@ def unordered_sql(plan: FunnelPlan, params: Params, table: str = "events") -> st
     src = quote_ident(table)
     dfrom = params.add(plan.date_from) if plan.date_from is not None else None
     dto = params.add(plan.date_to) if plan.date_to is not None else None
-    in_range = " AND ".join(([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else [])) or "true"
+    in_range = (
+        " AND ".join(([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else []))
+        or "true"
+    )
     lower = f"AND ts >= {dfrom}" if dfrom else ""
     upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
     bval = f"coalesce({prop_expr(plan.breakdown, params)}, '')" if plan.breakdown else "''"
     mask = " | ".join(f"(CASE WHEN {p} THEN {1 << i} ELSE 0 END)" for i, p in enumerate(preds))
     excl = " OR ".join(xpreds) if xpreds else "false"
-    unit = f"user_id || chr(31) || {bval}" if (plan.attribution == "all_events" and plan.breakdown) else "user_id"
+    unit = (
+        f"user_id || chr(31) || {bval}"
+        if (plan.attribution == "all_events" and plan.breakdown)
+        else "user_id"
+    )
     any_step = " OR ".join(preds)
 
-    frame = "(PARTITION BY unit, seg ORDER BY epoch_us(ts) RANGE BETWEEN CURRENT ROW AND " + w_us + " FOLLOWING)"
+    frame = (
+        "(PARTITION BY unit, seg ORDER BY epoch_us(ts) RANGE BETWEEN CURRENT ROW AND "
+        + w_us
+        + " FOLLOWING)"
+    )
     deficits = []
     for size in range(1, n + 1):
         for subset in combinations(range(n), size):
             bits = sum(1 << i for i in subset)
-            deficits.append(f"{size} - sum(CASE WHEN (mask & {bits}) <> 0 THEN 1 ELSE 0 END) OVER w")
+            deficits.append(
+                f"{size} - sum(CASE WHEN (mask & {bits}) <> 0 THEN 1 ELSE 0 END) OVER w"
+            )
     depth = f"({n} - greatest(0, {', '.join(deficits)}))::INTEGER"
     return f"""WITH
 entrants AS (SELECT DISTINCT user_id FROM {src} WHERE ({any_step}) AND {in_range}),
@@ -58,6 +71,6 @@ att AS (SELECT * FROM win WHERE mask <> 0 AND {in_range}),
 per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, ts) AS breakdown, max(depth) AS depth,
             bool_or(epoch_us(ts) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src})) AS open, min(ts) AS entered
             FROM att GROUP BY unit)
-SELECT unit, user_id, {'breakdown' if plan.attribution != 'all_events' else "split_part(unit, chr(31), 2)"} AS breakdown,
-       depth, (open AND depth < {n}) AS in_progress, entered, {', '.join(f'NULL::TIMESTAMPTZ AS t{k}' for k in range(1, n + 1))}
+SELECT unit, user_id, {"breakdown" if plan.attribution != "all_events" else "split_part(unit, chr(31), 2)"} AS breakdown,
+       depth, (open AND depth < {n}) AS in_progress, entered, {", ".join(f"NULL::TIMESTAMPTZ AS t{k}" for k in range(1, n + 1))}
 FROM per"""

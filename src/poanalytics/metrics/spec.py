@@ -56,9 +56,11 @@ def as_step(value: str | Step | None) -> Step:
         return value
     if value is None or isinstance(value, str):
         return Step(value)
-    raise MetricError(f"a step must be an event name, None (any event) or poa.Step(...), not {value!r}",
-                      code="funnel.step_type", hint='write steps like ["signed_up", poa.Step("upgraded", '
-                                                     'where={"plan": "pro"})]')
+    raise MetricError(
+        f"a step must be an event name, None (any event) or poa.Step(...), not {value!r}",
+        code="funnel.step_type",
+        hint='write steps like ["signed_up", poa.Step("upgraded", where={"plan": "pro"})]',
+    )
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -73,13 +75,22 @@ def parse_window(window: int | float | timedelta | str) -> int:
     elif isinstance(window, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", window.lower())
         if not m:
-            raise MetricError(f"cannot read the window {window!r}", code="funnel.window_format",
-                              hint="write it like '30s', '15m', '2h', '7d' or '2w', or give seconds")
+            raise MetricError(
+                f"cannot read the window {window!r}",
+                code="funnel.window_format",
+                hint="write it like '30s', '15m', '2h', '7d' or '2w', or give seconds",
+            )
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
-        raise MetricError(f"cannot read the window {window!r}", code="funnel.window_format",
-                          hint="write it like '14d', or give seconds or a timedelta")
+        raise MetricError(
+            f"cannot read the window {window!r}",
+            code="funnel.window_format",
+            hint="write it like '14d', or give seconds or a timedelta",
+        )
     if seconds <= 0:
-        raise MetricError(f"the conversion window must be positive, got {window!r}", code="funnel.window",
-                          hint="use a window such as '14d'")
+        raise MetricError(
+            f"the conversion window must be positive, got {window!r}",
+            code="funnel.window",
+            hint="use a window such as '14d'",
+        )
     return int(seconds)

@@ -14,13 +14,28 @@ from ..readers import Stage
 from .events_common import Fields, build, json_object_of, merged
 
 SOURCE = "amplitude"
-CONTEXT = ("platform", "os_name", "os_version", "device_type", "device_family", "country", "region", "city",
-           "language", "app_version", "library", "amplitude_id", "device_id")
+CONTEXT = (
+    "platform",
+    "os_name",
+    "os_version",
+    "device_type",
+    "device_family",
+    "country",
+    "region",
+    "city",
+    "language",
+    "app_version",
+    "library",
+    "amplitude_id",
+    "device_id",
+)
 
 
 def _detect(stage: Stage) -> bool:
     keys = keys_of(stage)
-    return "event_type" in keys and bool({"insert_id", "$insert_id", "amplitude_id", "device_id"} & keys)
+    return "event_type" in keys and bool(
+        {"insert_id", "$insert_id", "amplitude_id", "device_id"} & keys
+    )
 
 
 def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
@@ -28,21 +43,39 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     user = f.first("user_id", "device_id")
     when = f.first("event_time", "client_event_time", "server_upload_time")
     session = f.text("session_id")
-    extra = json_object_of([("$user_properties", f.json("user_properties"))]
-                           + [(c, f.json(c)) for c in CONTEXT], params)
+    extra = json_object_of(
+        [("$user_properties", f.json("user_properties"))] + [(c, f.json(c)) for c in CONTEXT],
+        params,
+    )
     fields = {
         "user_id": Expr(user, "VARCHAR", "user_id") if user else None,
         "event": Expr(f.text("event_type"), "VARCHAR", "event_type"),
         # event_time is UTC without an offset: say so, whatever zone the load was given
-        "ts": Expr(f"CASE WHEN {when} IS NOT NULL THEN {when} || '+00:00' END", "VARCHAR", "event_time")
-        if when else None,
-        "session_id": Expr(f"nullif({session}, '-1')", "VARCHAR", "session_id") if session else None,
-        "properties": Expr(merged(f.json("event_properties"), extra, params), "JSON", "event_properties"),
+        "ts": Expr(
+            f"CASE WHEN {when} IS NOT NULL THEN {when} || '+00:00' END", "VARCHAR", "event_time"
+        )
+        if when
+        else None,
+        "session_id": Expr(f"nullif({session}, '-1')", "VARCHAR", "session_id")
+        if session
+        else None,
+        "properties": Expr(
+            merged(f.json("event_properties"), extra, params), "JSON", "event_properties"
+        ),
         "source_key": Expr(f.first("$insert_id", "insert_id", "uuid"), "VARCHAR", "insert_id")
-        if f.first("$insert_id", "insert_id", "uuid") else None,
+        if f.first("$insert_id", "insert_id", "uuid")
+        else None,
     }
     return build(SOURCE, target, stage, columns, fields, params)
 
 
-register(Format(SOURCE, "events", frozenset({"json", "csv", "parquet"}), _detect, _mapping,
-                description="Amplitude export API events (JSON Lines)"))
+register(
+    Format(
+        SOURCE,
+        "events",
+        frozenset({"json", "csv", "parquet"}),
+        _detect,
+        _mapping,
+        description="Amplitude export API events (JSON Lines)",
+    )
+)

@@ -25,7 +25,11 @@ class Fields:
         """The value as text, or None when the source has no such field (tables: top level only)."""
         top = dotted.split(".")[0]
         if self.stage.is_json:
-            return f"json_extract_string(s._json, {self.params.add(self.path(dotted))})" if self.has(top) else None
+            return (
+                f"json_extract_string(s._json, {self.params.add(self.path(dotted))})"
+                if self.has(top)
+                else None
+            )
         col = self.stage.column(top)
         if col is None:
             return None
@@ -38,7 +42,11 @@ class Fields:
         """The value as JSON (objects and lists stay nested)."""
         top = dotted.split(".")[0]
         if self.stage.is_json:
-            return f"json_extract(s._json, {self.params.add(self.path(dotted))})" if self.has(top) else None
+            return (
+                f"json_extract(s._json, {self.params.add(self.path(dotted))})"
+                if self.has(top)
+                else None
+            )
         col = self.stage.column(top)
         if col is None:
             return None
@@ -67,8 +75,14 @@ class Fields:
         return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
-def build(name: str, target: Target, stage: Stage, columns: MappingABC[str, str] | None,
-          fields: dict[str, Expr | None], params: Params) -> Mapping:
+def build(
+    name: str,
+    target: Target,
+    stage: Stage,
+    columns: MappingABC[str, str] | None,
+    fields: dict[str, Expr | None],
+    params: Params,
+) -> Mapping:
     """A Mapping from vendor field expressions; the user's ``columns=`` win; required ones must exist."""
     out = {k: v for k, v in fields.items() if v is not None}
     for canonical, source in check_user_columns(target, stage, columns).items():
@@ -80,9 +94,11 @@ def build(name: str, target: Target, stage: Stage, columns: MappingABC[str, str]
         raise ConfigError(
             f"the {name} export has no {' or '.join(missing)} field. Fields found: "
             + ", ".join(repr(n) for n in stage.names[:20]),
-            code="ingest.missing_field", file=stage.input.label,
-            hint="map them with columns={" + ", ".join(f"'{m}': '<source field>'" for m in missing)
-                 + "}, or pass another format=",
+            code="ingest.missing_field",
+            file=stage.input.label,
+            hint="map them with columns={"
+            + ", ".join(f"'{m}': '<source field>'" for m in missing)
+            + "}, or pass another format=",
         )
     return Mapping(format=name, fields=out)
 

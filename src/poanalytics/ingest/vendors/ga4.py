@@ -15,10 +15,18 @@ from ..readers import Stage
 from .events_common import Fields, build, json_object_of, merged
 
 SOURCE = "ga4"
-PARAM_SHAPE = '[{"key": "VARCHAR", "value": {"string_value": "VARCHAR", "int_value": "BIGINT", ' \
-              '"float_value": "DOUBLE", "double_value": "DOUBLE"}}]'
-CONTEXT = ("platform", "device.category", "device.operating_system", "geo.country", "geo.city",
-           "traffic_source.source")
+PARAM_SHAPE = (
+    '[{"key": "VARCHAR", "value": {"string_value": "VARCHAR", "int_value": "BIGINT", '
+    '"float_value": "DOUBLE", "double_value": "DOUBLE"}}]'
+)
+CONTEXT = (
+    "platform",
+    "device.category",
+    "device.operating_system",
+    "geo.country",
+    "geo.city",
+    "traffic_source.source",
+)
 
 
 def _detect(stage: Stage) -> bool:
@@ -29,14 +37,20 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     f = Fields(stage, params)
     raw = f.json("event_params") or "NULL"
     plist = f"from_json({raw}, {params.add(PARAM_SHAPE)})"
-    flat = ("to_json(map_from_entries(list_transform(" + plist + ", lambda p: struct_pack(k := p.key, "
-            "v := coalesce(to_json(p.value.string_value), to_json(p.value.int_value), "
-            "to_json(p.value.double_value), to_json(p.value.float_value))))))")
-    session = (f"list_extract(list_transform(list_filter({plist}, lambda p: p.key = 'ga_session_id'), "
-               "lambda p: coalesce(CAST(p.value.int_value AS VARCHAR), p.value.string_value)), 1)")
+    flat = (
+        "to_json(map_from_entries(list_transform(" + plist + ", lambda p: struct_pack(k := p.key, "
+        "v := coalesce(to_json(p.value.string_value), to_json(p.value.int_value), "
+        "to_json(p.value.double_value), to_json(p.value.float_value))))))"
+    )
+    session = (
+        f"list_extract(list_transform(list_filter({plist}, lambda p: p.key = 'ga_session_id'), "
+        "lambda p: coalesce(CAST(p.value.int_value AS VARCHAR), p.value.string_value)), 1)"
+    )
     extra = json_object_of([(c, f.json(c)) for c in CONTEXT], params)
     fields = {
-        "user_id": Expr(f.first("user_id", "user_pseudo_id") or "NULL", "VARCHAR", "user_pseudo_id"),
+        "user_id": Expr(
+            f.first("user_id", "user_pseudo_id") or "NULL", "VARCHAR", "user_pseudo_id"
+        ),
         "event": Expr(f.text("event_name") or "NULL", "VARCHAR", "event_name"),
         "ts": Expr(f.text("event_timestamp") or "NULL", "VARCHAR", "event_timestamp"),
         "session_id": Expr(session, "VARCHAR", "event_params.ga_session_id"),
@@ -45,5 +59,13 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     return build(SOURCE, target, stage, columns, fields, params)
 
 
-register(Format(SOURCE, "events", frozenset({"json", "parquet"}), _detect, _mapping,
-                description="GA4 BigQuery export (event_params flattened)"))
+register(
+    Format(
+        SOURCE,
+        "events",
+        frozenset({"json", "parquet"}),
+        _detect,
+        _mapping,
+        description="GA4 BigQuery export (event_params flattened)",
+    )
+)

@@ -24,15 +24,29 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     f = Fields(stage, params)
     props = f.json("properties") or "NULL"
     fields = {
-        "user_id": Expr(f.first("properties.$user_id", "properties.distinct_id") or "NULL", "VARCHAR", "distinct_id"),
+        "user_id": Expr(
+            f.first("properties.$user_id", "properties.distinct_id") or "NULL",
+            "VARCHAR",
+            "distinct_id",
+        ),
         "event": Expr(f.text("event") or "NULL", "VARCHAR", "event"),
         "ts": Expr(f.text("properties.time") or "NULL", "VARCHAR", "properties.time"),
         "session_id": Expr(f.text("properties.$session_id") or "NULL", "VARCHAR", "$session_id"),
-        "properties": Expr(f"json_merge_patch({props}, {params.add(MOVED)}::JSON)", "JSON", "properties"),
+        "properties": Expr(
+            f"json_merge_patch({props}, {params.add(MOVED)}::JSON)", "JSON", "properties"
+        ),
         "source_key": Expr(f.text("properties.$insert_id") or "NULL", "VARCHAR", "$insert_id"),
     }
     return build(SOURCE, target, stage, columns, fields, params)
 
 
-register(Format(SOURCE, "events", frozenset({"json"}), _detect, _mapping,
-                description="Mixpanel raw export (event + properties per line)"))
+register(
+    Format(
+        SOURCE,
+        "events",
+        frozenset({"json"}),
+        _detect,
+        _mapping,
+        description="Mixpanel raw export (event + properties per line)",
+    )
+)

@@ -27,13 +27,26 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
         "user_id": Expr(f.first("person_id", "distinct_id") or "NULL", "VARCHAR", "distinct_id"),
         "event": Expr(f.text("event") or "NULL", "VARCHAR", "event"),
         "ts": Expr(f.text("timestamp") or "NULL", "VARCHAR", "timestamp"),
-        "session_id": Expr(f"json_extract_string({props}, {params.add(SESSION_PATH)})", "VARCHAR",
-                           "properties.$session_id") if props else None,
+        "session_id": Expr(
+            f"json_extract_string({props}, {params.add(SESSION_PATH)})",
+            "VARCHAR",
+            "properties.$session_id",
+        )
+        if props
+        else None,
         "properties": Expr(props, "JSON", "properties") if props else None,
         "source_key": Expr(f.text("uuid") or "NULL", "VARCHAR", "uuid"),
     }
     return build(SOURCE, target, stage, columns, fields, params)
 
 
-register(Format(SOURCE, "events", frozenset({"json", "csv", "parquet"}), _detect, _mapping,
-                description="PostHog events export"))
+register(
+    Format(
+        SOURCE,
+        "events",
+        frozenset({"json", "csv", "parquet"}),
+        _detect,
+        _mapping,
+        description="PostHog events export",
+    )
+)

@@ -33,24 +33,38 @@ def _detect(stage: Stage) -> bool:
 def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
     f = Fields(stage, params)
     kind = f.text("type") or "'track'"
-    event = (f"CASE lower({kind}) WHEN 'track' THEN {f.text('event') or 'NULL'} WHEN 'page' THEN 'page' "
-             "WHEN 'screen' THEN 'screen' WHEN 'identify' THEN '$identify' WHEN 'group' THEN '$group' "
-             f"WHEN 'alias' THEN '$alias' ELSE {f.text('event') or 'NULL'} END")
+    event = (
+        f"CASE lower({kind}) WHEN 'track' THEN {f.text('event') or 'NULL'} WHEN 'page' THEN 'page' "
+        "WHEN 'screen' THEN 'screen' WHEN 'identify' THEN '$identify' WHEN 'group' THEN '$group' "
+        f"WHEN 'alias' THEN '$alias' ELSE {f.text('event') or 'NULL'} END"
+    )
     user = f.first("userId", "anonymousId")
     ts = f.first("timestamp", "originalTimestamp", "sentAt", "receivedAt")
-    body = (f"CASE WHEN lower({kind}) IN ('identify', 'group') THEN {f.json('traits') or 'NULL'} "
-            f"ELSE {f.json('properties') or 'NULL'} END")
-    extra = json_object_of([
-        ("$anonymous_id", f.text("anonymousId")), ("name", f.text("name")), ("groupId", f.text("groupId")),
-        ("previousId", f.text("previousId")), ("$context", f.json("context")),
-    ], params)
+    body = (
+        f"CASE WHEN lower({kind}) IN ('identify', 'group') THEN {f.json('traits') or 'NULL'} "
+        f"ELSE {f.json('properties') or 'NULL'} END"
+    )
+    extra = json_object_of(
+        [
+            ("$anonymous_id", f.text("anonymousId")),
+            ("name", f.text("name")),
+            ("groupId", f.text("groupId")),
+            ("previousId", f.text("previousId")),
+            ("$context", f.json("context")),
+        ],
+        params,
+    )
     fields = {
         "user_id": Expr(user, "VARCHAR", "userId") if user else None,
         "event": Expr(event, "VARCHAR", "event"),
         "ts": Expr(ts, "VARCHAR", "timestamp") if ts else None,
-        "session_id": Expr(f.text("context.sessionId"), "VARCHAR", "context.sessionId") if f.has("context") else None,
+        "session_id": Expr(f.text("context.sessionId"), "VARCHAR", "context.sessionId")
+        if f.has("context")
+        else None,
         "properties": Expr(merged(body, extra, params), "JSON", "properties"),
-        "source_key": Expr(f.text("messageId"), "VARCHAR", "messageId") if f.has("messageId") else None,
+        "source_key": Expr(f.text("messageId"), "VARCHAR", "messageId")
+        if f.has("messageId")
+        else None,
     }
     return build(SOURCE, target, stage, columns, fields, params)
 
@@ -84,5 +98,14 @@ def stitch(con: duckdb.DuckDBPyConnection, load_id: int) -> None:
     )
 
 
-register(Format(SOURCE, "events", frozenset({"json", "csv", "parquet"}), _detect, _mapping, after_load=stitch,
-                description="Segment track/page/screen/identify/group/alias calls; anonymous ids stitched"))
+register(
+    Format(
+        SOURCE,
+        "events",
+        frozenset({"json", "csv", "parquet"}),
+        _detect,
+        _mapping,
+        after_load=stitch,
+        description="Segment track/page/screen/identify/group/alias calls; anonymous ids stitched",
+    )
+)

@@ -19,8 +19,21 @@ from ..sql import Params
 from ..targets import Target, simplify
 
 # Values that mean "not set" in status / priority / channel columns (compared lower-cased, trimmed).
-NULL_MARKERS = ("-", "--", "---", "\u2014", "n/a", "na", "none", "null", "nil", "(none)", "<none>", "unset",
-                "not set")
+NULL_MARKERS = (
+    "-",
+    "--",
+    "---",
+    "\u2014",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "nil",
+    "(none)",
+    "<none>",
+    "unset",
+    "not set",
+)
 PLACEHOLDER_FIELDS = ("status", "priority", "channel")
 
 Conv = Callable[[str], str]
@@ -28,25 +41,31 @@ Conv = Callable[[str], str]
 
 def placeholder_null(sql: str, params: Params) -> str:
     """``sql`` with the usual 'not set' placeholders turned into NULL."""
-    return (f"(CASE WHEN list_contains({params.add(list(NULL_MARKERS))}, lower(trim(CAST({sql} AS VARCHAR)))) "
-            f"THEN NULL ELSE {sql} END)")
+    return (
+        f"(CASE WHEN list_contains({params.add(list(NULL_MARKERS))}, lower(trim(CAST({sql} AS VARCHAR)))) "
+        f"THEN NULL ELSE {sql} END)"
+    )
 
 
 def word_satisfaction(sql: str) -> str:
     """Zendesk scores: good = 1, bad = 0, offered/unoffered (no answer) = NULL; anything else is kept
     as text, so the number check quarantines it with the value in the reason."""
     t = f"lower(trim(CAST({sql} AS VARCHAR)))"
-    return (f"(CASE WHEN {t} IN ('good', 'good, i''m satisfied') THEN '1' "
-            f"WHEN {t} IN ('bad', 'bad, i''m unsatisfied') THEN '0' "
-            f"WHEN {t} IN ('offered', 'unoffered', '') THEN NULL ELSE CAST({sql} AS VARCHAR) END)")
+    return (
+        f"(CASE WHEN {t} IN ('good', 'good, i''m satisfied') THEN '1' "
+        f"WHEN {t} IN ('bad', 'bad, i''m unsatisfied') THEN '0' "
+        f"WHEN {t} IN ('offered', 'unoffered', '') THEN NULL ELSE CAST({sql} AS VARCHAR) END)"
+    )
 
 
 def five_point_satisfaction(sql: str) -> str:
     """A rating r of 1..5 becomes (r - 1) / 4; a rating outside 1..5 stays text and is quarantined."""
     t = f"trim(CAST({sql} AS VARCHAR))"
     r = f"try_cast({t} AS DOUBLE)"
-    return (f"(CASE WHEN {t} = '' THEN NULL WHEN {r} BETWEEN 1 AND 5 THEN CAST(({r} - 1) / 4 AS VARCHAR) "
-            f"WHEN {r} IS NOT NULL THEN 'rating ' || {t} || ' is outside 1..5' ELSE {t} END)")
+    return (
+        f"(CASE WHEN {t} = '' THEN NULL WHEN {r} BETWEEN 1 AND 5 THEN CAST(({r} - 1) / 4 AS VARCHAR) "
+        f"WHEN {r} IS NOT NULL THEN 'rating ' || {t} || ' is outside 1..5' ELSE {t} END)"
+    )
 
 
 def offset_text(sql: str) -> str:
@@ -64,8 +83,14 @@ class TicketMapping:
     """Builds a :class:`Mapping` for a vendor export: the user's ``columns=`` first, then the
     vendor's usual column names; every column not used becomes a property."""
 
-    def __init__(self, name: str, target: Target, stage: Stage, columns: MappingABC[str, str] | None,
-                 params: Params) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: Target,
+        stage: Stage,
+        columns: MappingABC[str, str] | None,
+        params: Params,
+    ) -> None:
         self.name, self.target, self.stage, self.params = name, target, stage, params
         self.fields: dict[str, Expr] = {}
         self.extras: list[tuple[str, str]] = []
@@ -90,8 +115,14 @@ class TicketMapping:
                 return hit
         return None
 
-    def field(self, canonical: str, *names: str, conv: Conv | None = None, type_: str | None = None,
-              raw_key: str | None = None) -> Column | None:
+    def field(
+        self,
+        canonical: str,
+        *names: str,
+        conv: Conv | None = None,
+        type_: str | None = None,
+        raw_key: str | None = None,
+    ) -> Column | None:
         """Map ``canonical`` to the first column named in ``names`` (unless the user mapped it),
         converting it with ``conv``; ``raw_key`` also keeps the raw value as that property."""
         if canonical in self.fields:
@@ -123,18 +154,28 @@ class TicketMapping:
     def extra(self, key: str, sql: str) -> None:
         self.extras.append((key, sql))
 
-    def build(self, *, rest: bool = True, rename: MappingABC[str, str] | None = None,
-              skip: Iterable[str] = ()) -> Mapping:
+    def build(
+        self,
+        *,
+        rest: bool = True,
+        rename: MappingABC[str, str] | None = None,
+        skip: Iterable[str] = (),
+    ) -> Mapping:
         missing = [f.name for f in self.target.fields if f.required and f.name not in self.fields]
         if missing:
             raise ConfigError(
                 f"the {self.name} export has no {' or '.join(missing)} column. Columns found: "
                 + ", ".join(repr(n) for n in self.stage.names[:20])
-                + "".join(f" ({m}: {did_you_mean(m, self.stage.names).strip()})" for m in missing
-                          if did_you_mean(m, self.stage.names)),
-                code="ingest.missing_field", file=self.stage.input.label,
-                hint="map them with columns={" + ", ".join(f"'{m}': '<source column>'" for m in missing)
-                     + "}, or pass another format=",
+                + "".join(
+                    f" ({m}: {did_you_mean(m, self.stage.names).strip()})"
+                    for m in missing
+                    if did_you_mean(m, self.stage.names)
+                ),
+                code="ingest.missing_field",
+                file=self.stage.input.label,
+                hint="map them with columns={"
+                + ", ".join(f"'{m}': '<source column>'" for m in missing)
+                + "}, or pass another format=",
             )
         for name in PLACEHOLDER_FIELDS:
             if name in self.fields:
@@ -156,6 +197,7 @@ def json_path(params: Params, path: str, *, text: bool = True) -> str:
 
 # -- the generic ticket formats, with placeholders as NULL ------------------------------------------
 
+
 def _generic(container: str) -> Format:
     def mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
         m = generic_mapping(target, stage, columns, format_name=container, params=params)
@@ -165,9 +207,15 @@ def _generic(container: str) -> Format:
                 m.fields[name] = Expr(placeholder_null(e.sql, params), "VARCHAR", e.label)
         return m
 
-    return Format(container, "tickets", frozenset({container}), lambda stage: True, mapping,
-                  description=f"any {container} with one row per ticket, mapped by column names; "
-                              "placeholders such as '--' or 'N/A' in status, priority and channel are NULL")
+    return Format(
+        container,
+        "tickets",
+        frozenset({container}),
+        lambda stage: True,
+        mapping,
+        description=f"any {container} with one row per ticket, mapped by column names; "
+        "placeholders such as '--' or 'N/A' in status, priority and channel are NULL",
+    )
 
 
 formats_mod.formats_for("tickets")  # the built-in generic formats first (a no-op while they load)

@@ -16,7 +16,9 @@ from .tickets_common import TicketMapping, five_point_satisfaction, offset_text
 def _detect(stage: Stage) -> bool:
     keys = keys_of(stage)
     return "conversation id" in keys and bool(
-        {"conversation started at", "conversation rating", "state", "last updated", "created at"} & keys)
+        {"conversation started at", "conversation rating", "state", "last updated", "created at"}
+        & keys
+    )
 
 
 def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
@@ -28,17 +30,35 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     m.field("priority", "Priority")
     m.field("channel", "Channel", "Source", "Initiated via", "Source type")
     m.field("subject", "Title", "Subject", "Conversation title")
-    m.field("body", "First message", "Conversation first message", "First message body", "Body",
-            "Message", "Initial message")
+    m.field(
+        "body",
+        "First message",
+        "Conversation first message",
+        "First message body",
+        "Body",
+        "Message",
+        "Initial message",
+    )
     m.field("tags", "Tags", "Conversation tags")
     m.field("user_id", "User id", "User ID", "External id", "User external id")
     m.field("requester", "User email", "Email", "User name", "Name")
-    m.field("satisfaction", "Conversation rating", "Rating", conv=five_point_satisfaction,
-            raw_key="satisfaction_raw")
+    m.field(
+        "satisfaction",
+        "Conversation rating",
+        "Rating",
+        conv=five_point_satisfaction,
+        raw_key="satisfaction_raw",
+    )
     return m.build()
 
 
-register(Format(
-    "intercom", "tickets", frozenset({"csv"}), _detect, _mapping,
-    description="Intercom conversations CSV export (one row per conversation)",
-))
+register(
+    Format(
+        "intercom",
+        "tickets",
+        frozenset({"csv"}),
+        _detect,
+        _mapping,
+        description="Intercom conversations CSV export (one row per conversation)",
+    )
+)

@@ -15,10 +15,19 @@ from ..readers import Stage
 from .tickets_common import TicketMapping, five_point_satisfaction
 
 # well-known columns kept under a short property name
-RENAME = {"issue id": "issue_id", "issue type": "issue_type", "component/s": "components",
-          "components": "components", "resolution": "resolution", "resolved": "resolved",
-          "assignee": "assignee", "project key": "project_key", "project name": "project",
-          "fix version/s": "fix_versions", "affects version/s": "affects_versions"}
+RENAME = {
+    "issue id": "issue_id",
+    "issue type": "issue_type",
+    "component/s": "components",
+    "components": "components",
+    "resolution": "resolution",
+    "resolved": "resolved",
+    "assignee": "assignee",
+    "project key": "project_key",
+    "project name": "project",
+    "fix version/s": "fix_versions",
+    "affects version/s": "affects_versions",
+}
 
 
 def _detect(stage: Stage) -> bool:
@@ -39,8 +48,10 @@ def _groups(stage: Stage) -> dict[str, list[str]]:
 
 def _non_empty_list(exprs: list[str]) -> str:
     items = ", ".join(f"nullif(trim({e}), '')" for e in exprs)
-    return f"(CASE WHEN len(list_filter([{items}], lambda v: v IS NOT NULL)) = 0 THEN NULL " \
-           f"ELSE list_filter([{items}], lambda v: v IS NOT NULL) END)"
+    return (
+        f"(CASE WHEN len(list_filter([{items}], lambda v: v IS NOT NULL)) = 0 THEN NULL "
+        f"ELSE list_filter([{items}], lambda v: v IS NOT NULL) END)"
+    )
 
 
 def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
@@ -53,8 +64,13 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     m.field("created_at", "Created")
     m.field("updated_at", "Updated")
     m.field("requester", "Reporter", "Creator")
-    m.field("satisfaction", "Satisfaction rating", "Satisfaction", conv=five_point_satisfaction,
-            raw_key="satisfaction_raw")
+    m.field(
+        "satisfaction",
+        "Satisfaction rating",
+        "Satisfaction",
+        conv=five_point_satisfaction,
+        raw_key="satisfaction_raw",
+    )
     groups = _groups(stage)
     labels = [n for n in groups.get("Labels", []) if n not in m.used]
     if "tags" not in m.fields and labels:
@@ -77,7 +93,13 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     return m.build()
 
 
-register(Format(
-    "jira", "tickets", frozenset({"csv"}), _detect, _mapping,
-    description="Jira issue search CSV export (repeated Labels columns become the tags)",
-))
+register(
+    Format(
+        "jira",
+        "tickets",
+        frozenset({"csv"}),
+        _detect,
+        _mapping,
+        description="Jira issue search CSV export (repeated Labels columns become the tags)",
+    )
+)

@@ -8,11 +8,16 @@ from .tickets_common import TicketMapping, json_path, offset_text, space_tags, w
 
 # -- Zendesk --------------------------------------------------------------------------------------
 
+
 def _detect(stage: Stage) -> bool:
     keys = keys_of(stage)
     if stage.is_json:
-        return {"id", "via"} <= keys and bool({"requester_id", "satisfaction_rating", "submitter_id"} & keys)
-    return {"id", "subject", "via"} <= keys and bool({"requester", "requester email", "satisfaction score"} & keys)
+        return {"id", "via"} <= keys and bool(
+            {"requester_id", "satisfaction_rating", "submitter_id"} & keys
+        )
+    return {"id", "subject", "via"} <= keys and bool(
+        {"requester", "requester email", "satisfaction score"} & keys
+    )
 
 
 def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature shared by all formats
@@ -47,12 +52,23 @@ def _mapping(con, target, stage, columns, params):  # noqa: ARG001 - signature s
     m.field("updated_at", "Updated at", conv=offset_text)
     m.field("requester", "Requester email", "Requester")
     m.field("user_id", "Requester external id", "External id")
-    m.field("satisfaction", "Satisfaction Score", "Satisfaction", conv=word_satisfaction,
-            raw_key="satisfaction_raw")
+    m.field(
+        "satisfaction",
+        "Satisfaction Score",
+        "Satisfaction",
+        conv=word_satisfaction,
+        raw_key="satisfaction_raw",
+    )
     return m.build()
 
 
-register(Format(
-    "zendesk", "tickets", frozenset({"csv", "json"}), _detect, _mapping,
-    description="Zendesk ticket export: the CSV view export or the JSON export ({\"tickets\": [...]})",
-))
+register(
+    Format(
+        "zendesk",
+        "tickets",
+        frozenset({"csv", "json"}),
+        _detect,
+        _mapping,
+        description='Zendesk ticket export: the CSV view export or the JSON export ({"tickets": [...]})',
+    )
+)
