@@ -11,7 +11,7 @@ SEED ?= 7
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,10 +37,14 @@ lint: setup ## ruff (lint + format check) and mypy
 bench: setup ## ingest benchmark on 10M generated events (prints rows/s)
 	$(BIN)/python benchmarks/ingest.py
 
+bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB and pandas
+	$(BIN)/uv pip install --python $(BIN)/python --quiet chdb
+	$(BIN)/python benchmarks/metrics.py
+
 lab: setup ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/
 
 clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html
 
-.PHONY: help setup run test lint bench lab clean
+.PHONY: help setup run test lint bench bench-metrics lab clean

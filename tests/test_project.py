@@ -58,7 +58,7 @@ def test_every_cli_command_has_help_and_is_in_the_readme():
 
 def test_every_make_target_is_documented():
     makefile = (ROOT / "Makefile").read_text()
-    targets = re.findall(r"^([a-z]+):.*?## (.+)$", makefile, flags=re.M)
+    targets = re.findall(r"^([a-z-]+):.*?## (.+)$", makefile, flags=re.M)
     assert {"run", "test", "setup", "lint", "bench", "help"} <= {t for t, _ in targets}
     for target, _ in targets:
         assert f"make {target}" in README, f"`make {target}` is not in the README"
