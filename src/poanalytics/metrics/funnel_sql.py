@@ -40,8 +40,41 @@ class FunnelPlan:
     date_to: object
 
 
-def _epoch_us(expr: str) -> str:
-    return f"epoch_us({expr})"
+@dataclass(frozen=True)
+class Bound:
+    """The parts every funnel query shares, with their values bound as parameters."""
+
+    n: int
+    w_us: str
+    preds: list[str]
+    xpreds: list[str]
+    src: str
+    dfrom: str | None
+    dto: str | None
+    in_range: str  # a step-1 (entry) time inside [date_from, date_to]
+    lower: str  # events from date_from ...
+    upper: str  # ... to date_to + window
+
+
+def bind(plan: FunnelPlan, params: Params, table: str = "events") -> Bound:
+    w_us = params.add(plan.window * 1_000_000)
+    dfrom = params.add(plan.date_from) if plan.date_from is not None else None
+    dto = params.add(plan.date_to) if plan.date_to is not None else None
+    in_range = " AND ".join(
+        ([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else [])
+    )
+    return Bound(
+        n=len(plan.steps),
+        w_us=w_us,
+        preds=[step_predicate(s, params) for s in plan.steps],
+        xpreds=[step_predicate(x.as_step(), params) for x in plan.exclusions],
+        src=quote_ident(table),
+        dfrom=dfrom,
+        dto=dto,
+        in_range=in_range or "true",
+        lower=f"AND ts >= {dfrom}" if dfrom else "",
+        upper=f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else "",
+    )
 
 
 def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
@@ -108,19 +141,9 @@ def per_user_sql(
     plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof"
 ) -> str:
     """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN."""
-    n = len(plan.steps)
-    w_us = params.add(plan.window * 1_000_000)
-    preds = [step_predicate(s, params) for s in plan.steps]
-    xpreds = [step_predicate(x.as_step(), params) for x in plan.exclusions]
-    src = quote_ident(table)
-    dfrom = params.add(plan.date_from) if plan.date_from is not None else None
-    dto = params.add(plan.date_to) if plan.date_to is not None else None
-    in_range = (
-        " AND ".join(([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else []))
-        or "true"
-    )
-    upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
-    lower = f"AND ts >= {dfrom}" if dfrom else ""
+    c = bind(plan, params, table)
+    n, w_us, preds, xpreds, src = c.n, c.w_us, c.preds, c.xpreds, c.src
+    dfrom, dto, in_range, lower, upper = c.dfrom, c.dto, c.in_range, c.lower, c.upper
 
     bprop = prop_expr(plan.breakdown, params) if plan.breakdown else "NULL"
     bval = f"coalesce({bprop}, '')" if plan.breakdown else "''"

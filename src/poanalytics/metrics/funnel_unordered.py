@@ -15,28 +15,17 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from ..db import quote_ident
 from ..ingest.sql import Params
-from .funnel_sql import FunnelPlan
-from .predicates import prop_expr, step_predicate
+from .funnel_sql import FunnelPlan, bind
+from .predicates import prop_expr
 
 MAX_STEPS = 7
 
 
 def unordered_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
-    n = len(plan.steps)
-    w_us = params.add(plan.window * 1_000_000)
-    preds = [step_predicate(s, params) for s in plan.steps]
-    xpreds = [step_predicate(x.as_step(), params) for x in plan.exclusions]
-    src = quote_ident(table)
-    dfrom = params.add(plan.date_from) if plan.date_from is not None else None
-    dto = params.add(plan.date_to) if plan.date_to is not None else None
-    in_range = (
-        " AND ".join(([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else []))
-        or "true"
-    )
-    lower = f"AND ts >= {dfrom}" if dfrom else ""
-    upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
+    c = bind(plan, params, table)
+    n, w_us, preds, xpreds, src = c.n, c.w_us, c.preds, c.xpreds, c.src
+    in_range, lower, upper = c.in_range, c.lower, c.upper
     bval = f"coalesce({prop_expr(plan.breakdown, params)}, '')" if plan.breakdown else "''"
     mask = " | ".join(f"(CASE WHEN {p} THEN {1 << i} ELSE 0 END)" for i, p in enumerate(preds))
     excl = " OR ".join(xpreds) if xpreds else "false"
