@@ -12,7 +12,21 @@ import pandas as pd
 from . import db, schema
 from .config import Settings, settings
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
-from .metrics import Exclusion, FunnelQuery, FunnelResult, Step, run_funnel
+from .metrics import (
+    Exclusion,
+    FunnelQuery,
+    FunnelResult,
+    LifecycleQuery,
+    LifecycleResult,
+    RetentionQuery,
+    RetentionResult,
+    Step,
+    StickinessResult,
+    run_funnel,
+    run_lifecycle,
+    run_retention,
+    run_stickiness,
+)
 
 
 class Workbench:
@@ -137,6 +151,62 @@ class Workbench:
             date_to,
         )
         return run_funnel(self.con, query)
+
+    def retention(
+        self,
+        start_event: str | Step | None = None,
+        return_event: str | Step | None = None,
+        period: str = "week",
+        intervals: int = 8,
+        cohort: str = "recurring",
+        cumulative: bool = False,
+        date_from: Any = None,
+        date_to: Any = None,
+        week_start: str = "monday",
+        timezone: str = "UTC",
+    ) -> RetentionResult:
+        """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0."""
+        query = RetentionQuery(
+            start_event,
+            return_event,
+            period,
+            intervals,
+            cohort,
+            cumulative,
+            date_from,
+            date_to,
+            week_start,
+            timezone,
+        )
+        return run_retention(self.con, query)
+
+    def lifecycle(
+        self,
+        event: str | Step | None = None,
+        period: str = "week",
+        date_from: Any = None,
+        date_to: Any = None,
+        timezone: str = "UTC",
+        week_start: str = "monday",
+    ) -> LifecycleResult:
+        """New, returning, resurrecting and dormant (negative) users per period (L1)."""
+        return run_lifecycle(
+            self.con, LifecycleQuery(event, period, date_from, date_to, timezone, week_start)
+        )
+
+    def stickiness(
+        self,
+        event: str | Step | None = None,
+        period: str = "week",
+        date_from: Any = None,
+        date_to: Any = None,
+        timezone: str = "UTC",
+        week_start: str = "monday",
+    ) -> StickinessResult:
+        """Users by number of active days in each period."""
+        return run_stickiness(
+            self.con, LifecycleQuery(event, period, date_from, date_to, timezone, week_start)
+        )
 
     # -- looking at what is there ---------------------------------------------------------------
     def quarantine(self, load_id: int | None = None) -> pd.DataFrame:

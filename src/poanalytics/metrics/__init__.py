@@ -1,15 +1,31 @@
 """Metrics on the warehouse: each is a query object -> SQL builder -> result carrying its SQL."""
 
 from .funnel import FunnelQuery, FunnelResult, run_funnel, wilson
+from .lifecycle import (
+    LifecycleQuery,
+    LifecycleResult,
+    StickinessResult,
+    run_lifecycle,
+    run_stickiness,
+)
+from .retention import RetentionQuery, RetentionResult, run_retention
 from .spec import Exclusion, MetricError, Step, parse_window
 
 __all__ = [
     "Exclusion",
     "FunnelQuery",
     "FunnelResult",
+    "LifecycleQuery",
+    "LifecycleResult",
     "MetricError",
+    "RetentionQuery",
+    "RetentionResult",
     "Step",
+    "StickinessResult",
     "parse_window",
     "run_funnel",
+    "run_lifecycle",
+    "run_retention",
+    "run_stickiness",
     "wilson",
 ]

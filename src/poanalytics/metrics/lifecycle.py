@@ -1,0 +1,123 @@
+"""Lifecycle (L1) and stickiness, per calendar period in a time zone.
+
+Each active user in a period is new (their first qualifying event ever falls in it), returning (also
+active in the previous period) or resurrecting (neither); dormant users were active in the previous
+period and not in this one, reported as a negative count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_all
+from ..errors import did_you_mean
+from ..ingest.sql import Params
+from .periods import Calendar, check
+from .predicates import step_predicate
+from .result import MetricResult
+from .spec import MetricError, Step, as_step
+
+LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dormant"]
+
+
+@dataclass
+class LifecycleQuery:
+    event: str | Step | None = None
+    period: str = "week"
+    date_from: Any = None
+    date_to: Any = None
+    timezone: str = "UTC"
+    week_start: str = "monday"
+
+
+class LifecycleResult(MetricResult):
+    def figure(self):
+        """Stacked bars per period; dormant users below zero."""
+        from ..charts.lifecycle import lifecycle_figure
+
+        return lifecycle_figure(self)
+
+
+class StickinessResult(MetricResult):
+    def figure(self):
+        from ..charts.lifecycle import stickiness_figure
+
+        return stickiness_figure(self)
+
+
+def _prepare(
+    con: duckdb.DuckDBPyConnection, q: LifecycleQuery, code: str
+) -> tuple[Calendar, str, Params, str, str]:
+    tz = check(q.period, q.week_start, q.timezone, code)
+    step = as_step(q.event)
+    if step.event is not None:
+        known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
+        if known and step.event not in known:
+            raise MetricError(
+                f"no event is called {step.event!r}.{did_you_mean(step.event, known)}",
+                code=f"{code}.unknown_event",
+                hint="check the event name",
+            )
+    params = Params()
+    cal = Calendar(q.period, q.week_start, tz, params)
+    lo = (
+        cal.start(params.add(q.date_from) + "::TIMESTAMPTZ")
+        if q.date_from is not None
+        else cal.start("(SELECT min(ts) FROM events)")
+    )
+    hi = (
+        cal.start(params.add(q.date_to) + "::TIMESTAMPTZ")
+        if q.date_to is not None
+        else cal.start("(SELECT max(ts) FROM events)")
+    )
+    return cal, step_predicate(step, params), params, lo, hi
+
+
+def run_lifecycle(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> LifecycleResult:
+    cal, pred, params, lo, hi = _prepare(con, q, "lifecycle")
+    nxt = cal.add("p", "1")
+    sql = f"""
+WITH act AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {pred}),
+seq AS (SELECT user_id, p, min(p) OVER (PARTITION BY user_id) AS first_p,
+               lag(p) OVER (PARTITION BY user_id ORDER BY p) AS prev_p,
+               lead(p) OVER (PARTITION BY user_id ORDER BY p) AS next_p FROM act),
+states AS (
+  SELECT p AS period_start, CASE WHEN p = first_p THEN 'new'
+         WHEN prev_p = {cal.add("p", "-1")} THEN 'returning' ELSE 'resurrecting' END AS state FROM seq
+  UNION ALL  -- dormant in the period after an active one that is not followed by activity
+  SELECT {nxt}, 'dormant' FROM seq WHERE next_p IS NULL OR next_p > {nxt}
+),
+bounds AS (SELECT {lo} AS lo, {hi} AS hi),
+periods AS (SELECT {cal.add("lo", "k")} AS period_start FROM bounds,
+            range(0, {cal.index("lo", "hi")} + 1) AS t(k))
+SELECT p.period_start,
+       count(s.state) FILTER (WHERE s.state = 'new') AS new,
+       count(s.state) FILTER (WHERE s.state = 'returning') AS returning,
+       count(s.state) FILTER (WHERE s.state = 'resurrecting') AS resurrecting,
+       -count(s.state) FILTER (WHERE s.state = 'dormant') AS dormant
+FROM periods p LEFT JOIN states s USING (period_start)
+GROUP BY p.period_start ORDER BY p.period_start"""
+    used = params.used_in(sql)
+    table = con.execute(sql, used).df()
+    if table.empty:
+        table = pd.DataFrame(columns=LIFECYCLE_COLUMNS)
+    return LifecycleResult(q, table, sql, used)
+
+
+def run_stickiness(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> StickinessResult:
+    """Users by the number of days (local calendar days) they were active in each period."""
+    cal, pred, params, lo, hi = _prepare(con, q, "stickiness")
+    sql = f"""
+WITH days AS (SELECT user_id, {cal.start("ts")} AS period_start, count(DISTINCT CAST({cal.local("ts")} AS DATE)) AS active_days
+              FROM events WHERE {pred} GROUP BY ALL)
+SELECT period_start, active_days, count(*) AS users FROM days
+WHERE period_start BETWEEN {lo} AND {hi} GROUP BY ALL ORDER BY period_start, active_days"""
+    used = params.used_in(sql)
+    table = con.execute(sql, used).df()
+    if table.empty:
+        table = pd.DataFrame(columns=["period_start", "active_days", "users"])
+    return StickinessResult(q, table, sql, used)

@@ -1,0 +1,73 @@
+"""Calendar periods in a time zone (R2): local wall time, then date_trunc; weeks start Monday or Sunday.
+
+Periods are computed on local wall-clock TIMESTAMPs (``timezone(tz, ts)``), so a daylight-saving
+change never moves an event into another day, week or month.
+"""
+
+from __future__ import annotations
+
+from ..errors import did_you_mean
+from ..ingest.sql import Params
+from ..ingest.timestamps import check_timezone
+from .spec import MetricError
+
+PERIODS = ("day", "week", "month")
+WEEK_STARTS = ("monday", "sunday")
+
+
+def check(period: str, week_start: str, timezone: str, code: str) -> str:
+    if period not in PERIODS:
+        raise MetricError(
+            f"unknown period {period!r}.{did_you_mean(period, PERIODS)}",
+            code=f"{code}.period",
+            hint="use 'day', 'week' or 'month'",
+        )
+    if week_start not in WEEK_STARTS:
+        raise MetricError(
+            f"unknown week start {week_start!r}.{did_you_mean(week_start, WEEK_STARTS)}",
+            code=f"{code}.week_start",
+            hint="use 'monday' or 'sunday'",
+        )
+    try:
+        return check_timezone(timezone)
+    except Exception as exc:  # the ingest error, re-coded for metrics
+        raise MetricError(
+            str(getattr(exc, "message", exc)),
+            code=f"{code}.timezone",
+            hint="use an IANA name such as 'Europe/Amsterdam' or 'UTC'",
+        ) from exc
+
+
+class Calendar:
+    """SQL for a period's start, distance and arithmetic, bound to one zone and week start."""
+
+    def __init__(self, period: str, week_start: str, tz: str, params: Params) -> None:
+        self.period, self.week_start = period, week_start
+        self.tz = params.add(tz)
+
+    def local(self, ts: str) -> str:
+        return f"timezone({self.tz}, {ts})"
+
+    def start(self, ts: str) -> str:
+        """The start (local TIMESTAMP) of the period holding the instant ``ts``."""
+        local = self.local(ts)
+        if self.period == "week" and self.week_start == "sunday":
+            return f"(date_trunc('week', {local} + INTERVAL 1 DAY) - INTERVAL 1 DAY)"
+        return f"date_trunc('{self.period}', {local})"
+
+    def index(self, a: str, b: str) -> str:
+        """Whole periods from period start ``a`` to period start ``b``."""
+        if self.period == "day":
+            return f"date_diff('day', {a}, {b})"
+        if self.period == "week":
+            return f"(date_diff('day', {a}, {b}) // 7)"
+        return f"date_diff('month', {a}, {b})"
+
+    def add(self, start: str, k: str) -> str:
+        """The period start ``k`` periods after ``start``."""
+        unit = {"day": "DAY", "week": "WEEK", "month": "MONTH"}[self.period]
+        return (
+            f"({start} + to_{unit.lower()}s(CAST({k} AS INTEGER)))"
+            if unit != "WEEK"
+            else f"({start} + to_days(CAST({k} AS INTEGER) * 7))"
+        )

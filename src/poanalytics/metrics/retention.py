@@ -1,0 +1,138 @@
+"""Retention (R1-R4): cohorts by start event, returns by calendar period, empty cells for the unseen.
+
+One query: cohort members, their return periods, a grid of cohort x interval, and the data's end to
+tell which cells cannot be observed yet (NULL, not 0) and which are not over yet (incomplete).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_all
+from ..errors import did_you_mean
+from ..ingest.sql import Params
+from .periods import Calendar, check
+from .predicates import step_predicate
+from .result import MetricResult
+from .spec import MetricError, Step, as_step
+
+COHORTS = ("recurring", "first_time")
+
+
+@dataclass
+class RetentionQuery:
+    start_event: str | Step | None = None
+    return_event: str | Step | None = None
+    period: str = "week"
+    intervals: int = 8
+    cohort: str = "recurring"
+    cumulative: bool = False
+    date_from: Any = None
+    date_to: Any = None
+    week_start: str = "monday"
+    timezone: str = "UTC"
+
+
+class RetentionResult(MetricResult):
+    def figure(self):
+        """A cohort heatmap: rows are cohorts, columns intervals; unobservable cells stay blank."""
+        from ..charts.retention import retention_figure
+
+        return retention_figure(self)
+
+
+def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> tuple[str, Step, Step]:
+    tz = check(q.period, q.week_start, q.timezone, "retention")
+    if q.cohort not in COHORTS:
+        raise MetricError(
+            f"unknown cohort {q.cohort!r}.{did_you_mean(q.cohort, COHORTS)}",
+            code="retention.cohort",
+            hint="use 'recurring' or 'first_time'",
+        )
+    if not isinstance(q.intervals, int) or not 1 <= q.intervals <= 366:
+        raise MetricError(
+            f"intervals must be a whole number from 1 to 366, got {q.intervals!r}",
+            code="retention.intervals",
+            hint="e.g. intervals=8",
+        )
+    start, ret = as_step(q.start_event), as_step(q.return_event)
+    known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
+    for s in (start, ret):
+        if s.event is not None and known and s.event not in known:
+            raise MetricError(
+                f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
+                code="retention.unknown_event",
+                hint="check the event name",
+            )
+    return tz, start, ret
+
+
+def retention_sql(q: RetentionQuery, tz: str, start: Step, ret: Step, params: Params) -> str:
+    cal = Calendar(q.period, q.week_start, tz, params)
+    sp, rp = step_predicate(start, params), step_predicate(ret, params)
+    data_end = "(SELECT max(ts) FROM events)"
+    lo = (
+        cal.start(params.add(q.date_from) + "::TIMESTAMPTZ")
+        if q.date_from is not None
+        else cal.start("(SELECT min(ts) FROM events)")
+    )
+    hi = (
+        cal.start(params.add(q.date_to) + "::TIMESTAMPTZ")
+        if q.date_to is not None
+        else cal.start(data_end)
+    )
+    n = int(q.intervals)
+    if q.cohort == "first_time":  # the period of the first start event ever, then kept if in range
+        members = (
+            f"SELECT user_id, c FROM (SELECT user_id, min({cal.start('ts')}) AS c FROM events WHERE {sp} "
+            "GROUP BY user_id) WHERE c BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
+        )
+    else:  # every period in which the user did the start event (the last period counted to its end)
+        members = (
+            f"SELECT DISTINCT user_id, {cal.start('ts')} AS c FROM events WHERE {sp} "
+            f"AND {cal.start('ts')} BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
+        )
+    gap = cal.index("m.c", "r.p")
+    reached = ("max(" + gap + ")") if q.cumulative else None
+    if q.cumulative:
+        counted = f"""SELECT c, k, count(*) AS users FROM (
+                SELECT m.user_id, m.c, {reached} AS last_k FROM members m JOIN returns r USING (user_id)
+                WHERE r.p > m.c GROUP BY m.user_id, m.c) x, range(1, {n} + 1) AS t(k)
+            WHERE x.last_k >= k GROUP BY c, k"""
+    else:
+        counted = f"""SELECT m.c, {gap} AS k, count(DISTINCT m.user_id) AS users
+            FROM members m JOIN returns r USING (user_id)
+            WHERE {gap} BETWEEN 1 AND {n} GROUP BY ALL"""
+    return f"""
+WITH bounds AS (SELECT {lo} AS lo, {hi} AS hi, {cal.start(data_end)} AS last_p, {cal.local(data_end)} AS end_local),
+members AS ({members}),
+returns AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {rp}
+            AND ts >= (SELECT min(ts) FROM events WHERE {sp})),
+sizes AS (SELECT c, count(*) AS cohort_size FROM members GROUP BY c),
+counted AS ({counted}),
+grid AS (SELECT s.c, s.cohort_size, t.k, {cal.add("s.c", "t.k")} AS cell FROM sizes s, range(0, {n} + 1) AS t(k))
+SELECT g.c AS cohort_start, g.cohort_size, CAST(g.k AS INTEGER) AS interval,
+       CASE WHEN g.cell > b.last_p THEN NULL WHEN g.k = 0 THEN g.cohort_size ELSE coalesce(x.users, 0) END AS users,
+       CASE WHEN g.cell > b.last_p THEN NULL
+            ELSE (CASE WHEN g.k = 0 THEN g.cohort_size ELSE coalesce(x.users, 0) END) / g.cohort_size END AS rate,
+       ({cal.add("g.cell", "1")} > b.end_local) AS incomplete
+FROM grid g CROSS JOIN bounds b LEFT JOIN counted x ON x.c = g.c AND x.k = g.k
+ORDER BY cohort_start, interval"""
+
+
+def run_retention(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionResult:
+    """Retention table: cohort_start, cohort_size, interval, users, rate (NULL when unobservable), incomplete."""
+    tz, start, ret = _validate(con, q)
+    params = Params()
+    sql = retention_sql(q, tz, start, ret, params)
+    used = params.used_in(sql)
+    table = con.execute(sql, used).df()
+    if table.empty:
+        table = pd.DataFrame(
+            columns=["cohort_start", "cohort_size", "interval", "users", "rate", "incomplete"]
+        )
+    return RetentionResult(q, table, sql, used)
