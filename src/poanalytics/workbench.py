@@ -13,6 +13,8 @@ from . import db, schema
 from .config import Settings, settings
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .metrics import (
+    ChurnQuery,
+    ChurnResult,
     Exclusion,
     FunnelQuery,
     FunnelResult,
@@ -22,10 +24,14 @@ from .metrics import (
     RetentionResult,
     Step,
     StickinessResult,
+    SurvivalQuery,
+    SurvivalResult,
+    run_churn,
     run_funnel,
     run_lifecycle,
     run_retention,
     run_stickiness,
+    run_survival,
 )
 
 
@@ -206,6 +212,36 @@ class Workbench:
         """Users by number of active days in each period."""
         return run_stickiness(
             self.con, LifecycleQuery(event, period, date_from, date_to, timezone, week_start)
+        )
+
+    def churn(
+        self,
+        inactive_days: int = 28,
+        event: str | Step | None = None,
+        period: str = "week",
+        segment: str | None = None,
+        date_from: Any = None,
+        date_to: Any = None,
+        timezone: str = "UTC",
+        week_start: str = "monday",
+    ) -> ChurnResult:
+        """Churn rate per period (L2): became churned in the period / active at its start."""
+        query = ChurnQuery(
+            inactive_days, event, period, segment, date_from, date_to, timezone, week_start
+        )
+        return run_churn(self.con, query)
+
+    def survival(
+        self,
+        signup_event: str | Step | None = "signed_up",
+        inactive_days: int = 28,
+        event: str | Step | None = None,
+        by: str | None = None,
+        max_days: int | None = None,
+    ) -> SurvivalResult:
+        """Kaplan-Meier share of a signup cohort still active t days after signup (L2)."""
+        return run_survival(
+            self.con, SurvivalQuery(signup_event, inactive_days, event, by, max_days)
         )
 
     # -- looking at what is there ---------------------------------------------------------------

@@ -1,5 +1,14 @@
 """Metrics on the warehouse: each is a query object -> SQL builder -> result carrying its SQL."""
 
+from .churn import (
+    ChurnQuery,
+    ChurnResult,
+    SurvivalQuery,
+    SurvivalResult,
+    kaplan_meier,
+    run_churn,
+    run_survival,
+)
 from .funnel import FunnelQuery, FunnelResult, run_funnel, wilson
 from .lifecycle import (
     LifecycleQuery,
@@ -12,6 +21,13 @@ from .retention import RetentionQuery, RetentionResult, run_retention
 from .spec import Exclusion, MetricError, Step, parse_window
 
 __all__ = [
+    "ChurnQuery",
+    "ChurnResult",
+    "SurvivalQuery",
+    "SurvivalResult",
+    "kaplan_meier",
+    "run_churn",
+    "run_survival",
     "Exclusion",
     "FunnelQuery",
     "FunnelResult",

@@ -1,0 +1,221 @@
+"""Churn by inactivity and survival (L2).
+
+A user becomes churned N days (default 28) after a qualifying event that no other qualifying event
+follows within those N days, provided that moment has come before the data's end. A user who comes
+back and goes quiet again churns again. Active at an instant = a qualifying event in the N days up to
+it. Churn rate of a period = users who became churned in it / users active at its start.
+
+Survival is Kaplan-Meier over signup cohorts: time from the first signup event to the first churn
+after it, censored at the data's end for users who have not churned; 95% intervals by Greenwood's
+formula (log-log).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_all
+from ..errors import did_you_mean
+from ..ingest.sql import Params
+from .periods import Calendar, check
+from .predicates import prop_expr, step_predicate
+from .result import MetricResult
+from .spec import MetricError, Step, as_step
+
+Z95 = 1.959963984540054
+
+
+@dataclass
+class ChurnQuery:
+    inactive_days: int = 28
+    event: str | Step | None = None
+    period: str = "week"
+    segment: str | None = None
+    date_from: Any = None
+    date_to: Any = None
+    timezone: str = "UTC"
+    week_start: str = "monday"
+
+
+@dataclass
+class SurvivalQuery:
+    signup_event: str | Step | None = "signed_up"
+    inactive_days: int = 28
+    event: str | Step | None = None
+    by: str | None = None  # a property of the signup event, or "cohort" (signup week)
+    max_days: int | None = None
+
+
+class ChurnResult(MetricResult):
+    def figure(self):
+        from ..charts.churn import churn_figure
+
+        return churn_figure(self)
+
+
+class SurvivalResult(MetricResult):
+    def figure(self):
+        from ..charts.churn import survival_figure
+
+        return survival_figure(self)
+
+
+def _check_events(con: duckdb.DuckDBPyConnection, steps: list[Step], code: str) -> None:
+    known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
+    for s in steps:
+        if s.event is not None and known and s.event not in known:
+            raise MetricError(
+                f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
+                code=f"{code}.unknown_event",
+                hint="check the event name",
+            )
+
+
+def _check_days(days: int, code: str) -> int:
+    if not isinstance(days, int) or days < 1:
+        raise MetricError(
+            f"inactive_days must be a whole number of days >= 1, got {days!r}",
+            code=f"{code}.inactive_days",
+            hint="e.g. inactive_days=28",
+        )
+    return days
+
+
+def _churns(pred: str, n_us: str) -> str:
+    """CTE body: one row per churn moment (user_id, churned_at)."""
+    return f"""SELECT user_id, ts + to_microseconds({n_us}) AS churned_at FROM (
+            SELECT user_id, ts, lead(ts) OVER (PARTITION BY user_id ORDER BY ts) AS nxt FROM events WHERE {pred})
+        WHERE (nxt IS NULL OR epoch_us(nxt) - epoch_us(ts) > {n_us})
+          AND epoch_us(ts) + {n_us} <= (SELECT epoch_us(max(ts)) FROM events)"""
+
+
+def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
+    """Per period (and segment): active_at_start, churned, churn_rate, inactive_days."""
+    tz = check(q.period, q.week_start, q.timezone, "churn")
+    days = _check_days(q.inactive_days, "churn")
+    step = as_step(q.event)
+    _check_events(con, [step], "churn")
+    p = Params()
+    cal = Calendar(q.period, q.week_start, tz, p)
+    pred = step_predicate(step, p)
+    n_us = p.add(days * 86_400_000_000)
+    seg = f"coalesce(arg_min({prop_expr(q.segment, p)}, ts), '')" if q.segment else "''"
+    lo = (
+        cal.start(p.add(q.date_from) + "::TIMESTAMPTZ")
+        if q.date_from is not None
+        else cal.start("(SELECT min(ts) FROM events)")
+    )
+    hi = (
+        cal.start(p.add(q.date_to) + "::TIMESTAMPTZ")
+        if q.date_to is not None
+        else cal.start("(SELECT max(ts) FROM events)")
+    )
+    sql = f"""
+WITH segs AS (SELECT user_id, {seg} AS segment FROM events WHERE {pred} GROUP BY user_id),
+churns AS ({_churns(pred, n_us)}),
+bounds AS (SELECT {lo} AS lo, {hi} AS hi),
+periods AS (SELECT {cal.add("lo", "k")} AS period_start, timezone({cal.tz}, {cal.add("lo", "k")}) AS t0,
+                   timezone({cal.tz}, {cal.add("lo", "k + 1")}) AS t1
+            FROM bounds, range(0, {cal.index("lo", "hi")} + 1) AS t(k)),
+active AS (SELECT x.period_start, s.segment, count(DISTINCT e.user_id) AS active_at_start
+           FROM periods x JOIN events e ON e.ts <= x.t0 AND epoch_us(e.ts) > epoch_us(x.t0) - {n_us}
+           JOIN segs s USING (user_id) WHERE {pred} GROUP BY ALL),
+gone AS (SELECT x.period_start, s.segment, count(DISTINCT c.user_id) AS churned
+         FROM periods x JOIN churns c ON c.churned_at >= x.t0 AND c.churned_at < x.t1
+         JOIN segs s USING (user_id) GROUP BY ALL),
+keys AS (SELECT period_start, segment FROM periods, (SELECT DISTINCT segment FROM segs))
+SELECT k.period_start, k.segment, coalesce(a.active_at_start, 0) AS active_at_start,
+       coalesce(g.churned, 0) AS churned,
+       coalesce(g.churned, 0) / nullif(coalesce(a.active_at_start, 0), 0) AS churn_rate,
+       {days} AS inactive_days
+FROM keys k LEFT JOIN active a USING (period_start, segment) LEFT JOIN gone g USING (period_start, segment)
+ORDER BY k.segment, k.period_start"""
+    used = p.used_in(sql)
+    table = con.execute(sql, used).df()
+    if not q.segment:
+        table = table.drop(columns=["segment"])
+    return ChurnResult(q, table, sql, used)
+
+
+def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalResult:
+    """Kaplan-Meier: group, day, at_risk, events, censored, survival, ci_low, ci_high, inactive_days."""
+    days = _check_days(q.inactive_days, "survival")
+    signup, activity = as_step(q.signup_event), as_step(q.event)
+    _check_events(con, [signup, activity], "survival")
+    p = Params()
+    n_us = p.add(days * 86_400_000_000)
+    sp, ap = step_predicate(signup, p), step_predicate(activity, p)
+    if q.by == "cohort":
+        group = "strftime(date_trunc('week', min(ts)), '%Y-%m-%d')"
+    elif q.by:
+        group = f"coalesce(arg_min({prop_expr(q.by, p)}, ts), '')"
+    else:
+        group = "'all'"
+    sql = f"""
+WITH signups AS (SELECT user_id, min(ts) AS t0, {group} AS grp FROM events WHERE {sp} GROUP BY user_id),
+churns AS ({_churns(f"({ap} OR {sp})", n_us)}),
+firsts AS (SELECT s.user_id, s.grp, s.t0, min(c.churned_at) AS churned_at
+           FROM signups s LEFT JOIN churns c ON c.user_id = s.user_id AND c.churned_at > s.t0 GROUP BY ALL),
+durations AS (SELECT grp, CAST(floor((epoch_us(coalesce(churned_at, (SELECT max(ts) FROM events))) - epoch_us(t0))
+                                    / 86400e6) AS INTEGER) AS day, churned_at IS NOT NULL AS churned FROM firsts)
+SELECT grp AS "group", day, count(*) FILTER (WHERE churned) AS events, count(*) FILTER (WHERE NOT churned) AS censored
+FROM durations GROUP BY ALL ORDER BY 1, 2"""
+    used = p.used_in(sql)
+    counts = con.execute(sql, used).df()
+    table = kaplan_meier(counts, q.max_days)
+    table["inactive_days"] = days
+    return SurvivalResult(q, table, sql, used)
+
+
+def kaplan_meier(counts: pd.DataFrame, max_days: int | None = None) -> pd.DataFrame:
+    """Survival per group from (group, day, events, censored) counts; one row per day with an event."""
+    rows = []
+    for grp, g in counts.groupby("group", sort=True):
+        at_risk = int(g.events.sum() + g.censored.sum())
+        surv, green = 1.0, 0.0
+        rows.append(
+            {
+                "group": grp,
+                "day": 0,
+                "at_risk": at_risk,
+                "events": 0,
+                "survival": 1.0,
+                "ci_low": 1.0,
+                "ci_high": 1.0,
+            }
+        )
+        for r in g.sort_values("day").itertuples(index=False):
+            d, c = int(r.events), int(r.censored)
+            if d and at_risk:
+                surv *= 1 - d / at_risk
+                if at_risk > d:
+                    green += d / (at_risk * (at_risk - d))
+                lo, hi = _loglog(surv, green)
+                if max_days is None or r.day <= max_days:
+                    rows.append(
+                        {
+                            "group": grp,
+                            "day": int(r.day),
+                            "at_risk": at_risk,
+                            "events": d,
+                            "survival": surv,
+                            "ci_low": lo,
+                            "ci_high": hi,
+                        }
+                    )
+            at_risk -= d + c
+    return pd.DataFrame(
+        rows, columns=["group", "day", "at_risk", "events", "survival", "ci_low", "ci_high"]
+    )
+
+
+def _loglog(s: float, green: float) -> tuple[float, float]:
+    if s <= 0 or s >= 1 or green <= 0:
+        return (s, s) if s <= 0 else (s, 1.0)
+    se = math.sqrt(green) / abs(math.log(s))
+    return (s ** math.exp(Z95 * se), s ** math.exp(-Z95 * se))
