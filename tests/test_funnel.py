@@ -309,3 +309,25 @@ def test_result_carries_its_sql_and_figure(wb):
     assert any(v == "a" for v in f.params.values())
     fig = f.figure()
     assert list(fig.data[0].y) == [1, 1]
+
+
+def test_f14_breakdown_values_called_out_only_when_clear(wb):
+    journeys = {}
+    for i in range(60):  # web converts 50/60, ios 20/60: clearly different; android has 6 users
+        journeys[f"web{i}"] = [(i, "a", {"platform": "web"})] + ([(i + 1, "b")] if i < 50 else [])
+        journeys[f"ios{i}"] = [(i, "a", {"platform": "ios"})] + ([(i + 1, "b")] if i < 20 else [])
+    for i in range(6):
+        journeys[f"and{i}"] = [(i, "a", {"platform": "android"})] + (
+            [(i + 1, "b")] if i < 1 else []
+        )
+    journeys["closer"] = [(2 * D, "z")]
+    load(wb, journeys)
+    calls = (
+        wb.funnel(["a", "b"], window="1h", breakdown="platform").callouts().set_index("breakdown")
+    )
+    assert bool(calls.loc["web", "clear"]) and bool(calls.loc["ios", "clear"])
+    assert calls.loc["web", "difference"] > 0 > calls.loc["ios", "difference"]
+    assert bool(calls.loc["android", "small_sample"]) and not bool(calls.loc["android", "clear"])
+    with pytest.raises(poa.MetricError) as info:
+        wb.funnel(["a", "b"], window="1h").callouts()
+    assert info.value.code == "funnel.no_breakdown"

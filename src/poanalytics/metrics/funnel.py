@@ -190,6 +190,12 @@ class FunnelResult:
 
         return conversion_times(self, step, from_step)
 
+    def callouts(self, step: int | None = None) -> pd.DataFrame:
+        """Breakdown values whose conversion differs clearly from the rest (two-proportion test)."""
+        from .funnel_analysis import breakdown_callouts
+
+        return breakdown_callouts(self, step)
+
     def figure(self):
         """Bars of users per step with conversion, Wilson intervals, drop-off and in-progress counts."""
         from ..charts.funnel import funnel_figure

@@ -99,3 +99,48 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
         SELECT user_id, breakdown, (epoch_us(t{step}) - epoch_us(t{from_step})) / 1e6 AS seconds
         FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id""",
     )
+
+
+def breakdown_callouts(result: FunnelResult, step: int | None = None) -> pd.DataFrame:
+    """Each breakdown value's conversion to ``step`` against all other values (F14).
+
+    ``clear`` is set only when a two-proportion z-test gives p < 0.05 and neither side is a small
+    sample (fewer than 30 users, or fewer than 5 expected conversions or drop-offs).
+    """
+    table = result.table
+    if "breakdown" not in table:
+        raise MetricError(
+            "call-outs compare breakdown values; this funnel has no breakdown",
+            code="funnel.no_breakdown",
+            hint="run the funnel with breakdown='<property>'",
+        )
+    n = len(result.plan.steps)
+    step = step or n
+    starts = table[table.step == 1].set_index("breakdown").users
+    ends = table[table.step == step].set_index("breakdown").users
+    total_n, total_x = float(starts.sum()), float(ends.sum())
+    rows = []
+    for value in starts.index:
+        n1, x1 = float(starts[value]), float(ends.get(value, 0))
+        n2, x2 = total_n - n1, total_x - x1
+        p = two_proportion_p(x1, n1, x2, n2)
+        pooled = (x1 + x2) / (n1 + n2) if n1 + n2 else 0.0
+        small = (
+            min(n1, n2) < SMALL_SAMPLE
+            or min(n1 * pooled, n1 * (1 - pooled), n2 * pooled, n2 * (1 - pooled)) < 5
+        )
+        rate, rest = (x1 / n1 if n1 else math.nan), (x2 / n2 if n2 else math.nan)
+        rows.append(
+            {
+                "breakdown": value,
+                "users": int(n1),
+                "converted": int(x1),
+                "rate": rate,
+                "rest_rate": rest,
+                "difference": rate - rest,
+                "p_value": p,
+                "small_sample": bool(small),
+                "clear": bool(p < 0.05 and not small),
+            }
+        )
+    return pd.DataFrame(rows).sort_values("p_value", na_position="last").reset_index(drop=True)
