@@ -45,6 +45,11 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
             hint="close other programs (or notebooks) that hold the file open, or pass another path",
         ) from exc
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB turns an ASOF join whose left side it *estimates* small into a nested loop; behind the
+    # funnel's CTEs the estimate is a handful of rows while the truth is every attempt, and the loop
+    # then costs 10x the whole funnel (13 s instead of 0.1 s at 10M events). Always use the real one.
+    with contextlib.suppress(duckdb.CatalogException, duckdb.InvalidInputException):
+        con.execute("SET asof_loop_join_threshold = 0")
     # In Jupyter, DuckDB refuses to touch the setting without ipywidgets; it is off there anyway.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")

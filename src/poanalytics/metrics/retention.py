@@ -86,16 +86,19 @@ def retention_sql(q: RetentionQuery, tz: str, start: Step, ret: Step, params: Pa
         else cal.start(data_end)
     )
     n = int(q.intervals)
+    # One pass over the events: each user's active periods, flagged by start and return events.
+    activity = (
+        f"SELECT user_id, {cal.start('ts')} AS p, bool_or({sp}) AS s, bool_or({rp}) AS r "
+        f"FROM events WHERE ({sp}) OR ({rp}) GROUP BY ALL"
+    )
+    in_range = "BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
     if q.cohort == "first_time":  # the period of the first start event ever, then kept if in range
         members = (
-            f"SELECT user_id, c FROM (SELECT user_id, min({cal.start('ts')}) AS c FROM events WHERE {sp} "
-            "GROUP BY user_id) WHERE c BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
+            "SELECT user_id, c FROM (SELECT user_id, min(p) AS c FROM activity WHERE s "
+            f"GROUP BY user_id) WHERE c {in_range}"
         )
     else:  # every period in which the user did the start event (the last period counted to its end)
-        members = (
-            f"SELECT DISTINCT user_id, {cal.start('ts')} AS c FROM events WHERE {sp} "
-            f"AND {cal.start('ts')} BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
-        )
+        members = f"SELECT user_id, p AS c FROM activity WHERE s AND p {in_range}"
     gap = cal.index("m.c", "r.p")
     reached = ("max(" + gap + ")") if q.cumulative else None
     if q.cumulative:
@@ -109,9 +112,9 @@ def retention_sql(q: RetentionQuery, tz: str, start: Step, ret: Step, params: Pa
             WHERE {gap} BETWEEN 1 AND {n} GROUP BY ALL"""
     return f"""
 WITH bounds AS (SELECT {lo} AS lo, {hi} AS hi, {cal.start(data_end)} AS last_p, {cal.local(data_end)} AS end_local),
+activity AS ({activity}),
 members AS ({members}),
-returns AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {rp}
-            AND ts >= (SELECT min(ts) FROM events WHERE {sp})),
+returns AS (SELECT user_id, p FROM activity WHERE r),
 sizes AS (SELECT c, count(*) AS cohort_size FROM members GROUP BY c),
 counted AS ({counted}),
 grid AS (SELECT s.c, s.cohort_size, t.k, {cal.add("s.c", "t.k")} AS cell FROM sizes s, range(0, {n} + 1) AS t(k))
