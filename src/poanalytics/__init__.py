@@ -2,7 +2,7 @@
 
 from .errors import ConfigError, InputError, PoaError, WarehouseError
 from .ingest.pipeline import LoadReport
-from .metrics import Exclusion, FunnelResult, MetricError, Step
+from .metrics import DropoffResult, Exclusion, FunnelResult, MetricError, PathsResult, Step
 from .status import Status
 from .workbench import Workbench
 
@@ -10,9 +10,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "DropoffResult",
     "Exclusion",
     "FunnelResult",
     "MetricError",
+    "PathsResult",
     "Step",
     "InputError",
     "LoadReport",

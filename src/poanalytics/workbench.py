@@ -20,6 +20,8 @@ from .metrics import (
     FunnelResult,
     LifecycleQuery,
     LifecycleResult,
+    PathsQuery,
+    PathsResult,
     RetentionQuery,
     RetentionResult,
     Step,
@@ -29,6 +31,7 @@ from .metrics import (
     run_churn,
     run_funnel,
     run_lifecycle,
+    run_paths,
     run_retention,
     run_stickiness,
     run_survival,
@@ -157,6 +160,43 @@ class Workbench:
             date_to,
         )
         return run_funnel(self.con, query)
+
+    def paths(
+        self,
+        start_event: str | Step | None = None,
+        end_event: str | Step | None = None,
+        steps: int = 5,
+        window: Any = None,
+        occurrence: str = "first",
+        collapse_repeats: bool = True,
+        exclude_events: Sequence[str] | str = (),
+        date_from: Any = None,
+        date_to: Any = None,
+        top: int = 10,
+        max_edges: int = 50,
+        min_users: int = 1,
+    ) -> PathsResult:
+        """The most common paths after ``start_event`` (or before ``end_event``, or from each user's
+        first event): a Sankey-ready edge table, the top sequences and ``figure()``.
+
+        ``steps`` counts the event itself; ``window`` limits the time from it; ``occurrence`` is
+        "first" (one path per user) or "every". See docs/metrics.md for every rule.
+        """
+        query = PathsQuery(
+            start_event,
+            end_event,
+            steps,
+            window,
+            occurrence,
+            collapse_repeats,
+            exclude_events,
+            date_from,
+            date_to,
+            top,
+            max_edges,
+            min_users,
+        )
+        return run_paths(self.con, query)
 
     def retention(
         self,

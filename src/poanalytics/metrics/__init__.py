@@ -10,6 +10,8 @@ from .churn import (
     run_survival,
 )
 from .funnel import FunnelQuery, FunnelResult, run_funnel, wilson
+from .funnel_correlation import CorrelationQuery, CorrelationResult, fisher_exact
+from .funnel_dropoff import DropoffResult
 from .lifecycle import (
     LifecycleQuery,
     LifecycleResult,
@@ -17,23 +19,30 @@ from .lifecycle import (
     run_lifecycle,
     run_stickiness,
 )
+from .paths import PathsQuery, PathsResult, run_paths
 from .retention import RetentionQuery, RetentionResult, run_retention
 from .spec import Exclusion, MetricError, Step, parse_window
 
 __all__ = [
     "ChurnQuery",
     "ChurnResult",
+    "CorrelationQuery",
+    "CorrelationResult",
+    "fisher_exact",
     "SurvivalQuery",
     "SurvivalResult",
     "kaplan_meier",
     "run_churn",
     "run_survival",
+    "DropoffResult",
     "Exclusion",
     "FunnelQuery",
     "FunnelResult",
     "LifecycleQuery",
     "LifecycleResult",
     "MetricError",
+    "PathsQuery",
+    "PathsResult",
     "RetentionQuery",
     "RetentionResult",
     "Step",
@@ -41,6 +50,7 @@ __all__ = [
     "parse_window",
     "run_funnel",
     "run_lifecycle",
+    "run_paths",
     "run_retention",
     "run_stickiness",
     "wilson",

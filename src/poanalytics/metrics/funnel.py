@@ -14,6 +14,8 @@ import pandas as pd
 from ..db import fetch_all, quote_ident
 from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
+from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_sql import FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .spec import Exclusion, MetricError, Step, as_step, parse_window
@@ -195,6 +197,42 @@ class FunnelResult:
         from .funnel_analysis import breakdown_callouts
 
         return breakdown_callouts(self, step)
+
+    def correlation(
+        self,
+        step: int | None = None,
+        kind: str = "events",
+        properties: Sequence[str] | str | None = None,
+        exclude_events: Sequence[str] | str = (),
+        min_users: int | None = None,
+        top: int | None = 10,
+        breakdown_value: str | None = None,
+    ) -> CorrelationResult:
+        """Events (kind="events") or step-1 property values (kind="properties") that go with
+        converting to ``step`` (default: last) rather than dropping off: odds ratios, Fisher tests."""
+        query = CorrelationQuery(
+            step, kind, properties, exclude_events, min_users, top, breakdown_value
+        )
+        return run_correlation(self, query)
+
+    def dropoff_paths(
+        self,
+        step: int,
+        steps: int = 4,
+        horizon: Any = None,
+        breakdown_value: str | None = None,
+        top: int = 10,
+        max_edges: int = 50,
+        min_users: int = 1,
+        collapse_repeats: bool = True,
+    ) -> DropoffResult:
+        """What the users of ``dropped(step)`` did next after their step-(step-1) event: top next
+        events (with "(no further events)", shares add up to 1) and paths, until their window closes
+        (or for ``horizon``); ``steps`` counts the step event and the events after it."""
+        query = DropoffQuery(
+            step, steps, horizon, breakdown_value, top, max_edges, min_users, collapse_repeats
+        )
+        return dropoff_paths(self, query)
 
     def figure(self):
         """Bars of users per step with conversion, Wilson intervals, drop-off and in-progress counts."""

@@ -1,0 +1,285 @@
+"""User paths (like PostHog's and Amplitude's): the most common sequences of events after an event
+(``start_event``) or before one (``end_event``). Query object -> validation -> SQL (paths_sql) ->
+result with a Sankey-ready edge table, the top whole sequences, their SQL and a figure."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_all, quote_ident
+from ..errors import did_you_mean
+from ..ingest.sql import Params
+from .paths_sql import PathPlan, Stream, edges_sql, path_sql, prune_orphans, sequences_sql
+from .predicates import step_predicate
+from .result import MetricResult
+from .spec import MetricError, Step, as_step, parse_window
+
+OCCURRENCES = ("first", "every")
+MAX_STEPS = 20
+EDGE_COLUMNS = ["step", "source", "target", "users", "paths"]
+SEQUENCE_COLUMNS = ["path", "events", "users", "paths", "share"]
+
+
+@dataclass
+class PathsQuery:
+    start_event: str | Step | None = None
+    end_event: str | Step | None = None
+    steps: int = 5
+    window: Any = None
+    occurrence: str = "first"
+    collapse_repeats: bool = True
+    exclude_events: Sequence[str] | str = ()
+    date_from: Any = None
+    date_to: Any = None
+    top: int = 10
+    max_edges: int = 50
+    min_users: int = 1
+
+
+@dataclass
+class PathsResult(MetricResult):
+    """``table``: the edges (step, source, target, users, paths), ready for a Sankey;
+    ``sequences``: the top whole paths; ``users``: users with at least one path."""
+
+    sequences: pd.DataFrame = field(default_factory=pd.DataFrame)
+    users: int = 0
+    title: str = "Paths"
+
+    @property
+    def edges(self) -> pd.DataFrame:
+        return self.table
+
+    def figure(self):
+        """A plotly Sankey of the edges: one column per step, link widths are users."""
+        from ..charts.paths import paths_figure
+
+        return paths_figure(self.table, self.title)
+
+
+def check_count(value: Any, name: str, code: str, low: int = 1, high: int | None = None) -> int:
+    """A whole number in [low, high]; else a MetricError with ``code``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high and value > high)
+    ):
+        span = f"from {low} to {high}" if high else f"of at least {low}"
+        raise MetricError(
+            f"{name} must be a whole number {span}, got {value!r}",
+            code=code,
+            hint=f"e.g. {name}={low if high is None else min(max(low, 5), high)}",
+        )
+    return value
+
+
+def check_window(value: Any, name: str, code: str) -> int | None:
+    """Seconds, or None for no limit. Errors: ``code`` (not positive), ``code``_format (unreadable)."""
+    if value is None:
+        return None
+    try:
+        return parse_window(value)
+    except MetricError as exc:
+        unreadable = exc.code.endswith("_format")
+        raise MetricError(
+            f"cannot read {name}={value!r}"
+            if unreadable
+            else f"{name} must be positive, got {value!r}",
+            code=code + ("_format" if unreadable else ""),
+            hint="write it like '30m', '1d' or '2w', give seconds or a timedelta, or None for no limit",
+        ) from exc
+
+
+def known_events(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
+
+
+def check_event(name: str | None, known: set[str], code: str) -> None:
+    if name is not None and known and name not in known:
+        raise MetricError(
+            f"no event is called {name!r}.{did_you_mean(name, known)}",
+            code=code,
+            hint="check the name in wb.sql('SELECT DISTINCT event FROM events')",
+        )
+
+
+def excluded_events(q: PathsQuery) -> tuple[str, ...]:
+    """One event name or several; a bare string is one name, not its letters."""
+    return (q.exclude_events,) if isinstance(q.exclude_events, str) else tuple(q.exclude_events)
+
+
+def plan_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> tuple[PathPlan, Step | None]:
+    """Validate against the warehouse (MetricError with a stable ``paths.*`` code)."""
+    if q.start_event is not None and q.end_event is not None:
+        raise MetricError(
+            "give a start_event or an end_event, not both",
+            code="paths.start_and_end",
+            hint="paths from an event: start_event=...; paths leading to an event: end_event=...",
+        )
+    steps = check_count(q.steps, "steps", "paths.steps", 2, MAX_STEPS)
+    check_count(q.top, "top", "paths.top")
+    check_count(q.max_edges, "max_edges", "paths.max_edges")
+    check_count(q.min_users, "min_users", "paths.min_users")
+    if q.occurrence not in OCCURRENCES:
+        raise MetricError(
+            f"unknown occurrence {q.occurrence!r}.{did_you_mean(q.occurrence, OCCURRENCES)}",
+            code="paths.occurrence",
+            hint="use 'first' (one path per user) or 'every' (a path from every occurrence)",
+        )
+    given = q.start_event if q.start_event is not None else q.end_event
+    try:
+        anchor = as_step(given) if given is not None else None
+    except MetricError as exc:
+        raise MetricError(exc.message, code="paths.event_type", hint=exc.hint) from exc
+    if q.occurrence == "every" and anchor is None:
+        raise MetricError(
+            "occurrence='every' needs a start_event or an end_event",
+            code="paths.occurrence_needs_event",
+            hint="without an event, each user's path starts at their first event in the range",
+        )
+    excluded = excluded_events(q)
+    if not all(isinstance(x, str) for x in excluded):
+        raise MetricError(
+            f"exclude_events must be a list of event names, got {q.exclude_events!r}",
+            code="paths.exclude_type",
+            hint='e.g. exclude_events=["page_view"]',
+        )
+    known = known_events(con)
+    for name in [anchor.event if anchor else None, *excluded]:
+        check_event(name, known, "paths.unknown_event")
+    if anchor is not None and anchor.event is not None and anchor.event in excluded:
+        raise MetricError(
+            f"{anchor.event!r} is both the path's event and excluded",
+            code="paths.exclude_anchor",
+            hint="remove it from exclude_events",
+        )
+    if anchor is not None and anchor.where:
+        keys = {
+            r[0]
+            for r in fetch_all(
+                con,
+                "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL",
+            )
+        }
+        for p in anchor.where:
+            if p not in keys:
+                raise MetricError(
+                    f"no event has a property {p!r}.{did_you_mean(p, keys)}",
+                    code="paths.unknown_property",
+                    hint="check the property name",
+                )
+    plan = PathPlan(
+        direction="to" if q.end_event is not None else "from",
+        steps=steps,
+        window=check_window(q.window, "window", "paths.window"),
+        collapse=bool(q.collapse_repeats),
+        first_only=q.occurrence == "first",
+    )
+    return plan, anchor
+
+
+def events_stream(q: PathsQuery, plan: PathPlan, anchor: Step | None, params: Params) -> Stream:
+    """The warehouse's events as a path stream: date bounds, exclusions, the anchor predicate.
+
+    The anchor must fall in [date_from, date_to]; the rest of a path may lie outside the range
+    (as a funnel's later steps may, F12), up to the window.
+    """
+    dfrom = f"CAST({params.add(q.date_from)} AS TIMESTAMPTZ)" if q.date_from is not None else None
+    dto = f"CAST({params.add(q.date_to)} AS TIMESTAMPTZ)" if q.date_to is not None else None
+    w_us = params.add(plan.window * 1_000_000) if plan.window is not None else None
+    in_range = [f"e.ts >= {dfrom}"] if dfrom else []
+    in_range += [f"e.ts <= {dto}"] if dto else []
+    where = []
+    if plan.direction == "from":
+        where += [f"e.ts >= {dfrom}"] if dfrom else []
+        where += [f"epoch_us(e.ts) <= epoch_us({dto}) + {w_us}"] if dto and w_us else []
+    else:
+        where += [f"e.ts <= {dto}"] if dto else []
+        where += [f"epoch_us(e.ts) >= epoch_us({dfrom}) - {w_us}"] if dfrom and w_us else []
+    if excluded_events(q):
+        where.append(f"e.event NOT IN ({', '.join(params.add(x) for x in excluded_events(q))})")
+    label = None
+    if anchor is not None and (anchor.where or anchor.label):
+        label = params.add(anchor.name)  # e.g. "view (page=pricing)": only matching rows anchor
+    return Stream(
+        source=f"{quote_ident('events')} e",
+        where=" AND ".join(where) or "true",
+        anchor=step_predicate(anchor, params) if anchor is not None else "true",
+        in_range=" AND ".join(in_range) or "true",
+        anchor_label=label,
+    )
+
+
+@dataclass
+class PathTables:
+    edges: pd.DataFrame
+    sequences: pd.DataFrame
+    users: int
+    extra: pd.DataFrame | None
+    sql: str
+    params: dict[str, Any]
+
+
+def compute_paths(
+    con: duckdb.DuckDBPyConnection,
+    plan: PathPlan,
+    stream: Stream,
+    params: Params,
+    *,
+    top: int,
+    max_edges: int,
+    min_users: int,
+    end_label: str | None = None,
+    extra_sql: str | None = None,
+) -> PathTables:
+    """Build the path nodes once (a temp table), then the edges, the top sequences and an optional
+    ``extra_sql`` over them (``{nodes}`` names the table); the temp table is dropped afterwards."""
+    name = quote_ident(f"__poa_paths_{uuid.uuid4().hex[:10]}")
+    nodes_sql = path_sql(plan, stream, params, end_label)
+    create = f"CREATE TEMP TABLE {name} AS {nodes_sql}"
+    queries = [
+        edges_sql(name, params, max_edges, min_users),
+        sequences_sql(name, params, plan.steps, top),
+    ]
+    if extra_sql:
+        queries.append(extra_sql.format(nodes=name))
+    try:
+        con.execute(create, params.used_in(create))
+        frames = [con.execute(s, params.used_in(s)).df() for s in queries]
+        users = int(fetch_all(con, f"SELECT count(DISTINCT user_id) FROM {name}")[0][0])
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    edges = frames[0] if not frames[0].empty else pd.DataFrame(columns=EDGE_COLUMNS)
+    edges = prune_orphans(edges, plan.direction, plan.steps)
+    sequences = frames[1] if not frames[1].empty else pd.DataFrame(columns=SEQUENCE_COLUMNS)
+    for frame, ints in (
+        (edges, ["step", "users", "paths"]),
+        (sequences, ["events", "users", "paths"]),
+    ):
+        for col in ints:
+            frame[col] = frame[col].astype("int64")
+    sequences["share"] = sequences["share"].astype("float64")
+    script = ";\n".join([create, *queries])
+    return PathTables(
+        edges, sequences, users, frames[2] if extra_sql else None, script, params.used_in(script)
+    )
+
+
+def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> PathsResult:
+    """Paths from ``start_event`` (or to ``end_event``, or from each user's first event)."""
+    plan, anchor = plan_paths(con, q)
+    params = Params()
+    stream = events_stream(q, plan, anchor, params)
+    t = compute_paths(
+        con, plan, stream, params, top=q.top, max_edges=q.max_edges, min_users=q.min_users
+    )
+    what = anchor.name if anchor is not None else "each user's first event"
+    users = f"{t.users:,} user" + ("" if t.users == 1 else "s")
+    title = f"Paths {plan.direction} {what} ({users})"
+    return PathsResult(q, t.edges, t.sql, t.params, t.sequences, t.users, title)
