@@ -80,7 +80,7 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
 
     mode = min(hi, max(lo, (row + 1) * (col + 1) // (n + 2)))
     observed = log_p(a) + 1e-7
-    if log_p(mode) <= observed:  # the observed table is (one of) the most likely: every table counts
+    if log_p(mode) <= observed:  # the observed table is one of the most likely: all tables count
         return 1.0
     # The far side (across the mode from a): log_p rises towards the mode, so the tables there as
     # unlikely as a form one run from the boundary outward; bisect for its innermost table.

@@ -50,7 +50,8 @@ class Calendar:
     def __init__(self, period: str, week_start: str, tz: str, params: Params) -> None:
         self.period, self.week_start = period, week_start
         self.utc = tz in UTC_ZONES
-        self.tz = params.add(tz)  # bound even for UTC: callers turn local period starts into instants
+        # bound even for UTC: callers turn local period starts back into instants with it
+        self.tz = params.add(tz)
 
     def local(self, ts: str) -> str:
         """The local wall-clock TIMESTAMP of the instant ``ts``."""
