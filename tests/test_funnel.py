@@ -251,6 +251,9 @@ def test_f11_conversion_times_mean_median_and_histogram_data(wb):
     from poanalytics.charts.funnel import times_figure
 
     assert list(times_figure(times).data[0].x) == [60 / 3600, 120 / 3600, 600 / 3600]
+    fig = f.times_figure(2)
+    assert list(fig.data[0].x) == [60 / 3600, 120 / 3600, 600 / 3600]
+    assert fig.layout.title.text == "Time from a to b"
 
 
 def test_f12_date_range_and_in_progress(wb):
@@ -300,6 +303,9 @@ def test_f14_wilson_interval_and_clear_changes(wb):
     assert trend.p_value_vs_previous[1] < 0.001
     assert not trend.small_sample.any()
     assert math.isnan(trend.p_value_vs_previous[0])
+    line = f.trend_figure("week").data[0]
+    assert list(line.y) == [0.75, 0.25]
+    assert list(line.error_y.array) == pytest.approx(list(trend.ci_high - trend.rate))
 
 
 def test_result_carries_its_sql_and_figure(wb):

@@ -18,6 +18,9 @@ FORBIDDEN = {
     "schema": {"ingest", "workbench", "cli", "demo", "status"},
     "ingest": {"workbench", "cli", "demo", "status"},
     "demo": {"cli"},
+    "metrics": {"workbench", "cli", "demo", "status"},
+    # charts draw results: no data access
+    "charts": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
 }
 
 

@@ -9,6 +9,7 @@ import papermill as pm
 import pytest
 
 import poanalytics as poa
+from poanalytics import demo
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -27,8 +28,35 @@ def loaded_warehouse(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def demo_warehouse(tmp_path_factory) -> Path:
+    """The demo data set (small), loaded into a real warehouse file."""
+    folder = tmp_path_factory.mktemp("nb_demo")
+    files = demo.generate(folder / "demo", users=400, weeks=8)
+    path = folder / "warehouse.duckdb"
+    with poa.Workbench(path) as wb:
+        demo.load_demo(wb, files)
+    return path
+
+
+# what each notebook must show, beyond running: (needs the demo data, texts in its outputs)
+EXPECTED = {
+    "00_warehouse.ipynb": (False, ["user_id is empty", "events"]),
+    "10_metrics.ipynb": (
+        True,
+        ["profile_completed", "Conversion to activated", "Paths from signed_up"],
+    ),
+}
+
+
+def test_every_notebook_is_checked():
+    assert sorted(EXPECTED) == [p.name for p in NOTEBOOKS]
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs_with_papermill(notebook, loaded_warehouse, tmp_path):
+def test_notebook_runs_with_papermill(notebook, request, tmp_path):
+    needs_demo, texts = EXPECTED[notebook.name]
+    warehouse = request.getfixturevalue("demo_warehouse" if needs_demo else "loaded_warehouse")
     cells = json.loads(notebook.read_text())["cells"]
     assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells), (
         "no parameters cell"
@@ -40,11 +68,14 @@ def test_notebook_runs_with_papermill(notebook, loaded_warehouse, tmp_path):
     pm.execute_notebook(
         str(notebook),
         str(out),
-        parameters={"warehouse": str(loaded_warehouse)},
+        parameters={"warehouse": str(warehouse)},
         kernel_name="poanalytics",
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
     )
     text = out.read_text()
-    assert "user_id is empty" in text  # the quarantined row is shown with its reason
-    assert "events" in text
+    for expected in texts:  # e.g. the quarantined row is shown with its reason
+        assert expected in text, expected
+    executed = json.loads(text)["cells"]
+    errors = [o for c in executed for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors

@@ -1,5 +1,6 @@
 """poanalytics: product analytics, support tickets and interview notes in one DuckDB warehouse."""
 
+from .charts.notebook import setup_notebook
 from .errors import ConfigError, InputError, PoaError, WarehouseError
 from .ingest.pipeline import LoadReport
 from .metrics import DropoffResult, Exclusion, FunnelResult, MetricError, PathsResult, Step
@@ -22,5 +23,6 @@ __all__ = [
     "Status",
     "WarehouseError",
     "Workbench",
+    "setup_notebook",
     "__version__",
 ]

@@ -192,6 +192,23 @@ class FunnelResult:
 
         return conversion_times(self, step, from_step)
 
+    def trend_figure(self, period: str = "week", step: int | None = None):
+        """Conversion to ``step`` by entry period as a line with 95% Wilson intervals."""
+        from ..charts.funnel import trend_figure
+
+        n = len(self.plan.steps)
+        name = self.plan.steps[(step or n) - 1].name
+        return trend_figure(self.trend(period, step), f"Conversion to {name} by {period} of entry")
+
+    def times_figure(self, step: int, from_step: int | None = None):
+        """Histogram of the time users took from ``from_step`` (default: previous) to ``step``."""
+        from ..charts.funnel import times_figure
+
+        frame = self.conversion_times(step, from_step)
+        a = self.plan.steps[(from_step or step - 1) - 1].name
+        b = self.plan.steps[step - 1].name
+        return times_figure(frame, f"Time from {a} to {b}")
+
     def callouts(self, step: int | None = None) -> pd.DataFrame:
         """Breakdown values whose conversion differs clearly from the rest (two-proportion test)."""
         from .funnel_analysis import breakdown_callouts
