@@ -61,6 +61,21 @@ def test_nothing_lost_and_every_bad_row_explained(wb, tmp_path):
     assert first == {"plan": "pro", "note": 'multi\nline, with comma and "quotes" inside'}
 
 
+def test_a_well_formed_csv_with_bad_values_keeps_their_row_numbers(wb, tmp_path):
+    # no malformed line: the file is read in place, and numbered only once a value fails
+    path = write(
+        tmp_path / "clean.csv",
+        'user_id,event,timestamp\nu1,a,2024-03-04T09:00:00Z\n"u2\nsecond line",b,2024-03-04T09:00:00Z\n'
+        "u3,c,not a time\n,d,2024-03-04T09:00:00Z\nu5,e,2024-03-04T09:00:00Z\n",
+    )
+    report = wb.load_events(path)
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (5, 3, 2)
+    q = wb.quarantine(report.load_id).set_index("row")
+    assert dict(q.column_name) == {4: "timestamp", 5: "user_id"}
+    assert '"u3"' in q.loc[4, "raw"]
+    assert sorted(wb.sql("SELECT user_id FROM events").user_id) == ["u1", "u2\nsecond line", "u5"]
+
+
 def test_loading_the_same_file_twice_changes_nothing(wb_file, tmp_path):
     path = write(tmp_path / "events.csv", NASTY_CSV)
     first = wb_file.load_events(path)

@@ -115,7 +115,9 @@ def plan(
         "UINTEGER",
     } or t.startswith("DECIMAL"):
         return epoch_expr(f"({expr})::DOUBLE")
-    text = f"trim(({expr})::VARCHAR)"
+    raw = f"({expr})::VARCHAR"
+    # trim() copies every value; most have no blanks to trim, so only trim those that do
+    text = f"(CASE WHEN starts_with({raw}, ' ') OR ends_with({raw}, ' ') THEN trim({raw}) ELSE {raw} END)"
     if fmt:
         formats = params.add([fmt])
         parsed = f"try_strptime({text}, {formats})"
