@@ -15,7 +15,18 @@ import pandas as pd
 from ..db import fetch_all, quote_ident
 from ..errors import did_you_mean
 from ..ingest.sql import Params
-from .paths_sql import PathPlan, Stream, edges_sql, path_sql, prune_orphans, sequences_sql
+from .paths_sql import (
+    PathPlan,
+    Stream,
+    cut_sql,
+    edges_sql,
+    only_users,
+    path_sql,
+    prune_orphans,
+    restrict,
+    sequences_sql,
+    short_sql,
+)
 from .predicates import step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step, as_step, parse_window
@@ -240,21 +251,40 @@ def compute_paths(
 ) -> PathTables:
     """Build the path nodes once (a temp table), then the edges, the top sequences and an optional
     ``extra_sql`` over them (``{nodes}`` names the table); the temp table is dropped afterwards."""
-    name = quote_ident(f"__poa_paths_{uuid.uuid4().hex[:10]}")
-    nodes_sql = path_sql(plan, stream, params, end_label)
-    create = f"CREATE TEMP TABLE {name} AS {nodes_sql}"
+    tag = uuid.uuid4().hex[:10]
+    name = quote_ident(f"__poa_paths_{tag}")
+    cut, short = quote_ident(f"__poa_pathcut_{tag}"), quote_ident(f"__poa_pathshort_{tag}")
+    script: list[str] = []
     queries = [
         edges_sql(name, params, max_edges, min_users),
         sequences_sql(name, params, plan.steps, top),
     ]
     if extra_sql:
         queries.append(extra_sql.format(nodes=name))
+
+    def run(sql: str) -> None:
+        script.append(sql)
+        con.execute(sql, params.used_in(sql))
+
     try:
-        con.execute(create, params.used_in(create))
+        if plan.first_only:  # read only the rows each user's path can reach (see paths_sql)
+            run(f"CREATE TEMP TABLE {cut} AS {cut_sql(plan, stream, params)}")
+            run(
+                f"CREATE TEMP TABLE {name} AS {path_sql(plan, restrict(plan, stream, cut), params, end_label)}"
+            )
+            if plan.collapse:
+                run(f"CREATE TEMP TABLE {short} AS {short_sql(plan, cut, name)}")
+                if fetch_all(con, f"SELECT 1 FROM {short} LIMIT 1"):
+                    run(f"DELETE FROM {name} WHERE user_id IN (SELECT user_id FROM {short})")
+                    full = path_sql(plan, only_users(stream, short), params, end_label)
+                    run(f"INSERT INTO {name} {full}")
+        else:
+            run(f"CREATE TEMP TABLE {name} AS {path_sql(plan, stream, params, end_label)}")
         frames = [con.execute(s, params.used_in(s)).df() for s in queries]
         users = int(fetch_all(con, f"SELECT count(DISTINCT user_id) FROM {name}")[0][0])
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+        for table in (name, cut, short):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     edges = frames[0] if not frames[0].empty else pd.DataFrame(columns=EDGE_COLUMNS)
     edges = prune_orphans(edges, plan.direction, plan.steps)
     sequences = frames[1] if not frames[1].empty else pd.DataFrame(columns=SEQUENCE_COLUMNS)
@@ -265,9 +295,14 @@ def compute_paths(
         for col in ints:
             frame[col] = frame[col].astype("int64")
     sequences["share"] = sequences["share"].astype("float64")
-    script = ";\n".join([create, *queries])
+    script_text = ";\n".join([*script, *queries])
     return PathTables(
-        edges, sequences, users, frames[2] if extra_sql else None, script, params.used_in(script)
+        edges,
+        sequences,
+        users,
+        frames[2] if extra_sql else None,
+        script_text,
+        params.used_in(script_text),
     )
 
 

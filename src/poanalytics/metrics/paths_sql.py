@@ -120,6 +120,79 @@ FROM sizes WHERE n < {n}"""
     )
 
 
+# -- reading only the rows a path can reach ---------------------------------------------------------
+# With one path per user (the first anchor), a path needs only the ``steps`` rows after its anchor
+# (before it, in paths to an event), or a few more when repeats collapse. ``cut_sql`` finds, in one
+# pass and without sorting any user's history, each user's anchor time and the time of the last row
+# the path may need (a top-K aggregate); ``restrict`` keeps the rows between them (a superset: ties
+# at either end stay, and the path SQL orders them exactly). A user with more rows than that whose
+# collapsed path still came out short is computed again from all their rows (``short_sql``).
+
+
+def row_limit(plan: PathPlan) -> int:
+    """Rows read per user: exactly ``steps`` without collapsing, else room for some repeats."""
+    return int(plan.steps) * (4 if plan.collapse else 1)
+
+
+def cut_sql(plan: PathPlan, stream: Stream, params: Params) -> str:
+    """One row per user with an anchor: user_id, ats (the first anchor's time), edge (the time of
+    the last row to read: the ``row_limit``-th from the anchor), n (rows on the path's side of the
+    anchor, inside the window). Rows at ``ats`` or ``edge`` are all kept, so ties are never split."""
+    forward = plan.direction == "from"
+    k = row_limit(plan)
+    t = "epoch_us(e.ts)"
+    side = f"{t} >= pa_f.ats" if forward else f"{t} <= pa_f.ats"
+    if plan.window is not None:
+        w_us = params.add(int(plan.window) * 1_000_000)
+        side += f" AND {t} - pa_f.ats <= {w_us}" if forward else f" AND pa_f.ats - {t} <= {w_us}"
+    edge = f"list_max(min_by({t}, {t}, {k}))" if forward else f"list_min(max_by({t}, {t}, {k}))"
+    ctes = [
+        *stream.ctes,
+        f"""pa_f AS (SELECT e.user_id, min({t}) AS ats FROM {stream.source}
+            WHERE ({stream.where}) AND ({stream.anchor}) AND ({stream.in_range}) GROUP BY e.user_id)""",
+    ]
+    return (
+        "WITH "
+        + ",\n".join(ctes)
+        + f"""
+SELECT e.user_id, any_value(pa_f.ats) AS ats, {edge} AS edge, count(*) AS n
+FROM {stream.source} JOIN pa_f ON pa_f.user_id = e.user_id
+WHERE ({stream.where}) AND {side} GROUP BY e.user_id"""
+    )
+
+
+def restrict(plan: PathPlan, stream: Stream, cut: str) -> Stream:
+    """The stream cut down to the rows between each user's anchor and edge (``cut``: a table)."""
+    span = "pa_c.ats AND pa_c.edge" if plan.direction == "from" else "pa_c.edge AND pa_c.ats"
+    return Stream(
+        source=f"{stream.source} JOIN {cut} pa_c ON pa_c.user_id = e.user_id",
+        where=f"({stream.where}) AND epoch_us(e.ts) BETWEEN {span}",
+        anchor=stream.anchor,
+        in_range=stream.in_range,
+        anchor_label=stream.anchor_label,
+        ctes=stream.ctes,
+    )
+
+
+def short_sql(plan: PathPlan, cut: str, nodes: str) -> str:
+    """Users whose rows were cut and whose (collapsed) path has fewer nodes than ``steps``."""
+    return f"""SELECT c.user_id FROM {cut} c JOIN (SELECT user_id,
+        count(*) FILTER (WHERE NOT marker) AS m FROM {nodes} GROUP BY user_id) t USING (user_id)
+    WHERE c.n > {row_limit(plan)} AND t.m < {int(plan.steps)}"""
+
+
+def only_users(stream: Stream, users: str) -> Stream:
+    """The stream for the users in the table ``users`` only, all their rows."""
+    return Stream(
+        source=f"{stream.source} SEMI JOIN {users} pa_u ON pa_u.user_id = e.user_id",
+        where=stream.where,
+        anchor=stream.anchor,
+        in_range=stream.in_range,
+        anchor_label=stream.anchor_label,
+        ctes=stream.ctes,
+    )
+
+
 def edges_sql(nodes: str, params: Params, max_edges: int, min_users: int) -> str:
     """Edges between consecutive nodes: step (the source's position), source, target, users, paths."""
     return f"""WITH hops AS (SELECT user_id, i AS step, label AS source,
