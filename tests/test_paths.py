@@ -108,6 +108,29 @@ def test_consecutive_repeats_collapse_by_default(wb):
     ]
 
 
+def test_long_runs_of_repeats_past_the_rows_read_first_are_followed_to_the_end(wb):
+    # each user's path first reads row_limit rows from the event; a run of repeats longer than that
+    # sends the user back through all their rows, so the path is the same as without the shortcut
+    from poanalytics.metrics.paths_sql import PathPlan, row_limit
+
+    limit = row_limit(PathPlan("from", 3, None, True, True))
+    views = [(1 + i, "view") for i in range(limit + 5)]
+    later = limit + 10
+    load(
+        wb,
+        {
+            "long": [(0, "signup"), *views, (later, "buy"), (later + 1, "help")],
+            "short": [(0, "signup"), (1, "view"), (2, "buy")],
+            "before": [(0, "view"), *[(1 + i, "view") for i in range(limit + 5)], (later, "buy")],
+        },
+    )
+    assert sequences(wb.paths("signup", steps=3)) == [("signup → view → buy", 2)]
+    assert sequences(wb.paths(end_event="buy", steps=3)) == [
+        ("signup → view → buy", 2),
+        ("(start) → view → buy", 1),
+    ]
+
+
 def test_ties_put_the_event_first_in_paths_from_it_last_in_paths_to_it_else_load_order(wb):
     load(
         wb,
