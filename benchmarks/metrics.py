@@ -9,6 +9,7 @@ warehouse and into a chDB MergeTree table, then times three questions on each en
 - funnel:    5 ordered steps, 7-day window (poanalytics: the full metric contract; chDB: windowFunnel)
 - retention: weekly, first-time cohorts, 8 intervals, any event (chDB: the retention() function)
 - lifecycle: weekly new / returning / resurrecting / dormant
+- paths:     the top 5-step paths after signed_up (poanalytics only: neither peer has the question)
 
 Each (engine, question) runs in its own process, so peak memory (max RSS) is that run's alone.
 Medians over --runs runs are printed and written to benchmarks/RESULTS.md. chDB is installed for the
@@ -97,6 +98,8 @@ def ours(question: str, p: dict[str, Path]) -> object:
             return int(r.table.users.fillna(0).sum())
         if question == "lifecycle":
             return int(wb.lifecycle(period="week").table.new.sum())
+        if question == "paths":
+            return wb.paths("signed_up", steps=5).users
     raise ValueError(question)
 
 
@@ -185,6 +188,7 @@ def pandas_run(question: str, p: dict[str, Path]) -> object:
 
 
 ENGINES = {"poanalytics": ours, "chdb": chdb_run, "pandas": pandas_run}
+ONLY_OURS = {"paths"}  # questions the peers have no counterpart for
 
 
 def peak_rss_mb() -> float:
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="runs per measurement (median is reported)")
     ap.add_argument("--pandas-max", default="20M", help="skip pandas above this many events")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
-    ap.add_argument("--questions", default="funnel,retention,lifecycle")
+    ap.add_argument("--questions", default="funnel,retention,lifecycle,paths")
     ap.add_argument(
         "--worker", nargs=3, metavar=("ENGINE", "QUESTION", "SIZE"), help=argparse.SUPPRESS
     )
@@ -289,21 +293,24 @@ def main(argv: list[str] | None = None) -> int:
         for question in args.questions.split(","):
             res = {}
             for engine in ENGINES:
+                if engine != "poanalytics" and question in ONLY_OURS:
+                    res[engine] = {"skipped": "no counterpart"}
+                    continue
                 if engine == "pandas" and rows > parse_size(args.pandas_max):
                     res[engine] = {"skipped": f"over --pandas-max {args.pandas_max}"}
                     continue
                 res[engine] = measure(engine, question, size, args.data, args.runs)
-            base = res["chdb"].get("median_s")
+            base = res["chdb"].get("median_s")  # None: no chDB figure, so no ratio
             for engine, r in res.items():
                 if "median_s" in r:
-                    ratio = r["median_s"] / base if base else float("nan")
+                    ratio = f"{r['median_s'] / base:.2f}" if base else "-"
                     print(
                         f"  {question:10s} {engine:12s} {r['median_s']:8.2f}s  peak {r['peak_mb']:8.0f} MB  "
-                        f"{ratio:5.2f}x chDB  answer={r['answer']}"
+                        f"{ratio:>5}x chDB  answer={r['answer']}"
                     )
                     lines.append(
                         f"| {rows:,} | {question} | {engine} | {r['median_s']:.2f} | {r['peak_mb']:.0f} | "
-                        f"{ratio:.2f} | {r['answer']} |"
+                        f"{ratio} | {r['answer']} |"
                     )
                 else:
                     note = r.get("skipped") or r.get("error")

@@ -49,6 +49,25 @@ EXPECTED = {
 }
 
 
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_help_notebook_documents_every_parameter(notebook):
+    """`papermill --help-notebook` lists each parameter with its help (a '=' in a comment hides it)."""
+    import ast
+
+    from papermill.translators import PythonTranslator
+
+    cell = next(
+        c
+        for c in json.loads(notebook.read_text())["cells"]
+        if "parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    source = "".join(cell["source"])
+    assigned = [n.target.id for n in ast.parse(source).body if isinstance(n, ast.AnnAssign)]
+    inferred = PythonTranslator.inspect({"source": source})
+    assert [p.name for p in inferred] == assigned
+    assert all(p.help and p.inferred_type_name != "None" for p in inferred)
+
+
 def test_every_notebook_is_checked():
     assert sorted(EXPECTED) == [p.name for p in NOTEBOOKS]
 
