@@ -252,6 +252,50 @@ def test_story_android_profile_bug_in_the_events(story):
     assert android_other_weeks - bug > 0.3 and others_in_window - bug > 0.3
 
 
+def test_story_stuck_users_crash_or_look_for_help_before_leaving(story):
+    lo, hi = st.android_bug_window(story.end)
+    rows = (
+        con_over(story)
+        .execute(
+            """
+        SELECT s.platform = 'android' AND s.signup_ts >= $lo AND s.signup_ts < $hi AS in_bug,
+               p.user_id IS NULL AS stuck, count(*) AS users,
+               count(x.user_id) AS crashed, count(h.user_id) AS helped,
+               bool_and(x.ts IS NULL OR (x.ts > o.ts AND x.ts <= o.ts + INTERVAL 1 MINUTE)) AS soon
+        FROM signups s
+        JOIN (SELECT user_id, min("timestamp") AS ts FROM e WHERE event = 'onboarding_started'
+              GROUP BY 1) o USING (user_id)
+        LEFT JOIN (SELECT DISTINCT user_id FROM e WHERE event = 'profile_completed') p USING (user_id)
+        LEFT JOIN (SELECT user_id, min("timestamp") AS ts FROM e WHERE event = 'app_error'
+                   AND properties::JSON->>'screen' = 'profile' GROUP BY 1) x USING (user_id)
+        LEFT JOIN (SELECT DISTINCT user_id FROM e WHERE event = 'help_viewed') h USING (user_id)
+        GROUP BY ALL""",
+            {"lo": lo, "hi": hi},
+        )
+        .fetchall()
+    )
+    by = {(r[0], r[1]): r[2:] for r in rows}
+    n, crashed, helped, soon = by[(True, True)]
+    assert n >= 40 and soon
+    assert crashed / n > st.ANDROID_BUG_ERROR_RATE - 0.1  # ~90% of the stuck bug users crash
+    assert 0.1 < helped / n < 0.5  # ~30%
+    n_other, crashed_other, helped_other, _ = by[(False, True)]
+    assert crashed_other == 0 and abs(helped_other / n_other - st.STUCK_HELP_RATE) < 0.1
+    assert all(by[(bug, False)][1] == by[(bug, False)][2] == 0 for bug in (True, False))
+
+
+def test_the_drop_off_analysis_finds_the_crash(loaded):
+    wb, _ = loaded
+    f = wb.funnel(FUNNEL, window="7d", breakdown="platform")
+    after = f.dropoff_paths(3, breakdown_value="android").table.set_index("next_event")
+    assert after.index[0] == "app_error" and after.share.iloc[0] > 0.5
+    assert after.share.sum() == pytest.approx(1.0)
+    corr = f.correlation(step=3).table.set_index("event")
+    assert {"app_error", "help_viewed"} <= set(corr.index)
+    crash = corr.loc["app_error"]
+    assert crash.direction == "failure" and crash.success_count == 0 and crash.significant
+
+
 def test_story_android_bug_tickets(story):
     lo, hi = st.android_bug_window(story.end)
     con = con_over(story)

@@ -250,6 +250,8 @@ Data covers the {files.weeks} weeks before {files.end} (a Monday, 00:00 UTC), st
 `project_created` -> (`teammate_invited`) -> `activated`; then `session_started`, `dashboard_viewed`,
 `report_created`, `filter_applied`, `search_performed`, `export_clicked`, `comment_added`,
 `report_shared` on active days; `plan_upgraded`; `subscription_cancelled` (paid plans) at churn.
+Users stuck on the profile step may open its help page (`help_viewed`); in the Android bug most
+hit `app_error` first.
 
 ## Planted stories
 

@@ -140,6 +140,12 @@ def build_users(
             lower({from_list(u("mate_first"), nm.FIRST_NAMES, p)}) || '.'
                 || lower({from_list(u("mate_last"), nm.LAST_NAMES, p)}) || '@' || domain AS invitee_email,
             project_ts + demo_ms((120 + {u("activate_t")} * 3600) * 1000) AS activated_ts,
+            -- stuck on the profile step: the bug's crash within a minute, the help page within minutes
+            CASE WHEN onb AND NOT profile AND in_bug AND {u("crash")} < {p.add(st.ANDROID_BUG_ERROR_RATE)}
+                 THEN onb_ts + demo_ms((10 + {u("crash_t")} * 50) * 1000) END AS error_ts,
+            CASE WHEN onb AND NOT profile AND {u("help")} < CASE WHEN in_bug
+                      THEN {p.add(st.ANDROID_BUG_HELP_RATE)} ELSE {p.add(st.STUCK_HELP_RATE)} END
+                 THEN onb_ts + demo_ms((70 + {u("help_t")} * 240) * 1000) END AS help_ts,
             CASE WHEN invite THEN {p.add(st.TEAMMATE_LIFETIME_FACTOR)} ELSE 1.0 END AS life_factor,
             -ln(1 - {u("life")}) * {lookup("plan", st.MEAN_LIFETIME_DAYS, p, 30.0)} * life_factor AS life_days,
             activated AND {u("upgrade")} < {lookup("plan", st.UPGRADE_RATE, p, 0.0)} AS upg,
@@ -174,7 +180,7 @@ def build_users(
            profile, CASE WHEN profile THEN profile_ts END AS profile_ts,
            project, CASE WHEN project THEN project_ts END AS project_ts,
            invite, CASE WHEN invite THEN invite_ts END AS invite_ts, invitee_email,
-           activated, CASE WHEN activated THEN activated_ts END AS activated_ts,
+           activated, CASE WHEN activated THEN activated_ts END AS activated_ts, error_ts, help_ts,
            upgraded, upgrade_ts, to_plan, final_plan, churn_ts, cancelled,
            CASE WHEN cancelled THEN cancel_reason END AS cancel_reason,
            end_active, a_day, z_day, p_active
@@ -231,6 +237,9 @@ def events_query(p: Params, days: tuple[int, int] | None = None) -> str:
         ("plan_upgraded", "upgrade_ts", 16, "json_object('from_plan', plan, 'to_plan', to_plan)"),
         ("subscription_cancelled", "CASE WHEN cancelled THEN churn_ts END", 17,
          "json_object('reason', cancel_reason)"),
+        ("app_error", "error_ts", 18,
+         f"json_object('screen', {p.add(st.ERROR_SCREEN)}, 'error', 'ProfileSaveCrash', 'app_version', app_version)"),
+        ("help_viewed", "help_ts", 19, f"json_object('page', {p.add(st.HELP_PAGE)})"),
     ]  # fmt: skip
     items = ", ".join(f"{{'event': '{e}', 'ts': {ts}, 'seq': {seq}}}" for e, ts, seq, _ in steps)
     whens = " ".join(f"WHEN '{e}' THEN {x}" for e, _, _, x in steps if x is not None)

@@ -15,7 +15,10 @@ Planted stories
     ``PROFILE_COMPLETION_RATE`` (80%, a 20% drop) like everybody else, so they never reach
     ``project_created`` or ``activated``. ``ANDROID_BUG_TICKET_RATE`` of the stuck users file a
     ticket ("App crashes on the profile step", tags ``android onboarding bug``) within a day and a
-    half, and several interview notes quote them.
+    half, and several interview notes quote them. Before they leave, ``ANDROID_BUG_ERROR_RATE`` of
+    them hit ``app_error`` (screen ``profile``) within a minute, and some open the profile help page
+    (``help_viewed``), so a funnel's drop-off paths and correlation point at the crash. Users stuck on
+    the profile step outside the bug open that help page at ``STUCK_HELP_RATE`` and never crash.
 (b) **Starter churns on price.** Starter users live ``MEAN_LIFETIME_DAYS['starter']`` (14) days on
     average after activation, against 45-150 for the other plans, and cancel
     (``subscription_cancelled``, reason mostly ``too_expensive``). ``PRICING_TICKET_RATE_CANCELLED``
@@ -78,6 +81,10 @@ ANDROID_BUG_PLATFORM = "android"
 ANDROID_BUG_WEEKS = (5, 4, 3)  # weeks counted back from `end` (1 = the last week of data)
 ANDROID_BUG_PROFILE_RATE = 0.30  # onboarding_started -> profile_completed in those weeks (70% drop)
 ANDROID_BUG_TICKET_RATE = 0.40  # of the stuck Android users, who file a crash ticket
+ANDROID_BUG_ERROR_RATE = 0.90  # of the stuck Android users, whose app reports app_error
+ANDROID_BUG_HELP_RATE = 0.30  # of the stuck Android users, who open the profile help page
+STUCK_HELP_RATE = 0.50  # of the other users stuck on the profile step, who open the help page
+ERROR_SCREEN, HELP_PAGE = "profile", "/help/profile-setup"
 ANDROID_BUG_TAGS = ("android", "onboarding", "bug")
 
 # -- story (b): Starter churns on price -----------------------------------------------------------
