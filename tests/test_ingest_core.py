@@ -62,7 +62,8 @@ def test_nothing_lost_and_every_bad_row_explained(wb, tmp_path):
 
 
 def test_a_well_formed_csv_with_bad_values_keeps_their_row_numbers(wb, tmp_path):
-    # no malformed line: the file is read in place, and numbered only once a value fails
+    # rows are numbered by their place in the file (a quoted line break stays inside its row),
+    # spreadsheet-style: the header is row 1
     path = write(
         tmp_path / "clean.csv",
         'user_id,event,timestamp\nu1,a,2024-03-04T09:00:00Z\n"u2\nsecond line",b,2024-03-04T09:00:00Z\n'
