@@ -19,9 +19,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all
-from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .catalog import check_events
 from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
@@ -65,17 +64,6 @@ class SurvivalResult(MetricResult):
         return survival_figure(self)
 
 
-def _check_events(con: duckdb.DuckDBPyConnection, steps: list[Step], code: str) -> None:
-    known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
-    for s in steps:
-        if s.event is not None and known and s.event not in known:
-            raise MetricError(
-                f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
-                code=f"{code}.unknown_event",
-                hint="check the event name",
-            )
-
-
 def _check_days(days: int, code: str) -> int:
     if not isinstance(days, int) or days < 1:
         raise MetricError(
@@ -99,7 +87,7 @@ def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
     tz = check(q.period, q.week_start, q.timezone, "churn")
     days = _check_days(q.inactive_days, "churn")
     step = as_step(q.event)
-    _check_events(con, [step], "churn")
+    check_events(con, [step.event], "churn")
     p = Params()
     cal = Calendar(q.period, q.week_start, tz, p)
     pred = step_predicate(step, p)
@@ -146,7 +134,7 @@ def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalRe
     """Kaplan-Meier: group, day, at_risk, events, censored, survival, ci_low, ci_high, inactive_days."""
     days = _check_days(q.inactive_days, "survival")
     signup, activity = as_step(q.signup_event), as_step(q.event)
-    _check_events(con, [signup, activity], "survival")
+    check_events(con, [signup.event, activity.event], "survival")
     p = Params()
     n_us = p.add(days * 86_400_000_000)
     sp, ap = step_predicate(signup, p), step_predicate(activity, p)

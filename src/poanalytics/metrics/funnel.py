@@ -14,6 +14,7 @@ import pandas as pd
 from ..db import fetch_all, quote_ident
 from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .catalog import check_events, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_sql import FunnelPlan, per_user_sql
@@ -70,31 +71,10 @@ class FunnelQuery:
                 hint="use " + ", ".join(ATTRIBUTIONS),
             )
         window = parse_window(self.window)
-        known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
-        for s in [*steps, *(x.as_step() for x in self.exclusions)]:
-            if s.event is not None and known and s.event not in known:
-                raise MetricError(
-                    f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
-                    code="funnel.unknown_event",
-                    hint="check the name in wb.sql('SELECT DISTINCT event FROM events')",
-                )
+        check_events(con, [s.event for s in steps] + [x.event for x in self.exclusions], "funnel")
         props = [p for s in steps for p in s.where] + ([self.breakdown] if self.breakdown else [])
         props += [p for x in self.exclusions for p in (x.where or {})]
-        if props:
-            known_props = {
-                r[0]
-                for r in fetch_all(
-                    con,
-                    "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL",
-                )
-            }
-            for p in props:
-                if p not in known_props:
-                    raise MetricError(
-                        f"no event has a property {p!r}.{did_you_mean(p, known_props)}",
-                        code="funnel.unknown_property",
-                        hint="check the property name",
-                    )
+        check_properties(con, props, "funnel")
         for x in self.exclusions:
             if not (0 <= x.from_step < x.to_step <= len(steps) - 1):
                 raise MetricError(

@@ -32,6 +32,7 @@ import pandas as pd
 from ..db import fetch_all, fetch_df, fetch_one, quote_ident
 from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .catalog import check_events, check_properties
 from .funnel_analysis import SMALL_SAMPLE
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
@@ -176,27 +177,8 @@ def _validate(f: FunnelResult, q: CorrelationQuery) -> int:
             "funnel.no_breakdown",
             "run the funnel with breakdown='<property>'",
         )
-    if q.exclude_events:
-        known = {r[0] for r in fetch_all(f.con, "SELECT DISTINCT event FROM events")}
-        for event in q.exclude_events:
-            if event not in known:
-                raise _fail(
-                    f"no event is called {event!r}.{did_you_mean(event, known)}",
-                    "funnel.unknown_event",
-                    "check the name in wb.sql('SELECT DISTINCT event FROM events')",
-                )
-    if q.properties:
-        keys = (
-            "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL"
-        )
-        known = {r[0] for r in fetch_all(f.con, keys)}
-        for p in q.properties:
-            if p not in known:
-                raise _fail(
-                    f"no event has a property {p!r}.{did_you_mean(p, known)}",
-                    "funnel.unknown_property",
-                    "check the property name",
-                )
+    check_events(f.con, q.exclude_events, "funnel")
+    check_properties(f.con, q.properties or (), "funnel")
     return step
 
 

@@ -13,13 +13,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all
-from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .catalog import check_events
 from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
-from .spec import MetricError, Step, as_step
+from .spec import Step, as_step
 
 LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dormant"]
 
@@ -54,14 +53,7 @@ def _prepare(
 ) -> tuple[Calendar, str, Params, str, str]:
     tz = check(q.period, q.week_start, q.timezone, code)
     step = as_step(q.event)
-    if step.event is not None:
-        known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
-        if known and step.event not in known:
-            raise MetricError(
-                f"no event is called {step.event!r}.{did_you_mean(step.event, known)}",
-                code=f"{code}.unknown_event",
-                hint="check the event name",
-            )
+    check_events(con, [step.event], code)
     params = Params()
     cal = Calendar(q.period, q.week_start, tz, params)
     lo = (

@@ -15,6 +15,7 @@ import pandas as pd
 from ..db import fetch_all, quote_ident
 from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .catalog import check_events, check_properties
 from .paths_sql import (
     PathPlan,
     Stream,
@@ -107,19 +108,6 @@ def check_window(value: Any, name: str, code: str) -> int | None:
         ) from exc
 
 
-def known_events(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
-
-
-def check_event(name: str | None, known: set[str], code: str) -> None:
-    if name is not None and known and name not in known:
-        raise MetricError(
-            f"no event is called {name!r}.{did_you_mean(name, known)}",
-            code=code,
-            hint="check the name in wb.sql('SELECT DISTINCT event FROM events')",
-        )
-
-
 def excluded_events(q: PathsQuery) -> tuple[str, ...]:
     """One event name or several; a bare string is one name, not its letters."""
     return (q.exclude_events,) if isinstance(q.exclude_events, str) else tuple(q.exclude_events)
@@ -161,30 +149,14 @@ def plan_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> tuple[PathPlan,
             code="paths.exclude_type",
             hint='e.g. exclude_events=["page_view"]',
         )
-    known = known_events(con)
-    for name in [anchor.event if anchor else None, *excluded]:
-        check_event(name, known, "paths.unknown_event")
+    check_events(con, [anchor.event if anchor else None, *excluded], "paths")
     if anchor is not None and anchor.event is not None and anchor.event in excluded:
         raise MetricError(
             f"{anchor.event!r} is both the path's event and excluded",
             code="paths.exclude_anchor",
             hint="remove it from exclude_events",
         )
-    if anchor is not None and anchor.where:
-        keys = {
-            r[0]
-            for r in fetch_all(
-                con,
-                "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL",
-            )
-        }
-        for p in anchor.where:
-            if p not in keys:
-                raise MetricError(
-                    f"no event has a property {p!r}.{did_you_mean(p, keys)}",
-                    code="paths.unknown_property",
-                    hint="check the property name",
-                )
+    check_properties(con, anchor.where if anchor is not None else (), "paths")
     plan = PathPlan(
         direction="to" if q.end_event is not None else "from",
         steps=steps,

@@ -12,9 +12,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all
 from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .catalog import check_events
 from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
@@ -60,14 +60,7 @@ def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> tuple[str, S
             hint="e.g. intervals=8",
         )
     start, ret = as_step(q.start_event), as_step(q.return_event)
-    known = {r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events")}
-    for s in (start, ret):
-        if s.event is not None and known and s.event not in known:
-            raise MetricError(
-                f"no event is called {s.event!r}.{did_you_mean(s.event, known)}",
-                code="retention.unknown_event",
-                hint="check the event name",
-            )
+    check_events(con, [start.event, ret.event], "retention")
     return tz, start, ret
 
 
