@@ -168,8 +168,8 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     columns = {n: "VARCHAR" for n in names}
     try:
         con.execute(
-            # File order is kept (insertion order is preserved), so a data row's number is its
-            # rowid + 1; a row_number() window here would cost as much as reading the file.
+            # File order is kept (insertion order is preserved), so a data row's number comes from
+            # its rowid (below); a row_number() window here would cost as much as reading the file.
             f"CREATE TEMP TABLE {quote_ident(data)} AS SELECT * FROM read_csv("
             "$path, auto_detect = false, header = true, delim = $delim, quote = '\"', escape = '\"', "
             "columns = $columns, store_rejects = true, rejects_table = $rt, rejects_scan = $rs, "
@@ -198,25 +198,18 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         f"FROM {quote_ident(raw_table)} GROUP BY line"
     )
     n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
-    # Data row k (1-based, file order) has rowid first + k - 1: rowids inside a transaction start
-    # at a large offset, so take the first one, and check that they run without gaps.
+    # Data row k (1-based, file order) is _k. Rowids run in file order, from an offset inside a
+    # transaction: _k = rowid - first + 1 while they have no gaps; otherwise (not seen) a window.
     first, last, count = fetch_one(
         con, f"SELECT min(rowid), max(rowid), count(*) FROM {quote_ident(data)}"
     ) or (0, -1, 0)
-    if count and last - first + 1 != count:  # never seen; numbering by a window is always right
-        numbered = _new_name("csvnum")
-        con.execute(
-            f"CREATE TEMP TABLE {quote_ident(numbered)} AS "
-            f"SELECT * FROM {quote_ident(data)} ORDER BY rowid"
-        )
-        temp_data = numbered
-        first = fetch_value(con, f"SELECT min(rowid) FROM {quote_ident(numbered)}")
-    else:
-        temp_data = data
-    k = f"(rowid - {int(first or 0)} + 1)"
+    k = (
+        f"rowid - {int(first)} + 1"
+        if not count or last - first + 1 == count
+        else "row_number() OVER (ORDER BY rowid)"
+    )
+    numbered = f"(SELECT {k} AS _k, * FROM {quote_ident(data)})"
     temp = [f"TABLE:{data}", f"TABLE:{raw_table}", f"TABLE:{scan_table}", f"TABLE:{rejects}"]
-    if temp_data != data:
-        temp.append(f"TABLE:{temp_data}")
     if n_rej:
         # Rows after a rejected one move down: row(k) = k + 1 + #{rejected lines r_i with r_i - i - 1 < k}.
         fixed = _new_name("csvfix")
@@ -225,13 +218,13 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
             f"WITH r AS (SELECT row - row_number() OVER (ORDER BY row) - 1 AS g, "
             f"row_number() OVER (ORDER BY row) AS i FROM {quote_ident(rejects)}), "
             "rg AS (SELECT g, max(i) AS i FROM r GROUP BY g) "
-            f"SELECT d.*, {k.replace('rowid', 'd.rowid')} + 1 + coalesce(rg.i, 0) AS _row "
-            f"FROM {quote_ident(temp_data)} d ASOF LEFT JOIN rg ON {k.replace('rowid', 'd.rowid')} > rg.g"
+            f"SELECT d.* EXCLUDE (_k), d._k + 1 + coalesce(rg.i, 0) AS _row FROM {numbered} d "
+            "ASOF LEFT JOIN rg ON d._k > rg.g"
         )
         temp.append(f"TABLE:{fixed}")
         relation = quote_ident(fixed)
     else:
-        relation = f"(SELECT *, {k} + 1 AS _row FROM {quote_ident(temp_data)})"
+        relation = f"(SELECT * EXCLUDE (_k), _k + 1 AS _row FROM {numbered})"
     cols = [Column(n, quote_ident(n), "VARCHAR") for n in names]
     return Stage(inp, "csv", relation, params, cols, rejects, int(n_rej), temp=temp)
 
