@@ -34,7 +34,7 @@ def funnel_case(draw):
     steps = draw(st.lists(step_st, min_size=2, max_size=4))
     window = draw(st.integers(min_value=1, max_value=8))
     order = draw(st.sampled_from(["ordered", "strict", "unordered"]))
-    strategy = draw(st.sampled_from(["asof", "window"]))
+    strategy = draw(st.sampled_from(["lists", "lists-asof", "asof", "window"]))
     exclusions = ()
     if order == "unordered":
         if draw(st.booleans()):
@@ -76,7 +76,9 @@ def test_sql_funnel_matches_reference(case):
         result = run_funnel(
             wb.con,
             FunnelQuery(steps, window=window, order=order, exclusions=exclusions),
-            strategy=strategy,
+            # "lists-asof": every unit over the work limit, so the lists' ASOF fallback runs
+            strategy=strategy.split("-")[0],
+            work_limit=-1 if strategy == "lists-asof" else 4096,
         )
         got = {
             r[0]: (r[1], list(r[2:]))

@@ -17,6 +17,7 @@ from ..ingest.sql import Params
 from .catalog import check_events, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
+from .funnel_lists import WORK_LIMIT
 from .funnel_sql import FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .spec import Exclusion, MetricError, Step, as_step, parse_window
@@ -242,16 +243,21 @@ class FunnelResult:
 
 
 def run_funnel(
-    con: duckdb.DuckDBPyConnection, query: FunnelQuery, strategy: str = "asof"
+    con: duckdb.DuckDBPyConnection,
+    query: FunnelQuery,
+    strategy: str = "lists",
+    work_limit: int = WORK_LIMIT,
 ) -> FunnelResult:
-    """Compute a funnel. ``strategy``: "asof" (DuckDB's ASOF joins, fast) or "window" (portable SQL
-    with window functions only); both implement the same definition and give the same numbers."""
+    """Compute a funnel. ``strategy``: "lists" (per-unit position lists, the fastest; units whose
+    lists exceed ``work_limit`` and strict funnels take the ASOF chain), "asof" (DuckDB's ASOF
+    joins) or "window" (portable SQL with window functions only). All implement the same
+    definition and give the same numbers."""
     plan = query.plan(con)
     params = Params()
     per_user = (
         unordered_sql(plan, params)
         if plan.order == "unordered"
-        else per_user_sql(plan, params, strategy=strategy)
+        else per_user_sql(plan, params, strategy=strategy, work_limit=work_limit)
     )
     name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
     used = params.used_in(per_user)

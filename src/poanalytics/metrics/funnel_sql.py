@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from ..db import quote_ident
 from ..ingest.sql import Params
+from .funnel_lists import WORK_LIMIT, lists_sql
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
 
@@ -138,9 +139,16 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
 
 
 def per_user_sql(
-    plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof"
+    plan: FunnelPlan,
+    params: Params,
+    table: str = "events",
+    strategy: str = "lists",
+    work_limit: int = WORK_LIMIT,
 ) -> str:
-    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN."""
+    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN.
+
+    ``strategy``: "lists" (the default; ordered mode, strict mode takes the ASOF chain), "asof" or
+    "window" (portable SQL); all three implement the same definition."""
     c = bind(plan, params, table)
     n, w_us, preds, xpreds, src = c.n, c.w_us, c.preds, c.xpreds, c.src
     dfrom, dto, in_range, lower, upper = c.dfrom, c.dto, c.in_range, c.lower, c.upper
@@ -199,6 +207,8 @@ def per_user_sql(
         f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 16 + {min_step}) * 1099511627776 + rid AS pos FROM seq0)""",
     ]
     strict = plan.order == "strict"
+    if strategy == "lists" and not strict:
+        return lists_sql(ctes, plan, params, c, work_limit)
     if strategy == "window":
         ctes += _window_chain(n, strict, in_range, w_us)
     else:

@@ -1,0 +1,168 @@
+"""The ordered funnel's attempt chain from per-unit lists of positions: no sort, no join per step.
+
+``funnel_sql`` numbers the funnel events of each unit by ``pos`` (time, lowest step, rowid: one
+HUGEINT whose bits above 44 are the event's epoch microseconds). Here one GROUP BY collects, per
+unit, the positions of the rows that can fill each step (``l1`` holds the in-range step-1 rows: the
+attempts, F4) and of each exclusion's rows. For every attempt, step k is the first position in
+``l_k`` after step k-1's that lies inside the window from step 1 (F5): ``list_min(list_filter(...))``.
+The first step-k row after step k-1 being out of the window means every later one is too, so the
+window goes into the filter. Each step moves strictly forward, so one row fills one step (F3).
+
+Each attempt becomes ``[key, p1, ..., pN]`` with ``key = ((N - depth) * 2 + tainted) << 96 | p1``,
+and the unit's result is the smallest: the deepest attempt, clean before tainted, earliest first
+(F1, F9, F11), which is what ``funnel_sql``'s chains pick with ``arg_min`` over their attempts.
+
+The work per unit is ``len(l1)`` attempts times the positions they filter. A unit over
+``work_limit`` (a user with thousands of step-1 events) is unnested from its lists and takes the
+ASOF chain instead, n log n, so a frequent first step never turns the funnel quadratic. Both
+halves read the same grouped lists: the events are scanned once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..ingest.sql import Params
+
+if TYPE_CHECKING:
+    from .funnel_sql import Bound, FunnelPlan
+
+WORK_LIMIT = 4096  # positions filtered per unit before it takes the ASOF chain
+TIME_SHIFT = 44  # pos >> 44 is the event's epoch microseconds (see funnel_sql's seq)
+
+
+def _us(x: str) -> str:
+    return f"({x} >> {TIME_SHIFT})"
+
+
+def _key(n: int, depth: str, tainted: str, p1: str) -> str:
+    return f"((({n} - ({depth})) * 2 + ({tainted})::INTEGER)::HUGEINT << 96) + {p1}"
+
+
+def lists_sql(ctes: list[str], plan: FunnelPlan, params: Params, c: Bound, work_limit: int) -> str:
+    """Finish ``funnel_sql.per_user_sql`` (ordered mode) from its ``seq`` rows; same columns."""
+    n, w_us, in_range = c.n, c.w_us, c.in_range
+    nx = len(plan.exclusions)
+    limit = params.add(int(work_limit))
+    entry = f"s1 AND {in_range}"
+    lists = [f"list(pos) FILTER (WHERE {entry}) AS l1"]
+    lists += [f"list(pos) FILTER (WHERE s{k}) AS l{k}" for k in range(2, n + 1)]
+    lists += [f"list(pos) FILTER (WHERE x{j}) AS lx{j}" for j in range(1, nx + 1)]
+    lists_names = [f"l{k}" for k in range(1, n + 1)] + [f"lx{j}" for j in range(1, nx + 1)]
+    others = " + ".join(
+        [f"coalesce(len(l{k}), 0)" for k in range(2, n + 1)]
+        + [f"coalesce(len(lx{j}), 0)" for j in range(1, nx + 1)]
+    )
+    # Only the lists are aggregated per unit where possible: every other aggregate costs as much.
+    per_unit = []
+    if plan.attribution in ("all_events", "step") and plan.breakdown:
+        per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
+    else:
+        per_unit += ["unit AS user_id", "'' AS unit_b"]  # the unit is the user
+    first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
+    per_unit.append(f"{first_b} AS first_b")
+    ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, {", ".join(lists)}
+        FROM seq GROUP BY unit)""")
+    work = f"len(l1)::BIGINT * ({others})" if others else "0"
+    ctes.append(f"""sized AS (SELECT unit, user_id, unit_b, first_b,
+            make_timestamptz({_us("list_min(l1)")}::BIGINT) AS entered,
+            {_us("list_max(l1)")} + {w_us} > (SELECT epoch_us(max(ts)) FROM {c.src}) AS open,
+            {", ".join(lists_names)}, {work} > {limit} AS heavy
+        FROM lists WHERE l1 IS NOT NULL)""")
+
+    # units with one attempt (most of them when step 1 is a one-off like sign-up): a scalar chain
+    hi = f"(({_us('p1')} + {w_us} + 1) << {TIME_SHIFT})"  # the first position past the window
+    ctes.append(f"""o1 AS (SELECT * EXCLUDE (heavy, l1), l1[1] AS p1, {hi} AS hi
+        FROM sized WHERE NOT heavy AND len(l1) = 1)""")
+    for k in range(2, n + 1):
+        nxt = f"list_min(list_filter(l{k}, lambda x: x > p{k - 1} AND x < hi))"
+        ctes.append(f"o{k} AS (SELECT *, {nxt} AS p{k} FROM o{k - 1})")
+    odepth = " + ".join(["1"] + [f"(p{k} IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
+    otaint = _taint(plan, w_us, lambda k: f"p{k}") or "false"
+    ps = ", ".join(f"p{k}" for k in range(1, n + 1))
+    ctes.append(f"""one AS (SELECT unit, user_id, unit_b, first_b, entered, open,
+            [{_key(n, odepth, otaint, "p1")}, {ps}] AS best FROM o{n})""")
+
+    # units with several attempts: each attempt as a list [p1, ..., pN], one list_transform per step
+    chain = "list_transform(l1, lambda p: [p])"
+    for k in range(2, n + 1):
+        hi = f"(({_us('a[1]')} + {w_us} + 1) << {TIME_SHIFT})"
+        nxt = f"list_min(list_filter(l{k}, lambda x: x > a[{k - 1}] AND x < {hi}))"
+        chain = f"list_transform({chain}, lambda a: list_append(a, {nxt}))"
+    depth = " + ".join(["1"] + [f"(a[{k}] IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
+    taint = _taint(plan, w_us, lambda k: f"a[{k}]") or "false"
+    keyed = f"list_transform({chain}, lambda a: list_prepend({_key(n, depth, taint, 'a[1]')}, a))"
+    ctes.append(f"""light AS (SELECT unit, user_id, unit_b, first_b, entered, open, list_min({keyed}) AS best
+        FROM sized WHERE NOT heavy AND len(l1) > 1)""")
+
+    # heavy units: the same chain as ASOF joins over the unnested lists
+    ctes.append("heavy AS (SELECT * FROM sized WHERE heavy)")
+    ctes.append("h1 AS (SELECT unit, unnest(l1) AS p1 FROM heavy)")
+    for k in range(2, n + 1):
+        ctes.append(f"hr{k} AS (SELECT unit, unnest(l{k}) AS pos FROM heavy)")
+        ok = f"{_us('r.pos')} - {_us('a.p1')} <= {w_us}"
+        ctes.append(f"""h{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}
+            FROM (SELECT * FROM h{k - 1} WHERE p{k - 1} IS NOT NULL) a
+            ASOF LEFT JOIN hr{k} r ON a.unit = r.unit AND r.pos > a.p{k - 1}
+            UNION ALL BY NAME SELECT *, NULL::HUGEINT AS p{k} FROM h{k - 1} WHERE p{k - 1} IS NULL)""")
+    # exclusions: the first exclusion row after the attempt's `from` step (ASOF), then the test
+    prev = f"h{n}"
+    for j, x in enumerate(plan.exclusions, start=1):
+        after = f"(({_us(f'a.p{x.from_step + 1}')} + 1) << {TIME_SHIFT})"
+        ctes.append(f"hx{j} AS (SELECT unit, unnest(lx{j}) AS pos FROM heavy)")
+        ctes.append(f"""hz{j} AS (SELECT a.*, z.pos AS z{j} FROM {prev} a
+            ASOF LEFT JOIN hx{j} z ON a.unit = z.unit AND z.pos >= {after})""")
+        prev = f"hz{j}"
+    hdepth = " + ".join(["1"] + [f"(h.p{k} IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
+    htaint = (
+        " OR ".join(
+            _inside(f"h.z{j}", f"h.p{x.from_step + 1}", f"h.p{x.to_step + 1}", "h.p1", w_us)
+            for j, x in enumerate(plan.exclusions, start=1)
+        )
+        or "false"
+    )
+    plist = ", ".join(f"h.p{k}" for k in range(1, n + 1))
+    ctes.append(f"""hkeyed AS (SELECT h.unit, {_key(n, hdepth, htaint, "h.p1")} AS key, [{plist}] AS ps
+        FROM {prev} h)""")
+    ctes.append("""hbest AS (SELECT k.unit, any_value(s.user_id) AS user_id, any_value(s.unit_b) AS unit_b,
+            any_value(s.first_b) AS first_b, any_value(s.entered) AS entered, any_value(s.open) AS open,
+            list_prepend(min(k.key), arg_min(k.ps, k.key)) AS best
+        FROM hkeyed k JOIN heavy s ON s.unit = k.unit GROUP BY k.unit)""")
+    ctes.append("""best AS (SELECT *, (best[1] >> 97)::INTEGER AS gap, ((best[1] >> 96) & 1) = 1 AS tainted
+        FROM (SELECT * FROM one UNION ALL SELECT * FROM light UNION ALL SELECT * FROM hbest))""")
+
+    if plan.attribution == "last_touch" and plan.breakdown:
+        # the value on the last step event of the chosen attempt (its exact row)
+        last = " ".join(
+            f"WHEN b.gap = {n - d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.pos = b.best[{d + 1}])"
+            for d in range(1, n + 1)
+        )
+        bexpr = f"CASE {last} END"
+    elif plan.attribution in ("all_events", "step") and plan.breakdown:
+        bexpr = "b.unit_b"
+    else:
+        bexpr = "b.first_b"
+    cols = ", ".join(
+        f"make_timestamptz({_us(f'b.best[{k + 1}]')}::BIGINT) AS t{k}" for k in range(1, n + 1)
+    )
+    final = f"""SELECT b.unit, b.user_id, {bexpr} AS breakdown, {n} - b.gap AS depth,
+            (b.open AND b.gap > 0) AS in_progress, b.entered, {cols}
+        FROM best b WHERE NOT b.tainted"""
+    return "WITH " + ",\n".join(ctes) + "\n" + final
+
+
+def _inside(z: str, p_from: str, p_to: str, p1: str, w_us: str) -> str:
+    """Exclusion row ``z`` taints an attempt (F9): strictly after its ``from`` step and strictly
+    before its ``to`` step, or, with ``to`` not reached, inside the window. NULL counts as no."""
+    t, lo, hi = _us(z), _us(p_from), _us(p_to)
+    return f"coalesce({t} > {lo} AND ({t} < {hi} OR ({hi} IS NULL AND {t} - {_us(p1)} <= {w_us})), false)"
+
+
+def _taint(plan: FunnelPlan, w_us: str, p: Callable[[int], str]) -> str:
+    """Whether an attempt (``p(k)``: its step-k position) is tainted by an exclusion row of its unit."""
+    conds = []
+    for j, x in enumerate(plan.exclusions, start=1):
+        inside = _inside("z", p(x.from_step + 1), p(x.to_step + 1), p(1), w_us)
+        conds.append(f"len(list_filter(coalesce(lx{j}, []), lambda z: {inside})) > 0")
+    return " OR ".join(conds)
