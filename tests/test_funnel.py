@@ -274,6 +274,30 @@ def test_f12_date_range_and_in_progress(wb):
     assert g.dropped(2) == ["dropped"]
 
 
+def test_f12_date_range_as_text_dates_and_times(wb):
+    day = at(0).strftime("%Y-%m-%d")  # the journeys' first day, midnight UTC
+    load(
+        wb,
+        {
+            "morning": [(6 * H, "a"), (6 * H + 10, "b")],
+            "evening": [(23 * H, "a")],
+            "next_day": [(D + H, "a")],
+        },
+    )
+    # a bare date as date_to is the whole day; a time without a zone is UTC
+    assert wb.funnel(["a", "b"], date_from=day, date_to=day).users(1) == ["evening", "morning"]
+    f = wb.funnel(["a", "b"], date_from=f"{day} 12:00", date_to=f"{day}T23:30:00+00:00")
+    assert f.users(1) == ["evening"]
+    f = wb.funnel(["a", "b"], date_from=f"{day} 08:00+02:00", date_to=at(D + 2 * H))  # 06:00 UTC
+    assert f.users(1) == ["evening", "morning", "next_day"]
+    with pytest.raises(poa.MetricError) as bad:
+        wb.funnel(["a", "b"], date_from="last tuesday")
+    assert bad.value.code == "metric.date" and "date_from" in str(bad.value)
+    with pytest.raises(poa.MetricError) as swapped:
+        wb.funnel(["a", "b"], date_from=at(D), date_to=at(0))
+    assert swapped.value.code == "funnel.date_range"
+
+
 def test_f13_empty_result_is_zero_for_every_step(wb):
     load(wb, {"u": [(0, "a"), (1, "b")]})
     f = wb.funnel(["a", "b", "b"], window="1h", date_from=at(D), date_to=at(2 * D))  # nobody enters

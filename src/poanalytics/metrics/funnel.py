@@ -20,7 +20,7 @@ from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_lists import WORK_LIMIT
 from .funnel_sql import FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
-from .spec import Exclusion, MetricError, Step, as_step, parse_window
+from .spec import Exclusion, MetricError, Step, as_step, parse_instant, parse_window
 
 ORDERS = ("ordered", "strict", "unordered")
 ATTRIBUTIONS = ("first_touch", "last_touch", "all_events", "step")
@@ -120,6 +120,14 @@ class FunnelQuery:
                     code="funnel.unordered_attribution",
                     hint="use attribution='first_touch' or 'all_events'",
                 )
+        date_from = parse_instant(self.date_from, "date_from")
+        date_to = parse_instant(self.date_to, "date_to", end=True)
+        if date_from is not None and date_to is not None and date_from > date_to:
+            raise MetricError(
+                f"date_from ({date_from}) is after date_to ({date_to})",
+                code="funnel.date_range",
+                hint="swap them, or leave one out for an open range",
+            )
         return FunnelPlan(
             steps,
             window,
@@ -128,8 +136,8 @@ class FunnelQuery:
             self.breakdown,
             self.attribution,
             self.breakdown_step,
-            self.date_from,
-            self.date_to,
+            date_from,
+            date_to,
         )
 
 

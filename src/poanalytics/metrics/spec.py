@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+
+import pandas as pd
 
 from ..errors import PoaError
 
@@ -94,3 +96,31 @@ def parse_window(window: int | float | timedelta | str) -> int:
             hint="use a window such as '14d'",
         )
     return int(seconds)
+
+
+_DAY = re.compile(r"\s*\d{4}-\d{2}-\d{2}\s*")
+
+
+def parse_instant(value: Any, name: str, end: bool = False) -> pd.Timestamp | None:
+    """A date range bound as a UTC instant. Strings ("2026-09-01", "2026-09-01 12:00+02:00"),
+    dates, datetimes and pandas Timestamps are taken; naive times are UTC. A bare date as the end
+    of a range (``end=True``) means the end of that day, so ``date_to="2026-09-30"`` includes it."""
+    if value is None:
+        return None
+    day_only = (isinstance(value, date) and not isinstance(value, datetime)) or (
+        isinstance(value, str) and _DAY.fullmatch(value) is not None
+    )
+    try:
+        ts = pd.Timestamp(value.strip() if isinstance(value, str) else value)
+    except (ValueError, TypeError) as exc:
+        raise MetricError(
+            f"cannot read {name}={value!r} as a date or time",
+            code="metric.date",
+            hint=f'write it like {name}="2026-09-01" or "2026-09-01 12:00+02:00"',
+        ) from exc
+    if pd.isna(ts):
+        return None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if end and day_only:
+        ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+    return ts
