@@ -26,7 +26,12 @@ from ..errors import InputError
 from .sources import Input
 from .sql import Params
 
+# The longest CSV line read; a longer one is quarantined as too long. Ticket and note bodies may be
+# long (they are checked against max_text_chars after reading); an event row never is (names of
+# at most 512 characters and 64 KB of properties), and DuckDB sizes its read buffers from this
+# limit: at 200 MB, writing the events read from a 1.5 GB file took four times as long.
 MAX_LINE = 200_000_000
+EVENTS_MAX_LINE = 2_097_152  # DuckDB's default
 CSV_REASON = """CASE error_type
   WHEN 'TOO MANY COLUMNS' THEN 'the row has more fields than the header; quote values that contain the delimiter'
   WHEN 'MISSING COLUMNS' THEN 'the row has fewer fields than the header; quote values that contain line breaks'
@@ -55,6 +60,10 @@ class Stage:
     rejects: str  # temp table: row, column_name, reason, raw
     rows_rejected: int = 0
     is_json: bool = False  # stage has _json (JSON) and _raw (text) columns
+    # in place: the relation reads the file itself (one pass, no row numbers: _row is NULL); the
+    # reader's rejects are known only after that pass (collect_rejects)
+    in_place: bool = False
+    raw_rejects: str | None = None
     notes: list[str] = field(default_factory=list)
     temp: list[str] = field(default_factory=list)  # temp objects to drop
 
@@ -159,45 +168,87 @@ def _rejects_table(con: duckdb.DuckDBPyConnection) -> str:
     return name
 
 
-def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
+def _read_csv(
+    inp: Input, names: list[str], delim: str, params: Params, max_line: int
+) -> tuple[str, str, str]:
+    """The read_csv() call of a CSV input, every column as text, and its two rejects tables
+    (the rejected lines, the scans)."""
+    raw_table, scan_table = _new_name("csvrej"), _new_name("csvscan")
+    call = (
+        f"read_csv({params.add(str(inp.path))}, auto_detect = false, header = true, "
+        f"delim = {params.add(delim)}, quote = '\"', escape = '\"', "
+        f"columns = {params.add({n: 'VARCHAR' for n in names})}, store_rejects = true, "
+        f"rejects_table = {params.add(raw_table)}, rejects_scan = {params.add(scan_table)}, "
+        f"max_line_size = {int(max_line)}, parallel = true)"
+    )
+    return call, raw_table, scan_table
+
+
+def read_error(inp: Input, exc: duckdb.Error) -> InputError:
+    return InputError(
+        f"cannot read the file as CSV: {str(exc).splitlines()[0]}",
+        code="ingest.csv_read",
+        file=inp.label,
+        hint="check that the file is UTF-8 CSV with a header row; "
+        "export it again or pass format= to read it another way",
+    )
+
+
+def collect_rejects(con: duckdb.DuckDBPyConnection, st: Stage) -> int:
+    """Move the CSV reader's rejects (one row per bad line) into the stage's rejects table."""
+    assert st.raw_rejects is not None
+    con.execute(
+        f"INSERT INTO {quote_ident(st.rejects)} SELECT line, "
+        "first(column_name ORDER BY column_idx), "
+        f"string_agg(DISTINCT {CSV_REASON}, '; '), first(csv_line) "
+        f"FROM {quote_ident(st.raw_rejects)} GROUP BY line"
+    )
+    st.rows_rejected = int(fetch_value(con, f"SELECT count(*) FROM {quote_ident(st.rejects)}"))
+    return st.rows_rejected
+
+
+def csv_in_place(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX_LINE) -> Stage:
+    """A CSV stage that reads the file where it is, in the query that uses it: one pass over a
+    clean file. It has no row numbers, so the loader uses it only where it can fall back to
+    ``stage_csv`` when some row needs one (see ``pipeline.process``)."""
+    delim, header = sniff_csv(inp)
+    names = _unique(header)
+    params = Params()
+    call, raw_table, scan_table = _read_csv(inp, names, delim, params, max_line)
+    rejects = _rejects_table(con)
+    relation = f"(SELECT NULL::BIGINT AS _row, * FROM {call})"
+    cols = [Column(n, quote_ident(n), "VARCHAR") for n in names]
+    return Stage(
+        inp,
+        "csv",
+        relation,
+        params,
+        cols,
+        rejects,
+        temp=[f"TABLE:{rejects}", f"TABLE:{raw_table}", f"TABLE:{scan_table}"],
+        in_place=True,
+        raw_rejects=raw_table,
+    )
+
+
+def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX_LINE) -> Stage:
     delim, header = sniff_csv(inp)
     names = _unique(header)
     params = Params()
     rejects = _rejects_table(con)
-    raw_table, scan_table, data = _new_name("csvrej"), _new_name("csvscan"), _new_name("csv")
-    columns = {n: "VARCHAR" for n in names}
+    data = _new_name("csv")
+    call, raw_table, scan_table = _read_csv(inp, names, delim, params, max_line)
     try:
+        # File order is kept (insertion order is preserved), so a data row's number comes from
+        # its rowid (below); a row_number() window here would cost as much as reading the file.
         con.execute(
-            # File order is kept (insertion order is preserved), so a data row's number comes from
-            # its rowid (below); a row_number() window here would cost as much as reading the file.
-            f"CREATE TEMP TABLE {quote_ident(data)} AS SELECT * FROM read_csv("
-            "$path, auto_detect = false, header = true, delim = $delim, quote = '\"', escape = '\"', "
-            "columns = $columns, store_rejects = true, rejects_table = $rt, rejects_scan = $rs, "
-            "max_line_size = $maxline, parallel = true)",
-            {
-                "path": str(inp.path),
-                "delim": delim,
-                "columns": columns,
-                "rt": raw_table,
-                "rs": scan_table,
-                "maxline": MAX_LINE,
-            },
+            f"CREATE TEMP TABLE {quote_ident(data)} AS SELECT * FROM {call}",
+            params.used_in(call),
         )
     except duckdb.Error as exc:
-        raise InputError(
-            f"cannot read the file as CSV: {str(exc).splitlines()[0]}",
-            code="ingest.csv_read",
-            file=inp.label,
-            hint="check that the file is UTF-8 CSV with a header row; "
-            "export it again or pass format= to read it another way",
-        ) from exc
-    con.execute(
-        f"INSERT INTO {quote_ident(rejects)} SELECT line, "
-        "first(column_name ORDER BY column_idx), "
-        f"string_agg(DISTINCT {CSV_REASON}, '; '), first(csv_line) "
-        f"FROM {quote_ident(raw_table)} GROUP BY line"
-    )
-    n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
+        raise read_error(inp, exc) from exc
+    st = Stage(inp, "csv", "", params, [], rejects, raw_rejects=raw_table)
+    n_rej = collect_rejects(con, st)
     # Data row k (1-based, file order) is _k. Rowids run in file order, from an offset inside a
     # transaction: _k = rowid - first + 1 while they have no gaps; otherwise (not seen) a window.
     first, last, count = fetch_one(
@@ -225,8 +276,9 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         relation = quote_ident(fixed)
     else:
         relation = f"(SELECT * EXCLUDE (_k), _k + 1 AS _row FROM {numbered})"
-    cols = [Column(n, quote_ident(n), "VARCHAR") for n in names]
-    return Stage(inp, "csv", relation, params, cols, rejects, int(n_rej), temp=temp)
+    st.relation, st.temp = relation, temp
+    st.columns = [Column(n, quote_ident(n), "VARCHAR") for n in names]
+    return st
 
 
 def stage_parquet(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
@@ -433,10 +485,15 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     return stage
 
 
-def stage(con: duckdb.DuckDBPyConnection, inp: Input, container: str | None = None) -> Stage:
+def stage(
+    con: duckdb.DuckDBPyConnection,
+    inp: Input,
+    container: str | None = None,
+    max_line: int = MAX_LINE,
+) -> Stage:
     kind = container or inp.container
     if kind == "csv":
-        return stage_csv(con, inp)
+        return stage_csv(con, inp, max_line)
     if kind == "parquet":
         return stage_parquet(con, inp)
     if kind == "json":

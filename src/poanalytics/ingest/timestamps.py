@@ -97,8 +97,13 @@ def plan(
     params: Params,
     file: str,
     column: str,
+    detect: bool = True,
 ) -> str:
-    """A SQL expression giving a TIMESTAMPTZ (NULL where a value cannot be read) for ``expr``."""
+    """A SQL expression giving a TIMESTAMPTZ (NULL where a value cannot be read) for ``expr``.
+
+    Text is read as ISO 8601, and as the other forms (epoch numbers, day/month orders, named
+    months) that one pass over the values finds; ``detect=False`` skips that pass and reads ISO
+    8601 only."""
     t = type_.upper()
     if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
         return f"({expr})"
@@ -116,14 +121,27 @@ def plan(
     } or t.startswith("DECIMAL"):
         return epoch_expr(f"({expr})::DOUBLE")
     raw = f"({expr})::VARCHAR"
-    # trim() copies every value; most have no blanks to trim, so only trim those that do
-    text = f"(CASE WHEN starts_with({raw}, ' ') OR ends_with({raw}, ' ') THEN trim({raw}) ELSE {raw} END)"
+    # trim() copies every value; most have no blanks to trim, so only trim those whose first or
+    # last character sorts below '!' (see pipeline._text)
+    text = (
+        f"(CASE WHEN {raw} < '!' OR ({raw})[-1] < '!' THEN trim({raw}, ' \r\n\t') ELSE {raw} END)"
+    )
     if fmt:
         formats = params.add([fmt])
         parsed = f"try_strptime({text}, {formats})"
         if "%z" in fmt or "%Z" in fmt:
             return f"{parsed}::TIMESTAMPTZ"
         return _naive_to_utc(f"{parsed}::TIMESTAMP", tz, params)
+
+    if tz == "UTC":
+        iso = f"try_cast({text} AS TIMESTAMPTZ)"
+    else:
+        iso = (
+            f"CASE WHEN regexp_matches({text}, '{ISO_OFFSET}') THEN try_cast({text} AS TIMESTAMPTZ) "
+            f"ELSE {_naive_to_utc(f'try_cast({text} AS TIMESTAMP)', tz, params)} END"
+        )
+    if not detect:
+        return iso  # ISO 8601 only: the caller treats any other value as a reason to look closer
 
     # One pass over the values that are not ISO 8601, to decide how to read them.
     query = f"""
@@ -144,14 +162,7 @@ def plan(
     info = fetch_one(con, query, params.used_in(query))
     assert info is not None
     numeric, dmy, max_first, max_second, year_len, year_len_min, seps, example, spaced = info
-    branches = []
-    if tz == "UTC":
-        branches.append(f"try_cast({text} AS TIMESTAMPTZ)")
-    else:
-        branches.append(
-            f"CASE WHEN regexp_matches({text}, '{ISO_OFFSET}') THEN try_cast({text} AS TIMESTAMPTZ) "
-            f"ELSE {_naive_to_utc(f'try_cast({text} AS TIMESTAMP)', tz, params)} END"
-        )
+    branches = [iso]
     if spaced:  # '2024-03-04 10:00:00 +0100': a blank before the offset
         branches.append(
             f"try_cast(regexp_replace({text}, '{SPACED_OFFSET}', '\\1:\\2') AS TIMESTAMPTZ)"
