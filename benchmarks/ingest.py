@@ -12,7 +12,8 @@ DuckDB file:
 - loader: ``Workbench(file).load_events(path)`` + CHECKPOINT (typing, checks, quarantine, load log)
 - reload: the same ``load_events`` again on that warehouse (every row is a duplicate, nothing written)
 
-and prints rows/s and the loader/bare ratio.
+and prints rows/s and the loader/bare ratio: medians of ``--runs`` runs (default 3), taken in turns
+(bare, schema, loader, then again), so that the machine's drift touches each of them alike.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -161,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "bench", help="where the files go")
     ap.add_argument("--regenerate", action="store_true", help="generate the files even if present")
     ap.add_argument("--formats", default="parquet,csv", help="parquet,csv (default both)")
+    ap.add_argument(
+        "--runs", type=int, default=3, help="runs per measurement (medians are printed)"
+    )
     args = ap.parse_args(argv)
 
     users = args.users or max(1, round(args.rows / rows_per_user(args.weeks, args.seed)))
@@ -169,12 +174,28 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
         source = parquet if fmt == "parquet" else csv
-        print(f"timing {fmt} ...", flush=True)
-        bare = bench_bare(args.data / "bench_bare.duckdb", source, fmt)
-        schema = bench_schema(args.data / "bench_loader.duckdb", source, fmt)
-        load, reload, loaded, dup = bench_loader(args.data / "bench_loader.duckdb", source)
+        print(f"timing {fmt} ({args.runs} runs) ...", flush=True)
+        bares, schemas, loads, reloads, loaded, dup = [], [], [], [], rows, rows
+        for _ in range(args.runs):
+            bares.append(bench_bare(args.data / "bench_bare.duckdb", source, fmt))
+            schemas.append(bench_schema(args.data / "bench_loader.duckdb", source, fmt))
+            load, reload, n_loaded, n_dup = bench_loader(args.data / "bench_loader.duckdb", source)
+            loads.append(load)
+            reloads.append(reload)
+            loaded, dup = min(loaded, n_loaded), min(dup, n_dup)  # every run must load every row
+        med = statistics.median
         results.append(
-            Row(fmt, rows, source.stat().st_size / 1e6, bare, schema, load, reload, loaded, dup)
+            Row(
+                fmt,
+                rows,
+                source.stat().st_size / 1e6,
+                med(bares),
+                med(schemas),
+                med(loads),
+                med(reloads),
+                loaded,
+                dup,
+            )
         )
     for name in ("bench_bare.duckdb", "bench_loader.duckdb"):
         fresh(args.data / name)
