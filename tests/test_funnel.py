@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 import poanalytics as poa
@@ -361,3 +362,26 @@ def test_f14_breakdown_values_called_out_only_when_clear(wb):
     with pytest.raises(poa.MetricError) as info:
         wb.funnel(["a", "b"], window="1h").callouts()
     assert info.value.code == "funnel.no_breakdown"
+
+
+def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
+    # 30 steps fill the 5 bits the step has in the funnel's ordering key; times to the year 2150
+    # stay below the bits that rank attempts
+    names = [f"s{k:02d}" for k in range(30)]
+    late = pd.Timestamp("2150-06-01", tz="UTC")
+    load(wb, {"u": [(k, e) for k, e in enumerate(names)], "v": [(0, "s00"), (7, "s01")]})
+    load(wb, {"far": [(0, "s00"), (90, "s01")]}, start=late)
+    for strategy in ("lists", "asof", "window"):
+        f = poa.metrics.run_funnel(
+            wb.con, poa.metrics.FunnelQuery(names, window="1h"), strategy=strategy
+        )
+        assert counts(f)[:3] == [3, 3, 1] and counts(f)[-1] == 1, strategy
+        assert f.table.median_seconds_from_previous[1] == 7, strategy  # 1, 7 and 90 seconds
+    times = wb.sql(
+        f"SELECT t2 - t1 AS gap FROM {wb.funnel(names[:2], window='1h').per_user_table} "
+        "WHERE user_id = 'far'"
+    )
+    assert times.gap[0] == pd.Timedelta(seconds=90)
+    with pytest.raises(poa.MetricError) as many:
+        wb.funnel([*names, "s30"])
+    assert many.value.code == "funnel.too_many_steps"

@@ -561,18 +561,14 @@ def _process_in_place(
     settings: Settings,
     load_id: int,
 ) -> StageResult:
-    """One pass over a file into an empty events table: every row is typed, checked and written as
+    """One pass over a CSV file into an empty events table (``run_load`` picks the files): every
+    row is typed, checked and written as
     it is read. It applies only where no row needs its row number: no source ids to de-duplicate,
     and no row failing a check (which would be quarantined with its row and raw text) or holding a
     time that is not ISO 8601 (which the staged path reads after looking at all the values). The
     first such row stops the pass with NeedsStage, and the load starts again from staged inputs, so a
     file with a bad row costs one partial pass more than before, and a clean one a full pass less."""
-    keyed = "source_key" in res.mapping.fields
-    if (
-        target.write != "append"
-        or keyed
-        or fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)")
-    ):
+    if "source_key" in res.mapping.fields:  # source ids de-duplicate by row order
         raise NeedsStage
     select = typed_select(
         con,
@@ -593,6 +589,8 @@ def _process_in_place(
     )
     try:
         res.loaded = _count(con, insert, st.params)
+    except (duckdb.InterruptException, duckdb.OutOfMemoryException):
+        raise  # the user stopped the load, or the machine cannot hold it: no second try
     except duckdb.Error:
         # a row that is not clean, or a file the reader cannot take as it is: the staged read
         # finds the row and says what is wrong with it (or why the file cannot be read)

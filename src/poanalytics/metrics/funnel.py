@@ -18,7 +18,7 @@ from .catalog import check_events, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_lists import WORK_LIMIT
-from .funnel_sql import FunnelPlan, per_user_sql
+from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .spec import Exclusion, MetricError, Step, as_step, parse_instant, parse_window
 
@@ -58,6 +58,12 @@ class FunnelQuery:
                 f"a funnel needs at least two steps, got {len(steps)}",
                 code="funnel.too_few_steps",
                 hint='give two or more steps, e.g. ["signed_up", "activated"]',
+            )
+        if len(steps) > MAX_ORDERED_STEPS:
+            raise MetricError(
+                f"a funnel takes at most {MAX_ORDERED_STEPS} steps, got {len(steps)}",
+                code="funnel.too_many_steps",
+                hint="split it into two funnels that share a step",
             )
         if self.order not in ORDERS:
             raise MetricError(

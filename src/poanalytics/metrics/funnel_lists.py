@@ -8,10 +8,12 @@ attempts, F4) and of each exclusion's rows. For every attempt, step k is the fir
 The first step-k row after step k-1 being out of the window means every later one is too, so the
 window goes into the filter. Each step moves strictly forward, so one row fills one step (F3).
 
-Each attempt becomes ``[key, p1, ..., pN]`` with ``key = ((N - depth) * 2 + tainted) << 96 | p1``,
+Each attempt becomes ``[key, p1, ..., pN]`` with ``key = ((N - depth) * 2 + tainted) << KEY_SHIFT | p1``,
 and the unit's result is the smallest: the deepest attempt, clean before tainted, earliest first
 (F1, F9, F11), which is what ``funnel_sql``'s chains pick with ``arg_min`` over their attempts.
 
+A unit with one attempt (every unit, when step 1 is a one-off like a sign-up) takes the chain as
+one projection per step, on scalars; a unit with several takes one ``list_transform`` per step.
 The work per unit is ``len(l1)`` attempts times the positions they filter. A unit over
 ``work_limit`` (a user with thousands of step-1 events) is unnested from its lists and takes the
 ASOF chain instead, n log n, so a frequent first step never turns the funnel quadratic. Both
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 WORK_LIMIT = 4096  # positions filtered per unit before it takes the ASOF chain
 TIME_SHIFT = 44  # pos >> 44 is the event's epoch microseconds (see funnel_sql's seq)
+KEY_SHIFT = 100  # above every pos: epoch_us < 2^56 (the year 4000), so pos < 2^100
 
 
 def _us(x: str) -> str:
@@ -37,7 +40,7 @@ def _us(x: str) -> str:
 
 
 def _key(n: int, depth: str, tainted: str, p1: str) -> str:
-    return f"((({n} - ({depth})) * 2 + ({tainted})::INTEGER)::HUGEINT << 96) + {p1}"
+    return f"((({n} - ({depth})) * 2 + ({tainted})::INTEGER)::HUGEINT << {KEY_SHIFT}) + {p1}"
 
 
 def lists_sql(ctes: list[str], plan: FunnelPlan, params: Params, c: Bound, work_limit: int) -> str:
@@ -64,7 +67,7 @@ def lists_sql(ctes: list[str], plan: FunnelPlan, params: Params, c: Bound, work_
     per_unit.append(f"{first_b} AS first_b")
     ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, {", ".join(lists)}
         FROM seq GROUP BY unit)""")
-    work = f"len(l1)::BIGINT * ({others})" if others else "0"
+    work = f"len(l1)::BIGINT * ({others})"
     ctes.append(f"""sized AS (SELECT unit, user_id, unit_b, first_b,
             make_timestamptz({_us("list_min(l1)")}::BIGINT) AS entered,
             {_us("list_max(l1)")} + {w_us} > (SELECT epoch_us(max(ts)) FROM {c.src}) AS open,
@@ -129,7 +132,8 @@ def lists_sql(ctes: list[str], plan: FunnelPlan, params: Params, c: Bound, work_
             any_value(s.first_b) AS first_b, any_value(s.entered) AS entered, any_value(s.open) AS open,
             list_prepend(min(k.key), arg_min(k.ps, k.key)) AS best
         FROM hkeyed k JOIN heavy s ON s.unit = k.unit GROUP BY k.unit)""")
-    ctes.append("""best AS (SELECT *, (best[1] >> 97)::INTEGER AS gap, ((best[1] >> 96) & 1) = 1 AS tainted
+    ctes.append(f"""best AS (SELECT *, (best[1] >> {KEY_SHIFT + 1})::INTEGER AS gap,
+            ((best[1] >> {KEY_SHIFT}) & 1) = 1 AS tainted
         FROM (SELECT * FROM one UNION ALL SELECT * FROM light UNION ALL SELECT * FROM hbest))""")
 
     if plan.attribution == "last_touch" and plan.breakdown:

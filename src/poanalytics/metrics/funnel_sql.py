@@ -27,6 +27,8 @@ from .funnel_lists import WORK_LIMIT, lists_sql
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
 
+MAX_ORDERED_STEPS = 30  # the step number has 5 bits in pos (see per_user_sql)
+
 
 @dataclass(frozen=True)
 class FunnelPlan:
@@ -203,8 +205,9 @@ def per_user_sql(
             WHERE {entrants_filter} {lower} {upper} {only_relevant})""",
         f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
             FROM raw)""",
-        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
-        f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 16 + {min_step}) * 1099511627776 + rid AS pos FROM seq0)""",
+        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number:
+        # 5 bits of step (at most MAX_ORDERED_STEPS + 1), 39 of rowid; pos >> 44 is epoch_us
+        f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 32 + {min_step}) * {1 << 39} + rid AS pos FROM seq0)""",
     ]
     strict = plan.order == "strict"
     if strategy == "lists" and not strict:
@@ -234,11 +237,11 @@ def per_user_sql(
     struct = "struct_pack(" + ", ".join(f"t{k} := t{k}" for k in range(1, n + 1)) + ")"
     # One pass per unit: the furthest depth, and the times of the first clean attempt that reached
     # it (the smallest key: deepest first, clean before tainted, then the earliest start). The key is
-    # one HUGEINT, (N - depth, tainted) above pos (|pos| < 2^95), far cheaper than a struct key.
+    # one HUGEINT, (N - depth, tainted) above pos (pos < 2^100), far cheaper than a struct key.
     ctes.append(f"""best AS (SELECT unit, any_value(user_id) AS user_id, any_value(unit_b) AS unit_b,
             max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean, bool_or(open) AS open,
             arg_min(b1, p1) AS first_b, min(t1) AS entered,
-            arg_min({struct}, (({n} - depth) * 2 + tainted::INTEGER)::HUGEINT * {1 << 96} + p1) AS t
+            arg_min({struct}, (({n} - depth) * 2 + tainted::INTEGER)::HUGEINT * {1 << 100} + p1) AS t
         FROM att GROUP BY unit)""")
     if plan.attribution == "last_touch" and plan.breakdown:
         # the value on the last step event of the chosen attempt
