@@ -386,29 +386,40 @@ def write_events(
         return total + _count(con, insert + f"SELECT {cols}{tail} FROM {plain}", p)
     # Content already present (a re-load, or an overlapping export, possibly an earlier file of this
     # load): only the copies beyond those already in the warehouse are new. Content is compared by a
-    # 128-bit hash of the canonical fields (two independent 64-bit hashes).
-    have = quote_ident("__poa_have_" + st.rejects)
+    # 128-bit hash of the canonical fields (two independent 64-bit hashes); ``typed`` carries the
+    # hashes of its rows (``process``). One aggregation finds the contents with more copies in the
+    # file than in the warehouse; only those rows are written, and only contents the warehouse has
+    # some copies of need their copies numbered.
+    fresh = quote_ident("__poa_fresh_" + st.rejects)
     span = fetch_one(con, f"SELECT min(ts), max(ts) FROM {plain}", p.used_in(plain)) or (None, None)
-    con.execute(
-        f"CREATE TEMP TABLE {have} AS SELECT {CONTENT_HASH.format(a='e')}, count(*) AS have "
-        "FROM events e WHERE ts BETWEEN $lo AND $hi GROUP BY ALL",
-        {"lo": span[0], "hi": span[1]},
+    _run(
+        con,
+        f"""CREATE TEMP TABLE {fresh} AS
+        WITH f AS (SELECT h1, h2, count(*) AS f FROM {plain} GROUP BY h1, h2),
+        w AS (SELECT {CONTENT_HASH.format(a="e")}, count(*) AS have FROM events e
+              WHERE ts BETWEEN {p.add(span[0])} AND {p.add(span[1])} GROUP BY ALL)
+        SELECT f.h1, f.h2, coalesce(w.have, 0) AS have FROM f LEFT JOIN w USING (h1, h2)
+        WHERE f.f > coalesce(w.have, 0)""",
+        p,
     )
-    hashed = f"(SELECT v.*, {CONTENT_HASH.format(a='v')} FROM {plain} v)"
     total += _count(
-        con, insert + f"SELECT {cols}{tail} FROM {hashed} v ANTI JOIN {have} h USING (h1, h2)", p
+        con,
+        insert
+        + f"SELECT {cols}{tail} FROM {plain} v SEMI JOIN (SELECT h1, h2 FROM {fresh} WHERE have = 0) n "
+        "USING (h1, h2)",
+        p,
     )
     total += _count(
         con,
         insert
         + f"""
         SELECT {cols}{tail} FROM (
-          SELECT v.*, h.have, row_number() OVER (PARTITION BY v.h1, v.h2 ORDER BY v._row) AS occ
-          FROM {hashed} v JOIN {have} h USING (h1, h2)
+          SELECT v.*, n.have, row_number() OVER (PARTITION BY v.h1, v.h2 ORDER BY v._row) AS occ
+          FROM {plain} v JOIN (SELECT * FROM {fresh} WHERE have > 0) n USING (h1, h2)
         ) WHERE occ > have""",
         p,
     )
-    con.execute(f"DROP TABLE {have}")
+    con.execute(f"DROP TABLE {fresh}")
     return total
 
 
@@ -520,6 +531,8 @@ def process(
         res.duplicate = res.read - res.loaded - res.quarantined
         return res
     typed = quote_ident("__poa_typed_" + st.rejects)
+    if target.write == "append":  # the content hashes that de-duplicate rows without ids
+        select = f"(SELECT t.*, {CONTENT_HASH.format(a='t')} FROM {select} t)"
     _run(con, f"CREATE TEMP TABLE {typed} AS {select}", st.params)
     st.temp.append("TABLE:" + typed.strip('"'))
     has_bad = fetch_value(con, f"SELECT EXISTS (SELECT 1 FROM {typed} WHERE _reason IS NOT NULL)")
