@@ -184,7 +184,7 @@ def _read_csv(
     return call, raw_table, scan_table
 
 
-def read_error(inp: Input, exc: duckdb.Error) -> InputError:
+def _read_error(inp: Input, exc: duckdb.Error) -> InputError:
     return InputError(
         f"cannot read the file as CSV: {str(exc).splitlines()[0]}",
         code="ingest.csv_read",
@@ -246,7 +246,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX_LI
             params.used_in(call),
         )
     except duckdb.Error as exc:
-        raise read_error(inp, exc) from exc
+        raise _read_error(inp, exc) from exc
     st = Stage(inp, "csv", "", params, [], rejects, raw_rejects=raw_table)
     n_rej = collect_rejects(con, st)
     # Data row k (1-based, file order) is _k. Rowids run in file order, from an offset inside a
