@@ -239,6 +239,19 @@ def test_f10_breakdown_attributions(wb):
     assert step2.users(2, breakdown_value="ads") == ["u2"]
 
 
+def test_f10_last_touch_reads_the_row_the_attempt_used(wb):
+    # [a, a]: two a's at one instant fill steps 1 and 2; the last step's value is the second row's,
+    # though the first row (step 1's) has the same time and event
+    load(wb, {"u": [(0, "a", {"src": "web"}), (0, "a", {"src": "ios"})]})
+    for strategy in ("lists", "asof", "window"):
+        f = poa.metrics.run_funnel(
+            wb.con,
+            poa.metrics.FunnelQuery(["a", "a"], breakdown="src", attribution="last_touch"),
+            strategy=strategy,
+        )
+        assert set(f.table.breakdown) == {"ios"}, strategy
+
+
 def test_f11_conversion_times_mean_median_and_histogram_data(wb):
     load(
         wb,

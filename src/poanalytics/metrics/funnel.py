@@ -17,7 +17,7 @@ from ..ingest.sql import Params
 from .catalog import check_events, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
-from .funnel_lists import WORK_LIMIT
+from .funnel_lists import WORK_LIMIT, lists_sql
 from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .spec import Exclusion, MetricError, Step, as_step, parse_instant, parse_window
@@ -268,11 +268,12 @@ def run_funnel(
     definition and give the same numbers."""
     plan = query.plan(con)
     params = Params()
-    per_user = (
-        unordered_sql(plan, params)
-        if plan.order == "unordered"
-        else per_user_sql(plan, params, strategy=strategy, work_limit=work_limit)
-    )
+    if plan.order == "unordered":
+        per_user = unordered_sql(plan, params)
+    elif plan.order == "ordered" and strategy == "lists":
+        per_user = lists_sql(plan, params, work_limit=work_limit)
+    else:  # strict funnels need every event between steps: the ASOF chain
+        per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
     name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
     used = params.used_in(per_user)
     con.execute(f"CREATE TEMP TABLE {quote_ident(name)} AS {per_user}", used)

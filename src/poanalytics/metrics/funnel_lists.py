@@ -23,16 +23,11 @@ halves read the same grouped lists: the events are scanned once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..ingest.sql import Params
-
-if TYPE_CHECKING:
-    from .funnel_sql import Bound, FunnelPlan
+from .funnel_sql import KEY_SHIFT, TIME_SHIFT, FunnelPlan, breakdown_expr, rows_ctes
 
 WORK_LIMIT = 4096  # positions filtered per unit before it takes the ASOF chain
-TIME_SHIFT = 44  # pos >> 44 is the event's epoch microseconds (see funnel_sql's seq)
-KEY_SHIFT = 100  # above every pos: epoch_us < 2^56 (the year 4000), so pos < 2^100
 
 
 def _us(x: str) -> str:
@@ -43,8 +38,11 @@ def _key(n: int, depth: str, tainted: str, p1: str) -> str:
     return f"((({n} - ({depth})) * 2 + ({tainted})::INTEGER)::HUGEINT << {KEY_SHIFT}) + {p1}"
 
 
-def lists_sql(ctes: list[str], plan: FunnelPlan, params: Params, c: Bound, work_limit: int) -> str:
-    """Finish ``funnel_sql.per_user_sql`` (ordered mode) from its ``seq`` rows; same columns."""
+def lists_sql(
+    plan: FunnelPlan, params: Params, table: str = "events", work_limit: int = WORK_LIMIT
+) -> str:
+    """``funnel_sql.per_user_sql``'s rows (ordered mode), from the same ``seq`` rows."""
+    ctes, c = rows_ctes(plan, params, table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     nx = len(plan.exclusions)
     limit = params.add(int(work_limit))
@@ -136,17 +134,7 @@ def lists_sql(ctes: list[str], plan: FunnelPlan, params: Params, c: Bound, work_
             ((best[1] >> {KEY_SHIFT}) & 1) = 1 AS tainted
         FROM (SELECT * FROM one UNION ALL SELECT * FROM light UNION ALL SELECT * FROM hbest))""")
 
-    if plan.attribution == "last_touch" and plan.breakdown:
-        # the value on the last step event of the chosen attempt (its exact row)
-        last = " ".join(
-            f"WHEN b.gap = {n - d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.pos = b.best[{d + 1}])"
-            for d in range(1, n + 1)
-        )
-        bexpr = f"CASE {last} END"
-    elif plan.attribution in ("all_events", "step") and plan.breakdown:
-        bexpr = "b.unit_b"
-    else:
-        bexpr = "b.first_b"
+    bexpr = breakdown_expr(plan, lambda d: f"b.gap = {n - d}", lambda d: f"b.best[{d + 1}]")
     cols = ", ".join(
         f"make_timestamptz({_us(f'b.best[{k + 1}]')}::BIGINT) AS t{k}" for k in range(1, n + 1)
     )

@@ -15,19 +15,25 @@ Plan (ordered and strict modes), all in SQL with portable window functions and e
 6. ``per_user``: the furthest step over the user's attempts (F1), the step times of the first
    attempt that reached it (F11), the breakdown value (F10) and whether a window is still open at
    the end of the data (F12).
+
+Steps 1-2 (``rows_ctes``) and the breakdown value (``breakdown_expr``) are shared with the list
+form in ``funnel_lists``, the default for ordered funnels; steps 3-4 here are the ASOF form (DuckDB)
+and the window form (portable).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..db import quote_ident
 from ..ingest.sql import Params
-from .funnel_lists import WORK_LIMIT, lists_sql
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
 
-MAX_ORDERED_STEPS = 30  # the step number has 5 bits in pos (see per_user_sql)
+MAX_ORDERED_STEPS = 30  # the step number has 5 bits in pos (see rows_ctes)
+TIME_SHIFT = 44  # pos >> 44 is the event's epoch microseconds
+KEY_SHIFT = 100  # attempt ranks go above every pos: epoch_us < 2^56 (the year 4000), so pos < 2^100
 
 
 @dataclass(frozen=True)
@@ -140,19 +146,11 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     return ctes
 
 
-def per_user_sql(
-    plan: FunnelPlan,
-    params: Params,
-    table: str = "events",
-    strategy: str = "lists",
-    work_limit: int = WORK_LIMIT,
-) -> str:
-    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN.
-
-    ``strategy``: "lists" (the default; ordered mode, strict mode takes the ASOF chain), "asof" or
-    "window" (portable SQL); all three implement the same definition."""
+def rows_ctes(plan: FunnelPlan, params: Params, table: str = "events") -> tuple[list[str], Bound]:
+    """The CTEs every strategy starts from, ending in ``seq``: the funnel's rows per unit, with
+    their step flags (s1..sN, x1..), breakdown value ``b`` and ``pos``."""
     c = bind(plan, params, table)
-    n, w_us, preds, xpreds, src = c.n, c.w_us, c.preds, c.xpreds, c.src
+    n, preds, xpreds, src = c.n, c.preds, c.xpreds, c.src
     dfrom, dto, in_range, lower, upper = c.dfrom, c.dto, c.in_range, c.lower, c.upper
 
     bprop = prop_expr(plan.breakdown, params) if plan.breakdown else "NULL"
@@ -209,9 +207,36 @@ def per_user_sql(
         # 5 bits of step (at most MAX_ORDERED_STEPS + 1), 39 of rowid; pos >> 44 is epoch_us
         f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 32 + {min_step}) * {1 << 39} + rid AS pos FROM seq0)""",
     ]
+    return ctes, c
+
+
+def breakdown_expr(
+    plan: FunnelPlan, depth_is: Callable[[int], str], pos: Callable[[int], str]
+) -> str:
+    """The unit's breakdown value (F10) over ``best b``: ``depth_is(d)`` says the chosen attempt
+    reached step d, ``pos(d)`` is the position of its step-d row."""
+    if plan.attribution == "last_touch" and plan.breakdown:
+        # the value on the last step event of the chosen attempt (its exact row)
+        last = " ".join(
+            f"WHEN {depth_is(d)} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.pos = {pos(d)})"
+            for d in range(1, len(plan.steps) + 1)
+        )
+        return f"CASE {last} END"
+    if plan.attribution in ("all_events", "step") and plan.breakdown:
+        return "b.unit_b"
+    return "b.first_b"
+
+
+def per_user_sql(
+    plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof"
+) -> str:
+    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN.
+
+    ``strategy``: "asof" (ASOF joins) or "window" (portable SQL); ``funnel_lists.lists_sql`` is
+    the third form of the same definition."""
+    ctes, c = rows_ctes(plan, params, table)
+    n, w_us, src, in_range = c.n, c.w_us, c.src, c.in_range
     strict = plan.order == "strict"
-    if strategy == "lists" and not strict:
-        return lists_sql(ctes, plan, params, c, work_limit)
     if strategy == "window":
         ctes += _window_chain(n, strict, in_range, w_us)
     else:
@@ -230,31 +255,22 @@ def per_user_sql(
                 f"(z.ts < {hi} OR ({hi} IS NULL AND epoch_us(z.ts) - epoch_us(a.t1) <= {w_us})))"
             )
         taint = " OR ".join(conds)
-    times = ", ".join(f"a.t{k}" for k in range(1, n + 1))
-    ctes.append(f"""att AS (SELECT a.unit, a.user_id, a.unit_b, a.b1, a.p1, {times}, ({depth}) AS depth,
+    times = ", ".join(f"a.t{k}, a.p{k}" for k in range(1, n + 1))
+    ctes.append(f"""att AS (SELECT a.unit, a.user_id, a.unit_b, a.b1, {times}, ({depth}) AS depth,
             ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src}) AS open
         FROM {prev} a)""")
-    struct = "struct_pack(" + ", ".join(f"t{k} := t{k}" for k in range(1, n + 1)) + ")"
+    struct = (
+        "struct_pack(" + ", ".join(f"t{k} := t{k}, p{k} := p{k}" for k in range(1, n + 1)) + ")"
+    )
     # One pass per unit: the furthest depth, and the times of the first clean attempt that reached
     # it (the smallest key: deepest first, clean before tainted, then the earliest start). The key is
     # one HUGEINT, (N - depth, tainted) above pos (pos < 2^100), far cheaper than a struct key.
     ctes.append(f"""best AS (SELECT unit, any_value(user_id) AS user_id, any_value(unit_b) AS unit_b,
             max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean, bool_or(open) AS open,
             arg_min(b1, p1) AS first_b, min(t1) AS entered,
-            arg_min({struct}, (({n} - depth) * 2 + tainted::INTEGER)::HUGEINT * {1 << 100} + p1) AS t
+            arg_min({struct}, (({n} - depth) * 2 + tainted::INTEGER)::HUGEINT * {1 << KEY_SHIFT} + p1) AS t
         FROM att GROUP BY unit)""")
-    if plan.attribution == "last_touch" and plan.breakdown:
-        # the value on the last step event of the chosen attempt
-        last = " ".join(
-            f"WHEN b.d_all = {d} THEN (SELECT s.b FROM seq s WHERE s.unit = b.unit AND s.ts = b.t.t{d} "
-            f"AND s.s{d} ORDER BY s.pos LIMIT 1)"
-            for d in range(1, n + 1)
-        )
-        bexpr = f"CASE {last} END"
-    elif plan.attribution in ("all_events", "step") and plan.breakdown:
-        bexpr = "b.unit_b"
-    else:
-        bexpr = "b.first_b"
+    bexpr = breakdown_expr(plan, lambda d: f"b.d_all = {d}", lambda d: f"b.t.p{d}")
     cols = ", ".join(f"b.t.t{k} AS t{k}" for k in range(1, n + 1))
     final = f"""SELECT b.unit, b.user_id, {bexpr} AS breakdown, b.d_all AS depth,
             (b.open AND b.d_all < {n}) AS in_progress, b.entered, {cols}
