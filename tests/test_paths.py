@@ -281,6 +281,15 @@ def test_date_range_applies_to_the_event_and_the_path_may_run_past_it(wb):
     )
     to = wb.paths(end_event="buy", steps=3, date_from="2024-03-04", date_to=at(D))
     assert sequences(to) == [("(start) → buy", 1), ("(start) → land → buy", 1)]
+    # a bare date as date_to is the whole day (as in funnels); unreadable or swapped dates are refused
+    day = at(0).strftime("%Y-%m-%d")
+    assert wb.paths(end_event="buy", steps=3, date_from=day, date_to=day).users == 2
+    with pytest.raises(poa.MetricError) as bad:
+        wb.paths("signup", date_to="soon")
+    assert bad.value.code == "metric.date"
+    with pytest.raises(poa.MetricError) as swapped:
+        wb.paths("signup", date_from=at(D), date_to=at(0))
+    assert swapped.value.code == "paths.date_range"
 
 
 def test_excluded_events_are_removed_before_repeats_collapse(wb):

@@ -20,7 +20,7 @@ from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_lists import WORK_LIMIT, lists_sql
 from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
-from .spec import Exclusion, MetricError, Step, as_step, parse_instant, parse_window
+from .spec import Exclusion, MetricError, Step, as_step, parse_range, parse_window
 
 ORDERS = ("ordered", "strict", "unordered")
 ATTRIBUTIONS = ("first_touch", "last_touch", "all_events", "step")
@@ -126,14 +126,7 @@ class FunnelQuery:
                     code="funnel.unordered_attribution",
                     hint="use attribution='first_touch' or 'all_events'",
                 )
-        date_from = parse_instant(self.date_from, "date_from")
-        date_to = parse_instant(self.date_to, "date_to", end=True)
-        if date_from is not None and date_to is not None and date_from > date_to:
-            raise MetricError(
-                f"date_from ({date_from}) is after date_to ({date_to})",
-                code="funnel.date_range",
-                hint="swap them, or leave one out for an open range",
-            )
+        date_from, date_to = parse_range(self.date_from, self.date_to, "funnel")
         return FunnelPlan(
             steps,
             window,

@@ -30,7 +30,7 @@ from .paths_sql import (
 )
 from .predicates import step_predicate
 from .result import MetricResult
-from .spec import MetricError, Step, as_step, parse_window
+from .spec import MetricError, Step, as_step, parse_range, parse_window
 
 OCCURRENCES = ("first", "every")
 MAX_STEPS = 20
@@ -173,8 +173,9 @@ def events_stream(q: PathsQuery, plan: PathPlan, anchor: Step | None, params: Pa
     The anchor must fall in [date_from, date_to]; the rest of a path may lie outside the range
     (as a funnel's later steps may, F12), up to the window.
     """
-    dfrom = f"CAST({params.add(q.date_from)} AS TIMESTAMPTZ)" if q.date_from is not None else None
-    dto = f"CAST({params.add(q.date_to)} AS TIMESTAMPTZ)" if q.date_to is not None else None
+    lo, hi = parse_range(q.date_from, q.date_to, "paths")  # a bare date_to: the whole day
+    dfrom = f"CAST({params.add(lo)} AS TIMESTAMPTZ)" if lo is not None else None
+    dto = f"CAST({params.add(hi)} AS TIMESTAMPTZ)" if hi is not None else None
     w_us = params.add(plan.window * 1_000_000) if plan.window is not None else None
     in_range = [f"e.ts >= {dfrom}"] if dfrom else []
     in_range += [f"e.ts <= {dto}"] if dto else []

@@ -124,3 +124,18 @@ def parse_instant(value: Any, name: str, end: bool = False) -> pd.Timestamp | No
     if end and day_only:
         ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
     return ts
+
+
+def parse_range(
+    date_from: Any, date_to: Any, area: str
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """``date_from`` and ``date_to`` as UTC instants (``parse_instant``), refused when swapped."""
+    lo = parse_instant(date_from, "date_from")
+    hi = parse_instant(date_to, "date_to", end=True)
+    if lo is not None and hi is not None and lo > hi:
+        raise MetricError(
+            f"date_from ({lo}) is after date_to ({hi})",
+            code=f"{area}.date_range",
+            hint="swap them, or leave one out for an open range",
+        )
+    return lo, hi
