@@ -104,6 +104,11 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> int:
     return int(fetch_value(con, sql, params.used_in(sql)))
 
 
+def _has_events(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse holds any event (loads into an empty one need no de-duplication)."""
+    return bool(fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)"))
+
+
 def _text(expr: str) -> str:
     """Text with surrounding blanks removed and '' as NULL. trim() copies every value and most have
     nothing to trim, so only values whose first or last character sorts below '!' (blanks, control
@@ -363,7 +368,7 @@ def write_events(
     cols = "user_id, event, ts, session_id, properties"
     insert = f"INSERT INTO events ({cols}, source, source_key, load_id) "
     tail = f", {src}, source_key, {int(load_id)}"
-    has_any = fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)")
+    has_any = _has_events(con)
     valid = f"(SELECT * FROM {typed} WHERE _reason IS NULL)"
     total = 0
     if keyed:  # rows with the source's own event id
@@ -509,11 +514,8 @@ def process(
     )
     res.read = int(good) + st.rows_rejected
     keyed = "source_key" in mapping.fields
-    if (
-        target.write == "append"
-        and not keyed
-        and not fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)")
-    ):
+    dedupe = target.write == "append" and _has_events(con)  # against the events already loaded
+    if target.write == "append" and not keyed and not dedupe:
         # Fast path (a first load of events without ids): stream the valid rows straight in, and
         # look at the source again only if some rows did not make it.
         res.loaded = write_events(con, load_id, st, f"({select})", mapping.format, keyed=False)
@@ -531,7 +533,7 @@ def process(
         res.duplicate = res.read - res.loaded - res.quarantined
         return res
     typed = quote_ident("__poa_typed_" + st.rejects)
-    if target.write == "append":  # the content hashes that de-duplicate rows without ids
+    if dedupe:  # the content hashes that de-duplicate rows without ids (write_events)
         select = f"(SELECT t.*, {CONTENT_HASH.format(a='t')} FROM {select} t)"
     _run(con, f"CREATE TEMP TABLE {typed} AS {select}", st.params)
     st.temp.append("TABLE:" + typed.strip('"'))
@@ -666,7 +668,7 @@ def run_load(
                 and stage_fn is None
                 and (container or inp.container) == "csv"
                 and target.write == "append"
-                and not fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)")
+                and not _has_events(con)
             ):
                 st = readers.csv_in_place(con, inp, max_line)
             else:
