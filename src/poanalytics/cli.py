@@ -28,10 +28,10 @@ def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def _workbench(args: argparse.Namespace):
+def _workbench(args: argparse.Namespace, read_only: bool = False):
     from .workbench import Workbench
 
-    return Workbench(args.db)
+    return Workbench(args.db, read_only=read_only)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -59,6 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         columns=_parse_map(args.map),
         timezone=args.timezone,
         timestamp_format=args.timestamp_format,
+        encoding=args.encoding,
         **options,
     )
     print(report)
@@ -72,7 +73,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    wb = _workbench(args)
+    from .config import settings
+
+    # an existing warehouse is only looked at: read-only, so a read-only file or folder works too
+    path = Path(args.db) if args.db else settings().warehouse
+    wb = _workbench(args, read_only=path.is_file())
     print(wb.status())
     wb.close()
     return 0
@@ -146,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--timestamp-format",
         default=None,
         help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M'",
+    )
+    ing.add_argument(
+        "--encoding",
+        default=None,
+        help="text encoding of files that are not UTF-8, e.g. cp1252 (UTF-16 is detected)",
     )
     ing.add_argument(
         "--text-column",

@@ -6,13 +6,14 @@ Identifiers go through :func:`quote_ident`; values are always bound parameters.
 from __future__ import annotations
 
 import contextlib
+import errno
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
-from .errors import WarehouseError
+from .errors import ConfigError, WarehouseError
 
 
 def quote_ident(name: str) -> str:
@@ -31,19 +32,29 @@ def quote_literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """Open (or create) a DuckDB database with poanalytics' session settings."""
+def connect(
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    temp_directory: str | Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open (or create) a DuckDB database with poanalytics' session settings.
+
+    ``read_only`` opens an existing file without taking the write lock (and works on a read-only
+    file or folder); ``memory_limit`` ('4GB') and ``temp_directory`` (where DuckDB spills what does
+    not fit) come from ``[duckdb]`` in conf/poanalytics.toml. Failures are coded ``db.*`` errors.
+    """
     target = str(path)
-    if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    if target != ":memory:" and not read_only:
+        try:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise open_error(target, exc, read_only=False) from exc
     try:
-        con = duckdb.connect(target)
-    except duckdb.IOException as exc:
-        raise WarehouseError(
-            f"cannot open the warehouse {target}: {exc}",
-            code="db.open",
-            hint="close other programs (or notebooks) that hold the file open, or pass another path",
-        ) from exc
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.Error as exc:
+        raise open_error(target, exc, read_only=read_only) from exc
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB turns an ASOF join whose left side it *estimates* small into a nested loop; behind the
     # funnel's CTEs the estimate is a handful of rows while the truth is every attempt, and the loop
@@ -53,7 +64,139 @@ def connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     # In Jupyter, DuckDB refuses to touch the setting without ipywidgets; it is off there anyway.
     with contextlib.suppress(duckdb.InvalidInputException):
         con.execute("SET enable_progress_bar = false")
+    try:
+        _apply_memory_settings(con, memory_limit, temp_directory)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _apply_memory_settings(
+    con: duckdb.DuckDBPyConnection, memory_limit: str | None, temp_directory: str | Path | None
+) -> None:
+    if memory_limit:
+        refused = _set(con, "memory_limit", memory_limit)
+        if refused:
+            raise ConfigError(
+                f"DuckDB refuses memory_limit = {memory_limit!r}: {refused}",
+                code="config.memory_limit",
+                hint="set memory_limit under [duckdb] in conf/poanalytics.toml to a size such as "
+                "'4GB' or '512MB', or to '' for DuckDB's default (80% of RAM)",
+            )
+    if temp_directory:
+        refused = _set(con, "temp_directory", str(temp_directory))
+        if refused:
+            raise ConfigError(
+                f"DuckDB refuses temp_directory = {str(temp_directory)!r}: {refused}",
+                code="config.temp_directory",
+                hint="set temp_directory under [duckdb] in conf/poanalytics.toml to a writable "
+                "folder on a disk with free space",
+            )
+
+
+def _set(con: duckdb.DuckDBPyConnection, name: str, value: str) -> str | None:
+    """SET a DuckDB option (name is one of ours, value a quoted literal); the refusal, if any."""
+    try:
+        con.execute(f"SET {name} = {quote_literal(value)}")
+    except duckdb.Error as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def open_error(target: str, exc: BaseException, *, read_only: bool) -> WarehouseError:
+    """The coded error for a warehouse that cannot be opened: missing, read-only, locked, damaged."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if read_only and "does not exist" in text:
+        return WarehouseError(
+            f"there is no warehouse at {target}",
+            code="db.not_found",
+            hint="check --db / the path; a warehouse is created by the first load "
+            "(poanalytics ingest ... or poanalytics demo)",
+        )
+    if _is_denied(exc):
+        return WarehouseError(
+            f"cannot write the warehouse {target}: the file or its folder is read-only ({first})",
+            code="db.read_only",
+            hint="make the file and its folder writable (chmod u+w), pass --db with a writable "
+            "path, or open it read-only to look: `poanalytics status` and "
+            "Workbench(path, read_only=True) do",
+        )
+    if _is_disk_full(exc):
+        return disk_full_error(exc, target)
+    if "lock" in text.lower():
+        return WarehouseError(
+            f"cannot open the warehouse {target}: another program holds it open ({first})",
+            code="db.open",
+            hint="close other programs (or notebooks) that hold the file open, or pass another path",
+        )
+    return WarehouseError(
+        f"cannot open the warehouse {target}: {first}",
+        code="db.open",
+        hint="check that the path is a DuckDB file made by poanalytics and not held open by "
+        "another program; pass another path to start a new warehouse",
+    )
+
+
+def _is_denied(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return True
+    text = str(exc)
+    return (
+        "Permission denied" in text
+        or "Read-only file system" in text
+        or "read-only mode" in text
+        or "Operation not permitted" in text
+    )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    text = str(exc)
+    return (
+        "No space left on device" in text
+        or "Disk quota exceeded" in text
+        or "File too large" in text
+        or "max_temp_directory_size" in text
+    )
+
+
+def disk_full_error(exc: BaseException, where: str | None = None) -> WarehouseError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return WarehouseError(
+        f"the disk is full{' writing ' + where if where else ''}: {first}",
+        code="db.disk_full",
+        hint="free space on the disk that holds the warehouse and DuckDB's spill folder "
+        "(temp_directory under [duckdb] in conf/poanalytics.toml), or point them at a disk with "
+        "room; nothing was changed by the failed step",
+    )
+
+
+def engine_error(exc: BaseException, where: str | None = None) -> WarehouseError | None:
+    """The coded error for a resource failure of DuckDB or the OS (memory, disk, read-only), or
+    None when ``exc`` is something else. ``where`` names the file or warehouse for the message."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, (duckdb.OutOfMemoryException, MemoryError)) or "Out of Memory" in text:
+        return WarehouseError(
+            f"DuckDB ran out of memory{' on ' + where if where else ''}: {first}",
+            code="db.out_of_memory",
+            hint="raise memory_limit under [duckdb] in conf/poanalytics.toml, and set "
+            "temp_directory there to a folder with free disk space so DuckDB can spill to disk; "
+            "or load fewer files at once",
+        )
+    if _is_disk_full(exc):
+        return disk_full_error(exc, where)
+    if _is_denied(exc) and ("read-only" in text or "Read-only" in text):
+        return WarehouseError(
+            f"the warehouse is read-only{' (' + where + ')' if where else ''}: {first}",
+            code="db.read_only",
+            hint="open it writable: Workbench(path) without read_only=True, and make the file and "
+            "its folder writable (chmod u+w)",
+        )
+    return None
 
 
 def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import db, schema
 from .config import Settings, settings
+from .errors import WarehouseError
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .metrics import (
     ChurnQuery,
@@ -46,10 +47,32 @@ class Workbench:
     0
     """
 
-    def __init__(self, path: str | Path | None = None, *, config: Settings | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        config: Settings | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.settings = config or settings()
         self.path = str(path) if path is not None else str(self.settings.warehouse)
-        self.con: duckdb.DuckDBPyConnection = db.connect(self.path)
+        self.read_only = read_only
+        self.con: duckdb.DuckDBPyConnection = db.connect(
+            self.path,
+            read_only=read_only,
+            memory_limit=self.settings.memory_limit or None,
+            temp_directory=self.settings.spill_directory(self.path),
+        )
+        if read_only and schema.current_version(self.con) < schema.LATEST:
+            found = schema.current_version(self.con)
+            self.con.close()
+            raise WarehouseError(
+                f"{self.path} opened read-only has schema version {found}, this poanalytics "
+                f"reads version {schema.LATEST}",
+                code="db.read_only_schema",
+                hint="open it once writable (Workbench(path), or any load) so it is upgraded, "
+                "or check that the file is a poanalytics warehouse",
+            )
         self.schema_version = schema.migrate(self.con)
 
     # -- analysts -------------------------------------------------------------------------------
@@ -65,12 +88,14 @@ class Workbench:
         columns: Mapping[str, str] | None = None,
         timezone: str = "UTC",
         timestamp_format: str | None = None,
+        encoding: str | None = None,
     ) -> LoadReport:
         """Load product events from a file, directory, glob or DataFrame.
 
         ``columns`` maps canonical names (user_id, event, ts, session_id, properties, source_key) to
         source columns; other columns become properties. ``timezone`` is the zone of times written
-        without an offset.
+        without an offset. ``encoding`` reads text files saved in another encoding than UTF-8
+        (e.g. 'cp1252'); UTF-16/32 files with a byte order mark are read without it.
         """
         return run_load(
             self.con,
@@ -81,6 +106,7 @@ class Workbench:
             timezone=timezone,
             timestamp_format=timestamp_format,
             settings=self.settings,
+            encoding=encoding,
         )
 
     def load_tickets(
@@ -90,10 +116,12 @@ class Workbench:
         columns: Mapping[str, str] | None = None,
         timezone: str = "UTC",
         timestamp_format: str | None = None,
+        encoding: str | None = None,
     ) -> LoadReport:
         """Load support tickets (Zendesk, Intercom, Jira, GitHub issues, or any CSV with a mapping).
 
         A ticket loaded again replaces the stored one when it changed and is not older.
+        ``encoding`` as for load_events.
         """
         return run_load(
             self.con,
@@ -104,6 +132,7 @@ class Workbench:
             timezone=timezone,
             timestamp_format=timestamp_format,
             settings=self.settings,
+            encoding=encoding,
             id_field="ticket_id",
             version_field="updated_at",
         )
@@ -115,9 +144,11 @@ class Workbench:
         columns: Mapping[str, str] | None = None,
         timezone: str = "UTC",
         timestamp_format: str | None = None,
+        encoding: str | None = None,
         **options: Any,
     ) -> LoadReport:
-        """Load interview notes: a folder of Markdown files, a highlights CSV, or survey answers."""
+        """Load interview notes: a folder of Markdown files, a highlights CSV, or survey answers.
+        ``encoding`` as for load_events."""
         from .ingest.notes import load_notes
 
         return load_notes(
@@ -128,6 +159,7 @@ class Workbench:
             timezone=timezone,
             timestamp_format=timestamp_format,
             settings=self.settings,
+            encoding=encoding,
             **options,
         )
 

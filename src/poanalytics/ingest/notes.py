@@ -33,12 +33,12 @@ import yaml
 from ..config import Settings
 from ..db import fetch_one, quote_ident
 from ..errors import ConfigError, InputError, did_you_mean, unknown_name
+from . import decode, failures, readers
 from . import formats as formats_mod
-from . import readers
 from .formats import Format, register
 from .mapping import Expr, Mapping, check_user_columns
-from .pipeline import LoadReport, StageResult, run_load
-from .sources import Input, resolve
+from .pipeline import LoadReport, StageResult, load_options, run_load
+from .sources import Input, resolve, unreadable_error
 from .sql import Params
 from .targets import NOTES, simplify
 
@@ -235,11 +235,64 @@ def load_notes(
     timezone: str = "UTC",
     timestamp_format: str | None = None,
     settings: Settings,
+    encoding: str | None = None,
     **options: Any,
 ) -> LoadReport:
     """Load notes; see the module docstring for the formats. ``options``: ``text_columns`` (survey:
     the open-text columns, instead of detecting them) and ``survey`` (survey: the name used in note
-    ids and titles, default the file name without extension)."""
+    ids and titles, default the file name without extension). A failure before the files are read
+    (an unknown option, a folder without notes) is logged in load_log like any failed load."""
+    label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    with decode.scratch() as work:
+        try:
+            name, inputs, stage_fn, parsed, extra_notes = _prepare(
+                source, format, columns, encoding, work, options
+            )
+        except BaseException as exc:
+            opts = load_options(format, columns, timezone, timestamp_format, encoding)
+            error = failures.fail(con, exc, kind="notes", source=label, format=format, options=opts)
+            if error is exc:
+                raise
+            raise error from exc
+        report = run_load(
+            con,
+            NOTES,
+            source,
+            format=None if name == "auto" else name,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            settings=settings,
+            id_field="note_id",
+            after_write=write_highlights,
+            inputs=inputs,
+            stage_fn=stage_fn,
+            encoding=encoding,
+        )
+    extra_notes += _duplicate_ids(parsed)
+    if format is None:  # load_notes chose it, run_load was told
+        report.notes = [
+            n.replace(f"format {name}: given from", f"format {name}: detected from")
+            for n in report.notes
+        ]
+    report.notes.extend(extra_notes)
+    return report
+
+
+StageFn = Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage]
+
+
+def _prepare(
+    source: str | Path | pd.DataFrame,
+    format: str | None,
+    columns: MappingABC[str, str] | None,
+    encoding: str | None,
+    work: decode.Scratch,
+    options: MappingABC[str, Any],
+) -> tuple[str, list[Input], StageFn | None, dict[str, ParsedNote], list[str]]:
+    """What load_notes decides before the load: the format, the inputs (text decoded to UTF-8),
+    how each is staged, the parsed Markdown notes and notes for the report."""
+    codec = decode.check_encoding(encoding)
     for key in options:
         if key not in OPTIONS:
             raise unknown_name(
@@ -275,9 +328,10 @@ def load_notes(
                 code="ingest.no_markdown",
                 hint="point at a folder of .md files, or pass the format of the file",
             )
+    inputs = [decode.as_utf8(i, i.container, codec, work) for i in inputs]
     if name is None:
         name = _detect(inputs[0], columns)
-    stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None = None
+    stage_fn: StageFn | None = None
     parsed: dict[str, ParsedNote] = {}
     if name == "markdown":
         parsed = _parse_all(inputs, columns)
@@ -287,28 +341,7 @@ def load_notes(
     elif name == "survey":
         stage_fn = lambda c, i: _stage_survey(c, i, columns, options)  # noqa: E731
     # name "auto": json, parquet or a DataFrame, one note per row: the registry detects the format
-    report = run_load(
-        con,
-        NOTES,
-        source,
-        format=None if name == "auto" else name,
-        columns=columns,
-        timezone=timezone,
-        timestamp_format=timestamp_format,
-        settings=settings,
-        id_field="note_id",
-        after_write=write_highlights,
-        inputs=inputs,
-        stage_fn=stage_fn,
-    )
-    extra_notes += _duplicate_ids(parsed)
-    if format is None:  # load_notes chose it, run_load was told
-        report.notes = [
-            n.replace(f"format {name}: given from", f"format {name}: detected from")
-            for n in report.notes
-        ]
-    report.notes.extend(extra_notes)
-    return report
+    return name, inputs, stage_fn, parsed, extra_notes
 
 
 def _detect(inp: Input, columns: MappingABC[str, str] | None) -> str:
@@ -475,6 +508,18 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str, int, tuple[int, str, 
     raw = "\n".join(lines[: end + 1])
     try:
         meta = yaml.safe_load(block) if block.strip() else {}
+    except RecursionError:
+        return (
+            {},
+            "",
+            2,
+            (
+                2,
+                "the front matter is nested too deeply to read (thousands of levels of lists or "
+                "mappings); write one 'key: value' per line",
+                raw[:100_000],
+            ),
+        )
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
@@ -509,8 +554,13 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str, int, tuple[int, str, 
     return {str(k): v for k, v in meta.items()}, body, end + 2, None
 
 
-def parse_markdown(path: Path, columns: MappingABC[str, str] | None = None) -> ParsedNote:
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+def parse_markdown(
+    path: Path, columns: MappingABC[str, str] | None = None, label: str | None = None
+) -> ParsedNote:
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise unreadable_error(exc, label or str(path)) from exc
     meta, body, first_line, reject = _front_matter(text)
     if reject:
         return ParsedNote({}, {}, [], reject=reject)
@@ -560,7 +610,7 @@ def _parse_all(inputs: list[Input], columns: MappingABC[str, str] | None) -> dic
     parsed = {}
     for inp in inputs:
         assert inp.path is not None
-        parsed[inp.label] = parse_markdown(inp.path, columns)
+        parsed[inp.label] = parse_markdown(inp.path, columns, inp.label)
     seen = set().union(*(p.keys for p in parsed.values())) if parsed else set()
     for canonical, key in (columns or {}).items():
         if key not in seen and key.lower() not in {k.lower() for k in seen}:

@@ -20,9 +20,8 @@ import pandas as pd
 
 from ..config import Settings
 from ..db import fetch_one, fetch_value, quote_ident
-from ..errors import PoaError
+from . import decode, failures, readers, timestamps
 from . import formats as formats_mod
-from . import readers, timestamps
 from .mapping import Mapping
 from .sources import Input, resolve
 from .sql import Params
@@ -632,30 +631,115 @@ def run_load(
     after_write: AfterWrite | None = None,
     inputs: list[Input] | None = None,
     stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None = None,
+    encoding: str | None = None,
 ) -> LoadReport:
-    """Load every input of ``source`` in one transaction and log it in load_log."""
+    """Load every input of ``source`` in one transaction and log it in load_log.
+
+    Any failure, before the load starts (a missing file, a bad time zone) or during it, is raised
+    as a coded error and logged as a failed load; the warehouse is otherwise unchanged."""
     started = time.perf_counter()
+    label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
+    options = load_options(format, columns, timezone, timestamp_format, encoding)
+    try:
+        load_id = int(fetch_value(con, "SELECT nextval('load_id_seq')"))
+    except Exception as exc:  # a read-only warehouse: nothing can be logged either
+        raise failures.as_load_error(exc, None, con) from exc
+    current: list[str | None] = [None]  # the input being read, for the error's file context
+    try:
+        with decode.scratch() as work:
+            return _run_load(
+                con,
+                target,
+                source,
+                started=started,
+                label=label,
+                options=options,
+                load_id=load_id,
+                current=current,
+                work=work,
+                format=format,
+                columns=columns,
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+                settings=settings,
+                id_field=id_field,
+                version_field=version_field,
+                after_write=after_write,
+                inputs=inputs,
+                stage_fn=stage_fn,
+                encoding=encoding,
+            )
+    except BaseException as exc:
+        error = failures.fail(
+            con,
+            exc,
+            kind=target.kind,
+            source=label,
+            format=format,
+            options=options,
+            file=current[0],
+            load_id=load_id,
+        )
+        if error is exc:
+            raise
+        raise error from exc
+
+
+def load_options(
+    format: str | None,
+    columns: MappingABC[str, str] | None,
+    timezone: str,
+    timestamp_format: str | None,
+    encoding: str | None = None,
+) -> str:
+    """The options of a load as load_log keeps them (JSON)."""
+    options: dict[str, Any] = {
+        "format": format,
+        "columns": dict(columns or {}) if isinstance(columns, MappingABC) else str(columns),
+        "timezone": timezone,
+        "timestamp_format": timestamp_format,
+    }
+    if encoding:
+        options["encoding"] = encoding
+    return json.dumps(options, default=str)
+
+
+def _run_load(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    source: str | Path | pd.DataFrame,
+    *,
+    started: float,
+    label: str,
+    options: str,
+    load_id: int,
+    current: list[str | None],
+    work: decode.Scratch,
+    format: str | None,
+    columns: MappingABC[str, str] | None,
+    timezone: str,
+    timestamp_format: str | None,
+    settings: Settings,
+    id_field: str | None,
+    version_field: str | None,
+    after_write: AfterWrite | None,
+    inputs: list[Input] | None,
+    stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None,
+    encoding: str | None,
+) -> LoadReport:
     tz = timestamps.check_timezone(timezone)
     chosen = formats_mod.get(target.kind, format) if format else None
+    codec = decode.check_encoding(encoding)
     inputs = inputs if inputs is not None else resolve(source)
-    label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
-    load_id = int(fetch_value(con, "SELECT nextval('load_id_seq')"))
     report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
-    options = json.dumps(
-        {
-            "format": format,
-            "columns": dict(columns or {}),
-            "timezone": tz,
-            "timestamp_format": timestamp_format,
-        }
-    )
     max_line = readers.EVENTS_MAX_LINE if target.kind == "events" else readers.MAX_LINE
 
     def load_all(in_place: bool) -> None:
         """Every input into the open transaction; ``in_place`` lets clean CSV files into an empty
         events table be read in one pass (raises NeedsStage when one is not clean)."""
         used: dict[str, formats_mod.Format] = {}
-        for inp in inputs:
+        for i, given in enumerate(inputs):
+            current[0] = given.label
             container = None
             if (
                 chosen is not None
@@ -663,6 +747,9 @@ def run_load(
                 and chosen.name != "dataframe"
             ):
                 container = chosen.name
+            inp = inputs[i] = decode.as_utf8(given, container or given.container, codec, work)
+            if inp.encoding not in (None, "utf-8"):
+                report.notes.append(f"{inp.label}: decoded from {inp.encoding} to UTF-8")
             if (
                 in_place
                 and stage_fn is None
@@ -705,46 +792,37 @@ def run_load(
             report.rows_quarantined += res.quarantined
             report.rows_duplicate += res.duplicate
             report.files_in_place += int(st.in_place)
+        current[0] = None
         for fmt in used.values():
             if fmt.after_load is not None:
                 fmt.after_load(con, load_id)
 
     con.execute("BEGIN TRANSACTION")
     try:
-        try:
-            load_all(in_place=True)
-        except NeedsStage:
-            # a file needs the staged read after all: start again, the rows written so far undone
-            con.execute("ROLLBACK")
-            report.formats, report.notes = [], []
-            report.rows_read = report.rows_loaded = report.rows_quarantined = 0
-            report.rows_duplicate = report.files_in_place = 0
-            con.execute("BEGIN TRANSACTION")
-            load_all(in_place=False)
-        report.seconds = round(time.perf_counter() - started, 3)
-        con.execute(
-            "INSERT INTO load_log VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, 'ok', NULL)",
-            [
-                load_id,
-                target.kind,
-                label,
-                ",".join(report.formats),
-                int(report.seconds * 1e6),
-                report.rows_read,
-                report.rows_loaded,
-                report.rows_quarantined,
-                report.rows_duplicate,
-                options,
-            ],
-        )
-        con.execute("COMMIT")
-    except BaseException as exc:
+        load_all(in_place=True)
+    except NeedsStage:
+        # a file needs the staged read after all: start again, the rows written so far undone
         con.execute("ROLLBACK")
-        message = str(exc) if isinstance(exc, PoaError) else f"{type(exc).__name__}: {exc}"
-        con.execute(
-            "INSERT INTO load_log (load_id, kind, source, format, started_at, finished_at, options, status, message) "
-            "VALUES (?, ?, ?, ?, now(), now(), ?, 'failed', ?)",
-            [load_id, target.kind, label, format, options, message[:4000]],
-        )
-        raise
+        report.formats, report.notes = [], []
+        report.rows_read = report.rows_loaded = report.rows_quarantined = 0
+        report.rows_duplicate = report.files_in_place = 0
+        con.execute("BEGIN TRANSACTION")
+        load_all(in_place=False)
+    report.seconds = round(time.perf_counter() - started, 3)
+    con.execute(
+        "INSERT INTO load_log VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, 'ok', NULL)",
+        [
+            load_id,
+            target.kind,
+            label,
+            ",".join(report.formats),
+            int(report.seconds * 1e6),
+            report.rows_read,
+            report.rows_loaded,
+            report.rows_quarantined,
+            report.rows_duplicate,
+            options,
+        ],
+    )
+    con.execute("COMMIT")
     return report

@@ -386,6 +386,10 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
             one_object_per_line = not _one_line_wrapper(inp, first_object)
         except ValueError:
             one_object_per_line = False
+        except RecursionError:
+            # nested deeper than Python's parser goes: a record, not a wrapper; DuckDB reads
+            # each line (and the checks quarantine a line over the limits)
+            one_object_per_line = True
     if one_object_per_line:
         con.execute(
             f"CREATE TEMP TABLE {quote_ident(data)} AS "
