@@ -26,6 +26,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from ..db import engine_error
 from ..errors import ConfigError, InputError
@@ -59,10 +60,10 @@ def check_encoding(name: str | None) -> str | None:
         ) from None
 
 
-def open_bytes(path: Path) -> io.BufferedIOBase:
+def open_bytes(path: Path) -> BinaryIO:
     """The file's bytes, decompressed when it is named ``.gz``."""
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(BinaryIO, gzip.open(path, "rb"))
     return path.open("rb")
 
 

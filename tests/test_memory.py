@@ -1,0 +1,72 @@
+"""[duckdb] memory_limit and temp_directory in conf/poanalytics.toml reach every connection, and a
+metric under a small memory limit gives the same answer as without one (DuckDB spills instead)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+
+import poanalytics as poa
+from poanalytics import db
+from poanalytics.config import settings
+
+EVENTS = 400_000
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("memory")
+    source = folder / "events.parquet"
+    with poa.Workbench(":memory:") as wb:
+        wb.con.execute(
+            f"""COPY (SELECT 'u' || (i % 40000) AS user_id,
+                ['signed_up', 'profile_completed', 'activated', 'invited'][1 + (hash(i) % 4)::INT] AS event,
+                TIMESTAMPTZ '2026-01-01' + to_seconds((i * 37) % (86400 * 60)) AS ts
+              FROM range({EVENTS}) t(i)) TO {db.quote_literal(str(source))}"""
+        )
+    path = folder / "w.duckdb"
+    with poa.Workbench(path) as wb:
+        assert wb.load_events(source).rows_loaded == EVENTS
+    return path
+
+
+def answers(wb: poa.Workbench) -> tuple[pd.DataFrame, pd.DataFrame]:
+    funnel = wb.funnel(["signed_up", "profile_completed", "activated"], window="7d")
+    retention = wb.retention("signed_up", period="week", intervals=4)
+    return funnel.table, retention.table
+
+
+def test_conf_sets_memory_limit_and_spill_folder(tmp_path):
+    root = tmp_path / "project"
+    (root / "conf").mkdir(parents=True)
+    (root / "conf" / "poanalytics.toml").write_text(
+        '[duckdb]\nmemory_limit = "300MB"\ntemp_directory = "data/spill"\n', encoding="utf-8"
+    )
+    config = settings(root)
+    assert config.memory_limit == "300MB" and config.temp_directory == root / "data" / "spill"
+    with poa.Workbench(":memory:", config=config) as wb:
+        limit, spill = db.fetch_one(
+            wb.con, "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        )
+    assert limit.startswith("286.1") and spill == str(root / "data" / "spill")
+
+
+def test_an_in_memory_warehouse_spills_to_the_system_temp_folder_not_the_working_directory():
+    with poa.Workbench(
+        ":memory:", config=dataclasses.replace(settings(), temp_directory=None)
+    ) as wb:
+        spill = db.fetch_value(wb.con, "SELECT current_setting('temp_directory')")
+    assert spill != ".tmp" and "poanalytics-spill" in spill
+
+
+def test_metrics_under_a_small_memory_limit_give_the_same_answer(warehouse, tmp_path):
+    with poa.Workbench(warehouse) as wb:
+        expected = answers(wb)
+    small = dataclasses.replace(settings(), memory_limit="64MB", temp_directory=tmp_path / "spill")
+    with poa.Workbench(warehouse, config=small) as wb:
+        assert db.fetch_value(wb.con, "SELECT current_setting('memory_limit')").startswith("61.0")
+        got = answers(wb)
+    for want, have in zip(expected, got, strict=True):
+        pd.testing.assert_frame_equal(want, have)
