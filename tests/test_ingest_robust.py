@@ -250,3 +250,20 @@ def test_a_load_onto_a_full_disk_is_a_coded_error(tmp_path):
             assert info.value.code == "db.disk_full"
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_duckdb_error_inside_a_damaged_file_is_a_coded_error_with_the_file(wb, tmp_path):
+    good = tmp_path / "good.parquet"
+    wb.con.execute(
+        "COPY (SELECT 'u' || i AS user_id, 'e' || (i % 5) AS event, "
+        "TIMESTAMPTZ '2026-01-01' + to_seconds(i) AS ts, repeat('x', 50) || i AS note "
+        "FROM range(200000) t(i)) "
+        f"TO {db.quote_literal(str(good))} (ROW_GROUP_SIZE 20000, COMPRESSION uncompressed)"
+    )
+    damaged = bytearray(good.read_bytes())
+    middle = len(damaged) // 3
+    damaged[middle : middle + 2000] = b"\xff" * 2000  # footer intact, a data page garbled
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(bytes(damaged))
+    error = refused(wb, "ingest.read", wb.load_events, path)
+    assert error.file == str(path) and "Invalid Input Error" in error.message
