@@ -164,6 +164,9 @@ def test_a_latin1_file_is_refused_by_name_and_loads_with_its_encoding(wb, tmp_pa
     assert (report.rows_loaded, report.rows_quarantined) == (2, 0)
     assert "José" in wb.sql("SELECT user_id FROM events").user_id.tolist()
     refused(wb, "ingest.unknown_encoding", wb.load_events, path, encoding="klingon")
+    workbook = tmp_path / "export.csv"  # an Excel workbook saved under a .csv name
+    workbook.write_bytes(b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)) * 4)
+    assert "ZIP" in refused(wb, "ingest.encoding", wb.load_events, workbook).message
 
 
 # -- errors before a load starts are logged too -------------------------------------------------------

@@ -124,6 +124,21 @@ def sniff(head: bytes) -> str | None:
 
 
 def not_utf8_error(inp: Input, head: bytes) -> InputError:
+    for magic, kind, hint in (
+        (
+            b"PK\x03\x04",
+            "a ZIP archive (an Excel .xlsx workbook?)",
+            "save it as CSV UTF-8 from the spreadsheet, or unzip it and load the files inside",
+        ),
+        (b"PAR1", "a Parquet file", "pass format='parquet', or name it .parquet"),
+    ):
+        if head.startswith(magic):
+            return InputError(
+                f"the file is {kind}, not text",
+                code="ingest.encoding",
+                file=inp.label,
+                hint=hint,
+            )
     try:
         head.decode("utf-8")
         at, byte = 0, 0

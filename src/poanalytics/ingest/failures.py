@@ -115,8 +115,6 @@ def log_failure(
     and the error being raised already says why)."""
     message = str(error) if isinstance(error, PoaError) else f"{type(error).__name__}: {error}"
     with contextlib.suppress(duckdb.Error):
-        con.execute("ROLLBACK")
-    with contextlib.suppress(duckdb.Error):
         if load_id is None:
             load_id = int(fetch_value(con, "SELECT nextval('load_id_seq')"))
         con.execute(
@@ -137,7 +135,9 @@ def fail(
     file: str | None = None,
     load_id: int | None = None,
 ) -> BaseException:
-    """Log the failed load and return the (coded) error to raise in its place."""
+    """Undo the load, log it as failed and return the (coded) error to raise in its place."""
+    with contextlib.suppress(duckdb.Error):  # no transaction when the load failed before it began
+        con.execute("ROLLBACK")
     error = as_load_error(exc, file, con)
     log_failure(
         con, kind=kind, source=source, format=format, options=options, error=error, load_id=load_id
