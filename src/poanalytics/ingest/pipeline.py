@@ -728,6 +728,7 @@ def _run_load(
     encoding: str | None,
 ) -> LoadReport:
     tz = timestamps.check_timezone(timezone)
+    options = load_options(format, columns, tz, timestamp_format, encoding)  # the zone's own name
     chosen = formats_mod.get(target.kind, format) if format else None
     codec = decode.check_encoding(encoding)
     inputs = inputs if inputs is not None else resolve(source)
