@@ -77,7 +77,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     # an existing warehouse is only looked at: read-only, so a read-only file or folder works too
     path = Path(args.db) if args.db else settings().warehouse
-    wb = _workbench(args, read_only=path.is_file())
+    try:
+        wb = _workbench(args, read_only=path.is_file())
+    except PoaError as exc:
+        if exc.code != "db.read_only_schema":
+            raise
+        wb = _workbench(args)  # made by an older poanalytics: opening it writable upgrades it
     print(wb.status())
     wb.close()
     return 0
