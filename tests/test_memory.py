@@ -32,10 +32,13 @@ def warehouse(tmp_path_factory):
     return path
 
 
-def answers(wb: poa.Workbench) -> tuple[pd.DataFrame, pd.DataFrame]:
+def answers(wb: poa.Workbench) -> list[pd.DataFrame]:
     funnel = wb.funnel(["signed_up", "profile_completed", "activated"], window="7d")
     retention = wb.retention("signed_up", period="week", intervals=4)
-    return funnel.table, retention.table
+    lifecycle = wb.lifecycle(period="week")
+    paths = wb.paths(start_event="signed_up", steps=5)
+    churn = wb.churn(inactive_days=14)
+    return [funnel.table, retention.table, lifecycle.table, paths.table, churn.table]
 
 
 def test_conf_sets_memory_limit_and_spill_folder(tmp_path):
