@@ -71,20 +71,73 @@ def funnel_figure(result: FunnelResult) -> go.Figure:
 
 
 def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure:
+    """The rate per period over users whose window has closed, with 95% Wilson intervals (F15).
+
+    Incomplete periods (over 10% of their entrants still in their window) are a separate trace of
+    hollow markers, never joined to the line, with their in-progress count on the chart."""
+    complete = frame[~frame["incomplete"]] if "incomplete" in frame else frame
+    incomplete = frame[frame["incomplete"]] if "incomplete" in frame else frame.iloc[0:0]
+
+    def hover(part):
+        return list(
+            zip(
+                part["converted"],
+                part["users"],
+                part.get("in_progress", [0] * len(part)),
+                part.get("converted_in_progress", [0] * len(part)),
+                strict=True,
+            )
+        )
+
+    template = (
+        "%{x}<br>%{y:.1%}: %{customdata[0]:,} of %{customdata[1]:,} with their window closed"
+        "<br>still in their window: %{customdata[2]:,} (%{customdata[3]:,} converted so far)"
+        "<extra></extra>"
+    )
     fig = go.Figure(
         go.Scatter(
-            x=list(frame["period_start"]),
-            y=list(frame["rate"]),
+            name="window closed",
+            x=list(complete["period_start"]),
+            y=list(complete["rate"]),
             mode="lines+markers",
             error_y={
                 "type": "data",
                 "symmetric": False,
-                "array": list(frame["ci_high"] - frame["rate"]),
-                "arrayminus": list(frame["rate"] - frame["ci_low"]),
+                "array": list(complete["ci_high"] - complete["rate"]),
+                "arrayminus": list(complete["rate"] - complete["ci_low"]),
             },
+            customdata=hover(complete),
+            hovertemplate=template,
         )
     )
-    fig.update_layout(title=title, yaxis_tickformat=".0%", yaxis_title="conversion")
+    if len(incomplete):
+        fig.add_trace(
+            go.Scatter(
+                name="incomplete: over 10% still in their window",
+                x=list(incomplete["period_start"]),
+                y=list(incomplete["rate"]),
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 10},
+                customdata=hover(incomplete),
+                hovertemplate=template,
+            )
+        )
+        for r in incomplete.itertuples(index=False):
+            fig.add_annotation(
+                x=r.period_start,
+                y=1.0,
+                yref="paper",
+                text=f"incomplete: {r.in_progress:,} of {r.entrants:,} in progress",
+                showarrow=False,
+                textangle=-90,
+                font={"size": 10},
+            )
+    fig.update_layout(
+        title=f"{title}: users whose window has closed, 95% Wilson intervals",
+        yaxis_tickformat=".0%",
+        yaxis_title="conversion",
+        showlegend=len(incomplete) > 0,
+    )
     return fig
 
 

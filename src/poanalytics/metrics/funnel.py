@@ -168,11 +168,15 @@ class FunnelResult:
             params.append(breakdown_value)
         return sorted(r[0] for r in fetch_all(self.con, sql, params))
 
-    def trend(self, period: str = "week", step: int | None = None) -> pd.DataFrame:
-        """Conversion to ``step`` (default: last) by the period users entered, with Wilson intervals."""
+    def trend(
+        self, period: str = "week", step: int | None = None, by: str = "entry"
+    ) -> pd.DataFrame:
+        """Conversion to ``step`` (default: last) per period of entry (``by="entry"``) or of the
+        attempt that gave each user's result (``by="attempt"``), over users whose window has
+        closed, with Wilson intervals; in-progress users beside it, incomplete periods flagged (F15)."""
         from .funnel_analysis import trend
 
-        return trend(self, period, step)
+        return trend(self, period, step, by)
 
     def conversion_times(self, step: int, from_step: int | None = None) -> pd.DataFrame:
         """Per-user seconds from ``from_step`` (default: previous) to ``step`` (for a histogram)."""
@@ -180,13 +184,15 @@ class FunnelResult:
 
         return conversion_times(self, step, from_step)
 
-    def trend_figure(self, period: str = "week", step: int | None = None):
-        """Conversion to ``step`` by entry period as a line with 95% Wilson intervals."""
+    def trend_figure(self, period: str = "week", step: int | None = None, by: str = "entry"):
+        """The trend as a line with 95% Wilson intervals; incomplete periods marked apart."""
         from ..charts.funnel import trend_figure
 
         n = len(self.plan.steps)
         name = self.plan.steps[(step or n) - 1].name
-        return trend_figure(self.trend(period, step), f"Conversion to {name} by {period} of entry")
+        return trend_figure(
+            self.trend(period, step, by), f"Conversion to {name} by {period} of {by}"
+        )
 
     def times_figure(self, step: int, from_step: int | None = None):
         """Histogram of the time users took from ``from_step`` (default: previous) to ``step``."""
