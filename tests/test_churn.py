@@ -17,6 +17,7 @@ def test_l2_churned_after_n_days_and_not_before(wb):
     load(
         wb,
         {
+            "early": [(-20 * D, "e")],  # the data's first event: churn shows from 10 days later
             "quiet": [(0, "e")],  # churns at day 10 (N = 10)
             "back": [(0, "e"), (9 * D, "e")],  # a 9-day gap is not churn; churns at day 19
             "late": [
@@ -32,8 +33,57 @@ def test_l2_churned_after_n_days_and_not_before(wb):
     assert int(t.loc[pd.Timestamp("2024-03-11"), "churned"]) == 2
     assert int(t.loc[pd.Timestamp("2024-03-18"), "churned"]) == 1
     assert int(t.loc[pd.Timestamp("2024-03-25"), "churned"]) == 1
-    assert int(t.churned.sum()) == 4
+    assert int(t.churned.sum()) == 4  # early's churn (day -10) falls in a week that is unobservable
     assert set(t.inactive_days) == {10}
+
+
+def test_l2_periods_before_n_days_of_data_are_empty_and_the_last_is_incomplete(wb):
+    load(
+        wb,
+        {
+            "a": [(0, "e")],  # the data's first event (Monday 2024-03-04); churns on day 10
+            "b": [
+                (0, "e"),
+                (2 * D, "e"),
+                (30 * D, "e"),
+            ],  # churns on day 12; day 30 is the last event
+            "c": [(D, "e"), (9 * D, "e")],  # churns on day 19
+            "d": [(15 * D, "e"), (22 * D, "e"), (29 * D, "e")],  # never churns
+        },
+    )
+    t = wb.churn(inactive_days=10, period="week").table.set_index("period_start")
+    weeks = [pd.Timestamp(d) for d in ("2024-03-04", "2024-03-11", "2024-03-18", "2024-03-25")]
+    # weeks beginning on day 0 and day 7 (< 10 days after the first event) cannot show churn:
+    # empty, not 0% (the week of the 11th held a's and b's churn, but not all it could have)
+    assert list(t.observable) == [False, False, True, True, True]
+    assert pd.isna(t.loc[weeks[0], "churn_rate"]) and pd.isna(t.loc[weeks[0], "churned"])
+    assert pd.isna(t.loc[weeks[1], "churn_rate"]) and pd.isna(t.loc[weeks[1], "churned"])
+    assert (t.loc[weeks[2], "active_at_start"], t.loc[weeks[2], "churned"]) == (1, 1)  # c
+    assert t.loc[weeks[3], "churn_rate"] == 0.0  # observable and nobody churned: a real 0%
+    assert list(t.incomplete) == [False, False, False, False, True]  # day 30 is in the last week
+    fig = wb.churn(inactive_days=10).figure()
+    assert all(pd.isna(y) for y in list(fig.data[0].y)[:2])  # gaps in the line, not 0%
+    assert "incomplete" in fig.to_json()
+
+
+def test_l2_users_without_the_segment_property_are_a_named_group(wb):
+    load(
+        wb,
+        {
+            "s1": [(0, "e", {"plan": "starter"}), (D, "e", {"plan": "pro"})],
+            "p1": [(0, "e", {"plan": "pro"})],
+            "anon": [(0, "e")],
+            "blank": [(0, "e", {"plan": ""})],
+            "end": [(60 * D, "z")],
+        },
+    )
+    c = wb.churn(inactive_days=7, segment="plan")
+    assert set(c.table.segment) == {"no plan", "pro", "starter"}
+    fig = c.figure()
+    assert {tr.name for tr in fig.data} == {"no plan", "pro", "starter"}
+    said = " ".join(a.text for a in fig.layout.annotations)
+    assert '"no plan"' in said and "no plan property" in said
+    assert "(none)" not in fig.to_json()
 
 
 def test_l2_churn_rate_denominator_is_users_active_at_the_start(wb):
@@ -45,6 +95,7 @@ def test_l2_churn_rate_denominator_is_users_active_at_the_start(wb):
             ],  # active at the start of the week of 2024-03-04, churns day 8 -> next week
             "b": [(-5 * D, "e")],  # active at the start, churns on day 5 (inside the week)
             "c": [(1 * D, "e")],  # starts during the week: not in the denominator
+            "first": [(-30 * D, "e")],  # the data starts 30 days before: the week is observable
             "end": [(30 * D, "z")],
         },
     )
@@ -66,7 +117,7 @@ def test_l2_churn_by_segment_uses_the_first_event(wb):
         },
     )
     t = wb.churn(inactive_days=7, segment="plan").table
-    assert t.groupby("segment").churned.sum().to_dict() == {"": 0, "pro": 1, "starter": 1}
+    assert t.groupby("segment").churned.sum().to_dict() == {"no plan": 0, "pro": 1, "starter": 1}
 
 
 def test_kaplan_meier_by_hand():

@@ -5,6 +5,12 @@ follows within those N days, provided that moment has come before the data's end
 back and goes quiet again churns again. Active at an instant = a qualifying event in the N days up to
 it. Churn rate of a period = users who became churned in it / users active at its start.
 
+The edges: a period that begins less than N days after the data's first event cannot show churn
+yet (nobody can have been quiet for N days), so its churned count and rate are NULL and
+``observable`` is false; the period holding the data's last event (and any after it) is
+``incomplete``. Users none of whose qualifying events carries the segment property form the named
+group "no <property>" (e.g. "no plan").
+
 Survival is Kaplan-Meier over signup cohorts: time from the first signup event to the first churn
 after it, censored at the data's end for users who have not churned; 95% intervals by Greenwood's
 formula (log-log).
@@ -64,6 +70,11 @@ class SurvivalResult(MetricResult):
         return survival_figure(self)
 
 
+def no_value(segment: str) -> str:
+    """The name of the group of users without the segment property (L2), e.g. "no plan"."""
+    return f"no {segment}"
+
+
 def _check_days(days: int, code: str) -> int:
     if not isinstance(days, int) or days < 1:
         raise MetricError(
@@ -83,7 +94,9 @@ def _churns(pred: str, n_us: str) -> str:
 
 
 def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
-    """Per period (and segment): active_at_start, churned, churn_rate, inactive_days."""
+    """Per period (and segment): active_at_start, churned, churn_rate, inactive_days, observable
+    (false: too early for churn to show, churned and churn_rate NULL), incomplete (the data ends
+    inside or before the period)."""
     tz = check(q.period, q.week_start, q.timezone, "churn")
     days = _check_days(q.inactive_days, "churn")
     step = as_step(q.event)
@@ -92,7 +105,12 @@ def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
     cal = Calendar(q.period, q.week_start, tz, p)
     pred = step_predicate(step, p)
     n_us = p.add(days * 86_400_000_000)
-    seg = f"coalesce(arg_min({prop_expr(q.segment, p)}, ts), '')" if q.segment else "''"
+    # the value on the user's first qualifying event that has one (arg_min skips NULLs)
+    seg = (
+        f"coalesce(arg_min(nullif({prop_expr(q.segment, p)}, ''), ts), {p.add(no_value(q.segment))})"
+        if q.segment
+        else "''"
+    )
     lo = (
         cal.start(p.add(q.date_from) + "::TIMESTAMPTZ")
         if q.date_from is not None
@@ -106,9 +124,10 @@ def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
     sql = f"""
 WITH segs AS (SELECT user_id, {seg} AS segment FROM events WHERE {pred} GROUP BY user_id),
 churns AS ({_churns(pred, n_us)}),
-bounds AS (SELECT {lo} AS lo, {hi} AS hi),
+bounds AS (SELECT {lo} AS lo, {hi} AS hi, (SELECT min(ts) FROM events) AS first_ts,
+                  (SELECT max(ts) FROM events) AS last_ts),
 periods AS (SELECT {cal.add("lo", "k")} AS period_start, timezone({cal.tz}, {cal.add("lo", "k")}) AS t0,
-                   timezone({cal.tz}, {cal.add("lo", "k + 1")}) AS t1
+                   timezone({cal.tz}, {cal.add("lo", "k + 1")}) AS t1, first_ts, last_ts
             FROM bounds, range(0, {cal.index("lo", "hi")} + 1) AS t(k)),
 active AS (SELECT x.period_start, s.segment, count(DISTINCT e.user_id) AS active_at_start
            FROM periods x JOIN events e ON e.ts <= x.t0 AND epoch_us(e.ts) > epoch_us(x.t0) - {n_us}
@@ -116,11 +135,15 @@ active AS (SELECT x.period_start, s.segment, count(DISTINCT e.user_id) AS active
 gone AS (SELECT x.period_start, s.segment, count(DISTINCT c.user_id) AS churned
          FROM periods x JOIN churns c ON c.churned_at >= x.t0 AND c.churned_at < x.t1
          JOIN segs s USING (user_id) GROUP BY ALL),
-keys AS (SELECT period_start, segment FROM periods, (SELECT DISTINCT segment FROM segs))
+keys AS (SELECT period_start, segment,
+                epoch_us(t0) - epoch_us(first_ts) >= {n_us} AND t0 <= last_ts AS observable,
+                t1 > last_ts AS incomplete
+         FROM periods, (SELECT DISTINCT segment FROM segs))
 SELECT k.period_start, k.segment, coalesce(a.active_at_start, 0) AS active_at_start,
-       coalesce(g.churned, 0) AS churned,
-       coalesce(g.churned, 0) / nullif(coalesce(a.active_at_start, 0), 0) AS churn_rate,
-       {days} AS inactive_days
+       CASE WHEN k.observable THEN coalesce(g.churned, 0) END AS churned,
+       CASE WHEN k.observable THEN coalesce(g.churned, 0) / nullif(coalesce(a.active_at_start, 0), 0)
+       END AS churn_rate,
+       {days} AS inactive_days, k.observable, k.incomplete
 FROM keys k LEFT JOIN active a USING (period_start, segment) LEFT JOIN gone g USING (period_start, segment)
 ORDER BY k.segment, k.period_start"""
     used = p.used_in(sql)
