@@ -9,6 +9,7 @@ from .churn import (
     run_churn,
     run_survival,
 )
+from .compare import Comparison, ComparisonQuery
 from .funnel import FunnelQuery, FunnelResult, run_funnel, wilson
 from .funnel_correlation import CorrelationQuery, CorrelationResult, fisher_exact
 from .funnel_dropoff import DropoffResult
@@ -26,6 +27,8 @@ from .spec import Exclusion, MetricError, Step, parse_window
 __all__ = [
     "ChurnQuery",
     "ChurnResult",
+    "Comparison",
+    "ComparisonQuery",
     "CorrelationQuery",
     "CorrelationResult",
     "fisher_exact",

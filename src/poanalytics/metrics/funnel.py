@@ -178,6 +178,14 @@ class FunnelResult:
 
         return trend(self, period, step, by)
 
+    def compare(self, compare: Any = "previous"):
+        """This funnel's conversion to every step against another range of entry: "previous" (the
+        same length just before, or the previous whole months) or ``(date_from, date_to)``. Rates
+        count users whose window has closed; see ``metrics.compare``."""
+        from .compare import compare_funnel
+
+        return compare_funnel(self, compare)
+
     def conversion_times(self, step: int, from_step: int | None = None) -> pd.DataFrame:
         """Per-user seconds from ``from_step`` (default: previous) to ``step`` (for a histogram)."""
         from .funnel_analysis import conversion_times

@@ -6,7 +6,7 @@ tell which cells cannot be observed yet (NULL, not 0) and which are not over yet
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -37,7 +37,23 @@ class RetentionQuery:
     timezone: str = "UTC"
 
 
+@dataclass
 class RetentionResult(MetricResult):
+    con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+
+    def compare(self, compare: Any = "previous"):
+        """Retention at each interval for this query's cohorts against another range's: "previous"
+        (the same length just before) or ``(date_from, date_to)``; see ``metrics.compare``."""
+        from .compare import compare_retention
+
+        if self.con is None:
+            raise MetricError(
+                "this retention result has no warehouse connection to compare with",
+                code="retention.compare_connection",
+                hint="compute it with Workbench.retention() or run_retention()",
+            )
+        return compare_retention(self.con, self, compare)
+
     def figure(self):
         """A cohort heatmap: rows are cohorts, columns intervals; unobservable cells stay blank."""
         from ..charts.retention import retention_figure
@@ -131,4 +147,4 @@ def run_retention(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> Retentio
         table = pd.DataFrame(
             columns=["cohort_start", "cohort_size", "interval", "users", "rate", "incomplete"]
         )
-    return RetentionResult(q, table, sql, used)
+    return RetentionResult(q, table, sql, used, con)
