@@ -11,7 +11,7 @@ import pytest
 
 import poanalytics as poa
 from poanalytics.metrics.funnel_analysis import INCOMPLETE_SHARE
-from tests.journeys import load
+from tests.journeys import at, load
 
 H = 3600
 D = 86400
@@ -161,3 +161,12 @@ def test_f15_process_log_month_is_not_called_out_on_early_converters(wb, shared_
     assert not dec.incomplete
     assert not t[t.incomplete].clear_change.any()
     assert (t.users + t.in_progress == t.entrants).all()
+
+
+def test_f13_nobody_entered_gives_empty_trend_and_callouts_with_their_columns(wb):
+    load(wb, {"u": [(0, "a", {"platform": "web"}), (1, "b")]})
+    f = wb.funnel(["a", "b"], window="1h", breakdown="platform", date_from=at(3 * D))
+    assert f.trend().empty and "incomplete" in f.trend().columns
+    calls = f.callouts()
+    assert calls.empty and {"users", "in_progress", "clear"} <= set(calls.columns)
+    assert f.trend_figure() is not None

@@ -347,6 +347,8 @@ def summarize(table: pd.DataFrame) -> str:
 
 
 def _rate(r: Any) -> str:
+    if not r.entrants:
+        return "no entrants"
     if not r.users:
         return f"no rate yet (0 of {r.entrants:,} with their window closed)"
     return (

@@ -219,6 +219,22 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
     )
 
 
+CALLOUT_COLUMNS = [
+    "breakdown",
+    "entrants",
+    "users",
+    "converted",
+    "rate",
+    "rest_rate",
+    "difference",
+    "p_value",
+    "small_sample",
+    "in_progress",
+    "incomplete",
+    "clear",
+]
+
+
 def breakdown_callouts(result: FunnelResult, step: int | None = None) -> pd.DataFrame:
     """Each breakdown value's conversion to ``step`` against all other values (F14, F15).
 
@@ -267,4 +283,5 @@ def breakdown_callouts(result: FunnelResult, step: int | None = None) -> pd.Data
                 "clear": test["clear"],
             }
         )
-    return pd.DataFrame(rows).sort_values("p_value", na_position="last").reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=CALLOUT_COLUMNS)
+    return frame.sort_values("p_value", na_position="last").reset_index(drop=True)
