@@ -53,7 +53,7 @@ def test_funnel_compare_previous_week(wb):
     assert "WITH" in c.sql and "previous" in c.params and "current" in c.params
     fig = c.figure()
     assert [list(tr.y) for tr in fig.data] == [[0.75], [0.25]]
-    assert fig.data[1].text == ("-50.0 pts, clear",)
+    assert [a.text for a in fig.layout.annotations] == ["<b>-50.0 pts, clear</b>"]
     assert comparison_figure(c.table).data[1].y == (0.25,)  # the chart takes the table alone
     # an explicit range gives the same comparison
     same = f.compare(("2024-03-04", "2024-03-10")).table
@@ -67,7 +67,7 @@ def test_funnel_compare_never_calls_out_an_incomplete_range(wb):
     assert (cur.users, cur.converted, cur.in_progress) == (40, 10, 10)
     assert cur.incomplete and not cur.clear and math.isnan(cur.p_value)
     assert "incomplete: 10 of 50 still in their window" in c.summary()
-    assert c.figure().data[1].text == ("incomplete",)
+    assert [a.text for a in c.figure().layout.annotations] == ["incomplete"]
 
 
 def test_funnel_compare_by_breakdown_flags_small_samples(wb):

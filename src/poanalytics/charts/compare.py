@@ -42,8 +42,6 @@ def comparison_figure(table: pd.DataFrame, title: str = "Period comparison") -> 
                     "array": list(rows.ci_high - rows.rate),
                     "arrayminus": list(rows.rate - rows.ci_low),
                 },
-                text=[_verdict(r) for r in rows.itertuples(index=False)] if current else None,
-                textposition="outside",
                 customdata=list(
                     zip(rows.converted, rows.users, rows.in_progress, rows.entrants, strict=True)
                 ),
@@ -52,5 +50,18 @@ def comparison_figure(table: pd.DataFrame, title: str = "Period comparison") -> 
                 "%{customdata[3]:,}<extra></extra>",
             )
         )
-    fig.update_layout(title=title, barmode="group", yaxis_tickformat=".0%", yaxis_title="rate")
+        if current:  # the verdict above each pair, clear changes in bold
+            for label, r in zip(labels, rows.itertuples(index=False), strict=True):
+                verdict = _verdict(r)
+                fig.add_annotation(
+                    x=label,
+                    y=1.0,
+                    yref="paper",
+                    yanchor="bottom",
+                    showarrow=False,
+                    text=f"<b>{verdict}</b>" if r.clear else verdict,
+                )
+    fig.update_layout(
+        title=title, barmode="group", yaxis_tickformat=".0%", yaxis_title="rate", margin={"t": 110}
+    )
     return fig
