@@ -91,6 +91,9 @@ def test_r4_last_period_incomplete_and_unobservable_cells_null(wb):
     assert not bool(t.loc[(pd.Timestamp("2024-03-04"), 0), "incomplete"])
     fig = r.figure()
     assert fig.data[0].z[1][1] is None or pd.isna(fig.data[0].z[1][1])
+    # cells whose period is not over are marked, and the mark is explained on the chart
+    assert [list(row) for row in fig.data[0].text] == [["100%", "100%*", ""], ["100%*", "", ""]]
+    assert "* not over yet" in fig.layout.annotations[0].text
 
 
 def test_empty_and_validation(wb):

@@ -12,7 +12,20 @@ def retention_figure(result) -> go.Figure:
     grid = table.pivot(index="cohort_start", columns="interval", values="rate")
     sizes = table.groupby("cohort_start").cohort_size.first()
     labels = [f"{c:%Y-%m-%d} ({int(sizes[c]):,})" for c in grid.index]
-    text = [[("" if v != v else f"{100 * v:.0f}%") for v in row] for row in grid.to_numpy()]
+    open_cells = (
+        table.pivot(index="cohort_start", columns="interval", values="incomplete")
+        .reindex(index=grid.index, columns=grid.columns)
+        .fillna(False)
+        .astype(bool)
+        .to_numpy()
+    )
+    text = [
+        [
+            ("" if v != v else f"{100 * v:.0f}%" + ("*" if inc else ""))
+            for v, inc in zip(r, o, strict=True)
+        ]
+        for r, o in zip(grid.to_numpy(), open_cells, strict=True)
+    ]
     fig = go.Figure(
         go.Heatmap(
             z=grid.to_numpy(),
@@ -34,4 +47,15 @@ def retention_figure(result) -> go.Figure:
         yaxis_title="cohort (size)",
         yaxis_autorange="reversed",
     )
+    if open_cells.any():
+        fig.add_annotation(
+            text="* not over yet: the data ends inside that period, so the share can still grow",
+            x=0,
+            xref="paper",
+            y=-0.12,
+            yref="paper",
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+        )
     return fig
