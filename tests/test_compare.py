@@ -166,6 +166,15 @@ def test_demo_android_bug_shows_in_a_compare_previous_week(demo_wb):
     android = cur.loc["android"]
     assert android.clear and android.difference < -0.3  # ~80% -> ~30% of those who started
     assert not cur.loc["web", "clear"] and not cur.loc["ios", "clear"]
+    # the bug's three weeks against the three before: the same, and still on Android alone
+    whole = demo_wb.funnel(
+        steps, window="7d", breakdown="platform", date_from=week[0], date_to="2026-11-01"
+    ).compare("previous")
+    t = whole.table
+    assert t.date_from[0] == pd.Timestamp("2026-09-21", tz="UTC")
+    cur = t[(t.period == "current") & t.clear.astype(bool)]
+    clear = list(zip(cur.measure, cur.breakdown, strict=True))
+    assert clear == [("conversion to profile_completed", "android")]
     # the week before the bug against the one before it: nothing clear anywhere (web's
     # -13 points there has p = 0.029 alone, but is one of six tests: Holm-adjusted, not clear)
     before = (lo - pd.Timedelta(days=7)).strftime("%Y-%m-%d")
