@@ -98,14 +98,14 @@ def test_funnel_compare_refuses_what_it_cannot_compare(wb):
     load(wb, two_weeks(open_entrants=0))
     with pytest.raises(poa.MetricError) as no_range:
         wb.funnel(["a", "b"], window="1h").compare("previous")
-    assert no_range.value.code == "funnel.compare_range"
+    assert no_range.value.code == "compare.needs_range"
     f = wb.funnel(["a", "b"], window="1h", date_from="2024-03-11", date_to="2024-03-17")
     with pytest.raises(poa.MetricError) as overlap:
         f.compare(("2024-03-10", "2024-03-12"))
-    assert overlap.value.code == "funnel.compare_overlap"
+    assert overlap.value.code == "compare.overlap"
     with pytest.raises(poa.MetricError) as bad:
         f.compare("last week")
-    assert bad.value.code == "funnel.compare"
+    assert bad.value.code == "compare.range"
 
 
 def test_previous_of_whole_months_is_the_previous_months(wb):
@@ -141,7 +141,7 @@ def test_retention_compare_previous_week(wb):
     assert c.figure().data[0].name.startswith("previous: 2024-03-04")
     with pytest.raises(poa.MetricError) as no_range:
         wb.retention("signed_up", "used").compare()
-    assert no_range.value.code == "retention.compare_range"
+    assert no_range.value.code == "compare.needs_range"
 
 
 @pytest.fixture(scope="module")

@@ -98,12 +98,16 @@ def other_range(
     """The current range and the one to compare it with, as UTC instants, and its label.
 
     "previous": whole calendar months give the same number of months before; any other range
-    the same length of time just before it. A pair ``(date_from, date_to)`` is taken as given."""
+    the same length of time just before it. A pair ``(date_from, date_to)`` is taken as given.
+
+    Error codes: ``compare.needs_range`` (the query has no date_from or date_to: give both),
+    ``compare.range`` (``compare`` is neither "previous" nor a readable pair: use one),
+    ``compare.overlap`` (the two ranges overlap: pick one that ends before the query's starts)."""
     lo, hi = current
     if lo is None or hi is None:
         raise MetricError(
             "a comparison needs the query's own date range (date_from and date_to)",
-            code=f"{area}.compare_range",
+            code="compare.needs_range",
             hint="run it with date_from= and date_to=, e.g. date_from='2026-09-01', "
             "date_to='2026-09-30', then .compare('previous')",
         )
@@ -111,7 +115,7 @@ def other_range(
         if compare != "previous":
             raise MetricError(
                 f"unknown comparison {compare!r}",
-                code=f"{area}.compare",
+                code="compare.range",
                 hint="use compare='previous' or a (date_from, date_to) pair",
             )
         months = _whole_months(lo, hi)
@@ -120,21 +124,21 @@ def other_range(
     if not isinstance(compare, (tuple, list)) or len(compare) != 2:
         raise MetricError(
             f"cannot read compare={compare!r} as a date range",
-            code=f"{area}.compare",
+            code="compare.range",
             hint="use compare='previous' or a (date_from, date_to) pair",
         )
     olo, ohi = parse_range(compare[0], compare[1], area)
     if olo is None or ohi is None:
         raise MetricError(
             "the range to compare with needs both ends",
-            code=f"{area}.compare",
+            code="compare.range",
             hint="e.g. compare=('2026-08-01', '2026-08-31')",
         )
     if olo <= hi and lo <= ohi:
         raise MetricError(
             f"the ranges overlap ({_span(olo, ohi)} and {_span(lo, hi)}), so users in both "
             "would be counted twice",
-            code=f"{area}.compare_overlap",
+            code="compare.overlap",
             hint="compare with a range that ends before date_from or starts after date_to",
         )
     return (lo, hi), (olo, ohi), "compared"
