@@ -197,3 +197,14 @@ def test_holm_adjustment_by_hand():
     adjusted = holm(pd.Series([0.01, 0.04, math.nan, 0.03]))
     assert adjusted.tolist()[:2] == pytest.approx([0.03, 0.06])
     assert math.isnan(adjusted[2]) and adjusted[3] == pytest.approx(0.06)
+
+
+def test_unordered_funnels_compare_steps_completed_not_step_names(wb):
+    load(wb, two_weeks(open_entrants=0))
+    f = wb.funnel(
+        ["a", "b"], window="1h", order="unordered", date_from="2024-03-11", date_to="2024-03-17"
+    )
+    t = f.compare().table
+    assert set(t.measure) == {"completed at least 2 of 2 steps"}
+    assert t[t.period == "current"].rate.tolist() == [0.25]
+    assert f.trend_figure().layout.title.text.startswith("Completed at least 2 of 2 steps by week")

@@ -160,7 +160,13 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
     query = dataclasses.replace(result.query, date_from=other[0], date_to=other[1])
     baseline = run_funnel(result.con, query)
     steps = list(range(2, len(plan.steps) + 1))
-    names = {k: plan.steps[k - 1].name for k in steps}
+    n = len(plan.steps)
+    names = {  # F8: an unordered funnel's bars are "at least k of N steps", not step names
+        k: f"completed at least {k} of {n} steps"
+        if plan.order == "unordered"
+        else f"conversion to {plan.steps[k - 1].name}"
+        for k in steps
+    }
     frames, sqls, params_all = [], [], {}
     for res, span, period in ((baseline, other, label), (result, current, "current")):
         params = Params()
@@ -175,7 +181,7 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
             frames.append(
                 pd.DataFrame(
                     {
-                        "measure": f"conversion to {names[k]}",
+                        "measure": names[k],
                         "breakdown": raw.grp if plan.breakdown else None,
                         "period": period,
                         "date_from": span[0],

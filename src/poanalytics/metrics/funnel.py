@@ -197,10 +197,12 @@ class FunnelResult:
         from ..charts.funnel import trend_figure
 
         n = len(self.plan.steps)
-        name = self.plan.steps[(step or n) - 1].name
-        return trend_figure(
-            self.trend(period, step, by), f"Conversion to {name} by {period} of {by}"
+        what = (
+            f"Completed at least {step or n} of {n} steps"  # F8: no step names when unordered
+            if self.plan.order == "unordered"
+            else f"Conversion to {self.plan.steps[(step or n) - 1].name}"
         )
+        return trend_figure(self.trend(period, step, by), f"{what} by {period} of {by}")
 
     def times_figure(self, step: int, from_step: int | None = None):
         """Histogram of the time users took from ``from_step`` (default: previous) to ``step``."""
