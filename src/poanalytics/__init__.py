@@ -1,13 +1,39 @@
-"""poanalytics: product analytics, support tickets and interview notes in one DuckDB warehouse."""
+"""poanalytics: product analytics, support tickets and interview notes in one DuckDB warehouse.
 
-from .charts.notebook import setup_notebook
+The public names load on first use (PEP 562), so ``import poanalytics`` and the command line's
+``--help`` do not pay for pandas, DuckDB and plotly (about 2 s on a small machine).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
 from .errors import ConfigError, InputError, PoaError, WarehouseError
-from .ingest.pipeline import LoadReport
-from .metrics import DropoffResult, Exclusion, FunnelResult, MetricError, PathsResult, Step
-from .status import Status
-from .workbench import Workbench
+
+if TYPE_CHECKING:
+    from .charts.notebook import setup_notebook
+    from .ingest.pipeline import LoadReport
+    from .metrics import DropoffResult, Exclusion, FunnelResult, MetricError, PathsResult, Step
+    from .status import Status
+    from .workbench import Workbench
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "setup_notebook": ".charts.notebook",
+    "LoadReport": ".ingest.pipeline",
+    "DropoffResult": ".metrics",
+    "Exclusion": ".metrics",
+    "FunnelResult": ".metrics",
+    "MetricError": ".metrics",
+    "PathsResult": ".metrics",
+    "Step": ".metrics",
+    "Status": ".status",
+    "Workbench": ".workbench",
+}
 
 __all__ = [
     "ConfigError",
@@ -26,3 +52,18 @@ __all__ = [
     "setup_notebook",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}"):
+            return importlib.import_module(f".{name}", __name__)  # a subpackage: poa.metrics
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

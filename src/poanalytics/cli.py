@@ -1,12 +1,17 @@
 """The `poanalytics` command: a thin layer over the library.
 
 Every command calls one or two library functions; expected errors (PoaError) print their message
-and what to do, without a traceback, and exit with status 2.
+and what to do, without a traceback, and exit with status 2. A reader that stops early
+(`poanalytics quarantine | head`) ends the command quietly with status 141, as SIGPIPE would.
+
+Only the standard library and poanalytics.errors are imported at start: `--help` and argument
+errors never load pandas, DuckDB or plotly; the Workbench is imported when a command needs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,22 +88,32 @@ def cmd_status(args: argparse.Namespace) -> int:
         if exc.code != "db.read_only_schema":
             raise
         wb = _workbench(args)  # made by an older poanalytics: opening it writable upgrades it
-    print(wb.status())
-    wb.close()
+    with wb:
+        print(wb.status())
     return 0
 
 
+QUARANTINE_SQL = """SELECT load_id, kind, file, coalesce(CAST(row AS VARCHAR), '-') AS row,
+       coalesce(column_name, '-') AS column_name, reason FROM quarantine
+WHERE $load IS NULL OR load_id = $load ORDER BY load_id DESC, file, quarantine.row LIMIT $limit"""
+
+
 def cmd_quarantine(args: argparse.Namespace) -> int:
-    wb = _workbench(args)
-    frame = wb.quarantine(args.load)
-    if frame.empty:
-        print("nothing is quarantined")
-    else:
-        cols = ["load_id", "kind", "file", "row", "column_name", "reason"]
-        print(frame[cols].head(args.limit).to_string(index=False))
-        if len(frame) > args.limit:
-            print(f"... {len(frame) - args.limit} more (use --limit)")
-    wb.close()
+    with _workbench(args) as wb:
+        params = {"load": args.load}
+        total = int(
+            wb.sql(
+                "SELECT count(*) AS n FROM quarantine WHERE $load IS NULL OR load_id = $load",
+                params,
+            ).n.iloc[0]
+        )
+        if not total:
+            print("nothing is quarantined")
+            return 0
+        frame = wb.sql(QUARANTINE_SQL, {**params, "limit": max(args.limit, 0)})
+        print(frame.to_string(index=False))
+        if total > len(frame):
+            print(f"... {total - len(frame)} more (use --limit)")
     return 0
 
 
@@ -211,9 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except PoaError as exc:
@@ -222,6 +236,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; the warehouse is unchanged by the unfinished load", file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            status = _run(argv)
+        except SystemExit:  # argparse after --help or a usage error: flush here, not at exit
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a closed pipe shows here, where it can be caught
+        return status
+    except BrokenPipeError:
+        # The reader is gone (`| head`). Point stdout at /dev/null so that the interpreter's last
+        # flush does not fail again, and exit as a program stopped by SIGPIPE (128 + 13).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

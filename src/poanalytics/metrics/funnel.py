@@ -28,14 +28,23 @@ Z95 = 1.959963984540054
 
 
 def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval for a proportion (F14); (nan, nan) when n = 0."""
+    """95% Wilson score interval for a proportion (F14); (nan, nan) when n = 0.
+
+    Bounds are rounded to 12 decimals: centre - half for 0 of n is 0 in exact arithmetic but comes
+    out as 5.6e-17 in floats (and n of n as 0.9999999999999999), which tables printed as such.
+    """
     if n <= 0:
         return (math.nan, math.nan)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return (clip_unit(centre - half), clip_unit(centre + half))
+
+
+def clip_unit(x: float) -> float:
+    """A proportion without float dust: rounded to 12 decimals and kept within [0, 1]."""
+    return min(1.0, max(0.0, round(x, 12)))
 
 
 @dataclass
