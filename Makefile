@@ -34,6 +34,9 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+docs: setup ## regenerate docs/errors.md (every error code, its meaning and what to do) from the source
+	$(BIN)/python -m poanalytics.errors_doc
+
 bench: setup ## ingest benchmark on 10M generated events (prints rows/s)
 	$(BIN)/python benchmarks/ingest.py
 
@@ -47,4 +50,4 @@ lab: setup ## open JupyterLab on the notebooks
 clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html
 
-.PHONY: help setup run test lint bench bench-metrics lab clean
+.PHONY: help setup run test lint docs bench bench-metrics lab clean

@@ -219,7 +219,12 @@ def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) ->
     """The first column of the first row (a count, a flag, a single value)."""
     row = fetch_one(con, sql, params)
     if row is None:
-        raise WarehouseError(f"query returned no row: {sql[:80]}", code="db.no_row")
+        raise WarehouseError(
+            f"query returned no row: {sql[:80]}",
+            code="db.no_row",
+            hint="a query that always returns one row returned none: this is a bug in poanalytics; "
+            "please report it with the query shown",
+        )
     return row[0]
 
 
