@@ -14,6 +14,7 @@ from .errors import ConfigError, InputError, PoaError, WarehouseError
 
 if TYPE_CHECKING:
     from .charts.notebook import setup_notebook
+    from .ingest.mapping import Const
     from .ingest.pipeline import LoadReport
     from .metrics import DropoffResult, Exclusion, FunnelResult, MetricError, PathsResult, Step
     from .status import Status
@@ -24,6 +25,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it (imported on first access)
 _LAZY = {
     "setup_notebook": ".charts.notebook",
+    "Const": ".ingest.mapping",
     "LoadReport": ".ingest.pipeline",
     "DropoffResult": ".metrics",
     "Exclusion": ".metrics",
@@ -37,6 +39,7 @@ _LAZY = {
 
 __all__ = [
     "ConfigError",
+    "Const",
     "DropoffResult",
     "Exclusion",
     "FunnelResult",

@@ -15,21 +15,33 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError, PoaError
 
 
-def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(
-                f"--map {pair!r} is not of the form canonical=source",
-                code="cli.map",
-                hint="write it like --map user_id=case:concept:name",
-            )
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value.strip()
+def _parse_map(pairs: Sequence[str] | None, consts: Sequence[str] | None = None) -> dict[str, Any]:
+    """--map canonical=source and --const canonical=value into one columns= mapping."""
+    from .ingest.mapping import Const
+
+    out: dict[str, Any] = {}
+    for option, items in (("--map", pairs), ("--const", consts)):
+        for pair in items or []:
+            if "=" not in pair:
+                raise ConfigError(
+                    f"{option} {pair!r} is not of the form "
+                    + ("canonical=source" if option == "--map" else "canonical=value"),
+                    code="cli.map",
+                    hint="write it like --map user_id=case:concept:name or --const event=purchase",
+                )
+            key, value = (part.strip() for part in pair.split("=", 1))
+            if key in out:
+                raise ConfigError(
+                    f"{key} is given twice (--map/--const)",
+                    code="cli.map",
+                    hint="map each field once: to a column (--map) or to a fixed value (--const)",
+                )
+            out[key] = value if option == "--map" else Const(value)
     return out
 
 
@@ -61,7 +73,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     report = loader(
         args.path,
         format=args.format,
-        columns=_parse_map(args.map),
+        columns=_parse_map(args.map, args.const),
+        delimiter=args.delimiter,
         timezone=args.timezone,
         timestamp_format=args.timestamp_format,
         encoding=args.encoding,
@@ -165,12 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="map a canonical field to a source column, e.g. --map user_id=case:concept:name",
     )
     ing.add_argument(
+        "--const",
+        action="append",
+        metavar="CANONICAL=VALUE",
+        help="a fixed value for a field the file lacks, e.g. --const event=purchase",
+    )
+    ing.add_argument(
+        "--delimiter",
+        default=None,
+        help="CSV delimiter (default: found from the file), e.g. ';' or '\\t'; "
+        "'whitespace' for columns aligned with blanks",
+    )
+    ing.add_argument(
         "--timezone", default="UTC", help="zone of times written without an offset (default UTC)"
     )
     ing.add_argument(
         "--timestamp-format",
         default=None,
-        help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M'",
+        help="strptime format for dates, e.g. '%%d/%%m/%%Y %%H:%%M' or '%%Y%%m%%d' (20101201); "
+        "or an epoch unit: epoch_s, epoch_ms, epoch_us, epoch_ns",
     )
     ing.add_argument(
         "--encoding",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from . import db, schema
 from .config import Settings, settings
 from .errors import WarehouseError
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
+from .ingest.mapping import Columns
 from .metrics import (
     ChurnQuery,
     ChurnResult,
@@ -85,17 +86,21 @@ class Workbench:
         self,
         source: str | Path | pd.DataFrame,
         format: str | None = None,
-        columns: Mapping[str, str] | None = None,
+        columns: Columns | None = None,
         timezone: str = "UTC",
         timestamp_format: str | None = None,
         encoding: str | None = None,
+        delimiter: str | None = None,
     ) -> LoadReport:
         """Load product events from a file, directory, glob or DataFrame.
 
         ``columns`` maps canonical names (user_id, event, ts, session_id, properties, source_key) to
-        source columns; other columns become properties. ``timezone`` is the zone of times written
-        without an offset. ``encoding`` reads text files saved in another encoding than UTF-8
-        (e.g. 'cp1252'); UTF-16/32 files with a byte order mark are read without it.
+        source columns, or to a fixed value (``{"event": Const("purchase")}``); other columns become
+        properties. ``timezone`` is the zone of times written without an offset;
+        ``timestamp_format`` a strptime format ('%Y%m%d') or an epoch unit ('epoch_ms').
+        ``encoding`` reads text files saved in another encoding than UTF-8 (e.g. 'cp1252'); UTF-16/32
+        files with a byte order mark are read without it. ``delimiter`` is the CSV delimiter
+        (default: found from the file), or 'whitespace' for columns aligned with blanks.
         """
         return run_load(
             self.con,
@@ -107,16 +112,18 @@ class Workbench:
             timestamp_format=timestamp_format,
             settings=self.settings,
             encoding=encoding,
+            delimiter=delimiter,
         )
 
     def load_tickets(
         self,
         source: str | Path | pd.DataFrame,
         format: str | None = None,
-        columns: Mapping[str, str] | None = None,
+        columns: Columns | None = None,
         timezone: str = "UTC",
         timestamp_format: str | None = None,
         encoding: str | None = None,
+        delimiter: str | None = None,
     ) -> LoadReport:
         """Load support tickets (Zendesk, Intercom, Jira, GitHub issues, or any CSV with a mapping).
 
@@ -133,6 +140,7 @@ class Workbench:
             timestamp_format=timestamp_format,
             settings=self.settings,
             encoding=encoding,
+            delimiter=delimiter,
             id_field="ticket_id",
             version_field="updated_at",
         )
@@ -141,14 +149,15 @@ class Workbench:
         self,
         source: str | Path | pd.DataFrame,
         format: str | None = None,
-        columns: Mapping[str, str] | None = None,
+        columns: Columns | None = None,
         timezone: str = "UTC",
         timestamp_format: str | None = None,
         encoding: str | None = None,
+        delimiter: str | None = None,
         **options: Any,
     ) -> LoadReport:
         """Load interview notes: a folder of Markdown files, a highlights CSV, or survey answers.
-        ``encoding`` as for load_events."""
+        ``encoding`` and ``delimiter`` as for load_events."""
         from .ingest.notes import load_notes
 
         return load_notes(
@@ -160,6 +169,7 @@ class Workbench:
             timestamp_format=timestamp_format,
             settings=self.settings,
             encoding=encoding,
+            delimiter=delimiter,
             **options,
         )
 

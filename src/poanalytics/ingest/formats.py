@@ -7,20 +7,17 @@ parquet, json, dataframe) map by column names and go last, so detection tries ve
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass
 
 import duckdb
 
 from ..errors import unknown_name
-from .mapping import Mapping, generic_mapping
+from .mapping import Columns, Mapping, generic_mapping
 from .readers import Stage
 from .sql import Params
 from .targets import TARGETS, Target
 
-MapFn = Callable[
-    [duckdb.DuckDBPyConnection, Target, Stage, "MappingABC[str, str] | None", Params], Mapping
-]
+MapFn = Callable[[duckdb.DuckDBPyConnection, Target, Stage, "Columns | None", Params], Mapping]
 DetectFn = Callable[[Stage], bool]
 AfterFn = Callable[[duckdb.DuckDBPyConnection, int], None]
 

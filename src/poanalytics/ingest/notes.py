@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from ..errors import ConfigError, InputError, did_you_mean, unknown_name
 from . import decode, failures, readers
 from . import formats as formats_mod
 from .formats import Format, register
-from .mapping import Expr, Mapping, check_user_columns
+from .mapping import Columns, Const, Expr, Mapping, check_user_columns
 from .pipeline import LoadReport, StageResult, load_options, run_load
 from .sources import Input, resolve, unreadable_error
 from .sql import Params
@@ -231,11 +231,12 @@ def load_notes(
     source: str | Path | pd.DataFrame,
     *,
     format: str | None = None,
-    columns: MappingABC[str, str] | None = None,
+    columns: Columns | None = None,
     timezone: str = "UTC",
     timestamp_format: str | None = None,
     settings: Settings,
     encoding: str | None = None,
+    delimiter: str | None = None,
     **options: Any,
 ) -> LoadReport:
     """Load notes; see the module docstring for the formats. ``options``: ``text_columns`` (survey:
@@ -246,10 +247,10 @@ def load_notes(
     with decode.scratch() as work:
         try:
             name, inputs, stage_fn, parsed, extra_notes = _prepare(
-                source, format, columns, encoding, work, options
+                source, format, columns, encoding, delimiter, work, options
             )
         except BaseException as exc:
-            opts = load_options(format, columns, timezone, timestamp_format, encoding)
+            opts = load_options(format, columns, timezone, timestamp_format, encoding, delimiter)
             error = failures.fail(con, exc, kind="notes", source=label, format=format, options=opts)
             if error is exc:
                 raise
@@ -268,6 +269,7 @@ def load_notes(
             inputs=inputs,
             stage_fn=stage_fn,
             encoding=encoding,
+            delimiter=delimiter,
         )
     extra_notes += _duplicate_ids(parsed)
     if format is None:  # load_notes chose it, run_load was told
@@ -285,8 +287,9 @@ StageFn = Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage]
 def _prepare(
     source: str | Path | pd.DataFrame,
     format: str | None,
-    columns: MappingABC[str, str] | None,
+    columns: Columns | None,
     encoding: str | None,
+    delimiter: str | None,
     work: decode.Scratch,
     options: MappingABC[str, Any],
 ) -> tuple[str, list[Input], StageFn | None, dict[str, ParsedNote], list[str]]:
@@ -311,6 +314,9 @@ def _prepare(
             hint="pass format='survey', or drop the option",
         )
     inputs = resolve(source)
+    delimiter = readers.check_delimiter(delimiter)
+    if delimiter:
+        inputs = [replace(i, delimiter=delimiter) for i in inputs]
     extra_notes: list[str] = []
     name = format
     if name in (None, "markdown"):
@@ -331,20 +337,29 @@ def _prepare(
     inputs = [decode.as_utf8(i, i.container, codec, work) for i in inputs]
     if name is None:
         name = _detect(inputs[0], columns)
+    fixed = [k for k, v in (columns or {}).items() if isinstance(v, Const)]
+    if fixed and name in ("markdown", "highlights_csv", "survey"):
+        raise ConfigError(
+            f"{name} notes take no fixed values (Const for {', '.join(fixed)})",
+            code="ingest.const_unsupported",
+            hint="map the fields to columns or front matter keys, or load a table of notes "
+            "(format='csv', 'json', 'parquet' or 'dataframe')",
+        )
+    names: MappingABC[str, str] = {k: v for k, v in (columns or {}).items() if isinstance(v, str)}
     stage_fn: StageFn | None = None
     parsed: dict[str, ParsedNote] = {}
     if name == "markdown":
-        parsed = _parse_all(inputs, columns)
+        parsed = _parse_all(inputs, names)
         stage_fn = lambda c, i: _stage_markdown(c, i, parsed)  # noqa: E731
     elif name == "highlights_csv":
-        stage_fn = lambda c, i: _stage_highlights(c, i, columns)  # noqa: E731
+        stage_fn = lambda c, i: _stage_highlights(c, i, names)  # noqa: E731
     elif name == "survey":
-        stage_fn = lambda c, i: _stage_survey(c, i, columns, options)  # noqa: E731
+        stage_fn = lambda c, i: _stage_survey(c, i, names, options)  # noqa: E731
     # name "auto": json, parquet or a DataFrame, one note per row: the registry detects the format
     return name, inputs, stage_fn, parsed, extra_notes
 
 
-def _detect(inp: Input, columns: MappingABC[str, str] | None) -> str:
+def _detect(inp: Input, columns: Columns | None) -> str:
     """markdown was settled by the caller; a CSV with a highlight column is highlights_csv; a CSV that
     names note_id and text (or a columns= mapping) is a generic csv; anything else must be named."""
     if inp.container != "csv":

@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..config import Settings
 from ..db import fetch_one, fetch_value, quote_ident
 from . import decode, failures, readers, timestamps
 from . import formats as formats_mod
-from .mapping import Mapping
+from .mapping import Columns, Mapping
 from .sources import Input, resolve
 from .sql import Params
 from .targets import Target
@@ -46,6 +46,10 @@ class LoadReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     files_in_place: int = 0  # CSV files read in one pass (clean files into an empty events table)
+    # local times (no offset, in the load's timezone) the clocks pass twice (the earlier instant is
+    # taken) or skip (moved forward by the gap); see timestamps.py
+    dst_ambiguous: int = 0
+    dst_nonexistent: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +64,8 @@ class LoadReport:
                 "rows_loaded",
                 "rows_quarantined",
                 "rows_duplicate",
+                "dst_ambiguous",
+                "dst_nonexistent",
                 "seconds",
             )
         }
@@ -71,6 +77,11 @@ class LoadReport:
             f"  rows read {self.rows_read:,}: loaded {self.rows_loaded:,}, quarantined {self.rows_quarantined:,}, "
             f"duplicate {self.rows_duplicate:,}  [{self.seconds:.2f}s]",
         ]
+        if self.dst_ambiguous or self.dst_nonexistent:
+            lines.append(
+                f"  local times at a daylight-saving change: {self.dst_ambiguous:,} ambiguous "
+                f"(the earlier instant taken), {self.dst_nonexistent:,} nonexistent (moved forward)"
+            )
         lines += [f"  note: {n}" for n in self.notes]
         if self.rows_quarantined:
             lines.append(
@@ -92,6 +103,8 @@ class StageResult:
     loaded: int = 0
     quarantined: int = 0
     duplicate: int = 0
+    dst_ambiguous: int = 0
+    dst_nonexistent: int = 0
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
@@ -115,6 +128,31 @@ def _text(expr: str) -> str:
     ends_with for each blank."""
     x = f"CAST({expr} AS VARCHAR)"
     return f"(CASE WHEN {x} < '!' OR ({x})[-1] < '!' THEN nullif(trim({x}, ' \r\n\t'), '') ELSE {x} END)"
+
+
+# Identifiers (not names such as event or status) whose integral floats are integers: 17850.0 is
+# the id 17850 (a pandas column of integer ids with a gap becomes float, and its CSV says 17850.0).
+NUMERIC_IDS = frozenset({"user_id", "session_id", "source_key", "ticket_id", "note_id"})
+# Text that stands for a missing value when pandas turned it into a string.
+MISSING_IDS = ("nan", "NaN", "NAN", "None")
+
+
+def _id(expr: str, type_: str) -> str:
+    """An identifier as text: integral floats as integers, NaN/None/empty as NULL (missing)."""
+    t = type_.upper()
+    if t in {"DOUBLE", "FLOAT", "REAL"} or t.startswith("DECIMAL"):
+        x = f"({expr})"
+        return (
+            f"(CASE WHEN NOT isfinite({x}::DOUBLE) THEN NULL WHEN {x} = trunc({x}) AND abs({x}) < 9e15 "
+            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END)"
+        )
+    x = _text(expr)
+    missing = ", ".join(f"'{m}'" for m in MISSING_IDS)
+    return (
+        f"(CASE WHEN {x}[-1] = '0' AND regexp_full_match({x}, '-?[0-9]+\\.0+') "
+        f"THEN split_part({x}, '.', 1) WHEN strlen({x}) <= 4 AND {x} IN ({missing}) THEN NULL "
+        f"ELSE {x} END)"
+    )
 
 
 def _starts_with_brace(text: str) -> str:
@@ -155,7 +193,11 @@ def typed_select(
                 checks.append(("true", p.add(f"{f.name} is not mapped"), f.name))
             continue
         if f.kind in ("id", "text"):
-            inner.append(f"{_text(expr.sql)} AS {col}")  # type: ignore[union-attr]
+            assert expr is not None
+            if f.name in NUMERIC_IDS:
+                inner.append(f"{_id(expr.sql, expr.type)} AS {col}")
+            else:
+                inner.append(f"{_text(expr.sql)} AS {col}")
             limit = settings.max_name if f.kind == "id" else settings.max_text
             checks.append(
                 (
@@ -167,6 +209,7 @@ def typed_select(
             )
         elif f.kind == "timestamp":
             assert expr is not None
+            naive: list[str] = []
             parsed = timestamps.plan(
                 con,
                 relation=f"{st.relation} AS s",
@@ -178,12 +221,26 @@ def typed_select(
                 file=st.input.label,
                 column=lab(f.name),
                 detect=detect,
+                naive=naive,
             )
             # typed sources (Parquet timestamps, epoch integers) need no text round trip
             inner.append(
                 f"{_text(expr.sql) if expr.type.upper() == 'VARCHAR' else expr.sql} AS {raw_col}"
             )
             inner.append(f"{parsed} AS {col}")
+            if naive:  # a local time at a daylight-saving change: counted (see process)
+                dst = timestamps.dst_kind(f"coalesce({', '.join(naive)})", tz, p)
+                inner.append(f"{dst} AS {quote_ident('_dst_' + f.name)}")
+            if expr.type.upper() == "VARCHAR":
+                checks.append(
+                    (
+                        f"{raw_col} IS NOT NULL AND {col} IS NULL "
+                        f"AND regexp_matches({raw_col}, '{timestamps.BAD_OFFSET}')",
+                        f"'invalid UTC offset in ' || to_json(left({raw_col}, 80)) || "
+                        "'; offsets run from -12:00 to +14:00'",
+                        lab(f.name),
+                    )
+                )
             checks.append(
                 (
                     f"{raw_col} IS NOT NULL AND {col} IS NULL",
@@ -245,9 +302,8 @@ def typed_select(
                     )
                     text_col = raw_col
                 else:
-                    inner.append(
-                        f"{'(' + expr.sql + ')' if t == 'JSON' else 'to_json(' + expr.sql + ')'} AS {parsed}"
-                    )
+                    value = f"({expr.sql})" if t == "JSON" else f"to_json({expr.sql})"
+                    inner.append(f"{value} AS {parsed}")
                 base = parsed
                 checks.append(
                     (
@@ -300,6 +356,30 @@ def typed_select(
         f"(SELECT *, {reason} AS _reason, {column} AS _column FROM "
         f"(SELECT {', '.join(inner)} FROM {st.relation} AS s))"
     )
+
+
+def _count_dst(
+    con: duckdb.DuckDBPyConnection,
+    target: Target,
+    res: StageResult,
+    select: str,
+    params: Params,
+    relation: str | None = None,
+) -> None:
+    """Count the loaded local times that fell in a daylight-saving fold or gap (typed_select adds a
+    _dst_<field> column for each time field read as local time)."""
+    cols = [
+        quote_ident("_dst_" + f.name)
+        for f in target.fields
+        if f.kind == "timestamp" and quote_ident("_dst_" + f.name) in select
+    ]
+    if not cols:
+        return
+    fold = " + ".join(f"count(*) FILTER (WHERE {c} = 'fold')" for c in cols)
+    gap = " + ".join(f"count(*) FILTER (WHERE {c} = 'gap')" for c in cols)
+    sql = f"SELECT {fold}, {gap} FROM {relation or select} WHERE _reason IS NULL"
+    row = fetch_one(con, sql, params.used_in(sql)) or (0, 0)
+    res.dst_ambiguous, res.dst_nonexistent = int(row[0] or 0), int(row[1] or 0)
 
 
 def write_quarantine(
@@ -492,7 +572,7 @@ def process(
     fmt: formats_mod.Format,
     *,
     load_id: int,
-    columns: MappingABC[str, str] | None,
+    columns: Columns | None,
     tz: str,
     timestamp_format: str | None,
     settings: Settings,
@@ -530,6 +610,7 @@ def process(
             st.temp.append("TABLE:" + bad.strip('"'))
         res.quarantined = write_quarantine(con, load_id, target.kind, st, bad)
         res.duplicate = res.read - res.loaded - res.quarantined
+        _count_dst(con, target, res, select, st.params)
         return res
     typed = quote_ident("__poa_typed_" + st.rejects)
     if dedupe:  # the content hashes that de-duplicate rows without ids (write_events)
@@ -555,6 +636,7 @@ def process(
             after_write(con, res, written)
         con.execute(f"DROP TABLE {quote_ident(written)}")
     res.duplicate = res.read - res.loaded - res.quarantined
+    _count_dst(con, target, res, select, st.params, typed)
     return res
 
 
@@ -613,6 +695,7 @@ def _process_in_place(
     res.read = res.loaded + rejected
     res.quarantined = write_quarantine(con, load_id, target.kind, st, None)
     res.duplicate = 0  # an empty table, and no source ids: every valid row is new
+    _count_dst(con, target, res, select, st.params)
     return res
 
 
@@ -622,7 +705,7 @@ def run_load(
     source: str | Path | pd.DataFrame,
     *,
     format: str | None,
-    columns: MappingABC[str, str] | None,
+    columns: Columns | None,
     timezone: str,
     timestamp_format: str | None,
     settings: Settings,
@@ -632,6 +715,7 @@ def run_load(
     inputs: list[Input] | None = None,
     stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None = None,
     encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> LoadReport:
     """Load every input of ``source`` in one transaction and log it in load_log.
 
@@ -639,7 +723,7 @@ def run_load(
     as a coded error and logged as a failed load; the warehouse is otherwise unchanged."""
     started = time.perf_counter()
     label = "DataFrame" if isinstance(source, pd.DataFrame) else str(source)
-    options = load_options(format, columns, timezone, timestamp_format, encoding)
+    options = load_options(format, columns, timezone, timestamp_format, encoding, delimiter)
     try:
         load_id = int(fetch_value(con, "SELECT nextval('load_id_seq')"))
     except Exception as exc:  # a read-only warehouse: nothing can be logged either
@@ -668,6 +752,7 @@ def run_load(
                 inputs=inputs,
                 stage_fn=stage_fn,
                 encoding=encoding,
+                delimiter=delimiter,
             )
     except BaseException as exc:
         error = failures.fail(
@@ -687,10 +772,11 @@ def run_load(
 
 def load_options(
     format: str | None,
-    columns: MappingABC[str, str] | None,
+    columns: Columns | None,
     timezone: str,
     timestamp_format: str | None,
     encoding: str | None = None,
+    delimiter: str | None = None,
 ) -> str:
     """The options of a load as load_log keeps them (JSON)."""
     options: dict[str, Any] = {
@@ -701,7 +787,9 @@ def load_options(
     }
     if encoding:
         options["encoding"] = encoding
-    return json.dumps(options, default=str)
+    if delimiter:
+        options["delimiter"] = delimiter
+    return json.dumps(options, default=str)  # a Const as Const('purchase')
 
 
 def _run_load(
@@ -716,7 +804,7 @@ def _run_load(
     current: list[str | None],
     work: decode.Scratch,
     format: str | None,
-    columns: MappingABC[str, str] | None,
+    columns: Columns | None,
     timezone: str,
     timestamp_format: str | None,
     settings: Settings,
@@ -726,12 +814,18 @@ def _run_load(
     inputs: list[Input] | None,
     stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None,
     encoding: str | None,
+    delimiter: str | None,
 ) -> LoadReport:
     tz = timestamps.check_timezone(timezone)
-    options = load_options(format, columns, tz, timestamp_format, encoding)  # the zone's own name
+    timestamps.check_format(timestamp_format, con)
+    delimiter = readers.check_delimiter(delimiter)
+    # the zone's own name
+    options = load_options(format, columns, tz, timestamp_format, encoding, delimiter)
     chosen = formats_mod.get(target.kind, format) if format else None
     codec = decode.check_encoding(encoding)
     inputs = inputs if inputs is not None else resolve(source)
+    if delimiter:
+        inputs = [replace(i, delimiter=delimiter) for i in inputs]
     report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
     max_line = readers.EVENTS_MAX_LINE if target.kind == "events" else readers.MAX_LINE
 
@@ -788,10 +882,13 @@ def _run_load(
                     f"format {fmt.name}: {'given' if chosen else 'detected'} from {inp.label}"
                 )
             report.notes.extend(res.mapping.notes)
+            report.notes.extend(st.notes)
             report.rows_read += res.read
             report.rows_loaded += res.loaded
             report.rows_quarantined += res.quarantined
             report.rows_duplicate += res.duplicate
+            report.dst_ambiguous += res.dst_ambiguous
+            report.dst_nonexistent += res.dst_nonexistent
             report.files_in_place += int(st.in_place)
         current[0] = None
         for fmt in used.values():
@@ -807,6 +904,7 @@ def _run_load(
         report.formats, report.notes = [], []
         report.rows_read = report.rows_loaded = report.rows_quarantined = 0
         report.rows_duplicate = report.files_in_place = 0
+        report.dst_ambiguous = report.dst_nonexistent = 0
         con.execute("BEGIN TRANSACTION")
         load_all(in_place=False)
     report.seconds = round(time.perf_counter() - started, 3)

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ..db import fetch_all, fetch_one, fetch_value, quote_ident
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from .sources import Input
 from .sql import Params
 
@@ -122,8 +122,63 @@ def _open_text(path) -> io.TextIOBase:
     return open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
 
 
+WHITESPACE = "whitespace"  # columns separated by runs of blanks (aligned text), no quoting
+CANDIDATES = [",", ";", "\t", "|"]
+
+
+def check_delimiter(delimiter: str | None) -> str | None:
+    """Validate ``delimiter=``: one character, '\\t'/'tab', or 'whitespace'."""
+    if delimiter is None:
+        return None
+    named = {"\\t": "\t", "tab": "\t", WHITESPACE: WHITESPACE, "\\s+": WHITESPACE}
+    if isinstance(delimiter, str) and (delimiter in named or len(delimiter) == 1):
+        value = named.get(delimiter, delimiter)
+        if value not in ('"', "\n", "\r"):
+            return value
+    raise ConfigError(
+        f"delimiter {delimiter!r} is not one character",
+        code="ingest.delimiter",
+        hint="pass one character such as ',', ';', '|' or '\\t' (tab), or 'whitespace' for "
+        "columns aligned with blanks",
+    )
+
+
+def _whitespace_fields(sample: str) -> int:
+    """The number of blank-separated fields when the sample's first lines (up to 20) all have the
+    same number, at least 2; else 0."""
+    lines = [line for line in sample.splitlines()[:21] if line.strip()]
+    if len(lines) > 1 and not sample.endswith(("\n", "\r")):
+        lines = lines[:-1]  # the sample may end inside a line
+    counts = {len(line.split()) for line in lines}
+    return counts.pop() if len(counts) == 1 else 0
+
+
+def _sniff_delimiter(inp: Input, sample: str, first_line: str) -> str:
+    """The delimiter of a file whose header line has none of the usual ones: the csv module's
+    sniffer, else blanks when every line splits into the same number of fields (2 or more)."""
+    try:
+        found = csv.Sniffer().sniff(sample[:16384], delimiters=",;\t|:^~").delimiter
+        if len(next(csv.reader([first_line], delimiter=found))) > 1:
+            return found
+    except (csv.Error, StopIteration):
+        pass
+    if _whitespace_fields(sample) >= 2:
+        return WHITESPACE
+    raise InputError(
+        f"no delimiter was found: the header line {first_line[:120]!r} has no ',', ';', tab or '|', "
+        "and the lines do not split into the same number of fields",
+        code="ingest.no_delimiter",
+        file=inp.label,
+        row=1,
+        hint="pass the delimiter: delimiter=';' (or '\\t', '|', ...), or delimiter='whitespace' for "
+        "columns aligned with blanks (CLI: --delimiter)",
+    )
+
+
 def sniff_csv(inp: Input) -> tuple[str, list[str]]:
-    """The delimiter and header names of a CSV file (read with Python's csv module: a few KB)."""
+    """The delimiter and header names of a CSV file (read with Python's csv module: a few KB).
+    The delimiter is the user's (``Input.delimiter``), else the usual one the header line has most
+    of, else sniffed (see _sniff_delimiter); ``WHITESPACE`` means runs of blanks."""
     with _open_text(inp.path) as fh:
         sample = fh.read(65536)
     if not sample.strip():
@@ -134,10 +189,16 @@ def sniff_csv(inp: Input) -> tuple[str, list[str]]:
             hint="export the data again, or remove the file from the load",
         )
     first_line = sample.splitlines()[0] if sample.splitlines() else sample
-    counts = {d: first_line.count(d) for d in [",", ";", "\t", "|"]}
-    delim = max(counts, key=lambda d: counts[d])
-    if counts[delim] == 0:
-        delim = ","
+    counts = {d: first_line.count(d) for d in CANDIDATES}
+    delim = inp.delimiter or max(counts, key=lambda d: counts[d])
+    if not inp.delimiter and counts[delim] == 0:
+        delim = (
+            _sniff_delimiter(inp, sample, first_line)
+            if first_line.strip().count(" ") or (":" in first_line)
+            else ","
+        )
+    if delim == WHITESPACE:
+        return delim, first_line.split()
     reader = csv.reader(io.StringIO(sample), delimiter=delim, quotechar='"')
     try:
         header = next(reader)
@@ -212,6 +273,8 @@ def csv_in_place(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX
     clean file. It has no row numbers, so the loader uses it only where it can fall back to
     ``stage_csv`` when some row needs one (see ``pipeline.process``)."""
     delim, header = sniff_csv(inp)
+    if delim == WHITESPACE:
+        return stage_whitespace(con, inp, header, max_line)
     names = _unique(header)
     params = Params()
     call, raw_table, scan_table = _read_csv(inp, names, delim, params, max_line)
@@ -231,8 +294,51 @@ def csv_in_place(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX
     )
 
 
+def stage_whitespace(
+    con: duckdb.DuckDBPyConnection, inp: Input, header: list[str], max_line: int = MAX_LINE
+) -> Stage:
+    """Text whose columns are separated by runs of blanks (no quoting): each line is split in SQL.
+    Rows are line numbers (the header is row 1); blank lines are skipped; a line with another
+    number of fields than the header is rejected."""
+    names = _unique(header)
+    params = Params()
+    rejects = _rejects_table(con)
+    data = _new_name("ws")
+    path = params.add(str(inp.path))
+    con.execute(
+        f"CREATE TEMP TABLE {quote_ident(data)} AS SELECT _row, line, "
+        "regexp_split_to_array(trim(line, ' \t\r'), '\\s+') AS _parts FROM ("
+        f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, "
+        "columns = {'line': 'VARCHAR'}, header = false, auto_detect = false, delim = '\x01', "
+        f"quote = '', escape = '', max_line_size = {int(max_line)})) "
+        "WHERE _row > 1 AND line IS NOT NULL AND trim(line, ' \t\r') <> ''",
+        params.values,
+    )
+    n = len(names)
+    con.execute(
+        f"INSERT INTO {quote_ident(rejects)} SELECT _row, NULL, 'the row has ' || len(_parts) || "
+        f"' fields separated by blanks, the header {n}; values with blanks need another delimiter', "
+        f"line FROM {quote_ident(data)} WHERE len(_parts) <> {n}"
+    )
+    n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
+    cols = ", ".join(f"_parts[{i + 1}] AS {quote_ident(name)}" for i, name in enumerate(names))
+    relation = f"(SELECT _row, {cols} FROM {quote_ident(data)} WHERE len(_parts) = {n})"
+    return Stage(
+        inp,
+        "csv",
+        relation,
+        params,
+        [Column(name, quote_ident(name), "VARCHAR") for name in names],
+        rejects,
+        int(n_rej),
+        temp=[f"TABLE:{data}", f"TABLE:{rejects}"],
+    )
+
+
 def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX_LINE) -> Stage:
     delim, header = sniff_csv(inp)
+    if delim == WHITESPACE:
+        return stage_whitespace(con, inp, header, max_line)
     names = _unique(header)
     params = Params()
     rejects = _rejects_table(con)
@@ -329,6 +435,45 @@ def stage_dataframe(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         for n, orig in zip(names, described, strict=True)
     ]
     return Stage(inp, "dataframe", relation, Params(), cols, rejects, temp=[f"TABLE:{rejects}"])
+
+
+def repeats_a_key(j: str, n: int = 0) -> str:
+    """SQL: whether the JSON object ``j`` names a key twice (``n`` keeps nested lambdas apart)."""
+    # list_position finds a key's first place: a key found earlier than its own place is repeated
+    # (0.3 s per million objects; list_distinct takes six times that). The keys are bound once by
+    # the outer lambda: a captured json_keys() would run once per key.
+    return (
+        f"coalesce(list_transform([json_keys({j})], lambda ks{n}: list_bool_or("
+        f"list_transform(ks{n}, lambda k{n}, i{n}: list_position(ks{n}, k{n}) <> i{n})))[1], false)"
+    )
+
+
+def last_value_wins(j: str, inner: str | None = None, n: int = 0) -> str:
+    """SQL: the JSON object ``j`` with each key once, holding its last value (as JavaScript's
+    JSON.parse, Python's json and Snowflake's PARSE_JSON(..., 'd') read it), and the same for the
+    object under the key ``inner`` (a record's properties); other values as they are."""
+    e, k, i = f"e{n}", f"k{n}", f"i{n}"
+    keep = (
+        f"list_filter(list_transform(json_keys({j}), lambda {k}, {i}: {{'key': {k}, 'value': "
+        f"json_extract({j}, '$.*')[{i}], 'i': {i}}}), "
+        f"lambda {e}: NOT list_contains(json_keys({j})[{e}.i + 1:], {e}.key))"
+    )
+    value = f"{e}.value"
+    repeats = repeats_a_key(j, n)
+    if inner is not None:
+        value = (
+            f"CASE WHEN {e}.key = '{inner}' AND json_type({e}.value) = 'OBJECT' "
+            f"THEN {last_value_wins(f'{e}.value', n=n + 1)} ELSE {e}.value END"
+        )
+        repeats = f"({repeats} OR {repeats_a_key(f'({j}->{_key_path(inner)})', n + 1)})"
+    pairs = f"list_transform({keep}, lambda {e}: {{'key': {e}.key, 'value': {value}}})"
+    return f"(CASE WHEN {repeats} THEN to_json(map_from_entries({pairs})) ELSE {j} END)"
+
+
+def _key_path(key: str) -> str:
+    """A JSON path literal for one plain top-level key."""
+    assert key.isidentifier()
+    return f"'$.{key}'"
 
 
 def _json_key(name: str) -> str:
@@ -460,6 +605,17 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         )
         con.execute(f"DELETE FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'")
     n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
+    notes = []
+    repeats = f"({repeats_a_key('_json')} OR {repeats_a_key(chr(40) + '_json->' + _key_path('properties') + chr(41))})"
+    repeated = fetch_value(con, f"SELECT count(*) FROM {quote_ident(data)} WHERE {repeats}")
+    if repeated:  # {"user_id": "a", "user_id": "b"}: the last value wins, as JSON.parse reads it
+        con.execute(
+            f"UPDATE {quote_ident(data)} SET _json = {last_value_wins('_json', 'properties')} "
+            f"WHERE {repeats}"
+        )
+        notes.append(
+            f"{inp.label}: {repeated:,} record(s) name a key twice; the last value of the key is kept"
+        )
     keys = [
         r[0]
         for r in fetch_all(
@@ -484,6 +640,7 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
         rejects,
         int(n_rej),
         is_json=True,
+        notes=notes,
         temp=[f"TABLE:{data}", f"TABLE:{rejects}"],
     )
     return stage

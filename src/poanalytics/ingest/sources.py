@@ -28,6 +28,7 @@ class Input:
     # None: not looked at yet; 'utf-8': the file is read as it is; else ``path`` is a UTF-8 copy of
     # the file named by ``label``, decoded from this encoding (see ``decode.as_utf8``)
     encoding: str | None = None
+    delimiter: str | None = None  # CSV: the user's delimiter= (None: sniffed), or 'whitespace'
 
     @property
     def container(self) -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping as MappingABC
 
 from ...errors import ConfigError
-from ..mapping import Expr, Mapping, check_user_columns
+from ..mapping import Columns, Expr, Mapping, check_user_columns, const_fields
 from ..readers import Stage
 from ..sql import Params
 from ..targets import Target
@@ -79,16 +78,17 @@ def build(
     name: str,
     target: Target,
     stage: Stage,
-    columns: MappingABC[str, str] | None,
+    columns: Columns | None,
     fields: dict[str, Expr | None],
     params: Params,
 ) -> Mapping:
     """A Mapping from vendor field expressions; the user's ``columns=`` win; required ones must exist."""
     out = {k: v for k, v in fields.items() if v is not None}
-    for canonical, source in check_user_columns(target, stage, columns).items():
+    for canonical, source in check_user_columns(target, stage, columns, allow_const=True).items():
         col = stage.column(source)
         assert col is not None
         out[canonical] = Expr(f"s.{col.expr}" if not stage.is_json else col.expr, col.type, source)
+    out.update(const_fields(target, columns, params))
     missing = [f.name for f in target.fields if f.required and f.name not in out]
     if missing:
         raise ConfigError(

@@ -13,7 +13,14 @@ from collections.abc import Mapping as MappingABC
 from ...errors import ConfigError, did_you_mean
 from .. import formats as formats_mod
 from ..formats import Format, register
-from ..mapping import Expr, Mapping, check_user_columns, generic_mapping
+from ..mapping import (
+    Columns,
+    Expr,
+    Mapping,
+    check_user_columns,
+    const_fields,
+    generic_mapping,
+)
 from ..readers import Column, Stage
 from ..sql import Params
 from ..targets import Target, simplify
@@ -88,7 +95,7 @@ class TicketMapping:
         name: str,
         target: Target,
         stage: Stage,
-        columns: MappingABC[str, str] | None,
+        columns: Columns | None,
         params: Params,
     ) -> None:
         self.name, self.target, self.stage, self.params = name, target, stage, params
@@ -96,7 +103,8 @@ class TicketMapping:
         self.extras: list[tuple[str, str]] = []
         self.notes: list[str] = []
         self.used: set[str] = set()
-        self.user = check_user_columns(target, stage, columns)
+        self.user = check_user_columns(target, stage, columns, allow_const=True)
+        self.fields.update(const_fields(target, columns, params))
         for canonical, source in self.user.items():
             col = stage.column(source)
             assert col is not None
@@ -163,13 +171,16 @@ class TicketMapping:
     ) -> Mapping:
         missing = [f.name for f in self.target.fields if f.required and f.name not in self.fields]
         if missing:
+            free = [
+                n for n in self.stage.names if n not in self.used
+            ]  # a used column is not missing
             raise ConfigError(
                 f"the {self.name} export has no {' or '.join(missing)} column. Columns found: "
                 + ", ".join(repr(n) for n in self.stage.names[:20])
                 + "".join(
-                    f" ({m}: {did_you_mean(m, self.stage.names).strip()})"
+                    f" ({m}: {did_you_mean(m, free).strip()})"
                     for m in missing
-                    if did_you_mean(m, self.stage.names)
+                    if did_you_mean(m, free)
                 ),
                 code="ingest.missing_field",
                 file=self.stage.input.label,
