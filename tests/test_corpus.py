@@ -40,8 +40,6 @@ XFAIL: dict[str, str] = {
     "tickets_header_only": HEADER_ONLY,
     "csv_mixed_line_endings": "issue 8: a CSV mixing CRLF and LF line ends is refused whole "
     "(DuckDB strict mode: 'state machine reached an invalid state')",
-    "json_pretty_bad_time": "issue 8: an impossible d/m/y date (31/31/2024) refuses the whole "
-    "file as 'mixed day/month orders' instead of quarantining that record",
     "csv_reused_event_ids": "issue 8: a reused event id with other content (another user) is "
     "counted as a duplicate and dropped, not kept as a conflict",
 }

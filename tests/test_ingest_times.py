@@ -432,3 +432,17 @@ def test_two_digit_years_that_all_read_as_the_1970s_are_refused(wb, tmp_path):
     assert err.value.code == "ingest.time_implausible" and "timestamp_format=" in err.value.hint
     report = wb.load_events(path, timestamp_format="%d/%m/%y %H:%M")  # stated: believed
     assert report.rows_loaded == 2
+
+
+def test_an_impossible_day_month_date_is_quarantined_not_a_mixed_order(wb, tmp_path):
+    # 31/31/2024 is no date in either order: it neither settles nor mixes the column's order
+    path = write(
+        tmp_path / "dmy.csv",
+        "user_id,event,ts\nu1,a,25/12/2024 10:00\nu2,a,03/01/2025 11:00\nu3,a,31/31/2024 09:00\n",
+    )
+    report = wb.load_events(path)
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 1) and counts_add_up(report)
+    assert wb.quarantine(report.load_id).row[0] == 4
+    assert events(wb).ts[1] == pd.Timestamp(
+        "2025-01-03 11:00", tz="UTC"
+    )  # day first, settled by 25

@@ -313,14 +313,19 @@ def plan(
     date_counts = ", ".join(
         f"count(*) FILTER (WHERE regexp_full_match(x, '{pattern}'))" for pattern, _ in NUMERIC_DATES
     )
+    # 31/31/2024 is no date in either order: it settles nothing (and is quarantined as unreadable)
+    impossible = (
+        f"coalesce(TRY_CAST(regexp_extract(x, '{DMY}', 1) AS INTEGER) > 12 "
+        f"AND TRY_CAST(regexp_extract(x, '{DMY}', 3) AS INTEGER) > 12, false)"
+    )
     query = f"""
         WITH v AS (SELECT {text} AS x FROM {relation} WHERE {text} <> ''
                    AND try_cast({text} AS TIMESTAMPTZ) IS NULL)
         SELECT
           count(*) FILTER (WHERE regexp_full_match(x, '{NUMERIC}')) AS numeric,
-          count(*) FILTER (WHERE regexp_matches(x, '{DMY}')) AS dmy,
-          max(TRY_CAST(regexp_extract(x, '{DMY}', 1) AS INTEGER)) AS max_first,
-          max(TRY_CAST(regexp_extract(x, '{DMY}', 3) AS INTEGER)) AS max_second,
+          count(*) FILTER (WHERE regexp_matches(x, '{DMY}') AND NOT ({impossible})) AS dmy,
+          max(TRY_CAST(regexp_extract(x, '{DMY}', 1) AS INTEGER)) FILTER (WHERE NOT ({impossible})) AS max_first,
+          max(TRY_CAST(regexp_extract(x, '{DMY}', 3) AS INTEGER)) FILTER (WHERE NOT ({impossible})) AS max_second,
           max(length(regexp_extract(x, '{DMY}', 4))) AS year_len,
           min(length(regexp_extract(x, '{DMY}', 4))) FILTER (WHERE regexp_matches(x, '{DMY}')) AS year_len_min,
           string_agg(DISTINCT regexp_extract(x, '{DMY}', 2), '') AS seps,
