@@ -8,16 +8,38 @@ that reached it.
 
 from __future__ import annotations
 
-from poanalytics.metrics.spec import Exclusion, Step
+from poanalytics.metrics.spec import Exclusion, Filter, Step
+
+
+def holds(f: Filter, props: dict) -> bool:
+    """One property filter, for text values (what the property test generates); a missing
+    property matches only the negative operators."""
+    value = props.get(f.prop)
+    if f.op in ("ne", "not_in", "not_contains", "not_regex"):
+        positive = {"ne": "eq", "not_in": "in", "not_contains": "contains", "not_regex": "regex"}
+        return not holds(Filter(f.prop, positive[f.op], f.value), props)
+    if f.op == "is_not_set":
+        return value is None
+    if value is None:
+        return False
+    text = str(value)
+    if f.op == "eq":
+        return text == str(f.value)
+    if f.op == "in":
+        return text in {str(v) for v in f.value}
+    if f.op == "starts_with":
+        return text.startswith(f.value)
+    if f.op == "contains":
+        return f.value in text
+    if f.op == "is_set":
+        return True
+    raise NotImplementedError(f.op)
 
 
 def matches(step: Step, event: str, props: dict) -> bool:
     if step.event is not None and step.event != event:
         return False
-    return all(
-        k in props and props[k] is not None and str(props[k]) == str(v)
-        for k, v in step.where.items()
-    )
+    return all(holds(f, props) for f in step.filters)
 
 
 def order(events, steps):

@@ -170,5 +170,5 @@ def test_validation(wb):
         wb.churn(inactive_days=0)
     assert info.value.code == "churn.inactive_days"
     with pytest.raises(poa.MetricError) as info:
-        wb.survival(signup_event="signedup")
+        wb.survival(signup_event="signedup", strict=True)
     assert info.value.code == "survival.unknown_event"

@@ -62,7 +62,9 @@ def test_horizon_replaces_the_funnel_window(wb):
         ("(no further events)", 1, 0.25),
         ("logout", 1, 0.25),
     ]
-    short = f.dropoff_paths(3, horizon=6)  # only d_help2's help (5 s after profile) is close enough
+    short = f.dropoff_paths(
+        3, horizon="6s"
+    )  # only d_help2's help (5 s after profile) is close enough
     assert next_events(short) == [("(no further events)", 3, 0.75), ("help", 1, 0.25)]
 
 
@@ -175,7 +177,7 @@ def test_no_droppers_is_zero_rows_not_an_error(wb):
         ({"step": 1}, "funnel.step"),
         ({"step": 4}, "funnel.step"),
         ({"step": 3, "steps": 1}, "paths.steps"),
-        ({"step": 3, "horizon": 0}, "funnel.horizon"),
+        ({"step": 3, "horizon": "0s"}, "funnel.horizon"),
         ({"step": 3, "horizon": "soon"}, "funnel.horizon_format"),
         ({"step": 3, "top": 0}, "paths.top"),
     ],

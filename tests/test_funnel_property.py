@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import poanalytics as poa
-from poanalytics.metrics import Exclusion, FunnelQuery, Step, run_funnel
+from poanalytics.metrics import Exclusion, FunnelQuery, Prop, Step, run_funnel
 from tests import funnel_reference as ref
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
@@ -23,6 +23,16 @@ step_st = st.one_of(
     st.sampled_from(["a", "b", "c"]).map(Step),
     st.just(Step(None)),
     st.sampled_from(["a", "b"]).map(lambda e: Step(e, {"platform": "web"})),
+    # operators beyond equality (a missing platform matches only the negative ones)
+    st.sampled_from(
+        [
+            Step("a", where={"platform": Prop.ne("web")}),
+            Step("b", where=[("platform", "in", ["web", "ios"])]),
+            Step("a", where={"platform": Prop.starts_with("i")}),
+            Step(None, where=[("platform", "is_not_set")]),
+            Step("b", where=[("platform", "not_in", ["ios"]), ("platform", "contains", "e")]),
+        ]
+    ),
 )
 
 
@@ -69,13 +79,13 @@ def test_sql_funnel_matches_reference(case):
             "properties->>'$.platform' FROM events"
         ).itertuples(index=False):
             rowids.setdefault(u, []).append(
-                (int(ts), ev, {"platform": props} if props else {}, int(rid))
+                (int(ts), ev, {"platform": props} if isinstance(props, str) else {}, int(rid))
             )
         if any(x.as_step().key() in {s.key() for s in steps} for x in exclusions):
             return  # rejected by validation, tested elsewhere
         result = run_funnel(
             wb.con,
-            FunnelQuery(steps, window=window, order=order, exclusions=exclusions),
+            FunnelQuery(steps, window=f"{window}s", order=order, exclusions=exclusions),
             # "lists-asof": every unit over the work limit, so the lists' ASOF fallback runs
             strategy=strategy.split("-")[0],
             work_limit=-1 if strategy == "lists-asof" else 4096,

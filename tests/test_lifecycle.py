@@ -51,5 +51,5 @@ def test_validation_and_empty(wb):
         wb.lifecycle(period="quarter")
     assert info.value.code == "lifecycle.period"
     with pytest.raises(poa.MetricError) as info:
-        wb.lifecycle(event="f")
+        wb.lifecycle(event="f", strict=True)
     assert info.value.code == "lifecycle.unknown_event"

@@ -253,7 +253,7 @@ def test_window_is_measured_from_the_event_and_its_edge_is_included(wb):
         (1, "signup", "view", 1),
         (2, "view", "(end)", 1),
     ]
-    assert sequences(wb.paths(end_event="buy", window=40)) == [
+    assert sequences(wb.paths(end_event="buy", window="40s")) == [
         ("(start) → buy", 1),
         ("(start) → view → buy", 1),
     ]
@@ -383,13 +383,16 @@ def test_result_carries_its_sql_with_values_bound(wb):
         ({"start_event": "signed_up", "steps": "5"}, "paths.steps"),
         ({"start_event": "signed_up", "occurrence": "firts"}, "paths.occurrence"),
         ({"occurrence": "every"}, "paths.occurrence_needs_event"),
-        ({"start_event": "signedup"}, "paths.unknown_event"),
+        ({"start_event": "signedup", "strict": True}, "paths.unknown_event"),
         ({"start_event": 5}, "paths.event_type"),
-        ({"start_event": "signed_up", "exclude_events": ["activatd"]}, "paths.unknown_event"),
+        (
+            {"start_event": "signed_up", "exclude_events": ["activatd"], "strict": True},
+            "paths.unknown_event",
+        ),
         ({"start_event": "signed_up", "exclude_events": ["signed_up"]}, "paths.exclude_anchor"),
         ({"start_event": "signed_up", "exclude_events": [3]}, "paths.exclude_type"),
         ({"start_event": Step("signed_up", where={"plann": "pro"})}, "paths.unknown_property"),
-        ({"start_event": "signed_up", "window": 0}, "paths.window"),
+        ({"start_event": "signed_up", "window": "0s"}, "paths.window"),
         ({"start_event": "signed_up", "window": "soon"}, "paths.window_format"),
         ({"start_event": "signed_up", "top": 0}, "paths.top"),
         ({"start_event": "signed_up", "max_edges": 0}, "paths.max_edges"),
@@ -407,8 +410,8 @@ def test_validation_codes(wb, kwargs, code):
 def test_unknown_events_say_did_you_mean(wb):
     load(wb, {"u": [(0, "signed_up"), (1, "activated")]})
     with pytest.raises(poa.MetricError, match="Did you mean 'signed_up'"):
-        wb.paths(start_event="signedup")
+        wb.paths(start_event="signedup", strict=True)
     with pytest.raises(poa.MetricError, match="Did you mean 'activated'"):
-        wb.paths(end_event="Activated")
+        wb.paths(end_event="Activated", strict=True)
     with pytest.raises(poa.MetricError, match="Did you mean 'first'"):
         wb.paths("signed_up", occurrence="firts")

@@ -112,7 +112,7 @@ def test_empty_and_validation(wb):
         ({"cohort": "first"}, "retention.cohort"),
         ({"intervals": 0}, "retention.intervals"),
         ({"timezone": "Mars/Base"}, "retention.timezone"),
-        ({"start_event": "ee"}, "retention.unknown_event"),
+        ({"start_event": "ee", "strict": True}, "retention.unknown_event"),
     ]:
         with pytest.raises(poa.MetricError) as info:
             wb.retention(**kwargs)

@@ -10,13 +10,21 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, InputError, PoaError, WarehouseError
+from .errors import ConfigError, InputError, PoaError, PoaWarning, WarehouseError
 
 if TYPE_CHECKING:
     from .charts.notebook import setup_notebook
     from .ingest.mapping import Const
     from .ingest.pipeline import LoadReport
-    from .metrics import DropoffResult, Exclusion, FunnelResult, MetricError, PathsResult, Step
+    from .metrics import (
+        DropoffResult,
+        Exclusion,
+        FunnelResult,
+        MetricError,
+        PathsResult,
+        Prop,
+        Step,
+    )
     from .status import Status
     from .workbench import Workbench
 
@@ -33,6 +41,7 @@ _LAZY = {
     "MetricError": ".metrics",
     "PathsResult": ".metrics",
     "Step": ".metrics",
+    "Prop": ".metrics",
     "Status": ".status",
     "Workbench": ".workbench",
 }
@@ -49,6 +58,8 @@ __all__ = [
     "InputError",
     "LoadReport",
     "PoaError",
+    "PoaWarning",
+    "Prop",
     "Status",
     "WarehouseError",
     "Workbench",

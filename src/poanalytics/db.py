@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -199,20 +200,33 @@ def engine_error(exc: BaseException, where: str | None = None) -> WarehouseError
     return None
 
 
+_LAST: ContextVar[tuple[str, Any]] = ContextVar("poa_last_statement", default=("", None))
+
+
+def last_statement() -> tuple[str, Any]:
+    """The SQL and parameters of the last statement run through this module (for error reports)."""
+    return _LAST.get()
+
+
+def execute(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Any = None
+) -> duckdb.DuckDBPyConnection:
+    """Run a statement with bound parameters, remembering it for ``last_statement``."""
+    _LAST.set((sql, params))
+    return con.execute(sql, params) if params is not None else con.execute(sql)
+
+
 def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd.DataFrame:
     """Run a query with bound parameters and return a DataFrame."""
-    cur = con.execute(sql, params) if params is not None else con.execute(sql)
-    return cur.df()
+    return execute(con, sql, params).df()
 
 
 def fetch_all(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
-    cur = con.execute(sql, params) if params is not None else con.execute(sql)
-    return cur.fetchall()
+    return execute(con, sql, params).fetchall()
 
 
 def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> tuple | None:
-    cur = con.execute(sql, params) if params is not None else con.execute(sql)
-    return cur.fetchone()
+    return execute(con, sql, params).fetchone()
 
 
 def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:

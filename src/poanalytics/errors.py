@@ -49,6 +49,19 @@ class PoaError(Exception):
         return text
 
 
+class PoaWarning(UserWarning):
+    """Something the caller should know that did not stop the work (e.g. a funnel step whose event
+    the warehouse does not hold yet: its counts are zero). ``code`` is stable, ``hint`` says what to
+    do. Metrics also keep their warnings on the result (``result.warnings``)."""
+
+    def __init__(self, message: str, *, code: str = "poa.warning", hint: str | None = None) -> None:
+        self.message = message
+        self.code = code
+        self.hint = hint
+        text = f"[{code}] {message}" + (f"\n  What to do: {hint}" if hint else "")
+        super().__init__(text)
+
+
 class ConfigError(PoaError):
     """Wrong settings or arguments: an unknown name, a bad time zone, a bad option."""
 

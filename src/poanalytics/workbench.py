@@ -38,6 +38,7 @@ from .metrics import (
     run_stickiness,
     run_survival,
 )
+from .metrics.temp import drop_released
 
 
 class Workbench:
@@ -79,6 +80,7 @@ class Workbench:
     # -- analysts -------------------------------------------------------------------------------
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run SQL against the warehouse with bound parameters (``?`` or ``$name``); returns a DataFrame."""
+        drop_released(self.con)  # temp tables of funnel results that are gone
         return db.fetch_df(self.con, query, params)
 
     # -- loading --------------------------------------------------------------------------------
@@ -185,21 +187,27 @@ class Workbench:
         breakdown_step: int | None = None,
         date_from: Any = None,
         date_to: Any = None,
+        *,
+        strict: bool = False,
     ) -> FunnelResult:
-        """Conversion through ``steps`` (see docs/metrics.md for every rule).
+        """Conversion through ``steps`` (see docs/metrics-funnels.md for every rule).
 
-        Each step is an event name, None (any event) or ``Step("event", where={"prop": value})``.
+        Each step is an event name, None (any event) or ``Step("event", where={"prop": value})``
+        (other operators: ``where={"invoice": poa.Prop.starts_with("C")}``). ``window`` needs a
+        unit ("7d"). A step whose event the warehouse does not hold gives zeros and a ``PoaWarning``
+        (also in ``result.warnings``); ``strict=True`` refuses it.
         """
         query = FunnelQuery(
             steps,
             window,
             order,
-            tuple(exclusions),
+            exclusions,
             breakdown,
             attribution,
             breakdown_step,
             date_from,
             date_to,
+            strict,
         )
         return run_funnel(self.con, query)
 
@@ -217,6 +225,8 @@ class Workbench:
         top: int = 10,
         max_edges: int = 50,
         min_users: int = 1,
+        *,
+        strict: bool = False,
     ) -> PathsResult:
         """The most common paths after ``start_event`` (or before ``end_event``, or from each user's
         first event): a Sankey-ready edge table, the top sequences and ``figure()``.
@@ -237,6 +247,7 @@ class Workbench:
             top,
             max_edges,
             min_users,
+            strict,
         )
         return run_paths(self.con, query)
 
@@ -252,6 +263,8 @@ class Workbench:
         date_to: Any = None,
         week_start: str = "monday",
         timezone: str = "UTC",
+        *,
+        strict: bool = False,
     ) -> RetentionResult:
         """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0."""
         query = RetentionQuery(
@@ -265,6 +278,7 @@ class Workbench:
             date_to,
             week_start,
             timezone,
+            strict,
         )
         return run_retention(self.con, query)
 
@@ -276,10 +290,13 @@ class Workbench:
         date_to: Any = None,
         timezone: str = "UTC",
         week_start: str = "monday",
+        *,
+        strict: bool = False,
     ) -> LifecycleResult:
         """New, returning, resurrecting and dormant (negative) users per period (L1)."""
         return run_lifecycle(
-            self.con, LifecycleQuery(event, period, date_from, date_to, timezone, week_start)
+            self.con,
+            LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
         )
 
     def stickiness(
@@ -290,10 +307,13 @@ class Workbench:
         date_to: Any = None,
         timezone: str = "UTC",
         week_start: str = "monday",
+        *,
+        strict: bool = False,
     ) -> StickinessResult:
         """Users by number of active days in each period."""
         return run_stickiness(
-            self.con, LifecycleQuery(event, period, date_from, date_to, timezone, week_start)
+            self.con,
+            LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
         )
 
     def churn(
@@ -306,10 +326,12 @@ class Workbench:
         date_to: Any = None,
         timezone: str = "UTC",
         week_start: str = "monday",
+        *,
+        strict: bool = False,
     ) -> ChurnResult:
         """Churn rate per period (L2): became churned in the period / active at its start."""
         query = ChurnQuery(
-            inactive_days, event, period, segment, date_from, date_to, timezone, week_start
+            inactive_days, event, period, segment, date_from, date_to, timezone, week_start, strict
         )
         return run_churn(self.con, query)
 
@@ -320,10 +342,12 @@ class Workbench:
         event: str | Step | None = None,
         by: str | None = None,
         max_days: int | None = None,
+        *,
+        strict: bool = False,
     ) -> SurvivalResult:
         """Kaplan-Meier share of a signup cohort still active t days after signup (L2)."""
         return run_survival(
-            self.con, SurvivalQuery(signup_event, inactive_days, event, by, max_days)
+            self.con, SurvivalQuery(signup_event, inactive_days, event, by, max_days, strict)
         )
 
     # -- looking at what is there ---------------------------------------------------------------

@@ -22,7 +22,8 @@ from .lifecycle import (
 )
 from .paths import PathsQuery, PathsResult, run_paths
 from .retention import RetentionQuery, RetentionResult, run_retention
-from .spec import Exclusion, MetricError, Step, parse_window
+from .spec import Cond, Exclusion, Filter, MetricError, Prop, Step
+from .validate import parse_window
 
 __all__ = [
     "ChurnQuery",
@@ -49,6 +50,9 @@ __all__ = [
     "RetentionQuery",
     "RetentionResult",
     "Step",
+    "Cond",
+    "Filter",
+    "Prop",
     "StickinessResult",
     "parse_window",
     "run_funnel",

@@ -1,42 +1,74 @@
 """What the warehouse's events are called and which property keys they carry: the one check every
-metric query makes of its event and property names (MetricError with a stable code, "did you mean")."""
+metric query makes of its event and property names (MetricError with a stable code, "did you mean").
+
+An event that does not occur is not an error (F13): a scheduled report must not fail because a new
+feature has no data yet. Its counts are zero, and the metric says so with a ``PoaWarning``
+(``{area}.missing_event``) that offers the closest names; ``strict=True`` raises
+``{area}.unknown_event`` instead. An unknown property is always an error (a typo in a breakdown would
+otherwise give one silent '' segment).
+
+Codes: ``{area}.missing_event`` (a PoaWarning) and ``{area}.unknown_event`` for area in funnel,
+retention, lifecycle, stickiness, churn, survival and paths; ``{area}.unknown_property``;
+``step.filter_regex`` (a regular expression DuckDB's RE2 cannot read: no look-arounds).
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import duckdb
 
 from ..db import fetch_all
-from ..errors import did_you_mean
-from .spec import MetricError
+from ..errors import PoaWarning, did_you_mean
+from .spec import MetricError, Step
 
 EVENTS_SQL = "SELECT DISTINCT event FROM events"
 KEYS_SQL = "SELECT DISTINCT unnest(json_keys(properties)) FROM events WHERE properties IS NOT NULL"
 
 
-def check_events(con: duckdb.DuckDBPyConnection, names: Iterable[str | None], area: str) -> None:
-    """Raise ``{area}.unknown_event`` for the first name no event has.
+def check_events(
+    con: duckdb.DuckDBPyConnection,
+    names: Iterable[str | None],
+    area: str,
+    strict: bool = True,
+    stacklevel: int = 6,
+) -> list[PoaWarning]:
+    """Names no event has: ``{area}.unknown_event`` when ``strict``, else a ``PoaWarning`` each
+    (``{area}.missing_event``, also returned, for the result's ``warnings``), pointing
+    ``stacklevel`` frames up: the caller's line behind Workbench and the metric boundary.
 
     None (any event) always passes, and so does every name while the warehouse holds no events: its
     metrics are all zero (F13), not errors.
     """
-    wanted = [n for n in names if n is not None]
+    wanted = [n for n in dict.fromkeys(names) if n is not None]
     if not wanted:
-        return
+        return []
     known = {r[0] for r in fetch_all(con, EVENTS_SQL)}
+    found = []
     for name in wanted:
         if known and name not in known:
-            raise MetricError(
-                f"no event is called {name!r}.{did_you_mean(name, known)}",
-                code=f"{area}.unknown_event",
-                hint=f"check the name in wb.sql({EVENTS_SQL!r})",
+            if strict:
+                raise MetricError(
+                    f"no event is called {name!r}.{did_you_mean(name, known)}",
+                    code=f"{area}.unknown_event",
+                    hint=f"check the name in wb.sql({EVENTS_SQL!r})",
+                )
+            warning = PoaWarning(
+                f"no event is called {name!r}, so nobody reached it: its counts are zero."
+                f"{did_you_mean(name, known)}",
+                code=f"{area}.missing_event",
+                hint="if the name is right, the event has no data yet; pass strict=True to refuse "
+                "unknown events instead",
             )
+            warnings.warn(warning, stacklevel=stacklevel)  # the line that called wb.funnel, ...
+            found.append(warning)
+    return found
 
 
 def check_properties(con: duckdb.DuckDBPyConnection, names: Iterable[str], area: str) -> None:
     """Raise ``{area}.unknown_property`` for the first property key no event carries."""
-    wanted = list(names)
+    wanted = list(dict.fromkeys(names))
     if not wanted:
         return
     known = {r[0] for r in fetch_all(con, KEYS_SQL)}
@@ -47,3 +79,23 @@ def check_properties(con: duckdb.DuckDBPyConnection, names: Iterable[str], area:
                 code=f"{area}.unknown_property",
                 hint=f"check the name in wb.sql({KEYS_SQL!r})",
             )
+
+
+def check_filters(con: duckdb.DuckDBPyConnection, steps: Iterable[Step], area: str) -> None:
+    """The steps' property names exist, and their regular expressions compile in DuckDB (RE2:
+    no look-arounds or back-references): ``{area}.unknown_property``, ``step.filter_regex``."""
+    steps = list(steps)
+    check_properties(con, [p for s in steps for p in s.props], area)
+    for s in steps:
+        for f in s.filters:
+            if f.op in ("regex", "not_regex"):
+                try:
+                    fetch_all(con, "SELECT regexp_matches('', ?)", [f.value])
+                except duckdb.Error as exc:
+                    raise MetricError(
+                        f"cannot read the regular expression {f.value!r} on {f.prop!r}: "
+                        f"{str(exc).splitlines()[0]}",
+                        code="step.filter_regex",
+                        hint="DuckDB's regular expressions are RE2: no look-arounds or "
+                        "back-references; (?i) ignores case",
+                    ) from exc

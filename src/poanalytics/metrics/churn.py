@@ -25,12 +25,22 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ..db import fetch_df
 from ..ingest.sql import Params
-from .catalog import check_events
+from .catalog import check_events, check_filters, check_properties
 from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
-from .spec import MetricError, Step, as_step
+from .spec import Step
+from .temp import drop_released
+from .validate import (
+    check_event,
+    check_flag,
+    check_int,
+    check_name,
+    metric_boundary,
+    parse_range,
+)
 
 Z95 = 1.959963984540054
 
@@ -45,6 +55,7 @@ class ChurnQuery:
     date_to: Any = None
     timezone: str = "UTC"
     week_start: str = "monday"
+    strict: bool = False
 
 
 @dataclass
@@ -54,6 +65,7 @@ class SurvivalQuery:
     event: str | Step | None = None
     by: str | None = None  # a property of the signup event, or "cohort" (signup week)
     max_days: int | None = None
+    strict: bool = False
 
 
 class ChurnResult(MetricResult):
@@ -75,14 +87,11 @@ def no_value(segment: str) -> str:
     return f"no {segment}"
 
 
+MAX_INACTIVE_DAYS = 3660  # ten years
+
+
 def _check_days(days: int, code: str) -> int:
-    if not isinstance(days, int) or days < 1:
-        raise MetricError(
-            f"inactive_days must be a whole number of days >= 1, got {days!r}",
-            code=f"{code}.inactive_days",
-            hint="e.g. inactive_days=28",
-        )
-    return days
+    return int(check_int(days, "inactive_days", f"{code}.inactive_days", 1, MAX_INACTIVE_DAYS))
 
 
 def _churns(pred: str, n_us: str) -> str:
@@ -93,14 +102,21 @@ def _churns(pred: str, n_us: str) -> str:
           AND epoch_us(ts) + {n_us} <= (SELECT epoch_us(max(ts)) FROM events)"""
 
 
+@metric_boundary("churn")
 def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
     """Per period (and segment): active_at_start, churned, churn_rate, inactive_days, observable
     (false: too early for churn to show, churned and churn_rate NULL), incomplete (the data ends
     inside or before the period)."""
+    drop_released(con)
     tz = check(q.period, q.week_start, q.timezone, "churn")
     days = _check_days(q.inactive_days, "churn")
-    step = as_step(q.event)
-    check_events(con, [step.event], "churn")
+    check_flag(q.strict, "strict", code="churn.strict")
+    step = check_event(q.event, "event", "churn")
+    segment = check_name(q.segment, "segment", code="churn.segment")
+    date_from, date_to = parse_range(q.date_from, q.date_to, "churn", whole_day=False)
+    found = check_events(con, [step.event], "churn", q.strict, stacklevel=5)
+    check_filters(con, [step], "churn")
+    check_properties(con, [segment] if segment else [], "churn")
     p = Params()
     cal = Calendar(q.period, q.week_start, tz, p)
     pred = step_predicate(step, p)
@@ -112,13 +128,13 @@ def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
         else "''"
     )
     lo = (
-        cal.start(p.add(q.date_from) + "::TIMESTAMPTZ")
-        if q.date_from is not None
+        cal.start(p.add(date_from) + "::TIMESTAMPTZ")
+        if date_from is not None
         else cal.start("(SELECT min(ts) FROM events)")
     )
     hi = (
-        cal.start(p.add(q.date_to) + "::TIMESTAMPTZ")
-        if q.date_to is not None
+        cal.start(p.add(date_to) + "::TIMESTAMPTZ")
+        if date_to is not None
         else cal.start("(SELECT max(ts) FROM events)")
     )
     sql = f"""
@@ -147,17 +163,29 @@ SELECT k.period_start, k.segment, coalesce(a.active_at_start, 0) AS active_at_st
 FROM keys k LEFT JOIN active a USING (period_start, segment) LEFT JOIN gone g USING (period_start, segment)
 ORDER BY k.segment, k.period_start"""
     used = p.used_in(sql)
-    table = con.execute(sql, used).df()
+    table = fetch_df(con, sql, used)
     if not q.segment:
         table = table.drop(columns=["segment"])
-    return ChurnResult(q, table, sql, used)
+    result = ChurnResult(q, table, sql, used)
+    result.warnings.extend(found)
+    return result
 
 
+@metric_boundary("survival")
 def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalResult:
     """Kaplan-Meier: group, day, at_risk, events, censored, survival, ci_low, ci_high, inactive_days."""
+    drop_released(con)
     days = _check_days(q.inactive_days, "survival")
-    signup, activity = as_step(q.signup_event), as_step(q.event)
-    check_events(con, [signup.event, activity.event], "survival")
+    check_flag(q.strict, "strict", code="survival.strict")
+    max_days = check_int(
+        q.max_days, "max_days", code="survival.max_days", low=0, high=100_000, none_ok=True
+    )
+    signup = check_event(q.signup_event, "signup_event", "survival")
+    activity = check_event(q.event, "event", "survival")
+    by = check_name(q.by, "by", code="survival.by")
+    found = check_events(con, [signup.event, activity.event], "survival", q.strict, stacklevel=5)
+    check_filters(con, [signup, activity], "survival")
+    check_properties(con, [by] if by and by != "cohort" else [], "survival")
     p = Params()
     n_us = p.add(days * 86_400_000_000)
     sp, ap = step_predicate(signup, p), step_predicate(activity, p)
@@ -177,10 +205,12 @@ durations AS (SELECT grp, CAST(floor((epoch_us(coalesce(churned_at, (SELECT max(
 SELECT grp AS "group", day, count(*) FILTER (WHERE churned) AS events, count(*) FILTER (WHERE NOT churned) AS censored
 FROM durations GROUP BY ALL ORDER BY 1, 2"""
     used = p.used_in(sql)
-    counts = con.execute(sql, used).df()
-    table = kaplan_meier(counts, q.max_days)
+    counts = fetch_df(con, sql, used)
+    table = kaplan_meier(counts, max_days)
     table["inactive_days"] = days
-    return SurvivalResult(q, table, sql, used)
+    result = SurvivalResult(q, table, sql, used)
+    result.warnings.extend(found)
+    return result
 
 
 def kaplan_meier(counts: pd.DataFrame, max_days: int | None = None) -> pd.DataFrame:

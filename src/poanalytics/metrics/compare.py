@@ -24,7 +24,8 @@ from ..db import fetch_df
 from ..ingest.sql import Params
 from .funnel_analysis import CLEAR_P, INCOMPLETE_SHARE, closed_counts_sql, compare_proportions
 from .result import MetricResult
-from .spec import MetricError, parse_range
+from .spec import MetricError
+from .validate import parse_range
 
 if TYPE_CHECKING:
     from .funnel import FunnelResult

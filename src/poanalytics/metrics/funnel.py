@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,16 +12,28 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, quote_ident
-from ..errors import did_you_mean
+from ..db import execute, fetch_all, fetch_df, quote_ident
+from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .catalog import check_events, check_properties
+from .catalog import check_events, check_filters, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_lists import WORK_LIMIT, lists_sql
 from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
-from .spec import Exclusion, MetricError, Step, as_step, parse_range, parse_window
+from .spec import Exclusion, MetricError, Step
+from .temp import drop_released, drop_table, release
+from .validate import (
+    check_choice,
+    check_event,
+    check_flag,
+    check_int,
+    check_name,
+    metric_boundary,
+    parse_range,
+    parse_steps,
+    parse_window,
+)
 
 ORDERS = ("ordered", "strict", "unordered")
 ATTRIBUTIONS = ("first_touch", "last_touch", "all_events", "step")
@@ -59,9 +72,16 @@ class FunnelQuery:
     date_from: Any = None
     date_to: Any = None
 
-    def plan(self, con: duckdb.DuckDBPyConnection) -> FunnelPlan:
-        """Validate against the warehouse and return the plan (raises MetricError with a stable code)."""
-        steps = tuple(as_step(s) for s in self.steps)
+    strict: bool = False
+
+    def plan(
+        self, con: duckdb.DuckDBPyConnection, warnings: list[PoaWarning] | None = None
+    ) -> FunnelPlan:
+        """Validate against the warehouse and return the plan (raises MetricError with a stable code).
+
+        A step or exclusion whose event the warehouse does not hold is a step nobody reaches (F13):
+        a ``PoaWarning``, appended to ``warnings``; ``strict=True`` refuses it instead."""
+        steps = parse_steps(self.steps, "funnel")
         if len(steps) < 2:
             raise MetricError(
                 f"a funnel needs at least two steps, got {len(steps)}",
@@ -74,24 +94,21 @@ class FunnelQuery:
                 code="funnel.too_many_steps",
                 hint="split it into two funnels that share a step",
             )
-        if self.order not in ORDERS:
-            raise MetricError(
-                f"unknown order {self.order!r}.{did_you_mean(self.order, ORDERS)}",
-                code="funnel.order",
-                hint="use 'ordered', 'strict' or 'unordered'",
-            )
-        if self.attribution not in ATTRIBUTIONS:
-            raise MetricError(
-                f"unknown attribution {self.attribution!r}.{did_you_mean(self.attribution, ATTRIBUTIONS)}",
-                code="funnel.attribution",
-                hint="use " + ", ".join(ATTRIBUTIONS),
-            )
-        window = parse_window(self.window)
-        check_events(con, [s.event for s in steps] + [x.event for x in self.exclusions], "funnel")
-        props = [p for s in steps for p in s.where] + ([self.breakdown] if self.breakdown else [])
-        props += [p for x in self.exclusions for p in (x.where or {})]
-        check_properties(con, props, "funnel")
-        for x in self.exclusions:
+        check_choice(self.order, ORDERS, "order", code="funnel.order")
+        check_choice(self.attribution, ATTRIBUTIONS, "attribution", code="funnel.attribution")
+        check_flag(self.strict, "strict", code="funnel.strict")
+        breakdown = check_name(self.breakdown, "breakdown", code="funnel.breakdown")
+        exclusions = check_exclusions(self.exclusions)
+        window = parse_window(self.window, "window", code="funnel.window")
+        date_from, date_to = parse_range(self.date_from, self.date_to, "funnel")
+        found = check_events(
+            con, [s.event for s in steps] + [x.event for x in exclusions], "funnel", self.strict
+        )
+        if warnings is not None:
+            warnings.extend(found)
+        check_filters(con, [*steps, *(x.as_step() for x in exclusions)], "funnel")
+        check_properties(con, [breakdown] if breakdown else [], "funnel")
+        for x in exclusions:
             if not (0 <= x.from_step < x.to_step <= len(steps) - 1):
                 raise MetricError(
                     f"exclusion {x.event!r} spans steps {x.from_step}..{x.to_step}, outside 0..{len(steps) - 1} "
@@ -111,11 +128,15 @@ class FunnelQuery:
                     code="funnel.exclusion_unordered",
                     hint=f"use from_step=0, to_step={len(steps) - 1}",
                 )
-        if self.attribution == "step" and (
-            not self.breakdown
-            or self.breakdown_step is None
-            or not 1 <= self.breakdown_step <= len(steps)
-        ):
+        breakdown_step = check_int(
+            self.breakdown_step,
+            "breakdown_step",
+            code="funnel.breakdown_step",
+            low=1,
+            high=len(steps),
+            none_ok=True,
+        )
+        if self.attribution == "step" and (not breakdown or breakdown_step is None):
             raise MetricError(
                 "attribution='step' needs a breakdown and breakdown_step between 1 and "
                 f"{len(steps)}",
@@ -135,18 +156,50 @@ class FunnelQuery:
                     code="funnel.unordered_attribution",
                     hint="use attribution='first_touch' or 'all_events'",
                 )
-        date_from, date_to = parse_range(self.date_from, self.date_to, "funnel")
         return FunnelPlan(
             steps,
             window,
             self.order,
-            tuple(self.exclusions),
-            self.breakdown,
+            exclusions,
+            breakdown,
             self.attribution,
-            self.breakdown_step,
+            breakdown_step,
             date_from,
             date_to,
         )
+
+
+def check_breakdown_value(value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise MetricError(
+            f"breakdown_value must be a breakdown value (text) or None, got {value!r}",
+            code="funnel.breakdown_value",
+            hint="pick one from result.table.breakdown",
+        )
+
+
+def check_exclusions(value: Any) -> tuple[Exclusion, ...]:
+    """A list of ``poa.Exclusion`` with whole-number steps (``funnel.exclusion_type``)."""
+    items = (value,) if isinstance(value, Exclusion) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(x, Exclusion) for x in items):
+        raise MetricError(
+            f"exclusions must be a list of poa.Exclusion(...), got {value!r}",
+            code="funnel.exclusion_type",
+            hint='e.g. exclusions=[poa.Exclusion("cancelled", from_step=0, to_step=1)]',
+        )
+    for x in items:
+        check_event(x.event, "an exclusion's event", "funnel")
+        if x.event is None:
+            raise MetricError(
+                "an exclusion needs an event name",
+                code="funnel.exclusion_type",
+                hint='e.g. poa.Exclusion("cancelled", from_step=0, to_step=1)',
+            )
+        for name in ("from_step", "to_step"):
+            check_int(
+                getattr(x, name), name, code="funnel.exclusion_range", low=0, high=MAX_ORDERED_STEPS
+            )
+    return tuple(items)
 
 
 @dataclass
@@ -158,9 +211,36 @@ class FunnelResult:
     params: dict[str, Any]
     per_user_table: str
     con: duckdb.DuckDBPyConnection = field(repr=False)
+    # PoaWarnings met on the way (e.g. a step whose event has no data yet: zeros, F13)
+    warnings: list[PoaWarning] = field(default_factory=list, init=False, repr=False)
 
+    closed: bool = field(default=False, init=False, repr=False)
+
+    def _step(self, step: Any, low: int, name: str = "step", none_ok: bool = False) -> Any:
+        self._check_open()
+        return check_int(
+            step, name, code="funnel.step", low=low, high=len(self.plan.steps), none_ok=none_ok
+        )
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise MetricError(
+                "this funnel result was closed: its per-unit table is gone",
+                code="funnel.closed",
+                hint="run the funnel again for users, trends, times, correlation or drop-off paths",
+            )
+
+    def close(self) -> None:
+        """Drop the per-unit temp table now (it is dropped anyway once the result is gone); the
+        table of steps stays, the views that read the per-unit table are refused (funnel.closed)."""
+        drop_table(self.con, self.per_user_table)
+        self.closed = True
+
+    @metric_boundary("funnel")
     def users(self, step: int, breakdown_value: str | None = None) -> list[str]:
         """User ids whose furthest step is at least ``step`` (1-based)."""
+        step = self._step(step, 1)
+        check_breakdown_value(breakdown_value)
         sql = f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth >= ?"
         params: list[Any] = [step]
         if breakdown_value is not None:
@@ -168,8 +248,11 @@ class FunnelResult:
             params.append(breakdown_value)
         return sorted(r[0] for r in fetch_all(self.con, sql + " ORDER BY 1", params))
 
+    @metric_boundary("funnel")
     def dropped(self, step: int, breakdown_value: str | None = None) -> list[str]:
         """User ids who reached step-1 but not ``step``, with their windows closed."""
+        step = self._step(step, 2)
+        check_breakdown_value(breakdown_value)
         sql = f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth = ? AND NOT in_progress"
         params: list[Any] = [step - 1]
         if breakdown_value is not None:
@@ -177,42 +260,53 @@ class FunnelResult:
             params.append(breakdown_value)
         return sorted(r[0] for r in fetch_all(self.con, sql, params))
 
+    @metric_boundary("funnel")
     def trend(
         self, period: str = "week", step: int | None = None, by: str = "entry"
     ) -> pd.DataFrame:
         """Conversion to ``step`` (default: last) per period of entry (``by="entry"``) or of the
         attempt that gave each user's result (``by="attempt"``), over users whose window has
         closed, with Wilson intervals; in-progress users beside it, incomplete periods flagged (F15)."""
-        from .funnel_analysis import trend
+        from .funnel_analysis import PERIODS, TREND_BY, trend
 
-        return trend(self, period, step, by)
+        check_choice(period, PERIODS, "period", code="funnel.period")
+        check_choice(by, TREND_BY, "trend basis by", code="funnel.trend_by")
+        return trend(self, period, self._step(step, 2, none_ok=True), by)
 
+    @metric_boundary("funnel")
     def compare(self, compare: Any = "previous"):
         """This funnel's conversion to every step against another range of entry: "previous" (the
         same length just before, or the previous whole months) or ``(date_from, date_to)``. Rates
         count users whose window has closed; see ``metrics.compare``."""
         from .compare import compare_funnel
 
+        self._check_open()
         return compare_funnel(self, compare)
 
+    @metric_boundary("funnel")
     def conversion_times(self, step: int, from_step: int | None = None) -> pd.DataFrame:
         """Per-user seconds from ``from_step`` (default: previous) to ``step`` (for a histogram)."""
         from .funnel_analysis import conversion_times
 
+        step = self._step(step, 2)
+        from_step = self._step(from_step, 1, "from_step", none_ok=True)
         return conversion_times(self, step, from_step)
 
+    @metric_boundary("funnel")
     def trend_figure(self, period: str = "week", step: int | None = None, by: str = "entry"):
         """The trend as a line with 95% Wilson intervals; incomplete periods marked apart."""
         from ..charts.funnel import trend_figure
 
+        frame = self.trend(period, step, by)  # validates period, step and by first
         n = len(self.plan.steps)
         what = (
             f"Completed at least {step or n} of {n} steps"  # F8: no step names when unordered
             if self.plan.order == "unordered"
             else f"Conversion to {self.plan.steps[(step or n) - 1].name}"
         )
-        return trend_figure(self.trend(period, step, by), f"{what} by {period} of {by}")
+        return trend_figure(frame, f"{what} by {period} of {by}")
 
+    @metric_boundary("funnel")
     def times_figure(self, step: int, from_step: int | None = None):
         """Histogram of the time users took from ``from_step`` (default: previous) to ``step``."""
         from ..charts.funnel import times_figure
@@ -222,12 +316,14 @@ class FunnelResult:
         b = self.plan.steps[step - 1].name
         return times_figure(frame, f"Time from {a} to {b}")
 
+    @metric_boundary("funnel")
     def callouts(self, step: int | None = None) -> pd.DataFrame:
         """Breakdown values whose conversion differs clearly from the rest (two-proportion test)."""
         from .funnel_analysis import breakdown_callouts
 
-        return breakdown_callouts(self, step)
+        return breakdown_callouts(self, self._step(step, 2, none_ok=True))
 
+    @metric_boundary("funnel")
     def correlation(
         self,
         step: int | None = None,
@@ -240,11 +336,13 @@ class FunnelResult:
     ) -> CorrelationResult:
         """Events (kind="events") or step-1 property values (kind="properties") that go with
         converting to ``step`` (default: last) rather than dropping off: odds ratios, Fisher tests."""
+        self._check_open()
         query = CorrelationQuery(
             step, kind, properties, exclude_events, min_users, top, breakdown_value
         )
         return run_correlation(self, query)
 
+    @metric_boundary("funnel")
     def dropoff_paths(
         self,
         step: int,
@@ -259,11 +357,13 @@ class FunnelResult:
         """What the users of ``dropped(step)`` did next after their step-(step-1) event: top next
         events (with "(no further events)", shares add up to 1) and paths, until their window closes
         (or for ``horizon``); ``steps`` counts the step event and the events after it."""
+        self._check_open()
         query = DropoffQuery(
             step, steps, horizon, breakdown_value, top, max_edges, min_users, collapse_repeats
         )
         return dropoff_paths(self, query)
 
+    @metric_boundary("funnel")
     def figure(self):
         """Bars of users per step with conversion, Wilson intervals, drop-off and in-progress counts."""
         from ..charts.funnel import funnel_figure
@@ -274,6 +374,7 @@ class FunnelResult:
         return self.table.to_html(index=False, escape=True)
 
 
+@metric_boundary("funnel")
 def run_funnel(
     con: duckdb.DuckDBPyConnection,
     query: FunnelQuery,
@@ -283,8 +384,14 @@ def run_funnel(
     """Compute a funnel. ``strategy``: "lists" (per-unit position lists, the fastest; units whose
     lists exceed ``work_limit`` and strict funnels take the ASOF chain), "asof" (DuckDB's ASOF
     joins) or "window" (portable SQL with window functions only). All implement the same
-    definition and give the same numbers."""
-    plan = query.plan(con)
+    definition and give the same numbers.
+
+    The per-unit temp table (``__poa_funnel_*``) lives as long as the result: it is dropped when a
+    step fails, by ``result.close()``, or once the result is garbage (at the next metric call or
+    ``wb.sql``); never while a query may be reading from the connection."""
+    drop_released(con)
+    found: list[PoaWarning] = []
+    plan = query.plan(con, found)
     params = Params()
     if plan.order == "unordered":
         per_user = unordered_sql(plan, params)
@@ -292,9 +399,8 @@ def run_funnel(
         per_user = lists_sql(plan, params, work_limit=work_limit)
     else:  # strict funnels need every event between steps: the ASOF chain
         per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
-    name = f"__poa_funnel_{uuid.uuid4().hex[:10]}"
+    name = quote_ident(f"__poa_funnel_{uuid.uuid4().hex[:10]}")
     used = params.used_in(per_user)
-    con.execute(f"CREATE TEMP TABLE {quote_ident(name)} AS {per_user}", used)
     n = len(plan.steps)
     parts = []
     for k in range(1, n + 1):
@@ -304,12 +410,20 @@ def run_funnel(
             f"count(*) FILTER (WHERE depth = {k - 1} AND in_progress) AS in_progress, "
             f"avg({gap}) FILTER (WHERE depth >= {k}) / 1e6 AS mean_seconds_from_previous, "
             f"median({gap}) FILTER (WHERE depth >= {k}) / 1e6 AS median_seconds_from_previous "
-            f"FROM {quote_ident(name)} GROUP BY breakdown"
+            f"FROM {name} GROUP BY breakdown"
         )
     agg = " UNION ALL ".join(parts) + " ORDER BY breakdown, step"
-    raw = con.execute(agg).df()
-    table = _finish(raw, plan)
-    return FunnelResult(query, plan, table, per_user + ";\n" + agg, used, quote_ident(name), con)
+    try:
+        execute(con, f"CREATE TEMP TABLE {name} AS {per_user}", used)
+        raw = fetch_df(con, agg)
+        table = _finish(raw, plan)
+        result = FunnelResult(query, plan, table, per_user + ";\n" + agg, used, name, con)
+    except BaseException:
+        drop_table(con, name)
+        raise
+    result.warnings.extend(found)
+    weakref.finalize(result, release, id(con), name)
+    return result
 
 
 def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:

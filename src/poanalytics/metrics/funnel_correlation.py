@@ -30,13 +30,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..db import fetch_all, fetch_df, fetch_one, quote_ident
-from ..errors import did_you_mean
 from ..ingest.sql import Params
 from .catalog import check_events, check_properties
 from .funnel_analysis import SMALL_SAMPLE
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
 from .spec import MetricError
+from .validate import check_choice, event_names
 
 if TYPE_CHECKING:
     from .funnel import FunnelResult
@@ -147,12 +147,7 @@ def _validate(f: FunnelResult, q: CorrelationQuery) -> int:
             "funnel.correlation_unordered",
             "run the funnel with order='ordered' or 'strict'",
         )
-    if q.kind not in KINDS:
-        raise _fail(
-            f"unknown correlation kind {q.kind!r}.{did_you_mean(q.kind, KINDS)}",
-            "funnel.correlation_kind",
-            "use kind='events' or kind='properties'",
-        )
+    check_choice(q.kind, KINDS, "correlation kind", code="funnel.correlation_kind")
     step = n if q.step is None else q.step
     if isinstance(step, bool) or not isinstance(step, int) or not 2 <= step <= n:
         raise _fail(f"step {step!r} is outside 2..{n}", "funnel.step", f"pick a step from 2 to {n}")
@@ -177,8 +172,18 @@ def _validate(f: FunnelResult, q: CorrelationQuery) -> int:
             "funnel.no_breakdown",
             "run the funnel with breakdown='<property>'",
         )
-    check_events(f.con, q.exclude_events, "funnel")
-    check_properties(f.con, q.properties or (), "funnel")
+    if q.breakdown_value is not None and not isinstance(q.breakdown_value, str):
+        raise _fail(
+            f"breakdown_value must be a breakdown value (text) or None, got {q.breakdown_value!r}",
+            "funnel.breakdown_value",
+            "pick one from result.table.breakdown",
+        )
+    excluded = event_names(q.exclude_events, "exclude_events", code="funnel.correlation_exclude")
+    check_events(f.con, excluded, "funnel")
+    props = () if q.properties is None else q.properties
+    check_properties(
+        f.con, event_names(props, "properties", code="funnel.correlation_properties"), "funnel"
+    )
     return step
 
 
@@ -236,9 +241,9 @@ FROM vals GROUP BY property, value"""
 
 def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResult:
     """Events (or step-1 property values) that go with converting to ``query.step`` or dropping off."""
+    step = _validate(f, query)
     props = None if query.properties is None else _names(query.properties)
     query = replace(query, properties=props, exclude_events=_names(query.exclude_events))
-    step = _validate(f, query)
     params = Params()
     units = _units_sql(f, step, query, params)
     totals_sql = (

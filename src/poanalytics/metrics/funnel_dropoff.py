@@ -21,6 +21,7 @@ from .paths_sql import PathPlan, Stream
 from .predicates import step_predicate
 from .result import MetricResult
 from .spec import MetricError
+from .validate import check_flag
 
 if TYPE_CHECKING:
     from .funnel import FunnelResult
@@ -74,10 +75,17 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
             code="funnel.step",
             hint=f"pick the step users failed to reach, from 2 to {n}",
         )
-    steps = check_count(q.steps, "steps", "paths.steps", 2, MAX_STEPS)
+    steps = check_count(q.steps, "steps", code="paths.steps", low=2, high=MAX_STEPS)
     for name in ("top", "max_edges", "min_users"):
         check_count(getattr(q, name), name, f"paths.{name}")
-    horizon = check_window(q.horizon, "horizon", "funnel.horizon")
+    horizon = check_window(q.horizon, "horizon", code="funnel.horizon")
+    check_flag(q.collapse_repeats, "collapse_repeats", code="paths.collapse_repeats")
+    if q.breakdown_value is not None and not isinstance(q.breakdown_value, str):
+        raise MetricError(
+            f"breakdown_value must be a breakdown value (text) or None, got {q.breakdown_value!r}",
+            code="funnel.breakdown_value",
+            hint="pick one from result.table.breakdown",
+        )
     k = q.step - 1
     params = Params()
     only = (

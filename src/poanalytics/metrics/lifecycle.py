@@ -13,12 +13,16 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from ..db import fetch_df
+from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .catalog import check_events
+from .catalog import check_events, check_filters
 from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
-from .spec import Step, as_step
+from .spec import Step
+from .temp import drop_released
+from .validate import check_event, check_flag, metric_boundary, parse_range
 
 LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dormant"]
 
@@ -31,6 +35,7 @@ class LifecycleQuery:
     date_to: Any = None
     timezone: str = "UTC"
     week_start: str = "monday"
+    strict: bool = False
 
 
 class LifecycleResult(MetricResult):
@@ -50,27 +55,32 @@ class StickinessResult(MetricResult):
 
 def _prepare(
     con: duckdb.DuckDBPyConnection, q: LifecycleQuery, code: str
-) -> tuple[Calendar, str, Params, str, str]:
+) -> tuple[Calendar, str, Params, str, str, list[PoaWarning]]:
+    drop_released(con)
     tz = check(q.period, q.week_start, q.timezone, code)
-    step = as_step(q.event)
-    check_events(con, [step.event], code)
+    check_flag(q.strict, "strict", f"{code}.strict")
+    step = check_event(q.event, "event", code)
+    date_from, date_to = parse_range(q.date_from, q.date_to, code, whole_day=False)
+    found = check_events(con, [step.event], code, q.strict)
+    check_filters(con, [step], code)
     params = Params()
     cal = Calendar(q.period, q.week_start, tz, params)
     lo = (
-        cal.start(params.add(q.date_from) + "::TIMESTAMPTZ")
-        if q.date_from is not None
+        cal.start(params.add(date_from) + "::TIMESTAMPTZ")
+        if date_from is not None
         else cal.start("(SELECT min(ts) FROM events)")
     )
     hi = (
-        cal.start(params.add(q.date_to) + "::TIMESTAMPTZ")
-        if q.date_to is not None
+        cal.start(params.add(date_to) + "::TIMESTAMPTZ")
+        if date_to is not None
         else cal.start("(SELECT max(ts) FROM events)")
     )
-    return cal, step_predicate(step, params), params, lo, hi
+    return cal, step_predicate(step, params), params, lo, hi, found
 
 
+@metric_boundary("lifecycle")
 def run_lifecycle(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> LifecycleResult:
-    cal, pred, params, lo, hi = _prepare(con, q, "lifecycle")
+    cal, pred, params, lo, hi, found = _prepare(con, q, "lifecycle")
     nxt = cal.add("p", "1")
     sql = f"""
 WITH act AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {pred}),
@@ -94,22 +104,27 @@ SELECT p.period_start,
 FROM periods p LEFT JOIN states s USING (period_start)
 GROUP BY p.period_start ORDER BY p.period_start"""
     used = params.used_in(sql)
-    table = con.execute(sql, used).df()
+    table = fetch_df(con, sql, used)
     if table.empty:
         table = pd.DataFrame(columns=LIFECYCLE_COLUMNS)
-    return LifecycleResult(q, table, sql, used)
+    result = LifecycleResult(q, table, sql, used)
+    result.warnings.extend(found)
+    return result
 
 
+@metric_boundary("stickiness")
 def run_stickiness(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> StickinessResult:
     """Users by the number of days (local calendar days) they were active in each period."""
-    cal, pred, params, lo, hi = _prepare(con, q, "stickiness")
+    cal, pred, params, lo, hi, found = _prepare(con, q, "stickiness")
     sql = f"""
 WITH days AS (SELECT user_id, {cal.start("ts")} AS period_start, count(DISTINCT CAST({cal.local("ts")} AS DATE)) AS active_days
               FROM events WHERE {pred} GROUP BY ALL)
 SELECT period_start, active_days, count(*) AS users FROM days
 WHERE period_start BETWEEN {lo} AND {hi} GROUP BY ALL ORDER BY period_start, active_days"""
     used = params.used_in(sql)
-    table = con.execute(sql, used).df()
+    table = fetch_df(con, sql, used)
     if table.empty:
         table = pd.DataFrame(columns=["period_start", "active_days", "users"])
-    return StickinessResult(q, table, sql, used)
+    result = StickinessResult(q, table, sql, used)
+    result.warnings.extend(found)
+    return result

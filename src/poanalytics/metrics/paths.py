@@ -12,10 +12,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, quote_ident
-from ..errors import did_you_mean
+from ..db import execute, fetch_all, fetch_df, quote_ident
+from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .catalog import check_events, check_properties
+from .catalog import check_events, check_filters
 from .paths_sql import (
     PathPlan,
     Stream,
@@ -30,7 +30,18 @@ from .paths_sql import (
 )
 from .predicates import step_predicate
 from .result import MetricResult
-from .spec import MetricError, Step, as_step, parse_range, parse_window
+from .spec import MetricError, Step
+from .temp import drop_released, drop_table
+from .validate import (
+    check_choice,
+    check_event,
+    check_flag,
+    check_int,
+    event_names,
+    metric_boundary,
+    parse_range,
+    parse_window,
+)
 
 OCCURRENCES = ("first", "every")
 MAX_STEPS = 20
@@ -52,6 +63,7 @@ class PathsQuery:
     top: int = 10
     max_edges: int = 50
     min_users: int = 1
+    strict: bool = False
 
 
 @dataclass
@@ -76,44 +88,25 @@ class PathsResult(MetricResult):
 
 def check_count(value: Any, name: str, code: str, low: int = 1, high: int | None = None) -> int:
     """A whole number in [low, high]; else a MetricError with ``code``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < low
-        or (high and value > high)
-    ):
-        span = f"from {low} to {high}" if high else f"of at least {low}"
-        raise MetricError(
-            f"{name} must be a whole number {span}, got {value!r}",
-            code=code,
-            hint=f"e.g. {name}={low if high is None else min(max(low, 5), high)}",
-        )
-    return value
+    return int(check_int(value, name, code, low, high))
 
 
 def check_window(value: Any, name: str, code: str) -> int | None:
-    """Seconds, or None for no limit. Errors: ``code`` (not positive), ``code``_format (unreadable)."""
+    """Seconds, or None for no limit. Errors: ``code`` (not positive), ``code``_format (unreadable),
+    ``code``_unit (a bare number)."""
     if value is None:
         return None
-    try:
-        return parse_window(value)
-    except MetricError as exc:
-        unreadable = exc.code.endswith("_format")
-        raise MetricError(
-            f"cannot read {name}={value!r}"
-            if unreadable
-            else f"{name} must be positive, got {value!r}",
-            code=code + ("_format" if unreadable else ""),
-            hint="write it like '30m', '1d' or '2w', give seconds or a timedelta, or None for no limit",
-        ) from exc
+    return parse_window(value, name, code)
 
 
 def excluded_events(q: PathsQuery) -> tuple[str, ...]:
     """One event name or several; a bare string is one name, not its letters."""
-    return (q.exclude_events,) if isinstance(q.exclude_events, str) else tuple(q.exclude_events)
+    return event_names(q.exclude_events, "exclude_events", code="paths.exclude_type")
 
 
-def plan_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> tuple[PathPlan, Step | None]:
+def plan_paths(
+    con: duckdb.DuckDBPyConnection, q: PathsQuery, warnings: list[PoaWarning] | None = None
+) -> tuple[PathPlan, Step | None]:
     """Validate against the warehouse (MetricError with a stable ``paths.*`` code)."""
     if q.start_event is not None and q.end_event is not None:
         raise MetricError(
@@ -121,21 +114,16 @@ def plan_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> tuple[PathPlan,
             code="paths.start_and_end",
             hint="paths from an event: start_event=...; paths leading to an event: end_event=...",
         )
-    steps = check_count(q.steps, "steps", "paths.steps", 2, MAX_STEPS)
-    check_count(q.top, "top", "paths.top")
-    check_count(q.max_edges, "max_edges", "paths.max_edges")
-    check_count(q.min_users, "min_users", "paths.min_users")
-    if q.occurrence not in OCCURRENCES:
-        raise MetricError(
-            f"unknown occurrence {q.occurrence!r}.{did_you_mean(q.occurrence, OCCURRENCES)}",
-            code="paths.occurrence",
-            hint="use 'first' (one path per user) or 'every' (a path from every occurrence)",
-        )
+    steps = check_count(q.steps, "steps", code="paths.steps", low=2, high=MAX_STEPS)
+    check_count(q.top, "top", code="paths.top")
+    check_count(q.max_edges, "max_edges", code="paths.max_edges")
+    check_count(q.min_users, "min_users", code="paths.min_users")
+    check_choice(q.occurrence, OCCURRENCES, "occurrence", code="paths.occurrence")
+    check_flag(q.collapse_repeats, "collapse_repeats", code="paths.collapse_repeats")
+    check_flag(q.strict, "strict", code="paths.strict")
     given = q.start_event if q.start_event is not None else q.end_event
-    try:
-        anchor = as_step(given) if given is not None else None
-    except MetricError as exc:
-        raise MetricError(exc.message, code="paths.event_type", hint=exc.hint) from exc
+    which = "start_event" if q.start_event is not None else "end_event"
+    anchor = check_event(given, which, "paths") if given is not None else None
     if q.occurrence == "every" and anchor is None:
         raise MetricError(
             "occurrence='every' needs a start_event or an end_event",
@@ -143,24 +131,22 @@ def plan_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> tuple[PathPlan,
             hint="without an event, each user's path starts at their first event in the range",
         )
     excluded = excluded_events(q)
-    if not all(isinstance(x, str) for x in excluded):
-        raise MetricError(
-            f"exclude_events must be a list of event names, got {q.exclude_events!r}",
-            code="paths.exclude_type",
-            hint='e.g. exclude_events=["page_view"]',
-        )
-    check_events(con, [anchor.event if anchor else None, *excluded], "paths")
+    window = check_window(q.window, "window", code="paths.window")
+    parse_range(q.date_from, q.date_to, "paths")
+    found = check_events(con, [anchor.event if anchor else None, *excluded], "paths", q.strict)
+    if warnings is not None:
+        warnings.extend(found)
     if anchor is not None and anchor.event is not None and anchor.event in excluded:
         raise MetricError(
             f"{anchor.event!r} is both the path's event and excluded",
             code="paths.exclude_anchor",
             hint="remove it from exclude_events",
         )
-    check_properties(con, anchor.where if anchor is not None else (), "paths")
+    check_filters(con, [anchor] if anchor is not None else [], "paths")
     plan = PathPlan(
         direction="to" if q.end_event is not None else "from",
         steps=steps,
-        window=check_window(q.window, "window", "paths.window"),
+        window=window,
         collapse=bool(q.collapse_repeats),
         first_only=q.occurrence == "first",
     )
@@ -237,7 +223,7 @@ def compute_paths(
 
     def run(sql: str) -> None:
         script.append(sql)
-        con.execute(sql, params.used_in(sql))
+        execute(con, sql, params.used_in(sql))
 
     try:
         if plan.first_only:  # read only the rows each user's path can reach (see paths_sql)
@@ -253,11 +239,11 @@ def compute_paths(
                     run(f"INSERT INTO {name} {full}")
         else:
             run(f"CREATE TEMP TABLE {name} AS {path_sql(plan, stream, params, end_label)}")
-        frames = [con.execute(s, params.used_in(s)).df() for s in queries]
+        frames = [fetch_df(con, s, params.used_in(s)) for s in queries]
         users = int(fetch_all(con, f"SELECT count(DISTINCT user_id) FROM {name}")[0][0])
     finally:
         for table in (name, cut, short):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
+            drop_table(con, table)
     edges = frames[0] if not frames[0].empty else pd.DataFrame(columns=EDGE_COLUMNS)
     edges = prune_orphans(edges, plan.direction, plan.steps)
     sequences = frames[1] if not frames[1].empty else pd.DataFrame(columns=SEQUENCE_COLUMNS)
@@ -279,9 +265,12 @@ def compute_paths(
     )
 
 
+@metric_boundary("paths")
 def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> PathsResult:
     """Paths from ``start_event`` (or to ``end_event``, or from each user's first event)."""
-    plan, anchor = plan_paths(con, q)
+    drop_released(con)
+    found: list[PoaWarning] = []
+    plan, anchor = plan_paths(con, q, found)
     params = Params()
     stream = events_stream(q, plan, anchor, params)
     t = compute_paths(
@@ -290,4 +279,6 @@ def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> PathsResult:
     what = anchor.name if anchor is not None else "each user's first event"
     users = f"{t.users:,} user" + ("" if t.users == 1 else "s")
     title = f"Paths {plan.direction} {what} ({users})"
-    return PathsResult(q, t.edges, t.sql, t.params, t.sequences, t.users, title)
+    result = PathsResult(q, t.edges, t.sql, t.params, t.sequences, t.users, title)
+    result.warnings.extend(found)
+    return result

@@ -6,10 +6,10 @@ change never moves an event into another day, week or month.
 
 from __future__ import annotations
 
-from ..errors import did_you_mean
 from ..ingest.sql import Params
 from ..ingest.timestamps import check_timezone
 from .spec import MetricError
+from .validate import check_choice
 
 PERIODS = ("day", "week", "month")
 # Zones whose wall time is UTC: their local time is plain arithmetic on the instant, which DuckDB
@@ -22,17 +22,13 @@ WEEK_STARTS = ("monday", "sunday")
 
 
 def check(period: str, week_start: str, timezone: str, code: str) -> str:
-    if period not in PERIODS:
+    check_choice(period, PERIODS, "period", f"{code}.period")
+    check_choice(week_start, WEEK_STARTS, "week start", f"{code}.week_start")
+    if not isinstance(timezone, str) or not timezone:
         raise MetricError(
-            f"unknown period {period!r}.{did_you_mean(period, PERIODS)}",
-            code=f"{code}.period",
-            hint="use 'day', 'week' or 'month'",
-        )
-    if week_start not in WEEK_STARTS:
-        raise MetricError(
-            f"unknown week start {week_start!r}.{did_you_mean(week_start, WEEK_STARTS)}",
-            code=f"{code}.week_start",
-            hint="use 'monday' or 'sunday'",
+            f"timezone must be a zone name, got {timezone!r}",
+            code=f"{code}.timezone",
+            hint="use an IANA name such as 'Europe/Amsterdam' or 'UTC'",
         )
     try:
         return check_timezone(timezone)

@@ -1,17 +1,24 @@
-"""SQL predicates for steps and property filters over the events table (alias-free columns)."""
+"""SQL predicates for steps and property filters over the events table (alias-free columns).
+
+Every value is a bound parameter; property names go into a bound JSON path. A property an event does
+not carry matches only the negative operators (ne, not_in, not_contains, not_regex, is_not_set).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..ingest.sql import Params
-from .spec import Step
+from .spec import Filter, Step
+
+_NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains", "not_regex": "regex"}
+_COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_TEXT = {"contains": "contains", "starts_with": "starts_with", "ends_with": "suffix"}
 
 
 def prop_expr(name: str, params: Params) -> str:
     """A property's value as text (NULL when missing)."""
-    import json
-
     return f"json_extract_string(properties, {params.add('$.' + json.dumps(name))})"
 
 
@@ -23,10 +30,33 @@ def value_eq(name: str, value: Any, params: Params) -> str:
     return f"({prop_expr(name, params)} = {params.add(str(value))})"
 
 
+def filter_predicate(f: Filter, params: Params) -> str:
+    """SQL for one filter; NULL (missing property) counts as no match, except for negations."""
+    if f.op in _NEGATIONS:
+        inner = filter_predicate(Filter(f.prop, _NEGATIONS[f.op], f.value), params)
+        return f"coalesce(NOT {inner}, true)"
+    if f.op == "eq":
+        return value_eq(f.prop, f.value, params)
+    if f.op == "in":
+        return "(" + " OR ".join(value_eq(f.prop, v, params) for v in f.value) + ")"
+    if f.op in _TEXT:
+        return f"{_TEXT[f.op]}({prop_expr(f.prop, params)}, {params.add(f.value)})"
+    if f.op == "regex":
+        return f"regexp_matches({prop_expr(f.prop, params)}, {params.add(f.value)})"
+    if f.op in _COMPARE:
+        value = params.add(float(f.value))
+        return f"(TRY_CAST({prop_expr(f.prop, params)} AS DOUBLE) {_COMPARE[f.op]} {value})"
+    if f.op == "is_set":
+        return f"({prop_expr(f.prop, params)} IS NOT NULL)"
+    if f.op == "is_not_set":
+        return f"({prop_expr(f.prop, params)} IS NULL)"
+    raise AssertionError(f"unchecked operator {f.op!r}")  # make_filter refuses it first
+
+
 def step_predicate(step: Step, params: Params) -> str:
     parts = []
     if step.event is not None:
         parts.append(f"event = {params.add(step.event)}")
-    for name, value in step.where.items():
-        parts.append(value_eq(name, value, params))
+    for f in step.filters:
+        parts.append(filter_predicate(f, params))
     return "coalesce(" + " AND ".join(parts) + ", false)" if parts else "true"

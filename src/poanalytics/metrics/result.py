@@ -16,6 +16,8 @@ class MetricResult:
     table: pd.DataFrame
     sql: str
     params: dict[str, Any] = field(default_factory=dict)
+    # PoaWarnings met on the way (e.g. an event with no data yet: zeros, F13)
+    warnings: list[Any] = field(default_factory=list, init=False, repr=False)
 
     def figure(self):  # pragma: no cover - every metric overrides it
         raise NotImplementedError

@@ -12,13 +12,23 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..errors import did_you_mean
+from ..db import fetch_df
+from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .catalog import check_events
+from .catalog import check_events, check_filters
 from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
-from .spec import MetricError, Step, as_step
+from .spec import MetricError, Step
+from .temp import drop_released
+from .validate import (
+    check_choice,
+    check_event,
+    check_flag,
+    check_int,
+    metric_boundary,
+    parse_range,
+)
 
 COHORTS = ("recurring", "first_time")
 
@@ -35,6 +45,7 @@ class RetentionQuery:
     date_to: Any = None
     week_start: str = "monday"
     timezone: str = "UTC"
+    strict: bool = False
 
 
 @dataclass
@@ -61,37 +72,43 @@ class RetentionResult(MetricResult):
         return retention_figure(self)
 
 
-def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> tuple[str, Step, Step]:
+@dataclass(frozen=True)
+class RetentionPlan:
+    tz: str
+    start: Step
+    ret: Step
+    date_from: pd.Timestamp | None
+    date_to: pd.Timestamp | None
+    warnings: tuple[PoaWarning, ...]
+
+
+def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionPlan:
     tz = check(q.period, q.week_start, q.timezone, "retention")
-    if q.cohort not in COHORTS:
-        raise MetricError(
-            f"unknown cohort {q.cohort!r}.{did_you_mean(q.cohort, COHORTS)}",
-            code="retention.cohort",
-            hint="use 'recurring' or 'first_time'",
-        )
-    if not isinstance(q.intervals, int) or not 1 <= q.intervals <= 366:
-        raise MetricError(
-            f"intervals must be a whole number from 1 to 366, got {q.intervals!r}",
-            code="retention.intervals",
-            hint="e.g. intervals=8",
-        )
-    start, ret = as_step(q.start_event), as_step(q.return_event)
-    check_events(con, [start.event, ret.event], "retention")
-    return tz, start, ret
+    check_choice(q.cohort, COHORTS, "cohort", code="retention.cohort")
+    check_int(q.intervals, "intervals", code="retention.intervals", low=1, high=366)
+    check_flag(q.cumulative, "cumulative", code="retention.cumulative")
+    check_flag(q.strict, "strict", code="retention.strict")
+    start = check_event(q.start_event, "start_event", "retention")
+    ret = check_event(q.return_event, "return_event", "retention")
+    lo, hi = parse_range(q.date_from, q.date_to, "retention", whole_day=False)
+    found = check_events(con, [start.event, ret.event], "retention", q.strict)
+    check_filters(con, [start, ret], "retention")
+    return RetentionPlan(tz, start, ret, lo, hi, tuple(found))
 
 
-def retention_sql(q: RetentionQuery, tz: str, start: Step, ret: Step, params: Params) -> str:
+def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str:
+    tz, start, ret = plan.tz, plan.start, plan.ret
     cal = Calendar(q.period, q.week_start, tz, params)
     sp, rp = step_predicate(start, params), step_predicate(ret, params)
     data_end = "(SELECT max(ts) FROM events)"
     lo = (
-        cal.start(params.add(q.date_from) + "::TIMESTAMPTZ")
-        if q.date_from is not None
+        cal.start(params.add(plan.date_from) + "::TIMESTAMPTZ")
+        if plan.date_from is not None
         else cal.start("(SELECT min(ts) FROM events)")
     )
     hi = (
-        cal.start(params.add(q.date_to) + "::TIMESTAMPTZ")
-        if q.date_to is not None
+        cal.start(params.add(plan.date_to) + "::TIMESTAMPTZ")
+        if plan.date_to is not None
         else cal.start(data_end)
     )
     n = int(q.intervals)
@@ -136,15 +153,19 @@ FROM grid g CROSS JOIN bounds b LEFT JOIN counted x ON x.c = g.c AND x.k = g.k
 ORDER BY cohort_start, interval"""
 
 
+@metric_boundary("retention")
 def run_retention(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionResult:
     """Retention table: cohort_start, cohort_size, interval, users, rate (NULL when unobservable), incomplete."""
-    tz, start, ret = _validate(con, q)
+    drop_released(con)
+    plan = _validate(con, q)
     params = Params()
-    sql = retention_sql(q, tz, start, ret, params)
+    sql = retention_sql(q, plan, params)
     used = params.used_in(sql)
-    table = con.execute(sql, used).df()
+    table = fetch_df(con, sql, used)
     if table.empty:
         table = pd.DataFrame(
             columns=["cohort_start", "cohort_size", "interval", "users", "rate", "incomplete"]
         )
-    return RetentionResult(q, table, sql, used, con)
+    result = RetentionResult(q, table, sql, used, con)
+    result.warnings.extend(plan.warnings)
+    return result
