@@ -138,13 +138,20 @@ FUNNEL_METHODS = [
     "callouts",
     "correlation",
     "dropoff_paths",
+    "compare",
 ]
 
 
 @pytest.mark.parametrize("method", FUNNEL_METHODS)
 def test_funnel_result_methods_answer_or_refuse_hostile_parameters(shared_wb, method):
     before = fingerprint(shared_wb)
-    f = shared_wb.funnel(["signed_up", "tour", "activated"], window="1d", breakdown="plan")
+    f = shared_wb.funnel(
+        ["signed_up", "tour", "activated"],
+        window="1d",
+        breakdown="plan",
+        date_from="2024-03-04",
+        date_to="2024-03-05",  # a range, so compare() has something to compare
+    )
     fn = getattr(f, method)
     required = {
         n: 2
