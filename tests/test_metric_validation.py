@@ -47,6 +47,10 @@ HOSTILE = [
     "-3d",
     "0s",
     timedelta(days=-1),
+    [Exclusion(INJECTION, 0, 1)],
+    [Exclusion("tour", True, 1)],
+    [Step("signed_up", where={"plan": INJECTION}), Step(None, where=[("plan", "regex", ".*")])],
+    Step("activated", where=[("amount", ">", 10), ("plan", "not_in", ["free", INJECTION])]),
 ]
 
 

@@ -98,3 +98,20 @@ def test_notebook_runs_with_papermill(notebook, request, tmp_path):
     executed = json.loads(text)["cells"]
     errors = [o for c in executed for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+
+
+def test_a_bare_number_window_stops_the_metrics_notebook_with_a_coded_error(
+    demo_warehouse, tmp_path
+):
+    """`-p window 7` reaches the notebook as the int 7: it used to be 7 seconds (empty charts)."""
+    with pytest.raises(pm.PapermillExecutionError) as info:
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "10_metrics.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"warehouse": str(demo_warehouse), "window": 7},
+            kernel_name="poanalytics",
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+        )
+    assert info.value.ename == "MetricError"
+    assert "funnel.window_unit" in info.value.evalue and "'7d'" in info.value.evalue
