@@ -14,6 +14,10 @@ DuckDB file:
 
 and prints rows/s and the loader/bare ratio: medians of ``--runs`` runs (default 3), taken in turns
 (bare, schema, loader, then again), so that the machine's drift touches each of them alike.
+
+A last line times a folder of ``--folder-files`` daily CSV files (default 305) holding the first
+``--folder-rows`` events (default 1M), against the same rows in one file: a folder of files that
+share a layout is read in one scan, so it should cost little more than the one file.
 """
 
 from __future__ import annotations
@@ -150,6 +154,41 @@ def bench_loader(path: Path, source: Path) -> tuple[float, float, int, int]:
         wb.close()
 
 
+def bench_folder(data: Path, csv: Path, files: int, rows: int, runs: int) -> tuple[float, float]:
+    """Seconds to load ``rows`` events split over ``files`` CSV files, and the same rows in one file
+    (medians of ``runs``, each into a fresh warehouse)."""
+    folder, one = data / f"folder_{files}_{rows}", data / f"folder_{files}_{rows}.csv"
+    if not one.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        con = db.connect(":memory:")
+        try:
+            con.execute(
+                f"CREATE TABLE r AS SELECT * FROM read_csv($src) LIMIT {int(rows)}",
+                {"src": str(csv)},
+            )
+            con.execute(
+                f"COPY (SELECT *, ntile({int(files)}) OVER (ORDER BY timestamp) AS day FROM r) "
+                "TO $dst (FORMAT csv, HEADER true, PARTITION_BY (day))",
+                {"dst": str(folder)},
+            )
+            con.execute("COPY r TO $dst (FORMAT csv, HEADER true)", {"dst": str(one)})
+        finally:
+            con.close()
+    times: dict[str, list[float]] = {"folder": [], "one": []}
+    for _ in range(runs):
+        for name, source in (("folder", folder), ("one", one)):
+            wb = Workbench(fresh(data / "bench_folder.duckdb"))
+            try:
+                started = time.perf_counter()
+                wb.load_events(source)
+                wb.con.execute("CHECKPOINT")
+                times[name].append(time.perf_counter() - started)
+            finally:
+                wb.close()
+    fresh(data / "bench_folder.duckdb")
+    return statistics.median(times["folder"]), statistics.median(times["one"])
+
+
 def rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds / 1e6:6.2f}M" if seconds else "-"
 
@@ -166,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--runs", type=int, default=3, help="runs per measurement (medians are printed)"
     )
+    ap.add_argument(
+        "--folder-files", type=int, default=305, help="files of the folder line (0: skip)"
+    )
+    ap.add_argument("--folder-rows", type=float, default=1e6, help="events in the folder line")
     args = ap.parse_args(argv)
 
     users = args.users or max(1, round(args.rows / rows_per_user(args.weeks, args.seed)))
@@ -214,6 +257,14 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.schema:>8.2f} | "
             f"{r.loader:>8.2f} {rate(r.rows, r.loader):>8} {r.ratio:>5.2f}x | {r.reload:>8.2f} "
             f"{rate(r.rows, r.reload):>8} | {'yes' if ok else 'NO'}{'' if r.ratio <= GOAL else ' (over goal)'}"
+        )
+    if args.folder_files:
+        n = min(int(args.folder_rows), rows)
+        folder_s, one_s = bench_folder(args.data, csv, args.folder_files, n, args.runs)
+        print(
+            f"\nfolder: {n:,} events in {args.folder_files} CSV files {folder_s:.2f}s "
+            f"({rate(n, folder_s)} rows/s), the same rows in one file {one_s:.2f}s "
+            f"({rate(n, one_s)} rows/s): {folder_s / one_s:.2f}x"
         )
     print(
         "\nschema = a plain INSERT into the events table (8 columns, JSON properties) with no checks"

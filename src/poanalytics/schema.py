@@ -98,6 +98,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "rows_conflict in load_log",
+        """
+        -- rows loaded whose source event id an event with other content already has (both kept)
+        ALTER TABLE load_log ADD COLUMN rows_conflict BIGINT;
+        UPDATE load_log SET rows_conflict = 0 WHERE status = 'ok';
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

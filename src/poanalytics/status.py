@@ -24,13 +24,21 @@ SUMMARY_SQL = {
 }
 
 
+LISTED = 20  # quarantine groups (kind, file) that status lists; the total counts every row
+
+
 @dataclass
 class Status:
     path: str
     schema_version: int
     tables: pd.DataFrame
-    quarantine: pd.DataFrame
+    quarantine: pd.DataFrame  # the largest groups (kind, file), at most LISTED of them
     loads: pd.DataFrame
+    quarantined_rows: int = 0  # every row in the quarantine table, listed or not
+    quarantine_groups: int = 0  # every (kind, file) group
+    conflicts: int = (
+        0  # events loaded although another event with other content has their source id
+    )
 
     def __str__(self) -> str:
         lines = [f"warehouse {self.path} (schema v{self.schema_version})", ""]
@@ -47,13 +55,22 @@ class Status:
             lines.append(
                 f"  {r.table_name:<16}{int(r.rows):>12,} rows  {int(r.users):>8,} {who}{span}{src}"
             )
-        total_q = int(self.quarantine["rows"].sum()) if len(self.quarantine) else 0
+        total_q = self.quarantined_rows
         lines.append("")
         lines.append(f"  quarantine      {total_q:>12,} rows kept aside")
         for r in self.quarantine.itertuples(index=False):
             lines.append(f"    {r.kind:<10} {int(r.rows):>8,}  {r.file}: {r.top_reason}")
+        if self.quarantine_groups > len(self.quarantine):
+            rest = self.quarantine_groups - len(self.quarantine)
+            rows = total_q - int(self.quarantine["rows"].sum())
+            lines.append(f"    ... {rows:,} rows in {rest:,} more files")
         if total_q:
             lines.append("    see them: poanalytics quarantine  (or wb.quarantine())")
+        if self.conflicts:
+            lines.append(
+                f"  conflicts       {self.conflicts:>12,} events share a source event id with an event "
+                "of other content (both kept; see load_log.rows_conflict)"
+            )
         lines.append("")
         lines.append(
             f"  loads           {len(self.loads):>12,} ({int((self.loads['status'] == 'failed').sum())} failed)"
@@ -70,7 +87,19 @@ def warehouse_status(wb: Workbench) -> Status:
     tables = wb.sql(" UNION ALL ".join(SUMMARY_SQL.values()))
     quarantine = wb.sql(
         "SELECT kind, file, count(*) AS rows, mode(reason) AS top_reason FROM quarantine "
-        "GROUP BY kind, file ORDER BY rows DESC LIMIT 20"
+        f"GROUP BY kind, file ORDER BY rows DESC, file LIMIT {LISTED}"
     )
-    loads = wb.sql("SELECT load_id, kind, source, status FROM load_log ORDER BY load_id")
-    return Status(wb.path, wb.schema_version, tables, quarantine, loads)
+    totals = wb.sql("SELECT count(*) AS n, count(DISTINCT (kind, file)) AS groups FROM quarantine")
+    loads = wb.sql(
+        "SELECT load_id, kind, source, status, rows_conflict FROM load_log ORDER BY load_id"
+    )
+    return Status(
+        wb.path,
+        wb.schema_version,
+        tables,
+        quarantine,
+        loads,
+        quarantined_rows=int(totals.n[0]),
+        quarantine_groups=int(totals.groups[0]),
+        conflicts=int(loads.loc[loads.status == "ok", "rows_conflict"].fillna(0).sum()),
+    )

@@ -1,8 +1,15 @@
 """The load engine: stage -> typed rows with a reason for each bad one -> quarantine + target.
 
 Every row read ends up loaded, quarantined (file, row, column, reason, raw text) or counted as a
-duplicate, so ``rows_read == rows_loaded + rows_quarantined + rows_duplicate`` for every load.
+duplicate, so ``rows_read == rows_loaded + rows_quarantined + rows_duplicate`` for every load. Each
+term is counted by its own query (rows read from the stage, rows inserted, rows quarantined, rows
+found already present), and a load whose counts do not add up fails (``ingest.accounting``).
 A load is one transaction: if anything fails, the warehouse is as it was.
+
+Duplicates and conflicts: a row with a source event id is a duplicate when an event with that id
+*and the same content* (user, event name and time) is already loaded (or comes earlier in the load).
+The same id with other content is a *conflict*: exports reuse ids (different users' events sharing one), so both events are
+kept, and the later is counted in ``rows_conflict`` (a part of ``rows_loaded``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ import pandas as pd
 
 from ..config import Settings
 from ..db import fetch_one, fetch_value, quote_ident
-from . import decode, failures, readers, timestamps
+from ..errors import PoaError
+from . import decode, failures, lines, multi, readers, timestamps
 from . import formats as formats_mod
 from .mapping import Columns, Mapping
 from .sources import Input, resolve
@@ -43,6 +51,7 @@ class LoadReport:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_conflict: int = 0  # of rows_loaded: an event with this source id and other content exists
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     files_in_place: int = 0  # CSV files read in one pass (clean files into an empty events table)
@@ -66,6 +75,7 @@ class LoadReport:
                 "rows_duplicate",
                 "dst_ambiguous",
                 "dst_nonexistent",
+                "rows_conflict",
                 "seconds",
             )
         }
@@ -81,6 +91,11 @@ class LoadReport:
             lines.append(
                 f"  local times at a daylight-saving change: {self.dst_ambiguous:,} ambiguous "
                 f"(the earlier instant taken), {self.dst_nonexistent:,} nonexistent (moved forward)"
+            )
+        if self.rows_conflict:
+            lines.append(
+                f"  conflict: {self.rows_conflict:,} loaded rows reuse a source event id that an event "
+                "with other content has; both are kept (SELECT * FROM events WHERE source_key IN ...)"
             )
         lines += [f"  note: {n}" for n in self.notes]
         if self.rows_quarantined:
@@ -105,6 +120,18 @@ class StageResult:
     duplicate: int = 0
     dst_ambiguous: int = 0
     dst_nonexistent: int = 0
+    conflict: int = 0
+
+    def check(self) -> None:
+        """Fail the load when its separately counted parts do not add up to the rows read."""
+        if self.read != self.loaded + self.quarantined + self.duplicate:
+            raise PoaError(
+                f"the load's counts do not add up: {self.read:,} rows read, but {self.loaded:,} "
+                f"loaded + {self.quarantined:,} quarantined + {self.duplicate:,} duplicate",
+                code="ingest.accounting",
+                file=self.stage.input.label,
+                hint="nothing was loaded; this is a poanalytics bug, please report it with the file",
+            )
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> duckdb.DuckDBPyConnection:
@@ -392,7 +419,12 @@ def write_quarantine(
     """
     p = st.params
     q = quote_ident("__poa_q_" + st.rejects)
-    file_p, kind_p = p.add(st.input.label), p.add(kind)
+    kind_p = p.add(kind)
+    file_p, row = p.add(st.input.label), "q.row"
+    if isinstance(st, multi.MultiStage):  # the row holds its file: file index << FILE_SHIFT | row
+        files = p.add([i.label for i in st.files])
+        file_p = f"{files}[(q.row >> {multi.FILE_SHIFT}) + 1]"
+        row = f"q.row & {multi.ROW_MASK}"
     raw = "s._raw" if st.is_json else "to_json(s)::VARCHAR"
     select_bad = (
         (
@@ -413,9 +445,10 @@ def write_quarantine(
         _run(
             con,
             f"INSERT INTO quarantine (load_id, kind, file, row, column_name, reason, raw) "
-            f"SELECT {int(load_id)}, {kind_p}, {file_p}, q.row, q.column_name, q.reason, q.raw FROM {q} q "
+            f"SELECT {int(load_id)}, {kind_p}, {file_p}, {row}, q.column_name, q.reason, q.raw FROM {q} q "
             f"ANTI JOIN quarantine x ON x.kind = {kind_p} AND x.file = {file_p} "
-            "AND x.row IS NOT DISTINCT FROM q.row AND x.reason = q.reason AND x.raw IS NOT DISTINCT FROM q.raw",
+            f"AND x.row IS NOT DISTINCT FROM {row} AND x.reason = q.reason "
+            "AND x.raw IS NOT DISTINCT FROM q.raw",
             p,
         )
     con.execute(f"DROP TABLE {q}")
@@ -426,6 +459,55 @@ CONTENT_HASH = (
     "hash({a}.user_id, {a}.event, {a}.ts, {a}.session_id, {a}.properties::VARCHAR) AS h1, "
     "hash({a}.properties::VARCHAR, {a}.session_id, {a}.ts, {a}.event, {a}.user_id, 'poanalytics') AS h2"
 )
+# What makes two events with the same source id the same event: the same user, event name and time.
+# Properties may differ (a retry can carry more or less context, as Amplitude and Segment retries
+# do); another user, event or time under the same id is a conflict. The user is the anonymous id the
+# event arrived with when it has one: identity stitching (Segment) gives such events their user
+# after the load, and a re-load of the same export must still find them duplicates.
+_WHO = "coalesce({a}.properties->>'$.\"$anonymous_id\"', {a}.user_id)"
+KEYED_HASH = (
+    f"hash({_WHO}, {{a}}.event, {{a}}.ts) AS k1, hash({{a}}.ts, {{a}}.event, {_WHO}, 'poa') AS k2"
+)
+
+
+@dataclass
+class Written:
+    """What write_events did with the valid rows: each is loaded or a duplicate."""
+
+    loaded: int = 0
+    duplicate: int = 0
+    conflict: int = 0  # of loaded: the source id was taken by an event with other content
+
+
+def _write_keyed(
+    con: duckdb.DuckDBPyConnection, st: readers.Stage, valid: str, insert: str, tail: str, src: str
+) -> Written:
+    """Rows with the source's event id: new unless an event with the id and the same content is
+    in the warehouse or earlier in the file; new rows whose id is taken are conflicts."""
+    p = st.params
+    cols = "user_id, event, ts, session_id, properties"
+    k = quote_ident("__poa_keyed_" + st.rejects)
+    _run(
+        con,
+        f"""CREATE TEMP TABLE {k} AS
+        WITH r AS (SELECT v.*, {KEYED_HASH.format(a="v")} FROM {valid} v WHERE source_key IS NOT NULL),
+        w AS (SELECT e.source_key, {KEYED_HASH.format(a="e")} FROM events e
+              WHERE e.source = {src} AND e.source_key IN (SELECT source_key FROM r)),
+        c AS (SELECT r.*, row_number() OVER (PARTITION BY r.source_key, r.k1, r.k2 ORDER BY r._row) > 1
+                  OR EXISTS (SELECT 1 FROM w WHERE w.source_key = r.source_key AND w.k1 = r.k1
+                             AND w.k2 = r.k2) AS dup,
+                  EXISTS (SELECT 1 FROM w WHERE w.source_key = r.source_key) AS taken FROM r)
+        SELECT *, NOT dup AND (taken OR row_number() OVER (PARTITION BY source_key, dup ORDER BY _row) > 1)
+            AS conflict
+        FROM c""",
+        p,
+    )
+    counts = fetch_one(
+        con, f"SELECT count(*) FILTER (dup), count(*) FILTER (conflict) FROM {k}"
+    ) or (0, 0)
+    loaded = _count(con, insert + f"SELECT {cols}{tail} FROM {k} WHERE NOT dup", p)
+    con.execute(f"DROP TABLE {k}")
+    return Written(loaded, int(counts[0]), int(counts[1]))
 
 
 def write_events(
@@ -435,12 +517,14 @@ def write_events(
     typed: str,
     source: str,
     keyed: bool,
-) -> int:
-    """Append valid rows that are not in the warehouse yet.
+) -> Written:
+    """Append valid rows that are not in the warehouse yet; count the loaded and duplicate rows.
 
-    Rows with a source event id are new when no event of that source has the id (and only the first
-    copy in a file counts). Rows without one are compared by content: a file may hold as many copies
-    of an identical event as it likes, and they are new beyond the copies the warehouse already has.
+    Rows with a source event id: see ``_write_keyed``. Rows without one are compared by content: a
+    file may hold as many copies of an identical event as it likes, and they are new beyond the
+    copies the warehouse already has (those are the duplicates). The files of a stage over several
+    files (``multi``) count as loaded one after the other: a file's copies are new beyond the most
+    copies the warehouse or any earlier file of the stage has.
     """
     p = st.params
     src = p.add(source)
@@ -449,62 +533,57 @@ def write_events(
     tail = f", {src}, source_key, {int(load_id)}"
     has_any = _has_events(con)
     valid = f"(SELECT * FROM {typed} WHERE _reason IS NULL)"
-    total = 0
-    if keyed:  # rows with the source's own event id
-        total += _count(
-            con,
-            insert
-            + f"SELECT {cols}{tail} FROM {valid} k WHERE source_key IS NOT NULL "
-            + (
-                "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.source = "
-                + src
-                + " AND e.source_key = k.source_key) "
-                if has_any
-                else ""
-            )
-            + "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY _row) = 1",
-            p,
-        )
+    out = _write_keyed(con, st, valid, insert, tail, src) if keyed else Written()
     plain = f"(SELECT * FROM {valid} WHERE source_key IS NULL)" if keyed else valid
-    if not has_any:
-        return total + _count(con, insert + f"SELECT {cols}{tail} FROM {plain}", p)
+    several = isinstance(st, multi.MultiStage)
+    if not has_any and not several:  # an empty warehouse, one file, no ids: every valid row is new
+        out.loaded += _count(con, insert + f"SELECT {cols}{tail} FROM {plain}", p)
+        return out
     # Content already present (a re-load, or an overlapping export, possibly an earlier file of this
     # load): only the copies beyond those already in the warehouse are new. Content is compared by a
     # 128-bit hash of the canonical fields (two independent 64-bit hashes); ``typed`` carries the
-    # hashes of its rows (``process``). One aggregation finds the contents with more copies in the
-    # file than in the warehouse; only those rows are written, and only contents the warehouse has
-    # some copies of need their copies numbered.
+    # hashes of its rows (``process``). One aggregation counts, per content, the copies in the file
+    # and in the warehouse: min(file, warehouse) of them are duplicates, the rest are written, and
+    # only contents the warehouse has some copies of need their copies numbered.
     fresh = quote_ident("__poa_fresh_" + st.rejects)
     span = fetch_one(con, f"SELECT min(ts), max(ts) FROM {plain}", p.used_in(plain)) or (None, None)
+    have = "coalesce(w.have, 0)"
+    if several:  # and the most copies of any earlier file of the stage
+        have = (
+            f"greatest({have}, coalesce(max(f.f) OVER (PARTITION BY f.h1, f.h2 ORDER BY f.fi "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))"
+        )
     _run(
         con,
         f"""CREATE TEMP TABLE {fresh} AS
-        WITH f AS (SELECT h1, h2, count(*) AS f FROM {plain} GROUP BY h1, h2),
+        WITH f AS (SELECT h1, h2, _row >> {multi.FILE_SHIFT} AS fi, count(*) AS f FROM {plain}
+                   GROUP BY ALL),
         w AS (SELECT {CONTENT_HASH.format(a="e")}, count(*) AS have FROM events e
               WHERE ts BETWEEN {p.add(span[0])} AND {p.add(span[1])} GROUP BY ALL)
-        SELECT f.h1, f.h2, coalesce(w.have, 0) AS have FROM f LEFT JOIN w USING (h1, h2)
-        WHERE f.f > coalesce(w.have, 0)""",
+        SELECT f.h1, f.h2, f.fi, f.f, {have} AS have FROM f LEFT JOIN w USING (h1, h2)""",
         p,
     )
-    total += _count(
+    out.duplicate += int(fetch_value(con, f"SELECT coalesce(sum(least(f, have)), 0) FROM {fresh}"))
+    out.loaded += _count(
         con,
         insert
-        + f"SELECT {cols}{tail} FROM {plain} v SEMI JOIN (SELECT h1, h2 FROM {fresh} WHERE have = 0) n "
-        "USING (h1, h2)",
+        + f"SELECT {cols}{tail} FROM (SELECT *, _row >> {multi.FILE_SHIFT} AS fi FROM {plain}) v "
+        f"SEMI JOIN (SELECT h1, h2, fi FROM {fresh} WHERE have = 0) n USING (h1, h2, fi)",
         p,
     )
-    total += _count(
+    out.loaded += _count(
         con,
         insert
         + f"""
         SELECT {cols}{tail} FROM (
-          SELECT v.*, n.have, row_number() OVER (PARTITION BY v.h1, v.h2 ORDER BY v._row) AS occ
-          FROM {plain} v JOIN (SELECT * FROM {fresh} WHERE have > 0) n USING (h1, h2)
+          SELECT v.*, n.have, row_number() OVER (PARTITION BY v.h1, v.h2, v.fi ORDER BY v._row) AS occ
+          FROM (SELECT *, _row >> {multi.FILE_SHIFT} AS fi FROM {plain}) v
+          JOIN (SELECT * FROM {fresh} WHERE have > 0 AND f > have) n USING (h1, h2, fi)
         ) WHERE occ > have""",
         p,
     )
     con.execute(f"DROP TABLE {fresh}")
-    return total
+    return out
 
 
 def write_upsert(
@@ -516,10 +595,11 @@ def write_upsert(
     source: str,
     id_field: str,
     version_field: str | None,
-) -> tuple[int, str]:
+) -> tuple[int, int, str]:
     """Insert new records and replace changed ones (a newer export wins); identical ones are duplicates.
 
-    Returns the number written and the temp table of written keys (column source_key).
+    Returns the number written, the number of duplicates (rows an export holds more than once, and
+    rows the warehouse has unchanged or newer) and the temp table of written keys (column source_key).
     """
     p = st.params
     names = [f.name for f in target.fields]
@@ -542,6 +622,13 @@ def write_upsert(
         f"QUALIFY row_number() OVER (PARTITION BY {quote_ident(id_field)} ORDER BY {order}) = 1",
         p,
     )
+    superseded = int(
+        fetch_value(
+            con,
+            f"SELECT count(*) FROM (SELECT 1 FROM {typed} WHERE _reason IS NULL "
+            f"QUALIFY row_number() OVER (PARTITION BY {quote_ident(id_field)} ORDER BY {order}) > 1)",
+        )
+    )
     newer = "true"
     if version_field:
         v = quote_ident(version_field)
@@ -550,6 +637,12 @@ def write_upsert(
         f"CREATE TEMP TABLE {quote_ident(written)} AS SELECT c.* FROM {cand} c "
         f"LEFT JOIN {quote_ident(target.table)} t ON t.source_key = c.source_key "
         f"WHERE t.source_key IS NULL OR ({digest.format(a='t')} <> {digest.format(a='c')} AND {newer})"
+    )
+    kept = int(
+        fetch_value(
+            con,
+            f"SELECT count(*) FROM {cand} c ANTI JOIN {quote_ident(written)} w USING (source_key)",
+        )
     )
     con.execute(
         f"DELETE FROM {quote_ident(target.table)} WHERE source_key IN "
@@ -562,7 +655,7 @@ def write_upsert(
         p,
     )
     con.execute(f"DROP TABLE {cand}")
-    return int(n), written
+    return int(n), superseded + kept, written
 
 
 def process(
@@ -579,25 +672,31 @@ def process(
     id_field: str | None = None,
     version_field: str | None = None,
     after_write: AfterWrite | None = None,
+    max_line: int = readers.MAX_LINE,
 ) -> StageResult:
     """Load one stage into ``target``; returns its counts."""
     mapping = fmt.mapping(con, target, st, columns, st.params)
     res = StageResult(st, mapping)
     if st.in_place:
-        return _process_in_place(con, target, st, res, tz, timestamp_format, settings, load_id)
+        return _process_in_place(
+            con, target, st, res, tz, timestamp_format, settings, load_id, max_line
+        )
+    good = int(
+        fetch_value(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))
+    )
     select = typed_select(
         con, target, st, mapping, tz=tz, timestamp_format=timestamp_format, settings=settings
     )
-    good = fetch_value(
-        con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation)
-    )
-    res.read = int(good) + st.rows_rejected
+    res.read = good + st.rows_rejected
     keyed = "source_key" in mapping.fields
-    dedupe = target.write == "append" and _has_events(con)  # against the events already loaded
+    # de-duplicate against the events already loaded, and between the files of a multi-file stage
+    dedupe = target.write == "append" and (isinstance(st, multi.MultiStage) or _has_events(con))
     if target.write == "append" and not keyed and not dedupe:
         # Fast path (a first load of events without ids): stream the valid rows straight in, and
         # look at the source again only if some rows did not make it.
-        res.loaded = write_events(con, load_id, st, f"({select})", mapping.format, keyed=False)
+        res.loaded = write_events(
+            con, load_id, st, f"({select})", mapping.format, keyed=False
+        ).loaded
         bad = None
         if res.loaded < good:
             bad = quote_ident("__poa_bad_" + st.rejects)
@@ -609,8 +708,8 @@ def process(
             )
             st.temp.append("TABLE:" + bad.strip('"'))
         res.quarantined = write_quarantine(con, load_id, target.kind, st, bad)
-        res.duplicate = res.read - res.loaded - res.quarantined
         _count_dst(con, target, res, select, st.params)
+        res.check()
         return res
     typed = quote_ident("__poa_typed_" + st.rejects)
     if dedupe:  # the content hashes that de-duplicate rows without ids (write_events)
@@ -626,18 +725,121 @@ def process(
         f"(SELECT * FROM {typed} WHERE _reason IS NOT NULL)" if has_bad else None,
     )
     if target.write == "append":
-        res.loaded = write_events(con, load_id, st, typed, mapping.format, keyed=keyed)
+        out = write_events(con, load_id, st, typed, mapping.format, keyed=keyed)
+        res.loaded, res.duplicate, res.conflict = out.loaded, out.duplicate, out.conflict
     else:
         assert id_field is not None
-        res.loaded, written = write_upsert(
+        res.loaded, res.duplicate, written = write_upsert(
             con, target, load_id, st, typed, mapping.format, id_field, version_field
         )
         if after_write is not None:
             after_write(con, res, written)
         con.execute(f"DROP TABLE {quote_ident(written)}")
-    res.duplicate = res.read - res.loaded - res.quarantined
     _count_dst(con, target, res, select, st.params, typed)
+    res.check()
     return res
+
+
+def _lines_match(st: readers.Stage, rows: int) -> bool | None:
+    """The quick line count (``lines.count``): True when the file has exactly a header line and one
+    line per row; None when the file cannot be counted (a .zst file)."""
+    path = st.input.path
+    if not lines.countable(path):
+        st.notes.append(
+            f"{st.input.label}: lines not counted (a compressed format Python cannot read)"
+        )
+        return None
+    assert path is not None
+    return lines.count(path).lines == 1 + rows
+
+
+def account_lines_per_file(
+    con: duckdb.DuckDBPyConnection, st: multi.MultiStage, max_line: int
+) -> None:
+    """``account_lines`` for each file of a multi-file stage; a file whose reader skipped lines over
+    its limit makes the load read the files one by one (``multi.Split``)."""
+    for i, (good, rejected) in multi.per_file_counts(con, st).items():
+        inp = st.files[i]
+        if not lines.countable(inp.path):
+            st.notes.append(
+                f"{inp.label}: lines not counted (a compressed format Python cannot read)"
+            )
+            continue
+        assert inp.path is not None and st.raw_rejects is not None and st.scans is not None
+        if lines.count(inp.path).lines == 1 + good + rejected:
+            continue
+        found = lines.reconcile(
+            con,
+            inp.path,
+            f"(SELECT * FROM {st.relation} WHERE _row >> {multi.FILE_SHIFT} = {int(i)})",
+            [c.name for c in st.columns],
+            f"(SELECT r.* FROM {quote_ident(st.raw_rejects)} r JOIN {quote_ident(st.scans)} s "
+            "USING (scan_id, file_id) WHERE s.file_path = $path)",
+            max_line,
+            inp.label,
+            None,
+            {"path": str(inp.path)},
+        )
+        if found.dropped:
+            raise multi.Split
+
+
+def account_lines(con: duckdb.DuckDBPyConnection, st: readers.Stage, max_line: int) -> None:
+    """Check that the CSV reader's rows in a stage of ``readers.stage_csv`` cover every line of the
+    file (``lines``): lines it skipped for being over its limit become rejects (quarantined with
+    their line number, and the rows after them renumbered); any other loss refuses the load. Files
+    whose columns are separated by blanks are read line by line (every line a row or a reject), and
+    need no count."""
+    if st.raw_rejects is None:
+        return
+    good = int(
+        fetch_value(con, f"SELECT count(*) FROM {st.relation} AS s", st.params.used_in(st.relation))
+    )
+    if _lines_match(st, good + st.rows_rejected) is not False:
+        return
+    assert st.input.path is not None
+    found = lines.reconcile(
+        con,
+        st.input.path,
+        st.relation,
+        [c.name for c in st.columns],
+        quote_ident(st.raw_rejects) if st.raw_rejects else None,
+        max_line,
+        st.input.label,
+        st.params.used_in(st.relation),
+    )
+    if not found.dropped:
+        return
+    p = Params()
+    values = ", ".join(
+        f"({int(d.line)}, {p.add(_too_long(d.size, max_line))}, {p.add(d.raw)})"
+        for d in found.dropped
+    )
+    rejects = quote_ident(st.rejects)
+    con.execute(f"INSERT INTO {rejects} (row, reason, raw) VALUES {values}", p.used_in(values))
+    st.rows_rejected += len(found.dropped)
+    # rows after a skipped line move down by one: row(r) = r + #{skipped lines d_i with d_i - i < r}
+    renumbered = quote_ident("__poa_lines_" + st.rejects)
+    skipped = ", ".join(f"({d.line - i})" for i, d in enumerate(found.dropped, 1))
+    _run(
+        con,
+        f"CREATE TEMP TABLE {renumbered} AS WITH d(g) AS (VALUES {skipped}), "
+        "dg AS (SELECT g, max(i) AS n FROM (SELECT g, row_number() OVER (ORDER BY g) AS i FROM d) "
+        "GROUP BY g) "
+        f"SELECT s.* EXCLUDE (_row), s._row + coalesce(dg.n, 0) AS _row FROM {st.relation} AS s "
+        "ASOF LEFT JOIN dg ON s._row > dg.g",
+        st.params,
+    )
+    st.relation = renumbered
+    st.temp.append("TABLE:" + renumbered.strip('"'))
+
+
+def _too_long(size: int, max_line: int) -> str:
+    return (
+        f"the line is {size:,} bytes long, over the CSV reader's limit of {max_line:,} bytes for "
+        "this kind of row, and the reader skipped it (row is the line number); shorten or split "
+        "the value, or load it as another kind"
+    )
 
 
 class NeedsStage(Exception):
@@ -656,6 +858,7 @@ def _process_in_place(
     timestamp_format: str | None,
     settings: Settings,
     load_id: int,
+    max_line: int,
 ) -> StageResult:
     """One pass over a CSV file into an empty events table (``run_load`` picks the files): every
     row is typed, checked and written as
@@ -692,10 +895,28 @@ def _process_in_place(
         # finds the row and says what is wrong with it (or why the file cannot be read)
         raise NeedsStage from None
     rejected = readers.collect_rejects(con, st)
+    if _lines_match(st, res.loaded + rejected) is False:
+        # quoted line breaks, blank lines, or lines lost: count the line breaks in the values (one
+        # more read of the file, cheaper than staging it); lines over the reader's limit need row
+        # numbers, so the staged read quarantines them
+        assert st.input.path is not None
+        found = lines.reconcile(
+            con,
+            st.input.path,
+            st.relation,
+            [c.name for c in st.columns],
+            quote_ident(st.raw_rejects) if st.raw_rejects else None,
+            max_line,
+            st.input.label,
+            st.params.used_in(st.relation),
+        )
+        if found.dropped:
+            raise NeedsStage
     res.read = res.loaded + rejected
     res.quarantined = write_quarantine(con, load_id, target.kind, st, None)
     res.duplicate = 0  # an empty table, and no source ids: every valid row is new
     _count_dst(con, target, res, select, st.params)
+    res.check()
     return res
 
 
@@ -829,23 +1050,35 @@ def _run_load(
     report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
     max_line = readers.EVENTS_MAX_LINE if target.kind == "events" else readers.MAX_LINE
 
-    def load_all(in_place: bool) -> None:
+    container = None
+    if chosen is not None and chosen.name in formats_mod.GENERIC and chosen.name != "dataframe":
+        container = chosen.name
+
+    def load_all(in_place: bool, grouped: bool) -> None:
         """Every input into the open transaction; ``in_place`` lets clean CSV files into an empty
-        events table be read in one pass (raises NeedsStage when one is not clean)."""
+        events table be read in one pass (raises NeedsStage when one is not clean); ``grouped``
+        reads CSV files that share a layout in one scan (raises multi.Split when that cannot
+        account for their lines)."""
         used: dict[str, formats_mod.Format] = {}
-        for i, given in enumerate(inputs):
+        for i, given in enumerate(inputs):  # text in another encoding: read a UTF-8 copy
             current[0] = given.label
-            container = None
-            if (
-                chosen is not None
-                and chosen.name in formats_mod.GENERIC
-                and chosen.name != "dataframe"
-            ):
-                container = chosen.name
             inp = inputs[i] = decode.as_utf8(given, container or given.container, codec, work)
             if inp.encoding not in (None, "utf-8"):
                 report.notes.append(f"{inp.label}: decoded from {inp.encoding} to UTF-8")
-            if (
+        batches = (
+            multi.group(inputs, lambda i: (container or i.container) == "csv")
+            if grouped and stage_fn is None and len(inputs) > 1
+            else [[i] for i in inputs]
+        )
+        for batch in batches:
+            inp = batch[0]
+            current[0] = inp.label
+            st: readers.Stage
+            if len(batch) > 1:
+                st = multi.stage_csv_files(con, batch, max_line)
+                current[0] = st.input.label
+                report.notes.append(f"{len(batch)} files read in one scan: {st.input.label}")
+            elif (
                 in_place
                 and stage_fn is None
                 and (container or inp.container) == "csv"
@@ -858,6 +1091,10 @@ def _run_load(
                     stage_fn(con, inp) if stage_fn else readers.stage(con, inp, container, max_line)
                 )
             try:
+                if isinstance(st, multi.MultiStage):
+                    account_lines_per_file(con, st, max_line)
+                elif stage_fn is None and st.container == "csv" and not st.in_place:
+                    account_lines(con, st, max_line)
                 fmt = chosen or formats_mod.detect(target.kind, st)
                 res = process(
                     con,
@@ -872,7 +1109,13 @@ def _run_load(
                     id_field=id_field,
                     version_field=version_field,
                     after_write=after_write,
+                    max_line=max_line,
                 )
+            except PoaError:
+                if isinstance(st, multi.MultiStage):
+                    # read the files one by one: the error, or the load, is then each file's own
+                    raise multi.Split from None
+                raise
             finally:
                 st.drop(con)
             used[fmt.name] = fmt
@@ -889,6 +1132,7 @@ def _run_load(
             report.rows_duplicate += res.duplicate
             report.dst_ambiguous += res.dst_ambiguous
             report.dst_nonexistent += res.dst_nonexistent
+            report.rows_conflict += res.conflict
             report.files_in_place += int(st.in_place)
         current[0] = None
         for fmt in used.values():
@@ -896,20 +1140,31 @@ def _run_load(
                 fmt.after_load(con, load_id)
 
     con.execute("BEGIN TRANSACTION")
-    try:
-        load_all(in_place=True)
-    except NeedsStage:
-        # a file needs the staged read after all: start again, the rows written so far undone
+    in_place, grouped = True, True
+    while True:
+        try:
+            load_all(in_place, grouped)
+            break
+        except NeedsStage:
+            if not in_place:
+                raise
+            in_place = False  # a file needs the staged read after all
+        except multi.Split:
+            if not grouped:
+                raise
+            grouped = False  # read the files one by one
+        # start again, the rows written so far undone
         con.execute("ROLLBACK")
         report.formats, report.notes = [], []
         report.rows_read = report.rows_loaded = report.rows_quarantined = 0
-        report.rows_duplicate = report.files_in_place = 0
+        report.rows_duplicate = report.rows_conflict = report.files_in_place = 0
         report.dst_ambiguous = report.dst_nonexistent = 0
         con.execute("BEGIN TRANSACTION")
-        load_all(in_place=False)
     report.seconds = round(time.perf_counter() - started, 3)
     con.execute(
-        "INSERT INTO load_log VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, 'ok', NULL)",
+        "INSERT INTO load_log (load_id, kind, source, format, started_at, finished_at, rows_read, "
+        "rows_loaded, rows_quarantined, rows_duplicate, rows_conflict, options, status, message) "
+        "VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, ?, 'ok', NULL)",
         [
             load_id,
             target.kind,
@@ -920,6 +1175,7 @@ def _run_load(
             report.rows_loaded,
             report.rows_quarantined,
             report.rows_duplicate,
+            report.rows_conflict,
             options,
         ],
     )

@@ -359,7 +359,9 @@ def stage_csv(con: duckdb.DuckDBPyConnection, inp: Input, max_line: int = MAX_LI
     # transaction: _k = rowid - first + 1 while they have no gaps; otherwise (not seen) a window.
     first, last, count = fetch_one(
         con, f"SELECT min(rowid), max(rowid), count(*) FROM {quote_ident(data)}"
-    ) or (0, -1, 0)
+    ) or (None, None, 0)
+    if not count:  # a header-only file, or one whose every row the reader rejected
+        first, last = 0, -1
     k = (
         f"rowid - {int(first)} + 1"
         if not count or last - first + 1 == count
