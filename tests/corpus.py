@@ -43,6 +43,7 @@ class Case:
     loaded: int | None = None  # rows that must be loaded
     quarantined: int | None = None  # rows that must be quarantined
     duplicate: int | None = None  # rows that must be counted as duplicates
+    conflict: int | None = None  # loaded rows whose event id an event with other content has
     gz: bool = False  # count after gunzip
     probe: tuple[str, int] | None = None  # after a load: a count query and the count it must give
 
@@ -117,7 +118,7 @@ def _events_csv() -> list[Case]:
     add(Case('csv_bom_quoted_header', 'events', 'a.csv', text('\ufeff"user_id","event","timestamp"\n' + '\n'.join(ev('bq', 4)) + '\n'), 'csv', loaded=4))
     add(Case('csv_duplicate_rows', 'events', 'a.csv', text(csv_events('dr', ev('dr', 3) * 3)), 'csv', loaded=9, duplicate=0))
     add(Case('csv_duplicate_event_ids', 'events', 'a.csv', text('event_id,user_id,event,timestamp\n' + '\n'.join(f'id{i % 3},di-u{i % 3},clicked,{ts(i % 3)}' for i in range(9)) + '\n'), 'csv', loaded=3, duplicate=6))
-    add(Case('csv_reused_event_ids', 'events', 'a.csv', text('event_id,user_id,event,timestamp\n' + '\n'.join(f'id{i % 2},ri-u{i},clicked,{ts(i)}' for i in range(6)) + '\n'), 'csv', duplicate=0))
+    add(Case('csv_reused_event_ids', 'events', 'a.csv', text('event_id,user_id,event,timestamp\n' + '\n'.join(f'ri-id{i % 2},ri-u{i},clicked,{ts(i)}' for i in range(6)) + '\n'), 'csv', loaded=6, duplicate=0, conflict=4))
     add(Case('csv_huge_event_name', 'events', 'a.csv', text(csv_events('hn', ev('hn', 3) + ['hn-x,' + 'e' * 600 + ',' + ts(1)])), 'csv', loaded=3, quarantined=1))
     add(Case('csv_huge_user_id', 'events', 'a.csv', text(csv_events('hu', ev('hu', 3) + ['u' * 5000 + ',clicked,' + ts(1)])), 'csv', loaded=3, quarantined=1))
     add(Case('csv_huge_properties', 'events', 'a.csv', text(csv_events('hp', [r + ',' + ('p' * 70000 if i == 2 else 'ok') for i, r in enumerate(ev('hp', 4))], 'user_id,event,timestamp,note')), 'csv', loaded=3, quarantined=1))

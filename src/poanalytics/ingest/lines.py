@@ -256,37 +256,29 @@ def _lost(
     long_lines: list[Dropped],
     ends: np.ndarray,
 ) -> InputError:
-    where = ""
-    hint = (
-        "nothing from this file was loaded; check the file around those lines "
-        "(an unclosed quote, a line over the line size limit) and load it again"
-    )
+    """ingest.csv_lines_lost: lines the reader neither read nor rejected; the message says where."""
+    where = "; look for an unclosed quote or a very long line"
     if long_lines:
         first = long_lines[0]
         where = (
             f"; line {first.line:,} is {first.size:,} bytes long, over the CSV reader's limit, "
-            "and the reader lost it and rows near it"
-        )
-        hint = (
-            f"shorten line {first.line:,} (or split its value), or remove it, and load the file "
-            "again; nothing from this file was loaded"
+            "and the reader lost it and rows near it: shorten or remove that line"
         )
     elif truncated:
         # the reader kept only the start of this row: it took the missing lines into it
         start = int(np.searchsorted(ends, truncated[-1][0])) + 1
         last = min(start + missing, len(ends))
         where = (
-            f"; the row starting on line {start:,} runs to line {last:,}: a quote opened there "
-            f"is probably never closed, so the reader took {last - start + 1:,} lines as one value"
-        )
-        hint = (
-            f"close or double the quote on line {start:,} (a quote inside a value is written "
-            "as two quotes) and load the file again; nothing from this file was loaded"
+            f"; the row starting on line {start:,} runs to line {last:,}: a quote opened on line "
+            f"{start:,} is probably never closed, so the reader took {last - start + 1:,} lines "
+            "as one value"
         )
     return InputError(
         f"{missing:,} of the file's {expected:,} lines with content were neither read nor "
         f"rejected by the CSV reader ({accounted:,} accounted for){where}",
         code="ingest.csv_lines_lost",
         file=label,
-        hint=hint,
+        hint="nothing from this file was loaded; close or double the quote the message points at "
+        "(a quote inside a value is written as two quotes), or shorten the long line, then load "
+        "the file again",
     )
