@@ -37,4 +37,7 @@ def shared_data() -> Path:
 
 
 def counts_add_up(report: poa.LoadReport) -> bool:
+    """The report's parts add up. Each part is counted by its own query in the loader (which fails a
+    load whose parts do not add up), so this checks the report, not the file: tests that check the
+    counts against the file count its rows themselves (tests/test_ingest_accounting.py, corpus)."""
     return report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_duplicate

@@ -95,7 +95,9 @@ class LoadReport:
         if self.rows_conflict:
             lines.append(
                 f"  conflict: {self.rows_conflict:,} loaded rows reuse a source event id that an event "
-                "with other content has; both are kept (SELECT * FROM events WHERE source_key IN ...)"
+                "with another user, event or time has; both are kept. See them: SELECT * FROM events "
+                "WHERE (source, source_key) IN (SELECT (source, source_key) FROM events "
+                "WHERE source_key IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
             )
         lines += [f"  note: {n}" for n in self.notes]
         if self.rows_quarantined:
