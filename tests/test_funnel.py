@@ -396,3 +396,54 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
     with pytest.raises(poa.MetricError) as many:
         wb.funnel([*names, "s30"])
     assert many.value.code == "funnel.too_many_steps"
+
+
+STRATEGIES = [
+    ("lists", {}),
+    ("lists", {"work_limit": -1}),  # every unit takes the lists' ASOF fallback
+    ("asof", {}),
+    ("window", {}),
+]
+
+
+@pytest.mark.parametrize(("strategy", "extra"), STRATEGIES)
+@pytest.mark.parametrize("order", ["ordered", "strict"])
+def test_times_before_1970_and_far_ahead_keep_their_order_windows_and_times(
+    wb, strategy, extra, order
+):
+    # the ordering key holds every instant: 1900, across the epoch (a window edge at 1970-01-01
+    # 00:00:05, reached from 1969) and 2199
+    load(
+        wb,
+        {"old": [(0, "a"), (30, "b"), (40, "c")], "old_slow": [(0, "a"), (61, "b")]},
+        start=pd.Timestamp("1900-01-01", tz="UTC"),
+    )
+    load(
+        wb,
+        {"epoch": [(0, "a"), (55, "b"), (60, "c")], "epoch_x": [(0, "a"), (1, "b"), (61, "c")]},
+        start=pd.Timestamp("1969-12-31 23:59:05", tz="UTC"),
+    )
+    load(wb, {"late": [(0, "a"), (20, "b")]}, start=pd.Timestamp("2199-12-31 23:00", tz="UTC"))
+    f = poa.metrics.run_funnel(
+        wb.con,
+        poa.metrics.FunnelQuery(["a", "b", "c"], window=60, order=order),
+        strategy=strategy,
+        **extra,
+    )
+    assert counts(f) == [5, 4, 2]
+    assert f.users(3) == ["epoch", "old"]
+    times = wb.sql(
+        f"SELECT user_id, epoch(t2) - epoch(t1) AS gap, t1 FROM {f.per_user_table} "
+        "WHERE depth >= 2 ORDER BY user_id"
+    )
+    assert list(times.gap) == [55, 1, 20, 30]
+    assert str(times.t1[0]) == "1969-12-31 23:59:05+00:00"
+
+
+def test_unordered_times_before_1970(wb):
+    load(
+        wb,
+        {"u": [(0, "b"), (10, "a")], "v": [(0, "a")]},
+        start=pd.Timestamp("1900-06-01", tz="UTC"),
+    )
+    assert counts(wb.funnel(["a", "b"], window=60, order="unordered")) == [2, 1]

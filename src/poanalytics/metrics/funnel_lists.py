@@ -1,7 +1,7 @@
 """The ordered funnel's attempt chain from per-unit lists of positions: no sort, no join per step.
 
 ``funnel_sql`` numbers the funnel events of each unit by ``pos`` (time, lowest step, rowid: one
-HUGEINT whose bits above 44 are the event's epoch microseconds). Here one GROUP BY collects, per
+HUGEINT whose bits from ``TIME_SHIFT`` up hold the event's time). Here one GROUP BY collects, per
 unit, the positions of the rows that can fill each step (``l1`` holds the in-range step-1 rows: the
 attempts, F4) and of each exclusion's rows. For every attempt, step k is the first position in
 ``l_k`` after step k-1's that lies inside the window from step 1 (F5): ``list_min(list_filter(...))``.
@@ -25,13 +25,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..ingest.sql import Params
-from .funnel_sql import KEY_SHIFT, TIME_SHIFT, FunnelPlan, breakdown_expr, rows_ctes
+from .funnel_sql import (
+    KEY_SHIFT,
+    FunnelPlan,
+    breakdown_expr,
+    first_pos_at,
+    pos_time_us,
+    rows_ctes,
+)
 
 WORK_LIMIT = 4096  # positions filtered per unit before it takes the ASOF chain
 
 
 def _us(x: str) -> str:
-    return f"({x} >> {TIME_SHIFT})"
+    return pos_time_us(x)
 
 
 def _key(n: int, depth: str, tainted: str, p1: str) -> str:
@@ -73,7 +80,7 @@ def lists_sql(
         FROM lists WHERE l1 IS NOT NULL)""")
 
     # units with one attempt (most of them when step 1 is a one-off like sign-up): a scalar chain
-    hi = f"(({_us('p1')} + {w_us} + 1) << {TIME_SHIFT})"  # the first position past the window
+    hi = first_pos_at(f"{_us('p1')} + {w_us} + 1")  # the first position past the window
     ctes.append(f"""o1 AS (SELECT * EXCLUDE (heavy, l1), l1[1] AS p1, {hi} AS hi
         FROM sized WHERE NOT heavy AND len(l1) = 1)""")
     for k in range(2, n + 1):
@@ -88,7 +95,7 @@ def lists_sql(
     # units with several attempts: each attempt as a list [p1, ..., pN], one list_transform per step
     chain = "list_transform(l1, lambda p: [p])"
     for k in range(2, n + 1):
-        hi = f"(({_us('a[1]')} + {w_us} + 1) << {TIME_SHIFT})"
+        hi = first_pos_at(f"{_us('a[1]')} + {w_us} + 1")
         nxt = f"list_min(list_filter(l{k}, lambda x: x > a[{k - 1}] AND x < {hi}))"
         chain = f"list_transform({chain}, lambda a: list_append(a, {nxt}))"
     depth = " + ".join(["1"] + [f"(a[{k}] IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
@@ -110,7 +117,7 @@ def lists_sql(
     # exclusions: the first exclusion row after the attempt's `from` step (ASOF), then the test
     prev = f"h{n}"
     for j, x in enumerate(plan.exclusions, start=1):
-        after = f"(({_us(f'a.p{x.from_step + 1}')} + 1) << {TIME_SHIFT})"
+        after = first_pos_at(f"{_us(f'a.p{x.from_step + 1}')} + 1")
         ctes.append(f"hx{j} AS (SELECT unit, unnest(lx{j}) AS pos FROM heavy)")
         ctes.append(f"""hz{j} AS (SELECT a.*, z.pos AS z{j} FROM {prev} a
             ASOF LEFT JOIN hx{j} z ON a.unit = z.unit AND z.pos >= {after})""")

@@ -31,9 +31,28 @@ from ..ingest.sql import Params
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
 
-MAX_ORDERED_STEPS = 30  # the step number has 5 bits in pos (see rows_ctes)
-TIME_SHIFT = 44  # pos >> 44 is the event's epoch microseconds
-KEY_SHIFT = 100  # attempt ranks go above every pos: epoch_us < 2^56 (the year 4000), so pos < 2^100
+# pos, the funnel order of a row, is one non-negative HUGEINT: [time | step | rowid], and an
+# attempt's rank goes above it: [rank | pos]. Every bound below follows from these widths.
+ROW_BITS = 39  # rowids below 2^39 (5.5e11 rows)
+STEP_BITS = 5  # the lowest step a row can fill, 1..N+1
+TIME_BITS = 64  # epoch microseconds + 2^63: every instant DuckDB holds (epoch_us is a BIGINT)
+TIME_OFFSET = 1 << (TIME_BITS - 1)  # so times before 1970 give a non-negative field too
+MAX_ORDERED_STEPS = (1 << STEP_BITS) - 2  # N + 1 must fit in STEP_BITS
+TIME_SHIFT = STEP_BITS + ROW_BITS  # (pos >> TIME_SHIFT) - TIME_OFFSET is the epoch microseconds
+KEY_SHIFT = TIME_SHIFT + TIME_BITS  # every pos is below 2^KEY_SHIFT
+RANK_BITS = (2 * MAX_ORDERED_STEPS + 1).bit_length()  # ((N - depth) * 2 + tainted)
+assert KEY_SHIFT + RANK_BITS < 127, "a funnel key must fit a signed HUGEINT"
+
+
+def pos_time_us(pos: str) -> str:
+    """The epoch microseconds of the row at position ``pos`` (SQL)."""
+    return f"(({pos} >> {TIME_SHIFT}) - {TIME_OFFSET})"
+
+
+def first_pos_at(us: str) -> str:
+    """The smallest position at epoch microsecond ``us`` (SQL): every row at ``us`` or later is
+    at or above it, every earlier row below."""
+    return f"((({us})::HUGEINT + {TIME_OFFSET}) << {TIME_SHIFT})"
 
 
 @dataclass(frozen=True)
@@ -203,9 +222,9 @@ def rows_ctes(plan: FunnelPlan, params: Params, table: str = "events") -> tuple[
             WHERE {entrants_filter} {lower} {upper} {only_relevant})""",
         f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
             FROM raw)""",
-        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number:
-        # 5 bits of step (at most MAX_ORDERED_STEPS + 1), 39 of rowid; pos >> 44 is epoch_us
-        f"""seq AS (SELECT *, (epoch_us(ts)::HUGEINT * 32 + {min_step}) * {1 << 39} + rid AS pos FROM seq0)""",
+        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
+        f"""seq AS (SELECT *, ((epoch_us(ts)::HUGEINT + {TIME_OFFSET}) << {TIME_SHIFT})
+            + ({min_step}::HUGEINT << {ROW_BITS}) + rid AS pos FROM seq0)""",
     ]
     return ctes, c
 
@@ -264,11 +283,11 @@ def per_user_sql(
     )
     # One pass per unit: the furthest depth, and the times of the first clean attempt that reached
     # it (the smallest key: deepest first, clean before tainted, then the earliest start). The key is
-    # one HUGEINT, (N - depth, tainted) above pos (pos < 2^100), far cheaper than a struct key.
+    # one HUGEINT, (N - depth, tainted) above pos (pos < 2^KEY_SHIFT), far cheaper than a struct key.
     ctes.append(f"""best AS (SELECT unit, any_value(user_id) AS user_id, any_value(unit_b) AS unit_b,
             max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean, bool_or(open) AS open,
             arg_min(b1, p1) AS first_b, min(t1) AS entered,
-            arg_min({struct}, (({n} - depth) * 2 + tainted::INTEGER)::HUGEINT * {1 << KEY_SHIFT} + p1) AS t
+            arg_min({struct}, ((({n} - depth) * 2 + tainted::INTEGER)::HUGEINT << {KEY_SHIFT}) + p1) AS t
         FROM att GROUP BY unit)""")
     bexpr = breakdown_expr(plan, lambda d: f"b.d_all = {d}", lambda d: f"b.t.p{d}")
     cols = ", ".join(f"b.t.t{k} AS t{k}" for k in range(1, n + 1))
