@@ -141,25 +141,47 @@ def _max_matching(events, steps):
     return best
 
 
-def unordered(events, steps, window, exclusions: tuple[Exclusion, ...] = ()):
-    """Furthest k for an unordered funnel (0 = not in the funnel)."""
-    xs = [e[0] for e in events if any(matches(x.as_step(), e[1], e[2]) for x in exclusions)]
-    # an exclusion event clears progress; it never fills a step itself
+def unordered(
+    events, steps, window, exclusions: tuple[Exclusion, ...] = (), date_from=None, date_to=None
+):
+    """(k, times) for an unordered funnel: the most distinct steps one clean window completes
+    (at least 1 once the unit entered; (0, None) when it did not) and, for the attempt behind it,
+    the time by which 1, 2, ... k steps were complete (F16)."""
+
+    def excluded(e):
+        return any(matches(x.as_step(), e[1], e[2]) for x in exclusions)
+
+    xs = [e[0] for e in events if excluded(e)]
+    # an exclusion event never fills a step itself
     funnel_events = [
-        e
-        for e in events
-        if any(matches(s, e[1], e[2]) for s in steps)
-        and not any(matches(x.as_step(), e[1], e[2]) for x in exclusions)
+        e for e in events if any(matches(s, e[1], e[2]) for s in steps) and not excluded(e)
     ]
-    if not funnel_events:
-        return 0
-
-    def segment(t):
-        return sum(1 for x in xs if x <= t)
-
-    best = 0
-    for anchor in funnel_events:
-        t, seg = anchor[0], segment(anchor[0])
-        inside = [e for e in funnel_events if t <= e[0] <= t + window and segment(e[0]) == seg]
-        best = max(best, _max_matching(inside, steps))
-    return best
+    anchors = sorted(
+        e[0]
+        for e in funnel_events
+        if (date_from is None or e[0] >= date_from) and (date_to is None or e[0] <= date_to)
+    )
+    if not anchors:
+        return 0, None
+    best = None
+    for t in anchors:
+        if any(t < x <= t + window for x in xs):
+            continue  # F9: progress made before an exclusion does not count
+        inside = [e for e in funnel_events if t <= e[0] <= t + window]
+        depth = _max_matching(inside, steps)
+        if best is None or depth > best[0]:
+            best = (depth, t)
+    if best is None:
+        return 1, [anchors[0]]  # every attempt cleared: the unit stays in the funnel
+    depth, t = best
+    inside = sorted((e for e in funnel_events if t <= e[0] <= t + window), key=lambda e: e[0])
+    times = [t]
+    for k in range(2, depth + 1):
+        times.append(
+            next(
+                e[0]
+                for e in inside
+                if _max_matching([f for f in inside if f[0] <= e[0]], steps) >= k
+            )
+        )
+    return depth, times

@@ -426,7 +426,7 @@ def test_times_before_1970_and_far_ahead_keep_their_order_windows_and_times(
     load(wb, {"late": [(0, "a"), (20, "b")]}, start=pd.Timestamp("2199-12-31 23:00", tz="UTC"))
     f = poa.metrics.run_funnel(
         wb.con,
-        poa.metrics.FunnelQuery(["a", "b", "c"], window=60, order=order),
+        poa.metrics.FunnelQuery(["a", "b", "c"], window="60s", order=order),
         strategy=strategy,
         **extra,
     )
@@ -446,4 +446,55 @@ def test_unordered_times_before_1970(wb):
         {"u": [(0, "b"), (10, "a")], "v": [(0, "a")]},
         start=pd.Timestamp("1900-06-01", tz="UTC"),
     )
-    assert counts(wb.funnel(["a", "b"], window=60, order="unordered")) == [2, 1]
+    assert counts(wb.funnel(["a", "b"], window="60s", order="unordered")) == [2, 1]
+
+
+def test_f9_unordered_progress_made_before_an_exclusion_does_not_count(wb):
+    load(
+        wb,
+        {
+            # signup, exclusion, two steps, exclusion, one step: only the last step counts
+            "interrupted": [
+                (0, "signup"),
+                (10, "x"),
+                (20, "view"),
+                (30, "pay"),
+                (40, "x"),
+                (50, "view"),
+            ],
+            "done_then_x_later": [(0, "pay"), (5, "signup"), (9, "view"), (2 * H, "x")],
+            "x_at_the_start": [(0, "x"), (0, "view"), (1, "signup")],  # not after the start: kept
+            "only_cleared": [(0, "signup"), (5, "x")],  # stays in the funnel
+            "closer": [(9 * H, "z")],
+        },
+    )
+    f = wb.funnel(
+        ["signup", "view", "pay"], window="1h", order="unordered", exclusions=[Exclusion("x", 0, 2)]
+    )
+    assert counts(f) == [4, 2, 1]
+    assert f.users(3) == ["done_then_x_later"]
+    assert f.users(2) == ["done_then_x_later", "x_at_the_start"]
+    assert f.users(1) == ["done_then_x_later", "interrupted", "only_cleared", "x_at_the_start"]
+
+
+def test_f16_unordered_conversion_times_run_from_the_first_completed_step(wb):
+    load(
+        wb,
+        {
+            "u1": [(0, "c"), (60, "a"), (600, "b")],
+            "u2": [(0, "b"), (30, "b"), (100, "a")],  # a repeat completes nothing new
+            # the first attempt stalls; the times come from the one that reached 3 steps
+            "u3": [(0, "a"), (2 * H, "a"), (2 * H + 100, "c"), (2 * H + 200, "b")],
+            "closer": [(9 * H, "z")],
+        },
+    )
+    f = wb.funnel(["a", "b", "c"], window="1h", order="unordered")
+    assert counts(f) == [3, 3, 2]
+    t = f.table.set_index("step")
+    assert t.mean_seconds_from_start[2] == pytest.approx(260 / 3)
+    assert t.median_seconds_from_start[2] == 100
+    assert (t.mean_seconds_from_start[3], t.median_seconds_from_start[3]) == (400, 400)
+    assert (t.mean_seconds_from_previous[3], t.median_seconds_from_previous[3]) == (320, 320)
+    # ordered funnels report both: from the previous step (F11) and from step 1
+    g = wb.funnel(["c", "a", "b"], window="1h").table.set_index("step")
+    assert (g.mean_seconds_from_previous[3], g.mean_seconds_from_start[3]) == (540, 600)

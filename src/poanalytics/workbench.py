@@ -189,6 +189,9 @@ class Workbench:
         date_to: Any = None,
         *,
         strict: bool = False,
+        unit: Any = "user",
+        terminal_events: Sequence[str | Step] = (),
+        as_of: Any = None,
     ) -> FunnelResult:
         """Conversion through ``steps`` (see docs/metrics-funnels.md for every rule).
 
@@ -196,6 +199,10 @@ class Workbench:
         (other operators: ``where={"invoice": poa.Prop.starts_with("C")}``). ``window`` needs a
         unit ("7d"). A step whose event the warehouse does not hold gives zeros and a ``PoaWarning``
         (also in ``result.warnings``); ``strict=True`` refuses it.
+        ``unit``: "user" (default), "session" or {"property": "company_id"} (F17).
+        ``terminal_events``: events that end a journey, so a unit that ends on one without
+        converting is dropped, not in progress; ``as_of``: the observation end of historical data
+        instead of its last event (F18).
         """
         query = FunnelQuery(
             steps,
@@ -208,6 +215,9 @@ class Workbench:
             date_from,
             date_to,
             strict,
+            unit,
+            terminal_events,
+            as_of,
         )
         return run_funnel(self.con, query)
 
@@ -265,8 +275,10 @@ class Workbench:
         timezone: str = "UTC",
         *,
         strict: bool = False,
+        unit: Any = "user",
     ) -> RetentionResult:
-        """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0."""
+        """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0.
+        ``unit``: "user" (default), "session" or {"property": "company_id"} (F17)."""
         query = RetentionQuery(
             start_event,
             return_event,
@@ -279,6 +291,7 @@ class Workbench:
             week_start,
             timezone,
             strict,
+            unit,
         )
         return run_retention(self.con, query)
 

@@ -19,8 +19,9 @@ from .catalog import check_events, check_filters, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_lists import WORK_LIMIT, lists_sql
-from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, per_user_sql
+from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, bind, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
+from .predicates import step_predicate
 from .spec import Exclusion, MetricError, Step
 from .temp import drop_released, drop_table, release
 from .validate import (
@@ -30,10 +31,12 @@ from .validate import (
     check_int,
     check_name,
     metric_boundary,
+    parse_instant,
     parse_range,
     parse_steps,
     parse_window,
 )
+from .units import Unit, left_out_sql, left_out_warning, parse_unit, unit_source
 
 ORDERS = ("ordered", "strict", "unordered")
 ATTRIBUTIONS = ("first_touch", "last_touch", "all_events", "step")
@@ -73,6 +76,9 @@ class FunnelQuery:
     date_to: Any = None
 
     strict: bool = False
+    unit: Any = "user"  # "user", "session" or {"property": "company_id"} (F17)
+    terminal_events: Sequence[str | Step] = ()  # events that end a journey (F18)
+    as_of: Any = None  # the observation end (F18); None: the data's last event
 
     def plan(
         self, con: duckdb.DuckDBPyConnection, warnings: list[PoaWarning] | None = None
@@ -156,6 +162,7 @@ class FunnelQuery:
                     code="funnel.unordered_attribution",
                     hint="use attribution='first_touch' or 'all_events'",
                 )
+        unit, terminal, as_of = self._closing(con)
         return FunnelPlan(
             steps,
             window,
@@ -166,7 +173,34 @@ class FunnelQuery:
             breakdown_step,
             date_from,
             date_to,
+            unit,
+            terminal,
+            as_of,
         )
+
+    def _closing(self, con: duckdb.DuckDBPyConnection) -> tuple[Unit, tuple[Step, ...], Any]:
+        """The unit counted (F17), the events that end a journey and the observation end (F18).
+        An unknown terminal event is refused even without ``strict``: it would leave every unit
+        that ended on it in progress."""
+        unit = parse_unit(self.unit, "funnel")
+        if unit.prop:
+            check_properties(con, [unit.prop], "funnel")
+        if not isinstance(self.terminal_events, (list, tuple)):
+            raise MetricError(
+                f"terminal_events takes a list of events, got {self.terminal_events!r}",
+                code="funnel.terminal_events",
+                hint='write terminal_events=["A_DECLINED", "A_CANCELLED"]',
+            )
+        terminal = tuple(check_event(e, "a terminal event", "funnel") for e in self.terminal_events)
+        if any(t.event is None for t in terminal):
+            raise MetricError(
+                "a terminal event must name an event, not None (any event)",
+                code="funnel.terminal_events",
+                hint='name the events that end a journey, e.g. ["A_DECLINED"]',
+            )
+        check_events(con, [t.event for t in terminal], "funnel", strict=True)
+        check_filters(con, terminal, "funnel")
+        return unit, terminal, parse_instant(self.as_of, "as_of", end=True)
 
 
 def check_breakdown_value(value: Any) -> None:
@@ -337,6 +371,7 @@ class FunnelResult:
         """Events (kind="events") or step-1 property values (kind="properties") that go with
         converting to ``step`` (default: last) rather than dropping off: odds ratios, Fisher tests."""
         self._check_open()
+        self._users_only("correlation")
         query = CorrelationQuery(
             step, kind, properties, exclude_events, min_users, top, breakdown_value
         )
@@ -358,10 +393,19 @@ class FunnelResult:
         events (with "(no further events)", shares add up to 1) and paths, until their window closes
         (or for ``horizon``); ``steps`` counts the step event and the events after it."""
         self._check_open()
+        self._users_only("drop-off paths")
         query = DropoffQuery(
             step, steps, horizon, breakdown_value, top, max_edges, min_users, collapse_repeats
         )
         return dropoff_paths(self, query)
+
+    def _users_only(self, what: str) -> None:
+        if self.plan.unit.kind != "user":
+            raise MetricError(
+                f"{what} follow each user's events; this funnel counts by {self.plan.unit.label}",
+                code="funnel.unit_analysis",
+                hint="run the funnel with unit='user' for this analysis",
+            )
 
     @metric_boundary("funnel")
     def figure(self):
@@ -399,17 +443,22 @@ def run_funnel(
         per_user = lists_sql(plan, params, work_limit=work_limit)
     else:  # strict funnels need every event between steps: the ASOF chain
         per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
+    per_user = _close_journeys(plan, params, per_user)
     name = quote_ident(f"__poa_funnel_{uuid.uuid4().hex[:10]}")
     used = params.used_in(per_user)
     n = len(plan.steps)
     parts = []
     for k in range(1, n + 1):
         gap = f"epoch_us(t{k}) - epoch_us(t{k - 1})" if k > 1 else "NULL"
+        span = f"epoch_us(t{k}) - epoch_us(t1)" if k > 1 else "NULL"
+        reached = f"FILTER (WHERE depth >= {k})"
         parts.append(
-            f"SELECT breakdown, {k} AS step, count(*) FILTER (WHERE depth >= {k}) AS users, "
+            f"SELECT breakdown, {k} AS step, count(*) {reached} AS users, "
             f"count(*) FILTER (WHERE depth = {k - 1} AND in_progress) AS in_progress, "
-            f"avg({gap}) FILTER (WHERE depth >= {k}) / 1e6 AS mean_seconds_from_previous, "
-            f"median({gap}) FILTER (WHERE depth >= {k}) / 1e6 AS median_seconds_from_previous "
+            f"avg({gap}) {reached} / 1e6 AS mean_seconds_from_previous, "
+            f"median({gap}) {reached} / 1e6 AS median_seconds_from_previous, "
+            f"avg({span}) {reached} / 1e6 AS mean_seconds_from_start, "
+            f"median({span}) {reached} / 1e6 AS median_seconds_from_start "
             f"FROM {name} GROUP BY breakdown"
         )
     agg = " UNION ALL ".join(parts) + " ORDER BY breakdown, step"
@@ -417,6 +466,7 @@ def run_funnel(
         execute(con, f"CREATE TEMP TABLE {name} AS {per_user}", used)
         raw = fetch_df(con, agg)
         table = _finish(raw, plan)
+        found += _left_out(con, plan)
         result = FunnelResult(query, plan, table, per_user + ";\n" + agg, used, name, con)
     except BaseException:
         drop_table(con, name)
@@ -424,6 +474,31 @@ def run_funnel(
     result.warnings.extend(found)
     weakref.finalize(result, release, id(con), name)
     return result
+
+
+def _close_journeys(plan: FunnelPlan, params: Params, per_user: str) -> str:
+    """F18: a unit whose last event (up to as_of) is terminal has ended: not in progress."""
+    if not plan.terminal:
+        return per_user
+    src = unit_source(plan.unit, params)
+    term = " OR ".join(step_predicate(t, params) for t in plan.terminal)
+    until = f"WHERE ts <= {params.add(plan.as_of)}" if plan.as_of is not None else ""
+    ended = f"""SELECT user_id FROM {src} {until} GROUP BY user_id
+        HAVING max(ts) FILTER (WHERE {term}) = max(ts)"""
+    return f"""SELECT p.* REPLACE (p.in_progress AND p.user_id NOT IN ({ended}) AS in_progress)
+FROM ({per_user}) p"""
+
+
+def _left_out(con: duckdb.DuckDBPyConnection, plan: FunnelPlan) -> list[PoaWarning]:
+    """F17: how many of the funnel's events have no value for the unit, as a warning."""
+    params = Params()
+    c = bind(plan, params)
+    events = " OR ".join([*c.preds, *c.xpreds])
+    sql = left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}")
+    if sql is None:
+        return []
+    rows = fetch_df(con, sql, params.used_in(sql))
+    return left_out_warning(plan.unit, int(rows.iloc[0, 0]), "funnel events", "funnel")
 
 
 def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
@@ -440,6 +515,8 @@ def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
                 "in_progress": 0,
                 "mean_seconds_from_previous": math.nan,
                 "median_seconds_from_previous": math.nan,
+                "mean_seconds_from_start": math.nan,
+                "median_seconds_from_start": math.nan,
             }
         )
     rows = []
@@ -466,6 +543,8 @@ def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:
                     "in_progress": int(r.in_progress),
                     "mean_seconds_from_previous": r.mean_seconds_from_previous,
                     "median_seconds_from_previous": r.median_seconds_from_previous,
+                    "mean_seconds_from_start": r.mean_seconds_from_start,
+                    "median_seconds_from_start": r.median_seconds_from_start,
                 }
             )
             prev = users

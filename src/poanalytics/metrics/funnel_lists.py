@@ -75,7 +75,7 @@ def lists_sql(
     work = f"len(l1)::BIGINT * ({others})"
     ctes.append(f"""sized AS (SELECT unit, user_id, unit_b, first_b,
             make_timestamptz({_us("list_min(l1)")}::BIGINT) AS entered,
-            {_us("list_max(l1)")} + {w_us} > (SELECT epoch_us(max(ts)) FROM {c.src}) AS open,
+            {_us("list_max(l1)")} + {w_us} > {c.end_us} AS open,
             {", ".join(lists_names)}, {work} > {limit} AS heavy
         FROM lists WHERE l1 IS NOT NULL)""")
 

@@ -30,6 +30,7 @@ from ..db import quote_ident
 from ..ingest.sql import Params
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
+from .units import Unit, unit_source
 
 # pos, the funnel order of a row, is one non-negative HUGEINT: [time | step | rowid], and an
 # attempt's rank goes above it: [rank | pos]. Every bound below follows from these widths.
@@ -66,6 +67,9 @@ class FunnelPlan:
     breakdown_step: int | None
     date_from: object
     date_to: object
+    unit: Unit = Unit()
+    terminal: tuple[Step, ...] = ()  # events that end a unit's journey (F18)
+    as_of: object = None  # the observation end (F18); None: the data's last event
 
 
 @dataclass(frozen=True)
@@ -76,32 +80,44 @@ class Bound:
     w_us: str
     preds: list[str]
     xpreds: list[str]
-    src: str
+    src: str  # the events as the funnel reads them (the unit's view, units.unit_source)
     dfrom: str | None
     dto: str | None
     in_range: str  # a step-1 (entry) time inside [date_from, date_to]
     lower: str  # events from date_from ...
-    upper: str  # ... to date_to + window
+    upper: str  # ... to date_to + window (and no later than as_of)
+    end_us: str  # the observation end in epoch microseconds: as_of, or the data's last event (F12)
 
 
 def bind(plan: FunnelPlan, params: Params, table: str = "events") -> Bound:
     w_us = params.add(plan.window * 1_000_000)
     dfrom = params.add(plan.date_from) if plan.date_from is not None else None
     dto = params.add(plan.date_to) if plan.date_to is not None else None
+    as_of = params.add(plan.as_of) if plan.as_of is not None else None
     in_range = " AND ".join(
-        ([f"ts >= {dfrom}"] if dfrom else []) + ([f"ts <= {dto}"] if dto else [])
+        ([f"ts >= {dfrom}"] if dfrom else [])
+        + ([f"ts <= {dto}"] if dto else [])
+        + ([f"ts <= {as_of}"] if as_of else [])
+    )
+    upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
+    upper += f" AND ts <= {as_of}" if as_of else ""
+    end_us = (
+        f"epoch_us({as_of}::TIMESTAMPTZ)"
+        if as_of
+        else f"(SELECT epoch_us(max(ts)) FROM {quote_ident(table)})"
     )
     return Bound(
         n=len(plan.steps),
         w_us=w_us,
         preds=[step_predicate(s, params) for s in plan.steps],
         xpreds=[step_predicate(x.as_step(), params) for x in plan.exclusions],
-        src=quote_ident(table),
+        src=unit_source(plan.unit, params, table),
         dfrom=dfrom,
         dto=dto,
         in_range=in_range or "true",
         lower=f"AND ts >= {dfrom}" if dfrom else "",
-        upper=f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else "",
+        upper=upper,
+        end_us=end_us,
     )
 
 
@@ -254,7 +270,7 @@ def per_user_sql(
     ``strategy``: "asof" (ASOF joins) or "window" (portable SQL); ``funnel_lists.lists_sql`` is
     the third form of the same definition."""
     ctes, c = rows_ctes(plan, params, table)
-    n, w_us, src, in_range = c.n, c.w_us, c.src, c.in_range
+    n, w_us, in_range = c.n, c.w_us, c.in_range
     strict = plan.order == "strict"
     if strategy == "window":
         ctes += _window_chain(n, strict, in_range, w_us)
@@ -276,7 +292,7 @@ def per_user_sql(
         taint = " OR ".join(conds)
     times = ", ".join(f"a.t{k}, a.p{k}" for k in range(1, n + 1))
     ctes.append(f"""att AS (SELECT a.unit, a.user_id, a.unit_b, a.b1, {times}, ({depth}) AS depth,
-            ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src}) AS open
+            ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > {c.end_us} AS open
         FROM {prev} a)""")
     struct = (
         "struct_pack(" + ", ".join(f"t{k} := t{k}, p{k} := p{k}" for k in range(1, n + 1)) + ")"

@@ -1,14 +1,20 @@
-"""Unordered funnels (F8): k distinct steps within one window, in any order.
+"""Unordered funnels (F8, F9, F16): k distinct steps within one window, in any order.
 
-Every funnel event starts a window [t, t + window]. One event fills at most one step (F3), so the
-number of steps a window completes is the size of a maximum matching between its events and the
-steps. With an event's *mask* (the set of steps it can fill), Hall's theorem gives that size without
-searching: N - max(0, max over step subsets S of (|S| - #events whose mask meets S)). Each count is
-one window aggregate over a RANGE frame, so funnels have at most MAX_STEPS steps.
+Every funnel event in the date range starts an attempt, a window [t, t + window]. One event fills at
+most one step (F3), so the number of steps a window completes is the size of a maximum matching
+between its events and the steps. With an event's *mask* (the set of steps it can fill), Hall's
+theorem gives that size without searching: N - max(0, max over step subsets S of
+(|S| - #events whose mask meets S)). Each count is one window aggregate over a RANGE frame, so
+funnels have at most MAX_STEPS steps.
 
-An exclusion spans the whole funnel: it clears the progress made before it in the window. Events are
-split into segments at exclusion events (an event at the same instant as an exclusion belongs to the
-later segment) and windows never cross a segment boundary; the user stays in the funnel.
+Exclusions (F9) span the whole funnel. An exclusion event inside an attempt's window, after its
+start, clears the attempt: progress made before an exclusion does not count toward the unit's
+result. An exclusion event never fills a step, and one at the attempt's first instant does not clear
+it. The unit stays in the funnel: its result is at least 1.
+
+Conversion times (F16): in the attempt behind the result (the furthest clean one, earliest first),
+t_k is the first instant by which k distinct steps are complete (the same Hall count over the events
+from the attempt's start up to that instant), so t1 is its first completed step.
 """
 
 from __future__ import annotations
@@ -20,6 +26,18 @@ from .funnel_sql import FunnelPlan, bind
 from .predicates import prop_expr
 
 MAX_STEPS = 7
+
+
+def _completed(n: int, frame: str) -> str:
+    """Steps completed by distinct events over a window frame (Hall's theorem on the masks)."""
+    deficits = []
+    for size in range(1, n + 1):
+        for subset in combinations(range(n), size):
+            bits = sum(1 << i for i in subset)
+            deficits.append(
+                f"{size} - sum(CASE WHEN (mask & {bits}) <> 0 THEN 1 ELSE 0 END) OVER {frame}"
+            )
+    return f"({n} - greatest(0, {', '.join(deficits)}))::INTEGER"
 
 
 def unordered_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
@@ -35,31 +53,37 @@ def unordered_sql(plan: FunnelPlan, params: Params, table: str = "events") -> st
         else "user_id"
     )
     any_step = " OR ".join(preds)
-
-    frame = (
-        "(PARTITION BY unit, seg ORDER BY epoch_us(ts) RANGE BETWEEN CURRENT ROW AND "
-        + w_us
-        + " FOLLOWING)"
-    )
-    deficits = []
-    for size in range(1, n + 1):
-        for subset in combinations(range(n), size):
-            bits = sum(1 << i for i in subset)
-            deficits.append(
-                f"{size} - sum(CASE WHEN (mask & {bits}) <> 0 THEN 1 ELSE 0 END) OVER w"
-            )
-    depth = f"({n} - greatest(0, {', '.join(deficits)}))::INTEGER"
+    order_by = "PARTITION BY unit ORDER BY epoch_us(ts)"
+    windows = f"w AS ({order_by} RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING)"
+    cleared = "false"
+    if xpreds:  # an exclusion after the attempt's first instant, inside its window (F9)
+        windows += f", wx AS ({order_by} RANGE BETWEEN 1 FOLLOWING AND {w_us} FOLLOWING)"
+        cleared = "coalesce(bool_or(is_x) OVER wx, false)"
+    # the attempt behind the result: deepest clean one, earliest first; none clean: the first one
+    best_key = f"[cleared::INTEGER, CASE WHEN cleared THEN 0 ELSE {n} - depth END, epoch_us(ts)]"
+    reached = ", ".join(f"min(ts) FILTER (WHERE k >= {k}) AS t{k}" for k in range(2, n + 1))
+    times = ", ".join(f"t.t{k}" for k in range(2, n + 1))
+    breakdown = "split_part(p.unit, chr(31), 2)" if plan.attribution == "all_events" else "p.b"
     return f"""WITH
 entrants AS (SELECT DISTINCT user_id FROM {src} WHERE ({any_step}) AND {in_range}),
-raw AS (SELECT user_id, ts, {bval} AS b, {unit} AS unit, {mask} AS mask, ({excl}) AS is_x
-        FROM {src} WHERE user_id IN (SELECT user_id FROM entrants) {lower} {upper} AND (({any_step}) OR ({excl}))),
-seg AS (SELECT *, sum(CASE WHEN is_x THEN 1 ELSE 0 END) OVER (PARTITION BY unit ORDER BY epoch_us(ts)
-            RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS seg FROM raw),
-win AS (SELECT unit, user_id, b, ts, mask, {depth} AS depth FROM seg WHERE NOT is_x WINDOW w AS {frame}),
+raw AS (SELECT user_id, ts, {bval} AS b, {unit} AS unit, ({excl}) AS is_x,
+            CASE WHEN {excl} THEN 0 ELSE {mask} END AS mask
+        FROM {src} WHERE user_id IN (SELECT user_id FROM entrants) {lower} {upper}
+            AND (({any_step}) OR ({excl}))),
+win AS (SELECT unit, user_id, b, ts, mask, {_completed(n, "w")} AS depth, {cleared} AS cleared
+        FROM raw WINDOW {windows}),
 att AS (SELECT * FROM win WHERE mask <> 0 AND {in_range}),
-per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, ts) AS breakdown, max(depth) AS depth,
-            bool_or(epoch_us(ts) + {w_us} > (SELECT epoch_us(max(ts)) FROM {src})) AS open, min(ts) AS entered
-            FROM att GROUP BY unit)
-SELECT unit, user_id, {"breakdown" if plan.attribution != "all_events" else "split_part(unit, chr(31), 2)"} AS breakdown,
-       depth, (open AND depth < {n}) AS in_progress, entered, {", ".join(f"NULL::TIMESTAMPTZ AS t{k}" for k in range(1, n + 1))}
-FROM per"""
+per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, ts) AS b,
+            greatest(1, coalesce(max(depth) FILTER (WHERE NOT cleared), 0)) AS depth,
+            arg_min(ts, {best_key}) AS start, min(ts) AS entered,
+            bool_or(epoch_us(ts) + {w_us} > {c.end_us}) AS open
+        FROM att GROUP BY unit),
+span AS (SELECT r.unit, r.ts, r.mask FROM per p JOIN raw r ON r.unit = p.unit
+        WHERE p.depth >= 2 AND r.mask <> 0 AND r.ts >= p.start
+            AND epoch_us(r.ts) <= epoch_us(p.start) + {w_us}),
+run AS (SELECT unit, ts, {_completed(n, "c")} AS k FROM span
+        WINDOW c AS ({order_by} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
+times AS (SELECT unit, {reached} FROM run GROUP BY unit)
+SELECT p.unit, p.user_id, {breakdown} AS breakdown, p.depth, (p.open AND p.depth < {n}) AS in_progress,
+       p.entered, p.start AS t1, {times}
+FROM per p LEFT JOIN times t ON t.unit = p.unit"""

@@ -15,12 +15,13 @@ import pandas as pd
 from ..db import fetch_df
 from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .catalog import check_events, check_filters
+from .catalog import check_events, check_filters, check_properties
 from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step
 from .temp import drop_released
+from .units import Unit, left_out_sql, left_out_warning, parse_unit, unit_source
 from .validate import (
     check_choice,
     check_event,
@@ -46,6 +47,7 @@ class RetentionQuery:
     week_start: str = "monday"
     timezone: str = "UTC"
     strict: bool = False
+    unit: Any = "user"  # "user", "session" or {"property": "company_id"} (F17)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class RetentionPlan:
     date_from: pd.Timestamp | None
     date_to: pd.Timestamp | None
     warnings: tuple[PoaWarning, ...]
+    unit: Unit = Unit()
 
 
 def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionPlan:
@@ -93,7 +96,10 @@ def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionPla
     lo, hi = parse_range(q.date_from, q.date_to, "retention", whole_day=False)
     found = check_events(con, [start.event, ret.event], "retention", q.strict)
     check_filters(con, [start, ret], "retention")
-    return RetentionPlan(tz, start, ret, lo, hi, tuple(found))
+    unit = parse_unit(q.unit, "retention")
+    if unit.prop:
+        check_properties(con, [unit.prop], "retention")
+    return RetentionPlan(tz, start, ret, lo, hi, tuple(found), unit)
 
 
 def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str:
@@ -115,7 +121,7 @@ def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str
     # One pass over the events: each user's active periods, flagged by start and return events.
     activity = (
         f"SELECT user_id, {cal.start('ts')} AS p, bool_or({sp}) AS s, bool_or({rp}) AS r "
-        f"FROM events WHERE ({sp}) OR ({rp}) GROUP BY ALL"
+        f"FROM {unit_source(plan.unit, params)} WHERE ({sp}) OR ({rp}) GROUP BY ALL"
     )
     in_range = "BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
     if q.cohort == "first_time":  # the period of the first start event ever, then kept if in range
@@ -168,4 +174,16 @@ def run_retention(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> Retentio
         )
     result = RetentionResult(q, table, sql, used, con)
     result.warnings.extend(plan.warnings)
+    result.warnings.extend(_left_out(con, plan))
     return result
+
+
+def _left_out(con: duckdb.DuckDBPyConnection, plan: RetentionPlan) -> list[PoaWarning]:
+    """F17: how many start and return events have no value for the unit, as a warning."""
+    params = Params()
+    where = f"({step_predicate(plan.start, params)}) OR ({step_predicate(plan.ret, params)})"
+    sql = left_out_sql(plan.unit, params, where)
+    if sql is None:
+        return []
+    rows = fetch_df(con, sql, params.used_in(sql))
+    return left_out_warning(plan.unit, int(rows.iloc[0, 0]), "events", "retention")
