@@ -185,3 +185,115 @@ def unordered(
             )
         )
     return depth, times
+
+
+def _value(props: dict, breakdown: str | None) -> str:
+    v = props.get(breakdown) if breakdown else None
+    return "" if v is None else str(v)
+
+
+def unit_results(
+    events,
+    steps,
+    window,
+    *,
+    order="ordered",
+    exclusions: tuple[Exclusion, ...] = (),
+    date_from=None,
+    date_to=None,
+    breakdown: str | None = None,
+    attribution="first_touch",
+    terminal=(),
+    end=None,
+):
+    """One unit's funnel rows: {breakdown value: (depth, times, in_progress)}.
+
+    ``events`` are the unit's events, already cut at the observation end ``end`` (as_of, or the
+    data's last event). ``attribution="all_events"`` runs the funnel once per value over the events
+    carrying it (F10); ``terminal`` event names end the unit's journey when one is its last event
+    (F18)."""
+    last = max((e[0] for e in events), default=None)
+    ended = any(e[0] == last and e[1] in terminal for e in events)
+    if attribution == "all_events" and breakdown:
+        groups: dict[str, list] = {}
+        for e in events:
+            groups.setdefault(_value(e[2], breakdown), []).append(e)
+    else:
+        groups = {"": events}
+    out = {}
+    for value, evs in groups.items():
+        kw = {"exclusions": exclusions, "date_from": date_from, "date_to": date_to}
+        if order == "unordered":
+            depth, times = unordered(evs, steps, window, **kw)
+            anchors = [e for e in evs if _anchor(e, steps, exclusions, date_from, date_to)]
+            starts = sorted((e[0], e[3]) for e in anchors)
+        else:
+            depth, times = furthest(evs, steps, window, strict=(order == "strict"), **kw)
+            seq = order_events(evs, steps)
+            starts = [
+                (i, 0)
+                for i, e in enumerate(seq)
+                if matches(steps[0], e[1], e[2])
+                and (date_from is None or e[0] >= date_from)
+                and (date_to is None or e[0] <= date_to)
+            ]
+        if depth == 0:
+            continue
+        if attribution == "all_events" or not breakdown:
+            b = value
+        elif attribution == "last_touch":
+            b = _value(_best_rows(evs, steps, window, order, kw)[depth - 1][2], breakdown)
+        elif order == "unordered":
+            first = starts[0]
+            b = _value(next(e for e in evs if (e[0], e[3]) == first)[2], breakdown)
+        else:
+            b = _value(order_events(evs, steps)[starts[0][0]][2], breakdown)
+        opened = any(
+            t + window > end
+            for t in (e[0] for e in evs if _starts(e, steps, order, exclusions))
+            if (date_from is None or t >= date_from) and (date_to is None or t <= date_to)
+        )
+        out[b] = (depth, times, opened and depth < len(steps) and not ended)
+    return out
+
+
+def order_events(events, steps):
+    return order(events, steps)
+
+
+def _anchor(e, steps, exclusions, date_from, date_to):
+    return (
+        _starts(e, steps, "unordered", exclusions)
+        and (date_from is None or e[0] >= date_from)
+        and (date_to is None or e[0] <= date_to)
+    )
+
+
+def _starts(e, steps, order_, exclusions):
+    """Whether event ``e`` starts an attempt: step 1 (ordered) or any step but an exclusion."""
+    if order_ != "unordered":
+        return matches(steps[0], e[1], e[2])
+    return any(matches(s, e[1], e[2]) for s in steps) and not any(
+        matches(x.as_step(), e[1], e[2]) for x in exclusions
+    )
+
+
+def _best_rows(evs, steps, window, order_, kw):
+    """The rows of the attempt behind an ordered unit's result (for last_touch)."""
+    seq, atts = attempts(
+        evs,
+        steps,
+        window,
+        strict=(order_ == "strict"),
+        date_from=kw["date_from"],
+        date_to=kw["date_to"],
+    )
+    depth = max(len(a) for a in atts)
+    exclusions = kw["exclusions"]
+    pool = (
+        [a for a in atts if not tainted(seq, a, exclusions, window, len(steps))]
+        if exclusions
+        else atts
+    )
+    best = next(a for a in pool if len(a) == depth)
+    return [seq[i] for i, _ in best]

@@ -1,23 +1,29 @@
-"""The SQL funnel agrees with a small pure-Python funnel on random event histories (hypothesis)."""
+"""The SQL funnel agrees with a small pure-Python funnel on random event histories (hypothesis):
+every strategy and order, times from 1900 to 2199, date ranges, breakdowns, units (F17), terminal
+events and observation ends (F18), and units still in progress (F12)."""
 
 from __future__ import annotations
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import poanalytics as poa
 from poanalytics.metrics import Exclusion, FunnelQuery, Prop, Step, run_funnel
 from tests import funnel_reference as ref
 
-T0 = pd.Timestamp("2024-01-01", tz="UTC")
-EVENTS = ["a", "b", "c", "x"]
+EVENTS = ["a", "b", "c", "x", "t"]
+FIRST = pd.Timestamp("1900-01-01", tz="UTC")
+LAST = pd.Timestamp("2199-12-31 23:00", tz="UTC")
+EPOCH_S = int(-FIRST.timestamp())  # seconds from 1900 to 1970
 
 event_st = st.tuples(
     st.sampled_from(["u1", "u2", "u3"]),
     st.sampled_from(EVENTS),
     st.integers(min_value=0, max_value=12),  # seconds: many ties on purpose
-    st.sampled_from([None, "web", "ios"]),
+    st.sampled_from([None, "web", "ios"]),  # platform
+    st.sampled_from([None, "s1", "s2"]),  # session
+    st.sampled_from([None, "c1", "c2"]),  # company
 )
 step_st = st.one_of(
     st.sampled_from(["a", "b", "c"]).map(Step),
@@ -34,17 +40,23 @@ step_st = st.one_of(
         ]
     ),
 )
+# the base instant: anywhere from 1900 to 2199, often right around 1970-01-01 (the sign change)
+base_st = st.one_of(
+    st.integers(min_value=0, max_value=int((LAST - FIRST).total_seconds())),
+    st.integers(min_value=EPOCH_S - 20, max_value=EPOCH_S + 5),
+)
+offset_st = st.one_of(st.none(), st.integers(min_value=0, max_value=14))
 
 
 @st.composite
 def funnel_case(draw):
     events = draw(st.lists(event_st, min_size=0, max_size=14))
-    # every event name and property exists, so validation never refuses the funnel
-    events += [("zz", e, 100 + i, "web") for i, e in enumerate(EVENTS)]
+    # every event name and property exists, so validation never refuses the funnel; its time sets
+    # the data's end, so some windows are still open
+    end = draw(st.integers(min_value=0, max_value=20))
+    events += [("zz", e, end, "web", "s9", "c9") for e in EVENTS]
     steps = draw(st.lists(step_st, min_size=2, max_size=4))
-    window = draw(st.integers(min_value=1, max_value=8))
     order = draw(st.sampled_from(["ordered", "strict", "unordered"]))
-    strategy = draw(st.sampled_from(["lists", "lists-asof", "asof", "window"]))
     exclusions = ()
     if order == "unordered":
         if draw(st.booleans()):
@@ -53,7 +65,32 @@ def funnel_case(draw):
         lo = draw(st.integers(min_value=0, max_value=len(steps) - 2))
         hi = draw(st.integers(min_value=lo + 1, max_value=len(steps) - 1))
         exclusions = (Exclusion("x", lo, hi),)
-    return events, steps, window, order, exclusions, strategy
+    attributions = ["first_touch", "all_events"] + (["last_touch"] if order != "unordered" else [])
+    date_from, date_to = sorted([draw(offset_st) or 0, draw(offset_st) or 99])
+    query = {
+        "window": draw(st.integers(min_value=1, max_value=8)),
+        "order": order,
+        "exclusions": exclusions,
+        "breakdown": draw(st.sampled_from([None, "platform"])),
+        "attribution": draw(st.sampled_from(attributions)),
+        "unit": draw(st.sampled_from(["user", "session", {"property": "company"}])),
+        "terminal_events": draw(st.sampled_from([(), ("t",)])),
+        "date_from": date_from if date_from else None,
+        "date_to": date_to if date_to != 99 else None,
+        "as_of": draw(st.one_of(st.none(), st.integers(min_value=0, max_value=25))),
+    }
+    strategy = draw(st.sampled_from(["lists", "lists-asof", "asof", "window"]))
+    return draw(base_st), events, steps, query, strategy
+
+
+def unit_of(unit, user, session, company):
+    session = session if isinstance(session, str) else None
+    company = company if isinstance(company, str) else None
+    if unit == "session":
+        return f"{user}/{session}" if session else None
+    if unit != "user":
+        return company
+    return user
 
 
 @settings(
@@ -61,55 +98,79 @@ def funnel_case(draw):
 )
 @given(case=funnel_case())
 def test_sql_funnel_matches_reference(case):
-    events, steps, window, order, exclusions, strategy = case
+    base, events, steps, q, strategy = case
+    t0 = FIRST + pd.Timedelta(seconds=base)
     wb = poa.Workbench(":memory:")
     try:
+        props = [{k: v for k, v in (("platform", e[3]), ("company", e[5])) if v} for e in events]
         frame = pd.DataFrame(
             {
                 "user_id": [e[0] for e in events],
                 "event": [e[1] for e in events],
-                "ts": [T0 + pd.Timedelta(seconds=e[2]) for e in events],
-                "properties": [({"platform": e[3]} if e[3] else None) for e in events],
+                "ts": [t0 + pd.Timedelta(seconds=e[2]) for e in events],
+                "session_id": [e[4] for e in events],
+                "properties": [p or None for p in props],
             }
         )
         wb.load_events(frame)
-        rowids: dict[str, list] = {}
-        for rid, u, ev, ts, props in wb.sql(
-            "SELECT rowid, user_id, event, epoch(ts) - epoch(TIMESTAMPTZ '2024-01-01 00:00:00+00'), "
-            "properties->>'$.platform' FROM events"
-        ).itertuples(index=False):
-            rowids.setdefault(u, []).append(
-                (int(ts), ev, {"platform": props} if isinstance(props, str) else {}, int(rid))
-            )
-        if any(x.as_step().key() in {s.key() for s in steps} for x in exclusions):
+        if any(x.as_step().key() in {s.key() for s in steps} for x in q["exclusions"]):
             return  # rejected by validation, tested elsewhere
+        at = {
+            k: (t0 + pd.Timedelta(seconds=q[k]) if q[k] is not None else None)
+            for k in ("date_from", "date_to", "as_of")
+        }
         result = run_funnel(
             wb.con,
-            FunnelQuery(steps, window=f"{window}s", order=order, exclusions=exclusions),
+            FunnelQuery(steps, **{**q, **at, "window": f"{q['window']}s"}),
             # "lists-asof": every unit over the work limit, so the lists' ASOF fallback runs
             strategy=strategy.split("-")[0],
             work_limit=-1 if strategy == "lists-asof" else 4096,
         )
+        n = len(steps)
+        secs = ", ".join(f"(epoch_us(t{k}) - epoch_us($t0)) // 1000000" for k in range(1, n + 1))
         got = {
-            r[0]: (r[1], list(r[2:]))
+            (r[0], r[1]): (r[2], [int(t) for t in r[4 : 4 + r[2]]], bool(r[3]))
             for r in wb.sql(
-                f"SELECT user_id, depth, {', '.join(f'epoch(t{k})::BIGINT - 1704067200' for k in range(1, len(steps) + 1))} "
-                f"FROM {result.per_user_table}"
+                f"SELECT user_id, breakdown, depth, in_progress, {secs} FROM {result.per_user_table}",
+                {"t0": t0},
             ).itertuples(index=False)
         }
-        for user, evs in rowids.items():
-            if order == "unordered":
-                depth, times = ref.unordered(evs, steps, window, exclusions)
-            else:
-                depth, times = ref.furthest(
-                    evs, steps, window, strict=(order == "strict"), exclusions=exclusions
-                )
-            if depth == 0:
-                assert user not in got, (user, got.get(user))
+        # the reference: each unit's events, in seconds from t0, cut at the observation end
+        units: dict[str, list] = {}
+        rows = wb.sql(
+            "SELECT rowid, user_id, event, (epoch_us(ts) - epoch_us($t0)) // 1000000 AS s, "
+            "session_id, properties->>'$.platform' AS p, properties->>'$.company' AS c FROM events",
+            {"t0": t0},
+        )
+        for rid, user, ev, s, session, platform, company in rows.itertuples(index=False):
+            unit = unit_of(q["unit"], user, session, company)
+            if unit is None or (q["as_of"] is not None and s > q["as_of"]):
                 continue
-            assert got[user][0] == depth, (user, evs, got[user])
-            assert [int(t) for t in got[user][1][:depth]] == times, (user, evs, got[user])
-        counts = list(result.table.users)
-        assert counts == sorted(counts, reverse=True)  # F1: never increases along the funnel
+            units.setdefault(unit, []).append(
+                (int(s), ev, {"platform": platform} if isinstance(platform, str) else {}, int(rid))
+            )
+        end = q["as_of"] if q["as_of"] is not None else int(rows.s.max())
+        want = {}
+        for unit, evs in units.items():
+            for value, res in ref.unit_results(
+                evs,
+                steps,
+                q["window"],
+                order=q["order"],
+                exclusions=q["exclusions"],
+                date_from=q["date_from"],
+                date_to=q["date_to"],
+                breakdown=q["breakdown"],
+                attribution=q["attribution"],
+                terminal=q["terminal_events"],
+                end=end,
+            ).items():
+                want[(unit, value if q["breakdown"] else "")] = res
+        assert got == want, (events, steps, q)
+        event(f"units in progress: {any(v[2] for v in want.values())}")
+        event(f"deepest: {max((v[0] for v in want.values()), default=0)} of {n}")
+        for i in range(0, len(result.table), n):  # F1: never increases along the funnel
+            counts = list(result.table.users[i : i + n])
+            assert counts == sorted(counts, reverse=True)
     finally:
         wb.close()

@@ -66,14 +66,14 @@ def unordered_sql(plan: FunnelPlan, params: Params, table: str = "events") -> st
     breakdown = "split_part(p.unit, chr(31), 2)" if plan.attribution == "all_events" else "p.b"
     return f"""WITH
 entrants AS (SELECT DISTINCT user_id FROM {src} WHERE ({any_step}) AND {in_range}),
-raw AS (SELECT user_id, ts, {bval} AS b, {unit} AS unit, ({excl}) AS is_x,
+raw AS (SELECT user_id, ts, rowid AS rid, {bval} AS b, {unit} AS unit, ({excl}) AS is_x,
             CASE WHEN {excl} THEN 0 ELSE {mask} END AS mask
         FROM {src} WHERE user_id IN (SELECT user_id FROM entrants) {lower} {upper}
             AND (({any_step}) OR ({excl}))),
-win AS (SELECT unit, user_id, b, ts, mask, {_completed(n, "w")} AS depth, {cleared} AS cleared
+win AS (SELECT unit, user_id, b, ts, rid, mask, {_completed(n, "w")} AS depth, {cleared} AS cleared
         FROM raw WINDOW {windows}),
 att AS (SELECT * FROM win WHERE mask <> 0 AND {in_range}),
-per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, ts) AS b,
+per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, [epoch_us(ts), rid]) AS b,
             greatest(1, coalesce(max(depth) FILTER (WHERE NOT cleared), 0)) AS depth,
             arg_min(ts, {best_key}) AS start, min(ts) AS entered,
             bool_or(epoch_us(ts) + {w_us} > {c.end_us}) AS open
