@@ -143,7 +143,7 @@ def _validate(f: FunnelResult, q: CorrelationQuery) -> int:
     n = len(f.plan.steps)
     if f.plan.order == "unordered":
         raise _fail(
-            "unordered funnels keep no step times, so there is no time span to correlate over",
+            "unordered funnels have no step order, so no span between two steps to correlate over",
             "funnel.correlation_unordered",
             "run the funnel with order='ordered' or 'strict'",
         )
