@@ -30,6 +30,7 @@ from .funnel_sql import (
     FunnelPlan,
     breakdown_expr,
     first_pos_at,
+    pos_clock,
     pos_time_us,
     rows_ctes,
 )
@@ -38,7 +39,12 @@ WORK_LIMIT = 4096  # positions filtered per unit before it takes the ASOF chain
 
 
 def _us(x: str) -> str:
+    """Epoch microseconds of a position (for output); ``_clock`` for differences and bounds."""
     return pos_time_us(x)
+
+
+def _clock(x: str) -> str:
+    return pos_clock(x)
 
 
 def _key(n: int, depth: str, tainted: str, p1: str) -> str:
@@ -80,7 +86,7 @@ def lists_sql(
         FROM lists WHERE l1 IS NOT NULL)""")
 
     # units with one attempt (most of them when step 1 is a one-off like sign-up): a scalar chain
-    hi = first_pos_at(f"{_us('p1')} + {w_us} + 1")  # the first position past the window
+    hi = first_pos_at(f"{_clock('p1')} + {w_us} + 1")  # the first position past the window
     ctes.append(f"""o1 AS (SELECT * EXCLUDE (heavy, l1), l1[1] AS p1, {hi} AS hi
         FROM sized WHERE NOT heavy AND len(l1) = 1)""")
     for k in range(2, n + 1):
@@ -95,7 +101,7 @@ def lists_sql(
     # units with several attempts: each attempt as a list [p1, ..., pN], one list_transform per step
     chain = "list_transform(l1, lambda p: [p])"
     for k in range(2, n + 1):
-        hi = first_pos_at(f"{_us('a[1]')} + {w_us} + 1")
+        hi = first_pos_at(f"{_clock('a[1]')} + {w_us} + 1")
         nxt = f"list_min(list_filter(l{k}, lambda x: x > a[{k - 1}] AND x < {hi}))"
         chain = f"list_transform({chain}, lambda a: list_append(a, {nxt}))"
     depth = " + ".join(["1"] + [f"(a[{k}] IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
@@ -109,7 +115,7 @@ def lists_sql(
     ctes.append("h1 AS (SELECT unit, unnest(l1) AS p1 FROM heavy)")
     for k in range(2, n + 1):
         ctes.append(f"hr{k} AS (SELECT unit, unnest(l{k}) AS pos FROM heavy)")
-        ok = f"{_us('r.pos')} - {_us('a.p1')} <= {w_us}"
+        ok = f"{_clock('r.pos')} - {_clock('a.p1')} <= {w_us}"
         ctes.append(f"""h{k} AS (SELECT a.*, CASE WHEN {ok} THEN r.pos END AS p{k}
             FROM (SELECT * FROM h{k - 1} WHERE p{k - 1} IS NOT NULL) a
             ASOF LEFT JOIN hr{k} r ON a.unit = r.unit AND r.pos > a.p{k - 1}
@@ -117,7 +123,7 @@ def lists_sql(
     # exclusions: the first exclusion row after the attempt's `from` step (ASOF), then the test
     prev = f"h{n}"
     for j, x in enumerate(plan.exclusions, start=1):
-        after = first_pos_at(f"{_us(f'a.p{x.from_step + 1}')} + 1")
+        after = first_pos_at(f"{_clock(f'a.p{x.from_step + 1}')} + 1")
         ctes.append(f"hx{j} AS (SELECT unit, unnest(lx{j}) AS pos FROM heavy)")
         ctes.append(f"""hz{j} AS (SELECT a.*, z.pos AS z{j} FROM {prev} a
             ASOF LEFT JOIN hx{j} z ON a.unit = z.unit AND z.pos >= {after})""")
@@ -154,8 +160,8 @@ def lists_sql(
 def _inside(z: str, p_from: str, p_to: str, p1: str, w_us: str) -> str:
     """Exclusion row ``z`` taints an attempt (F9): strictly after its ``from`` step and strictly
     before its ``to`` step, or, with ``to`` not reached, inside the window. NULL counts as no."""
-    t, lo, hi = _us(z), _us(p_from), _us(p_to)
-    return f"coalesce({t} > {lo} AND ({t} < {hi} OR ({hi} IS NULL AND {t} - {_us(p1)} <= {w_us})), false)"
+    t, lo, hi = _clock(z), _clock(p_from), _clock(p_to)
+    return f"coalesce({t} > {lo} AND ({t} < {hi} OR ({hi} IS NULL AND {t} - {_clock(p1)} <= {w_us})), false)"
 
 
 def _taint(plan: FunnelPlan, w_us: str, p: Callable[[int], str]) -> str:

@@ -45,15 +45,21 @@ RANK_BITS = (2 * MAX_ORDERED_STEPS + 1).bit_length()  # ((N - depth) * 2 + taint
 assert KEY_SHIFT + RANK_BITS < 127, "a funnel key must fit a signed HUGEINT"
 
 
+def pos_clock(pos: str) -> str:
+    """The time field of ``pos`` (SQL): epoch microseconds + TIME_OFFSET, never negative. Differences
+    and window bounds are computed on it directly; ``pos_time_us`` turns it back into a time."""
+    return f"({pos} >> {TIME_SHIFT})"
+
+
 def pos_time_us(pos: str) -> str:
     """The epoch microseconds of the row at position ``pos`` (SQL)."""
-    return f"(({pos} >> {TIME_SHIFT}) - {TIME_OFFSET})"
+    return f"({pos_clock(pos)} - {TIME_OFFSET})"
 
 
-def first_pos_at(us: str) -> str:
-    """The smallest position at epoch microsecond ``us`` (SQL): every row at ``us`` or later is
+def first_pos_at(clock: str) -> str:
+    """The smallest position at time field ``clock`` (SQL): every row at that instant or later is
     at or above it, every earlier row below."""
-    return f"((({us})::HUGEINT + {TIME_OFFSET}) << {TIME_SHIFT})"
+    return f"(({clock}) << {TIME_SHIFT})"
 
 
 @dataclass(frozen=True)
@@ -239,8 +245,9 @@ def rows_ctes(plan: FunnelPlan, params: Params, table: str = "events") -> tuple[
         f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
             FROM raw)""",
         # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
-        f"""seq AS (SELECT *, ((epoch_us(ts)::HUGEINT + {TIME_OFFSET}) << {TIME_SHIFT})
-            + ({min_step}::HUGEINT << {ROW_BITS}) + rid AS pos FROM seq0)""",
+        # (products, not shifts: DuckDB multiplies HUGEINTs faster than it shifts them)
+        f"""seq AS (SELECT *, ((epoch_us(ts)::HUGEINT + {TIME_OFFSET}) * {1 << STEP_BITS} + {min_step})
+            * {1 << ROW_BITS} + rid AS pos FROM seq0)""",
     ]
     return ctes, c
 
