@@ -24,6 +24,7 @@ from .funnel_unordered import MAX_STEPS, unordered_sql
 from .predicates import step_predicate
 from .spec import Exclusion, MetricError, Step
 from .temp import drop_released, drop_table, release
+from .units import Unit, left_out_sql, left_out_warning, parse_unit, unit_source
 from .validate import (
     check_choice,
     check_event,
@@ -36,7 +37,6 @@ from .validate import (
     parse_steps,
     parse_window,
 )
-from .units import Unit, left_out_sql, left_out_warning, parse_unit, unit_source
 
 ORDERS = ("ordered", "strict", "unordered")
 ATTRIBUTIONS = ("first_touch", "last_touch", "all_events", "step")
