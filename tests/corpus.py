@@ -259,6 +259,7 @@ def _tickets() -> list[Case]:
     add(Case('tickets_bad_times', 'tickets', 't.csv', text(head + '\n' + '\n'.join(tk('tb', 3) + ['tb-x,whenever,,s,b', 'tb-y,' + ts(1) + ',later,s,b']) + '\n'), 'csv', loaded=3, quarantined=2))
     add(Case('tickets_unclosed_quote', 'tickets', 't.csv', text(head + '\n' + '\n'.join(tk('tu', 3) + ['tu-x,' + ts(1) + ',' + ts(2) + ',s,"never closed'] + tk('tu2', 2)) + '\n'), 'csv', 'any'))
     add(Case('tickets_multiline_bodies', 'tickets', 't.csv', text(head + '\n' + '\n'.join(f'tm-{i},{ts(i)},{ts(i)},s,"line 1\nline 2, with comma\n""quoted"""' for i in range(4)) + '\n'), 'csv', loaded=4))
+    add(Case('tickets_excel_crlf_rows_lf_in_cells', 'tickets', 't.csv', text(head + '\r\n' + '\r\n'.join(f'txl-{i},{ts(i)},{ts(i)},s,"first line\nsecond line"' for i in range(3)) + '\r\n'), 'csv', loaded=3, probe=("SELECT count(*) FROM tickets WHERE ticket_id LIKE 'txl-%' AND body = 'first line' || chr(10) || 'second line'", 3)))
     add(Case('tickets_huge_body', 'tickets', 't.csv', text(head + '\n' + '\n'.join(tk('th', 2) + ['th-x,' + ts(1) + ',' + ts(1) + ',s,' + 'b' * 1000100]) + '\n'), 'csv', loaded=2, quarantined=1))
     add(Case('tickets_bom', 'tickets', 't.csv', text('\ufeff' + head + '\n' + '\n'.join(tk('tbo', 4)) + '\n'), 'csv', loaded=4))
     add(Case('tickets_header_only', 'tickets', 't.csv', text(head + '\n'), 'csv', loaded=0))

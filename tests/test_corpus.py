@@ -33,10 +33,7 @@ TABLE = {"events": "events", "tickets": "tickets", "notes": "notes"}
 
 # Cases that fail on today's code because of a loader bug another helper of issue 8 is fixing.
 # strict: the mark must go when the fix lands.
-XFAIL: dict[str, str] = {
-    "csv_mixed_line_endings": "issue 8: a CSV mixing CRLF and LF line ends is refused whole "
-    "(DuckDB strict mode: 'state machine reached an invalid state')",
-}
+XFAIL: dict[str, str] = {}
 
 # loaded through `poanalytics ingest` in subprocesses that run side by side (each pays ~1.5 s of
 # imports): one load with quarantined rows, one refused file, one with duplicates, one of notes

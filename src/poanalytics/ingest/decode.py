@@ -8,6 +8,7 @@ read (through gzip for ``.gz``) and:
   position), is decoded into a UTF-8 copy in a scratch folder, which is read instead;
 * a file that is not UTF-8 (a Latin-1/Windows-1252 export) is refused with ``ingest.encoding``
   naming the first bad byte, unless the load says ``encoding=`` (then it is decoded from that);
+* a CSV whose lines end in both CRLF and LF is copied with LF line ends (same lines, same rows);
 * a ``.gz`` file that is not gzip, or is cut short, is refused with ``ingest.gzip``;
 * a file the operating system will not let us read is refused with ``ingest.unreadable``.
 
@@ -191,11 +192,15 @@ def as_utf8(inp: Input, container: str, encoding: str | None, work: Scratch) -> 
     source = found if found in ("utf-16", "utf-32") else encoding or found
     if source is None:
         raise not_utf8_error(inp, head)
-    if source in UTF8 or codecs.lookup(source).name == "utf-8":
+    utf8 = source in UTF8 or codecs.lookup(source).name == "utf-8"
+    if utf8 and not (container == "csv" and mixed_line_ends(head)):
         return replace(inp, encoding="utf-8")
     name = inp.path.name[:-3] if inp.path.name.lower().endswith(".gz") else inp.path.name
     target = work.folder() / name
     try:
+        if utf8:  # CRLF and LF line ends in one file: DuckDB's strict CSV reader takes one kind
+            _copy_with_lf(inp.path, target)
+            return replace(inp, path=target, encoding="utf-8")
         with open_bytes(inp.path) as raw, target.open("w", encoding="utf-8", newline="") as out:
             text = io.TextIOWrapper(raw, encoding=source, errors="strict", newline="")
             shutil.copyfileobj(text, out, 1 << 20)
@@ -212,3 +217,20 @@ def as_utf8(inp: Input, container: str, encoding: str | None, work: Scratch) -> 
         full = engine_error(exc, f"a UTF-8 copy of {inp.label} in {target.parent}")
         raise (full or unreadable_error(exc, inp.label)) from exc
     return replace(inp, path=target, encoding=source)
+
+
+def mixed_line_ends(head: bytes) -> bool:
+    """Whether the text ends some lines with CRLF and others with a bare LF (rows appended to a
+    Windows export on another system): DuckDB's CSV reader then refuses the whole file."""
+    return b"\r\n" in head and b"\n" in head.replace(b"\r\n", b"")
+
+
+def _copy_with_lf(path: Path, target: Path) -> None:
+    """Copy the (decompressed) file with every CRLF written as LF; lines and bytes otherwise kept."""
+    with open_bytes(path) as raw, target.open("wb") as out:
+        carry = b""
+        while chunk := raw.read(1 << 20):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            out.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+        out.write(carry)
