@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 import poanalytics as poa
@@ -79,3 +80,20 @@ def test_the_docs_render_areas_and_messages(raises):
     assert "## funnel" in text and "## ingest" in text
     row = next(line for line in text.splitlines() if line.startswith("| `cli.map`"))
     assert "ConfigError" in row and "canonical=source" in row and "--map user_id=" in row
+
+
+def test_coded_warnings_are_documented_too(wb, raises):
+    """A PoaWarning (the work goes on) has a code and a hint like an error, and is listed."""
+    documented = {r.code: r for r in raises}
+    wb.load_events(
+        pd.DataFrame(
+            {"user_id": ["u1"], "event": ["a"], "ts": pd.to_datetime(["2024-01-01"], utc=True)}
+        )
+    )
+    with pytest.warns(poa.PoaWarning) as caught:
+        wb.funnel(["a", "never_seen"])
+    codes = {w.message.code for w in caught if isinstance(w.message, poa.PoaWarning)}
+    assert codes, "no coded warning was raised"
+    for code in codes:
+        assert code in documented, f"{code} is warned but not documented; {REGENERATE}"
+        assert documented[code].error == "PoaWarning" and documented[code].hint

@@ -1,7 +1,8 @@
 """The error-code reference (docs/errors.md), generated from the package source.
 
 Every ``PoaError`` (``ConfigError``, ``InputError``, ``WarehouseError``, ``MetricError``, ...) raised
-in ``src/poanalytics`` is found with ``ast``: its code, class, message and hint. Codes built from a
+in ``src/poanalytics``, and every coded ``PoaWarning``, is found with ``ast``: its code, class,
+message and hint. Codes built from a
 helper's argument (``code=f"{area}.date_range"``, ``check_count(..., "paths.steps")``) are followed
 to the helper's call sites, so each code is listed as users see it. Run
 ``python -m poanalytics.errors_doc`` (or ``make docs``) to rewrite the file; a test fails when it is
@@ -22,7 +23,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 DOC = PACKAGE.parents[1] / "docs" / "errors.md"
-BASE = "PoaError"
+BASES = ("PoaError", "PoaWarning")  # errors stop the work; warnings (also coded) do not
 MAX_DEPTH = 6  # helper -> helper -> ... chains followed to find a literal code
 FIELDS = ("code", "message", "hint")
 _Exprs = dict[str, ast.expr | None]
@@ -98,7 +99,7 @@ class _Index:
             for name, (parents, code) in bases.items():
                 if name in family:
                     continue
-                if name == BASE or any(p in family for p in parents):
+                if name in BASES or any(p in family for p in parents):
                     inherited = next((family[p] for p in parents if p in family), "poa")
                     family[name] = code or inherited
                     changed = True
@@ -382,6 +383,8 @@ def render(raises: list[Raise]) -> str:
         "Every error poanalytics raises is a `PoaError` with a stable `code`, shown as",
         "`[code] what was found` and `What to do: ...` (the CLI prints no traceback for them).",
         "Notebooks and scripts can match on it: `except poa.PoaError as e: if e.code == ...`.",
+        "Rows whose class is `PoaWarning` are warnings: the work goes on, and the warning says what",
+        "was left out or assumed (metrics also keep them on `result.warnings`).",
         "`{name}` in a message stands for a value filled in when the error is raised.",
         "",
         f"{len(by_code)} codes in {len(areas)} areas.",
