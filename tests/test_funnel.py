@@ -498,3 +498,20 @@ def test_f16_unordered_conversion_times_run_from_the_first_completed_step(wb):
     # ordered funnels report both: from the previous step (F11) and from step 1
     g = wb.funnel(["c", "a", "b"], window="1h").table.set_index("step")
     assert (g.mean_seconds_from_previous[3], g.mean_seconds_from_start[3]) == (540, 600)
+
+
+def test_f16_unordered_conversion_times_per_user_and_histogram(wb):
+    load(
+        wb,
+        {
+            "u1": [(0, "c"), (60, "a"), (600, "b")],
+            "u2": [(0, "b"), (30, "b"), (100, "a")],
+            "closer": [(9 * H, "z")],
+        },
+    )
+    f = wb.funnel(["a", "b", "c"], window="1h", order="unordered")
+    times = f.conversion_times(2, from_step=1)  # first to second completed step, any steps
+    assert list(times.user_id) == ["u1", "u2"] and list(times.seconds) == [60, 100]
+    assert list(f.conversion_times(3).seconds) == [540]  # second to third
+    fig = f.times_figure(3, from_step=1)
+    assert fig.layout.title.text == "Time from the 1st to the 3rd completed step"

@@ -346,7 +346,12 @@ class FunnelResult:
         from ..charts.funnel import times_figure
 
         frame = self.conversion_times(step, from_step)
-        a = self.plan.steps[(from_step or step - 1) - 1].name
+        first = from_step or step - 1
+        if self.plan.order == "unordered":  # F8, F16: the k-th completed step, not a step's name
+            return times_figure(
+                frame, f"Time from the {_nth(first)} to the {_nth(step)} completed step"
+            )
+        a = self.plan.steps[first - 1].name
         b = self.plan.steps[step - 1].name
         return times_figure(frame, f"Time from {a} to {b}")
 
@@ -474,6 +479,10 @@ def run_funnel(
     result.warnings.extend(found)
     weakref.finalize(result, release, id(con), name)
     return result
+
+
+def _nth(k: int) -> str:
+    return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
 def _close_journeys(plan: FunnelPlan, params: Params, per_user: str) -> str:

@@ -196,7 +196,8 @@ def _with_rates(frame: pd.DataFrame, raw: pd.DataFrame, step: int, wilson) -> pd
 
 
 def conversion_times(result: FunnelResult, step: int, from_step: int | None = None) -> pd.DataFrame:
-    """Seconds from ``from_step`` (default: the previous step) to ``step`` for every user who reached it."""
+    """Seconds from ``from_step`` (default: the previous step) to ``step`` for every user who reached it.
+    Unordered funnels: from the ``from_step``-th to the ``step``-th completed step (F16)."""
     n = len(result.plan.steps)
     from_step = from_step or step - 1
     if not 1 <= from_step < step <= n:
@@ -204,12 +205,6 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
             f"steps {from_step}->{step} are not within 1..{n} in order",
             code="funnel.step",
             hint=f"pick 1 <= from_step < step <= {n}",
-        )
-    if result.plan.order == "unordered":
-        raise MetricError(
-            "unordered funnels have no step order, so no time between steps",
-            code="funnel.unordered_times",
-            hint="use an ordered funnel for conversion times",
         )
     return fetch_df(
         result.con,
