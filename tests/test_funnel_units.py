@@ -163,6 +163,11 @@ def test_f18_terminal_events_end_a_journey_and_as_of_sets_the_observation_end(wb
     with pytest.raises(poa.MetricError) as info:
         wb.funnel(["submit", "accept"], terminal_events=["declnied"])
     assert info.value.code == "funnel.unknown_event"
+    # an empty name is refused, and the hint does not offer None (any event), which is refused too
+    with pytest.raises(poa.MetricError) as info:
+        wb.funnel(["submit", "accept"], terminal_events=[""])
+    assert info.value.code == "funnel.event_type"
+    assert "None" not in (info.value.hint or "")
 
 
 # does a permit case reach the "document X" branch? Most cases close at T10 without it

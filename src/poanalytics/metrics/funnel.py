@@ -191,7 +191,9 @@ class FunnelQuery:
                 code="funnel.terminal_events",
                 hint='write terminal_events=["A_DECLINED", "A_CANCELLED"]',
             )
-        terminal = tuple(check_event(e, "a terminal event", "funnel") for e in self.terminal_events)
+        terminal = tuple(
+            check_event(e, "a terminal event", "funnel", any_ok=False) for e in self.terminal_events
+        )
         if any(t.event is None for t in terminal):
             raise MetricError(
                 "a terminal event must name an event, not None (any event)",

@@ -281,13 +281,14 @@ def check_name(value: Any, name: str, code: str, none_ok: bool = True) -> str | 
     return value
 
 
-def check_event(value: Any, name: str, area: str) -> Step:
-    """One event: a name, None (any event) or ``poa.Step``; "" and other types are refused."""
+def check_event(value: Any, name: str, area: str, *, any_ok: bool = True) -> Step:
+    """One event: a name, None (any event, when ``any_ok``) or ``poa.Step``; "" and other types
+    are refused."""
     if isinstance(value, str) and not value.strip():
         raise MetricError(
             f"{name} is an empty string",
             code=f"{area}.event_type",
-            hint=f"give an event name, or {name}=None for any event",
+            hint="give an event name" + (f", or {name}=None for any event" if any_ok else ""),
         )
     try:
         return as_step(value)
