@@ -145,12 +145,6 @@ def trend(
             hint="use by='entry' (the unit's first entry) or by='attempt' (the attempt that gave "
             "its result)",
         )
-    if by == "attempt" and result.plan.order == "unordered":
-        raise MetricError(
-            "an unordered funnel keeps no attempt times, so it has no trend by attempt",
-            code="funnel.trend_by",
-            hint="use by='entry', or an ordered funnel",
-        )
     step = _check_step(result, step)
     start = "entered" if by == "entry" else "t1"
     params = Params()
