@@ -267,7 +267,7 @@ def test_f11_conversion_times_mean_median_and_histogram_data(wb):
     assert list(times_figure(times).data[0].x) == [60 / 3600, 120 / 3600, 600 / 3600]
     fig = f.times_figure(2)
     assert list(fig.data[0].x) == [60 / 3600, 120 / 3600, 600 / 3600]
-    assert fig.layout.title.text == "Time from a to b"
+    assert fig.layout.title.text == "Time from a to b (median 2 min, 3 users)"
 
 
 def test_f12_date_range_and_in_progress(wb):

@@ -287,11 +287,18 @@ def test_result_carries_sql_params_and_figure(wb):
     assert sorted(v for v in r.params.values() if isinstance(v, str)) == ["buy", "signup"]
     assert 3_600_000_000 in r.params.values()  # the window, bound
     fig = r.figure()
-    bars = {trace.name: trace for trace in fig.data}
-    assert list(bars["success-correlated"].x) == [pytest.approx(math.log(4))]
-    assert list(bars["failure-correlated"].y) == ["help", "edge"]
-    assert bars["success-correlated"].marker.color == "#2ca02c"
-    assert list(fig.layout.yaxis.categoryarray) == ["edge", "tour", "help"]  # strongest on top
+    dots = {trace.name: trace for trace in fig.data}
+    # in words, on an odds-ratio (log) axis: the log odds ratio stays in the table
+    assert list(dots["more likely to convert"].x) == [pytest.approx(4)]
+    assert list(dots["more likely to convert"].text) == ["4.0x more likely"]
+    assert math.log(4) in [pytest.approx(v) for v in r.table.log_odds_ratio]
+    assert list(dots["less likely"].y) == ["users who did help", "users who did edge"]
+    assert dots["more likely to convert"].marker.color == "#2ca02c"
+    assert list(fig.layout.yaxis.categoryarray) == [  # strongest on top
+        "users who did edge",
+        "users who did tour",
+        "users who did help",
+    ]
 
 
 @pytest.mark.parametrize(

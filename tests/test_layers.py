@@ -12,6 +12,19 @@ from tests.conftest import ROOT
 PKG = ROOT / "src" / "poanalytics"
 # module (or package) -> poanalytics modules it must not import
 FORBIDDEN = {
+    # format: pure text helpers for charts, results and the report
+    "format": {
+        "db",
+        "config",
+        "schema",
+        "ingest",
+        "metrics",
+        "charts",
+        "workbench",
+        "cli",
+        "demo",
+        "status",
+    },
     "errors": {"db", "config", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "config": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "db": {"schema", "ingest", "workbench", "cli", "demo", "status"},
@@ -20,7 +33,7 @@ FORBIDDEN = {
     "demo": {"cli"},
     "metrics": {"workbench", "cli", "demo", "status"},
     # charts draw results: no data access
-    "charts": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
+    "charts": {"db", "schema", "ingest", "metrics", "workbench", "cli", "demo", "status"},
 }
 
 

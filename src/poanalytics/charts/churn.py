@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from .style import PALETTE, apply, colours
+
 _STEP = {
     "day": pd.DateOffset(days=1),
     "week": pd.DateOffset(weeks=1),
@@ -12,13 +14,14 @@ _STEP = {
 }
 
 
-def churn_figure(result) -> go.Figure:
+def churn_figure(
+    table: pd.DataFrame, period: str = "week", inactive_days: int = 28, segment: str | None = None
+) -> go.Figure:
     """One line per segment; periods too early to show churn are gaps (not 0%), the incomplete
     last period is shaded, and the group without the segment property is named on the chart."""
-    table = result.table
-    q = result.query
-    n = q.inactive_days
-    groups = table.groupby("segment") if "segment" in table else [("all users", table)]
+    n = inactive_days
+    groups = list(table.groupby("segment")) if "segment" in table else [("all users", table)]
+    palette = colours([str(g) for g, _ in groups]) if len(groups) <= len(PALETTE) else {}
     fig = go.Figure(
         [
             go.Scatter(
@@ -26,6 +29,8 @@ def churn_figure(result) -> go.Figure:
                 x=list(t.period_start),
                 y=[None if pd.isna(v) else float(v) for v in t.churn_rate],
                 mode="lines+markers",
+                line_color=palette.get(str(g)),
+                hovertemplate=f"{g}: " + "%{y:.1%} churned, " + period + " of %{x}<extra></extra>",
             )
             for g, t in groups
         ]
@@ -40,50 +45,64 @@ def churn_figure(result) -> go.Figure:
         for start in sorted(set(table[table.incomplete].period_start)):
             fig.add_vrect(
                 x0=start,
-                x1=start + _STEP[q.period],
+                x1=start + _STEP[period],
                 fillcolor="grey",
                 opacity=0.15,
                 line_width=0,
                 annotation_text="incomplete",
                 annotation_position="top left",
             )
-    if q.segment:
-        label = f"no {q.segment}"
-        notes.append(f'"{label}" = users with no {q.segment} property on any of their events')
+    if segment:
+        label = f"no {segment}"
+        notes.append(f'"{label}" = users with no {segment} property on any of their events')
     if notes:
         fig.add_annotation(
             text="<br>".join(notes),
             x=0,
             xref="paper",
-            y=-0.12,
+            y=0,
             yref="paper",
+            yshift=-60,
             xanchor="left",
             yanchor="top",
             showarrow=False,
             align="left",
         )
-        fig.update_layout(margin={"b": 80 + 20 * len(notes)})
-    fig.update_layout(
-        title=f"Churn rate by {q.period} (churned = no event for {n} days)",
+        fig.update_layout(margin={"b": 100 + 20 * len(notes)})
+    return apply(
+        fig,
+        f"Churn rate by {period} (churned = no event for {n} days)",
+        xaxis_title=f"{period} starting",
         yaxis_tickformat=".0%",
         yaxis_title="churned / active at the start",
+        legend_title_text=segment or None,
     )
-    return fig
 
 
-def survival_figure(result) -> go.Figure:
-    table = result.table
-    n = result.query.inactive_days
+def survival_figure(table: pd.DataFrame, inactive_days: int = 28) -> go.Figure:
+    """Kaplan-Meier steps per group, every line with markers (plotly drops them on long lines)."""
+    groups = list(table.groupby("group"))
+    palette = colours([str(g) for g, _ in groups]) if len(groups) <= len(PALETTE) else {}
     fig = go.Figure(
         [
-            go.Scatter(name=str(g), x=list(t.day), y=list(t.survival), line_shape="hv")
-            for g, t in table.groupby("group")
+            go.Scatter(
+                name=str(g),
+                x=list(t.day),
+                y=list(t.survival),
+                line_shape="hv",
+                mode="lines+markers",
+                marker={"size": 6},
+                line_color=palette.get(str(g)),
+                hovertemplate=f"{g}: " + "%{y:.1%} still active after %{x} days<extra></extra>",
+            )
+            for g, t in groups
         ]
     )
-    fig.update_layout(
-        title=f"Still active after signup (Kaplan-Meier; churned = no event for {n} days)",
+    return apply(
+        fig,
+        f"Still active after signup (Kaplan-Meier; churned = no event for {inactive_days} days)",
         xaxis_title="days since signup",
+        yaxis_title="still active",
         yaxis_tickformat=".0%",
         yaxis_range=[0, 1.02],
     )
-    return fig

@@ -2,72 +2,131 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import pandas as pd
 import plotly.graph_objects as go
 
-if TYPE_CHECKING:
-    from ..metrics.funnel import FunnelResult
+from ..format import count, duration, percent
+from .style import LABEL_FONT, OTHER, TOP, apply, colours, top_values
+
+VIEWS = ("users", "percent")
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
+def funnel_figure(
+    table: pd.DataFrame,
+    title: str = "Funnel: users per step, 95% Wilson intervals",
+    view: str | None = None,
+    top: int = TOP,
+    exclusive: bool = True,
+) -> go.Figure:
+    """Bars per step from a funnel table: users (``view="users"``) or conversion from the first
+    step (``view="percent"``, the default with a breakdown, where series differ in size).
 
-
-def funnel_figure(result: FunnelResult) -> go.Figure:
-    table = result.table
+    With a breakdown, the ``top`` values with the most users at step 1 are drawn and the rest are
+    summed into "other" (no interval: it mixes values). ``exclusive=False`` says a user can sit in
+    several values (attribution all_events), and the "other" label says so."""
+    has_breakdown = "breakdown" in table
+    view = view or ("percent" if has_breakdown else "users")
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, not {view!r}")
+    series = _series(table, top, exclusive) if has_breakdown else [("users", table, False)]
+    palette = colours([label for label, _, _ in series])
     fig = go.Figure()
-    series = (
-        [(None, table)]
-        if "breakdown" not in table
-        else [
-            (value if value != "" else "(none)", group)
-            for value, group in table.groupby("breakdown", sort=True)
-        ]
+    for label, group, grouped in series:
+        fig.add_trace(_bar(label, group, grouped, view, palette[label], has_breakdown))
+    many = len(series) > 2
+    fig.update_traces(
+        textposition="inside",
+        insidetextanchor="start",  # at the bar's base: the interval's caps sit at its top
+        textangle=-90 if many else 0,
+        textfont={"size": LABEL_FONT},
+        cliponaxis=False,
     )
-    for label, group in series:
-        fig.add_trace(
-            go.Bar(
-                name=str(label) if label is not None else "users",
-                x=list(group["name"]),
-                y=list(group["users"]),
-                text=[
-                    f"{u:,} ({_pct(c)})"
-                    for u, c in zip(group["users"], group["conversion_from_start"], strict=True)
-                ],
-                textposition="outside",
-                error_y={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": list(
-                        (group["ci_high"] - group["conversion_from_start"]) * group["users"].iloc[0]
-                    ),
-                    "arrayminus": list(
-                        (group["conversion_from_start"] - group["ci_low"]) * group["users"].iloc[0]
-                    ),
-                },
-                customdata=list(
-                    zip(
-                        group["dropped"],
-                        group["in_progress"],
-                        group["conversion_from_previous"],
-                        strict=True,
-                    )
-                ),
-                hovertemplate="%{x}<br>%{y:,} users<br>dropped here: %{customdata[0]:,}"
-                "<br>still in their window: %{customdata[1]:,}"
-                "<br>from previous step: %{customdata[2]:.1%}<extra></extra>",
-            )
-        )
-    plan = result.plan
-    window = f"{plan.window // 86400}d" if plan.window % 86400 == 0 else f"{plan.window}s"
-    fig.update_layout(
-        title=f"Funnel ({plan.order}, {window} window): users per step, 95% Wilson intervals",
-        yaxis_title="users",
+    percent_view = view == "percent"
+    return apply(
+        fig,
+        title if not percent_view else title.replace("users per step", "conversion from step 1"),
+        xaxis_title="funnel step",
+        yaxis_title="converted from step 1" if percent_view else "users",
+        yaxis_tickformat=".0%" if percent_view else ",d",
+        yaxis_range=[0, 1.05] if percent_view else None,
         barmode="group",
-        showlegend=len(series) > 1,
+        showlegend=has_breakdown,
+        legend_title_text="breakdown" if has_breakdown else None,
+        uniformtext={"minsize": LABEL_FONT, "mode": "hide"},  # hide a label rather than shrink it
     )
-    return fig
+
+
+def _series(table: pd.DataFrame, top: int, exclusive: bool) -> list[tuple[str, pd.DataFrame, bool]]:
+    named = table.assign(breakdown=table["breakdown"].replace("", "(none)").astype(str))
+    first = named[named["step"] == named["step"].min()].set_index("breakdown")["users"]
+    kept, rest = top_values(first, top)
+    out = [(value, named[named["breakdown"] == value], False) for value in kept]
+    if rest:
+        out.append((OTHER, _pool(named, rest, exclusive), True))
+    return out
+
+
+def _pool(table: pd.DataFrame, values: list[str], exclusive: bool) -> pd.DataFrame:
+    """The grouped values summed per step; rates from the sums, no interval and no time."""
+    part = table[table["breakdown"].isin(values)]
+    summed = part.groupby(["step", "name"], as_index=False, sort=True)[
+        ["users", "dropped", "in_progress"]
+    ].sum()
+    start = summed["users"].iloc[0]
+    summed["conversion_from_start"] = summed["users"] / start if start else float("nan")
+    summed["conversion_from_previous"] = summed["users"] / summed["users"].shift(1).fillna(start)
+    note = "" if exclusive else "; a user can count in several"
+    summed["values"] = f"{len(values)} values: " + ", ".join(values) + note
+    return summed
+
+
+def _bar(
+    label: str, group: pd.DataFrame, grouped: bool, view: str, colour: str, named: bool
+) -> go.Bar:
+    rate = group["conversion_from_start"]
+    start = group["users"].iloc[0]
+    scale = 1 if view == "percent" else start
+    error = None
+    if not grouped and "ci_low" in group:
+        error = {
+            "type": "data",
+            "symmetric": False,
+            "array": list((group["ci_high"] - rate) * scale),
+            "arrayminus": list((rate - group["ci_low"]) * scale),
+            "thickness": 1.5,
+            "width": 4,
+            "color": "#333333",
+        }
+    if view == "percent":
+        y, text = list(rate), [percent(r) for r in rate]
+    else:
+        y = list(group["users"])
+        text = [f"{count(u)} · {percent(r)}" for u, r in zip(group["users"], rate, strict=True)]
+    what = f"{label}: " if named else ""
+    if grouped:
+        what = f"{label} ({group['values'].iloc[0]}): "
+    return go.Bar(
+        name=label,
+        x=list(group["name"]),
+        y=y,
+        text=text,
+        marker_color=colour,
+        error_y=error,
+        customdata=list(
+            zip(
+                [count(u) for u in group["users"]],
+                [percent(r) for r in rate],
+                [count(d) for d in group["dropped"]],
+                [count(i) for i in group["in_progress"]],
+                [percent(r) for r in group["conversion_from_previous"]],
+                strict=True,
+            )
+        ),
+        hovertemplate=what + "%{x}<br>%{customdata[0]} users, "
+        "%{customdata[1]} of step 1<br>dropped here: %{customdata[2]}"
+        "<br>still in their window: %{customdata[3]}"
+        "<br>from previous step: %{customdata[4]}<extra></extra>",
+    )
 
 
 def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure:
@@ -130,18 +189,28 @@ def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure
                 text=f"incomplete: {r.in_progress:,} of {r.entrants:,} in progress",
                 showarrow=False,
                 textangle=-90,
-                font={"size": 10},
+                font={"size": LABEL_FONT},
             )
-    fig.update_layout(
-        title=f"{title}: users whose window has closed, 95% Wilson intervals",
+    return apply(
+        fig,
+        f"{title}: users whose window has closed, 95% Wilson intervals",
+        xaxis_title="start of the period",
         yaxis_tickformat=".0%",
         yaxis_title="conversion",
         showlegend=len(incomplete) > 0,
     )
-    return fig
 
 
 def times_figure(frame, title: str = "Time to convert") -> go.Figure:
-    fig = go.Figure(go.Histogram(x=list(frame["seconds"] / 3600), nbinsx=30))
-    fig.update_layout(title=title, xaxis_title="hours", yaxis_title="users")
-    return fig
+    """Histogram in hours; the median in words above it ("median 3 h 12 min")."""
+    seconds = frame["seconds"]
+    fig = go.Figure(
+        go.Histogram(
+            x=list(seconds / 3600),
+            nbinsx=30,
+            hovertemplate="%{x} hours<br>%{y:,} users<extra></extra>",
+        )
+    )
+    if len(seconds):
+        title = f"{title} (median {duration(seconds.median())}, {count(len(seconds))} users)"
+    return apply(fig, title, xaxis_title="hours", yaxis_title="users", bargap=0.05)

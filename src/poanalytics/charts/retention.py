@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import plotly.graph_objects as go
 
+from ..format import count, percent
+from .style import LABEL_FONT, apply
 
-def retention_figure(result) -> go.Figure:
-    table = result.table
+ROW_PX = 28  # height per cohort row: every label and cell text stays readable
+
+
+def retention_figure(
+    table: pd.DataFrame, period: str = "week", title: str = "Retention"
+) -> go.Figure:
+    """A heatmap of the share of each cohort active N periods after its own; the figure grows with
+    the number of cohorts so every row is labelled, and the colour bar reads in percent."""
     if table.empty:
-        return go.Figure().update_layout(title="Retention: no cohorts in the range")
+        return apply(go.Figure(), f"{title}: no cohorts in the range")
     grid = table.pivot(index="cohort_start", columns="interval", values="rate")
     sizes = table.groupby("cohort_start").cohort_size.first()
-    labels = [f"{c:%Y-%m-%d} ({int(sizes[c]):,})" for c in grid.index]
+    labels = [f"{c:%Y-%m-%d} ({count(sizes[c])})" for c in grid.index]
     open_cells = (
         table.pivot(index="cohort_start", columns="interval", values="incomplete")
         .reindex(index=grid.index, columns=grid.columns)
@@ -21,7 +30,7 @@ def retention_figure(result) -> go.Figure:
     )
     text = [
         [
-            ("" if v != v else f"{100 * v:.0f}%" + ("*" if inc else ""))
+            ("" if v != v else percent(v, 0) + ("*" if inc else ""))
             for v, inc in zip(r, o, strict=True)
         ]
         for r, o in zip(grid.to_numpy(), open_cells, strict=True)
@@ -33,27 +42,34 @@ def retention_figure(result) -> go.Figure:
             y=labels,
             text=text,
             texttemplate="%{text}",
+            textfont={"size": LABEL_FONT},
             colorscale="Blues",
             zmin=0,
             zmax=1,
+            colorbar={"tickformat": ".0%", "title": {"text": "active"}},
             hoverongaps=False,
+            hovertemplate="cohort %{y}<br>%{x} " + period + "s later: %{z:.1%}<extra></extra>",
         )
     )
-    q = result.query
-    fig.update_layout(
-        title=f"Retention by {q.period} ({q.cohort.replace('_', '-')} cohorts"
-        f"{', cumulative' if q.cumulative else ''}); blank = not observable yet",
-        xaxis_title=f"{q.period}s after the cohort's",
-        yaxis_title="cohort (size)",
-        yaxis_autorange="reversed",
+    rows = len(labels)
+    apply(
+        fig,
+        title,
+        xaxis_title=f"{period.capitalize()}s after the cohort {period}",
+        yaxis_title="cohort (users)",
+        yaxis={"autorange": "reversed", "dtick": 1, "type": "category"},
+        xaxis={"type": "category", "side": "bottom"},
+        height=max(360, 200 + ROW_PX * rows),
+        margin={"b": 110},
     )
     if open_cells.any():
         fig.add_annotation(
             text="* not over yet: the data ends inside that period, so the share can still grow",
             x=0,
             xref="paper",
-            y=-0.12,
+            y=0,
             yref="paper",
+            yshift=-70,
             xanchor="left",
             yanchor="top",
             showarrow=False,

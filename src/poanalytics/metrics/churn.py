@@ -72,14 +72,15 @@ class ChurnResult(MetricResult):
     def figure(self):
         from ..charts.churn import churn_figure
 
-        return churn_figure(self)
+        q = self.query
+        return churn_figure(self.table, q.period, q.inactive_days, q.segment)
 
 
 class SurvivalResult(MetricResult):
     def figure(self):
         from ..charts.churn import survival_figure
 
-        return survival_figure(self)
+        return survival_figure(self.table, self.query.inactive_days)
 
 
 def no_value(segment: str) -> str:

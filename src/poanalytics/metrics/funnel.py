@@ -415,11 +415,27 @@ class FunnelResult:
             )
 
     @metric_boundary("funnel")
-    def figure(self):
-        """Bars of users per step with conversion, Wilson intervals, drop-off and in-progress counts."""
-        from ..charts.funnel import funnel_figure
+    def figure(self, view: str | None = None, top: int = 8):
+        """Bars per step with conversion, Wilson intervals, drop-off and in-progress counts:
+        ``view="users"`` or ``"percent"`` (conversion from step 1; the default with a breakdown).
+        With a breakdown, the ``top`` values with the most users are drawn, the rest as "other"."""
+        from ..charts.funnel import VIEWS, funnel_figure
+        from ..charts.style import PALETTE
 
-        return funnel_figure(self)
+        check_choice(view or "users", VIEWS, "view", code="funnel.view")
+        if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= len(PALETTE):
+            raise MetricError(
+                f"top={top!r}: the chart draws 1 to {len(PALETTE)} breakdown values, each in its "
+                "own colour, and groups the rest as 'other'",
+                code="funnel.figure_top",
+                hint=f"pass top between 1 and {len(PALETTE)}; the full numbers are in .table",
+            )
+        plan = self.plan
+        window = f"{plan.window // 86400}d" if plan.window % 86400 == 0 else f"{plan.window}s"
+        title = f"Funnel ({plan.order}, {window} window): users per step, 95% Wilson intervals"
+        return funnel_figure(
+            self.table, title, view, top, exclusive=plan.attribution != "all_events"
+        )
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, escape=True)

@@ -125,10 +125,13 @@ class CorrelationResult(MetricResult):
     skewed: bool = False  # PostHog's warning: one side over 10 times the other
 
     def figure(self):
-        """Horizontal bars of log odds ratios with 95% intervals, coloured by direction."""
+        """Odds ratios in words ("4.2x less likely to convert") with 95% intervals."""
         from ..charts.funnel_correlation import correlation_figure
 
-        return correlation_figure(self)
+        title = f"What goes with reaching step {self.step} ({self.step_name})"
+        return correlation_figure(
+            self.table, title, self.success_total, self.failure_total, self.skewed
+        )
 
 
 def _names(value: Sequence[str] | str) -> tuple[str, ...]:

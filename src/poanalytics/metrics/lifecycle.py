@@ -43,14 +43,14 @@ class LifecycleResult(MetricResult):
         """Stacked bars per period; dormant users below zero."""
         from ..charts.lifecycle import lifecycle_figure
 
-        return lifecycle_figure(self)
+        return lifecycle_figure(self.table, self.query.period)
 
 
 class StickinessResult(MetricResult):
     def figure(self):
         from ..charts.lifecycle import stickiness_figure
 
-        return stickiness_figure(self)
+        return stickiness_figure(self.table, self.query.period)
 
 
 def _prepare(

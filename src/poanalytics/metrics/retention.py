@@ -71,7 +71,12 @@ class RetentionResult(MetricResult):
         """A cohort heatmap: rows are cohorts, columns intervals; unobservable cells stay blank."""
         from ..charts.retention import retention_figure
 
-        return retention_figure(self)
+        q = self.query
+        title = (
+            f"Retention by {q.period} ({q.cohort.replace('_', '-')} cohorts"
+            f"{', cumulative' if q.cumulative else ''}); blank = not observable yet"
+        )
+        return retention_figure(self.table, q.period, title)
 
 
 @dataclass(frozen=True)
