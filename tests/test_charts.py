@@ -30,8 +30,10 @@ def _journeys() -> dict[str, list[tuple]]:
             events.append((start + 60 + i, "onboard"))
             if i % 3 != 0:
                 events.append((start + H * (1 + i % 20), "activate"))
-        else:
-            events.append((start + 30, "app_error"))
+        else:  # drop-offs hit errors and look for help
+            events += [(start + 30, "app_error"), (start + 40, "help")]
+        if i % 10 == 1:  # a few who convert hit an error too
+            events.append((start + 50, "app_error"))
         events += [(start + k * W + H, "use") for k in range(1, 1 + i % 6)]
         out[f"u{i:03d}"] = events
     return out
@@ -125,6 +127,9 @@ def test_correlation_is_said_in_words_on_an_odds_ratio_axis(wb):
     k = list(error.y).index("users who did app_error")
     assert error.text[k].endswith("x less likely")
     assert error.textfont.size >= 11
+    helped = next(t for t in fig.data if "users who did help" in t.y)
+    # nobody who looked for help converted: said so, not as a huge ratio from the correction
+    assert helped.text[list(helped.y).index("users who did help")] == "none of them converted"
     assert "odds ratio" in error.hovertemplate  # kept for the reader who wants it
     assert "odds_ratio" in c.table and "log_odds_ratio" in c.table
 

@@ -70,3 +70,12 @@ def test_counts_points_and_ratios():
 def test_missing_values_show_a_dash(missing):
     for f in (count, percent, duration, p_value, signed_points, times):
         assert f(missing) == MISSING
+
+
+def test_likelihood_in_words():
+    from poanalytics.format import likelihood
+
+    assert likelihood(0.24, 10, 50) == "4.2x less likely to convert"
+    assert likelihood(0.005, 0, 114) == "none of them converted"  # not "202x less likely"
+    assert likelihood(30, 40, 0) == "all of them converted"
+    assert likelihood(None, 1, 1) == MISSING

@@ -111,3 +111,15 @@ def times(ratio: Any) -> str:
         return "as likely"
     text = f"{factor:.0f}" if factor >= 10 else f"{factor:.1f}"
     return f"{text}x {'more' if v > 1 else 'less'} likely"
+
+
+def likelihood(ratio: Any, converted: Any = None, dropped: Any = None) -> str:
+    """How a group converts against the rest, in words, from its odds ratio and counts: "4.2x less
+    likely to convert"; "none of them converted" when 0 did (the ratio then only reflects the
+    continuity correction), "all of them converted" when none dropped off."""
+    if _number(converted) == 0:
+        return "none of them converted"
+    if _number(dropped) == 0:
+        return "all of them converted"
+    text = times(ratio)
+    return text if text == MISSING else f"{text} to convert"

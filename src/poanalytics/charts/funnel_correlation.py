@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..format import count, p_value, times
+from ..format import count, likelihood, p_value
 from .style import LABEL_FONT, apply
 
 COLOURS = {"success": "#2ca02c", "failure": "#d62728"}
@@ -66,7 +66,12 @@ def correlation_figure(
         if len(rows) == 0:
             continue
         part = table.loc[rows]
-        words = [times(r) for r in part["odds_ratio"]]
+        words = [
+            likelihood(r, c, d).removesuffix(" to convert")
+            for r, c, d in zip(
+                part["odds_ratio"], part["success_count"], part["failure_count"], strict=True
+            )
+        ]
         fig.add_trace(
             go.Scatter(
                 name="more likely to convert" if direction == "success" else "less likely",
@@ -99,7 +104,7 @@ def correlation_figure(
                         strict=True,
                     )
                 ),
-                hovertemplate="%{y} were %{customdata[0]} to convert<br>converted: "
+                hovertemplate="%{y}: %{customdata[0]}<br>converted: "
                 "%{customdata[1]}, dropped off: %{customdata[2]}<br>odds ratio %{customdata[3]}, "
                 "p %{customdata[4]}<extra></extra>",
             )

@@ -437,8 +437,18 @@ class FunnelResult:
             self.table, title, view, top, exclusive=plan.attribution != "all_events"
         )
 
+    def summary_table(self) -> pd.DataFrame:
+        """Per step: users, conversion, drop-off and median time as text (per breakdown value
+        with a breakdown); ``table`` stays numeric."""
+        from .summary import funnel_summary
+
+        return funnel_summary(self.table)
+
     def _repr_html_(self) -> str:
-        return self.table.to_html(index=False, escape=True)
+        """In a notebook: the summary, with the full table one click away."""
+        from .summary import to_html
+
+        return to_html(self.summary_table(), self.table)
 
 
 @metric_boundary("funnel")

@@ -124,6 +124,12 @@ class CorrelationResult(MetricResult):
     failure_total: int = 0
     skewed: bool = False  # PostHog's warning: one side over 10 times the other
 
+    def summary_table(self) -> pd.DataFrame:
+        """Each event or value in words ("4.2x less likely to convert"), counts, odds ratio, p."""
+        from .summary import correlation_summary
+
+        return correlation_summary(self.table)
+
     def figure(self):
         """Odds ratios in words ("4.2x less likely to convert") with 95% intervals."""
         from ..charts.funnel_correlation import correlation_figure

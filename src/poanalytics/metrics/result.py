@@ -22,5 +22,15 @@ class MetricResult:
     def figure(self):  # pragma: no cover - every metric overrides it
         raise NotImplementedError
 
+    def summary_table(self) -> pd.DataFrame:
+        """The table as a reader wants it: percents, durations, p-values and counts as text,
+        interval bounds left out. ``table`` itself stays numeric."""
+        from .summary import formatted
+
+        return formatted(self.table)
+
     def _repr_html_(self) -> str:
-        return self.table.to_html(index=False, escape=True)
+        """In a notebook: the summary, with the full table one click away."""
+        from .summary import to_html
+
+        return to_html(self.summary_table(), self.table)

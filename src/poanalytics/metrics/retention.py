@@ -67,6 +67,12 @@ class RetentionResult(MetricResult):
             )
         return compare_retention(self.con, self, compare)
 
+    def summary_table(self) -> pd.DataFrame:
+        """Cohorts by interval in percent; ``table`` stays numeric."""
+        from .summary import retention_summary
+
+        return retention_summary(self.table)
+
     def figure(self):
         """A cohort heatmap: rows are cohorts, columns intervals; unobservable cells stay blank."""
         from ..charts.retention import retention_figure
