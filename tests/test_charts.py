@@ -81,6 +81,9 @@ def test_funnel_other_adds_up_the_grouped_values(wb):
     with pytest.raises(poa.PoaError) as err:
         f.figure(top=20)
     assert err.value.code == "funnel.figure_top"
+    with pytest.raises(poa.PoaError) as err:
+        f.figure(view="bars")
+    assert err.value.code == "funnel.view"
 
 
 def test_funnel_bar_labels_are_readable_and_clear_of_the_interval_caps(wb):
@@ -159,3 +162,15 @@ def test_survival_has_a_y_axis_title_and_markers_on_every_line(wb):
     assert fig.layout.yaxis.tickformat == ".0%"
     assert len(fig.data) == 3 and all("markers" in (t.mode or "") for t in fig.data)
     assert len({t.line.color for t in fig.data}) == 3
+
+
+def test_setup_notebook_gives_every_chart_the_export_config():
+    import plotly.io as pio
+
+    before = (pio.renderers.default, pio.renderers["notebook"].config)
+    try:
+        poa.setup_notebook()
+        for name in ("plotly_mimetype", "notebook"):
+            assert pio.renderers[name].config["displaylogo"] is False
+    finally:
+        pio.renderers.default, pio.renderers["notebook"].config = before

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..format import signed_points
+from .style import apply
+
 
 def _label(row) -> str:
     if row.breakdown is None or (
@@ -19,7 +22,7 @@ def _verdict(row) -> str:
         return "incomplete"
     if row.difference != row.difference:
         return "no rate"
-    text = f"{100 * row.difference:+.1f} pts"
+    text = signed_points(row.difference)
     if row.clear:
         return text + ", clear"
     return text + (", small sample" if row.small_sample else ", not clear")
@@ -61,7 +64,12 @@ def comparison_figure(table: pd.DataFrame, title: str = "Period comparison") -> 
                     showarrow=False,
                     text=f"<b>{verdict}</b>" if r.clear else verdict,
                 )
-    fig.update_layout(
-        title=title, barmode="group", yaxis_tickformat=".0%", yaxis_title="rate", margin={"t": 110}
+    return apply(
+        fig,
+        title,
+        barmode="group",
+        yaxis_tickformat=".0%",
+        yaxis_title="rate",
+        xaxis_title="measure",
+        margin={"t": 110},
     )
-    return fig

@@ -14,4 +14,8 @@ def setup_notebook(renderer: str = RENDERER) -> None:
     """
     import plotly.io as pio
 
+    from .style import CONFIG
+
     pio.renderers.default = renderer
+    for name in renderer.split("+"):  # the house config (no logo, PNG download) on every chart
+        pio.renderers[name].config = dict(CONFIG)
