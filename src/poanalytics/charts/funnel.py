@@ -212,5 +212,6 @@ def times_figure(frame, title: str = "Time to convert") -> go.Figure:
         )
     )
     if len(seconds):
-        title = f"{title} (median {duration(seconds.median())}, {count(len(seconds))} users)"
+        users = f"{count(len(seconds))} user{'s' if len(seconds) != 1 else ''}"
+        title = f"{title} (median {duration(seconds.median())}, {users})"
     return apply(fig, title, xaxis_title="hours", yaxis_title="users", bargap=0.05)
