@@ -198,6 +198,7 @@ def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure
         yaxis_tickformat=".0%",
         yaxis_title="conversion",
         showlegend=len(incomplete) > 0,
+        legend={"orientation": "h", "y": -0.3},  # below: the plot keeps its width in narrow cells
     )
 
 
