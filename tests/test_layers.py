@@ -32,6 +32,8 @@ FORBIDDEN = {
     "ingest": {"workbench", "cli", "demo", "status"},
     "demo": {"cli"},
     "metrics": {"workbench", "cli", "demo", "status"},
+    # report sits above metrics/charts, below workbench/cli
+    "report": {"workbench", "cli", "demo", "status"},
     # charts draw results: no data access
     "charts": {"db", "schema", "ingest", "metrics", "workbench", "cli", "demo", "status"},
 }

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Prop,
         Step,
     )
+    from .report.redact import redact, redact_figure, redact_frame
     from .status import Status
     from .workbench import Workbench
 
@@ -43,6 +44,9 @@ _LAZY = {
     "Step": ".metrics",
     "Prop": ".metrics",
     "Status": ".status",
+    "redact": ".report.redact",
+    "redact_figure": ".report.redact",
+    "redact_frame": ".report.redact",
     "Workbench": ".workbench",
 }
 
@@ -64,6 +68,9 @@ __all__ = [
     "WarehouseError",
     "Workbench",
     "setup_notebook",
+    "redact",
+    "redact_figure",
+    "redact_frame",
     "__version__",
 ]
 

@@ -1,0 +1,481 @@
+"""Redaction: personal data and secrets are replaced before anything leaves the workbench.
+
+``redact(text)`` replaces, in this order (each pass sees the placeholders of the ones before):
+
+============  ===========  ==========================================================================
+placeholder   kind         what is detected
+============  ===========  ==========================================================================
+``[secret]``  secret       the values of the keys listed in ``[redact] secrets`` and of ``secrets=``
+``[token]``   token        secret-looking URL parameters (``?token=``, ``&sig=``, ``#access_token=``;
+                           host and path kept), passwords in ``user:pass@`` URLs, ``Bearer``/``Basic``
+                           credentials, ``password=...``/``api_key: ...`` pairs, known key shapes
+                           (``sk_live_``, ``ghp_``, ``github_pat_``, ``xoxb-``, ``AKIA``, ``AIza``,
+                           ``glpat-``, JWTs ``eyJ..``, PEM private keys)
+``[email]``   email        e-mail addresses (also in ``<angle brackets>``, ``+tags``, sub-domains and
+                           non-ASCII letters)
+``[card]``    card         13-19 digits, optionally grouped by spaces or dashes, passing the Luhn check
+``[ip]``      ip           IPv6 and IPv4 addresses (rules below)
+``[phone]``   phone        phone numbers found by ``phonenumbers`` (rules below)
+``[name]``    name         the names in ``[redact] names`` and ``names=`` (whole words, any case)
+============  ===========  ==========================================================================
+
+With ``placeholder = "redacted"`` every kind becomes ``[redacted]``. The rules, in short (the
+reasons are in docs/redaction.md): an IPv4 address has four octets 0-255 without leading zeros, is
+not part of a longer dotted number, and does not follow a version word (``version 1.2.3.4``,
+``v1.2.3.4``, ``build``, ``release``, ``app``, ``ios``, ...). A phone number is one that
+libphonenumber calls valid in the default region (or with its ``+`` country code), or a possible one
+written with grouping (``(555) 010-4477``); a bare digit run after ``#`` or an id word (order,
+invoice, ticket, ref, ...) is an id, not a phone. Redaction is idempotent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberMatcher
+
+from ..config import CONFIG_NAME, find_root
+from ..errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    import plotly.graph_objects as go
+
+KINDS = ("secret", "token", "email", "card", "ip", "phone", "name")
+PLACEHOLDER_STYLES = ("kind", "redacted")
+
+
+@dataclass(frozen=True)
+class RedactConfig:
+    """The ``[redact]`` section of conf/poanalytics.toml, with the secret values resolved.
+
+    ``secrets`` lists keys (a dotted key of the config file such as ``"delivery.smtp_password"``,
+    or an environment variable name); ``secret_values`` holds what they resolved to.
+    """
+
+    names: tuple[str, ...] = ()
+    default_region: str = "US"
+    placeholder: str = "kind"
+    secrets: tuple[str, ...] = ()
+    secret_values: tuple[str, ...] = field(default=(), repr=False)  # never printed
+
+    def token(self, kind: str) -> str:
+        return f"[{kind}]" if self.placeholder == "kind" else "[redacted]"
+
+
+def _config_error(message: str, code: str, hint: str) -> ConfigError:
+    return ConfigError(message, code=code, hint=hint)
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def parse_config(data: dict[str, Any]) -> RedactConfig:
+    """Check the ``[redact]`` section of a parsed config file and resolve its secrets."""
+    section = data.get("redact", {}) or {}
+    names = section.get("names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _config_error(
+            f"[redact] names must be a list of strings, got {names!r}",
+            "redact.names",
+            'write e.g. names = ["Ada Bakker", "Bram"] in conf/poanalytics.toml',
+        )
+    region = str(section.get("default_region", "US")).upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise _config_error(
+            f"[redact] default_region {region!r} is not a region libphonenumber knows",
+            "redact.region",
+            'use a two-letter ISO 3166 region code such as "US", "GB" or "NL"',
+        )
+    style = section.get("placeholder", "kind")
+    if style not in PLACEHOLDER_STYLES:
+        raise _config_error(
+            f"[redact] placeholder {style!r} is not one of {list(PLACEHOLDER_STYLES)}",
+            "redact.placeholder",
+            '"kind" writes [email], [phone], ...; "redacted" writes [redacted] for all',
+        )
+    keys = section.get("secrets", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        raise _config_error(
+            f"[redact] secrets must be a list of key names, got {keys!r}",
+            "redact.secrets",
+            'list config keys or environment variables, e.g. secrets = ["delivery.smtp_password"]',
+        )
+    values = []
+    for key in keys:
+        value = _lookup(data, key)
+        if value is None:
+            value = os.environ.get(key)
+        if value not in (None, ""):
+            values.append(str(value))
+    return RedactConfig(tuple(names), region, style, tuple(keys), tuple(values))
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, mtime: float) -> RedactConfig:
+    with path.open("rb") as fh:
+        return parse_config(tomllib.load(fh))
+
+
+def load_config(root: Path | None = None) -> RedactConfig:
+    """The project's ``[redact]`` settings (defaults when the config file has none)."""
+    path = find_root(root) / CONFIG_NAME
+    if not path.is_file():
+        return RedactConfig()
+    return _load(path, path.stat().st_mtime)
+
+
+# -- detectors -------------------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(
+    r"(?:^|[_.\-])(?:token|key|apikey|secret|password|passwd|pwd|pass|sig|signature|auth"
+    r"|authorization|credentials?|session|sessionid|sid|jwt|code|otp)(?:[_.\-]|$)"
+    r"|(?:token|secret|key|signature|password)$",
+    re.IGNORECASE,
+)
+_URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"'\[\]]+", re.IGNORECASE)
+_URL_PARAM = re.compile(r"([?&#;])([^=&#\s]+)=([^&#\s]*)")
+_URL_USERINFO = re.compile(r"^([a-z]+://[^:/@\s]+):([^@/\s]+)@", re.IGNORECASE)
+_TOKEN_SHAPES = re.compile(
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"|\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+    r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
+    r"|\bwhsec_[A-Za-z0-9]{16,}"
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}"
+    r"|\bgithub_pat_[A-Za-z0-9_]{20,}"
+    r"|\bglpat-[A-Za-z0-9_-]{20,}"
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|\bAIza[0-9A-Za-z_-]{35}",
+    re.DOTALL,
+)
+_AUTH_HEADER = re.compile(r"\b(Bearer|Basic)(\s+)(?!\[)[A-Za-z0-9\-._~+/]{12,}=*", re.IGNORECASE)
+_KEY_VALUE = re.compile(
+    r"\b((?:api|access|auth|refresh|client|secret)?[_-]?"
+    r"(?:key|token|secret|password|passwd|pwd))(\s*[:=]\s*)(?!\[)([^\s,;&\"'<>]+)",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(
+    r"(?<![\w.%+'-])\w[\w.%+'-]*@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)"
+    r"(?![\w-])",
+    re.IGNORECASE,
+)
+_CARD = re.compile(r"(?<![\w.,/-])\d(?:[ -]?\d){12,18}(?![\w/-]|[.,]\d)")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)")
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9a-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4})(?:%\w+)?(?![\w:])",
+    re.IGNORECASE,
+)
+_VERSION_BEFORE = re.compile(
+    r"(?:\b(?:version|ver|v|build|release|rel|firmware|fw|sdk|app|ios|android|macos|windows"
+    r"|chrome|firefox|safari|edge|python|node)\.?\s*[:=#]?\s*)$",
+    re.IGNORECASE,
+)
+_ID_BEFORE = re.compile(
+    r"(?:#|\b(?:order|invoice|ticket|case|ref|reference|id|no|nr|number|sku|tracking|po"
+    r"|transaction|txn|build|batch|serial|customer)\.?\s*[:#]?\s*)$",
+    re.IGNORECASE,
+)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _url_token(url: str, token: str) -> str:
+    def param(m: re.Match[str]) -> str:
+        sep, key, value = m.groups()
+        if value and not value.startswith("[") and _SECRET_KEY.search(key):
+            return f"{sep}{key}={token}"
+        return m.group(0)
+
+    url = _URL_USERINFO.sub(lambda m: f"{m.group(1)}:{token}@", url)
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return url[:cut] + _URL_PARAM.sub(param, url[cut:])
+
+
+def _tokens(text: str, token: str) -> str:
+    text = _URL.sub(lambda m: _url_token(m.group(0), token), text)
+    text = _TOKEN_SHAPES.sub(token, text)
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{token}", text)
+
+    def pair(m: re.Match[str]) -> str:
+        key, sep, value = m.groups()
+        secret_like = "=" in sep or len(value) >= 16 or not value.isalpha()
+        return f"{key}{sep}{token}" if secret_like else m.group(0)
+
+    return _KEY_VALUE.sub(pair, text)
+
+
+def _cards(text: str, token: str) -> str:
+    def card(m: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", m.group(0))
+        return token if 13 <= len(digits) <= 19 and _luhn(digits) else m.group(0)
+
+    return _CARD.sub(card, text)
+
+
+def _ips(text: str, token: str) -> str:
+    def v6(m: re.Match[str]) -> str:
+        try:
+            ipaddress.IPv6Address(m.group(0).split("%")[0])
+        except ValueError:
+            return m.group(0)
+        groups = [g for g in re.split(r"[:.]", m.group(0).split("%")[0]) if g]
+        return token if len(groups) >= 3 or any(len(g) >= 3 for g in groups) else m.group(0)
+
+    def v4(m: re.Match[str]) -> str:
+        try:
+            ipaddress.IPv4Address(m.group(0))
+        except ValueError:
+            return m.group(0)
+        if _VERSION_BEFORE.search(text, 0, m.start()):
+            return m.group(0)
+        return token
+
+    text = _IPV6.sub(v6, text) if text.count(":") >= 2 else text
+    return _IPV4.sub(v4, text)
+
+
+def _is_phone(text: str, match: Any) -> bool:
+    raw: str = match.raw_string
+    if raw.isdigit() and _ID_BEFORE.search(text, 0, match.start):
+        return False  # "Order #4155550132": an id written as a bare digit run
+    if phonenumbers.is_valid_number(match.number):
+        return True
+    # a possible (not valid) number counts only when written like one: "(555) 010-4477"
+    digits = sum(c.isdigit() for c in raw)
+    grouped = raw.startswith(("+", "(")) or len(re.findall(r"\d[\s.\-]+\d", raw)) >= 2
+    return grouped and digits >= 10
+
+
+# seven digits with at most a few separators between them: the least any phone number has
+_PHONE_HINT = re.compile(r"\d(?:[\s().\-/\u2010-\u2015]{0,4}\d){6}")
+
+
+def _phones(text: str, token: str, region: str) -> str:
+    if not _PHONE_HINT.search(text):
+        return text
+    spans = [
+        (m.start, m.end)
+        for m in PhoneNumberMatcher(text, region, leniency=Leniency.POSSIBLE)
+        if _is_phone(text, m)
+    ]
+    for start, end in reversed(spans):
+        text = text[:start] + token + text[end:]
+    return text
+
+
+@lru_cache(maxsize=64)
+def _literal_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
+    found = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    variants = [re.escape(v) for v in found]
+    return re.compile("|".join(variants)) if variants else None
+
+
+@lru_cache(maxsize=64)
+def _names_pattern(names: tuple[str, ...], reserved: frozenset[str]) -> re.Pattern[str] | None:
+    clean = {" ".join(n.split()) for n in names if isinstance(n, str)}
+    kept = sorted((n for n in clean if len(n) >= 2 and n.lower() not in reserved), key=len)
+    if not kept:
+        return None
+    alts = [r"\s+".join(re.escape(w) for w in n.split(" ")) for n in reversed(kept)]
+    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
+
+
+def _redact_once(text: str, cfg: RedactConfig, names: tuple[str, ...], secrets: tuple) -> str:
+    literal = _literal_pattern(tuple(cfg.secret_values) + secrets)
+    if literal is not None:
+        text = literal.sub(cfg.token("secret"), text)
+    text = _tokens(text, cfg.token("token"))
+    text = _EMAIL.sub(cfg.token("email"), text) if "@" in text else text
+    text = _cards(text, cfg.token("card"))
+    text = _ips(text, cfg.token("ip"))
+    text = _phones(text, cfg.token("phone"), cfg.default_region)
+    reserved = frozenset({*KINDS, "redacted"})
+    pattern = _names_pattern(tuple(cfg.names) + names, reserved)
+    return pattern.sub(cfg.token("name"), text) if pattern is not None else text
+
+
+def _resolve(config: RedactConfig | None) -> RedactConfig:
+    return load_config() if config is None else config
+
+
+def redact(
+    text: str,
+    *,
+    names: Iterable[str] = (),
+    secrets: Iterable[str] = (),
+    config: RedactConfig | None = None,
+) -> str:
+    """``text`` with personal data and secrets replaced by placeholders (``[email]``, ``[phone]``...).
+
+    ``names``: more names to hide (e.g. ``known_names(con)``, the people in the warehouse) on top of
+    ``[redact] names``; ``secrets``: literal values that must never be published (e.g. a report's
+    injected parameters). ``config``: a ``RedactConfig``; default: the project's conf/poanalytics.toml.
+    """
+    if not isinstance(text, str):
+        raise InputError(
+            f"redact() takes a str, got {type(text).__name__}",
+            code="redact.not_text",
+            hint="use redact_frame() for a DataFrame and redact_figure() for a plotly figure",
+        )
+    cfg = _resolve(config)
+    name_list, secret_list = tuple(names), tuple(str(s) for s in secrets)
+    for _ in range(4):  # until nothing changes: one replacement can expose another
+        again = _redact_once(text, cfg, name_list, secret_list)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _redactor(names: Iterable[str], secrets: Iterable[str], config: RedactConfig | None):
+    cfg = _resolve(config)
+    name_list, secret_list = tuple(names), tuple(secrets)
+    cache: dict[str, str] = {}
+
+    def one(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value not in cache:
+            cache[value] = redact(value, names=name_list, secrets=secret_list, config=cfg)
+        return cache[value]
+
+    return one
+
+
+def redact_frame(
+    frame: pd.DataFrame,
+    *,
+    names: Iterable[str] = (),
+    secrets: Iterable[str] = (),
+    config: RedactConfig | None = None,
+) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells, column names and index labels are redacted.
+
+    Numbers, dates and missing values are left as they are; each distinct text is redacted once.
+    """
+    import pandas as pd
+
+    one = _redactor(names, secrets, config)
+    out = frame.copy()
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
+        if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
+            out.isetitem(i, col.map(one, na_action="ignore"))
+    out.columns = _redact_index(out.columns, one)
+    out.index = _redact_index(out.index, one)
+    return out
+
+
+def _redact_index(index: pd.Index, one: Any) -> pd.Index:
+    import pandas as pd
+
+    if isinstance(index, pd.MultiIndex):
+        levels = [_redact_index(level, one) for level in index.levels]
+        return index.set_levels(levels, verify_integrity=False)
+    if index.dtype == object or isinstance(index.dtype, pd.StringDtype):
+        return index.map(one)
+    return index
+
+
+# figure keys that hold structure, not text a reader sees
+_FIGURE_SKIP = {
+    "template", "type", "mode", "uid", "xaxis", "yaxis", "legendgroup", "hoverinfo", "textposition",
+    "orientation", "color", "colors", "bgcolor", "bordercolor", "family", "colorscale", "fill",
+    "fillcolor", "symbol", "dash", "xref", "yref", "anchor", "overlaying", "matches", "side",
+    "tickformat", "hoverformat", "categoryorder", "barmode", "layer", "shape", "tickmode",
+    "valueformat", "xanchor", "yanchor", "align", "textinfo", "geo", "scaleanchor",
+}  # fmt: skip
+
+
+def _walk(node: Any, one: Any) -> Any:
+    import numpy as np
+
+    if isinstance(node, str):
+        return one(node)
+    if isinstance(node, dict):
+        # "xaxis" names an axis in a trace ("x2") but holds one in the layout: skip only non-dicts
+        skip = _FIGURE_SKIP
+        return {
+            k: (v if k in skip and not isinstance(v, dict) else _walk(v, one))
+            for k, v in node.items()
+        }
+    if isinstance(node, list | tuple):
+        return [_walk(v, one) for v in node]
+    if isinstance(node, np.ndarray) and node.dtype == object:
+        return np.array([_walk(v, one) for v in node.tolist()], dtype=object).reshape(node.shape)
+    return node  # numbers, numeric arrays, dates, None
+
+
+def redact_figure(
+    figure: go.Figure,
+    *,
+    names: Iterable[str] = (),
+    secrets: Iterable[str] = (),
+    config: RedactConfig | None = None,
+) -> go.Figure:
+    """A copy of a plotly figure whose visible text is redacted: titles, axis titles, tick text,
+    category labels, trace names, text/hovertext/customdata, annotations, Sankey labels, table
+    cells. Numbers are untouched."""
+    import plotly.graph_objects as go
+
+    one = _redactor(names, secrets, config)
+    data = figure.to_dict()
+    layout = data.get("layout", {})
+    template = layout.pop("template", None)
+    new = go.Figure({"data": _walk(data.get("data", []), one), "layout": _walk(layout, one)})
+    if template is not None:
+        new.layout.template = template
+    return new
+
+
+def known_names(con: duckdb.DuckDBPyConnection, *, keys: Sequence[str] | None = None) -> list[str]:
+    """The people's names the warehouse holds, for ``redact(..., names=known_names(con))``.
+
+    Read from the event properties ``keys`` (default name, first_name, last_name, full_name, email),
+    ticket requesters and note participants; full names also give their single words (two
+    letters or more), so "Ada" is hidden in "Ada asked...". Sorted, distinct.
+    """
+    keys = list(keys or ("name", "first_name", "last_name", "full_name", "email"))
+    sql = """
+        WITH v AS (
+            SELECT trim(json_extract_string(properties, '$.' || k.key)) AS v
+            FROM events, (SELECT unnest($keys::VARCHAR[]) AS key) k
+            WHERE properties IS NOT NULL
+            UNION SELECT trim(requester) FROM tickets
+            UNION SELECT trim(participant) FROM notes
+        ), full_names AS (SELECT DISTINCT v FROM v WHERE v IS NOT NULL AND length(v) >= 2)
+        SELECT v FROM full_names
+        UNION SELECT unnest(string_split_regex(v, '\\s+')) FROM full_names WHERE v NOT LIKE '%@%'
+    """
+    rows = con.execute(sql, {"keys": keys}).fetchall()
+    return sorted({r[0] for r in rows if r[0] and len(r[0]) >= 2})
+
+
+def with_names(config: RedactConfig, names: Iterable[str]) -> RedactConfig:
+    """``config`` with more names (e.g. from ``known_names``), for passing one object around."""
+    return replace(config, names=tuple(config.names) + tuple(names))
