@@ -36,6 +36,8 @@ MUST_REDACT = [
     ("&lt;priya@x.io&gt; wrote", "&lt;[email]&gt; wrote"),
     ("(sam.o'connor@corp.example)", "([email])"),
     ("a@b.co,c@d.co", "[email],[email]"),
+    ("'ada@x.io' and --bram.k@x.io", "'[email]' and --[email]"),
+    ("mail ada@x.com2 or ada@x.io-foo", "mail [email]2 or [email]-foo"),
     # phones, international and national
     ("call +44 20 7946 0958 after 5", "call [phone] after 5"),
     ("(555) 010-4477", "[phone]"),
@@ -82,6 +84,7 @@ MUST_REDACT = [
     ("xoxb-123456789012-abcdefghij", "[token]"),
     ("password=hunter2", "password=[token]"),
     ("api_key: 9f8e7d6c5b4a", "api_key: [token]"),
+    ('{"password": "hunter2", "user": 7}', '{"password": "[token]", "user": 7}'),
     # configured names, whole words in any case, possessives
     ("Bram's laptop; ADA BAKKER said", "[name]'s laptop; [name] said"),
     ("zoë o'neill called", "[name] called"),
@@ -190,6 +193,14 @@ def test_secret_values_from_config_env_and_argument(monkeypatch):
     )
     out = redact(text, secrets=["vip-2026"], config=cfg)
     assert out == "pw [secret] hook [secret] week=2026-W47 seg=[secret]"
+
+
+def test_short_secrets_are_refused_not_ignored():
+    with pytest.raises(ConfigError) as err:
+        redact("week 7", secrets=["7"], config=CFG)
+    assert err.value.code == "redact.secret_short"
+    with pytest.raises(ConfigError):
+        parse_config({"x": {"pw": "abc"}, "redact": {"secrets": ["x.pw"]}})
 
 
 @pytest.mark.parametrize(

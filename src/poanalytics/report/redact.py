@@ -124,6 +124,7 @@ def parse_config(data: dict[str, Any]) -> RedactConfig:
             value = os.environ.get(key)
         if value not in (None, ""):
             values.append(str(value))
+    values = list(_check_secrets(values, "[redact] secrets"))
     return RedactConfig(tuple(names), region, style, tuple(keys), tuple(values))
 
 
@@ -167,13 +168,12 @@ _TOKEN_SHAPES = re.compile(
 )
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic)(\s+)(?!\[)[A-Za-z0-9\-._~+/]{12,}=*", re.IGNORECASE)
 _KEY_VALUE = re.compile(
-    r"\b((?:api|access|auth|refresh|client|secret)?[_-]?"
-    r"(?:key|token|secret|password|passwd|pwd))(\s*[:=]\s*)(?!\[)([^\s,;&\"'<>]+)",
+    r"\b((?:api|access|auth|refresh|client|secret)?[_-]?(?:key|token|secret|password|passwd|pwd))"
+    r"([\"']?\s*[:=]\s*[\"']?)(?!\[)([^\s,;&\"'<>]+)",
     re.IGNORECASE,
 )
 _EMAIL = re.compile(
-    r"(?<![\w.%+'-])\w[\w.%+'-]*@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)"
-    r"(?![\w-])",
+    r"\w[\w.%+'-]*@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)",
     re.IGNORECASE,
 )
 _CARD = re.compile(r"(?<![\w.,/-])\d(?:[ -]?\d){12,18}(?![\w/-]|[.,]\d)")
@@ -288,21 +288,62 @@ def _phones(text: str, token: str, region: str) -> str:
     return text
 
 
+MIN_SECRET_CHARS = 4
+
+
+def _check_secrets(values: Iterable[str], where: str) -> tuple[str, ...]:
+    short = [v for v in values if len(v) < MIN_SECRET_CHARS]
+    if short:
+        raise ConfigError(
+            f"{len(short)} secret value(s) from {where} are shorter than {MIN_SECRET_CHARS} "
+            "characters; they cannot be hidden without hiding ordinary text",
+            code="redact.secret_short",
+            hint="do not mark such a value secret (it guards nothing), or use a longer one",
+        )
+    return tuple(values)
+
+
 @lru_cache(maxsize=64)
 def _literal_pattern(values: tuple[str, ...]) -> re.Pattern[str] | None:
-    found = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    found = sorted(set(values), key=len, reverse=True)
     variants = [re.escape(v) for v in found]
     return re.compile("|".join(variants)) if variants else None
 
 
+def _trie_alternation(words: Iterable[str]) -> str:
+    """One regex for many literal words, shared prefixes factored out ("Ada|Adam" -> "Ada(?:m)?"):
+    Python's re tries alternatives one by one, so thousands of names would be slow otherwise."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def pattern(node: dict[str, Any]) -> str:
+        ends = "" in node
+        alts = [
+            (r"\s+" if ch == " " else re.escape(ch)) + pattern(sub)
+            for ch, sub in node.items()
+            if ch
+        ]
+        if not alts:
+            return ""
+        body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+        if ends:  # a shorter name ends here; try the longer one first
+            body = body + "?" if len(alts) == 1 and len(alts[0]) == 1 else f"(?:{body})?"
+        return body
+
+    return pattern(trie)
+
+
 @lru_cache(maxsize=64)
 def _names_pattern(names: tuple[str, ...], reserved: frozenset[str]) -> re.Pattern[str] | None:
-    clean = {" ".join(n.split()) for n in names if isinstance(n, str)}
-    kept = sorted((n for n in clean if len(n) >= 2 and n.lower() not in reserved), key=len)
+    clean = {" ".join(n.split()).lower() for n in names if isinstance(n, str)}
+    kept = [n for n in clean if len(n) >= 2 and n not in reserved]
     if not kept:
         return None
-    alts = [r"\s+".join(re.escape(w) for w in n.split(" ")) for n in reversed(kept)]
-    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)" + _trie_alternation(kept) + r"(?!\w)", re.IGNORECASE)
 
 
 def _redact_once(text: str, cfg: RedactConfig, names: tuple[str, ...], secrets: tuple) -> str:
@@ -343,7 +384,8 @@ def redact(
             hint="use redact_frame() for a DataFrame and redact_figure() for a plotly figure",
         )
     cfg = _resolve(config)
-    name_list, secret_list = tuple(names), tuple(str(s) for s in secrets)
+    name_list = tuple(names)
+    secret_list = _check_secrets([str(s) for s in secrets if s not in (None, "")], "secrets=")
     for _ in range(4):  # until nothing changes: one replacement can expose another
         again = _redact_once(text, cfg, name_list, secret_list)
         if again == text:
