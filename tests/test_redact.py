@@ -54,6 +54,7 @@ MUST_REDACT = [
     # IP addresses
     ("server 10.0.0.12 is down", "server [ip] is down"),
     ("from 192.168.1.1:8080", "from [ip]:8080"),
+    ("padded 192.168.001.001", "padded [ip]"),
     ("client 2001:db8::ff00:42:8329 again", "client [ip] again"),
     ("link-local fe80::1%eth0", "link-local [ip]"),
     ("[2001:db8::1]:443", "[[ip]]:443"),
@@ -103,6 +104,10 @@ MUST_SURVIVE = [
     "10:30:00",
     "2026-11-30T10:00:00Z",
     "10:00-11:30",
+    "2026-11-30 10:00:00+01:00",
+    "epoch 1733097600000",
+    "ISBN 978-3-16-148410-0",
+    "p=0.0312, n=1234567",
     "2026-W47",
     "user_0042",
     "u0000042",
@@ -351,6 +356,15 @@ def test_known_names_from_the_warehouse_hide_the_demo_people(demo_wb):
     assert set(out["value"]) == {"[name]"}
     num = table.select_dtypes("number").columns
     pd.testing.assert_frame_equal(out[num], table[num])
+    fig = f.correlation(kind="properties", properties=["name"], min_users=1).figure()
+    assert any(p in fig.to_json() for p in people)  # the chart labels show them today
+    shown = redact_figure(fig, names=names, config=RedactConfig())
+    assert not [p for p in people if p in shown.to_json()]
+    for before, after in zip(fig.data, shown.data, strict=True):
+        for axis in ("x", "y"):
+            values = getattr(before, axis)
+            if values is not None and not isinstance(values[0], str):
+                assert list(getattr(after, axis)) == list(values)
 
 
 def test_known_names_reads_tickets_and_notes(wb):
@@ -400,3 +414,16 @@ def test_ten_thousand_ticket_subjects_are_quick():
     seconds = time.perf_counter() - start
     print(f"redact_frame: 10k distinct subjects in {seconds:.2f} s")
     assert out["subject"].iloc[7] == "Order #100007 for user_0007: call [phone] or mail [email]"
+
+
+def test_redact_figure_leaves_packed_numeric_arrays_alone():
+    """plotly packs numpy numbers as base64 ('AAAAAAAA+D8...'); a name must not match inside it."""
+    import numpy as np
+
+    fig = go.Figure(go.Bar(x=["AAAAAAAA", "b"], y=np.array([1.5, 2.5])))
+    out = redact_figure(fig, names=["AAAAAAAA"], config=RedactConfig())
+    assert list(out.data[0].x) == ["[name]", "b"]
+    assert list(out.data[0].y) == [1.5, 2.5]
+    grid = np.arange(6, dtype="int32").reshape(2, 3)
+    heat = redact_figure(go.Figure(go.Heatmap(z=grid, y=["Bram", "x"])), config=CFG).data[0]
+    assert np.array_equal(heat.z, grid) and list(heat.y) == ["[name]", "x"]

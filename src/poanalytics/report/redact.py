@@ -20,7 +20,7 @@ placeholder   kind         what is detected
 ============  ===========  ==========================================================================
 
 With ``placeholder = "redacted"`` every kind becomes ``[redacted]``. The rules, in short (the
-reasons are in docs/redaction.md): an IPv4 address has four octets 0-255 without leading zeros, is
+reasons are in docs/redaction.md): an IPv4 address has four octets 0-255 (zero-padded too), is
 not part of a longer dotted number, and does not follow a version word (``version 1.2.3.4``,
 ``v1.2.3.4``, ``build``, ``release``, ``app``, ``ios``, ...). A phone number is one that
 libphonenumber calls valid in the default region (or with its ``+`` country code), or a possible one
@@ -30,6 +30,7 @@ invoice, ticket, ref, ...) is an id, not a phone. Redaction is idempotent.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import re
@@ -247,9 +248,8 @@ def _ips(text: str, token: str) -> str:
         return token if len(groups) >= 3 or any(len(g) >= 3 for g in groups) else m.group(0)
 
     def v4(m: re.Match[str]) -> str:
-        try:
-            ipaddress.IPv4Address(m.group(0))
-        except ValueError:
+        # octets 0-255; zero-padded ones too ("192.168.001.001"), which ipaddress refuses
+        if any(int(octet) > 255 for octet in m.group(0).split(".")):
             return m.group(0)
         if _VERSION_BEFORE.search(text, 0, m.start()):
             return m.group(0)
@@ -459,6 +459,10 @@ def _walk(node: Any, one: Any) -> Any:
 
     if isinstance(node, str):
         return one(node)
+    if isinstance(node, dict) and "bdata" in node:  # numbers plotly packed as base64: unpack
+        array = np.frombuffer(base64.b64decode(node["bdata"]), dtype=np.dtype(node["dtype"]))
+        shape = [int(n) for n in str(node.get("shape", "")).split(",") if n.strip()]
+        return array.reshape(shape) if shape else array
     if isinstance(node, dict):
         # "xaxis" names an axis in a trace ("x2") but holds one in the layout: skip only non-dicts
         skip = _FIGURE_SKIP
