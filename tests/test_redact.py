@@ -15,15 +15,8 @@ import poanalytics as poa
 from poanalytics import demo
 from poanalytics.errors import ConfigError, InputError
 from poanalytics.report import redact as rd
-from poanalytics.report.redact import (
-    RedactConfig,
-    known_names,
-    load_config,
-    parse_config,
-    redact,
-    redact_figure,
-    redact_frame,
-)
+from poanalytics.report.redact import RedactConfig, load_config, parse_config, redact
+from poanalytics.report.redact_objects import known_names, redact_figure, redact_frame
 
 CFG = RedactConfig(names=("Ada Bakker", "Bram", "Zoë O'Neill"))
 

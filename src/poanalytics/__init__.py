@@ -25,7 +25,8 @@ if TYPE_CHECKING:
         Prop,
         Step,
     )
-    from .report.redact import redact, redact_figure, redact_frame
+    from .report.redact import redact
+    from .report.redact_objects import redact_figure, redact_frame
     from .status import Status
     from .workbench import Workbench
 
@@ -45,8 +46,8 @@ _LAZY = {
     "Prop": ".metrics",
     "Status": ".status",
     "redact": ".report.redact",
-    "redact_figure": ".report.redact",
-    "redact_frame": ".report.redact",
+    "redact_figure": ".report.redact_objects",
+    "redact_frame": ".report.redact_objects",
     "Workbench": ".workbench",
 }
 

@@ -26,31 +26,27 @@ not part of a longer dotted number, and does not follow a version word (``versio
 libphonenumber calls valid in the default region (or with its ``+`` country code), or a possible one
 written with grouping (``(555) 010-4477``); a bare digit run after ``#`` or an id word (order,
 invoice, ticket, ref, ...) is an id, not a phone. Redaction is idempotent.
+
+DataFrames and plotly figures: report/redact_objects.py.
 """
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 
 from ..config import CONFIG_NAME, find_root
 from ..errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    import duckdb
-    import pandas as pd
-    import plotly.graph_objects as go
 
 KINDS = ("secret", "token", "email", "card", "ip", "phone", "name")
 PLACEHOLDER_STYLES = ("kind", "redacted")
@@ -360,10 +356,6 @@ def _redact_once(text: str, cfg: RedactConfig, names: tuple[str, ...], secrets: 
     return pattern.sub(cfg.token("name"), text) if pattern is not None else text
 
 
-def _resolve(config: RedactConfig | None) -> RedactConfig:
-    return load_config() if config is None else config
-
-
 def redact(
     text: str,
     *,
@@ -383,7 +375,7 @@ def redact(
             code="redact.not_text",
             hint="use redact_frame() for a DataFrame and redact_figure() for a plotly figure",
         )
-    cfg = _resolve(config)
+    cfg = load_config() if config is None else config
     name_list = tuple(names)
     secret_list = _check_secrets([str(s) for s in secrets if s not in (None, "")], "secrets=")
     for _ in range(4):  # until nothing changes: one replacement can expose another
@@ -392,136 +384,3 @@ def redact(
             break
         text = again
     return text
-
-
-def _redactor(names: Iterable[str], secrets: Iterable[str], config: RedactConfig | None):
-    cfg = _resolve(config)
-    name_list, secret_list = tuple(names), tuple(secrets)
-    cache: dict[str, str] = {}
-
-    def one(value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        if value not in cache:
-            cache[value] = redact(value, names=name_list, secrets=secret_list, config=cfg)
-        return cache[value]
-
-    return one
-
-
-def redact_frame(
-    frame: pd.DataFrame,
-    *,
-    names: Iterable[str] = (),
-    secrets: Iterable[str] = (),
-    config: RedactConfig | None = None,
-) -> pd.DataFrame:
-    """A copy of ``frame`` whose text cells, column names and index labels are redacted.
-
-    Numbers, dates and missing values are left as they are; each distinct text is redacted once.
-    """
-    import pandas as pd
-
-    one = _redactor(names, secrets, config)
-    out = frame.copy()
-    for i in range(out.shape[1]):
-        col = out.iloc[:, i]
-        if col.dtype == object or isinstance(col.dtype, pd.StringDtype):
-            out.isetitem(i, col.map(one, na_action="ignore"))
-    out.columns = _redact_index(out.columns, one)
-    out.index = _redact_index(out.index, one)
-    return out
-
-
-def _redact_index(index: pd.Index, one: Any) -> pd.Index:
-    import pandas as pd
-
-    if isinstance(index, pd.MultiIndex):
-        levels = [_redact_index(level, one) for level in index.levels]
-        return index.set_levels(levels, verify_integrity=False)
-    if index.dtype == object or isinstance(index.dtype, pd.StringDtype):
-        return index.map(one)
-    return index
-
-
-# figure keys that hold structure, not text a reader sees
-_FIGURE_SKIP = {
-    "template", "type", "mode", "uid", "xaxis", "yaxis", "legendgroup", "hoverinfo", "textposition",
-    "orientation", "color", "colors", "bgcolor", "bordercolor", "family", "colorscale", "fill",
-    "fillcolor", "symbol", "dash", "xref", "yref", "anchor", "overlaying", "matches", "side",
-    "tickformat", "hoverformat", "categoryorder", "barmode", "layer", "shape", "tickmode",
-    "valueformat", "xanchor", "yanchor", "align", "textinfo", "geo", "scaleanchor",
-}  # fmt: skip
-
-
-def _walk(node: Any, one: Any) -> Any:
-    import numpy as np
-
-    if isinstance(node, str):
-        return one(node)
-    if isinstance(node, dict) and "bdata" in node:  # numbers plotly packed as base64: unpack
-        array = np.frombuffer(base64.b64decode(node["bdata"]), dtype=np.dtype(node["dtype"]))
-        shape = [int(n) for n in str(node.get("shape", "")).split(",") if n.strip()]
-        return array.reshape(shape) if shape else array
-    if isinstance(node, dict):
-        # "xaxis" names an axis in a trace ("x2") but holds one in the layout: skip only non-dicts
-        skip = _FIGURE_SKIP
-        return {
-            k: (v if k in skip and not isinstance(v, dict) else _walk(v, one))
-            for k, v in node.items()
-        }
-    if isinstance(node, list | tuple):
-        return [_walk(v, one) for v in node]
-    if isinstance(node, np.ndarray) and node.dtype == object:
-        return np.array([_walk(v, one) for v in node.tolist()], dtype=object).reshape(node.shape)
-    return node  # numbers, numeric arrays, dates, None
-
-
-def redact_figure(
-    figure: go.Figure,
-    *,
-    names: Iterable[str] = (),
-    secrets: Iterable[str] = (),
-    config: RedactConfig | None = None,
-) -> go.Figure:
-    """A copy of a plotly figure whose visible text is redacted: titles, axis titles, tick text,
-    category labels, trace names, text/hovertext/customdata, annotations, Sankey labels, table
-    cells. Numbers are untouched."""
-    import plotly.graph_objects as go
-
-    one = _redactor(names, secrets, config)
-    data = figure.to_dict()
-    layout = data.get("layout", {})
-    template = layout.pop("template", None)
-    new = go.Figure({"data": _walk(data.get("data", []), one), "layout": _walk(layout, one)})
-    if template is not None:
-        new.layout.template = template
-    return new
-
-
-def known_names(con: duckdb.DuckDBPyConnection, *, keys: Sequence[str] | None = None) -> list[str]:
-    """The people's names the warehouse holds, for ``redact(..., names=known_names(con))``.
-
-    Read from the event properties ``keys`` (default name, first_name, last_name, full_name, email),
-    ticket requesters and note participants; full names also give their single words (two
-    letters or more), so "Ada" is hidden in "Ada asked...". Sorted, distinct.
-    """
-    keys = list(keys or ("name", "first_name", "last_name", "full_name", "email"))
-    sql = """
-        WITH v AS (
-            SELECT trim(json_extract_string(properties, '$.' || k.key)) AS v
-            FROM events, (SELECT unnest($keys::VARCHAR[]) AS key) k
-            WHERE properties IS NOT NULL
-            UNION SELECT trim(requester) FROM tickets
-            UNION SELECT trim(participant) FROM notes
-        ), full_names AS (SELECT DISTINCT v FROM v WHERE v IS NOT NULL AND length(v) >= 2)
-        SELECT v FROM full_names
-        UNION SELECT unnest(string_split_regex(v, '\\s+')) FROM full_names WHERE v NOT LIKE '%@%'
-    """
-    rows = con.execute(sql, {"keys": keys}).fetchall()
-    return sorted({r[0] for r in rows if r[0] and len(r[0]) >= 2})
-
-
-def with_names(config: RedactConfig, names: Iterable[str]) -> RedactConfig:
-    """``config`` with more names (e.g. from ``known_names``), for passing one object around."""
-    return replace(config, names=tuple(config.names) + tuple(names))
