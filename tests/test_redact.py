@@ -75,6 +75,10 @@ MUST_REDACT = [
     ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "[token]"),
     ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abc_def-1", "jwt [token]"),
     ("AKIAIOSFODNN7EXAMPLE", "[token]"),
+    (
+        "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow+/=\nAbc\n-----END RSA PRIVATE KEY-----.",
+        "key:\n[token].",
+    ),
     ("xoxb-123456789012-abcdefghij", "[token]"),
     ("password=hunter2", "password=[token]"),
     ("api_key: 9f8e7d6c5b4a", "api_key: [token]"),
@@ -394,6 +398,18 @@ def test_property_never_raises_never_adds_findings_and_is_idempotent(text):
     assert _findings(out) <= _findings(text)
     assert not rd._EMAIL.search(out)
     assert redact(out, names=["Ada"], config=CFG) == out
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" * 100_000 + "@", "a." * 50_000 + "@", "-----BEGIN RSA PRIVATE KEY-----" * 8000,
+     "version 10.0.0.1 " * 5000],
+)  # fmt: skip
+def test_long_texts_take_linear_time(text):
+    """Patterns that rescanned from every start made these take seconds to minutes."""
+    start = time.perf_counter()
+    redact(text, config=CFG)
+    assert time.perf_counter() - start < 5  # generous: each is well under a second
 
 
 def test_ten_thousand_ticket_subjects_are_quick():

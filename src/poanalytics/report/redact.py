@@ -151,7 +151,7 @@ _URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"'\[\]]+", re.IGNORECASE)
 _URL_PARAM = re.compile(r"([?&#;])([^=&#\s]+)=([^&#\s]*)")
 _URL_USERINFO = re.compile(r"^([a-z]+://[^:/@\s]+):([^@/\s]+)@", re.IGNORECASE)
 _TOKEN_SHAPES = re.compile(
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\s]*-----END [A-Z ]*PRIVATE KEY-----"
     r"|\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
     r"|\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}"
     r"|\bwhsec_[A-Za-z0-9]{16,}"
@@ -161,7 +161,6 @@ _TOKEN_SHAPES = re.compile(
     r"|\bxox[abposr]-[A-Za-z0-9-]{10,}"
     r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
     r"|\bAIza[0-9A-Za-z_-]{35}",
-    re.DOTALL,
 )
 _AUTH_HEADER = re.compile(r"\b(Bearer|Basic)(\s+)(?!\[)[A-Za-z0-9\-._~+/]{12,}=*", re.IGNORECASE)
 _KEY_VALUE = re.compile(
@@ -170,7 +169,7 @@ _KEY_VALUE = re.compile(
     re.IGNORECASE,
 )
 _EMAIL = re.compile(
-    r"\w[\w.%+'-]*@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)",
+    r"\w[\w.%+'-]{0,63}@(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)",
     re.IGNORECASE,
 )
 _CARD = re.compile(r"(?<![\w.,/-])\d(?:[ -]?\d){12,18}(?![\w/-]|[.,]\d)")
@@ -247,7 +246,7 @@ def _ips(text: str, token: str) -> str:
         # octets 0-255; zero-padded ones too ("192.168.001.001"), which ipaddress refuses
         if any(int(octet) > 255 for octet in m.group(0).split(".")):
             return m.group(0)
-        if _VERSION_BEFORE.search(text, 0, m.start()):
+        if _VERSION_BEFORE.search(text, max(0, m.start() - 40), m.start()):
             return m.group(0)
         return token
 
@@ -257,7 +256,7 @@ def _ips(text: str, token: str) -> str:
 
 def _is_phone(text: str, match: Any) -> bool:
     raw: str = match.raw_string
-    if raw.isdigit() and _ID_BEFORE.search(text, 0, match.start):
+    if raw.isdigit() and _ID_BEFORE.search(text, max(0, match.start - 40), match.start):
         return False  # "Order #4155550132": an id written as a bare digit run
     if phonenumbers.is_valid_number(match.number):
         return True
