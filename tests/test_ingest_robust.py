@@ -276,7 +276,7 @@ def test_status_opens_an_older_warehouse_writable_to_upgrade_it(tmp_path, monkey
     from poanalytics import cli, schema
 
     path = tmp_path / "old.duckdb"
-    with poa.Workbench(path):
+    with poa.Workbench(path, create=True):
         pass
     extra = (schema.LATEST + 1, "test column", "ALTER TABLE events ADD COLUMN test_col VARCHAR")
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])

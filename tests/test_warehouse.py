@@ -41,7 +41,7 @@ def test_reopening_a_file_keeps_data_and_does_not_migrate_twice(tmp_path):
 
 def test_an_older_warehouse_is_migrated(tmp_path, monkeypatch):
     path = tmp_path / "old.duckdb"
-    with poa.Workbench(path):
+    with poa.Workbench(path, create=True):
         pass
     extra = (schema.LATEST + 1, "test column", "ALTER TABLE events ADD COLUMN test_col VARCHAR")
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])

@@ -53,8 +53,6 @@ def _workbench(args: argparse.Namespace, read_only: bool = False):
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     wb = _workbench(args)
-    if sys.stderr.isatty() and not args.quiet:
-        wb.con.execute("SET enable_progress_bar = true")
     loader = {"events": wb.load_events, "tickets": wb.load_tickets, "notes": wb.load_notes}[
         args.kind
     ]
@@ -70,16 +68,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             code="cli.option",
             hint="drop them, or load notes",
         )
-    report = loader(
-        args.path,
-        format=args.format,
-        columns=_parse_map(args.map, args.const),
-        delimiter=args.delimiter,
-        timezone=args.timezone,
-        timestamp_format=args.timestamp_format,
-        encoding=args.encoding,
-        **options,
-    )
+    with wb.connection(write=True) as con:  # the file is held for this one load, then released
+        if sys.stderr.isatty() and not args.quiet:
+            con.execute("SET enable_progress_bar = true")
+        report = loader(
+            args.path,
+            format=args.format,
+            columns=_parse_map(args.map, args.const),
+            delimiter=args.delimiter,
+            timezone=args.timezone,
+            timestamp_format=args.timestamp_format,
+            encoding=args.encoding,
+            **options,
+        )
     print(report)
     if report.rows_quarantined and not args.quiet:
         q = wb.quarantine(report.load_id).head(5)
@@ -93,8 +94,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .config import settings
 
-    # an existing warehouse is only looked at: read-only, so a read-only file or folder works too
-    path = Path(args.db) if args.db else settings().warehouse
+    # only looked at: read-only (a read-only file or folder works too); a missing one is db.not_found
+    path = Path(args.db) if args.db else settings().default_warehouse()
     try:
         wb = _workbench(args, read_only=path.is_file())
     except PoaError as exc:

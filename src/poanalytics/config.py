@@ -1,8 +1,10 @@
 """Settings and paths, resolved once.
 
-The project root is found from ``POANALYTICS_ROOT`` or by walking up from the working directory
-to the folder that holds ``conf/poanalytics.toml``, so notebooks run from ``notebooks/`` and the
-CLI run from the root see the same warehouse.
+The project root is ``POANALYTICS_ROOT`` when set, else the nearest folder holding
+``conf/poanalytics.toml`` above the working directory, else above the notebook JupyterLab runs
+(``JPY_SESSION_NAME``). So notebooks run from ``notebooks/``, the CLI run from the root and a
+scheduler that sets POANALYTICS_ROOT see the same warehouse. When no root is found the default
+warehouse is refused (``config.no_root``), never created in whatever folder the process runs in.
 """
 
 from __future__ import annotations
@@ -14,19 +16,31 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from .errors import ConfigError
+
 CONFIG_NAME = Path("conf") / "poanalytics.toml"
 
 
 def find_root(start: Path | None = None) -> Path:
-    """The project root: ``$POANALYTICS_ROOT``, else the nearest parent with conf/poanalytics.toml."""
+    """The project root: ``$POANALYTICS_ROOT``, else the nearest parent of ``start`` (the working
+    directory), or of the notebook JupyterLab runs, with conf/poanalytics.toml; else ``start``
+    (``Settings.root_found`` is then False and the default warehouse is refused)."""
+    return _find_root(start)[0]
+
+
+def _find_root(start: Path | None = None) -> tuple[Path, bool]:
     env = os.environ.get("POANALYTICS_ROOT")
-    if env:
-        return Path(env).resolve()
+    if env and start is None:
+        return Path(env).expanduser().resolve(), True
     here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file():
-            return folder
-    return here
+    notebook = os.environ.get("JPY_SESSION_NAME", "") if start is None else ""
+    for origin in (here, Path(notebook).expanduser().resolve().parent if notebook else None):
+        if origin is None:
+            continue
+        for folder in (origin, *origin.parents):
+            if (folder / CONFIG_NAME).is_file():
+                return folder, True
+    return here, False
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,23 @@ class Settings:
     # it spills to when a query needs more (None = next to a warehouse file, see spill_directory)
     memory_limit: str = ""
     temp_directory: Path | None = None
+    # [duckdb] lock_timeout: seconds a query or load waits for a warehouse another process writes
+    lock_timeout: float = 30.0
+    # False when no conf/poanalytics.toml was found: the default warehouse path is then refused
+    root_found: bool = True
+
+    def default_warehouse(self) -> Path:
+        """The configured warehouse; ``config.no_root`` when no project root was found, so a
+        process run from another folder never makes or reads a stray warehouse there."""
+        if not self.root_found:
+            raise ConfigError(
+                f"no poanalytics project found: neither {self.root} nor a folder above it holds "
+                f"{CONFIG_NAME}, and POANALYTICS_ROOT is not set",
+                code="config.no_root",
+                hint="set POANALYTICS_ROOT to the project folder (the one holding conf/), run "
+                "from inside the project, or pass the warehouse path: Workbench(path) / --db PATH",
+            )
+        return self.warehouse
 
     def spill_directory(self, warehouse: str) -> Path | None:
         """Where DuckDB spills for this warehouse: temp_directory when set; else None (DuckDB's own
@@ -65,7 +96,7 @@ class Settings:
 
 
 @lru_cache(maxsize=8)
-def _load(root: Path) -> Settings:
+def _load(root: Path, found: bool = True) -> Settings:
     data: dict = {}
     path = root / CONFIG_NAME
     if path.is_file():
@@ -82,9 +113,22 @@ def _load(root: Path) -> Settings:
         limits={k: int(v) for k, v in data.get("limits", {}).items()},
         memory_limit=str(engine.get("memory_limit", "") or ""),
         temp_directory=(root / Path(temp).expanduser()) if temp else None,
+        lock_timeout=_timeout(engine.get("lock_timeout", 30), path),
+        root_found=found,
     )
+
+
+def _timeout(value: object, path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(
+            f"lock_timeout = {value!r} in {path} is not a number of seconds",
+            code="config.lock_timeout",
+            hint="set lock_timeout under [duckdb] to seconds to wait for a locked warehouse, "
+            "e.g. 30 (0: fail at once)",
+        )
+    return float(value)
 
 
 def settings(root: Path | None = None) -> Settings:
     """Settings for the project that holds the working directory (or ``root``)."""
-    return _load(find_root(root))
+    return _load(*_find_root(root))

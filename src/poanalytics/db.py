@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -110,12 +112,7 @@ def open_error(target: str, exc: BaseException, *, read_only: bool) -> Warehouse
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__
     if read_only and "does not exist" in text:
-        return WarehouseError(
-            f"there is no warehouse at {target}",
-            code="db.not_found",
-            hint="check --db / the path; a warehouse is created by the first load "
-            "(poanalytics ingest ... or poanalytics demo)",
-        )
+        return not_found(target)
     if _is_denied(exc):
         return WarehouseError(
             f"cannot write the warehouse {target}: the file or its folder is read-only ({first})",
@@ -246,3 +243,168 @@ def table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[s
     """(name, type) of every column of a table or view."""
     rows = fetch_all(con, f"DESCRIBE SELECT * FROM {relation}")  # noqa: S608 - relation is quoted by callers
     return [(r[0], r[1]) for r in rows]
+
+
+# -- the warehouse file, held only while a query or load runs ---------------------------------------
+
+ALIAS = "warehouse"  # the name the file is attached under in a Session's in-memory connection
+_SESSIONS: dict[int, Session] = {}  # id(session connection) -> its Session (for results' methods)
+
+
+class Session:
+    """A warehouse file seen through one in-memory DuckDB connection that outlives every query.
+
+    The file is ATTACHed (read-only for a query, read-write for a load) only for the time of one
+    call and DETACHed after it, so between calls this process holds no lock on the file and other
+    processes (a scheduled report, ``poanalytics status``, a load) can open it. Temp tables (a
+    funnel result's per-unit table) live in the in-memory connection and survive the detach.
+    A locked file is retried until ``lock_timeout`` seconds have passed, then ``db.locked``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+        temp_directory: str | Path | None = None,
+        lock_timeout: float = 30.0,
+    ) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
+        # an in-memory DuckDB spills to .tmp in the working directory: keep DuckDB's own choice
+        # for a file, <warehouse>.tmp beside it
+        self.con = connect(
+            ":memory:",
+            memory_limit=memory_limit,
+            temp_directory=temp_directory or self.path + ".tmp",
+        )
+        self.mode: str | None = None  # None (detached), "r" or "w"
+        self.sticky = False  # held by wb.con until release()
+        self._depth = 0
+        _SESSIONS[id(self.con)] = self
+
+    @contextlib.contextmanager
+    def attached(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The session connection with the file attached (and USEd) for the ``with`` block."""
+        if self.mode is None or (write and self.mode == "r"):
+            if self.mode == "r":
+                if self._depth:
+                    raise WarehouseError(
+                        f"{self.path} is open read-only by an unfinished query; cannot load now",
+                        code="db.nested_write",
+                        hint="finish the query first (a load cannot run inside another query)",
+                    )
+                self._detach()
+            self._attach(write)
+        self._depth += 1
+        try:
+            yield self.con
+        finally:
+            self._depth -= 1
+            if not self._depth and not self.sticky:
+                self._detach()
+
+    def hold(self) -> duckdb.DuckDBPyConnection:
+        """Attach the file (writable unless read-only) and keep it until ``release()`` (``wb.con``)."""
+        if self.mode != "w" and not self.read_only:
+            if self.mode == "r" and not self._depth:
+                self._detach()
+            if self.mode is None:
+                self._attach(True)
+        elif self.mode is None:
+            self._attach(False)
+        self.sticky = True
+        return self.con
+
+    def release(self) -> None:
+        """Stop holding the file (after ``hold``); it is attached again by the next call."""
+        self.sticky = False
+        if not self._depth:
+            self._detach()
+
+    def close(self) -> None:
+        _SESSIONS.pop(id(self.con), None)
+        with contextlib.suppress(duckdb.Error):
+            self.con.close()
+        self.mode = None
+
+    def _attach(self, write: bool) -> None:
+        if write and self.read_only:
+            raise WarehouseError(
+                f"{self.path} was opened read-only; it cannot be written",
+                code="db.read_only",
+                hint="open it writable: Workbench(path) without read_only=True",
+            )
+        target = Path(self.path)
+        if not write and not target.exists():
+            raise not_found(self.path)
+        if write:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise open_error(self.path, exc, read_only=False) from exc
+        option = "" if write else " (READ_ONLY)"
+        deadline = time.monotonic() + max(self.lock_timeout, 0.0)
+        pause = 0.02
+        while True:
+            try:
+                self.con.execute(f"ATTACH {quote_literal(self.path)} AS {ALIAS}{option}")
+                break
+            except duckdb.Error as exc:
+                if not is_lock_error(exc):
+                    raise open_error(self.path, exc, read_only=not write) from exc
+                if time.monotonic() >= deadline:
+                    raise locked_error(self.path, exc, self.lock_timeout) from exc
+                time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+                pause = min(pause * 2, 0.5)
+        self.con.execute(f"USE {ALIAS}")
+        self.mode = "w" if write else "r"
+
+    def _detach(self) -> None:
+        if self.mode is None:
+            return
+        with contextlib.suppress(duckdb.TransactionException):
+            self.con.execute("ROLLBACK")  # a transaction left open by a failed statement
+        self.con.execute("USE memory")
+        self.con.execute(f"DETACH {ALIAS}")
+        self.mode = None
+
+
+@contextlib.contextmanager
+def attached_for(con: Any, write: bool = False) -> Iterator[None]:
+    """Attach the warehouse of a session connection (a result's ``con``) for the ``with`` block;
+    nothing for any other connection (":memory:", a plain file connection)."""
+    session = _SESSIONS.get(id(con)) if con is not None else None
+    if session is None:
+        yield
+        return
+    with session.attached(write):
+        yield
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def not_found(target: str) -> WarehouseError:
+    return WarehouseError(
+        f"there is no warehouse at {target}",
+        code="db.not_found",
+        hint="opening a warehouse for analysis never creates one: check the path (or "
+        "POANALYTICS_ROOT), create it with `make run` / `poanalytics demo` or a load, or pass "
+        "Workbench(path, create=True) for an empty one",
+    )
+
+
+def locked_error(target: str, exc: BaseException, timeout: float) -> WarehouseError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return WarehouseError(
+        f"the warehouse {target} is locked by another program (waited {timeout:g} s): {first}",
+        code="db.locked",
+        hint="another process is writing it (a load, or a program holding it open read-write: "
+        "a notebook using wb.con, a DuckDB shell); wait for it to finish or close it, then run "
+        "again; lock_timeout under [duckdb] in conf/poanalytics.toml sets how long to wait",
+    )

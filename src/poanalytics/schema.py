@@ -116,7 +116,7 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = fetch_one(
         con,
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version' "
-        "AND table_schema = 'main'",
+        "AND table_schema = 'main' AND table_catalog = current_database()",
     )
     if not exists or not exists[0]:
         return 0

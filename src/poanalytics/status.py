@@ -95,7 +95,7 @@ def warehouse_status(wb: Workbench) -> Status:
     )
     return Status(
         wb.path,
-        wb.schema_version,
+        wb.schema_version or 0,
         tables,
         quarantine,
         loads,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,14 @@ from .metrics.temp import drop_released
 
 
 class Workbench:
-    """Open (or create) a warehouse. ``path=None`` means the project's ``data/warehouse.duckdb``.
+    """A warehouse file (``path=None``: the project's ``data/warehouse.duckdb``) or ``":memory:"``.
+
+    The file is held open only while a query or load runs (read-only for a query, read-write for a
+    load), so a notebook left open never blocks a scheduled report, ``poanalytics status`` or a
+    load; a call that meets a file another process is writing waits up to ``lock_timeout``
+    (conf/poanalytics.toml) and then fails with ``db.locked``. Opening a missing file for analysis
+    fails with ``db.not_found``; loads create it, and ``create=True`` creates an empty one at once.
+    ``wb.con`` (the old API) holds the file open like before, until ``wb.release()``.
 
     >>> wb = Workbench(":memory:")
     >>> wb.sql("SELECT count(*) AS n FROM events").n[0]
@@ -55,33 +63,104 @@ class Workbench:
         *,
         config: Settings | None = None,
         read_only: bool = False,
+        create: bool = False,
     ) -> None:
         self.settings = config or settings()
-        self.path = str(path) if path is not None else str(self.settings.warehouse)
+        self.path = str(path) if path is not None else str(self.settings.default_warehouse())
         self.read_only = read_only
-        self.con: duckdb.DuckDBPyConnection = db.connect(
+        self.schema_version: int | None = None
+        self._session: db.Session | None = None
+        self._memory: duckdb.DuckDBPyConnection | None = None
+        if self.path == ":memory:":
+            self._memory = db.connect(
+                self.path,
+                memory_limit=self.settings.memory_limit or None,
+                temp_directory=self.settings.spill_directory(self.path),
+            )
+            self.schema_version = schema.migrate(self._memory)
+            return
+        self._session = db.Session(
             self.path,
             read_only=read_only,
             memory_limit=self.settings.memory_limit or None,
-            temp_directory=self.settings.spill_directory(self.path),
+            temp_directory=self.settings.temp_directory,
+            lock_timeout=self.settings.lock_timeout,
         )
-        if read_only and schema.current_version(self.con) < schema.LATEST:
-            found = schema.current_version(self.con)
-            self.con.close()
-            raise WarehouseError(
-                f"{self.path} opened read-only has schema version {found}, this poanalytics "
-                f"reads version {schema.LATEST}",
-                code="db.read_only_schema",
-                hint="open it once writable (Workbench(path), or any load) so it is upgraded, "
-                "or check that the file is a poanalytics warehouse",
-            )
-        self.schema_version = schema.migrate(self.con)
+        if Path(self.path).exists():
+            with self._session.attached(write=False) as con:
+                self.schema_version = schema.current_version(con)
+            if self.schema_version > schema.LATEST:
+                try:
+                    with self._session.attached(write=False) as con:
+                        schema.migrate(con)  # refuses it: db.schema_newer, with what to do
+                finally:
+                    self._session.close()
+            if self.schema_version < schema.LATEST and read_only:
+                found = self.schema_version
+                self._session.close()
+                raise WarehouseError(
+                    f"{self.path} opened read-only has schema version {found}, this poanalytics "
+                    f"reads version {schema.LATEST}",
+                    code="db.read_only_schema",
+                    hint="open it once writable (Workbench(path), or any load) so it is upgraded, "
+                    "or check that the file is a poanalytics warehouse",
+                )
+            if self.schema_version < schema.LATEST:
+                with self.connection(write=True):
+                    pass  # upgraded on the way in
+        elif read_only:
+            self._session.close()
+            raise db.not_found(self.path)
+        elif create:
+            with self.connection(write=True):
+                pass
+
+    @contextlib.contextmanager
+    def connection(self, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection for one query (``write=False``: the file attached read-only) or one load
+        (read-write; a missing warehouse is created). Nested calls share it. Metrics and loaders
+        take it: ``with wb.connection() as con: poa.metrics.run_funnel(con, query)``."""
+        if self._memory is not None:
+            yield self._memory
+            return
+        assert self._session is not None
+        try:
+            with self._session.attached(write) as con:
+                if write and (self.schema_version or 0) < schema.LATEST:
+                    self.schema_version = schema.migrate(con)
+                elif self.schema_version is None:  # made since by another process
+                    self.schema_version = schema.current_version(con)
+                yield con
+        except duckdb.Error as exc:
+            coded = db.engine_error(exc, self.path)
+            if coded is None:
+                raise
+            raise coded from exc
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection with the warehouse held open (writable unless ``read_only``) until
+        ``release()`` or ``close()``, as before poanalytics held files only during a call. While
+        held, other processes cannot load; prefer ``with wb.connection() as con:``."""
+        if self._memory is not None:
+            return self._memory
+        assert self._session is not None
+        if self._session.mode is None and not self.read_only:
+            with self.connection(write=True):  # creates/upgrades like a load would
+                pass
+        return self._session.hold()
+
+    def release(self) -> None:
+        """Stop holding the warehouse file after ``wb.con`` (the next call opens it again)."""
+        if self._session is not None:
+            self._session.release()
 
     # -- analysts -------------------------------------------------------------------------------
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run SQL against the warehouse with bound parameters (``?`` or ``$name``); returns a DataFrame."""
-        drop_released(self.con)  # temp tables of funnel results that are gone
-        return db.fetch_df(self.con, query, params)
+        with self.connection() as con:
+            drop_released(con)  # temp tables of funnel results that are gone
+            return db.fetch_df(con, query, params)
 
     # -- loading --------------------------------------------------------------------------------
     def load_events(
@@ -104,18 +183,19 @@ class Workbench:
         files with a byte order mark are read without it. ``delimiter`` is the CSV delimiter
         (default: found from the file), or 'whitespace' for columns aligned with blanks.
         """
-        return run_load(
-            self.con,
-            EVENTS,
-            source,
-            format=format,
-            columns=columns,
-            timezone=timezone,
-            timestamp_format=timestamp_format,
-            settings=self.settings,
-            encoding=encoding,
-            delimiter=delimiter,
-        )
+        with self.connection(write=True) as con:
+            return run_load(
+                con,
+                EVENTS,
+                source,
+                format=format,
+                columns=columns,
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+                settings=self.settings,
+                encoding=encoding,
+                delimiter=delimiter,
+            )
 
     def load_tickets(
         self,
@@ -132,20 +212,21 @@ class Workbench:
         A ticket loaded again replaces the stored one when it changed and is not older.
         ``encoding`` as for load_events.
         """
-        return run_load(
-            self.con,
-            TICKETS,
-            source,
-            format=format,
-            columns=columns,
-            timezone=timezone,
-            timestamp_format=timestamp_format,
-            settings=self.settings,
-            encoding=encoding,
-            delimiter=delimiter,
-            id_field="ticket_id",
-            version_field="updated_at",
-        )
+        with self.connection(write=True) as con:
+            return run_load(
+                con,
+                TICKETS,
+                source,
+                format=format,
+                columns=columns,
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+                settings=self.settings,
+                encoding=encoding,
+                delimiter=delimiter,
+                id_field="ticket_id",
+                version_field="updated_at",
+            )
 
     def load_notes(
         self,
@@ -162,18 +243,19 @@ class Workbench:
         ``encoding`` and ``delimiter`` as for load_events."""
         from .ingest.notes import load_notes
 
-        return load_notes(
-            self.con,
-            source,
-            format=format,
-            columns=columns,
-            timezone=timezone,
-            timestamp_format=timestamp_format,
-            settings=self.settings,
-            encoding=encoding,
-            delimiter=delimiter,
-            **options,
-        )
+        with self.connection(write=True) as con:
+            return load_notes(
+                con,
+                source,
+                format=format,
+                columns=columns,
+                timezone=timezone,
+                timestamp_format=timestamp_format,
+                settings=self.settings,
+                encoding=encoding,
+                delimiter=delimiter,
+                **options,
+            )
 
     # -- metrics ------------------------------------------------------------------------------
     def funnel(
@@ -219,7 +301,8 @@ class Workbench:
             terminal_events,
             as_of,
         )
-        return run_funnel(self.con, query)
+        with self.connection() as con:
+            return run_funnel(con, query)
 
     def paths(
         self,
@@ -259,7 +342,8 @@ class Workbench:
             min_users,
             strict,
         )
-        return run_paths(self.con, query)
+        with self.connection() as con:
+            return run_paths(con, query)
 
     def retention(
         self,
@@ -293,7 +377,8 @@ class Workbench:
             strict,
             unit,
         )
-        return run_retention(self.con, query)
+        with self.connection() as con:
+            return run_retention(con, query)
 
     def lifecycle(
         self,
@@ -307,10 +392,11 @@ class Workbench:
         strict: bool = False,
     ) -> LifecycleResult:
         """New, returning, resurrecting and dormant (negative) users per period (L1)."""
-        return run_lifecycle(
-            self.con,
-            LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
-        )
+        with self.connection() as con:
+            return run_lifecycle(
+                con,
+                LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
+            )
 
     def stickiness(
         self,
@@ -324,10 +410,11 @@ class Workbench:
         strict: bool = False,
     ) -> StickinessResult:
         """Users by number of active days in each period."""
-        return run_stickiness(
-            self.con,
-            LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
-        )
+        with self.connection() as con:
+            return run_stickiness(
+                con,
+                LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
+            )
 
     def churn(
         self,
@@ -346,7 +433,8 @@ class Workbench:
         query = ChurnQuery(
             inactive_days, event, period, segment, date_from, date_to, timezone, week_start, strict
         )
-        return run_churn(self.con, query)
+        with self.connection() as con:
+            return run_churn(con, query)
 
     def survival(
         self,
@@ -359,9 +447,10 @@ class Workbench:
         strict: bool = False,
     ) -> SurvivalResult:
         """Kaplan-Meier share of a signup cohort still active t days after signup (L2)."""
-        return run_survival(
-            self.con, SurvivalQuery(signup_event, inactive_days, event, by, max_days, strict)
-        )
+        with self.connection() as con:
+            return run_survival(
+                con, SurvivalQuery(signup_event, inactive_days, event, by, max_days, strict)
+            )
 
     # -- looking at what is there ---------------------------------------------------------------
     def quarantine(self, load_id: int | None = None) -> pd.DataFrame:
@@ -378,10 +467,14 @@ class Workbench:
         """Row counts, date ranges, sources and quarantine counts of every table."""
         from .status import warehouse_status
 
-        return warehouse_status(self)
+        with self.connection():  # one attach: every count from the same state of the file
+            return warehouse_status(self)
 
     def close(self) -> None:
-        self.con.close()
+        if self._memory is not None:
+            self._memory.close()
+        if self._session is not None:
+            self._session.close()
 
     def __enter__(self) -> Workbench:
         return self

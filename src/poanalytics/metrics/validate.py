@@ -40,8 +40,8 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
+from ..db import attached_for, last_statement
 from ..db import engine_error as db_engine_error
-from ..db import last_statement
 from ..errors import PoaError, did_you_mean
 from .spec import MetricError, Step, as_step
 
@@ -360,8 +360,12 @@ def metric_boundary(area: str) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> Any:
+            # a metric run on a Workbench's session connection, or a result's method (f.trend(),
+            # r.compare()), attaches the warehouse file for the call (db.Session)
+            first = args[0] if args else None
             try:
-                return fn(*args, **kwargs)
+                with attached_for(getattr(first, "con", first)):
+                    return fn(*args, **kwargs)
             except (duckdb.Error, MemoryError) as exc:
                 raise engine_error(exc, area) from exc
 
