@@ -755,6 +755,23 @@ def _lines_match(st: readers.Stage, rows: int) -> bool | None:
     return lines.count(path).lines == 1 + rows
 
 
+def _reconcile(
+    con: duckdb.DuckDBPyConnection, st: readers.Stage, max_line: int
+) -> lines.Reconciled:
+    """``lines.reconcile`` (the exact count) on a one-file stage."""
+    assert st.input.path is not None
+    return lines.reconcile(
+        con,
+        st.input.path,
+        st.relation,
+        [c.name for c in st.columns],
+        quote_ident(st.raw_rejects) if st.raw_rejects else None,
+        max_line,
+        st.input.label,
+        st.params.used_in(st.relation),
+    )
+
+
 def account_lines_per_file(
     con: duckdb.DuckDBPyConnection, st: multi.MultiStage, max_line: int
 ) -> None:
@@ -799,17 +816,7 @@ def account_lines(con: duckdb.DuckDBPyConnection, st: readers.Stage, max_line: i
     )
     if _lines_match(st, good + st.rows_rejected) is not False:
         return
-    assert st.input.path is not None
-    found = lines.reconcile(
-        con,
-        st.input.path,
-        st.relation,
-        [c.name for c in st.columns],
-        quote_ident(st.raw_rejects) if st.raw_rejects else None,
-        max_line,
-        st.input.label,
-        st.params.used_in(st.relation),
-    )
+    found = _reconcile(con, st, max_line)
     if not found.dropped:
         return
     p = Params()
@@ -901,17 +908,7 @@ def _process_in_place(
         # quoted line breaks, blank lines, or lines lost: count the line breaks in the values (one
         # more read of the file, cheaper than staging it); lines over the reader's limit need row
         # numbers, so the staged read quarantines them
-        assert st.input.path is not None
-        found = lines.reconcile(
-            con,
-            st.input.path,
-            st.relation,
-            [c.name for c in st.columns],
-            quote_ident(st.raw_rejects) if st.raw_rejects else None,
-            max_line,
-            st.input.label,
-            st.params.used_in(st.relation),
-        )
+        found = _reconcile(con, st, max_line)
         if found.dropped:
             raise NeedsStage
     res.read = res.loaded + rejected
