@@ -47,7 +47,9 @@ def test_f17_funnel_by_session_one_window_and_result_per_session(wb):
     )
     by_user = wb.funnel(["a", "b", "c"], window="1h")
     assert counts(by_user) == [4, 4, 1] and by_user.warnings == []
-    f = wb.funnel(["a", "b", "c"], window="1h", unit="session")
+    with pytest.warns(poa.PoaWarning, match="no session_id") as caught:
+        f = wb.funnel(["a", "b", "c"], window="1h", unit="session")
+    assert caught[0].filename == __file__  # the caller's line, not poanalytics' insides
     assert counts(f) == [4, 2, 1]
     assert f.users(2) == ["u1/s1", "u2/s1"]
     assert f.dropped(2) == ["u1/s2", "u4/s1"]
@@ -112,7 +114,11 @@ def test_f17_retention_by_account(wb):
     )
     by_user = wb.retention("signup", None, period="week", intervals=2)
     assert list(by_user.table.users[:2]) == [3, 1]  # only dan returned
-    r = wb.retention("signup", None, period="week", intervals=2, unit={"property": "company_id"})
+    with pytest.warns(poa.PoaWarning, match="company_id") as caught:
+        r = wb.retention(
+            "signup", None, period="week", intervals=2, unit={"property": "company_id"}
+        )
+    assert caught[0].filename == __file__
     assert list(r.table.users[:3]) == [2, 1, 0]
     assert r.table.rate[1] == 0.5
     assert "2 events have no property 'company_id'" in r.warnings[0].message

@@ -8,6 +8,9 @@ traceback by the CLI.
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import warnings
 from collections.abc import Iterable
 
 
@@ -60,6 +63,19 @@ class PoaWarning(UserWarning):
         self.hint = hint
         text = f"[{code}] {message}" + (f"\n  What to do: {hint}" if hint else "")
         super().__init__(text)
+
+
+def warn(warning: PoaWarning) -> None:
+    """Issue ``warning`` at the first line outside poanalytics (the notebook cell or script that
+    called the Workbench), however many library frames lie between: a fixed ``stacklevel`` breaks
+    whenever a layer is added."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame = sys._getframe(1)  # the caller of warn(): stacklevel 2 of warnings.warn below
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(warning, stacklevel=level)
 
 
 class ConfigError(PoaError):

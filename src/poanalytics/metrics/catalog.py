@@ -14,13 +14,12 @@ retention, lifecycle, stickiness, churn, survival and paths; ``{area}.unknown_pr
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 
 import duckdb
 
 from ..db import fetch_all
-from ..errors import PoaWarning, did_you_mean
+from ..errors import PoaWarning, did_you_mean, warn
 from .spec import MetricError, Step
 
 EVENTS_SQL = "SELECT DISTINCT event FROM events"
@@ -32,11 +31,10 @@ def check_events(
     names: Iterable[str | None],
     area: str,
     strict: bool = True,
-    stacklevel: int = 6,
 ) -> list[PoaWarning]:
     """Names no event has: ``{area}.unknown_event`` when ``strict``, else a ``PoaWarning`` each
-    (``{area}.missing_event``, also returned, for the result's ``warnings``), pointing
-    ``stacklevel`` frames up: the caller's line behind Workbench and the metric boundary.
+    (``{area}.missing_event``, also returned, for the result's ``warnings``), issued at the
+    caller's line (``errors.warn``).
 
     None (any event) always passes, and so does every name while the warehouse holds no events: its
     metrics are all zero (F13), not errors.
@@ -61,7 +59,7 @@ def check_events(
                 hint="if the name is right, the event has no data yet; pass strict=True to refuse "
                 "unknown events instead",
             )
-            warnings.warn(warning, stacklevel=stacklevel)  # the line that called wb.funnel, ...
+            warn(warning)  # at the line that called wb.funnel, ...
             found.append(warning)
     return found
 

@@ -10,13 +10,12 @@ left out; ``left_out_sql`` counts them for the result's warning.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..db import quote_ident
-from ..errors import PoaWarning, did_you_mean
+from ..errors import PoaWarning, did_you_mean, warn
 from ..ingest.sql import Params
 from .predicates import prop_expr
 from .spec import MetricError
@@ -100,5 +99,5 @@ def left_out_warning(unit: Unit, count: int, what: str, area: str) -> list[PoaWa
         code=f"{area}.unit_missing",
         hint=f"fill in {column} at load time, or count by another unit",
     )
-    warnings.warn(warning, stacklevel=5)
+    warn(warning)
     return [warning]
