@@ -163,6 +163,14 @@ class Workbench:
             return db.fetch_df(con, query, params)
 
     # -- loading --------------------------------------------------------------------------------
+    def _load(self, loader: Any, target: Any, source: Any, **options: Any) -> LoadReport:
+        """Run one loader on a write connection held for the load alone (see ``connection``);
+        ``target`` is the canonical table for ``run_load``, None for loaders that know theirs."""
+        with self.connection(write=True) as con:
+            if target is None:
+                return loader(con, source, settings=self.settings, **options)
+            return loader(con, target, source, settings=self.settings, **options)
+
     def load_events(
         self,
         source: str | Path | pd.DataFrame,
@@ -183,19 +191,17 @@ class Workbench:
         files with a byte order mark are read without it. ``delimiter`` is the CSV delimiter
         (default: found from the file), or 'whitespace' for columns aligned with blanks.
         """
-        with self.connection(write=True) as con:
-            return run_load(
-                con,
-                EVENTS,
-                source,
-                format=format,
-                columns=columns,
-                timezone=timezone,
-                timestamp_format=timestamp_format,
-                settings=self.settings,
-                encoding=encoding,
-                delimiter=delimiter,
-            )
+        return self._load(
+            run_load,
+            EVENTS,
+            source,
+            format=format,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            encoding=encoding,
+            delimiter=delimiter,
+        )
 
     def load_tickets(
         self,
@@ -212,21 +218,19 @@ class Workbench:
         A ticket loaded again replaces the stored one when it changed and is not older.
         ``encoding`` as for load_events.
         """
-        with self.connection(write=True) as con:
-            return run_load(
-                con,
-                TICKETS,
-                source,
-                format=format,
-                columns=columns,
-                timezone=timezone,
-                timestamp_format=timestamp_format,
-                settings=self.settings,
-                encoding=encoding,
-                delimiter=delimiter,
-                id_field="ticket_id",
-                version_field="updated_at",
-            )
+        return self._load(
+            run_load,
+            TICKETS,
+            source,
+            format=format,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            encoding=encoding,
+            delimiter=delimiter,
+            id_field="ticket_id",
+            version_field="updated_at",
+        )
 
     def load_notes(
         self,
@@ -243,19 +247,18 @@ class Workbench:
         ``encoding`` and ``delimiter`` as for load_events."""
         from .ingest.notes import load_notes
 
-        with self.connection(write=True) as con:
-            return load_notes(
-                con,
-                source,
-                format=format,
-                columns=columns,
-                timezone=timezone,
-                timestamp_format=timestamp_format,
-                settings=self.settings,
-                encoding=encoding,
-                delimiter=delimiter,
-                **options,
-            )
+        return self._load(
+            load_notes,
+            None,
+            source,
+            format=format,
+            columns=columns,
+            timezone=timezone,
+            timestamp_format=timestamp_format,
+            encoding=encoding,
+            delimiter=delimiter,
+            **options,
+        )
 
     # -- metrics ------------------------------------------------------------------------------
     def funnel(
