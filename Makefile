@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install poanalytics with its dev tools
 	$(BIN)/python -m ipykernel install --sys-prefix --name poanalytics --display-name "poanalytics" >/dev/null
+	@# notebooks are committed without outputs: a git filter strips them on `git add` (a git checkout only)
+	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install --attributes .gitattributes; fi
 
 run: setup ## the main job: demo data -> data/warehouse.duckdb -> status summary
 	$(BIN)/poanalytics demo --users $(USERS) --weeks $(WEEKS) --seed $(SEED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import papermill as pm
@@ -115,3 +116,37 @@ def test_a_bare_number_window_stops_the_metrics_notebook_with_a_coded_error(
         )
     assert info.value.ename == "MetricError"
     assert "funnel.window_unit" in info.value.evalue and "'7d'" in info.value.evalue
+
+
+def test_git_strips_outputs_from_notebooks_on_add(loaded_warehouse, tmp_path):
+    """`make setup` installs the nbstripout filter (.gitattributes names it): an executed notebook
+    staged with `git add` is stored without its outputs, so output-free commits take no discipline."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: there is nothing to commit to")
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    path = "notebooks/00_warehouse.ipynb"
+    assert git("check-attr", "filter", "--", path).endswith("filter: nbstripout")
+    assert git("config", "--get", "filter.nbstripout.clean"), (
+        "run `make setup` to install the filter"
+    )
+    executed = tmp_path / "executed.ipynb"
+    pm.execute_notebook(
+        str(ROOT / path),
+        str(executed),
+        parameters={"warehouse": str(loaded_warehouse)},
+        kernel_name="poanalytics",
+        progress_bar=False,
+    )
+    ran = json.loads(executed.read_text())["cells"]
+    assert any(c.get("outputs") for c in ran if c["cell_type"] == "code")
+    # what `git add` would store for this content at this path: the clean filter applied
+    blob = git("hash-object", "-w", "--path", path, str(executed))
+    stored = json.loads(git("cat-file", "-p", blob))["cells"]
+    code = [c for c in stored if c["cell_type"] == "code"]
+    assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
+    assert [c["source"] for c in stored] == [c["source"] for c in ran]
