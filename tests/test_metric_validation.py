@@ -479,3 +479,22 @@ def test_a_metric_out_of_memory_names_the_setting_and_leaves_no_temp_table(wb):
     assert info.value.code == "db.out_of_memory" and "memory_limit" in info.value.hint
     wb.con.execute("RESET memory_limit")
     assert poa_tables(wb) == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        poa.metrics.FunnelQuery,
+        poa.metrics.PathsQuery,
+        poa.metrics.RetentionQuery,
+        poa.metrics.LifecycleQuery,
+        poa.metrics.ChurnQuery,
+        poa.metrics.SurvivalQuery,
+        poa.metrics.CorrelationQuery,
+    ],
+)
+def test_query_objects_take_every_parameter_after_the_first_by_keyword(query):
+    # two parameters given by position would be swapped silently by a reordered field
+    with pytest.raises(TypeError):
+        query("a", "b")
+    assert query("a") is not None

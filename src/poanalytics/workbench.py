@@ -290,19 +290,19 @@ class Workbench:
         instead of its last event (F18).
         """
         query = FunnelQuery(
-            steps,
-            window,
-            order,
-            exclusions,
-            breakdown,
-            attribution,
-            breakdown_step,
-            date_from,
-            date_to,
-            strict,
-            unit,
-            terminal_events,
-            as_of,
+            steps=steps,
+            window=window,
+            order=order,
+            exclusions=exclusions,
+            breakdown=breakdown,
+            attribution=attribution,
+            breakdown_step=breakdown_step,
+            date_from=date_from,
+            date_to=date_to,
+            strict=strict,
+            unit=unit,
+            terminal_events=terminal_events,
+            as_of=as_of,
         )
         with self.connection() as con:
             return run_funnel(con, query)
@@ -331,19 +331,19 @@ class Workbench:
         "first" (one path per user) or "every". See docs/metrics.md for every rule.
         """
         query = PathsQuery(
-            start_event,
-            end_event,
-            steps,
-            window,
-            occurrence,
-            collapse_repeats,
-            exclude_events,
-            date_from,
-            date_to,
-            top,
-            max_edges,
-            min_users,
-            strict,
+            start_event=start_event,
+            end_event=end_event,
+            steps=steps,
+            window=window,
+            occurrence=occurrence,
+            collapse_repeats=collapse_repeats,
+            exclude_events=exclude_events,
+            date_from=date_from,
+            date_to=date_to,
+            top=top,
+            max_edges=max_edges,
+            min_users=min_users,
+            strict=strict,
         )
         with self.connection() as con:
             return run_paths(con, query)
@@ -367,18 +367,18 @@ class Workbench:
         """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0.
         ``unit``: "user" (default), "session" or {"property": "company_id"} (F17)."""
         query = RetentionQuery(
-            start_event,
-            return_event,
-            period,
-            intervals,
-            cohort,
-            cumulative,
-            date_from,
-            date_to,
-            week_start,
-            timezone,
-            strict,
-            unit,
+            start_event=start_event,
+            return_event=return_event,
+            period=period,
+            intervals=intervals,
+            cohort=cohort,
+            cumulative=cumulative,
+            date_from=date_from,
+            date_to=date_to,
+            week_start=week_start,
+            timezone=timezone,
+            strict=strict,
+            unit=unit,
         )
         with self.connection() as con:
             return run_retention(con, query)
@@ -398,7 +398,15 @@ class Workbench:
         with self.connection() as con:
             return run_lifecycle(
                 con,
-                LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
+                LifecycleQuery(
+                    event=event,
+                    period=period,
+                    date_from=date_from,
+                    date_to=date_to,
+                    timezone=timezone,
+                    week_start=week_start,
+                    strict=strict,
+                ),
             )
 
     def stickiness(
@@ -416,7 +424,15 @@ class Workbench:
         with self.connection() as con:
             return run_stickiness(
                 con,
-                LifecycleQuery(event, period, date_from, date_to, timezone, week_start, strict),
+                LifecycleQuery(
+                    event=event,
+                    period=period,
+                    date_from=date_from,
+                    date_to=date_to,
+                    timezone=timezone,
+                    week_start=week_start,
+                    strict=strict,
+                ),
             )
 
     def churn(
@@ -434,7 +450,15 @@ class Workbench:
     ) -> ChurnResult:
         """Churn rate per period (L2): became churned in the period / active at its start."""
         query = ChurnQuery(
-            inactive_days, event, period, segment, date_from, date_to, timezone, week_start, strict
+            inactive_days=inactive_days,
+            event=event,
+            period=period,
+            segment=segment,
+            date_from=date_from,
+            date_to=date_to,
+            timezone=timezone,
+            week_start=week_start,
+            strict=strict,
         )
         with self.connection() as con:
             return run_churn(con, query)
@@ -452,7 +476,15 @@ class Workbench:
         """Kaplan-Meier share of a signup cohort still active t days after signup (L2)."""
         with self.connection() as con:
             return run_survival(
-                con, SurvivalQuery(signup_event, inactive_days, event, by, max_days, strict)
+                con,
+                SurvivalQuery(
+                    signup_event=signup_event,
+                    inactive_days=inactive_days,
+                    event=event,
+                    by=by,
+                    max_days=max_days,
+                    strict=strict,
+                ),
             )
 
     # -- looking at what is there ---------------------------------------------------------------

@@ -19,7 +19,7 @@ formula (log-log).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import duckdb
@@ -48,6 +48,7 @@ Z95 = 1.959963984540054
 @dataclass
 class ChurnQuery:
     inactive_days: int = 28
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     event: str | Step | None = None
     period: str = "week"
     segment: str | None = None
@@ -61,6 +62,7 @@ class ChurnQuery:
 @dataclass
 class SurvivalQuery:
     signup_event: str | Step | None = "signed_up"
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     inactive_days: int = 28
     event: str | Step | None = None
     by: str | None = None  # a property of the signup event, or "cohort" (signup week)

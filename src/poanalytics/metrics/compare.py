@@ -196,7 +196,9 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
                 )
             )
     table = _finish(pd.concat(frames, ignore_index=True), [label, "current"], wilson)
-    cq = ComparisonQuery("funnel", result.query, current, other, label)
+    cq = ComparisonQuery(
+        metric="funnel", query=result.query, current=current, other=other, other_label=label
+    )
     return Comparison(cq, table, ";\n".join(sqls), params_all)
 
 
@@ -254,7 +256,9 @@ def compare_retention(
     sql = (
         f"-- {label}: {_span(*other)}\n{baseline.sql};\n-- current: {_span(*current)}\n{result.sql}"
     )
-    cq = ComparisonQuery("retention", q, current, other, label)
+    cq = ComparisonQuery(
+        metric="retention", query=q, current=current, other=other, other_label=label
+    )
     return Comparison(cq, table, sql, {label: baseline.params, "current": result.params})
 
 

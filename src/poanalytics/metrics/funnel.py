@@ -6,7 +6,7 @@ import math
 import uuid
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import duckdb
@@ -66,6 +66,7 @@ def clip_unit(x: float) -> float:
 @dataclass
 class FunnelQuery:
     steps: Sequence[str | Step | None]
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     window: Any = "14d"
     order: str = "ordered"
     exclusions: Sequence[Exclusion] = ()
@@ -380,7 +381,13 @@ class FunnelResult:
         self._check_open()
         self._users_only("correlation")
         query = CorrelationQuery(
-            step, kind, properties, exclude_events, min_users, top, breakdown_value
+            step=step,
+            kind=kind,
+            properties=properties,
+            exclude_events=exclude_events,
+            min_users=min_users,
+            top=top,
+            breakdown_value=breakdown_value,
         )
         return run_correlation(self, query)
 
@@ -402,7 +409,14 @@ class FunnelResult:
         self._check_open()
         self._users_only("drop-off paths")
         query = DropoffQuery(
-            step, steps, horizon, breakdown_value, top, max_edges, min_users, collapse_repeats
+            step=step,
+            steps=steps,
+            horizon=horizon,
+            breakdown_value=breakdown_value,
+            top=top,
+            max_edges=max_edges,
+            min_users=min_users,
+            collapse_repeats=collapse_repeats,
         )
         return dropoff_paths(self, query)
 

@@ -9,7 +9,7 @@ window), or for ``horizon`` after the step event. The path itself is the one def
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -33,6 +33,7 @@ OTHER = "(other events)"
 @dataclass(frozen=True)
 class DropoffQuery:
     step: int
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     steps: int = 4
     horizon: Any = None
     breakdown_value: str | None = None

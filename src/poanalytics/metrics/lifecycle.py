@@ -7,7 +7,7 @@ period and not in this one, reported as a negative count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import duckdb
@@ -30,6 +30,7 @@ LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dorman
 @dataclass
 class LifecycleQuery:
     event: str | Step | None = None
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     period: str = "week"
     date_from: Any = None
     date_to: Any = None

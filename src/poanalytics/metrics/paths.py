@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import duckdb
@@ -52,6 +52,7 @@ SEQUENCE_COLUMNS = ["path", "events", "users", "paths", "share"]
 @dataclass
 class PathsQuery:
     start_event: str | Step | None = None
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     end_event: str | Step | None = None
     steps: int = 5
     window: Any = None
