@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from .style import PALETTE, apply, colours
+from .style import PALETTE, apply, colours, footnote
 
 _STEP = {
     "day": pd.DateOffset(days=1),
@@ -55,20 +55,7 @@ def churn_figure(
     if segment:
         label = f"no {segment}"
         notes.append(f'"{label}" = users with no {segment} property on any of their events')
-    if notes:
-        fig.add_annotation(
-            text="<br>".join(notes),
-            x=0,
-            xref="paper",
-            y=0,
-            yref="paper",
-            yshift=-60,
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-            align="left",
-        )
-        fig.update_layout(margin={"b": 100 + 20 * len(notes)})
+    bottom = footnote(fig, notes)
     return apply(
         fig,
         f"Churn rate by {period} (churned = no event for {n} days)",
@@ -76,6 +63,7 @@ def churn_figure(
         yaxis_tickformat=".0%",
         yaxis_title="churned / active at the start",
         legend_title_text=segment or None,
+        **({"margin": {"b": bottom}} if bottom else {}),
     )
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..format import count, percent
-from .style import LABEL_FONT, apply
+from .style import LABEL_FONT, apply, footnote
 
 ROW_PX = 28  # height per cohort row: every label and cell text stays readable
 
@@ -63,15 +63,6 @@ def retention_figure(
         margin={"b": 110},
     )
     if open_cells.any():
-        fig.add_annotation(
-            text="* not over yet: the data ends inside that period, so the share can still grow",
-            x=0,
-            xref="paper",
-            y=0,
-            yref="paper",
-            yshift=-70,
-            xanchor="left",
-            yanchor="top",
-            showarrow=False,
-        )
+        note = "* not over yet: the data ends inside that period, so the share can still grow"
+        footnote(fig, [note], gap=70)
     return fig

@@ -41,6 +41,26 @@ def apply(fig: go.Figure, title: str, **layout) -> go.Figure:
     return fig
 
 
+def footnote(fig: go.Figure, lines: list[str], gap: int = 60) -> int:
+    """Plain-text notes under the plot, left-aligned, ``gap`` px below the plotting area; returns
+    the bottom margin they need (0 for no notes), for the caller to pass to ``apply``."""
+    if not lines:
+        return 0
+    fig.add_annotation(
+        text="<br>".join(lines),
+        x=0,
+        xref="paper",
+        y=0,
+        yref="paper",
+        yshift=-gap,
+        xanchor="left",
+        yanchor="top",
+        showarrow=False,
+        align="left",
+    )
+    return gap + 40 + 20 * len(lines)
+
+
 def colours(labels: list[str]) -> dict[str, str]:
     """One colour per label, in order; OTHER is grey. More labels than PALETTE is a caller's bug
     (limit them with ``top_values`` first), so it raises instead of repeating a colour."""
