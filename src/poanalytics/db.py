@@ -239,12 +239,6 @@ def fetch_value(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) ->
     return row[0]
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
-    """(name, type) of every column of a table or view."""
-    rows = fetch_all(con, f"DESCRIBE SELECT * FROM {relation}")  # noqa: S608 - relation is quoted by callers
-    return [(r[0], r[1]) for r in rows]
-
-
 # -- the warehouse file, held only while a query or load runs ---------------------------------------
 
 ALIAS = "warehouse"  # the name the file is attached under in a Session's in-memory connection

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .redact import RedactConfig, load_config, redact
@@ -146,8 +145,3 @@ def known_names(con: duckdb.DuckDBPyConnection, *, keys: Sequence[str] | None = 
     """
     rows = con.execute(sql, {"keys": keys}).fetchall()
     return sorted({r[0] for r in rows if r[0] and len(r[0]) >= 2})
-
-
-def with_names(config: RedactConfig, names: Iterable[str]) -> RedactConfig:
-    """``config`` with more names (e.g. from ``known_names``), for passing one object around."""
-    return replace(config, names=tuple(config.names) + tuple(names))
