@@ -28,6 +28,21 @@ def wb_file(tmp_path: Path) -> poa.Workbench:
     workbench.close()
 
 
+@pytest.fixture
+def older_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, int]:
+    """A warehouse file made by 'an older poanalytics': the code now knows one more migration than
+    the file has applied. Returns the path and the version the migration brings."""
+    from poanalytics import schema
+
+    path = tmp_path / "old.duckdb"
+    with poa.Workbench(path, create=True):
+        pass
+    extra = (schema.LATEST + 1, "test column", "ALTER TABLE events ADD COLUMN test_col VARCHAR")
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
+    monkeypatch.setattr(schema, "LATEST", extra[0])
+    return path, extra[0]
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data: real third-party files (see its README). CI has it beside the clone."""

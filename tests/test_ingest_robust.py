@@ -272,17 +272,12 @@ def test_a_duckdb_error_inside_a_damaged_file_is_a_coded_error_with_the_file(wb,
     assert error.file == str(path) and "Invalid Input Error" in error.message
 
 
-def test_status_opens_an_older_warehouse_writable_to_upgrade_it(tmp_path, monkeypatch, capsys):
-    from poanalytics import cli, schema
+def test_status_opens_an_older_warehouse_writable_to_upgrade_it(older_warehouse, capsys):
+    from poanalytics import cli
 
-    path = tmp_path / "old.duckdb"
-    with poa.Workbench(path, create=True):
-        pass
-    extra = (schema.LATEST + 1, "test column", "ALTER TABLE events ADD COLUMN test_col VARCHAR")
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
-    monkeypatch.setattr(schema, "LATEST", extra[0])
+    path, version = older_warehouse
     with pytest.raises(WarehouseError) as info:
         poa.Workbench(path, read_only=True)  # read-only cannot upgrade it
     assert info.value.code == "db.read_only_schema"
     assert cli.main(["--db", str(path), "status"]) == 0
-    assert f"(schema v{extra[0]})" in capsys.readouterr().out
+    assert f"(schema v{version})" in capsys.readouterr().out

@@ -39,15 +39,10 @@ def test_reopening_a_file_keeps_data_and_does_not_migrate_twice(tmp_path):
         assert schema.applied(wb.con) == [(m[0], m[1]) for m in schema.MIGRATIONS]
 
 
-def test_an_older_warehouse_is_migrated(tmp_path, monkeypatch):
-    path = tmp_path / "old.duckdb"
-    with poa.Workbench(path, create=True):
-        pass
-    extra = (schema.LATEST + 1, "test column", "ALTER TABLE events ADD COLUMN test_col VARCHAR")
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, extra])
-    monkeypatch.setattr(schema, "LATEST", extra[0])
+def test_an_older_warehouse_is_migrated(older_warehouse):
+    path, version = older_warehouse
     with poa.Workbench(path) as wb:
-        assert wb.schema_version == extra[0]
+        assert wb.schema_version == version
         assert "test_col" in set(wb.sql("DESCRIBE events").column_name)
 
 
