@@ -223,11 +223,8 @@ def reconcile(
         return Reconciled(expected, accounted, long_lines)
     if missing > 0:
         # the reader kept only the start of a row it rejected: that row took the missing lines
-        cut = [
-            r
-            for r in rejects
-            if r[1] >= RAW_LIMIT and r[0] not in set(starts[length > max_line].tolist())
-        ]
+        long_starts = set(starts[length > max_line].tolist())  # once, not once per reject
+        cut = [r for r in rejects if r[1] >= RAW_LIMIT and r[0] not in long_starts]
         raise _lost(label, expected, accounted, missing, cut, long_lines, scanned.ends)
     if missing < 0:
         raise InputError(
