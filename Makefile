@@ -28,8 +28,11 @@ run: setup ## the main job: demo data -> data/warehouse.duckdb -> status summary
 	$(BIN)/poanalytics demo --users $(USERS) --weeks $(WEEKS) --seed $(SEED)
 	$(BIN)/poanalytics status
 
-test: setup ## run the whole test suite
+test: setup browser ## run the whole test suite
 	$(BIN)/python -m pytest -q
+
+browser: ## install Debian's chromium for the browser tests when it is missing (never `playwright install`)
+	scripts/ensure-chromium.sh
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests benchmarks
@@ -52,4 +55,4 @@ lab: setup ## open JupyterLab on the notebooks
 clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html
 
-.PHONY: help setup run test lint docs bench bench-metrics lab clean
+.PHONY: help setup browser run test lint docs bench bench-metrics lab clean
