@@ -110,7 +110,7 @@ def test_open_notebook_kernel_blocks_neither_cli_load_nor_report(demo_project, t
 
         report = tmp_path / "report.ipynb"
         pm.execute_notebook(
-            str(ROOT / "notebooks" / "00_warehouse.ipynb"),
+            str(ROOT / "notebooks" / "01_data_health.ipynb"),
             str(report),
             parameters={"warehouse": str(warehouse)},
             kernel_name="poanalytics",
@@ -232,7 +232,7 @@ def test_root_found_from_the_notebook_jupyterlab_runs(tmp_path, monkeypatch):
 def test_papermill_from_another_folder(demo_project, tmp_path):
     """A scheduler runs papermill from elsewhere: without POANALYTICS_ROOT it stops with
     config.no_root and leaves no warehouse there; with it, the project's warehouse is reported."""
-    notebook = str(ROOT / "notebooks" / "00_warehouse.ipynb")
+    notebook = str(ROOT / "notebooks" / "01_data_health.ipynb")
     out = tmp_path / "out.ipynb"
     run = [str(BIN / "papermill"), notebook, str(out), "-k", "poanalytics", "--no-progress-bar"]
     lost = subprocess.run(

@@ -42,10 +42,19 @@ def demo_warehouse(tmp_path_factory) -> Path:
 
 # what each notebook must show, beyond running: (needs the demo data, texts in its outputs)
 EXPECTED = {
-    "00_warehouse.ipynb": (False, ["user_id is empty", "events"]),
+    "01_data_health.ipynb": (False, ["user_id is empty", "events", "stale events source"]),
     "10_metrics.ipynb": (
         True,
         ["profile_completed", "Conversion to activated", "Paths from signed_up"],
+    ),
+    "90_weekly_report.ipynb": (
+        True,
+        [
+            "## Headline numbers",
+            "Weekly active users",
+            "## Data health",
+            "## Reproducibility stamp",
+        ],
     ),
 }
 
@@ -129,7 +138,7 @@ def test_git_strips_outputs_from_notebooks_on_add(loaded_warehouse, tmp_path):
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    path = "notebooks/00_warehouse.ipynb"
+    path = "notebooks/01_data_health.ipynb"
     assert git("check-attr", "filter", "--", path).endswith("filter: nbstripout")
     assert git("config", "--get", "filter.nbstripout.clean"), (
         "run `make setup` to install the filter"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError, InputError, PoaError, PoaWarning, WarehouseError
 
 if TYPE_CHECKING:
+    from . import report  # poa.report.weekly, poa.report.data_health (a subpackage, loaded on use)
     from .charts.notebook import setup_notebook
     from .ingest.mapping import Const
     from .ingest.pipeline import LoadReport
@@ -72,6 +73,7 @@ __all__ = [
     "redact",
     "redact_figure",
     "redact_frame",
+    "report",
     "__version__",
 ]
 
