@@ -227,6 +227,21 @@ def test_an_older_week_reports_that_week(warehouse, project, events):
     assert wau["change_text"].endswith("vs 2024-W09")
 
 
+def test_retention_as_of_a_past_week_ignores_what_came_after(warehouse, events, tmp_path):
+    """A report on W09 shows the retention that could be seen at W09's end: the same as on a
+    warehouse holding only the events up to then (without as_of, later returns filled the cells)."""
+    end = W10 - pd.Timedelta(microseconds=1)
+    args = {"period": "week", "intervals": 3, "date_from": W10 - pd.Timedelta(weeks=3)}
+    with poa.Workbench(tmp_path / "cut.duckdb") as cut:
+        cut.load_events(events[events.ts <= end])
+        expected = cut.retention("signed_up", None, date_to=end, **args).table
+    with poa.Workbench(warehouse) as wb:
+        got = wb.retention("signed_up", None, date_to=end, as_of=end, **args).table
+        later = wb.retention("signed_up", None, date_to=end, **args).table
+    pd.testing.assert_frame_equal(got, expected)
+    assert not later.equals(expected)
+
+
 # -- the registry --------------------------------------------------------------------------------
 
 

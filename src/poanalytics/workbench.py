@@ -363,9 +363,11 @@ class Workbench:
         *,
         strict: bool = False,
         unit: Any = "user",
+        as_of: Any = None,
     ) -> RetentionResult:
         """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0.
-        ``unit``: "user" (default), "session" or {"property": "company_id"} (F17)."""
+        ``unit``: "user" (default), "session" or {"property": "company_id"} (F17); ``as_of``: the
+        observation end instead of the data's last event (later events are ignored)."""
         query = RetentionQuery(
             start_event=start_event,
             return_event=return_event,
@@ -379,6 +381,7 @@ class Workbench:
             timezone=timezone,
             strict=strict,
             unit=unit,
+            as_of=as_of,
         )
         with self.connection() as con:
             return run_retention(con, query)

@@ -28,6 +28,7 @@ from .validate import (
     check_flag,
     check_int,
     metric_boundary,
+    parse_instant,
     parse_range,
 )
 
@@ -49,6 +50,9 @@ class RetentionQuery:
     timezone: str = "UTC"
     strict: bool = False
     unit: Any = "user"  # "user", "session" or {"property": "company_id"} (F17)
+    # the observation end instead of the data's last event (as for funnels, F18): events after it
+    # are ignored, so a report on a past week shows what could be seen at its end
+    as_of: Any = None
 
 
 @dataclass
@@ -95,6 +99,7 @@ class RetentionPlan:
     date_to: pd.Timestamp | None
     warnings: tuple[PoaWarning, ...]
     unit: Unit = Unit()
+    as_of: pd.Timestamp | None = None
 
 
 def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionPlan:
@@ -111,7 +116,8 @@ def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionPla
     unit = parse_unit(q.unit, "retention")
     if unit.prop:
         check_properties(con, [unit.prop], "retention")
-    return RetentionPlan(tz, start, ret, lo, hi, tuple(found), unit)
+    as_of = parse_instant(q.as_of, "as_of", end=True)
+    return RetentionPlan(tz, start, ret, lo, hi, tuple(found), unit, as_of)
 
 
 def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str:
@@ -119,6 +125,10 @@ def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str
     cal = Calendar(q.period, q.week_start, tz, params)
     sp, rp = step_predicate(start, params), step_predicate(ret, params)
     data_end = "(SELECT max(ts) FROM events)"
+    until = ""
+    if plan.as_of is not None:
+        data_end = params.add(plan.as_of) + "::TIMESTAMPTZ"
+        until = f" AND ts <= {data_end}"
     lo = (
         cal.start(params.add(plan.date_from) + "::TIMESTAMPTZ")
         if plan.date_from is not None
@@ -133,7 +143,7 @@ def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str
     # One pass over the events: each user's active periods, flagged by start and return events.
     activity = (
         f"SELECT user_id, {cal.start('ts')} AS p, bool_or({sp}) AS s, bool_or({rp}) AS r "
-        f"FROM {unit_source(plan.unit, params)} WHERE ({sp}) OR ({rp}) GROUP BY ALL"
+        f"FROM {unit_source(plan.unit, params)} WHERE (({sp}) OR ({rp})){until} GROUP BY ALL"
     )
     in_range = "BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
     if q.cohort == "first_time":  # the period of the first start event ever, then kept if in range

@@ -115,7 +115,6 @@ class ReportContext:
         """Show a plotly figure (redacted) as plotly JSON only (no HTML copy, no CDN); ``key``
         makes it a key chart, saved as ``charts/<key>.json`` with ``title`` (default: the
         figure's) in summary.json."""
-        import plotly.io as pio
         from IPython.display import display
 
         from ..charts.style import CONFIG
@@ -128,11 +127,12 @@ class ReportContext:
             name = title or (shown.layout.title.text if shown.layout.title else None) or key
             self.key_charts = [c for c in self.key_charts if c["key"] != key]
             self.key_charts.append({"key": key, "title": self.redact(str(name)), "figure": shown})
-        renderer = pio.renderers["plotly_mimetype"]
-        bundle = renderer.to_mimebundle(shown.to_dict())
-        bundle["application/vnd.plotly.v1+json"]["config"] = dict(CONFIG)
+        spec = json.loads(shown.to_json())  # plotly's own encoder: numpy arrays, dates
+        spec["config"] = dict(CONFIG)
         text = shown.layout.title.text if shown.layout.title and shown.layout.title.text else ""
-        bundle["text/plain"] = f"<chart: {text}>"
+        # the bundle plotly's "plotly_mimetype" renderer makes, without importing the renderers
+        # (they pull in nbformat and jsonschema: seconds on a small machine)
+        bundle = {"application/vnd.plotly.v1+json": spec, "text/plain": f"<chart: {text}>"}
         display(bundle, raw=True)
 
     def add_headline(

@@ -1,7 +1,7 @@
 """Retention, lifecycle and churn over the report's history window, by segment.
 
 Cohorts, lifecycle periods and churn periods run over the ``[report] history_weeks`` weeks ending
-with the report week; retention by segment follows the cohorts of each of the segment's largest
+with the report week (retention observed at the week's end: later returns are not counted); retention by segment follows the cohorts of each of the segment's largest
 values (the property on the start event) and sums the cells that can be observed and are complete.
 """
 
@@ -29,6 +29,7 @@ def build(ctx: Any) -> None:
         period="week",
         intervals=rc.intervals,
         cohort=rc.cohort,
+        as_of=ctx.week.end,  # a past week's report ignores what came after it
         **span,
     )
     ctx.markdown(
@@ -80,6 +81,7 @@ def _by_segment(ctx: Any, start: str | None, rc: Any, span: dict[str, Any]) -> N
             period="week",
             intervals=rc.intervals,
             cohort=rc.cohort,
+            as_of=ctx.week.end,
             **span,
         )
         rows.append(_row(value, r.table, rc.intervals))
