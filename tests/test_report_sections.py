@@ -227,6 +227,16 @@ def test_an_older_week_reports_that_week(warehouse, project, events):
     assert wau["change_text"].endswith("vs 2024-W09")
 
 
+def test_the_funnel_section_of_an_older_week_counts_that_weeks_entrants(warehouse, project, events):
+    with poa.Workbench(warehouse) as wb:
+        report = poa.report.weekly(wb, week="2024-W10", steps=["signed_up", "activated"])
+        report.show("funnels")
+    signed = _week(events[events.event == "signed_up"], W10).user_id.nunique()
+    texts = [o for kind, o in report.outputs if kind == "markdown"]
+    assert any(f"{signed} users did signed_up in 2024-W10;" in t for t in texts)
+    assert any("entered 2024-W09" in t for t in texts)  # drop-offs: the latest closed week
+
+
 def test_retention_as_of_a_past_week_ignores_what_came_after(warehouse, events, tmp_path):
     """A report on W09 shows the retention that could be seen at W09's end: the same as on a
     warehouse holding only the events up to then (without as_of, later returns filled the cells)."""
@@ -320,6 +330,30 @@ def test_emails_and_configured_names_never_show(report):
     assert "Zebulon" not in text and "Quirk" not in text
     assert "[email]" in text and "[name]" in text
     assert "Login fails for" in text  # the rest of the subject is kept
+
+
+def test_markup_in_the_data_shows_as_text(report, monkeypatch):
+    import IPython.display
+
+    from poanalytics.report.context import esc
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    subject = "<script>alert(1)</script> from <b>bob</b>"
+
+    def build(ctx):
+        ctx.table(pd.DataFrame({"subject": [subject]}))
+        ctx.markdown(f"Top subject: {esc(subject)}")
+
+    register(Section(name="test_markup", title="Markup", order=57, build=build))
+    try:
+        report.show("test_markup")
+    finally:
+        registry.unregister("test_markup")
+    html = shown[1]["text/html"]
+    markdown = shown[2].data
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
 
 
 # -- data health -----------------------------------------------------------------------------------

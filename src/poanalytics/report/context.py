@@ -165,8 +165,8 @@ class ReportContext:
         """Show the report's title (``# ...``) with its week and date range."""
         self.markdown(
             f"# {esc(self.config.report.title)}: {self.week.label}\n\n"
-            f"{self.week.monday:%A %d %B %Y} to {self.week.sunday:%A %d %B %Y} (UTC); history "
-            f"from {self.history.label}."
+            f"Monday {self.week.monday} to Sunday {self.week.sunday} (UTC); history from "
+            f"{self.history.label}."
         )
 
     def show(self, name: str) -> None:

@@ -69,7 +69,7 @@ def _dropoff(ctx: Any, entry: Any) -> None:
             }
         )
     )
-    step = cfg.drop_step
+    step = min(cfg.drop_step, len(cfg.steps))  # steps given for one run may be fewer
     dropped = int(t.loc[t.step == step, "dropped"].sum())
     if not dropped:
         ctx.markdown(f"Nobody who entered in {entry.label} dropped before step {step}.")
