@@ -510,6 +510,17 @@ def test_a_bad_report_config_is_a_coded_error(tmp_path, text, code):
     assert info.value.code == code and info.value.hint
 
 
+def test_a_relative_config_path_is_found_from_the_project_root(project, tmp_path, monkeypatch):
+    from poanalytics.report.config import load_report_config
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert load_report_config("conf/report.toml").report.title == "Weekly for ops@example.com"
+    with pytest.raises(PoaError) as info:
+        load_report_config("conf/missing.toml")
+    assert info.value.code == "report.config_missing"
+
+
 def test_other_parts_tables_are_left_to_their_owners(tmp_path):
     from poanalytics.report.config import load_report_config
 

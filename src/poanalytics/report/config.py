@@ -121,7 +121,9 @@ def default_path(root: Path | None = None) -> Path:
 
 def load_report_config(path: str | Path | None = None) -> ReportConfig:
     """Read the report's tables from ``path`` ("" or None: the project's conf/report.toml; built-in
-    defaults, the same as the committed file, when the project has none).
+    defaults, the same as the committed file, when the project has none). A relative path not
+    found from the working directory is taken from the project root (a notebook runs in
+    notebooks/).
 
     Error codes: ``report.config_missing`` (a file was named and does not exist),
     ``report.config_syntax`` (not valid TOML), ``report.config_key`` (a key the table does not
@@ -132,6 +134,8 @@ def load_report_config(path: str | Path | None = None) -> ReportConfig:
             return ReportConfig()
     else:
         file = Path(path).expanduser()
+        if not file.is_absolute() and not file.is_file():  # relative to the project root
+            file = find_root() / file
         if not file.is_file():
             raise ConfigError(
                 f"report config {file} does not exist",

@@ -87,8 +87,8 @@ def _by_segment(ctx: Any, start: str | None, rc: Any, span: dict[str, Any]) -> N
         rows.append(_row(value, r.table, rc.intervals))
     table = pd.DataFrame(rows)
     ctx.markdown(
-        f"#### Retention by {esc(rc.segment)}\n\nShare of each value's cohorts back in week k, "
-        "over the cohorts whose week k can be observed and is complete."
+        f"#### Retention by {esc(rc.segment)}\n\nShare of each value's cohorts back in week k "
+        "(of how many users), over the cohorts whose week k can be observed and is complete."
         + (f" {len(rest)} smaller values are not listed." if rest else "")
     )
     ctx.table(table)
@@ -104,7 +104,9 @@ def _row(value: str, t: pd.DataFrame, intervals: int) -> dict[str, str]:
     for k in range(1, intervals + 1):
         cells = final[final.interval == k]
         size = cells.cohort_size.sum()
-        row[f"week {k}"] = fmt.percent(cells.users.sum() / size) if size else ""
+        row[f"week {k}"] = (
+            f"{fmt.percent(cells.users.sum() / size)} of {fmt.count(size)}" if size else ""
+        )
     return row
 
 
