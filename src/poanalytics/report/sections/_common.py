@@ -15,9 +15,9 @@ def window_seconds(ctx: Any) -> int:
 
 
 def closed_week(ctx: Any) -> Week:
-    """The latest week of entry whose every funnel window has closed by the report week's end:
-    the report week itself only for a window of zero, the week before for a window up to 7 days,
-    and so on. Its conversion is final; the report week's entrants are mostly still in progress."""
+    """The latest week of entry whose every funnel window has closed by the report week's end: the
+    week before for a window up to 7 days, two weeks before up to 14 days, and so on. Its
+    conversion is final; the report week's own entrants are mostly still in their window."""
     window = pd.Timedelta(seconds=window_seconds(ctx))
     week = ctx.week
     while week.end + window > ctx.week.end:
