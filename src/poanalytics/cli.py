@@ -149,6 +149,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_weekly(args: argparse.Namespace) -> int:
+    from .report import params
+    from .report.run import run_weekly
+
+    values = params.split_pairs(args.param or [])
+    result = run_weekly(args.week, values, warehouse=args.db)
+    print(f"report for {result.week} written in {result.seconds:.0f} s: {result.html}")
+    return 0
+
+
+def cmd_report_history(args: argparse.Namespace) -> int:
+    from .config import settings
+    from .report import runlog
+
+    cfg = settings()
+    path = Path(args.db) if args.db else cfg.default_warehouse()
+    frame = runlog.history(
+        path, folder=cfg.reports_dir, limit=args.limit, lock_timeout=cfg.lock_timeout
+    )
+    print(runlog.format_history(frame))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poanalytics",
@@ -250,6 +273,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-load", action="store_true", help="only write the files")
     demo.set_defaults(func=cmd_demo)
+
+    rep = sub.add_parser(
+        "report",
+        help="the weekly HTML report: run it, list past runs",
+        description="Run the weekly report notebook and publish reports/<week>/index.html.",
+    )
+    rep_sub = rep.add_subparsers(dest="report_command", required=True, metavar="WHAT")
+    weekly = rep_sub.add_parser(
+        "weekly",
+        help="run the load and report notebooks and publish reports/<week>/index.html",
+        description="Check the parameters and the warehouse, run notebooks/00_load.ipynb and "
+        "notebooks/90_weekly_report.ipynb with papermill, and publish reports/<week>/index.html "
+        "(with report.ipynb and summary.json) and reports/index.html. A failure keeps the last "
+        "good report, writes reports/<week>/failed.html and exits 2. Runs never overlap: a second "
+        "run fails at once with [report.busy].",
+    )
+    weekly.add_argument(
+        "--week", default=None, help="ISO week, e.g. 2026-W47 (default: the last complete week)"
+    )
+    weekly.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a parameter of the report notebook for this run, e.g. --param window=14d or "
+        "--param steps=signed_up,activated (lists comma-separated); repeat for more",
+    )
+    weekly.add_argument("--db", default=argparse.SUPPRESS, help="warehouse file")
+    weekly.set_defaults(func=cmd_report_weekly)
+    hist = rep_sub.add_parser(
+        "history",
+        help="list the report runs, newest first",
+        description="List the report runs recorded in the warehouse (report_runs), newest first.",
+    )
+    hist.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
+    hist.add_argument("--db", default=argparse.SUPPRESS, help="warehouse file")
+    hist.set_defaults(func=cmd_report_history)
     return parser
 
 

@@ -107,6 +107,28 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         UPDATE load_log SET rows_conflict = 0 WHERE status = 'ok';
         """,
     ),
+    (
+        3,
+        "report_runs",
+        """
+        -- one row per `poanalytics report weekly` run (poanalytics.report.runlog)
+        CREATE SEQUENCE IF NOT EXISTS report_run_seq START 1;
+        CREATE TABLE report_runs (
+            run_id BIGINT PRIMARY KEY,
+            started_at TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ,
+            status VARCHAR NOT NULL,          -- running | ok | failed
+            week VARCHAR,                     -- ISO week, e.g. 2026-W47
+            parameters JSON,                  -- as run, secret values masked
+            snapshot JSON,                    -- row counts, last event time, load ids
+            report_path VARCHAR,              -- the HTML written (ok) or the failure page (failed)
+            error_code VARCHAR,
+            error_message VARCHAR,
+            pid INTEGER,                      -- the process that ran it (stale runs are found by it)
+            host VARCHAR
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
