@@ -337,3 +337,34 @@ def test_history_of_a_warehouse_without_runs(project, tmp_path):
     poa.Workbench(root / "data" / "warehouse.duckdb", create=True).close()
     done = cli(root, "report", "history")
     assert done.returncode == 0 and "no report has been run" in done.stdout
+
+
+def test_a_run_succeeds_while_a_live_kernel_holds_a_workbench(project, tmp_path):
+    """An open notebook (a live `poanalytics` kernel with a Workbench and a funnel result) does not
+    block the scheduled run, and still works after it."""
+    from jupyter_client.manager import KernelManager
+
+    from tests.test_lock import _run_in_kernel
+
+    km = KernelManager(kernel_name="poanalytics")
+    env = {k: v for k, v in os.environ.items() if k != "POANALYTICS_ROOT"}
+    km.start_kernel(cwd=str(tmp_path), env={**env, "POANALYTICS_ROOT": str(project)})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        before = _run_in_kernel(
+            kc,
+            "import poanalytics as poa\nwb = poa.Workbench()\n"
+            "f = wb.funnel(['signed_up', 'activated'], window='7d')\n"
+            "print(wb.sql('SELECT count(*) AS n FROM events').n[0])",
+        )
+        done = cli(project, "report", "weekly")
+        assert done.returncode == 0, done.stderr
+        after = _run_in_kernel(
+            kc, "print(wb.sql('SELECT count(*) AS n FROM events').n[0], len(f.trend('week')) > 0)"
+        )
+        assert after.split() == [before.strip(), "True"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
