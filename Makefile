@@ -24,9 +24,10 @@ setup: $(STAMP) ## create .venv and install poanalytics with its dev tools
 	@# notebooks are committed without outputs: a git filter strips them on `git add` (a git checkout only)
 	@if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install --attributes .gitattributes; fi
 
-run: setup ## the main job: demo data -> data/warehouse.duckdb -> status summary
+run: setup ## the main job: demo data -> data/warehouse.duckdb -> status -> weekly HTML report
 	$(BIN)/poanalytics demo --users $(USERS) --weeks $(WEEKS) --seed $(SEED)
 	$(BIN)/poanalytics status
+	$(BIN)/poanalytics report weekly
 
 test: setup browser ## run the whole test suite
 	$(BIN)/python -m pytest -q
@@ -53,6 +54,7 @@ lab: setup ## open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/
 
 clean: ## remove the venv, generated data and reports
-	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html
+	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html \
+		reports/20??-W?? reports/.run-* reports/.run.lock
 
 .PHONY: help setup browser run test lint docs bench bench-metrics lab clean

@@ -75,12 +75,10 @@ def weeks_of(root: Path) -> tuple[str, str]:
     """The last complete week of the project's data and the one before it."""
     with poa.Workbench(root / "data" / "warehouse.duckdb", read_only=True) as wb:
         last = wb.sql("SELECT max(ts) AS t FROM events").t[0]
-    from datetime import timedelta
+    from poanalytics.report.weeks import last_complete_week
 
-    from poanalytics.report.run import iso_week, last_complete_week, parse_week
-
-    week = last_complete_week(last.to_pydatetime())
-    return week, iso_week(parse_week(week) - timedelta(days=7))
+    week = last_complete_week(last)
+    return week.label, week.shift(-1).label
 
 
 # -- parameters --------------------------------------------------------------------------------
@@ -132,9 +130,9 @@ def test_parameter_values_are_converted_to_the_declared_types(tmp_path):
         (["--param", "tpo=3"], "report.param_unknown", "top: int = 5"),
         (["--param", "window"], "report.param_malformed", "key=value"),
         (["--param", "top=x"], "report.param_type", "takes a int"),
-        (["--week", "2026-47"], "report.week", "not an ISO week"),
-        (["--week", "2025-W53"], "report.week", "not an ISO week"),
-        (["--week", "2019-W10"], "report.week_empty", "no event in 2019-W10"),
+        (["--week", "2026-47"], "report.week_format", "not an ISO week"),
+        (["--week", "2025-W53"], "report.week_format", "not an ISO week"),
+        (["--week", "2019-W10"], "report.week_range", "is outside the data"),
         (["--param", "steps=signed_up,never_happens"], "report.funnel_events", "never_happens"),
         (["--db", "elsewhere/none.duckdb"], "db.not_found", "never creates one"),
     ],
@@ -147,6 +145,29 @@ def test_bad_input_is_a_coded_error_and_changes_nothing(project, args, code, say
     assert "Traceback" not in done.stderr and "What to do:" in done.stderr
     assert tree(project) == before  # no file, no lock, no row (the warehouse is byte-identical)
     assert not (project / "elsewhere").exists()
+
+
+def test_a_week_without_events_inside_the_data_is_refused(tmp_path):
+    """A gap in the exports: events in the weeks around 2026-W02 but none in it."""
+    import pandas as pd
+
+    from poanalytics.report.run import preflight
+
+    path = tmp_path / "gap.duckdb"
+    with poa.Workbench(path, create=True) as wb:
+        wb.load_events(
+            pd.DataFrame(
+                {
+                    "user_id": ["a", "b"],
+                    "event": ["signed_up", "signed_up"],
+                    "timestamp": ["2026-01-01T10:00:00Z", "2026-01-20T10:00:00Z"],
+                }
+            )
+        )
+    assert preflight(path, "2026-W01", ["signed_up"], 1).week == "2026-W01"
+    with pytest.raises(poa.InputError) as info:
+        preflight(path, "2026-W02", [], 1)
+    assert info.value.code == "report.week_empty" and "a gap in the exports" in str(info.value)
 
 
 def test_a_warehouse_without_events_is_refused(tmp_path):

@@ -71,6 +71,8 @@ def _headline(summary: dict[str, Any]) -> str:
             continue
         text = item.get("text", item.get("value", ""))
         change = item.get("change_text") or ""
+        if change and item.get("clear") is True:
+            change += " (a clear change)"
         parts.append(
             f'<div><span class="name">{escape(str(item.get("name", "")))}</span>: '
             f'<span class="num">{escape(str(text))}</span>'

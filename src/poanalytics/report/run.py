@@ -27,7 +27,7 @@ import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,7 +36,8 @@ import duckdb
 from .. import db
 from ..config import Settings, settings
 from ..errors import ConfigError, InputError, PoaError
-from . import pages, params, runlog
+from . import pages, params, runlog, weeks
+from .config import load_report_config
 from .notebooks import execute, failure
 from .redact import load_config as redact_config
 from .redact import redact
@@ -79,13 +80,13 @@ def load_run_config(root: Path, path: Path | None = None) -> RunConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(
                 f"{path} is not valid TOML: {exc}",
-                code="report.config",
+                code="report.run_config",
                 hint="fix the line named (strings need quotes, lists brackets)",
             ) from exc
     elif path != root / REPORT_CONFIG:
         raise ConfigError(
             f"the report config {path} does not exist",
-            code="report.config",
+            code="report.run_config",
             hint="pass an existing file with --param config=PATH, or leave it out for "
             "conf/report.toml",
         )
@@ -95,7 +96,7 @@ def load_run_config(root: Path, path: Path | None = None) -> RunConfig:
     if unknown or not all(isinstance(section[k], str) for k in texts):
         raise ConfigError(
             f"[run] in {path} has unknown or non-text keys: {sorted(unknown) or section}",
-            code="report.config",
+            code="report.run_config",
             hint="[run] takes load_notebook, report_notebook, kernel (text) and cell_timeout "
             "(seconds)",
         )
@@ -103,7 +104,7 @@ def load_run_config(root: Path, path: Path | None = None) -> RunConfig:
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
         raise ConfigError(
             f"[run] cell_timeout = {timeout!r} in {path} is not a number of seconds",
-            code="report.config",
+            code="report.run_config",
             hint="set cell_timeout to the seconds one cell may run, e.g. 600 (0: no limit)",
         )
     load = section["load_notebook"]
@@ -117,37 +118,6 @@ def load_run_config(root: Path, path: Path | None = None) -> RunConfig:
     )
 
 
-# -- weeks ------------------------------------------------------------------------------------------
-
-
-def parse_week(week: str) -> date:
-    """The Monday of an ISO week "2026-W47"; ``report.week`` for anything else."""
-    match = pages.WEEK.match(week.strip())
-    try:
-        if not match:
-            raise ValueError
-        return date.fromisocalendar(int(match[1]), int(match[2]), 1)
-    except ValueError:
-        raise ConfigError(
-            f"{week!r} is not an ISO week",
-            code="report.week",
-            hint='write the year, "-W" and the week number, e.g. --week 2026-W47 '
-            "(weeks run Monday to Sunday; a year has 52 or 53)",
-        ) from None
-
-
-def iso_week(day: date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def last_complete_week(last_event: datetime) -> str:
-    """The last ISO week the data covers to its end: the week before the last event's week (a
-    week is complete only once the data reaches into the next one)."""
-    day = last_event.astimezone(UTC).date()
-    return iso_week(day - timedelta(days=day.weekday() + 1))
-
-
 # -- preflight --------------------------------------------------------------------------------------
 
 
@@ -158,20 +128,20 @@ class Checked:
     last_event: datetime
 
 
-def funnel_steps(config: RunConfig, values: dict[str, Any]) -> list[str]:
-    """The funnel's event names: the ``steps`` parameter, else ``[funnel] steps`` of the config."""
-    steps = values.get("steps") or (config.data.get("funnel") or {}).get("steps") or []
-    names = []
-    for step in steps if isinstance(steps, list) else []:
-        name = step.get("event") if isinstance(step, dict) else step
-        if isinstance(name, str) and name:
-            names.append(name)
-    return names
+def funnel_steps(root: Path, values: dict[str, Any]) -> list[str]:
+    """The funnel's event names: the ``steps`` parameter, else ``[funnel] steps`` of the report
+    config (the ``config`` parameter, else conf/report.toml), read by the report's own loader so
+    a wrong key or type there is refused now, not in the middle of the run."""
+    path = values.get("config") or ""
+    report = load_report_config(root / path if path else root / REPORT_CONFIG)
+    steps = values.get("steps") or list(report.funnel.steps)
+    return [str(step) for step in steps if str(step)]
 
 
 def preflight(warehouse: Path, week: str | None, steps: list[str], lock_timeout: float) -> Checked:
     """Check the warehouse and the week before anything runs; reads only, never creates."""
-    monday = parse_week(week) if week else None
+    if week:
+        weeks.parse_week(week)  # report.week_format, before the warehouse is looked at
     if str(warehouse) != ":memory:" and not warehouse.is_file():
         raise db.not_found(str(warehouse))
     session = db.Session(warehouse, read_only=True, lock_timeout=lock_timeout)
@@ -185,25 +155,13 @@ def preflight(warehouse: Path, week: str | None, steps: list[str], lock_timeout:
                     hint="load events first (`poanalytics ingest events PATH`, or `make run` for "
                     "the demo data), or pass the right warehouse with --db",
                 )
-            if monday is None:
-                chosen = last_complete_week(last)
-                monday = parse_week(chosen)
-                if monday < first.astimezone(UTC).date() - timedelta(days=6):
-                    raise InputError(
-                        f"the data ({first:%Y-%m-%d} .. {last:%Y-%m-%d}) holds no complete week yet",
-                        code="report.week",
-                        hint="pass the week to report with --week (e.g. --week "
-                        f"{iso_week(last.date())}), or load more data",
-                    )
-            start = datetime.combine(monday, datetime.min.time(), UTC)
-            end = start + timedelta(days=7)
-            label = iso_week(monday)
+            chosen = weeks.resolve_week(week, first, last)  # the notebook resolves it the same way
             counts = dict(
                 db.fetch_all(
                     con,
-                    "SELECT event, count(*) FROM events WHERE ts >= ? AND ts < ? GROUP BY event "
+                    "SELECT event, count(*) FROM events WHERE ts >= ? AND ts <= ? GROUP BY event "
                     "ORDER BY 2 DESC",
-                    [start, end],
+                    [chosen.start.to_pydatetime(), chosen.end.to_pydatetime()],
                 )
             )
     except duckdb.Error as exc:
@@ -212,24 +170,22 @@ def preflight(warehouse: Path, week: str | None, steps: list[str], lock_timeout:
         session.close()
     if not counts:
         raise InputError(
-            f"no event in {label} ({start:%Y-%m-%d} .. {end - timedelta(days=1):%Y-%m-%d}); the "
-            f"data covers {iso_week(first.date())} ({first:%Y-%m-%d}) to "
-            f"{iso_week(last.date())} ({last:%Y-%m-%d})",
+            f"no event in {chosen.label} ({chosen.monday} .. {chosen.sunday}), although the data "
+            f"runs from {first:%Y-%m-%d} to {last:%Y-%m-%d}: a gap in the exports?",
             code="report.week_empty",
-            hint=f"pick a week the data covers, e.g. --week {last_complete_week(last)}, or "
-            "leave --week out for the last complete week",
+            hint="load the missing exports, or pick another week (--week)",
         )
     missing = [s for s in steps if s not in counts]
     if missing:
         seen = ", ".join(list(counts)[:12])
         raise InputError(
-            f"the funnel's step(s) {', '.join(map(repr, missing))} have no event in {label}; "
-            f"the report would show them as zero. Events that week: {seen}",
+            f"the funnel's step(s) {', '.join(map(repr, missing))} have no event in "
+            f"{chosen.label}; the report would show them as zero. Events that week: {seen}",
             code="report.funnel_events",
             hint="fix the step names ([funnel] steps in conf/report.toml, or --param steps=a,b,c)"
             ", or pick a week where they happen (--week)",
         )
-    return Checked(label, first, last)
+    return Checked(chosen.label, first, last)
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -270,7 +226,7 @@ def prepare(
     if typed.get("config"):
         run_cfg = load_run_config(declared_root, declared_root / typed["config"])
     path = Path(warehouse) if warehouse is not None else cfg.default_warehouse()
-    checked = preflight(path, week, funnel_steps(run_cfg, typed), cfg.lock_timeout)
+    checked = preflight(path, week, funnel_steps(declared_root, typed), cfg.lock_timeout)
     return cfg, run_cfg, path.resolve(), typed, checked
 
 
@@ -338,13 +294,13 @@ def _run(
             load, work / load.name, load_params, cfg, run_cfg, week, "report.load_failed", stream
         )
         if asked is None:  # the load may have brought a newer complete week
-            week = preflight(path, None, funnel_steps(run_cfg, typed), cfg.lock_timeout).week
+            week = preflight(path, None, funnel_steps(cfg.root, typed), cfg.lock_timeout).week
     snap = runlog.snapshot(session)
     notebook = run_cfg.report_notebook
     declared = params.declared(notebook)
     injected = {**typed, "week": week, "warehouse": str(path), "out_dir": str(work / "out")}
-    if "config" in declared and not typed.get("config"):
-        injected["config"] = str(run_cfg.path)
+    if "config" in declared:
+        injected["config"] = str(run_cfg.path)  # absolute: the same file preflight read
     injected = {k: v for k, v in injected.items() if k in declared}
     print(f"report {week}: running {notebook.name}", file=stream, flush=True)
     executed = _notebook(

@@ -1,0 +1,55 @@
+"""The runner on the real weekly notebook (notebooks/90_weekly_report.ipynb) and the project's own
+conf/report.toml, on a small demo warehouse: what `make run` ends with."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import poanalytics as poa
+from poanalytics import demo
+from tests.conftest import ROOT
+from tests.test_report_run import cli, tree
+
+
+@pytest.fixture(scope="module")
+def real_project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    (root / "conf").mkdir()
+    shutil.copy(ROOT / "conf" / "poanalytics.toml", root / "conf" / "poanalytics.toml")
+    config = (ROOT / "conf" / "report.toml").read_text()
+    notebooks = ROOT / "notebooks"
+    config = config.replace('"notebooks/', f'"{notebooks}/')  # the repository's notebooks
+    (root / "conf" / "report.toml").write_text(config)
+    files = demo.generate(root / "data" / "demo", users=400, weeks=8)
+    with poa.Workbench(root / "data" / "warehouse.duckdb", create=True) as wb:
+        demo.load_demo(wb, files)
+    return root
+
+
+def test_the_real_weekly_notebook_is_run_and_published(real_project):
+    done = cli(real_project, "report", "weekly", "--param", "window=14d", timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "90_weekly_report: cell 1/" in done.stderr
+    html = next((real_project / "reports").glob("20??-W??/index.html"))
+    assert str(html) in done.stdout
+    summary = json.loads((html.parent / "summary.json").read_text())
+    assert summary["week"] == html.parent.name and summary["headline"]
+    assert (html.parent / "report.ipynb").is_file()
+    index = (real_project / "reports" / "index.html").read_text()
+    assert f'href="{summary["week"]}/index.html"' in index
+    assert summary["headline"][0]["name"] in index
+    page = html.read_text()
+    assert "<h2" in page and "Weekly active users" in page
+
+
+def test_the_real_notebooks_parameters_are_checked(real_project):
+    before = tree(real_project)
+    done = cli(real_project, "report", "weekly", "--param", "stpes=signed_up")
+    assert done.returncode == 2 and "[report.param_unknown]" in done.stderr
+    assert "Did you mean 'steps'?" in done.stderr
+    assert "steps: list = []  (funnel steps" in done.stderr  # the list, with types and help
+    assert "window: str" in done.stderr and "out_dir" not in done.stderr
+    assert tree(real_project) == before
