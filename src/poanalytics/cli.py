@@ -279,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the weekly HTML report: run it, list past runs",
         description="Run the weekly report notebook and publish reports/<week>/index.html.",
     )
-    rep_sub = rep.add_subparsers(dest="report_command", required=True, metavar="WHAT")
+    rep_sub = rep.add_subparsers(
+        dest="report_command", required=True, metavar="WHAT", help="weekly or history"
+    )
     weekly = rep_sub.add_parser(
         "weekly",
         help="run the load and report notebooks and publish reports/<week>/index.html",
