@@ -167,10 +167,10 @@ def test_survival_has_a_y_axis_title_and_markers_on_every_line(wb):
 def test_setup_notebook_gives_every_chart_the_export_config():
     import plotly.io as pio
 
-    before = (pio.renderers.default, pio.renderers["notebook"].config)
+    before = (pio.renderers.default, pio.renderers["plotly_mimetype"].config)
     try:
         poa.setup_notebook()
-        for name in ("plotly_mimetype", "notebook"):
-            assert pio.renderers[name].config["displaylogo"] is False
+        assert pio.renderers.default == "plotly_mimetype"  # the chart once, as JSON (no HTML copy)
+        assert pio.renderers["plotly_mimetype"].config["displaylogo"] is False
     finally:
-        pio.renderers.default, pio.renderers["notebook"].config = before
+        pio.renderers.default, pio.renderers["plotly_mimetype"].config = before

@@ -14,6 +14,7 @@ from poanalytics import demo
 from tests.conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PLOTLY = "application/vnd.plotly.v1+json"
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,14 @@ def test_notebook_runs_with_papermill(notebook, request, tmp_path):
     executed = json.loads(text)["cells"]
     errors = [o for c in executed for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    # each chart once, as plotly JSON: no HTML copy (with MathJax from a CDN) and no plotly.js
+    outputs = [o for c in executed for o in c.get("outputs", [])]
+    charts = [o for o in outputs if PLOTLY in o.get("data", {})]
+    assert len(charts) >= (5 if needs_demo else 0)
+    assert all(set(o["data"]) <= {PLOTLY, "text/plain"} for o in charts)
+    assert "cdn.plot.ly" not in text and "mathjax" not in text.lower()
+    assert "Plotly.newPlot" not in text and "window.PlotlyConfig" not in text
+    assert out.stat().st_size < 1_000_000  # 5.4 MB for the metrics notebook with the HTML copies
 
 
 def test_a_bare_number_window_stops_the_metrics_notebook_with_a_coded_error(
