@@ -1,0 +1,115 @@
+"""The report page in real headless Chromium (Debian's, via Playwright), with the network off: every
+chart draws, no script error, no request leaves the page, no code, working contents links, data shown
+as text, nothing clipped."""
+
+from __future__ import annotations
+
+import pytest
+
+from poanalytics.report.export import export
+from poanalytics.report.redact import RedactConfig
+from tests.browser import chromium
+from tests.report_page_fixture import SECRET, XSS, report_notebook  # noqa: F401
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def report_page(report_notebook, tmp_path_factory):  # noqa: F811
+    """The page exported from the papermill-executed fixture notebook, as a file."""
+    page = export(report_notebook, title="Week 2026-W47", secrets=[SECRET], config=RedactConfig())
+    path = tmp_path_factory.mktemp("report_page") / "index.html"
+    path.write_text(page.html, encoding="utf-8")
+    return path, page
+
+
+CHECK_CHARTS = """() => [...document.querySelectorAll('div.poa-chart')].map(div => {
+    const svg = div.querySelector('svg.main-svg');
+    const box = div.getBoundingClientRect();
+    const s = svg ? svg.getBoundingClientRect() : null;
+    const inside = el => { const r = el.getBoundingClientRect();
+        return r.width > 0 && r.left >= s.left - 1 && r.right <= s.right + 1
+            && r.top >= s.top - 1 && r.bottom <= s.bottom + 1; };
+    const texts = svg ? [...div.querySelectorAll('.gtitle, .xtitle, .ytitle, .annotation-text')] : [];
+    return {
+        drawn: !!svg && div.querySelectorAll('.plot-container, .js-plotly-plot').length > 0,
+        marks: div.querySelectorAll('.trace, .point, .bars path, .sankey-node, .hm image').length,
+        svgWidth: s ? s.width : 0, boxWidth: box.width, svgHeight: s ? s.height : 0,
+        overflow: div.scrollWidth - div.clientWidth,
+        clipped: texts.filter(t => !inside(t)).map(t => t.textContent),
+    };
+})"""
+
+
+def test_the_report_page_in_headless_chromium(report_page):
+    path, page = report_page
+    url = path.as_uri()
+    requests: list[str] = []
+    errors: list[str] = []
+    dialogs: list[str] = []
+    with chromium(offline=True, viewport={"width": 1280, "height": 900}) as ctx:
+        tab = ctx.new_page()
+        tab.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        tab.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}"))
+        tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+        def record(route):
+            requests.append(route.request.url)
+            if route.request.url == url:
+                route.continue_()
+            else:
+                route.abort()
+
+        ctx.route("**/*", record)
+        tab.goto(url, wait_until="load")
+        tab.wait_for_function(
+            "n => document.querySelectorAll('div.poa-chart svg.main-svg').length >= n",
+            arg=page.charts,
+            timeout=15_000,
+        )
+
+        # every chart drew its SVG with marks in it, at the width of the page, nothing cut off
+        charts = tab.evaluate(CHECK_CHARTS)
+        assert len(charts) == page.charts == 4
+        for chart in charts:
+            assert chart["drawn"] and chart["marks"] > 0, chart
+            assert chart["svgWidth"] <= chart["boxWidth"] + 1, chart  # the 1600 px one fits
+            assert chart["overflow"] <= 0 and not chart["clipped"], chart
+            assert chart["svgHeight"] >= 300, chart  # not squashed to the box's minimum height
+
+        # no code anywhere a reader can see; the injected parameters are gone
+        text = tab.inner_text("body")
+        for code in ("import pandas", "setup_notebook", "fig.show()", "smtp_password", SECRET):
+            assert code not in text
+        assert tab.locator("textarea, .jp-InputArea, .input_area, .highlight").count() == 0
+
+        # the ticket subject shows as text and runs nothing
+        assert text.count(XSS) == 3 and not dialogs
+        assert tab.evaluate("() => document.querySelectorAll('script:not([type])').length") == 2
+
+        # the contents links jump to their headings
+        links = tab.locator("nav#toc a")
+        assert links.count() == 7
+        for i in range(links.count()):
+            link = links.nth(i)
+            target = link.get_attribute("href")
+            assert tab.locator(target).count() == 1
+            link.click()
+            tab.wait_for_function("h => location.hash === h", arg=target)
+            tab.wait_for_function(
+                """h => { const r = document.querySelector(h).getBoundingClientRect();
+                          return r.top >= -1 && r.bottom <= window.innerHeight; }""",
+                arg=target,
+                timeout=5_000,
+            )
+
+        # the TOC and the main column do not overlap, and nothing runs off the right edge
+        layout = tab.evaluate(
+            """() => ({toc: document.querySelector('nav#toc').getBoundingClientRect().right,
+                       main: document.querySelector('main').getBoundingClientRect().left,
+                       page: document.documentElement.scrollWidth, view: window.innerWidth})"""
+        )
+        assert layout["toc"] <= layout["main"] and layout["page"] <= layout["view"]
+
+    assert not errors, errors
+    assert requests == [url], requests  # only the page itself: nothing leaves it
