@@ -368,7 +368,9 @@ def _add_toc(page: str) -> str:
     main, nav = soup.find("main"), soup.find("nav", id="toc")
     if main is None or nav is None:  # the template holds both
         raise InputError(
-            "the report template has no <main> or <nav id=toc>", code="report.template"
+            "the report template has no <main> or <nav id=toc>",
+            code="report.template",
+            hint="report/templates/poa_report/index.html.j2 was changed: restore it or reinstall",
         )
     used = {str(tag["id"]) for tag in soup.find_all(id=True)}
     top = soup.new_tag("ul")
@@ -486,7 +488,11 @@ def export(
     js = plotly_js(traces) if charts else PlotlyJS("", "none", "no charts")
     marker = "<script>/*poa:plotly.js*/</script>"
     if marker not in body:
-        raise InputError("the report template lost its plotly.js slot", code="report.template")
+        raise InputError(
+            "the report template lost its plotly.js slot",
+            code="report.template",
+            hint="report/templates/poa_report/index.html.j2 was changed: restore it or reinstall",
+        )
     script = f"<script>{_script_safe(js.source)}</script>" if js.source else ""
     html = body.replace(marker, script, 1)
     return Export(html, charts, tuple(sorted(set(traces))), js)
