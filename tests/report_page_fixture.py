@@ -71,6 +71,12 @@ fig""",
         f"""tickets = pd.DataFrame({{"subject": [{SUBJECT!r}, "Cannot pay"], "requester": [{EMAIL!r}, "bob"], "tickets": [12, 3]}})
 tickets""",
     ),
+    (
+        "code",
+        """from poanalytics.metrics.summary import to_html
+wide = pd.DataFrame({f"column {i} with a long name": [i * 1000.5] for i in range(16)})
+display(HTML(to_html(wide.iloc[:, :3], wide, title="A wide table")))""",
+    ),
     ("code", f"display(Markdown('Most asked: ' + {SUBJECT!r}))"),
     ("code", f"display(HTML('<p>Raw HTML with ' + {SUBJECT!r} + '</p>'))"),
     (

@@ -230,3 +230,13 @@ def test_export_html_refuses_what_is_not_a_notebook():
 def test_export_html_returns_the_page(report_notebook):  # noqa: F811
     html = ex.export_html(report_notebook, title="Week", secrets=[SECRET], config=CFG)
     assert html.startswith("<!DOCTYPE html>") and SUBJECT.split()[0] in html
+
+
+def test_markdown_that_escaped_its_data_shows_it_once_not_twice():
+    """Sections put data through context.esc (``&lt;script&gt;``): the page shows ``<script>``,
+    not ``&lt;script&gt;``."""
+    from poanalytics.report.context import esc
+
+    html = ex.markdown_html(f"Most asked: {esc(XSS)} & more")
+    assert _soup(html).get_text().strip() == f"Most asked: {XSS} & more"
+    assert "&amp;lt;" not in html and not _soup(html).find("script")

@@ -145,6 +145,7 @@ ALLOWED_CSS = (
     "text-align", "vertical-align", "white-space", "color", "background-color", "font-weight",
     "font-style", "font-size", "text-decoration", "width", "min-width", "max-width", "height",
     "padding", "padding-left", "padding-right", "margin", "border", "border-bottom", "display",
+    "overflow", "overflow-x", "overflow-y", "max-height",
 )  # fmt: skip
 _COMMON_ATTRS = frozenset({"class", "title", "align", "colspan", "rowspan", "scope", "border"})
 
@@ -203,8 +204,22 @@ def sanitize_html(fragment: str, redactor: Callable[[str], str]) -> str:
 @cache
 def _markdown() -> Any:
     import mistune
+    from mistune.util import escape
 
-    return mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+    class Renderer(mistune.HTMLRenderer):
+        """Raw HTML in Markdown is shown as text; entities (``&lt;`` from ``context.esc``) are kept
+        as entities. (mistune's ``escape=True`` escapes entities too: ``&lt;`` would show as
+        ``&lt;``.)"""
+
+        def block_html(self, html: str) -> str:
+            return "<p>" + escape(html.strip()) + "</p>\n"
+
+        def inline_html(self, html: str) -> str:
+            return escape(html)
+
+    return mistune.create_markdown(
+        renderer=Renderer(escape=False), plugins=["table", "strikethrough"]
+    )
 
 
 def markdown_html(text: str) -> str:
