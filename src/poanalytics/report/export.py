@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..charts.style import CONFIG
-from ..errors import InputError
+from ..errors import InputError, PoaWarning, warn
 from .redact import RedactConfig, load_config, redact
 
 PLOTLY = "application/vnd.plotly.v1+json"
@@ -501,6 +501,15 @@ def export(
         for form in {value, _escape(value), json.dumps(value)[1:-1]}:
             body = body.replace(form, "[secret]")
     js = plotly_js(traces) if charts else PlotlyJS("", "none", "no charts")
+    if js.bundle == "full":
+        warn(
+            PoaWarning(
+                f"the report page embeds plotly's full plotly.js (about 4.8 MB): {js.reason}",
+                code="report.plotly_full",
+                hint="add the trace type to TRACES in scripts/build-plotly-bundle.sh and rebuild "
+                "the bundle (docs/report.md); the page is complete either way",
+            )
+        )
     marker = "<script>/*poa:plotly.js*/</script>"
     if marker not in body:
         raise InputError(
