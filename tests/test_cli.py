@@ -40,7 +40,13 @@ def _heavy_modules_loaded(argv: list[str]) -> list[str]:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["ingest", "--help"], ["status", "--help"], ["quarantine", "--help"]],
+    [
+        ["--help"],
+        ["ingest", "--help"],
+        ["status", "--help"],
+        ["quarantine", "--help"],
+        ["schedule", "install", "--help"],
+    ],
     ids=" ".join,
 )
 def test_help_imports_none_of_the_heavy_libraries(argv):

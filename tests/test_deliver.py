@@ -438,3 +438,43 @@ def test_the_project_config_has_email_off_and_every_key_commented():
             seen.add((current, key))
     assert {k for t, k in seen if t == "email"} == EMAIL_KEYS
     assert {k for t, k in seen if t == "notify"} == NOTIFY_KEYS
+
+
+@pytest.fixture(scope="module")
+def real_report(tmp_path_factory) -> tuple[dict, Path]:
+    """The weekly report's own summary.json and key charts (report.save), on a small demo data set."""
+    import poanalytics as poa
+    from poanalytics.demo import generate, load_demo
+
+    root = tmp_path_factory.mktemp("project")
+    (root / "conf").mkdir()
+    (root / "conf" / "poanalytics.toml").write_text("")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POANALYTICS_ROOT", str(root))
+        files = generate(root / "demo", users=300, weeks=6, seed=7)
+        with poa.Workbench(root / "warehouse.duckdb") as wb:
+            load_demo(wb, files)
+            report = poa.report.weekly(wb)
+            for name in ("headline", "funnels", "retention", "health", "stamp"):
+                report.show(name)
+            path = report.save(root / "out")
+    return json.loads(path.read_text()), root / "out"
+
+
+def test_the_real_reports_summary_and_charts_are_emailed(smtp_server, real_report, tmp_path):
+    controller, recorder = smtp_server
+    summary, out_dir = real_report
+    html_path = tmp_path / summary["week"] / "index.html"
+    html_path.parent.mkdir()
+    html_path.write_text("<html>report</html>")
+    cfg = _config(controller.port, user_env="", password_env="", max_charts=10)
+    result = deliver(summary, html_path, out_dir, cfg)
+    assert result.charts == tuple(c["title"] for c in summary["key_charts"]) and result.charts
+    msg = email.message_from_bytes(recorder.messages[0]["data"], policy=email.policy.default)
+    body = msg.get_body(preferencelist=("html",)).get_content()
+    for row in summary["headline"]:
+        assert row["text"] in body and row["change_text"] in body
+    images = [p for p in msg.walk() if p.get_content_maintype() == "image"]
+    assert len(images) == len(summary["key_charts"])
+    for image in images:
+        assert _png_size(image.get_content()) == (760, 440)

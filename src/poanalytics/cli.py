@@ -172,6 +172,28 @@ def cmd_report_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from .report import schedule
+
+    options = {"scheduler": args.scheduler}
+    if args.action == "install":
+        installed = schedule.install(args.weekly, args.param or [], db=args.db, **options)
+        print(installed)
+        return 0
+    if args.action == "status":
+        state = schedule.status(**options)
+        print(state)
+        return 0 if state.installed else 1
+    removed, where = schedule.remove(**options)
+    if not removed:
+        print(
+            f"nothing to remove: no weekly report is scheduled for this project in {' or '.join(where) or 'any scheduler'}"
+        )
+    for entry in removed:
+        print(f"removed from {entry.where}:\n{entry.text.rstrip()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poanalytics",
@@ -311,6 +333,54 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--limit", type=int, default=20, help="runs to show (default 20)")
     hist.add_argument("--db", default=argparse.SUPPRESS, help="warehouse file")
     hist.set_defaults(func=cmd_report_history)
+    sched = sub.add_parser(
+        "schedule",
+        help="run the weekly report on a schedule (cron or a systemd user timer)",
+        description="Install, show or remove the weekly run of `poanalytics report weekly` with "
+        "the system's scheduler: a crontab entry, or a systemd user timer where systemd runs. "
+        "Only this project's own entry is touched.",
+    )
+    actions = sched.add_subparsers(
+        dest="action", required=True, metavar="ACTION", help="install, status or remove"
+    )
+    inst = actions.add_parser(
+        "install",
+        help="schedule the weekly report (installing again replaces the entry)",
+        description="Schedule `poanalytics report weekly` and print exactly what was installed.",
+    )
+    inst.add_argument(
+        "--weekly",
+        default=None,
+        metavar='"DAY HH:MM"',
+        help='day and local time, e.g. "mon 07:00" (default: [schedule] weekly in '
+        "conf/report.toml)",
+    )
+    inst.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a report parameter for every scheduled run (repeat); on top of [schedule] params",
+    )
+    stat = actions.add_parser(
+        "status",
+        help="show the entry and when it runs next (exit status 1: not scheduled)",
+        description="Show this project's scheduled run, its next run time and its log file.",
+    )
+    rem = actions.add_parser(
+        "remove",
+        help="remove this project's entry (others are left alone)",
+        description="Remove this project's scheduled run; other crontab lines stay as they are.",
+    )
+    for action in (inst, stat, rem):
+        action.add_argument(
+            "--scheduler",
+            choices=["auto", "cron", "systemd"],
+            default=None,
+            help="auto: a systemd user timer where systemd runs, else cron (default: [schedule] "
+            "scheduler in conf/report.toml). POANALYTICS_CRONTAB_FILE names a crontab file to "
+            "use instead of the user's crontab",
+        )
+    sched.set_defaults(func=cmd_schedule)
     return parser
 
 
