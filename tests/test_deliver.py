@@ -478,3 +478,15 @@ def test_the_real_reports_summary_and_charts_are_emailed(smtp_server, real_repor
     assert len(images) == len(summary["key_charts"])
     for image in images:
         assert _png_size(image.get_content()) == (760, 440)
+
+
+def test_the_three_argument_form_finds_the_charts_beside_the_report(smtp_server, report):
+    """The runner publishes summary.json and charts/ beside index.html and calls
+    deliver(summary, html_path, config_mapping)."""
+    controller, recorder = smtp_server
+    summary, html_path, out_dir = report
+    (html_path.parent / "charts").mkdir()
+    for name in ("funnel.json", "retention.json"):
+        (out_dir / "charts" / name).rename(html_path.parent / "charts" / name)
+    result = deliver(summary, html_path, _config(controller.port, user_env="", password_env=""))
+    assert result.sent and result.charts == ("Funnel", "Retention")

@@ -80,8 +80,10 @@ def test_failure_is_posted_to_a_webhook(receiver):
     assert got["path"] == "/hooks/T000/secret-token" and got["type"] == "application/json"
     body = got["json"]
     # Slack-compatible text that says what failed, where, and where to look
-    assert body["text"].startswith("poanalytics: the weekly report 2026-W47 failed: [report.cell]")
-    assert "(cell 7)" in body["text"] and "reports/2026-W47/failed.html" in body["text"]
+    assert body["text"].startswith(
+        "poanalytics: the weekly report 2026-W47 failed (cell 7): [report.cell] cell 7 raised"
+    )
+    assert body["text"].endswith("Failure page: reports/2026-W47/failed.html")
     assert body["event"] == "failure"
     assert body["poanalytics"]["code"] == "report.cell" and body["poanalytics"]["cell"] == 7
     # it leaves the workbench: personal data is redacted
@@ -188,3 +190,26 @@ def test_success_notification_is_optional(receiver, tmp_path):
     assert "2026-W47 is ready" in body["text"]
     assert "Weekly active users: 1,234 (+5.0% vs last week)" in body["text"]
     assert body["poanalytics"]["report"] == str(html_path)
+
+
+def test_the_runners_failure_fields_make_the_text(receiver):
+    handler, url = receiver
+    failure = {  # report/run.py's pages.Failure.as_dict()
+        "code": "report.cell_failed",
+        "message": "the report notebook failed",
+        "week": "2026-W47",
+        "notebook": "90_weekly_report.ipynb",
+        "cell_index": 9,
+        "cell_number": "4/6",
+        "cell_source": "report.show('funnels')",
+        "ename": "KeyError",
+        "evalue": "'plan'",
+        "run_id": 12,
+        "page": "reports/2026-W47/failed.html",
+    }
+    notify_failure(failure, {"notify": {"webhook": url}})
+    assert handler.received[0]["json"]["text"] == (
+        "poanalytics: the weekly report 2026-W47 failed (in 90_weekly_report.ipynb, cell 4/6): "
+        "[report.cell_failed] KeyError: 'plan'. Failure page: reports/2026-W47/failed.html"
+    )
+    assert handler.received[0]["json"]["poanalytics"]["run_id"] == 12

@@ -762,15 +762,29 @@ def _send(msg: EmailMessage, cfg: EmailConfig, creds: tuple[str, str] | None) ->
 
 
 def deliver(
-    summary: Mapping[str, Any], html_path: Path, out_dir: Path, config: ConfigArg = None
+    summary: Mapping[str, Any],
+    html_path: Path,
+    out_dir: Path | Mapping[str, Any] | None = None,
+    config: ConfigArg = None,
 ) -> DeliveryResult:
     """E-mail the report when ``[email] enabled = true``; otherwise do nothing.
 
     ``summary``: the report's summary.json (already redacted); ``html_path``: the published report
-    (reports/<week>/index.html); ``out_dir``: the folder the key chart files are relative to;
-    ``config``: conf/report.toml (None/""), another TOML path, or a parsed mapping.
+    (reports/<week>/index.html); ``out_dir``: the folder the key chart files are relative to
+    (default: the report's folder, where the runner publishes them beside summary.json);
+    ``config``: conf/report.toml (None/""), another TOML path, or a parsed mapping. The three-argument
+    form ``deliver(summary, html_path, config_mapping)`` works too.
     Raises ``DeliveryError`` (codes ``email.*``) or ``ConfigError`` when it cannot send.
     """
+    if isinstance(out_dir, Mapping):  # the three-argument form: deliver(summary, html_path, config)
+        if config is not None:
+            raise ConfigError(
+                "deliver() got a config mapping as out_dir and a config as well",
+                code="email.arguments",
+                hint="call deliver(summary, html_path, out_dir, config)",
+            )
+        out_dir, config = None, out_dir
+    charts_dir = Path(html_path).parent if out_dir is None else Path(out_dir)
     cfg = load_email_config(config)
     if not cfg.enabled:
         return DeliveryResult(sent=False, reason="[email] enabled = false in the report config")
@@ -778,7 +792,7 @@ def deliver(
     charts = (
         render_charts(
             summary,
-            Path(out_dir),
+            charts_dir,
             width=cfg.image_width,
             height=cfg.image_height,
             limit=cfg.max_charts,
@@ -908,15 +922,30 @@ def _redacted(value: Any) -> Any:
 
 
 def _failure_text(info: Mapping[str, Any]) -> str:
+    """One line for a chat channel. Understands the runner's failure fields (code, message, week,
+    notebook, cell_number, ename, evalue, page) and the plain ones (error, cell, failure_page, log)."""
     week = info.get("week") or ""
     text = "poanalytics: the weekly report" + (f" {week}" if week else "") + " failed"
-    error = info.get("error") or info.get("message")
+    where = []
+    if info.get("notebook"):
+        where.append(f"in {info['notebook']}")
+    cell = info.get("cell") or info.get("cell_number")
+    if cell not in (None, ""):
+        where.append(f"cell {cell}")
+    if where:
+        text += " (" + ", ".join(where) + ")"
+    error = info.get("error")
+    if not error and info.get("ename"):
+        error = f"{info['ename']}: {info.get('evalue') or ''}".rstrip(": ")
+    error = str(error or info.get("message") or "").strip()
+    code = info.get("code")
+    if code and not error.startswith(f"[{code}]"):
+        error = f"[{code}] {error}".strip()
     if error:
-        text += f": {str(error).strip().splitlines()[0]}"
-    if info.get("cell"):
-        text += f" (cell {info['cell']})"
-    if info.get("failure_page"):
-        text += f". Failure page: {info['failure_page']}"
+        text += f": {error.splitlines()[0]}"
+    page = info.get("failure_page") or info.get("page")
+    if page:
+        text += f". Failure page: {page}"
     if info.get("log"):
         text += f". Log: {info['log']}"
     return text
