@@ -168,14 +168,14 @@ def test_malformed_params_are_refused(project, tmp_path):
 def test_the_scheduled_command_runs_in_the_project_and_logs(project, tmp_path):
     """The installed line, run by a shell as cron would, starts poanalytics in the project root and
     appends its output to reports/schedule.log."""
-    schedule.install("mon 07:00", ["week=2026-W47"])
+    schedule.install("mon 07:00", ["no_such_parameter=1"])  # refused before anything runs
     (job,) = _jobs(tmp_path / "crontab")
     done = subprocess.run(
         ["sh", "-c", job.command], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, check=False
     )
     log = project / "reports" / "schedule.log"
     assert log.is_file() and "poanalytics" in log.read_text()
-    assert done.returncode != 0 or log.read_text()
+    assert done.returncode == 2  # the refusal, from the project's poanalytics
 
 
 def test_a_bad_time_on_the_command_line_is_a_coded_error(project, tmp_path, capsys):
