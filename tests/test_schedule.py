@@ -15,6 +15,7 @@ import pytest
 from crontab import CronTab
 
 from poanalytics.cli import main
+from poanalytics.errors import ConfigError
 from poanalytics.report import schedule
 from poanalytics.report.schedule import (
     ScheduleError,
@@ -23,6 +24,7 @@ from poanalytics.report.schedule import (
     parse_weekly,
     unit_files,
 )
+from tests.conftest import ROOT
 
 OTHER_LINES = (
     "# my own jobs\n"
@@ -38,6 +40,8 @@ def project(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "my project"
     (root / "conf").mkdir(parents=True)
     (root / "conf" / "poanalytics.toml").write_text("")
+    (root / "notebooks").mkdir()  # install checks --param against the report notebook
+    shutil.copy(ROOT / "notebooks" / "90_weekly_report.ipynb", root / "notebooks")
     monkeypatch.setenv("POANALYTICS_ROOT", str(root))
     monkeypatch.setenv("POANALYTICS_CRONTAB_FILE", str(tmp_path / "crontab"))
     return root.resolve()
@@ -154,7 +158,7 @@ def test_the_default_time_and_params_come_from_the_report_config(project, tmp_pa
     installed = schedule.install(params=["segment=country"])
     (job,) = _jobs(tmp_path / "crontab")
     assert str(job.slices) == "45 5 * * 3"
-    assert '--param segment=country --param \'steps=["a", "b"]\'' in job.command
+    assert "--param segment=country --param steps=a,b" in job.command  # lists: the runner's form
     assert installed.entry.when == WeeklyTime(2, 5, 45)
 
 
@@ -165,17 +169,31 @@ def test_malformed_params_are_refused(project, tmp_path):
     assert not (tmp_path / "crontab").exists()
 
 
+@pytest.mark.parametrize(
+    ("param", "code"),
+    [("segmnt=plan", "report.param_unknown"), ("out_dir=/tmp", "report.param_unknown")],
+)
+def test_params_the_report_notebook_refuses_are_refused_at_install(project, tmp_path, param, code):
+    with pytest.raises(ConfigError) as err:
+        schedule.install("mon 07:00", [param])
+    assert err.value.code == code and "segment" in err.value.hint  # lists the valid ones
+    assert not (tmp_path / "crontab").exists()
+
+
 def test_the_scheduled_command_runs_in_the_project_and_logs(project, tmp_path):
     """The installed line, run by a shell as cron would, starts poanalytics in the project root and
     appends its output to reports/schedule.log."""
-    schedule.install("mon 07:00", ["no_such_parameter=1"])  # refused before anything runs
+    schedule.install("mon 07:00", ["window=7d"])
     (job,) = _jobs(tmp_path / "crontab")
     done = subprocess.run(
         ["sh", "-c", job.command], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, check=False
     )
     log = project / "reports" / "schedule.log"
-    assert log.is_file() and "poanalytics" in log.read_text()
-    assert done.returncode == 2  # the refusal, from the project's poanalytics
+    text = log.read_text()
+    # the runner ran (a coded refusal: this project has no report config or warehouse) in this
+    # project, not in the folder the shell started in
+    assert text.startswith("error: [report.") and str(project) in text
+    assert done.returncode == 2  # no warehouse in this project: refused before anything runs
 
 
 def test_a_bad_time_on_the_command_line_is_a_coded_error(project, tmp_path, capsys):

@@ -20,7 +20,6 @@ that reads crontab files from a folder).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -154,7 +153,25 @@ def load_schedule_config(config: ConfigArg = None) -> ScheduleConfig:
 
 
 def _param_value(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    """A config value as ``--param`` takes it: lists comma-separated (the runner's form)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def check_params(root: Path, items: Sequence[str]) -> None:
+    """Refuse now, not at 07:00 on Monday, a parameter the report notebook does not declare or a
+    value of the wrong type (the runner's own check: report.param_unknown, report.param_type)."""
+    from . import params as report_params
+    from .run import load_run_config
+
+    values = report_params.split_pairs(items)
+    values.pop("week", None)  # the runner takes it as --week; any ISO week is checked at run time
+    run_cfg = load_run_config(root)
+    declared = report_params.declared(run_cfg.report_notebook)
+    report_params.check(values, declared, run_cfg.report_notebook.name)
 
 
 def merge_params(config_params: Mapping[str, Any], cli: Sequence[str]) -> list[str]:
@@ -575,6 +592,7 @@ def install(
     when = parse_weekly(weekly if weekly else cfg.weekly)
     items = merge_params(cfg.params, params)
     root = project_root()
+    check_params(root, items)
     log = log_path(root)
     argv = report_argv(items, db)
     line = f"{when.cron} {cron_command(root, argv, log)} # {tag(root)}"
