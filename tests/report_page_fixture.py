@@ -78,7 +78,10 @@ wide = pd.DataFrame({f"column {i} with a long name": [i * 1000.5] for i in range
 display(HTML(to_html(wide.iloc[:, :3], wide, title="A wide table")))""",
     ),
     ("code", f"display(Markdown('Most asked: ' + {SUBJECT!r}))"),
-    ("code", f"display(HTML('<p>Raw HTML with ' + {SUBJECT!r} + '</p>'))"),
+    (  # markup in an HTML output that looks like the page's own chart box
+        "code",
+        f"display(HTML('<p>Raw HTML with ' + {SUBJECT!r} + '</p><div class=\"poa-chart\">x</div>'))",
+    ),
     (
         "code",
         """warnings.warn(PoaWarning("the week has few users", code="report.small", hint="read it with care"))

@@ -23,7 +23,7 @@ def report_page(report_notebook, tmp_path_factory):  # noqa: F811
     return path, page
 
 
-CHECK_CHARTS = """() => [...document.querySelectorAll('div.poa-chart')].map(div => {
+CHECK_CHARTS = """() => [...document.querySelectorAll('div.poa-chart[data-spec]')].map(div => {
     const svg = div.querySelector('svg.main-svg');
     const box = div.getBoundingClientRect();
     const s = svg ? svg.getBoundingClientRect() : null;

@@ -55,7 +55,7 @@ def test_plotly_js_is_embedded_once_and_every_chart_is_drawn_from_its_json(page)
     assert len(plotly) == 1 and plotly[0].parent.name == "head"
     assert page.plotly.bundle == "reduced"
     assert page.charts == 4 and page.trace_types == ("bar", "heatmap", "sankey", "scatter")
-    boxes = soup.select("div.poa-chart")
+    boxes = soup.select("div.poa-chart[data-spec]")
     assert len(boxes) == 4
     for box in boxes:
         spec = json.loads(soup.find(id=box["data-spec"]).string)
