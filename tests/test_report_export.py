@@ -241,3 +241,27 @@ def test_markdown_that_escaped_its_data_shows_it_once_not_twice():
     html = ex.markdown_html(f"Most asked: {esc(XSS)} & more")
     assert _soup(html).get_text().strip() == f"Most asked: {XSS} & more"
     assert "&amp;lt;" not in html and not _soup(html).find("script")
+
+
+def test_images_are_data_images_and_live_only_outputs_are_left_out():
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==\n"
+    svg = '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><rect/></svg>'
+    outputs = [
+        {"output_type": "display_data", "metadata": {}, "data": {"image/png": png}},
+        {"output_type": "display_data", "metadata": {}, "data": {"image/svg+xml": svg}},
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {
+                "application/vnd.jupyter.widget-view+json": {"model_id": "abc"},
+                "text/plain": "HBox(children=(Dropdown(...),))",
+            },
+        },
+    ]
+    page = ex.export(_notebook_with(*outputs), title="t", config=CFG)
+    soup = _soup(page.html)
+    srcs = [img["src"] for img in soup.select("main img")]
+    assert srcs[0] == "data:image/png;base64," + png.strip()
+    assert srcs[1].startswith("data:image/svg+xml;base64,") and len(srcs) == 2
+    assert "<svg" not in page.html.split("<main", 1)[1]  # never inline: its script cannot run
+    assert "HBox" not in page.html and "model_id" not in page.html
