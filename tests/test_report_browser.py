@@ -140,10 +140,12 @@ def test_the_fixture_report_page_in_headless_chromium(report_page):
 def weekly_page(tmp_path_factory):
     """notebooks/90_weekly_report.ipynb run by papermill on the demo data, exported."""
     import nbformat
+    import pandas as pd
     import papermill as pm
 
     import poanalytics as poa
     from poanalytics import demo
+    from poanalytics.report.weeks import last_complete_week
     from tests.conftest import ROOT
 
     folder = tmp_path_factory.mktemp("weekly_page")
@@ -151,6 +153,11 @@ def weekly_page(tmp_path_factory):
     warehouse = folder / "warehouse.duckdb"
     with poa.Workbench(warehouse, create=True) as wb:
         demo.load_demo(wb, files)
+        # a ticket opened in the report week whose subject holds markup: the page shows it as text
+        week = last_complete_week(wb.sql("SELECT max(ts) AS t FROM events").t[0])
+        ticket = {"ticket_id": "xss-1", "created_at": week.start + pd.Timedelta(days=2),
+                  "subject": f"{XSS} checkout broken", "requester": "someone"}  # fmt: skip
+        assert wb.load_tickets(pd.DataFrame([ticket])).rows_loaded == 1
     out = folder / "report.ipynb"
     pm.execute_notebook(
         str(ROOT / "notebooks" / "90_weekly_report.ipynb"),
@@ -169,4 +176,6 @@ def weekly_page(tmp_path_factory):
 def test_the_weekly_report_page_in_headless_chromium(weekly_page):
     path, page = weekly_page
     assert page.charts >= 5 and page.plotly.bundle == "reduced"
-    _check_page(path, page)
+    # the ticket subject shows once, as text; the notebook's own how-to-run cell (tagged
+    # remove-cell) is not published
+    _check_page(path, page, xss=1, code=("Run it with",))

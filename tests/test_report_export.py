@@ -206,6 +206,16 @@ def test_markdown_cells_and_titles_are_redacted():
     assert "<title>Report for [email]</title>" in page.html
 
 
+def test_cells_tagged_remove_cell_are_not_published():
+    """A notebook's own notes (how to run it) stay in the notebook, not on the page."""
+    nb = _notebook_with({"output_type": "stream", "name": "stdout", "text": "shown output\n"})
+    nb.cells[0].metadata["tags"] = ["remove-cell"]
+    nb.cells[0].source = "## How to run\n\nRun it with papermill"
+    html = ex.export(nb, title="t", config=CFG).html
+    assert "How to run" not in html and "Run it with" not in html
+    assert "shown output" in html
+
+
 def test_errors_in_outputs_show_their_name_and_value_redacted_without_traceback():
     err = {
         "output_type": "error",

@@ -298,6 +298,16 @@ def test_a_clashing_or_unknown_section_is_a_coded_error():
     assert info.value.code == "report.section_name"
 
 
+def test_the_headline_lists_the_weeks_newest_tickets_redacted(report):
+    report.show("headline")
+    tables = [obj for kind, obj in report.outputs if kind == "table"]
+    newest = next(t for t in tables if "subject" in t.columns)
+    # the fixture's W11 tickets open every 3 hours from Monday: the five newest, newest first
+    opened = [W11 + pd.Timedelta(hours=3 * i) for i in range(39, 34, -1)]
+    assert list(newest["opened (UTC)"]) == [ts.strftime("%Y-%m-%d %H:%M") for ts in opened]
+    assert set(newest.subject) == {"Login fails for [email], call [name]"}
+
+
 # -- redaction -------------------------------------------------------------------------------------
 
 

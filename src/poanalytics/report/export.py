@@ -4,7 +4,7 @@
 published (docs/report.md):
 
 - no code: no input is shown, the papermill ``injected-parameters`` cell is dropped with its
-  outputs, raw cells are dropped, stderr noise is left out (a ``PoaWarning`` shows as a note);
+  outputs, cells tagged ``remove-cell`` (a notebook's own notes) and raw cells are dropped, stderr noise is left out (a ``PoaWarning`` shows as a note);
 - charts are drawn from each output's plotly JSON (``application/vnd.plotly.v1+json``) with
   plotly.js embedded once, in the page's head: the reduced bundle in report/vendor/ when it holds
   every trace type the figures use, plotly.py's full plotly.min.js otherwise;
@@ -290,7 +290,7 @@ def _prepare(nb: Any, redactor: _Redactor) -> tuple[Any, list[str]]:
     charts = 0
     for cell in out.cells:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags or cell.cell_type == "raw":
+        if "injected-parameters" in tags or "remove-cell" in tags or cell.cell_type == "raw":
             continue
         if cell.cell_type == "markdown":
             cell.source = redactor(_text(cell.source))

@@ -41,6 +41,13 @@ SELECT count(*) FILTER (created_at >= $cur AND created_at <= $hi) AS current,
        count(*) AS total
 FROM tickets"""
 
+NEWEST_TICKETS_SQL = """
+SELECT strftime(created_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') AS "opened (UTC)", subject,
+       channel, status, priority
+FROM tickets WHERE created_at >= $cur AND created_at <= $hi
+ORDER BY created_at DESC, ticket_id LIMIT $n"""
+NEWEST_TICKETS = 5  # tickets listed under the headline numbers
+
 
 def counts(ctx: Any, sql: str) -> pd.Series:
     week = ctx.week
@@ -90,6 +97,18 @@ def build(ctx: Any) -> None:
         "A change is *clear* when its test gives p < 0.05 and neither week is a small sample. "
         f"Tests: {'; '.join(tests)}.\n\n" + "\n".join(notes)
     )
+    if int(tickets.total) and int(tickets.current):
+        _newest_tickets(ctx)
+
+
+def _newest_tickets(ctx: Any) -> None:
+    """The week's newest tickets (redacted; a subject holding markup shows as text)."""
+    week = ctx.week
+    newest = ctx.wb.sql(
+        NEWEST_TICKETS_SQL, {"cur": week.start, "hi": week.end, "n": NEWEST_TICKETS}
+    ).dropna(axis="columns", how="all")
+    ctx.markdown(f"**Newest tickets opened in {esc(week.label)}**")
+    ctx.table(newest)
 
 
 def _count_row(ctx: Any, name: str, c: pd.Series, test: dict, prev: str) -> dict[str, Any]:
