@@ -125,7 +125,7 @@ def report(tmp_path: Path) -> tuple[dict, Path, Path]:
     (out_dir / "summary.json").write_text(json.dumps(summary))
     html_path = tmp_path / "reports" / "2026-W47" / "index.html"
     html_path.parent.mkdir(parents=True)
-    html_path.write_text("<!DOCTYPE html><html><body><h2>Headline</h2>1,234</body></html>")
+    html_path.write_text("<!DOCTYPE html><html><body><h2>Headline — café</h2>1,234</body></html>")
     return summary, html_path, out_dir
 
 

@@ -490,8 +490,12 @@ def build_message(
                 code="email.report_missing",
                 hint="deliver the report after it is written (poanalytics report weekly does)",
             ) from None
-        msg.add_attachment(
-            data, maintype="text", subtype="html", filename=_attachment_name(summary)
+        msg.add_attachment(  # the report is UTF-8: say so, or clients show mojibake
+            data,
+            maintype="text",
+            subtype="html",
+            filename=_attachment_name(summary),
+            params={"charset": "utf-8"},
         )
     return msg
 
