@@ -240,139 +240,188 @@ def run_weekly(
     stream: TextIO | None = None,
 ) -> RunResult:
     """Run the weekly report (see the module's docstring); ``values`` are the notebook's
-    parameters (strings as from ``--param``, or Python values)."""
+    parameters (strings as from ``--param``, or Python values). ``progress``: "auto" (a bar on a
+    terminal, one line per cell otherwise), "bar", "lines" or "none"."""
     started = time.perf_counter()
     cfg, run_cfg, path, typed, checked = prepare(week, values, warehouse=warehouse, root=root)
-    stream = stream or sys.stderr
-    secrets = redact_config(cfg.root).secret_values
     reports = cfg.reports_dir
     with runlog.RunLock(reports):
         _sweep(reports)
-        session = db.Session(path, lock_timeout=cfg.lock_timeout)
+        run = _Run(cfg, run_cfg, path, typed, checked.week, week, progress, stream or sys.stderr)
         try:
-            masked = {k: _mask(v, secrets) for k, v in {**typed, "week": checked.week}.items()}
-            run_id = runlog.start(session, week=checked.week, parameters=masked)
-            work = reports / f".run-{run_id}"
-            out = work / "out"
-            out.mkdir(parents=True)
+            result = run.start()
             try:
-                result = _run(
-                    session, run_id, cfg, run_cfg, path, typed, checked, week, work, secrets, stream
-                )
+                run.execute(result)
             except BaseException as exc:
                 try:
-                    _failed(session, run_id, exc, cfg, run_cfg, checked.week, secrets)
+                    run.failed(exc)
                 except Exception as err:  # never hide the run's own error behind this one
-                    print(f"could not write the failure page: {err}", file=stream)
+                    print(f"could not write the failure page: {err}", file=run.stream)
                 raise
             finally:
-                shutil.rmtree(work, ignore_errors=True)
+                shutil.rmtree(run.work, ignore_errors=True)
+            run.deliver(result)
         finally:
-            session.close()
+            run.session.close()
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _run(
-    session: db.Session,
-    run_id: int,
-    cfg: Settings,
-    run_cfg: RunConfig,
-    path: Path,
-    typed: dict[str, Any],
-    checked: Checked,
-    asked: str | None,
-    work: Path,
-    secrets: tuple[str, ...],
-    stream: TextIO,
-) -> RunResult:
-    week = checked.week
-    load = run_cfg.load_notebook
-    if load is not None and load.is_file():
-        load_params = {"warehouse": str(path)} if "warehouse" in params.declared(load) else {}
-        _notebook(
-            load, work / load.name, load_params, cfg, run_cfg, week, "report.load_failed", stream
-        )
-        if asked is None:  # the load may have brought a newer complete week
-            week = preflight(path, None, funnel_steps(cfg.root, typed), cfg.lock_timeout).week
-    snap = runlog.snapshot(session)
-    notebook = run_cfg.report_notebook
-    declared = params.declared(notebook)
-    injected = {**typed, "week": week, "warehouse": str(path), "out_dir": str(work / "out")}
-    if "config" in declared:
-        injected["config"] = str(run_cfg.path)  # absolute: the same file preflight read
-    injected = {k: v for k, v in injected.items() if k in declared}
-    print(f"report {week}: running {notebook.name}", file=stream, flush=True)
-    executed = _notebook(
-        notebook,
-        work / "out" / "report.ipynb",
-        injected,
-        cfg,
-        run_cfg,
-        week,
-        "report.failed",
-        stream,
-    )
-    summary = _read_summary(work / "out", notebook)
-    title = str(summary.get("title") or f"Weekly report {week}")
-    try:
-        html = _export(executed, title, secrets)
-    except PoaError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any exporter bug becomes a coded failure
-        raise ReportFailed(
-            f"exporting the report to HTML failed: {type(exc).__name__}: {exc}",
-            code="report.export_failed",
-            hint="this is a bug in poanalytics' exporter; the last good report is kept",
-        ) from exc
-    (work / "out" / "index.html").write_text(html, encoding="utf-8")
-    _scrub(work / "out" / "report.ipynb", secrets)
-    folder = cfg.reports_dir / week
-    _publish(work / "out", folder)
-    pages.write_index(cfg.reports_dir)
-    html_path = folder / "index.html"
-    runlog.finish(
-        session, run_id, status="ok", week=week, snapshot=snap, report_path=str(html_path)
-    )
-    _deliver(summary, html_path, run_cfg)
-    return RunResult(run_id, week, html_path, summary, 0.0)
+@dataclass
+class _Run:
+    """One run after the checks, with the run lock held."""
 
+    cfg: Settings
+    run_cfg: RunConfig
+    path: Path
+    typed: dict[str, Any]
+    week: str  # resolved; may move on after the load when --week was not given
+    asked: str | None  # --week as given
+    progress: str
+    stream: TextIO
+    run_id: int = 0
 
-def _notebook(
-    notebook: Path,
-    output: Path,
-    parameters: dict[str, Any],
-    cfg: Settings,
-    run_cfg: RunConfig,
-    week: str,
-    code: str,
-    stream: TextIO,
-) -> Any:
-    try:
-        return execute(
-            notebook,
-            output,
-            parameters,
-            root=cfg.root,
-            kernel=run_cfg.kernel,
-            cell_timeout=run_cfg.cell_timeout,
-            stream=stream,
+    def __post_init__(self) -> None:
+        self.session = db.Session(self.path, lock_timeout=self.cfg.lock_timeout)
+        self.secrets = redact_config(self.cfg.root).secret_values
+        self.work = self.cfg.reports_dir / ".run-new"
+
+    def start(self) -> RunResult:
+        masked = {k: _mask(v, self.secrets) for k, v in {**self.typed, "week": self.week}.items()}
+        self.run_id = runlog.start(self.session, week=self.week, parameters=masked)
+        self.work = self.cfg.reports_dir / f".run-{self.run_id}"
+        (self.work / "out").mkdir(parents=True)
+        return RunResult(self.run_id, self.week, Path(), {}, 0.0)
+
+    def execute(self, result: RunResult) -> None:
+        load = self.run_cfg.load_notebook
+        if load is not None and load.is_file():
+            declared = params.declared(load)
+            load_params = {"warehouse": str(self.path)} if "warehouse" in declared else {}
+            self.notebook(load, self.work / load.name, load_params, "report.load_failed")
+            if self.asked is None:  # the load may have brought a newer complete week
+                steps = funnel_steps(self.cfg.root, self.typed)
+                self.week = preflight(self.path, None, steps, self.cfg.lock_timeout).week
+        snap = runlog.snapshot(self.session)
+        notebook = self.run_cfg.report_notebook
+        out = self.work / "out"
+        injected = {**self.typed, "week": self.week, "warehouse": str(self.path)}
+        injected.update(out_dir=str(out), config=str(self.run_cfg.path))  # absolute paths
+        declared = params.declared(notebook)
+        injected = {k: v for k, v in injected.items() if k in declared}
+        print(f"report {self.week}: running {notebook.name}", file=self.stream, flush=True)
+        executed = self.notebook(notebook, out / "report.ipynb", injected, "report.failed")
+        summary = _read_summary(out, notebook)
+        title = str(summary.get("title") or f"Weekly report {self.week}")
+        try:
+            html = _export(executed, title, self.secrets)
+        except PoaError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any exporter bug becomes a coded failure
+            raise ReportFailed(
+                f"exporting the report to HTML failed: {type(exc).__name__}: {exc}",
+                code="report.export_failed",
+                hint="this is a bug in poanalytics' exporter; the last good report is kept",
+            ) from exc
+        (out / "index.html").write_text(html, encoding="utf-8")
+        _scrub(out / "report.ipynb", self.secrets)
+        folder = self.cfg.reports_dir / self.week
+        _publish(out, folder)
+        pages.write_index(self.cfg.reports_dir)
+        result.week, result.html, result.summary = self.week, folder / "index.html", summary
+        runlog.finish(
+            self.session,
+            self.run_id,
+            status="ok",
+            week=self.week,
+            snapshot=snap,
+            report_path=str(result.html),
         )
-    except Exception as exc:  # papermill's execution error, a timeout, a dead kernel
-        secrets = redact_config(cfg.root).secret_values
-        info = failure(
-            exc,
-            notebook,
-            output,
-            code=code,
-            week=week,
-            redact=lambda text: redact(text, secrets=secrets),
-        )
-        raise ReportFailed(
-            info.summary_line(),
-            code=code,
-            hint=f"the last good report of {week} is unchanged; fix the cause and run again",
-        ) from _Located(info)
+
+    def notebook(self, notebook: Path, output: Path, parameters: dict[str, Any], code: str) -> Any:
+        try:
+            return execute(
+                notebook,
+                output,
+                parameters,
+                root=self.cfg.root,
+                kernel=self.run_cfg.kernel,
+                cell_timeout=self.run_cfg.cell_timeout,
+                progress=self.progress,
+                stream=self.stream,
+            )
+        except Exception as exc:  # papermill's execution error, a timeout, a dead kernel
+            secrets = self.secrets
+            info = failure(
+                exc,
+                notebook,
+                output,
+                code=code,
+                week=self.week,
+                redact=lambda text: redact(text, secrets=secrets),
+            )
+            raise ReportFailed(
+                info.summary_line(),
+                code=code,
+                hint=f"the last good report of {self.week} is unchanged; fix the cause and run "
+                "again",
+            ) from _Located(info)
+
+    def failed(self, exc: BaseException) -> None:
+        """The failure page, reports/index.html, the run's row, the notification."""
+        cause = exc.__cause__
+        if isinstance(cause, _Located):
+            info = cause.info
+        else:
+            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if isinstance(exc, KeyboardInterrupt):
+                info = pages.Failure(code="report.interrupted", message="interrupted (a signal)")
+            elif isinstance(exc, PoaError):
+                info = pages.Failure(code=exc.code, message=redact(text, secrets=self.secrets))
+            else:  # a bug: said plainly, without the traceback
+                text = f"{type(exc).__name__}: {text}"
+                info = pages.Failure(
+                    code="report.crashed", message=redact(text, secrets=self.secrets)
+                )
+            info.week = self.week
+        info.run_id = self.run_id
+        page = pages.write_failure(self.cfg.reports_dir / self.week, info)
+        info.page = str(page)
+        pages.write_index(self.cfg.reports_dir)
+        try:
+            runlog.finish(
+                self.session,
+                self.run_id,
+                status="failed",
+                week=self.week,
+                report_path=str(page),
+                error_code=info.code,
+                error_message=info.summary_line(),
+            )
+        except PoaError as err:  # the warehouse is locked or gone: the lock shows the run as stale
+            print(f"could not record the failed run: {err}", file=self.stream)
+        _notify_failure(info, self.run_cfg, self.stream)
+        if isinstance(exc, ReportFailed):
+            exc.hint = f"{exc.hint}; see {page}"
+
+    def deliver(self, result: RunResult) -> None:
+        """E-mail the published report ([email]); a delivery that fails leaves the report published
+        and the run ``ok``, records the error on the run, notifies and raises
+        ``report.delivery_failed``."""
+        try:
+            _deliver(result.summary, result.html, self.run_cfg)
+        except PoaError as err:
+            runlog.note_error(self.session, self.run_id, err.code, str(err).splitlines()[0])
+            info = pages.Failure(
+                code=err.code, message=str(err).splitlines()[0], week=self.week, run_id=self.run_id
+            )
+            _notify_failure(info, self.run_cfg, self.stream)
+            raise ReportFailed(
+                f"the report was published at {result.html}, but delivering it failed: {err}",
+                code="report.delivery_failed",
+                hint="fix [email] in conf/report.toml or the SMTP credentials in the environment; "
+                "the report itself is good and stays published",
+            ) from err
 
 
 class _Located(Exception):
@@ -381,46 +430,6 @@ class _Located(Exception):
     def __init__(self, info: pages.Failure) -> None:
         super().__init__(info.summary_line())
         self.info = info
-
-
-def _failed(
-    session: db.Session,
-    run_id: int,
-    exc: BaseException,
-    cfg: Settings,
-    run_cfg: RunConfig,
-    week: str,
-    secrets: tuple[str, ...],
-) -> None:
-    """After a failed run: the failure page, reports/index.html, the run row, the notification."""
-    cause = exc.__cause__
-    if isinstance(cause, _Located):
-        info = cause.info
-    else:
-        code = getattr(exc, "code", "report.crashed")
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if isinstance(exc, KeyboardInterrupt):
-            code, text = "report.interrupted", "the run was interrupted (Ctrl-C or a stop signal)"
-        info = pages.Failure(code=code, message=redact(text, secrets=secrets), week=week)
-    info.run_id = run_id
-    folder = cfg.reports_dir / week
-    page = pages.write_failure(folder, info)
-    info.page = str(page)
-    pages.write_index(cfg.reports_dir)
-    try:
-        runlog.finish(
-            session,
-            run_id,
-            status="failed",
-            report_path=str(page),
-            error_code=info.code,
-            error_message=info.summary_line(),
-        )
-    except PoaError as err:  # the warehouse is locked or gone: the lock shows the run as stale
-        print(f"could not record the failed run: {err}", file=sys.stderr)
-    _notify(info, run_cfg)
-    if isinstance(exc, ReportFailed):
-        exc.hint = f"{exc.hint}; see {page}"
 
 
 def _read_summary(out: Path, notebook: Path) -> dict[str, Any]:
@@ -501,20 +510,26 @@ def _mask(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+def _config_arg(run_cfg: RunConfig) -> Any:
+    """What delivery reads its tables from: the report config file, or its (empty) contents."""
+    return str(run_cfg.path) if run_cfg.path.is_file() else run_cfg.data
+
+
 def _deliver(summary: dict[str, Any], html: Path, run_cfg: RunConfig) -> None:
     try:
-        from .deliver import deliver  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # delivery (e-mail) has not landed in this branch yet: nothing to send
+        from . import deliver as delivery  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:  # report/deliver.py (e-mail) has not landed in this branch: nothing to send
         return
-    deliver(summary, html, run_cfg.data)
+    delivery.deliver(summary, html, _config_arg(run_cfg))
+    delivery.notify_success(summary, html, _config_arg(run_cfg))
 
 
-def _notify(info: pages.Failure, run_cfg: RunConfig) -> None:
+def _notify_failure(info: pages.Failure, run_cfg: RunConfig, stream: TextIO) -> None:
     try:
-        from .deliver import notify_failure  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # notification has not landed in this branch yet: nothing to send
+        from . import deliver as delivery  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:  # report/deliver.py has not landed in this branch: nothing to send
         return
     try:
-        notify_failure(info.as_dict(), run_cfg.data)
-    except PoaError as err:
-        print(f"the failure notification failed too: {err}", file=sys.stderr)
+        delivery.notify_failure(info.as_dict(), _config_arg(run_cfg))
+    except PoaError as err:  # it should never raise; a run's own error comes first
+        print(f"the failure notification failed too: {err}", file=stream)

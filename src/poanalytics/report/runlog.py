@@ -190,6 +190,16 @@ def finish(
         )
 
 
+def note_error(session: db.Session, run_id: int, code: str, message: str) -> None:
+    """Record an error on a run that is otherwise done (a delivery that failed after publishing)."""
+    with session.attached(write=True) as con:
+        db.execute(
+            con,
+            "UPDATE report_runs SET error_code = ?, error_message = ? WHERE run_id = ?",
+            [code, message, run_id],
+        )
+
+
 def snapshot(session: db.Session) -> dict[str, Any]:
     """What the warehouse holds: row counts, the last event time and the ids of the good loads."""
     with session.attached() as con:
@@ -249,6 +259,8 @@ def format_history(frame: pd.DataFrame) -> str:
             took = f"{seconds:.0f}s"
         if r.status == "ok":
             result = str(r.report_path)
+            if isinstance(r.error_code, str) and r.error_code:  # published, then delivery failed
+                result += f"; not delivered: [{r.error_code}] {r.error_message}"
         elif r.status == "stale":
             result = "stopped without recording its end (process gone)"
         elif r.status == "running":
