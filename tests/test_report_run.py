@@ -40,6 +40,9 @@ def make_project(folder: Path, *, lock_timeout: float = 2) -> Path:
     (folder / "conf" / "failing_load.toml").write_text(
         '[run]\nload_notebook = "nb/load.ipynb"\nreport_notebook = "nb/weekly.ipynb"\n'
     )
+    (folder / "conf" / "timeout.toml").write_text(
+        '[run]\nload_notebook = ""\nreport_notebook = "nb/weekly.ipynb"\ncell_timeout = 3\n'
+    )
     report_fixture.write(folder / "nb" / "weekly.ipynb")
     report_fixture.write_load(folder / "nb" / "load.ipynb")
     return folder
@@ -251,6 +254,20 @@ def test_a_failed_load_stops_the_run_and_names_the_file(project):
     assert "[report.load_failed]" in done.stderr and "load.ipynb" in done.stderr
     page = (project / "reports" / week / "failed.html").read_text()
     assert "exports/broken.csv: the header names no user id column" in page
+    cli(project, "report", "weekly")  # leave the project good for the next tests
+
+
+def test_a_cell_that_times_out_is_named_on_the_failure_page(project):
+    """papermill names the cell of an error, not of a timeout: the runner remembers which started."""
+    week, _ = weeks_of(project)
+    done = cli(
+        project, "report", "weekly", "--param", "config=conf/timeout.toml", "--param", "pause=30"
+    )
+    assert done.returncode == 2 and "[report.failed]" in done.stderr
+    assert "weekly.ipynb, cell 3/6: CellTimeoutError" in done.stderr
+    page = (project / "reports" / week / "failed.html").read_text()
+    assert "code cell 3/6" in page and "time.sleep(pause)" in page
+    assert "Traceback" not in page and "\x1b[" not in page
     cli(project, "report", "weekly")  # leave the project good for the next tests
 
 

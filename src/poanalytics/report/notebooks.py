@@ -24,23 +24,38 @@ from .pages import Failure
 ENGINE = "poanalytics-lines"
 ERROR_MARKER = "papermill-error-cell-tag"
 SOURCE_LINES = 8  # first lines of a failed cell shown on the failure page
-_LINES: ContextVar[tuple[str, TextIO] | None] = ContextVar("poa_progress_lines", default=None)
+
+
+class _Progress:
+    """What the engine reports back: the cell that started last (for a timeout or a dead kernel,
+    where papermill's exception does not name it), and where progress lines go (None: no lines)."""
+
+    def __init__(self, label: str, stream: TextIO | None) -> None:
+        self.label = label
+        self.stream = stream
+        self.cell: tuple[int, str] | None = None
+
+
+_STATE: ContextVar[_Progress | None] = ContextVar("poa_progress", default=None)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class _LineProgress(NotebookExecutionManager):
     def cell_start(self, cell, cell_index=None, **kwargs):
         super().cell_start(cell, cell_index, **kwargs)
-        target = _LINES.get()
-        if target is None or cell.cell_type != "code" or cell_index is None:
+        state = _STATE.get()
+        if state is None or cell.cell_type != "code" or cell_index is None:
             return
-        code = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
-        label, stream = target
-        print(f"  {label}: cell {code.index(cell_index) + 1}/{len(code)}", file=stream, flush=True)
+        state.cell = (cell_index, str(cell.source))
+        if state.stream is not None:
+            code = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code"]
+            number = f"{code.index(cell_index) + 1}/{len(code)}"
+            print(f"  {state.label}: cell {number}", file=state.stream, flush=True)
 
 
 class _LineEngine(NBClientEngine):
-    """papermill's nbclient engine with one progress line per code cell instead of a bar."""
+    """papermill's nbclient engine that remembers the running cell and, when asked, prints one
+    progress line per code cell instead of a bar."""
 
     @classmethod
     def execute_notebook(
@@ -56,7 +71,7 @@ class _LineEngine(NBClientEngine):
         nb_man = _LineProgress(
             nb,
             output_path=output_path,
-            progress_bar=False,
+            progress_bar=progress_bar,
             log_output=log_output,
             autosave_cell_every=autosave_cell_every,
         )
@@ -109,7 +124,8 @@ def execute(
     stream = stream or sys.stderr
     if progress == "auto":
         progress = "bar" if stream.isatty() else "lines"
-    token = _LINES.set((notebook.stem, stream) if progress == "lines" else None)
+    state = _Progress(notebook.stem, stream if progress == "lines" else None)
+    token = _STATE.set(state)
     try:
         with _environ(POANALYTICS_ROOT=str(root)):
             return pm.execute_notebook(
@@ -117,13 +133,16 @@ def execute(
                 str(output),
                 parameters=parameters,
                 kernel_name=kernel,
-                engine_name=ENGINE if progress == "lines" else None,
+                engine_name=ENGINE,
                 progress_bar=progress == "bar",
                 cwd=str(root),
                 execution_timeout=cell_timeout,
             )
+    except Exception as exc:
+        exc.__dict__.setdefault("poa_cell", state.cell)  # the cell that was running
+        raise
     finally:
-        _LINES.reset(token)
+        _STATE.reset(token)
 
 
 def failure(
@@ -142,8 +161,9 @@ def failure(
     ename = getattr(exc, "ename", None)
     evalue = getattr(exc, "evalue", None)
     cells = _cells(output)
-    if cell_index is None:  # a timeout, a dead kernel: find the cell left running
-        cell_index, source = _running_cell(cells)
+    running = getattr(exc, "poa_cell", None)
+    if cell_index is None and running is not None:  # a timeout, a dead kernel
+        cell_index, source = running
     coded = [i for i, c in enumerate(cells) if c.get("cell_type") == "code"]
     number = f"{coded.index(cell_index) + 1}/{len(coded)}" if cell_index in coded else None
     if ename is None:
@@ -176,12 +196,3 @@ def _cells(output: Path) -> list[dict[str, Any]]:
         return []
     # papermill puts an "An Exception was encountered" cell on top; its indexes are without it
     return [c for c in cells if ERROR_MARKER not in c.get("metadata", {}).get("tags", [])]
-
-
-def _running_cell(cells: list[dict[str, Any]]) -> tuple[int | None, str | None]:
-    for index, cell in enumerate(cells):
-        status = cell.get("metadata", {}).get("papermill", {}).get("status")
-        if status in ("running", "failed"):
-            source = cell.get("source", "")
-            return index, "".join(source) if isinstance(source, list) else str(source)
-    return None, None
