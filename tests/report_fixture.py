@@ -19,6 +19,7 @@ out_dir: str = ""  # where summary.json goes (the runner sets it)
 top: int = 5  # how many events to list
 fail: str = ""  # when set, the third code cell raises this message
 pause: float = 0.0  # seconds the first code cell sleeps (a long run)
+echo: str = ""  # printed by the headline cell (a value that may be secret)
 """
 
 BODY = [

@@ -43,6 +43,9 @@ def test_the_real_weekly_notebook_is_run_and_published(real_project):
     assert summary["headline"][0]["name"] in index
     page = html.read_text()
     assert "<h2" in page and "Weekly active users" in page
+    # exported by export_html: no code, no injected parameters (the run's paths), no CDN
+    assert "report.show(" not in page and "out_dir" not in page and ".run-" not in page
+    assert "cdn.jsdelivr" not in page and "require.js" not in page
 
 
 def test_the_real_notebooks_parameters_are_checked(real_project):

@@ -191,9 +191,14 @@ def test_good_run_failed_run_and_the_next_good_run(project):
     week, previous = weeks_of(project)
     reports = project / "reports"
 
-    first = cli(project, "report", "weekly", "--param", "top=3")
+    first = cli(project, "report", "weekly", "--param", "top=3", "--param", f"echo={SECRET}")
     assert first.returncode == 0, first.stderr
     html = reports / week / "index.html"
+    # the secret value ([redact] secrets names its variable) is printed by a cell and injected as a
+    # parameter: neither the page nor the executed notebook beside it shows it
+    assert "Weekly active users" in html.read_text() and SECRET not in html.read_text()
+    assert SECRET not in (reports / week / "report.ipynb").read_text()
+    assert "[secret]" in (reports / week / "report.ipynb").read_text()
     assert str(html) in first.stdout
     assert "weekly: cell 1/6" in first.stderr and "weekly: cell 6/6" in first.stderr
     assert sorted(p.name for p in (reports / week).iterdir()) == [

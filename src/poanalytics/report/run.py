@@ -38,9 +38,11 @@ from ..config import Settings, settings
 from ..errors import ConfigError, InputError, PoaError
 from . import pages, params, runlog, weeks
 from .config import load_report_config
+from .export import export_html
 from .notebooks import execute, failure
 from .redact import load_config as redact_config
 from .redact import redact
+from .redact_objects import known_names
 
 REPORT_CONFIG = Path("conf") / "report.toml"
 DEFAULTS = {
@@ -314,7 +316,9 @@ class _Run:
         summary = _read_summary(out, notebook)
         title = str(summary.get("title") or f"Weekly report {self.week}")
         try:
-            html = _export(executed, title, self.secrets)
+            with self.session.attached() as con:
+                names = known_names(con)  # the people in the warehouse, hidden in the page too
+            html = _export(executed, title, self.secrets, names)
         except PoaError:
             raise
         except Exception as exc:  # noqa: BLE001 - any exporter bug becomes a coded failure
@@ -450,18 +454,8 @@ def _read_summary(out: Path, notebook: Path) -> dict[str, Any]:
     return data
 
 
-def _export(nb: Any, title: str, secrets: tuple[str, ...]) -> str:
-    try:
-        from .export import export_html  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:  # the exporter of issue 9 has not landed in this branch yet
-        from nbconvert import HTMLExporter
-
-        exporter = HTMLExporter(template_name="basic", exclude_input=True)
-        body, _ = exporter.from_notebook_node(nb)
-        for secret in secrets:
-            body = body.replace(secret, "[secret]")
-        return pages._page(title, body)
-    return str(export_html(nb, title=title, secrets=secrets))
+def _export(nb: Any, title: str, secrets: tuple[str, ...], names: list[str]) -> str:
+    return export_html(nb, title=title, secrets=secrets, names=names)
 
 
 def _scrub(path: Path, secrets: tuple[str, ...]) -> None:
