@@ -19,6 +19,8 @@ def real_project(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     (root / "conf").mkdir()
     shutil.copy(ROOT / "conf" / "poanalytics.toml", root / "conf" / "poanalytics.toml")
+    if (ROOT / "conf" / "sources.toml").is_file():  # the load notebook's sources: the demo files
+        shutil.copy(ROOT / "conf" / "sources.toml", root / "conf" / "sources.toml")
     config = (ROOT / "conf" / "report.toml").read_text()
     notebooks = ROOT / "notebooks"
     config = config.replace('"notebooks/', f'"{notebooks}/')  # the repository's notebooks
