@@ -53,6 +53,12 @@ DEFAULTS = {
 }
 
 
+# codes recorded in report_runs (and on the failure page) for a run that did not end with a coded
+# error; never raised to the caller, so docs/report.md lists them, not docs/errors.md
+INTERRUPTED = "report.interrupted"  # a signal or Ctrl-C
+CRASHED = "report.crashed"  # an unexpected error: a bug
+
+
 class ReportFailed(PoaError):
     """A report run that started failed; the last good report is kept and a failure page written."""
 
@@ -379,14 +385,12 @@ class _Run:
         else:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if isinstance(exc, KeyboardInterrupt):
-                info = pages.Failure(code="report.interrupted", message="interrupted (a signal)")
+                info = pages.Failure(code=INTERRUPTED, message="interrupted (a signal)")
             elif isinstance(exc, PoaError):
                 info = pages.Failure(code=exc.code, message=redact(text, secrets=self.secrets))
             else:  # a bug: said plainly, without the traceback
                 text = f"{type(exc).__name__}: {text}"
-                info = pages.Failure(
-                    code="report.crashed", message=redact(text, secrets=self.secrets)
-                )
+                info = pages.Failure(code=CRASHED, message=redact(text, secrets=self.secrets))
             info.week = self.week
         info.run_id = self.run_id
         page = pages.write_failure(self.cfg.reports_dir / self.week, info)
