@@ -38,6 +38,7 @@ from ..config import Settings, settings
 from ..errors import ConfigError, InputError, PoaError
 from . import pages, params, runlog, weeks
 from .config import load_report_config
+from .deliver import deliver, notify_failure, notify_success
 from .export import export_html
 from .notebooks import execute, failure
 from .redact import load_config as redact_config
@@ -514,20 +515,12 @@ def _config_arg(run_cfg: RunConfig) -> Any:
 
 
 def _deliver(summary: dict[str, Any], html: Path, run_cfg: RunConfig) -> None:
-    try:
-        from . import deliver as delivery  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # report/deliver.py (e-mail) has not landed in this branch: nothing to send
-        return
-    delivery.deliver(summary, html, _config_arg(run_cfg))
-    delivery.notify_success(summary, html, _config_arg(run_cfg))
+    deliver(summary, html, _config_arg(run_cfg))
+    notify_success(summary, html, _config_arg(run_cfg))
 
 
 def _notify_failure(info: pages.Failure, run_cfg: RunConfig, stream: TextIO) -> None:
     try:
-        from . import deliver as delivery  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:  # report/deliver.py has not landed in this branch: nothing to send
-        return
-    try:
-        delivery.notify_failure(info.as_dict(), _config_arg(run_cfg))
+        notify_failure(info.as_dict(), _config_arg(run_cfg))
     except PoaError as err:  # it should never raise; a run's own error comes first
         print(f"the failure notification failed too: {err}", file=stream)
