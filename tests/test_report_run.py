@@ -411,3 +411,27 @@ def test_a_run_succeeds_while_a_live_kernel_holds_a_workbench(project, tmp_path)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_failed_delivery_keeps_the_published_report_and_says_so(project):
+    """E-mail configured to an SMTP port where nothing listens: the report is published and the run
+    ok, the command exits 2 with report.delivery_failed, history says it was not delivered."""
+    import socket
+
+    week, _ = weeks_of(project)
+    with socket.socket() as probe:  # a free port: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = project / "conf" / "mail.toml"
+    config.write_text(
+        (project / "conf" / "report.toml").read_text()
+        + f'\n[email]\nenabled = true\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+        + 'from = "po@example.com"\nto = ["team@example.com"]\ntimeout = 5\n'
+    )
+    done = cli(project, "report", "weekly", "--param", "config=conf/mail.toml")
+    assert done.returncode == 2 and "[report.delivery_failed]" in done.stderr, done.stderr
+    html = project / "reports" / week / "index.html"
+    assert str(html) in done.stderr and html.is_file()
+    assert not (project / "reports" / week / "failed.html").exists()
+    history = cli(project, "report", "history", "--limit", "1")
+    assert " ok " in history.stdout and "not delivered: [email." in history.stdout

@@ -515,12 +515,13 @@ def _config_arg(run_cfg: RunConfig) -> Any:
 
 
 def _deliver(summary: dict[str, Any], html: Path, run_cfg: RunConfig) -> None:
-    deliver(summary, html, _config_arg(run_cfg))
-    notify_success(summary, html, _config_arg(run_cfg))
+    # by keyword: deliver's third positional argument is the charts' folder
+    deliver(summary, html, config=_config_arg(run_cfg))
+    notify_success(summary, html, config=_config_arg(run_cfg))
 
 
 def _notify_failure(info: pages.Failure, run_cfg: RunConfig, stream: TextIO) -> None:
     try:
-        notify_failure(info.as_dict(), _config_arg(run_cfg))
+        notify_failure(info.as_dict(), config=_config_arg(run_cfg))
     except PoaError as err:  # it should never raise; a run's own error comes first
         print(f"the failure notification failed too: {err}", file=stream)
