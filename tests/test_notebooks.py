@@ -41,42 +41,134 @@ def demo_warehouse(tmp_path_factory) -> Path:
     return path
 
 
-# what each notebook must show, beyond running: (needs the demo data, texts in its outputs)
+@pytest.fixture(scope="module")
+def demo_sources(demo_warehouse) -> Path:
+    """A sources file naming the demo files of ``demo_warehouse`` (already loaded: nothing new)."""
+    folder = demo_warehouse.parent / "demo"
+    path = demo_warehouse.parent / "sources.toml"
+    path.write_text(
+        f'[[events]]\nname = "demo events"\npath = "{folder / "events.parquet"}"\n'
+        f'[[tickets]]\npath = "{folder / "tickets.csv"}"\nformat = "zendesk"\n'
+        f'[[notes]]\npath = "{folder / "notes"}"\n'
+    )
+    return path
+
+
+# what each notebook must show, beyond running: (the warehouse fixture, texts in its outputs,
+# other parameters: name -> fixture)
 EXPECTED = {
-    "01_data_health.ipynb": (False, ["user_id is empty", "events", "stale events source"]),
+    "00_load.ipynb": (
+        "demo_warehouse",
+        ["nothing new", "demo events"],
+        {"sources": "demo_sources"},
+    ),
+    "01_data_health.ipynb": (
+        "loaded_warehouse",
+        ["user_id is empty", "events", "stale events source"],
+        {},
+    ),
     "10_metrics.ipynb": (
-        True,
+        "demo_warehouse",
         ["profile_completed", "Conversion to activated", "Paths from signed_up"],
+        {},
     ),
     "90_weekly_report.ipynb": (
-        True,
+        "demo_warehouse",
         [
             "## Headline numbers",
             "Weekly active users",
             "## Data health",
             "## Reproducibility stamp",
         ],
+        {},
     ),
 }
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_help_notebook_documents_every_parameter(notebook):
-    """`papermill --help-notebook` lists each parameter with its help (a '=' in a comment hides it)."""
+def _code_cells(notebook: Path) -> list[dict]:
+    return [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def thin_notebook_problems(notebook: Path) -> list[str]:
+    """Why a notebook is not thin: outputs committed, a def, class or lambda, SQL, a parameter
+    without a typed default or a help comment (`papermill --help-notebook` shows the comment)."""
     import ast
+    import re
 
     from papermill.translators import PythonTranslator
 
-    cell = next(
-        c
-        for c in json.loads(notebook.read_text())["cells"]
-        if "parameters" in c.get("metadata", {}).get("tags", [])
-    )
-    source = "".join(cell["source"])
-    assigned = [n.target.id for n in ast.parse(source).body if isinstance(n, ast.AnnAssign)]
-    inferred = PythonTranslator.inspect({"source": source})
-    assert [p.name for p in inferred] == assigned
-    assert all(p.help and p.inferred_type_name != "None" for p in inferred)
+    problems = []
+    cells = _code_cells(notebook)
+    for number, cell in enumerate(cells, 1):
+        source = "".join(cell["source"])
+        if cell.get("outputs") or cell.get("execution_count") is not None:
+            problems.append(f"code cell {number} has outputs (commit notebooks without outputs)")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                problems.append(f"code cell {number} defines a {type(node).__name__}")
+        if re.search(SQL, source, re.I | re.S):
+            problems.append(f"code cell {number} holds SQL (put the query in the library)")
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        return [*problems, f"one cell tagged 'parameters' expected, found {len(tagged)}"]
+    source = "".join(tagged[0]["source"])
+    inferred = {p.name: p for p in PythonTranslator.inspect({"source": source})}
+    for node in ast.parse(source).body:
+        if not (
+            isinstance(node, ast.AnnAssign)
+            and node.value is not None
+            and isinstance(node.target, ast.Name)
+        ):
+            problems.append(
+                f"parameters: `{ast.unparse(node)}` is not `name: type = default  # help`"
+            )
+            continue
+        kind, value = ast.unparse(node.annotation), ast.literal_eval(node.value)
+        if type(value).__name__ != kind:
+            problems.append(f"parameters: {node.target.id}: {kind} = {value!r} (no {kind})")
+        found = inferred.get(node.target.id)
+        if found is None or not found.help:  # a '=' in the comment hides it from papermill
+            problems.append(f"parameters: {node.target.id} has no help comment papermill shows")
+    return problems
+
+
+SQL = r"\.sql\(|\bSELECT\b.+\bFROM\b|\b(INSERT INTO|CREATE TABLE|DELETE FROM|UPDATE \w+ SET)\b"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebooks_are_thin(notebook):
+    assert thin_notebook_problems(notebook) == []
+
+
+@pytest.mark.parametrize(
+    ("parameters", "cell", "outputs", "problem"),
+    [
+        ("x: int = 1  # help", "y = x", [], None),
+        ("x: int = 1  # help", "def f():\n    return 1", [], "defines a FunctionDef"),
+        ("x: int = 1  # help", "class A:\n    pass", [], "defines a ClassDef"),
+        ("x: int = 1  # help", "sorted(a, key=lambda v: v)", [], "defines a Lambda"),
+        ("x: int = 1  # help", 'wb.sql("show tables")', [], "holds SQL"),
+        ("x: int = 1  # help", 'q = """select event\nfrom events"""', [], "holds SQL"),
+        ("x: int = 1  # help", "y = x", [{"output_type": "stream"}], "has outputs"),
+        ("x: int = 1", "y = x", [], "x has no help comment"),
+        ("x: int = 1  # a = b hides it", "y = x", [], "x has no help comment"),
+        ("x = 1  # help", "y = x", [], "is not `name: type = default"),
+        ('x: int = "1"  # help', "y = x", [], "(no int)"),
+    ],
+)
+def test_the_thin_check_finds_each_fault(tmp_path, parameters, cell, outputs, problem):
+    """The check above is not true by construction: each fault it looks for is found."""
+    cells = [
+        {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": parameters},
+        {"cell_type": "code", "metadata": {}, "source": cell, "outputs": outputs},
+    ]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells}))
+    found = thin_notebook_problems(path)
+    if problem is None:
+        assert found == []
+    else:
+        assert any(problem in p for p in found), found
 
 
 def test_every_notebook_is_checked():
@@ -85,20 +177,14 @@ def test_every_notebook_is_checked():
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs_with_papermill(notebook, request, tmp_path):
-    needs_demo, texts = EXPECTED[notebook.name]
-    warehouse = request.getfixturevalue("demo_warehouse" if needs_demo else "loaded_warehouse")
-    cells = json.loads(notebook.read_text())["cells"]
-    assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in cells), (
-        "no parameters cell"
-    )
-    assert all(not c.get("outputs") for c in cells if c["cell_type"] == "code"), (
-        "commit notebooks without outputs"
-    )
+    fixture, texts, others = EXPECTED[notebook.name]
+    parameters = {"warehouse": str(request.getfixturevalue(fixture))}
+    parameters |= {name: str(request.getfixturevalue(f)) for name, f in others.items()}
     out = tmp_path / notebook.name
     pm.execute_notebook(
         str(notebook),
         str(out),
-        parameters={"warehouse": str(warehouse)},
+        parameters=parameters,
         kernel_name="poanalytics",
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import db, schema
 from .config import Settings, settings
-from .errors import WarehouseError
+from .errors import ConfigError, WarehouseError
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .ingest.mapping import Columns
 from .metrics import (
@@ -259,6 +259,34 @@ class Workbench:
             delimiter=delimiter,
             **options,
         )
+
+    def load_sources(
+        self, sources: str | Path | None = None, *, errors: str = "raise"
+    ) -> SourcesLoad:
+        """Load every source named in a sources file (default: the project's conf/sources.toml),
+        each with its own options; relative paths (of the file, and in it) start at the project
+        root. Loads are idempotent,
+        so a second run loads nothing new and a new export file in a folder or glob is picked up.
+
+        Returns the result (``table``: one row per source; ``quarantined``: the rows kept aside).
+        A failed load leaves the warehouse as it was, the other sources still load, and then
+        (``errors="raise"``) ``sources.load_failed`` names the file and why; ``errors="collect"``
+        returns the result instead (``result.raise_failed()`` raises later).
+        """
+        from .ingest.source_config import SOURCES_NAME, load_sources, read_sources
+
+        if errors not in ("raise", "collect"):
+            raise ConfigError(
+                f"errors={errors!r} is not an option",
+                code="sources.errors_option",
+                hint='pass errors="raise" (stop with the first failed load) or "collect"',
+            )
+        root = self.settings.root
+        file = root / Path(sources).expanduser() if sources else root / SOURCES_NAME
+        result = load_sources(self, read_sources(file, root=root), file=str(file))
+        if errors == "raise":
+            result.raise_failed()
+        return result
 
     # -- metrics ------------------------------------------------------------------------------
     def funnel(
@@ -524,4 +552,5 @@ class Workbench:
         return f"Workbench({self.path!r}, schema v{self.schema_version})"
 
 
+from .ingest.source_config import SourcesLoad  # noqa: E402  (for the annotation)
 from .status import Status  # noqa: E402  (for the annotation; status imports nothing from here)
