@@ -279,7 +279,8 @@ class Workbench:
             raise ConfigError(
                 f"errors={errors!r} is not an option",
                 code="sources.errors_option",
-                hint='pass errors="raise" (stop with the first failed load) or "collect"',
+                hint='pass errors="raise" (raise for a failed load once the others are loaded) or '
+                '"collect" (return it; result.raise_failed() raises)',
             )
         root = self.settings.root
         file = root / Path(sources).expanduser() if sources else root / SOURCES_NAME
