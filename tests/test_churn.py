@@ -172,3 +172,34 @@ def test_validation(wb):
     with pytest.raises(poa.MetricError) as info:
         wb.survival(signup_event="signedup", strict=True)
     assert info.value.code == "survival.unknown_event"
+
+
+def test_survival_date_range_picks_the_signup_cohort_and_follows_it_to_the_datas_end(wb):
+    """date_from/date_to pick users whose FIRST signup falls in the range (a bare date_to is the whole
+    day); their follow-up runs on past date_to to the data's end, like a funnel's window (F12)."""
+    load(
+        wb,
+        {
+            "early": [(0, "signed_up"), (1 * D, "use")],  # signed up before the range
+            # first signup before the range: a second signup inside it does not make a new cohort
+            "again": [(0, "signed_up"), (10 * D, "signed_up")],
+            "in1": [(3 * D, "signed_up"), (5 * D, "use")],  # quiet from day 5: churns day 10
+            "in2": [(4 * D + 3600 * 20, "signed_up"), (6 * D, "use"), (30 * D, "use")],  # churns day 11
+            "late": [(12 * D, "signed_up"), (13 * D, "use")],  # after the range
+        },
+    )
+    day = pd.Timestamp("2024-03-04")  # T0
+    every = wb.survival(inactive_days=5).table
+    assert every.at_risk.iloc[0] == 5
+    s = wb.survival(
+        inactive_days=5,
+        date_from=(day + pd.Timedelta(days=3)).date().isoformat(),
+        date_to=(day + pd.Timedelta(days=4)).date().isoformat(),  # the whole of day 4
+    )
+    t = s.table
+    assert t.at_risk.iloc[0] == 2  # in1 and in2
+    # in1 churns 7 days after signup (day 10), in2 on day 11, which is after date_to: still counted
+    assert list(t.day) == [0, 6, 7] and t.survival.tolist() == pytest.approx([1.0, 0.5, 0.0])
+    with pytest.raises(poa.MetricError) as info:
+        wb.survival(date_from="2024-03-10", date_to="2024-03-01")
+    assert info.value.code == "survival.date_range"

@@ -502,10 +502,14 @@ class Workbench:
         event: str | Step | None = None,
         by: str | None = None,
         max_days: int | None = None,
+        date_from: Any = None,
+        date_to: Any = None,
         *,
         strict: bool = False,
     ) -> SurvivalResult:
-        """Kaplan-Meier share of a signup cohort still active t days after signup (L2)."""
+        """Kaplan-Meier share of a signup cohort still active t days after signup (L2).
+        ``date_from``/``date_to``: the users whose first signup falls in the range (a bare
+        ``date_to`` is the whole day), followed on to the data's end."""
         with self.connection() as con:
             return run_survival(
                 con,
@@ -515,6 +519,8 @@ class Workbench:
                     event=event,
                     by=by,
                     max_days=max_days,
+                    date_from=date_from,
+                    date_to=date_to,
                     strict=strict,
                 ),
             )

@@ -13,7 +13,8 @@ group "no <property>" (e.g. "no plan").
 
 Survival is Kaplan-Meier over signup cohorts: time from the first signup event to the first churn
 after it, censored at the data's end for users who have not churned; 95% intervals by Greenwood's
-formula (log-log).
+formula (log-log). A date range picks the users whose first signup falls in it; they are followed
+on past its end, to the data's end.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ class SurvivalQuery:
     event: str | Step | None = None
     by: str | None = None  # a property of the signup event, or "cohort" (signup week)
     max_days: int | None = None
+    # the signup cohort: users whose first signup event falls in [date_from, date_to] (a bare
+    # date_to is the whole day); followed on to the data's end, like a funnel's window (F12)
+    date_from: Any = None
+    date_to: Any = None
     strict: bool = False
 
 
@@ -186,12 +191,16 @@ def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalRe
     signup = check_event(q.signup_event, "signup_event", "survival")
     activity = check_event(q.event, "event", "survival")
     by = check_name(q.by, "by", code="survival.by")
+    lo, hi = parse_range(q.date_from, q.date_to, "survival")
     found = check_events(con, [signup.event, activity.event], "survival", q.strict)
     check_filters(con, [signup, activity], "survival")
     check_properties(con, [by] if by and by != "cohort" else [], "survival")
     p = Params()
     n_us = p.add(days * 86_400_000_000)
     sp, ap = step_predicate(signup, p), step_predicate(activity, p)
+    cohort = [f"min(ts) >= {p.add(lo)}::TIMESTAMPTZ"] if lo is not None else []
+    cohort += [f"min(ts) <= {p.add(hi)}::TIMESTAMPTZ"] if hi is not None else []
+    having = f" HAVING {' AND '.join(cohort)}" if cohort else ""
     if q.by == "cohort":
         group = "strftime(date_trunc('week', min(ts)), '%Y-%m-%d')"
     elif q.by:
@@ -199,7 +208,7 @@ def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalRe
     else:
         group = "'all'"
     sql = f"""
-WITH signups AS (SELECT user_id, min(ts) AS t0, {group} AS grp FROM events WHERE {sp} GROUP BY user_id),
+WITH signups AS (SELECT user_id, min(ts) AS t0, {group} AS grp FROM events WHERE {sp} GROUP BY user_id{having}),
 churns AS ({_churns(f"({ap} OR {sp})", n_us)}),
 firsts AS (SELECT s.user_id, s.grp, s.t0, min(c.churned_at) AS churned_at
            FROM signups s LEFT JOIN churns c ON c.user_id = s.user_id AND c.churned_at > s.t0 GROUP BY ALL),
