@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import papermill as pm
 import pytest
 
@@ -67,9 +68,14 @@ EXPECTED = {
         ["user_id is empty", "events", "stale events source"],
         {},
     ),
-    "10_metrics.ipynb": (
+    "10_funnels.ipynb": (
         "demo_warehouse",
         ["profile_completed", "Conversion to activated", "Paths from signed_up"],
+        {},
+    ),
+    "20_retention_churn.ipynb": (
+        "demo_warehouse",
+        ["Retention", "Lifecycle", "churned = no event for 28 days", "Survival"],
         {},
     ),
     "90_weekly_report.ipynb": (
@@ -205,13 +211,13 @@ def test_notebook_runs_with_papermill(notebook, request, tmp_path):
     assert out.stat().st_size < 1_000_000  # 5.4 MB for the metrics notebook with the HTML copies
 
 
-def test_a_bare_number_window_stops_the_metrics_notebook_with_a_coded_error(
+def test_a_bare_number_window_stops_the_funnels_notebook_with_a_coded_error(
     demo_warehouse, tmp_path
 ):
     """`-p window 7` reaches the notebook as the int 7: it used to be 7 seconds (empty charts)."""
     with pytest.raises(pm.PapermillExecutionError) as info:
         pm.execute_notebook(
-            str(ROOT / "notebooks" / "10_metrics.ipynb"),
+            str(ROOT / "notebooks" / "10_funnels.ipynb"),
             str(tmp_path / "out.ipynb"),
             parameters={"warehouse": str(demo_warehouse), "window": 7},
             kernel_name="poanalytics",
@@ -254,3 +260,62 @@ def test_git_strips_outputs_from_notebooks_on_add(loaded_warehouse, tmp_path):
     code = [c for c in stored if c["cell_type"] == "code"]
     assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
     assert [c["source"] for c in stored] == [c["source"] for c in ran]
+
+
+METRICS = {"funnel", "paths", "retention", "lifecycle", "churn", "survival", "stickiness"}
+
+
+def test_every_metric_in_the_notebooks_gets_the_date_range():
+    """Each wb.<metric>(...) call in a notebook passes date_from and date_to (the range used to
+    reach the funnel only)."""
+    import ast
+
+    missing = []
+    for notebook in NOTEBOOKS:
+        for cell in _code_cells(notebook):
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in METRICS
+                ):
+                    given = {k.arg for k in node.keywords}
+                    if not {"date_from", "date_to"} <= given:
+                        missing.append(f"{notebook.name}: {ast.unparse(node)[:60]}")
+    assert not missing
+
+
+def _figures(path: Path) -> dict[int, str]:
+    """Code cell number -> the plotly traces it drew (JSON text), for the cells that drew one."""
+    out = {}
+    for number, cell in enumerate(_code_cells(path)):
+        for o in cell.get("outputs", []):
+            fig = o.get("data", {}).get("application/vnd.plotly.v1+json")
+            if fig:
+                out[number] = json.dumps(fig["data"], sort_keys=True)
+    return out
+
+
+@pytest.mark.parametrize("name", ["10_funnels.ipynb", "20_retention_churn.ipynb"])
+def test_a_changed_date_range_changes_every_chart_of_the_notebook(name, demo_warehouse, tmp_path):
+    with poa.Workbench(demo_warehouse) as wb:
+        first = wb.sql("SELECT min(ts)::DATE AS d FROM events").d[0]
+    narrow = {
+        "date_from": str(first + pd.Timedelta(days=21)),
+        "date_to": str(first + pd.Timedelta(days=34)),
+    }
+    runs = {}
+    for label, extra in (("all", {}), ("narrow", narrow)):
+        out = tmp_path / f"{label}.ipynb"
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / name),
+            str(out),
+            parameters={"warehouse": str(demo_warehouse), **extra},
+            kernel_name="poanalytics",
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+        )
+        runs[label] = _figures(out)
+    assert len(runs["all"]) >= 4  # every section draws
+    same = [n for n, fig in runs["all"].items() if runs["narrow"].get(n) == fig]
+    assert not same, f"code cells {same} drew the same chart for another date range"
