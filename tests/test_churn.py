@@ -184,7 +184,11 @@ def test_survival_date_range_picks_the_signup_cohort_and_follows_it_to_the_datas
             # first signup before the range: a second signup inside it does not make a new cohort
             "again": [(0, "signed_up"), (10 * D, "signed_up")],
             "in1": [(3 * D, "signed_up"), (5 * D, "use")],  # quiet from day 5: churns day 10
-            "in2": [(4 * D + 3600 * 20, "signed_up"), (6 * D, "use"), (30 * D, "use")],  # churns day 11
+            "in2": [
+                (4 * D + 3600 * 20, "signed_up"),
+                (6 * D, "use"),
+                (30 * D, "use"),
+            ],  # churns day 11
             "late": [(12 * D, "signed_up"), (13 * D, "use")],  # after the range
         },
     )
