@@ -29,13 +29,26 @@ FORBIDDEN = {
     "config": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "db": {"schema", "ingest", "workbench", "cli", "demo", "status"},
     "schema": {"ingest", "workbench", "cli", "demo", "status"},
-    "ingest": {"workbench", "cli", "demo", "status"},
+    "ingest": {"workbench", "cli", "demo", "status", "explore"},
     "demo": {"cli"},
-    "metrics": {"workbench", "cli", "demo", "status"},
+    "metrics": {"workbench", "cli", "demo", "status", "explore"},
     # report sits above metrics/charts, below workbench/cli
-    "report": {"workbench", "cli", "demo", "status"},
+    "report": {"workbench", "cli", "demo", "status", "explore"},
     # charts draw results: no data access
-    "charts": {"db", "schema", "ingest", "metrics", "workbench", "cli", "demo", "status"},
+    "charts": {
+        "db",
+        "schema",
+        "ingest",
+        "metrics",
+        "workbench",
+        "cli",
+        "demo",
+        "status",
+        "explore",
+    },
+    "workbench": {"cli", "explore"},
+    # explore: notebook controls over a Workbench (duck-typed), above it; the CLI has no use for it
+    "explore": {"cli", "demo"},
 }
 
 

@@ -78,6 +78,8 @@ EXPECTED = {
         ["Retention", "Lifecycle", "churned = no event for 28 days", "Survival"],
         {},
     ),
+    # the controls and charts are one widget; tests/test_explore*.py drive it
+    "30_explore.ipynb": ("demo_warehouse", ["application/vnd.jupyter.widget-view+json"], {}),
     "90_weekly_report.ipynb": (
         "demo_warehouse",
         [
