@@ -1,0 +1,188 @@
+"""The explore notebook in a real JupyterLab, in real headless Chromium: run all cells, change a
+control, and the chart changes. Debian's chromium driven by Playwright (never `playwright install`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import poanalytics as poa
+from poanalytics import demo
+from tests.conftest import ROOT
+
+CHROMIUM = os.environ.get("POANALYTICS_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "poanalytics-test-token"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (127.0.0.1)
+        return str(response.read().decode())
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A small demo project (POANALYTICS_ROOT) and a JupyterLab server on it; shut down after."""
+    project = tmp_path / "project"
+    (project / "conf").mkdir(parents=True)
+    shutil.copy(ROOT / "conf" / "poanalytics.toml", project / "conf")
+    (project / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "30_explore.ipynb", project / "notebooks")
+    files = demo.generate(project / "data" / "demo", users=300, weeks=6)
+    with poa.Workbench(project / "data" / "warehouse.duckdb") as wb:
+        demo.load_demo(wb, files)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "POANALYTICS_ROOT": str(project),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    log = (tmp_path / "lab.log").open("w")
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("jupyter")),
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={TOKEN}",
+            f"--notebook-dir={project / 'notebooks'}",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _get(f"{base}/api/status?token={TOKEN}")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        "JupyterLab did not start:\n" + (tmp_path / "lab.log").read_text()
+                    ) from None
+                time.sleep(0.5)
+        yield base, tmp_path
+    finally:
+        _shutdown_kernels(base)
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)  # the group this fixture started
+            server.wait(timeout=10)
+        log.close()
+
+
+def _shutdown_kernels(base: str) -> None:
+    import json
+
+    try:
+        kernels = json.loads(_get(f"{base}/api/kernels?token={TOKEN}"))
+        for kernel in kernels:
+            request = urllib.request.Request(
+                f"{base}/api/kernels/{kernel['id']}?token={TOKEN}", method="DELETE"
+            )
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 (127.0.0.1)
+    except OSError:
+        pass
+
+
+# JavaScript run in the page: the funnel chart is the first plot drawn by the explorer's outputs
+BARS = """() => {
+  const plot = document.querySelector('.jp-OutputArea .widget-output .js-plotly-plot');
+  if (!plot) return null;
+  const texts = [...plot.querySelectorAll('.barlayer .bartext, .barlayer text')].map(t => t.textContent);
+  return {bars: plot.querySelectorAll('.barlayer .point').length, texts: texts.join('|'),
+          plots: document.querySelectorAll('.widget-output .js-plotly-plot').length};
+}"""
+
+
+def test_changing_a_control_in_jupyterlab_redraws_the_chart(lab):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"chromium is missing at {CHROMIUM}: run `make browser`")
+    base, tmp_path = lab
+    errors: list[str] = []
+    with playwright.sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a new, empty user data dir
+            executable_path=CHROMIUM,
+            args=ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{base}/lab/tree/30_explore.ipynb?token={TOKEN}", timeout=120_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
+                timeout=120_000,
+            )
+            # the kernel must be idle before running (a fresh kernel starts after the page opens)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+            page.wait_for_function(
+                """() => {
+                  const w = window.jupyterapp.shell.currentWidget;
+                  const k = w && w.sessionContext && w.sessionContext.session
+                    && w.sessionContext.session.kernel;
+                  return k && k.status === 'idle';
+                }""",
+                timeout=120_000,
+            )
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_function(
+                f"() => {{ const r = ({BARS})(); return r && r.plots >= 3 && r.bars > 0; }}",
+                timeout=180_000,
+            )
+            before = page.evaluate(BARS)
+            # take the third step away: (none) in the "step 3" drop-down, as a user would
+            step3 = page.locator(".widget-dropdown", has_text="step 3").locator("select")
+            step3.select_option(label="(none)")
+            page.wait_for_function(
+                f"() => {{ const r = ({BARS})(); return r && r.bars < {before['bars']}; }}",
+                timeout=120_000,
+            )
+            after = page.evaluate(BARS)
+            assert after["bars"] < before["bars"] and after["plots"] >= 3
+            assert after["texts"] != before["texts"]
+            assert not errors, errors
+        finally:
+            context.close()
