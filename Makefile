@@ -50,8 +50,11 @@ bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB
 	$(BIN)/uv pip install --python $(BIN)/python --quiet chdb
 	$(BIN)/python benchmarks/metrics.py
 
-lab: setup ## open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks/
+# `make lab LAB_ARGS="--ip=0.0.0.0 --no-browser"` in a container; as root (uid 0), --allow-root is added
+LAB_UID ?= $(shell id -u)
+LAB_ARGS ?=
+lab: setup ## open JupyterLab on the notebooks (as root, e.g. in a container, too)
+	$(BIN)/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(LAB_UID)),--allow-root) $(LAB_ARGS)
 
 clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html \

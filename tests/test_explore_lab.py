@@ -186,3 +186,60 @@ def test_changing_a_control_in_jupyterlab_redraws_the_chart(lab):
             assert not errors, errors
         finally:
             context.close()
+
+
+@pytest.mark.parametrize(("uid", "as_root"), [("0", True), ("1000", False)])
+def test_make_lab_adds_allow_root_only_for_root(uid, as_root):
+    done = subprocess.run(
+        ["make", "-s", "-n", "lab", f"LAB_UID={uid}"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (command,) = [line for line in done.stdout.splitlines() if "jupyter lab" in line]
+    assert command.startswith(".venv/bin/jupyter lab --notebook-dir notebooks")
+    assert ("--allow-root" in command.split()) == as_root
+
+
+def test_make_lab_starts_jupyterlab_with_the_readmes_command(tmp_path):
+    """The command `make lab` runs (as this user: root in CI containers) serves the notebooks."""
+    port = _free_port()
+    done = subprocess.run(
+        [
+            "make",
+            "-s",
+            "-n",
+            "lab",
+            f"LAB_ARGS=--no-browser --port={port} --ServerApp.token={TOKEN}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    (command,) = [line for line in done.stdout.splitlines() if "jupyter lab" in line]
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    server = subprocess.Popen(
+        command,
+        shell=True,
+        cwd=ROOT,
+        env=env,
+        stdout=(tmp_path / "lab.log").open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                contents = _get(f"http://127.0.0.1:{port}/api/contents?token={TOKEN}")
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError((tmp_path / "lab.log").read_text()) from None
+                time.sleep(0.5)
+        assert "30_explore.ipynb" in contents and "00_load.ipynb" in contents
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)  # the shell and the server this test started
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
