@@ -155,6 +155,29 @@ def test_lifecycle_and_churn_have_x_axis_titles(wb):
         assert fig.layout.yaxis.title.text
 
 
+def test_lifecycle_by_segment_facets_the_top_values_and_groups_the_rest(wb):
+    result = wb.lifecycle(period="week", segment="country")  # 13 countries
+    fig = result.figure()
+    _readable(fig)
+    assert fig.layout.title.text.startswith("Lifecycle by week and country")
+    facets = [a.text for a in fig.layout.annotations if a.text in COUNTRIES + [OTHER]]
+    assert len(facets) == TOP and facets[-1] == OTHER and "C12" in facets  # 7 largest + other
+    assert len(fig.data) == 4 * TOP
+    xs = [k for k in fig.layout if k.startswith("xaxis")]
+    ys = [k for k in fig.layout if k.startswith("yaxis")]
+    assert len(xs) == len(ys) == TOP
+    assert {fig.layout[k].title.text for k in xs} - {None} == {"week starting"}
+    assert {fig.layout[k].title.text for k in ys} - {None} == {"users"}
+    # the other facet holds the sum of the grouped countries, period by period
+    t = result.table
+    kept = set(facets[:-1])
+    rest = t[~t.segment.isin(kept)].groupby("period_start").new.sum()
+    other_new = [tr for tr in fig.data if tr.name == "new"][-1]
+    assert [int(v) for v in other_new.y] == [int(v) for v in rest.sort_index()]
+    said = " ".join(a.text for a in fig.layout.annotations)
+    assert "other = 6 smaller values" in said
+
+
 def test_survival_has_a_y_axis_title_and_markers_on_every_line(wb):
     fig = wb.survival(signup_event="signup", inactive_days=14, by="plan").figure()
     _readable(fig)
