@@ -74,7 +74,11 @@ def _plans(wb):
             "p1": [(D, "e"), (2 * W, "e", {"plan": "pro"})],
             # new W1, returning W2, dormant W3
             "p2": [(W, "e", {"plan": ""}), (W + D, "e", {"plan": "pro"}), (2 * W + D, "e")],
-            "n1": [(0, "e"), (W, "e"), (3 * W + D, "e")],  # new W0, returning W1, dormant W2, resurr. W3
+            "n1": [
+                (0, "e"),
+                (W, "e"),
+                (3 * W + D, "e"),
+            ],  # new W0, returning W1, dormant W2, resurr. W3
         },
     )
 
@@ -157,7 +161,7 @@ def test_lifecycle_segment_is_checked(wb):
 def test_lifecycle_by_segment_figure_has_a_facet_per_segment(wb):
     _plans(wb)
     fig = wb.lifecycle(segment="plan").figure()
-    assert "by plan" in fig.layout.title.text
+    assert fig.layout.title.text.startswith("Lifecycle by week and plan")
     titles = [a.text for a in fig.layout.annotations]
     assert {"no plan", "pro", "starter"} <= set(titles)
     assert any('"no plan"' in a for a in titles)  # the group without the property is named

@@ -308,6 +308,39 @@ def test_the_headline_lists_the_weeks_newest_tickets_redacted(report):
     assert set(newest.subject) == {"Login fails for [email], call [name]"}
 
 
+def _facet_sum(fig, state: str) -> pd.Series:
+    bars = [t for t in fig.data if t.name == state]
+    return (
+        pd.concat([pd.Series(list(t.y), index=pd.to_datetime(list(t.x))) for t in bars])
+        .groupby(level=0)
+        .sum()
+    )
+
+
+def test_retention_section_shows_lifecycle_by_the_churn_segment(report):
+    import dataclasses
+
+    report.show("retention")
+    chart = next(c for c in report.key_charts if c["key"] == "lifecycle")
+    fig = chart["figure"]
+    assert fig.layout.title.text.startswith("Lifecycle by week and plan")  # [churn] segment
+    assert {"free", "pro", "[email]"} <= {a.text for a in fig.layout.annotations}
+    assert any("Lifecycle by plan" in o for k, o in report.outputs if k == "markdown")
+    # the facets add up to the unsegmented lifecycle of the same weeks, state by state
+    whole = report.wb.lifecycle(date_from=report.history.start, date_to=report.week.end).table
+    whole = whole.set_index("period_start")
+    for state in ("new", "returning", "resurrecting", "dormant"):
+        summed = _facet_sum(fig, state)
+        assert [int(v) for v in summed] == [int(v) for v in whole[state]], state
+    cfg = report.config
+    plain = poa.report.weekly(
+        report.wb, config=dataclasses.replace(cfg, churn=dataclasses.replace(cfg.churn, segment=""))
+    )
+    plain.show("retention")
+    fig = next(c for c in plain.key_charts if c["key"] == "lifecycle")["figure"]
+    assert fig.layout.title.text.startswith("Lifecycle by week:") and len(fig.data) == 4
+
+
 # -- redaction -------------------------------------------------------------------------------------
 
 

@@ -424,15 +424,19 @@ class Workbench:
         timezone: str = "UTC",
         week_start: str = "monday",
         *,
+        segment: str | None = None,
         strict: bool = False,
     ) -> LifecycleResult:
-        """New, returning, resurrecting and dormant (negative) users per period (L1)."""
+        """New, returning, resurrecting and dormant (negative) users per period (L1); with
+        ``segment`` (a property), per period and segment: a user's segment is the first non-empty
+        value on their events (as churn's, L2), users without one are the group "no <property>"."""
         with self.connection() as con:
             return run_lifecycle(
                 con,
                 LifecycleQuery(
                     event=event,
                     period=period,
+                    segment=segment,
                     date_from=date_from,
                     date_to=date_to,
                     timezone=timezone,

@@ -16,13 +16,14 @@ import pandas as pd
 from ..db import fetch_df
 from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .catalog import check_events, check_filters
+from .catalog import check_events, check_filters, check_properties
+from .churn import no_value
 from .periods import Calendar, check
-from .predicates import step_predicate
+from .predicates import prop_expr, step_predicate
 from .result import MetricResult
-from .spec import Step
+from .spec import MetricError, Step
 from .temp import drop_released
-from .validate import check_event, check_flag, metric_boundary, parse_range
+from .validate import check_event, check_flag, check_name, metric_boundary, parse_range
 
 LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dormant"]
 
@@ -32,6 +33,7 @@ class LifecycleQuery:
     event: str | Step | None = None
     _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     period: str = "week"
+    segment: str | None = None  # lifecycle only: a property, as churn's segment (L2)
     date_from: Any = None
     date_to: Any = None
     timezone: str = "UTC"
@@ -44,7 +46,7 @@ class LifecycleResult(MetricResult):
         """Stacked bars per period; dormant users below zero."""
         from ..charts.lifecycle import lifecycle_figure
 
-        return lifecycle_figure(self.table, self.query.period)
+        return lifecycle_figure(self.table, self.query.period, self.query.segment)
 
 
 class StickinessResult(MetricResult):
@@ -64,6 +66,15 @@ def _prepare(
     date_from, date_to = parse_range(q.date_from, q.date_to, code, whole_day=False)
     found = check_events(con, [step.event], code, q.strict)
     check_filters(con, [step], code)
+    if code == "lifecycle":
+        segment = check_name(q.segment, "segment", code="lifecycle.segment")
+        check_properties(con, [segment] if segment else [], "lifecycle")
+    elif q.segment is not None:
+        raise MetricError(
+            f"stickiness has no segments, got segment={q.segment!r}",
+            code="stickiness.segment",
+            hint="leave segment=None for stickiness; wb.lifecycle(segment=...) splits by segment",
+        )
     params = Params()
     cal = Calendar(q.period, q.week_start, tz, params)
     lo = (
@@ -83,31 +94,44 @@ def _prepare(
 def run_lifecycle(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> LifecycleResult:
     cal, pred, params, lo, hi, found = _prepare(con, q, "lifecycle")
     nxt = cal.add("p", "1")
+    # with a segment: each user's segment (churn's rule, L2) rides along every row, and every
+    # period is listed for every segment; without one the query is the unsegmented one
+    sc, segs, join, keys = "", "", "", ""
+    if q.segment:
+        sc = ", segment"
+        value = f"arg_min(nullif({prop_expr(q.segment, params)}, ''), ts)"
+        segs = (
+            f"segs AS (SELECT user_id, coalesce({value}, {params.add(no_value(q.segment))}) "
+            f"AS segment FROM events WHERE {pred} GROUP BY user_id),\n"
+        )
+        join = " JOIN segs USING (user_id)"
+        keys = ", (SELECT DISTINCT segment FROM segs)"
     sql = f"""
-WITH act AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {pred}),
-seq AS (SELECT user_id, p, min(p) OVER (PARTITION BY user_id) AS first_p,
+WITH {segs}act AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {pred}),
+seq AS (SELECT user_id, p{sc}, min(p) OVER (PARTITION BY user_id) AS first_p,
                lag(p) OVER (PARTITION BY user_id ORDER BY p) AS prev_p,
-               lead(p) OVER (PARTITION BY user_id ORDER BY p) AS next_p FROM act),
+               lead(p) OVER (PARTITION BY user_id ORDER BY p) AS next_p FROM act{join}),
 states AS (
-  SELECT p AS period_start, CASE WHEN p = first_p THEN 'new'
+  SELECT p AS period_start{sc}, CASE WHEN p = first_p THEN 'new'
          WHEN prev_p = {cal.add("p", "-1")} THEN 'returning' ELSE 'resurrecting' END AS state FROM seq
   UNION ALL  -- dormant in the period after an active one that is not followed by activity
-  SELECT {nxt}, 'dormant' FROM seq WHERE next_p IS NULL OR next_p > {nxt}
+  SELECT {nxt}{sc}, 'dormant' FROM seq WHERE next_p IS NULL OR next_p > {nxt}
 ),
 bounds AS (SELECT {lo} AS lo, {hi} AS hi),
-periods AS (SELECT {cal.add("lo", "k")} AS period_start FROM bounds,
-            range(0, {cal.index("lo", "hi")} + 1) AS t(k))
-SELECT p.period_start,
+periods AS (SELECT {cal.add("lo", "k")} AS period_start{sc} FROM bounds,
+            range(0, {cal.index("lo", "hi")} + 1) AS t(k){keys})
+SELECT p.period_start{sc.replace(" ", " p.")},
        count(s.state) FILTER (WHERE s.state = 'new') AS new,
        count(s.state) FILTER (WHERE s.state = 'returning') AS returning,
        count(s.state) FILTER (WHERE s.state = 'resurrecting') AS resurrecting,
        -count(s.state) FILTER (WHERE s.state = 'dormant') AS dormant
-FROM periods p LEFT JOIN states s USING (period_start)
-GROUP BY p.period_start ORDER BY p.period_start"""
+FROM periods p LEFT JOIN states s USING (period_start{sc})
+GROUP BY p.period_start{sc.replace(" ", " p.")} ORDER BY {"p.segment, " if sc else ""}p.period_start"""
     used = params.used_in(sql)
     table = fetch_df(con, sql, used)
     if table.empty:
-        table = pd.DataFrame(columns=LIFECYCLE_COLUMNS)
+        columns = LIFECYCLE_COLUMNS[:1] + ["segment"] * bool(q.segment) + LIFECYCLE_COLUMNS[1:]
+        table = pd.DataFrame(columns=columns)
     result = LifecycleResult(q, table, sql, used)
     result.warnings.extend(found)
     return result

@@ -1,5 +1,8 @@
 """Retention, lifecycle and churn over the report's history window, by segment.
 
+Lifecycle and churn are split by ``[churn] segment`` (the ``segment`` parameter sets it): one
+lifecycle facet per largest value (``[segments] top``), the rest summed as "other".
+
 Cohorts, lifecycle periods and churn periods run over the ``[report] history_weeks`` weeks ending
 with the report week (retention observed at the week's end: later returns are not counted); retention by segment follows the cohorts of each of the segment's largest
 values (the property on the start event) and sums the cells that can be observed and are complete.
@@ -12,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ... import format as fmt
+from ...charts.lifecycle import lifecycle_figure
 from ...charts.style import top_values
 from ...metrics import Step
 from ..context import esc
@@ -41,11 +45,7 @@ def build(ctx: Any) -> None:
     if rc.segment:
         _by_segment(ctx, start, rc, span)
 
-    ctx.markdown(
-        f"### Lifecycle: new, returning, resurrecting and dormant users by week, "
-        f"{ctx.history.label} to {ctx.week.label}"
-    )
-    ctx.figure(ctx.wb.lifecycle(period="week", **span).figure(), key="lifecycle", title="Lifecycle")
+    _lifecycle(ctx, cfg.churn.segment or None, span)
 
     churn = ctx.wb.churn(
         inactive_days=cfg.churn.inactive_days,
@@ -60,6 +60,24 @@ def build(ctx: Any) -> None:
         "The first weeks of the data cannot show churn yet (empty, not 0%)."
     )
     ctx.figure(churn.figure(), key="churn", title="Churn")
+
+
+def _lifecycle(ctx: Any, segment: str | None, span: dict[str, Any]) -> None:
+    """Lifecycle by week, split by churn's segment (the same users in the same groups)."""
+    lifecycle = ctx.wb.lifecycle(period="week", segment=segment, **span)
+    by = f" by {esc(segment)}" if segment else ""
+    text = (
+        f"### Lifecycle{by}: new, returning, resurrecting and dormant users by week, "
+        f"{ctx.history.label} to {ctx.week.label}"
+    )
+    if segment:
+        text += (
+            f"\n\nA user's {esc(segment)} is the first one on their events (as for churn below); "
+            f'users with none are "no {esc(segment)}". The groups add up to all users.'
+        )
+    ctx.markdown(text)
+    fig = lifecycle_figure(lifecycle.table, "week", segment, top=ctx.config.segments.top)
+    ctx.figure(fig, key="lifecycle", title=f"Lifecycle by {segment}" if segment else "Lifecycle")
 
 
 def _by_segment(ctx: Any, start: str | None, rc: Any, span: dict[str, Any]) -> None:
