@@ -75,7 +75,12 @@ EXPECTED = {
     ),
     "20_retention_churn.ipynb": (
         "demo_warehouse",
-        ["Retention", "Lifecycle", "churned = no event for 28 days", "Survival"],
+        [
+            "Retention",
+            "Lifecycle by week and plan",  # the segment parameter splits lifecycle too
+            "churned = no event for 28 days",
+            "Survival",
+        ],
         {},
     ),
     # the controls and charts are one widget; tests/test_explore*.py drive it
@@ -85,6 +90,7 @@ EXPECTED = {
         [
             "## Headline numbers",
             "Weekly active users",
+            "Lifecycle by plan",  # [churn] segment in conf/report.toml
             "## Data health",
             "## Reproducibility stamp",
         ],
