@@ -7,6 +7,7 @@ import json
 import re
 
 import nbformat
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from bs4 import BeautifulSoup
@@ -214,6 +215,31 @@ def test_cells_tagged_remove_cell_are_not_published():
     html = ex.export(nb, title="t", config=CFG).html
     assert "How to run" not in html and "Run it with" not in html
     assert "shown output" in html
+
+
+def test_number_columns_are_right_aligned_and_text_columns_are_not():
+    frame = pd.DataFrame(
+        {
+            "subject": ["Do you support SAML SSO?", "Export fails"],
+            "users": ["1,234", "17"],
+            "rate": ["57.0%", "—"],
+            "median time": ["44 min 50 s", "13 h 13 min"],
+            "p_value": ["< 0.001", "0.54"],
+            "mixed": ["12", "about 40"],
+        }
+    )
+    html = ex.sanitize_html(frame.to_html(index=False), lambda s: s)
+    soup = _soup(html)
+    header = [th.get_text() for th in soup.find("thead").find_all("th")]
+    for row in soup.find_all("tr"):
+        numbers = {
+            header[i]
+            for i, c in enumerate(row.find_all(["td", "th"]))
+            if "num" in (c.get("class") or [])
+        }
+        assert numbers == {"users", "rate", "median time", "p_value"}, numbers
+    css = (ex.TEMPLATES / "poa_report" / "report.css").read_text()
+    assert "td.num, th.num { text-align: right" in css
 
 
 def test_errors_in_outputs_show_their_name_and_value_redacted_without_traceback():

@@ -198,7 +198,33 @@ def sanitize_html(fragment: str, redactor: Callable[[str], str]) -> str:
         for key, value in list(tag.attrs.items()):
             if key in ("title", "alt", "href"):
                 tag[key] = redactor(value if isinstance(value, str) else " ".join(value))
+    for table in soup.find_all("table"):
+        _mark_number_columns(table)
     return str(_cleaner().clean(str(soup)))
+
+
+NUMBER_CELL = re.compile(
+    r"^([<>≤≥]\s*)?[+\-−]?\d"
+)  # 1,234 · 57.0% · +7.5 pts · 13 h 13 min · < 0.001
+EMPTY_CELL = {"", "—", "-", "nan", "NaN", "None"}
+
+
+def _mark_number_columns(table: Any) -> None:
+    """Give the cells of each column that holds only numbers (counts, percents, durations,
+    p-values, dates) the class ``num``, right-aligned by the page's CSS; text columns (a ticket
+    subject, a segment value) stay left-aligned."""
+    rows = [row.find_all(["td", "th"], recursive=False) for row in table.find_all("tr")]
+    body = [r for r in rows if r and r[-1].name == "td"]
+    width = max((len(r) for r in rows), default=0)
+    if any(len(r) != width for r in rows) or any(c.get("colspan") for r in rows for c in r):
+        return  # merged cells: leave the table as it is
+    for col in range(width):
+        texts = [r[col].get_text(" ", strip=True) for r in body]
+        filled = [t for t in texts if t not in EMPTY_CELL]
+        if filled and all(NUMBER_CELL.match(t) for t in filled):
+            for r in rows:
+                classes = r[col].get("class") or []
+                r[col]["class"] = [*classes, "num"]
 
 
 @cache
