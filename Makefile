@@ -52,6 +52,9 @@ bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB
 
 # `make lab LAB_ARGS="--ip=0.0.0.0 --no-browser"` in a container; as root (uid 0), --allow-root is added
 LAB_UID ?= $(shell id -u)
+bench-report: setup browser ## weekly report benchmark: wall time and page size vs nbconvert's default export
+	$(BIN)/python benchmarks/report.py
+
 LAB_ARGS ?=
 lab: setup ## open JupyterLab on the notebooks (as root, e.g. in a container, too)
 	$(BIN)/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(LAB_UID)),--allow-root) $(LAB_ARGS)
@@ -60,4 +63,4 @@ clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html \
 		reports/20??-W?? reports/.run-* reports/.run.lock
 
-.PHONY: help setup browser run test lint docs bench bench-metrics lab clean
+.PHONY: help setup browser run test lint docs bench bench-metrics bench-report lab clean

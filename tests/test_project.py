@@ -73,6 +73,7 @@ def test_readme_folder_tree_names_every_top_level_folder():
         "conf/",
         "tests/",
         "benchmarks/",
+        "scripts/",
         "docs/",
     ]:
         assert folder in README, folder
