@@ -33,17 +33,6 @@ import papermill as pm
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 NOTEBOOK = ROOT / "benchmarks" / "10_metrics_reference.ipynb"  # the issue's reference notebook
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def demo_warehouse(folder: Path) -> Path:
@@ -73,35 +62,29 @@ def execute(notebook: Path, out: Path, warehouse: Path, folder: Path) -> nbforma
 
 def in_chromium(page: Path) -> tuple[int, int, list[str]]:
     """(charts drawn, script errors, network requests tried) for a page opened offline."""
-    from playwright.sync_api import sync_playwright
+    from poanalytics.browser import chromium
 
     url = page.resolve().as_uri()
     tried: list[str] = []
     errors: list[str] = []
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, args=ARGS, headless=True, offline=True
+    with chromium(offline=True) as ctx:
+        tab = ctx.new_page()
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+
+        def route(r):
+            if r.request.url == url or r.request.url.startswith("data:"):
+                r.continue_()
+            else:
+                tried.append(r.request.url)
+                r.abort()
+
+        ctx.route("**/*", route)
+        tab.goto(url, wait_until="load")
+        tab.wait_for_timeout(3000)  # charts draw on load; let deferred loaders try
+        drawn = tab.evaluate(
+            """() => [...document.querySelectorAll('.js-plotly-plot')]
+                      .filter(d => d.querySelector('svg.main-svg .trace, svg.main-svg .cartesianlayer, svg.main-svg .sankey')).length"""
         )
-        try:
-            tab = ctx.new_page()
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-
-            def route(r):
-                if r.request.url == url or r.request.url.startswith("data:"):
-                    r.continue_()
-                else:
-                    tried.append(r.request.url)
-                    r.abort()
-
-            ctx.route("**/*", route)
-            tab.goto(url, wait_until="load")
-            tab.wait_for_timeout(3000)  # charts draw on load; let deferred loaders try
-            drawn = tab.evaluate(
-                """() => [...document.querySelectorAll('.js-plotly-plot')]
-                          .filter(d => d.querySelector('svg.main-svg .trace, svg.main-svg .cartesianlayer, svg.main-svg .sankey')).length"""
-            )
-        finally:
-            ctx.close()
     return drawn, len(errors), tried
 
 

@@ -17,19 +17,9 @@ import pytest
 
 import poanalytics as poa
 from poanalytics import demo
+from poanalytics.browser import chromium
 from tests.conftest import ROOT
 
-CHROMIUM = os.environ.get("POANALYTICS_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TOKEN = "poanalytics-test-token"
 
 pytestmark = pytest.mark.slow
@@ -135,57 +125,44 @@ BARS = """() => {
 
 
 def test_changing_a_control_in_jupyterlab_redraws_the_chart(lab):
-    playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"chromium is missing at {CHROMIUM}: run `make browser`")
-    base, tmp_path = lab
+    base, _ = lab
     errors: list[str] = []
-    with playwright.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a new, empty user data dir
-            executable_path=CHROMIUM,
-            args=ARGS,
-            headless=True,
-            viewport={"width": 1400, "height": 1000},
+    with chromium(viewport={"width": 1400, "height": 1000}) as context:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{base}/lab/tree/30_explore.ipynb?token={TOKEN}", timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
+            timeout=120_000,
         )
-        try:
-            page = context.new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"{base}/lab/tree/30_explore.ipynb?token={TOKEN}", timeout=120_000)
-            page.wait_for_function(
-                "() => window.jupyterapp && document.querySelector('.jp-NotebookPanel')",
-                timeout=120_000,
-            )
-            # the kernel must be idle before running (a fresh kernel starts after the page opens)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-            page.wait_for_function(
-                """() => {
-                  const w = window.jupyterapp.shell.currentWidget;
-                  const k = w && w.sessionContext && w.sessionContext.session
-                    && w.sessionContext.session.kernel;
-                  return k && k.status === 'idle';
-                }""",
-                timeout=120_000,
-            )
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(
-                f"() => {{ const r = ({BARS})(); return r && r.plots >= 3 && r.bars > 0; }}",
-                timeout=180_000,
-            )
-            before = page.evaluate(BARS)
-            # take the third step away: (none) in the "step 3" drop-down, as a user would
-            step3 = page.locator(".widget-dropdown", has_text="step 3").locator("select")
-            step3.select_option(label="(none)")
-            page.wait_for_function(
-                f"() => {{ const r = ({BARS})(); return r && r.bars < {before['bars']}; }}",
-                timeout=120_000,
-            )
-            after = page.evaluate(BARS)
-            assert after["bars"] < before["bars"] and after["plots"] >= 3
-            assert after["texts"] != before["texts"]
-            assert not errors, errors
-        finally:
-            context.close()
+        # the kernel must be idle before running (a fresh kernel starts after the page opens)
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+        page.wait_for_function(
+            """() => {
+              const w = window.jupyterapp.shell.currentWidget;
+              const k = w && w.sessionContext && w.sessionContext.session
+                && w.sessionContext.session.kernel;
+              return k && k.status === 'idle';
+            }""",
+            timeout=120_000,
+        )
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            f"() => {{ const r = ({BARS})(); return r && r.plots >= 3 && r.bars > 0; }}",
+            timeout=180_000,
+        )
+        before = page.evaluate(BARS)
+        # take the third step away: (none) in the "step 3" drop-down, as a user would
+        step3 = page.locator(".widget-dropdown", has_text="step 3").locator("select")
+        step3.select_option(label="(none)")
+        page.wait_for_function(
+            f"() => {{ const r = ({BARS})(); return r && r.bars < {before['bars']}; }}",
+            timeout=120_000,
+        )
+        after = page.evaluate(BARS)
+        assert after["bars"] < before["bars"] and after["plots"] >= 3
+        assert after["texts"] != before["texts"]
+        assert not errors, errors
 
 
 @pytest.mark.parametrize(("uid", "as_root"), [("0", True), ("1000", False)])

@@ -12,6 +12,20 @@ from tests.conftest import ROOT
 PKG = ROOT / "src" / "poanalytics"
 # module (or package) -> poanalytics modules it must not import
 FORBIDDEN = {
+    # browser: names the Chromium binary and flags (tests, benchmark, e-mail images); imports nothing
+    "browser": {
+        "db",
+        "config",
+        "schema",
+        "ingest",
+        "metrics",
+        "charts",
+        "report",
+        "workbench",
+        "cli",
+        "demo",
+        "status",
+    },
     # format: pure text helpers for charts, results and the report
     "format": {
         "db",

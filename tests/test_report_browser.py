@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from poanalytics.browser import chromium
 from poanalytics.report.export import export
 from poanalytics.report.redact import RedactConfig
-from tests.browser import chromium
 from tests.report_page_fixture import SECRET, XSS, report_notebook  # noqa: F401
 
 pytestmark = pytest.mark.slow

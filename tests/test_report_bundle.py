@@ -7,8 +7,8 @@ import re
 
 from plotly.offline import get_plotlyjs_version
 
+from poanalytics.browser import chromium
 from poanalytics.report import export as ex
-from tests.browser import chromium
 from tests.conftest import ROOT
 
 

@@ -45,6 +45,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any, cast
 
+from ..browser import DEFAULT_CHROMIUM
 from ..config import find_root
 from ..errors import ConfigError, PoaError, PoaWarning
 from .config_file import ConfigArg, check_keys, read_config, table
@@ -52,7 +53,7 @@ from .config_file import ConfigArg, check_keys, read_config, table
 log = logging.getLogger(__name__)
 
 SECURITY = ("starttls", "ssl", "none")
-DEFAULT_BROWSER = "/usr/bin/chromium"
+DEFAULT_BROWSER = DEFAULT_CHROMIUM
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
 SUBJECT_FIELDS = ("week", "date_from", "date_to", "title")
