@@ -137,6 +137,7 @@ def test_parameter_values_are_converted_to_the_declared_types(tmp_path):
         (["--week", "2025-W53"], "report.week_format", "not an ISO week"),
         (["--week", "2019-W10"], "report.week_range", "is outside the data"),
         (["--param", "steps=signed_up,never_happens"], "report.funnel_events", "never_happens"),
+        (["--param", "window=7"], "funnel.window_unit", "has no unit"),
         (["--db", "elsewhere/none.duckdb"], "db.not_found", "never creates one"),
     ],
 )

@@ -36,6 +36,7 @@ import duckdb
 from .. import db
 from ..config import Settings, settings
 from ..errors import ConfigError, InputError, PoaError
+from ..metrics.validate import parse_window
 from . import pages, params, runlog, weeks
 from .config import load_report_config
 from .deliver import deliver, notify_failure, notify_success
@@ -140,9 +141,12 @@ class Checked:
 def funnel_steps(root: Path, values: dict[str, Any]) -> list[str]:
     """The funnel's event names: the ``steps`` parameter, else ``[funnel] steps`` of the report
     config (the ``config`` parameter, else conf/report.toml), read by the report's own loader so
-    a wrong key or type there is refused now, not in the middle of the run."""
+    a wrong key or type there is refused now, not in the middle of the run. The funnel's window
+    (the ``window`` parameter, else ``[funnel] window``) is checked here too: '7' without a unit is
+    ``funnel.window_unit`` before anything runs, not a failed report."""
     path = values.get("config") or ""
     report = load_report_config(root / path if path else root / REPORT_CONFIG)
+    parse_window(values.get("window") or report.funnel.window)
     steps = values.get("steps") or list(report.funnel.steps)
     return [str(step) for step in steps if str(step)]
 
