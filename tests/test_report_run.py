@@ -436,3 +436,18 @@ def test_a_failed_delivery_keeps_the_published_report_and_says_so(project):
     assert not (project / "reports" / week / "failed.html").exists()
     history = cli(project, "report", "history", "--limit", "1")
     assert " ok " in history.stdout and "not delivered: [email." in history.stdout
+
+
+def test_the_run_table_is_read_by_the_one_report_config_reader(tmp_path):
+    """[run] goes through report/config_file.read_config: the same codes as every other table."""
+    from poanalytics.report.run import load_run_config
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[run\nkernel = 'x'\n")
+    with pytest.raises(poa.ConfigError) as info:
+        load_run_config(tmp_path, bad)
+    assert info.value.code == "report.config_syntax"
+    with pytest.raises(poa.ConfigError) as info:
+        load_run_config(tmp_path, tmp_path / "none.toml")
+    assert info.value.code == "report.config_missing"
+    assert load_run_config(tmp_path).kernel == "poanalytics"  # no conf/report.toml: the defaults

@@ -25,7 +25,6 @@ import os
 import shutil
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ from ..errors import ConfigError, InputError, PoaError
 from ..metrics.validate import parse_window
 from . import pages, params, runlog, weeks
 from .config import load_report_config
+from .config_file import REPORT_CONFIG, read_config, table
 from .deliver import deliver, notify_failure, notify_success
 from .export import export_html
 from .notebooks import execute, failure
@@ -46,7 +46,6 @@ from .redact import load_config as redact_config
 from .redact import redact
 from .redact_objects import known_names
 
-REPORT_CONFIG = Path("conf") / "report.toml"
 DEFAULTS = {
     "load_notebook": "notebooks/00_load.ipynb",
     "report_notebook": "notebooks/90_weekly_report.ipynb",
@@ -81,26 +80,12 @@ class RunConfig:
 
 def load_run_config(root: Path, path: Path | None = None) -> RunConfig:
     """Read ``[run]``; a missing file means the defaults. Wrong values are ``report.config``."""
-    path = path or root / REPORT_CONFIG
-    data: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{path} is not valid TOML: {exc}",
-                code="report.run_config",
-                hint="fix the line named (strings need quotes, lists brackets)",
-            ) from exc
-    elif path != root / REPORT_CONFIG:
-        raise ConfigError(
-            f"the report config {path} does not exist",
-            code="report.run_config",
-            hint="pass an existing file with --param config=PATH, or leave it out for "
-            "conf/report.toml",
-        )
-    section = {**DEFAULTS, **(data.get("run") or {})}
+    default = root / REPORT_CONFIG
+    path = path or default
+    # the one reader of conf/report.toml (report.config_syntax, report.config_missing); a missing
+    # default file means the defaults
+    data = read_config(path)[0] if path != default or path.is_file() else {}
+    section = {**DEFAULTS, **table(data, "run", str(path))}
     unknown = set(section) - set(DEFAULTS)
     texts = ("load_notebook", "report_notebook", "kernel")
     if unknown or not all(isinstance(section[k], str) for k in texts):
