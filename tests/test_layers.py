@@ -43,10 +43,12 @@ FORBIDDEN = {
     "config": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "db": {"schema", "ingest", "workbench", "cli", "demo", "status"},
     "schema": {"ingest", "workbench", "cli", "demo", "status"},
-    "ingest": {"workbench", "cli", "demo", "status", "explore"},
+    "ingest": {"workbench", "cli", "demo", "status", "explore", "voice"},
     "demo": {"cli"},
-    "metrics": {"workbench", "cli", "demo", "status", "explore"},
-    # report sits above metrics/charts, below workbench/cli
+    "metrics": {"workbench", "cli", "demo", "status", "explore", "voice", "report"},
+    # voice reads tickets and notes (and events, for lift): beside metrics, below report
+    "voice": {"workbench", "cli", "demo", "status", "explore", "report"},
+    # report sits above metrics/charts/voice, below workbench/cli
     "report": {"workbench", "cli", "demo", "status", "explore"},
     # charts draw results: no data access
     "charts": {
@@ -54,6 +56,7 @@ FORBIDDEN = {
         "schema",
         "ingest",
         "metrics",
+        "voice",
         "workbench",
         "cli",
         "demo",

@@ -129,6 +129,63 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "voice of the customer",
+        """
+        -- poanalytics.voice: what was read from tickets and interview notes. Derived data, rebuilt by
+        -- a voice refresh (one transaction) whenever the taxonomy or the loaded text changes.
+        ALTER TABLE notes ADD COLUMN file VARCHAR;      -- the note's file, relative to the load's source
+        CREATE SEQUENCE IF NOT EXISTS voice_refresh_seq START 1;
+        CREATE TABLE voice_refresh (
+            refresh_id BIGINT PRIMARY KEY,
+            refreshed_at TIMESTAMPTZ NOT NULL,
+            taxonomy_version VARCHAR NOT NULL,  -- sha256 of the taxonomy's themes, or 'discovered:<seed>'
+            taxonomy_file VARCHAR,              -- conf/themes.toml as read (NULL: no taxonomy)
+            fingerprint VARCHAR NOT NULL,       -- of the tickets and notes read (rows, load ids)
+            items BIGINT NOT NULL,
+            assigned BIGINT NOT NULL,           -- items in at least one theme
+            unassigned BIGINT NOT NULL,         -- items in none (voice_items.unassigned_reason says why)
+            seconds DOUBLE,
+            options JSON
+        );
+        CREATE TABLE voice_items (
+            source VARCHAR NOT NULL,            -- tickets | notes
+            item_id VARCHAR NOT NULL,           -- ticket_id, or note_id || '#' || position (a highlight)
+            parent_id VARCHAR NOT NULL,         -- ticket_id or note_id
+            position INTEGER,                   -- the highlight's position in its note; NULL for tickets
+            user_id VARCHAR,                    -- as loaded (ticket/note user_id); NULL when none
+            email VARCHAR,                      -- the requester's e-mail as loaded, when it is one
+            created_at TIMESTAMPTZ,             -- ticket created_at, or the note's date
+            text VARCHAR NOT NULL,              -- what was analysed: HTML removed, spaces collapsed, cut
+            text_chars BIGINT NOT NULL,         -- length of the original text
+            truncated BOOLEAN NOT NULL,         -- text was cut to the analysis limit
+            sentiment DOUBLE,                   -- VADER compound score, -1 .. 1; NULL: no words to score
+            dup_group VARCHAR,                  -- near-duplicate group (its first item_id); NULL: unique
+            dup_similarity DOUBLE,              -- estimated similarity to the group's first item
+            unassigned_reason VARCHAR,          -- NULL when in a theme; else empty | no_match | ...
+            refresh_id BIGINT NOT NULL
+        );
+        CREATE TABLE voice_themes (
+            theme VARCHAR NOT NULL,
+            origin VARCHAR NOT NULL,            -- taxonomy | discovered
+            description VARCHAR,
+            definition JSON,                    -- phrases, keywords, patterns (or discovered terms)
+            links JSON,                         -- funnel steps, events, features, segments
+            taxonomy_version VARCHAR NOT NULL,
+            refresh_id BIGINT NOT NULL
+        );
+        CREATE TABLE voice_assignments (
+            source VARCHAR NOT NULL,
+            item_id VARCHAR NOT NULL,
+            theme VARCHAR NOT NULL,
+            matched_terms VARCHAR[] NOT NULL,   -- what matched, so the assignment can be explained
+            origin VARCHAR NOT NULL,            -- taxonomy | discovered
+            taxonomy_version VARCHAR NOT NULL,
+            refresh_id BIGINT NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
