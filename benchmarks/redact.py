@@ -10,7 +10,7 @@ import time
 import pandas as pd
 
 from poanalytics.demo.names import FIRST_NAMES, LAST_NAMES
-from poanalytics.report.redact import RedactConfig
+from poanalytics.redaction import RedactConfig
 from poanalytics.report.redact_objects import redact_frame
 
 ROWS = 10_000

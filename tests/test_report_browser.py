@@ -8,7 +8,7 @@ import pytest
 
 from poanalytics.browser import chromium
 from poanalytics.report.export import export
-from poanalytics.report.redact import RedactConfig
+from poanalytics.redaction import RedactConfig
 from tests.report_page_fixture import SECRET, XSS, report_notebook  # noqa: F401
 
 pytestmark = pytest.mark.slow

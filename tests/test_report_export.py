@@ -14,7 +14,7 @@ from bs4 import BeautifulSoup
 
 from poanalytics.errors import InputError, PoaWarning
 from poanalytics.report import export as ex
-from poanalytics.report.redact import RedactConfig
+from poanalytics.redaction import RedactConfig
 from tests.report_page_fixture import EMAIL, SECRET, SUBJECT, XSS, report_notebook  # noqa: F401
 
 CFG = RedactConfig()

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         Prop,
         Step,
     )
-    from .report.redact import redact
+    from .redaction import redact
     from .report.redact_objects import redact_figure, redact_frame
     from .status import Status
     from .workbench import Workbench
@@ -46,7 +46,7 @@ _LAZY = {
     "Step": ".metrics",
     "Prop": ".metrics",
     "Status": ".status",
-    "redact": ".report.redact",
+    "redact": ".redaction",
     "redact_figure": ".report.redact_objects",
     "redact_frame": ".report.redact_objects",
     "Workbench": ".workbench",

@@ -3,7 +3,7 @@
 ``poa.report.weekly(wb, ...)`` builds it; the weekly notebook calls ``report.show(name)`` per
 section, ``report.show_rest()`` for sections registered later, and ``report.save(out_dir)`` for
 ``summary.json`` and the key charts. Everything a section shows goes through ``markdown``,
-``table`` and ``figure``, which redact it (report/redact.py, with the warehouse's people as names)
+``table`` and ``figure``, which redact it (poanalytics/redaction.py, with the warehouse's people as names)
 before it is displayed or saved.
 """
 
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .config import ReportConfig
-from .redact import RedactConfig, redact
+from ..redaction import RedactConfig, redact
 from .redact_objects import redact_figure, redact_frame
 from .weeks import Week
 

@@ -915,7 +915,7 @@ def _jsonable(value: Any) -> Any:
 
 def _redacted(value: Any) -> Any:
     """Text values of the notification go through redact(): they leave the workbench."""
-    from .redact import redact
+    from ..redaction import redact
 
     if isinstance(value, str):
         return redact(value)

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..charts.style import CONFIG
 from ..errors import InputError, PoaWarning, warn
-from .redact import RedactConfig, load_config, redact
+from ..redaction import RedactConfig, load_config, redact
 
 PLOTLY = "application/vnd.plotly.v1+json"
 HERE = Path(__file__).parent

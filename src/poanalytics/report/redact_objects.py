@@ -1,6 +1,6 @@
 """Redaction of whole objects: DataFrames, plotly figures, and the warehouse's people as names.
 
-``redact_frame`` and ``redact_figure`` run ``redact`` (report/redact.py) over every text a reader can
+``redact_frame`` and ``redact_figure`` run ``redact`` (poanalytics/redaction.py) over every text a reader can
 see and leave numbers alone; ``known_names(con)`` lists the people the warehouse holds so that a
 report can hide them (docs/redaction.md says how the report uses it).
 """
@@ -11,7 +11,7 @@ import base64
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .redact import RedactConfig, load_config, redact
+from ..redaction import RedactConfig, load_config, redact
 
 if TYPE_CHECKING:
     import duckdb

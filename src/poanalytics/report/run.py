@@ -42,8 +42,8 @@ from .config_file import REPORT_CONFIG, read_config, table
 from .deliver import deliver, notify_failure, notify_success
 from .export import export_html
 from .notebooks import execute, failure
-from .redact import load_config as redact_config
-from .redact import redact
+from ..redaction import load_config as redact_config
+from ..redaction import redact
 from .redact_objects import known_names
 
 DEFAULTS = {

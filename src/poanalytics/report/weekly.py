@@ -13,7 +13,7 @@ from ..db import fetch_df
 from ..errors import InputError, did_you_mean
 from .config import ReportConfig, load_report_config
 from .context import ReportContext
-from .redact import load_config as load_redact_config
+from ..redaction import load_config as load_redact_config
 from .redact_objects import known_names
 from .weeks import Week, resolve_week
 

@@ -45,8 +45,8 @@ from typing import Any
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
 
-from ..config import CONFIG_NAME, find_root
-from ..errors import ConfigError, InputError
+from .config import CONFIG_NAME, find_root
+from .errors import ConfigError, InputError
 
 KINDS = ("secret", "token", "email", "card", "ip", "phone", "name")
 PLACEHOLDER_STYLES = ("kind", "redacted")
