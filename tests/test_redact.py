@@ -13,8 +13,8 @@ from hypothesis import strategies as hs
 
 import poanalytics as poa
 from poanalytics import demo
-from poanalytics.errors import ConfigError, InputError
 from poanalytics import redaction as rd
+from poanalytics.errors import ConfigError, InputError
 from poanalytics.redaction import RedactConfig, load_config, parse_config, redact
 from poanalytics.report.redact_objects import known_names, redact_figure, redact_frame
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from poanalytics.browser import chromium
-from poanalytics.report.export import export
 from poanalytics.redaction import RedactConfig
+from poanalytics.report.export import export
 from tests.report_page_fixture import SECRET, XSS, report_notebook  # noqa: F401
 
 pytestmark = pytest.mark.slow

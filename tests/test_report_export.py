@@ -13,8 +13,8 @@ import pytest
 from bs4 import BeautifulSoup
 
 from poanalytics.errors import InputError, PoaWarning
-from poanalytics.report import export as ex
 from poanalytics.redaction import RedactConfig
+from poanalytics.report import export as ex
 from tests.report_page_fixture import EMAIL, SECRET, SUBJECT, XSS, report_notebook  # noqa: F401
 
 CFG = RedactConfig()

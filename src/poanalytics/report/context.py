@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .config import ReportConfig
 from ..redaction import RedactConfig, redact
+from .config import ReportConfig
 from .redact_objects import redact_figure, redact_frame
 from .weeks import Week
 

@@ -36,14 +36,14 @@ from .. import db
 from ..config import Settings, settings
 from ..errors import ConfigError, InputError, PoaError
 from ..metrics.validate import parse_window
+from ..redaction import load_config as redact_config
+from ..redaction import redact
 from . import pages, params, runlog, weeks
 from .config import load_report_config
 from .config_file import REPORT_CONFIG, read_config, table
 from .deliver import deliver, notify_failure, notify_success
 from .export import export_html
 from .notebooks import execute, failure
-from ..redaction import load_config as redact_config
-from ..redaction import redact
 from .redact_objects import known_names
 
 DEFAULTS = {

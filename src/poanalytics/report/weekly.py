@@ -11,9 +11,9 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import InputError, did_you_mean
+from ..redaction import load_config as load_redact_config
 from .config import ReportConfig, load_report_config
 from .context import ReportContext
-from ..redaction import load_config as load_redact_config
 from .redact_objects import known_names
 from .weeks import Week, resolve_week
 
