@@ -241,3 +241,16 @@ def test_sentiment_figure_from_items_averages_per_theme_without_counting_nan_as_
     assert bar.x[0] == pytest.approx(-0.4)  # the NaN is not a 0 (that would give -0.267)
     assert bar.text[0] == "-0.40 (n=2)"
     assert bar.customdata[0][1] == "3"  # of 3 items
+
+
+def test_lift_figure_leaves_themes_without_a_ratio_off_the_log_axis_and_counts_them():
+    table = _lift()
+    table.loc[2, ["lift", "ci_low", "ci_high"]] = float("nan")  # nobody churned among the others
+    table["p_adjusted"] = [1e-8, 1.0, 1.0, 0.8]
+    fig = voice.lift_figure(table, outcome_label="churned", join_rate="joined to users: 3 of 4")
+    drawn = [y for t in fig.data for y in t.y]
+    assert "export" not in drawn and len(drawn) == 3
+    assert any("1 themes have no ratio" in a.text for a in fig.layout.annotations)
+    assert fig.data[0].name == "significant (Holm-adjusted p < 0.05)"
+    assert "Holm-adjusted p" in fig.data[0].hovertemplate
+    assert "joined to users: 3 of 4" in fig.layout.title.text  # a worded join kept as it is

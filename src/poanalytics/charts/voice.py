@@ -379,10 +379,13 @@ def theme_trends_figure(
     )
 
 
-def _join_text(join_rate: float | Mapping[str, float] | None) -> str:
-    """ "join rate: 62.0% of items linked to a user" or per source."""
+def _join_text(join_rate: float | Mapping[str, float] | str | None) -> str:
+    """ "items linked to a user (join rate): 62.0%", or per source; a text is taken as it is
+    (the voice package words it with its counts)."""
     if join_rate is None:
         return "join rate: not known"
+    if isinstance(join_rate, str):
+        return join_rate
     if isinstance(join_rate, Mapping):
         parts = [f"{source} {percent(rate)}" for source, rate in join_rate.items()]
         return "items linked to a user (join rate): " + (", ".join(parts) or MISSING)
@@ -392,7 +395,7 @@ def _join_text(join_rate: float | Mapping[str, float] | None) -> str:
 def lift_figure(
     table: pd.DataFrame,
     outcome_label: str = "churned",
-    join_rate: float | Mapping[str, float] | None = None,
+    join_rate: float | Mapping[str, float] | str | None = None,
     title: str | None = None,
     top: int = THEMES_TOP,
 ) -> go.Figure:
@@ -401,12 +404,18 @@ def lift_figure(
     Significant themes are red and solid; small samples are hollow, greyed and labelled "small
     sample" (same rules as the funnel's call-outs); the join rate is stated under the chart.
     Columns: theme, users_with, users_without, rate_with, rate_without, lift, ci_low, ci_high,
-    p_value, small_sample, significant. More than ``top`` themes: those with the most users."""
+    p_value, small_sample, significant (optionally p_adjusted: then "significant" is read as
+    judged on it). ``join_rate``: a rate, rates per source, or the join in words. More than
+    ``top`` themes: those with the most users; a theme without a ratio (nobody on a side, or no
+    outcome among the others) cannot sit on the axis and is counted under the chart."""
     full = title or f"Themes and {outcome_label}: lift with 95% intervals"
     if table.empty:
         return _empty(
             full, f"no theme raised by a user linked to the events ({_join_text(join_rate)})"
         )
+    ratio = pd.to_numeric(table["lift"], errors="coerce")
+    no_ratio = table[~(ratio > 0)]
+    table = table[ratio > 0]
     # no "other" row: a lift of mixed themes means nothing; the rest stay in the table
     kept, rest = _top_themes(table, "users_with", top, other=False)
     kept = kept.sort_values(["lift", "theme"], ascending=[False, True], na_position="last")
@@ -416,8 +425,14 @@ def lift_figure(
     significant = kept.get("significant", pd.Series(False, index=kept.index)).fillna(False)
     significant = significant.astype(bool) & ~small
     fig = go.Figure()
+    adjusted = "p_adjusted" in kept
     groups = (
-        ("significant (p < 0.05)", significant, COLOURS["significant"], "circle"),
+        (
+            "significant (Holm-adjusted p < 0.05)" if adjusted else "significant (p < 0.05)",
+            significant,
+            COLOURS["significant"],
+            "circle",
+        ),
         ("not significant", ~significant & ~small, COLOURS["not_significant"], "circle"),
         ("small sample: not judged", small, OTHER_COLOUR, "circle-open"),
     )
@@ -469,11 +484,18 @@ def lift_figure(
                             f"{a:.2g}..{b:.2g}"
                             for a, b in zip(part["ci_low"], part["ci_high"], strict=True)
                         ],
-                        [p_value(p) for p in part.get("p_value", [None] * len(part))],
+                        [
+                            p_value(p)
+                            for p in part.get(
+                                "p_adjusted" if adjusted else "p_value", [None] * len(part)
+                            )
+                        ],
                         strict=True,
                     )
                 ),
-                hovertemplate="%{y}: lift %{x:.2f} (95% CI %{customdata[4]}, p %{customdata[5]})"
+                hovertemplate="%{y}: lift %{x:.2f} (95% CI %{customdata[4]}, "
+                + ("Holm-adjusted p" if adjusted else "p")
+                + " %{customdata[5]})"
                 f"<br>raised it: %{{customdata[0]}} users, %{{customdata[1]}} {outcome_label}"
                 f"<br>did not: %{{customdata[2]}} users, %{{customdata[3]}} {outcome_label}"
                 "<extra></extra>",
@@ -488,6 +510,11 @@ def lift_figure(
         notes.append("hollow grey = small sample (too few users or outcomes to judge)")
     if len(rest):
         notes.append(f"{len(rest)} themes with fewer users are in the table, not drawn")
+    if len(no_ratio):
+        notes.append(
+            f"{len(no_ratio)} themes have no ratio (nobody on a side, or no one {outcome_label} "
+            "among the others): in the table, not drawn"
+        )
     bottom = footnote(fig, notes, gap=70)
     lo = min(positive, default=0.5)
     hi = max(positive, default=2.0)
