@@ -40,6 +40,8 @@ from .metrics import (
     run_survival,
 )
 from .metrics.temp import drop_released
+from .voice.lift import LiftQuery, LiftResult, run_lift
+from .voice.people import join_rate
 
 
 class Workbench:
@@ -528,6 +530,40 @@ class Workbench:
                     strict=strict,
                 ),
             )
+
+    # -- voice: what people say against what they do (voice/people.py, lift.py, trends.py) --------
+    def theme_lift(
+        self,
+        outcome: Any = "churn",
+        *,
+        inactive_days: int = 28,
+        segment: str | None = None,
+        source: str = "all",
+        date_from: Any = None,
+        date_to: Any = None,
+    ) -> LiftResult:
+        """Per theme: how much more often the users who raised it churned (``outcome="churn"``,
+        L2 with ``inactive_days``) or dropped at a funnel step (``outcome=(funnel_result, step)``),
+        with a 95% interval, Fisher's p-value, small samples flagged and the join rate
+        (``.join``). Definitions: ``poanalytics.voice.lift``."""
+        query = LiftQuery(
+            outcome,
+            inactive_days=inactive_days,
+            segment=segment,
+            source=source,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        with self.connection() as con:
+            return run_lift(con, query)
+
+    def voice_join(
+        self, source: str = "all", date_from: Any = None, date_to: Any = None
+    ) -> pd.DataFrame:
+        """The items joined to the events' users, per source: items, joined, by_user_id,
+        by_identity, by_email, by_hash, ambiguous, unjoined, rate (``poanalytics.voice.people``)."""
+        with self.connection() as con:
+            return join_rate(con, source, date_from, date_to)
 
     # -- looking at what is there ---------------------------------------------------------------
     def quarantine(self, load_id: int | None = None) -> pd.DataFrame:

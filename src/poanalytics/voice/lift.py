@@ -1,0 +1,365 @@
+"""Theme lift: how much more often users who raised a theme churned, or dropped at a funnel step.
+
+Users are the users of the events; an item counts for the user it is joined to (``voice.people``:
+user id, stitched anonymous id, normalised e-mail, hashed e-mail; the join rate is on every result,
+``.join``). Items come from ``source`` and the date range (their creation time); by default all.
+
+Outcome ``"churn"`` (rule L2 of docs/metric-semantics.md, any event qualifies, N = ``inactive_days``):
+  population  the users of the events who could have churned by the data's end: their first event
+              is at least N days before the data's last event (E);
+  churned     (the outcome) no event in the last N days: their last event t has t + N days <= E;
+  retained    the others in the population.
+Outcome ``(funnel_result, k)`` (k = 2..N, a step of that funnel, users as units):
+  population  the funnel's users who reached step k-1 and have a final result at step k;
+  dropped     (the outcome) reached step k-1, not step k, and their window is closed (the funnel's
+              ``dropped(k)``; users still in progress are left out, F12);
+  converted   reached step k (``users(k)``).
+
+Per theme (and per segment value with ``segment=``), with a = users with the theme and the outcome,
+b = users with the theme without it, c and d the same for the users without the theme:
+  users_with = a + b, users_without = c + d, outcome_with = a, outcome_without = c;
+  rate_with = a / (a + b), rate_without = c / (c + d) (the churn or drop rate on each side);
+  lift = rate_with / rate_without (relative risk; NULL when a side is empty or rate_without is 0);
+  ci_low, ci_high: 95% interval of the relative risk by the Katz log method,
+      exp(ln(lift) +- 1.96 sqrt(1/a - 1/(a+b) + 1/c - 1/(c+d))); when a or c is 0 the interval is
+      computed with 0.5 added to all four cells (Haldane-Anscombe), for the interval only, and
+      ``ci_corrected`` is true; NULL when a side has no users;
+  p_value: two-sided Fisher exact test of [[a, b], [c, d]] (metrics.funnel_correlation.fisher_exact);
+  p_adjusted: Holm's step-down adjustment over all rows of the table (the themes, times the
+      segment values), so a taxonomy of many themes does not turn chance into call-outs;
+  small_sample: the funnel call-out rule (F14, metrics.funnel_analysis.is_small_sample): fewer
+      than 30 users on a side, or fewer than 5 expected outcomes or non-outcomes on a side;
+  significant: p_adjusted < 0.05 and not small_sample;
+  share_outcome = a / (a + c): the share of churned (dropped) users who raised the theme;
+  share_other = b / (b + d): the share of retained (converted) users who raised it.
+The segment of a user is churn's L2 rule: the first non-empty value of the property on their
+events, "no <property>" when none has one. Rows are ordered by lift, strongest first.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import KW_ONLY, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_df
+from ..ingest.sql import Params
+from ..metrics.catalog import check_properties
+from ..metrics.churn import MAX_INACTIVE_DAYS, no_value
+from ..metrics.funnel_analysis import is_small_sample
+from ..metrics.funnel_correlation import fisher_exact
+from ..metrics.predicates import prop_expr
+from ..metrics.result import MetricResult
+from ..metrics.spec import MetricError
+from ..metrics.temp import drop_released
+from ..metrics.validate import check_int, check_name, metric_boundary
+from .people import check_range, check_source, current, join_rate, join_text, people_ctes
+
+if TYPE_CHECKING:
+    from ..metrics.funnel import FunnelResult
+
+Z95 = 1.959963984540054
+ALPHA = 0.05
+HALDANE = 0.5
+COLUMNS = [
+    "theme",
+    "users_with",
+    "users_without",
+    "rate_with",
+    "rate_without",
+    "lift",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_adjusted",
+    "small_sample",
+    "significant",
+    "outcome_with",
+    "outcome_without",
+    "share_outcome",
+    "share_other",
+    "ci_corrected",
+]
+
+
+def _fail(message: str, code: str, hint: str) -> MetricError:
+    return MetricError(message, code=code, hint=hint)
+
+
+def _funnel_type() -> type:
+    from ..metrics.funnel import FunnelResult
+
+    return FunnelResult
+
+
+@dataclass
+class LiftQuery:
+    """``outcome``: "churn", or ``(funnel_result, step)``: drop-off at that step of the funnel."""
+
+    outcome: Any = "churn"
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
+    inactive_days: int = 28
+    segment: str | None = None
+    source: str = "all"
+    date_from: Any = None
+    date_to: Any = None
+
+    def __post_init__(self) -> None:
+        self.funnel_step()  # the outcome's shape and step
+        check_int(self.inactive_days, "inactive_days", "voice.inactive_days", 1, MAX_INACTIVE_DAYS)
+        check_name(self.segment, "segment", code="voice.segment")
+        check_source(self.source)
+        check_range(self.date_from, self.date_to)
+
+    def funnel_step(self) -> tuple[FunnelResult, int] | None:
+        """The funnel and step of a drop-off outcome; None for churn. Refuses anything else."""
+        o = self.outcome
+        if isinstance(o, str) and o == "churn":
+            return None
+        if not (isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], _funnel_type())):
+            raise _fail(
+                f"outcome must be 'churn' or (funnel_result, step), got {o!r}"[:300],
+                "voice.lift_outcome",
+                "e.g. wb.theme_lift('churn') or wb.theme_lift((wb.funnel([...]), 3))",
+            )
+        f, step = o
+        n = len(f.plan.steps)
+        if isinstance(step, bool) or not isinstance(step, int) or not 2 <= step <= n:
+            raise _fail(
+                f"step {step!r} is outside 2..{n}: a drop-off needs a step before it",
+                "voice.lift_step",
+                f"pick a step from 2 to {n} (the users who reached the one before are compared)",
+            )
+        if f.plan.unit.kind != "user":
+            raise _fail(
+                f"the funnel counts {f.plan.unit.label}s; themes are raised by users",
+                "voice.lift_unit",
+                "run the funnel with unit='user' (the default)",
+            )
+        return f, step
+
+
+@dataclass
+class LiftResult(MetricResult):
+    join: pd.DataFrame = field(default_factory=pd.DataFrame)
+    outcome: str = "churned"  # what rate_with and rate_without count
+    other: str = "retained"
+    population: int = 0
+    outcomes: int = 0
+
+    def summary(self) -> str:
+        """One paragraph: who was compared, and the themes called out."""
+        q = self.query
+        if q.funnel_step() is None:
+            who = (
+                f"{self.population:,} users who could have churned ({self.outcomes:,} churned: "
+                f"no event in the last {q.inactive_days} days of the data)"
+            )
+        else:
+            who = (
+                f"{self.population:,} users who reached the step before ({self.outcomes:,} "
+                f"{self.outcome}, the others {self.other})"
+            )
+        text = f"Theme lift over {who}; {join_text(self.join)}."
+        called = self.table[self.table.significant.astype(bool)]
+        if called.empty:
+            return text + " No theme is clearly over- or under-represented."
+        parts = []
+        for r in called.itertuples(index=False):
+            seg = f" ({r.segment})" if "segment" in self.table.columns else ""
+            lift = "no ratio" if pd.isna(r.lift) else f"{r.lift:.1f}x"
+            parts.append(
+                f"{r.theme}{seg}: {lift} ({r.rate_with:.0%} of {r.users_with:,} against "
+                f"{r.rate_without:.0%} of {r.users_without:,} {self.outcome})"
+            )
+        return text + " Clear: " + "; ".join(parts) + "."
+
+    def figure(self):
+        from ..charts.voice import theme_lift_figure
+
+        return theme_lift_figure(
+            self.table,
+            outcome=self.outcome,
+            other=self.other,
+            join=join_text(self.join),
+            inactive_days=self.query.inactive_days if self.query.funnel_step() is None else None,
+        )
+
+
+def katz_interval(a: float, b: float, c: float, d: float) -> tuple[float, float, bool]:
+    """95% interval of the relative risk (a / (a + b)) / (c / (c + d)) by the Katz log method;
+    with a zero outcome cell, 0.5 added to every cell first (the flag says so). NaN without users."""
+    if a + b <= 0 or c + d <= 0:
+        return math.nan, math.nan, False
+    corrected = a == 0 or c == 0
+    if corrected:
+        a, b, c, d = a + HALDANE, b + HALDANE, c + HALDANE, d + HALDANE
+    rr = (a / (a + b)) / (c / (c + d))
+    se = math.sqrt(max(0.0, 1 / a - 1 / (a + b) + 1 / c - 1 / (c + d)))
+    return rr * math.exp(-Z95 * se), rr * math.exp(Z95 * se), corrected
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (NaN stays NaN and is not counted)."""
+    ranked = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
+    m, out, running = len(ranked), [math.nan] * len(pvalues), 0.0
+    for rank, (p, i) in enumerate(ranked):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
+def _segment_sql(segment: str | None, p: Params) -> str:
+    if not segment:
+        return "''"
+    return f"coalesce(arg_min(nullif({prop_expr(segment, p)}, ''), ts), {p.add(no_value(segment))})"
+
+
+def _population_sql(q: LiftQuery, p: Params) -> str:
+    """CTE ``pop``: user_id, segment, outcome (true: churned / dropped)."""
+    seg = _segment_sql(q.segment, p)
+    fs = q.funnel_step()
+    if fs is None:
+        n_us = p.add(int(q.inactive_days) * 86_400_000_000)
+        return f"""users AS (SELECT user_id, epoch_us(min(ts)) AS t_first, epoch_us(max(ts)) AS t_last,
+        {seg} AS segment FROM events GROUP BY user_id),
+pop AS (SELECT user_id, segment, t_last + {n_us} <= e.t_end AS outcome
+    FROM users, (SELECT epoch_us(max(ts)) AS t_end FROM events) e WHERE t_first + {n_us} <= e.t_end)"""
+    f, step = fs
+    k = int(step)
+    segs = f"SELECT user_id, {seg} AS segment FROM events GROUP BY user_id" if q.segment else ""
+    base = f"""reached AS (SELECT user_id, bool_or(depth >= {k}) AS converted,
+        bool_or(depth = {k - 1} AND NOT in_progress) AS dropped
+    FROM {f.per_user_table} WHERE depth >= {k - 1} GROUP BY user_id)"""
+    if not segs:
+        return f"""{base},
+pop AS (SELECT user_id, '' AS segment, NOT converted AS outcome FROM reached WHERE converted OR dropped)"""
+    return f"""{base},
+segs AS ({segs}),
+pop AS (SELECT r.user_id, s.segment, NOT r.converted AS outcome
+    FROM reached r JOIN segs s USING (user_id) WHERE r.converted OR r.dropped)"""
+
+
+def lift_sql(q: LiftQuery, p: Params) -> str:
+    """Counts per theme and segment: users_with, outcome_with, users, outcomes."""
+    lo, hi = check_range(q.date_from, q.date_to)
+    return f"""WITH {people_ctes(p, q.source, lo, hi)},
+{_population_sql(q, p)},
+raised AS (SELECT DISTINCT a.theme, ip.user_id FROM voice_assignments a
+    JOIN item_people ip ON ip.source = a.source AND ip.item_id = a.item_id
+    WHERE a.refresh_id = {current("voice_assignments")} AND ip.user_id IS NOT NULL),
+themes AS (SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = {current("voice_themes")}),
+totals AS (SELECT segment, count(*) AS users, count(*) FILTER (WHERE outcome) AS outcomes
+    FROM pop GROUP BY segment),
+hits AS (SELECT r.theme, x.segment, count(*) AS users_with,
+        count(*) FILTER (WHERE x.outcome) AS outcome_with
+    FROM raised r JOIN pop x USING (user_id) GROUP BY ALL)
+SELECT t.theme, s.segment, coalesce(h.users_with, 0) AS users_with,
+       coalesce(h.outcome_with, 0) AS outcome_with, s.users, s.outcomes
+FROM totals s LEFT JOIN themes t ON true LEFT JOIN hits h ON h.theme = t.theme AND h.segment = s.segment
+ORDER BY t.theme, s.segment"""
+
+
+def _row(a: int, with_: int, outcomes: int, n: int) -> dict[str, Any]:
+    """a: users with the theme and the outcome; with_: users with the theme; outcomes: users
+    with the outcome; n: the population."""
+    b = with_ - a
+    c = outcomes - a
+    d = (n - with_) - c
+    rate_with = a / with_ if with_ else math.nan
+    rate_without = c / (c + d) if c + d else math.nan
+    lift = rate_with / rate_without if with_ and c + d and rate_without > 0 else math.nan
+    lo, hi, corrected = katz_interval(a, b, c, d)
+    return {
+        "users_with": with_,
+        "users_without": c + d,
+        "rate_with": rate_with,
+        "rate_without": rate_without,
+        "lift": lift,
+        "ci_low": lo,
+        "ci_high": hi,
+        "p_value": fisher_exact(a, b, c, d) if n else math.nan,
+        "small_sample": bool(with_ <= 0 or c + d <= 0 or is_small_sample(a, with_, c, c + d)),
+        "outcome_with": a,
+        "outcome_without": c,
+        "share_outcome": a / outcomes if outcomes else math.nan,
+        "share_other": b / (n - outcomes) if n - outcomes else math.nan,
+        "ci_corrected": corrected,
+    }
+
+
+def lift_table(counts: pd.DataFrame, segmented: bool) -> pd.DataFrame:
+    """The statistics for the aggregated counts (one row per theme and segment)."""
+    rows = []
+    for r in counts.itertuples(index=False):
+        row = {"theme": r.theme, "segment": r.segment}
+        row.update(_row(int(r.outcome_with), int(r.users_with), int(r.outcomes), int(r.users)))
+        rows.append(row)
+    cols = ["theme", "segment", *COLUMNS[1:]]
+    table = pd.DataFrame(rows, columns=cols)
+    table["p_adjusted"] = holm([float(x) for x in table.p_value])
+    table["significant"] = (table.p_adjusted < ALPHA) & ~table.small_sample.astype(bool)
+    table = table.astype(
+        {
+            "users_with": "int64",
+            "users_without": "int64",
+            "outcome_with": "int64",
+            "outcome_without": "int64",
+            "small_sample": bool,
+            "significant": bool,
+            "ci_corrected": bool,
+        }
+    )
+    # strongest lift first (a ratio that cannot be formed sorts after the numbers), then by theme
+    order = table.assign(_l=table.lift.fillna(-1.0)).sort_values(
+        ["_l", "rate_with", "theme", "segment"], ascending=[False, False, True, True]
+    )
+    table = order.drop(columns=["_l"]).reset_index(drop=True)
+    if segmented:
+        return table[["theme", "segment", *COLUMNS[1:]]]
+    return table.drop(columns=["segment"])
+
+
+@metric_boundary("voice")
+def run_lift(con: duckdb.DuckDBPyConnection, q: LiftQuery) -> LiftResult:
+    """The lift table, the join rate and the population's counts (see the module's docstring)."""
+    drop_released(con)
+    fs = q.funnel_step()
+    if fs is not None:
+        f, step = fs
+        f._check_open()  # funnel.closed
+        if f.con is not con:
+            raise _fail(
+                "the funnel result belongs to another warehouse connection",
+                "voice.lift_funnel",
+                "run the funnel on the same Workbench as theme_lift",
+            )
+    if q.segment:
+        check_properties(con, [q.segment], "voice")
+    p = Params()
+    sql = lift_sql(q, p)
+    used = p.used_in(sql)
+    counts = fetch_df(con, sql, used)  # a row with no theme per segment when there are no themes
+    totals = counts.drop_duplicates("segment")
+    table = lift_table(counts[counts.theme.notna()], bool(q.segment))
+    join = join_rate(con, q.source, q.date_from, q.date_to)
+    if fs is None:
+        outcome, other = "churned", "retained"
+    else:
+        f, step = fs
+        name = f.plan.steps[step - 1].name
+        outcome, other = f"dropped at {name}", f"converted to {name}"
+    return LiftResult(
+        q,
+        table,
+        sql,
+        used,
+        join=join,
+        outcome=outcome,
+        other=other,
+        population=int(totals.users.sum()) if len(totals) else 0,
+        outcomes=int(totals.outcomes.sum()) if len(totals) else 0,
+    )

@@ -1,0 +1,248 @@
+"""Theme lift journeys: who raised a theme against who churned (L2) or dropped at a funnel step,
+with hand-computed rates, Katz intervals, Fisher p-values and the small-sample rule."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import pandas as pd
+import pytest
+from scipy.stats import fisher_exact as scipy_fisher
+
+import poanalytics as poa
+from poanalytics.voice.lift import holm, katz_interval
+from tests.journeys import load
+from tests.voice_journeys import put_voice
+
+D = 86400
+Z = 1.959963984540054
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# inactive_days = 10; the data ends on day 40: observable = first event by day 30; churned = last
+# event by day 30 (no event in the last 10 days)
+CHURN_JOURNEYS = {
+    "c1": [(0, "e", {"plan": "starter"}), (5 * D, "e")],  # churned
+    "c2": [(0, "e", {"plan": "starter"})],  # churned
+    "c3": [(2 * D, "e")],  # churned; no plan
+    "c4": [(1 * D, "e", {"plan": "pro"}), (20 * D, "e")],  # churned
+    "r1": [(0, "e", {"plan": ""}), (1 * D, "e", {"plan": "starter"}), (35 * D, "e")],  # retained
+    "r2": [(3 * D, "e", {"plan": "pro"}), (39 * D, "e")],  # retained
+    "r3": [(10 * D, "e", {"plan": "pro"}), (40 * D, "e")],  # retained; the data's end
+    "r4": [(5 * D, "e", {"plan": "starter"}), (33 * D, "e")],  # retained
+    "late": [(35 * D, "e", {"plan": "starter"})],  # not observable: out of the population
+}
+# who raised what (ticket per user)
+RAISED = {
+    "c1": ["price"],
+    "c2": ["price"],
+    "c3": ["crash"],
+    "r1": ["price", "kudos"],
+    "r2": ["kudos"],
+    "r3": ["crash"],
+    "late": ["price"],
+}
+THEMES = ["crash", "kudos", "price", "silence"]  # nobody raises "silence"
+
+
+def voice_by(wb, how: str) -> None:
+    """Every user's tickets, joined by user_id, by e-mail only or by its hash only."""
+    items = []
+    for n, (user, themes) in enumerate(sorted(RAISED.items())):
+        item = {"item_id": f"t{n}", "themes": themes, "at": D}
+        if how == "user_id":
+            item["user_id"] = user
+        else:
+            item["email"] = f"{user.upper()}@Example.com "
+        items.append(item)
+    items.append({"item_id": "orphan", "themes": ["price"], "email": "who@nowhere.net"})
+    put_voice(wb, items, THEMES)
+
+
+def load_churn(wb, how: str = "user_id") -> None:
+    journeys = {u: list(evs) for u, evs in CHURN_JOURNEYS.items()}
+    if how != "user_id":
+        key = "email" if how == "email" else "email_sha256"
+        for user in journeys:
+            mail = f"{user}@example.com"
+            first = journeys[user][0][0]  # at the user's first event: no one's activity changes
+            journeys[user].append((first, "profile", {key: mail if how == "email" else sha(mail)}))
+    load(wb, journeys)
+    voice_by(wb, how)
+
+
+def expected(a: int, b: int, c: int, d: int) -> dict:
+    """The row for [[a, b], [c, d]] = [[with & outcome, with & not], [without & outcome, ...]]."""
+    rate_with, rate_without = a / (a + b), c / (c + d)
+    lift = rate_with / rate_without
+    se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+    return {
+        "users_with": a + b,
+        "users_without": c + d,
+        "rate_with": rate_with,
+        "rate_without": rate_without,
+        "lift": lift,
+        "ci_low": lift * math.exp(-Z * se),
+        "ci_high": lift * math.exp(Z * se),
+        "p_value": scipy_fisher([[a, b], [c, d]]).pvalue,
+    }
+
+
+@pytest.mark.parametrize("how", ["user_id", "email", "hash"])
+def test_churn_lift_by_hand(wb, how):
+    load_churn(wb, how)
+    r = wb.theme_lift("churn", inactive_days=10)
+    t = r.table.set_index("theme")
+    assert list(t.index) == ["price", "crash", "kudos", "silence"]  # strongest lift first
+    # population: c1-c4 (churned), r1-r4 (retained); "late" is not observable
+    # price: c1, c2, r1 (late is out) -> [[2, 1], [2, 3]]
+    for col, value in expected(2, 1, 2, 3).items():
+        assert t.loc["price", col] == pytest.approx(value), col
+    assert t.loc["price", "outcome_with"] == 2 and t.loc["price", "outcome_without"] == 2
+    assert t.loc["price", "share_outcome"] == pytest.approx(2 / 4)  # of churned users, raised it
+    assert t.loc["price", "share_other"] == pytest.approx(1 / 4)  # of retained users
+    # crash: c3, r3 -> [[1, 1], [3, 3]]: lift 1
+    for col, value in expected(1, 1, 3, 3).items():
+        assert t.loc["crash", col] == pytest.approx(value), col
+    assert bool(t.small_sample.all()) and not t.significant.any()  # 8 users: all small
+    # kudos: r1, r2 -> [[0, 2], [4, 2]]: rate 0, lift 0; the interval with 0.5 added to each cell
+    k = t.loc["kudos"]
+    assert k.lift == 0 and k.p_value == pytest.approx(scipy_fisher([[0, 2], [4, 2]]).pvalue)
+    rr = (0.5 / 3) / (4.5 / 7)
+    se = math.sqrt(1 / 0.5 - 1 / 3 + 1 / 4.5 - 1 / 7)
+    assert (k.ci_low, k.ci_high) == pytest.approx((rr * math.exp(-Z * se), rr * math.exp(Z * se)))
+    assert bool(k.ci_corrected) and not t.loc["price", "ci_corrected"]
+    # silence: nobody -> no rate, no lift, p = 1
+    s = t.loc["silence"]
+    assert s.users_with == 0 and s.users_without == 8
+    assert pd.isna(s.rate_with) and pd.isna(s.lift) and pd.isna(s.ci_low) and s.p_value == 1.0
+    # the join rate is on the result and in its words: 7 of the 8 tickets found their user
+    j = r.join.set_index("source")
+    assert (j.loc["all", "items"], j.loc["all", "joined"]) == (8, 7)
+    by = {"user_id": "by_user_id", "email": "by_email", "hash": "by_hash"}[how]
+    assert j.loc["all", by] == 7
+    assert "7 of 8 items (88%)" in r.summary()
+    assert (r.population, r.outcomes) == (8, 4)
+
+
+def test_churn_lift_by_segment_uses_the_first_non_empty_value(wb):
+    load_churn(wb)
+    t = wb.theme_lift("churn", inactive_days=10, segment="plan").table
+    t = t.set_index(["segment", "theme"])
+    # segments (first non-empty plan): starter c1, c2, r1, r4; pro c4, r2, r3; no plan c3
+    # price in starter: c1, c2, r1 -> [[2, 1], [0, 1]]
+    row = t.loc[("starter", "price")]
+    assert (row.users_with, row.outcome_with, row.users_without, row.outcome_without) == (
+        3,
+        2,
+        1,
+        0,
+    )
+    assert row.rate_with == pytest.approx(2 / 3) and row.rate_without == 0
+    assert pd.isna(row.lift) and bool(row.ci_corrected)  # rate_without 0: no ratio
+    assert row.p_value == pytest.approx(scipy_fisher([[2, 1], [0, 1]]).pvalue)
+    crash = t.loc[("no plan", "crash")]
+    assert (crash.users_with, crash.users_without, crash.rate_with) == (1, 0, 1.0)
+    assert set(t.index.get_level_values(0)) == {"starter", "pro", "no plan"}
+
+
+FUNNEL_JOURNEYS = {
+    # a -> b -> c in 1 day; the data ends on day 20 ("z")
+    "d1": [(0, "a"), (60, "b")],  # dropped at c
+    "d2": [(0, "a"), (60, "b")],
+    "d3": [(0, "a"), (60, "b")],
+    "k1": [(0, "a"), (60, "b"), (120, "c")],  # converted
+    "k2": [(0, "a"), (60, "b"), (120, "c")],
+    "k3": [(0, "a"), (60, "b"), (120, "c")],
+    "ip": [(20 * D - 600, "a"), (20 * D - 500, "b")],  # window still open: in progress, left out
+    "x1": [(0, "a")],  # never reached b: out of the population
+    "end": [(20 * D, "z")],
+}
+
+
+def test_funnel_lift_dropped_against_converted(wb):
+    load(wb, FUNNEL_JOURNEYS)
+    put_voice(
+        wb,
+        [
+            {"item_id": "1", "user_id": "d1", "themes": ["crash"]},
+            {"item_id": "2", "user_id": "d2", "themes": ["crash"]},
+            {"item_id": "3", "user_id": "k1", "themes": ["crash"]},
+            {"item_id": "4", "user_id": "ip", "themes": ["crash"]},
+            {"item_id": "5", "user_id": "x1", "themes": ["crash"]},
+            {"item_id": "6", "user_id": "d1", "themes": ["crash"]},  # a second ticket: one user
+        ],
+        ["crash"],
+    )
+    f = wb.funnel(["a", "b", "c"], window="1d")
+    r = wb.theme_lift((f, 3))
+    row = r.table.set_index("theme").loc["crash"]
+    # reached b: d1-d3 (dropped), k1-k3 (converted); crash: d1, d2, k1 -> [[2, 1], [1, 2]]
+    for col, value in expected(2, 1, 1, 2).items():
+        assert row[col] == pytest.approx(value), col
+    assert row.share_outcome == pytest.approx(2 / 3) and row.share_other == pytest.approx(1 / 3)
+    assert (r.outcome, r.other) == ("dropped at c", "converted to c")
+    assert (r.population, r.outcomes) == (6, 3)
+
+
+def test_lift_errors_are_coded(wb):
+    load(wb, FUNNEL_JOURNEYS)
+    put_voice(wb, [{"item_id": "1", "user_id": "d1", "themes": ["crash"]}], ["crash"])
+    f = wb.funnel(["a", "b", "c"], window="1d")
+    cases = [
+        (dict(outcome="retention"), "voice.lift_outcome"),
+        (dict(outcome=(f, 1)), "voice.lift_step"),
+        (dict(outcome=(f, 4)), "voice.lift_step"),
+        (dict(outcome=(f,)), "voice.lift_outcome"),
+        (dict(outcome="churn", inactive_days=0), "voice.inactive_days"),
+        (dict(outcome="churn", segment="nope"), "voice.unknown_property"),
+        (dict(outcome="churn", source="chat"), "voice.source"),
+        (dict(outcome="churn", date_from="2024-02-01", date_to="2024-01-01"), "voice.date_range"),
+    ]
+    for kwargs, code in cases:
+        with pytest.raises(poa.PoaError) as err:
+            wb.theme_lift(**kwargs)
+        assert err.value.code == code, kwargs
+    f.close()
+    with pytest.raises(poa.PoaError) as closed:
+        wb.theme_lift((f, 3))
+    assert closed.value.code == "funnel.closed"
+
+
+def test_significance_needs_a_large_sample_and_holm_across_themes(wb):
+    """60 users with a theme, 60 without: not small; 'price' goes with churn beyond doubt, 'noise'
+    is p < 0.05 raw but not after Holm over the themes."""
+    journeys, items = {}, []
+    for i in range(120):
+        churned = i % 2 == 0
+        journeys[f"u{i}"] = [(0, "e")] + ([] if churned else [(39 * D, "e")])
+    journeys["end"] = [(0, "e"), (40 * D, "e")]
+    for i in range(120):
+        themes = []
+        if (i % 2 == 0 and i < 100) or (i % 2 == 1 and i < 20):  # 50 churned, 10 retained
+            themes.append("price")
+        items.append({"item_id": f"t{i}", "user_id": f"u{i}", "themes": themes})
+    put_voice(wb, items, ["price", "other"])
+    load(wb, journeys)
+    t = wb.theme_lift("churn", inactive_days=10).table.set_index("theme")
+    p = t.loc["price"]
+    # population 121 (end is retained): price [[50, 10], [10, 51]]
+    assert (p.users_with, p.outcome_with, p.users_without, p.outcome_without) == (60, 50, 61, 10)
+    assert not p.small_sample and p.significant
+    assert p.p_adjusted == pytest.approx(min(1.0, 2 * p.p_value))  # Holm over 2 themes
+    assert pd.isna(t.loc["other", "lift"]) and not t.loc["other", "significant"]
+
+
+def test_holm_and_katz_helpers():
+    assert holm([0.01, 0.04, 0.03, float("nan")]) == pytest.approx(
+        [0.03, 0.06, 0.06, float("nan")], nan_ok=True
+    )
+    lo, hi, corrected = katz_interval(2, 1, 2, 3)
+    se = math.sqrt(1 / 2 - 1 / 3 + 1 / 2 - 1 / 5)
+    assert (lo, hi, corrected) == pytest.approx(
+        (5 / 3 * math.exp(-Z * se), 5 / 3 * math.exp(Z * se), False)
+    )
