@@ -42,6 +42,7 @@ from .metrics import (
 from .metrics.temp import drop_released
 from .voice.lift import LiftQuery, LiftResult, run_lift
 from .voice.people import join_rate
+from .voice.trends import TrendsQuery, TrendsResult, run_trends
 
 
 class Workbench:
@@ -556,6 +557,23 @@ class Workbench:
         )
         with self.connection() as con:
             return run_lift(con, query)
+
+    def theme_trends(
+        self,
+        period: str = "week",
+        source: str = "all",
+        date_from: Any = None,
+        date_to: Any = None,
+        theme: str | None = None,
+    ) -> TrendsResult:
+        """Items per theme and ISO week (or day, month), 0 for empty periods, with spikes judged
+        against the theme's own previous periods; the period holding the data's end is
+        ``incomplete``. Definitions: ``poanalytics.voice.trends``."""
+        query = TrendsQuery(
+            period, source=source, date_from=date_from, date_to=date_to, theme=theme
+        )
+        with self.connection() as con:
+            return run_trends(con, query)
 
     def voice_join(
         self, source: str = "all", date_from: Any = None, date_to: Any = None

@@ -178,15 +178,15 @@ class LiftResult(MetricResult):
         return text + " Clear: " + "; ".join(parts) + "."
 
     def figure(self):
-        from ..charts.voice import theme_lift_figure
+        """Lift per theme with its interval on a log scale (charts.voice.lift_figure), the join
+        rate per source under the title; segments make one row per theme and segment."""
+        from ..charts.voice import lift_figure
 
-        return theme_lift_figure(
-            self.table,
-            outcome=self.outcome,
-            other=self.other,
-            join=join_text(self.join),
-            inactive_days=self.query.inactive_days if self.query.funnel_step() is None else None,
-        )
+        table = self.table
+        if "segment" in table.columns:
+            table = table.assign(theme=table.theme + " (" + table.segment + ")")
+        rates = {str(r.source): float(r.rate) for r in self.join.itertuples() if pd.notna(r.rate)}
+        return lift_figure(table, outcome_label=self.outcome, join_rate=rates)
 
 
 def katz_interval(a: float, b: float, c: float, d: float) -> tuple[float, float, bool]:
