@@ -8,7 +8,10 @@ Outcome ``"churn"`` (rule L2 of docs/metric-semantics.md, any event qualifies, N
   population  the users of the events who could have churned by the data's end: their first event
               is at least N days before the data's last event (E);
   churned     (the outcome) no event in the last N days: their last event t has t + N days <= E;
-  retained    the others in the population.
+  retained    the others in the population;
+  items       only items created at least N days before E (``items_until`` = E - N) count: after
+              something said later, a churn cannot show yet, so a user who complains and leaves
+              in the last N days would count as a retained user who raised the theme.
 Outcome ``(funnel_result, k)`` (k = 2..N, a step of that funnel, users as units):
   population  the funnel's users who reached step k-1 and have a final result at step k;
   dropped     (the outcome) reached step k-1, not step k, and their window is closed (the funnel's
@@ -45,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_df
+from ..db import fetch_df, fetch_one
 from ..ingest.sql import Params
 from ..metrics.catalog import check_properties
 from ..metrics.churn import MAX_INACTIVE_DAYS, no_value
@@ -149,6 +152,7 @@ class LiftResult(MetricResult):
     other: str = "retained"
     population: int = 0
     outcomes: int = 0
+    items_until: pd.Timestamp | None = None  # churn: items created after this are left out
 
     def summary(self) -> str:
         """One paragraph: who was compared, and the themes called out."""
@@ -164,6 +168,11 @@ class LiftResult(MetricResult):
                 f"{self.outcome}, the others {self.other})"
             )
         text = f"Theme lift over {who}; {join_text(self.join)}."
+        if self.items_until is not None:
+            text += (
+                f" Items created by {self.items_until:%Y-%m-%d %H:%M} UTC ({q.inactive_days} days "
+                "before the data's end: a churn after later ones cannot show yet)."
+            )
         called = self.table[self.table.significant.astype(bool)]
         if called.empty:
             return text + " No theme is clearly over- or under-represented."
@@ -246,11 +255,15 @@ pop AS (SELECT r.user_id, s.segment, NOT r.converted AS outcome
 def lift_sql(q: LiftQuery, p: Params) -> str:
     """Counts per theme and segment: users_with, outcome_with, users, outcomes."""
     lo, hi = check_range(q.date_from, q.date_to)
+    until = ""
+    if q.funnel_step() is None:  # churn: only what was said N days or more before the end
+        n_us = p.add(int(q.inactive_days) * 86_400_000_000)
+        until = f" AND epoch_us(ip.created_at) + {n_us} <= (SELECT epoch_us(max(ts)) FROM events)"
     return f"""WITH {people_ctes(p, q.source, lo, hi)},
 {_population_sql(q, p)},
 raised AS (SELECT DISTINCT a.theme, ip.user_id FROM voice_assignments a
     JOIN item_people ip ON ip.source = a.source AND ip.item_id = a.item_id
-    WHERE a.refresh_id = {current("voice_assignments")} AND ip.user_id IS NOT NULL),
+    WHERE a.refresh_id = {current("voice_assignments")} AND ip.user_id IS NOT NULL{until}),
 themes AS (SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = {current("voice_themes")}),
 totals AS (SELECT segment, count(*) AS users, count(*) FILTER (WHERE outcome) AS outcomes
     FROM pop GROUP BY segment),
@@ -346,8 +359,15 @@ def run_lift(con: duckdb.DuckDBPyConnection, q: LiftQuery) -> LiftResult:
     totals = counts.drop_duplicates("segment")
     table = lift_table(counts[counts.theme.notna()], bool(q.segment))
     join = join_rate(con, q.source, q.date_from, q.date_to)
+    until = None
     if fs is None:
         outcome, other = "churned", "retained"
+        row = fetch_one(
+            con,
+            "SELECT max(ts) - to_microseconds(?::BIGINT) FROM events",
+            [int(q.inactive_days) * 86_400_000_000],
+        )
+        until = pd.Timestamp(row[0]).tz_convert("UTC") if row and row[0] is not None else None
     else:
         f, step = fs
         name = f.plan.steps[step - 1].name
@@ -362,4 +382,5 @@ def run_lift(con: duckdb.DuckDBPyConnection, q: LiftQuery) -> LiftResult:
         other=other,
         population=int(totals.users.sum()) if len(totals) else 0,
         outcomes=int(totals.outcomes.sum()) if len(totals) else 0,
+        items_until=until,
     )
