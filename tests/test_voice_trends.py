@@ -104,6 +104,7 @@ def test_trends_errors_are_coded(trends_wb):
     for kwargs, code in [
         (dict(period="year"), "voice.period"),
         (dict(theme="nope"), "voice.unknown_theme"),
+        (dict(theme=3), "voice.theme"),
         (dict(source="chat"), "voice.source"),
         (dict(date_from="2024-05-01", date_to="2024-04-01"), "voice.date_range"),
     ]:

@@ -37,7 +37,7 @@ from ..errors import did_you_mean
 from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.spec import MetricError
-from ..metrics.validate import check_choice, check_name, metric_boundary
+from ..metrics.validate import check_choice, metric_boundary
 from .people import check_range, check_source, current, items_sql
 
 PERIODS = ("week", "day", "month")
@@ -70,7 +70,12 @@ class TrendsQuery:
         check_choice(self.period, PERIODS, "period", code="voice.period")
         check_source(self.source)
         check_range(self.date_from, self.date_to)
-        check_name(self.theme, "theme", code="voice.theme")
+        if self.theme is not None and (not isinstance(self.theme, str) or not self.theme):
+            raise MetricError(
+                f"theme must be a theme's name or None, got {self.theme!r}"[:300],
+                code="voice.theme",
+                hint="pick one from wb.themes().table.theme, or theme=None for all",
+            )
 
 
 class TrendsResult(MetricResult):
