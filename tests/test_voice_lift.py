@@ -253,3 +253,11 @@ def test_holm_and_katz_helpers():
     assert (lo, hi, corrected) == pytest.approx(
         (5 / 3 * math.exp(-Z * se), 5 / 3 * math.exp(Z * se), False)
     )
+
+
+def test_the_chart_states_the_join_rate(wb):
+    load_churn(wb)
+    fig = wb.theme_lift("churn", inactive_days=10).figure()
+    words = fig.layout.title.text + " ".join(a.text for a in fig.layout.annotations)
+    assert "joined to users: 8 of 9 items (89%)" in words
+    assert "churned" in fig.layout.xaxis.title.text

@@ -116,3 +116,9 @@ def test_trends_errors_are_coded(trends_wb):
 def test_trends_on_an_empty_warehouse_is_an_empty_table(wb):
     t = wb.theme_trends().table
     assert t.empty and "spike" in t.columns
+
+
+def test_the_trends_chart_marks_the_spike(trends_wb):
+    fig = trends_wb.theme_trends(theme="crash").figure()
+    xs = [x for trace in fig.data if "spike" in (trace.name or "") for x in trace.x]
+    assert [pd.Timestamp(x) for x in xs] == [week(8)]

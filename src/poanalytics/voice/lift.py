@@ -188,14 +188,13 @@ class LiftResult(MetricResult):
 
     def figure(self):
         """Lift per theme with its interval on a log scale (charts.voice.lift_figure), the join
-        rate per source under the title; segments make one row per theme and segment."""
+        rate in words under the title; segments make one row per theme and segment."""
         from ..charts.voice import lift_figure
 
         table = self.table
         if "segment" in table.columns:
             table = table.assign(theme=table.theme + " (" + table.segment + ")")
-        rates = {str(r.source): float(r.rate) for r in self.join.itertuples() if pd.notna(r.rate)}
-        return lift_figure(table, outcome_label=self.outcome, join_rate=rates)
+        return lift_figure(table, outcome_label=self.outcome, join_rate=join_text(self.join))
 
 
 def katz_interval(a: float, b: float, c: float, d: float) -> tuple[float, float, bool]:
