@@ -3,6 +3,7 @@ Jaccard), group_id = the earliest item; precision on SeaMonkey's Bugzilla ticket
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,8 +94,9 @@ def test_boilerplate_shared_by_many_items_is_dropped():
     ]
     items = frame(rows)
     assert near_duplicates(items).empty  # without the drop every pair is ~0.9 alike
-    kept = duplicates.drop_boilerplate([duplicates.shingles(t) for t in items.text])
-    assert all("w1 w2 w3" not in s for s in kept)
+    kept = duplicates.Shingles.of(items.text.tolist())
+    alone = duplicates.Shingles.of(items.text.tolist()[:1])  # one item: nothing is common
+    assert kept.sizes[0] == 4 and alone.sizes[0] == len(duplicates.shingles(items.text[0]))
 
 
 def test_deterministic_for_a_seed_and_checked_by_real_similarity():
@@ -127,6 +129,20 @@ def test_missing_columns_is_a_coded_error():
     with pytest.raises(ConfigError) as e:
         near_duplicates(pd.DataFrame({"item_id": ["1"], "text": ["x"]}))
     assert e.value.code == "voice.items_columns" and "source" in e.value.message
+
+
+def test_signatures_are_datasketch_minhash():
+    """The vectorised signatures equal datasketch's own MinHash fed the same shingle hashes."""
+    from datasketch import MinHash
+
+    sets = duplicates.Shingles.of([BASE, OTHER, "two words"])
+    rows = np.arange(3)
+    sig = duplicates.signatures(sets, rows, seed=7)
+    for i in rows:
+        m = MinHash(num_perm=duplicates.NUM_PERM, seed=7, hashfunc=int, scheme="affine32")
+        m.update_batch(sets.get(i).tolist())
+        assert (m.hashvalues == sig[i]).all()
+    assert sets.sizes.tolist() == [len(duplicates.shingles(t)) for t in [BASE, OTHER, "two words"]]
 
 
 def test_method_named():

@@ -25,12 +25,13 @@ The default threshold was set by reading the pairs found in SeaMonkey's Bugzilla
 from __future__ import annotations
 
 import re
-from collections import Counter
+import zlib
+from array import array
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+from datasketch import MinHash, MinHashLSH
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -44,6 +45,9 @@ COLUMNS = ["group_id", "source", "item_id", "similarity"]
 BOILERPLATE = 0.01  # a shingle in more than this share of the items is boilerplate ...
 BOILERPLATE_MIN = 10  # ... and in more than this many items
 BIG_BUCKET = 64  # an LSH bucket larger than this is checked as a chain, not all its pairs
+LSH_WEIGHTS = (0.2, 0.8)  # MinHashLSH's weights of false positives and false negatives
+ESTIMATE_SLACK = 0.2  # a candidate whose MinHash estimate is this far below is not checked
+MIX = np.uint64(0x9E3779B97F4A7C15)  # combines word hashes into a shingle hash (odd, 64-bit)
 
 # whole lines that bug-report forms add to every report
 TEMPLATE_LINES = re.compile(
@@ -65,31 +69,20 @@ def strip_template(text: str) -> str:
     return TEMPLATE_HEADINGS.sub(" ", TEMPLATE_LINES.sub(" ", text))
 
 
-def shingles(text: str | None, k: int = SHINGLE) -> frozenset[str]:
-    """The word ``k``-shingles of ``text`` after :func:`strip_template` (empty: no words)."""
+def words(text: str | None) -> list[str]:
+    """The lower-cased words of ``text`` after :func:`strip_template`."""
     if not isinstance(text, str):
-        return frozenset()
-    words = WORDS.findall(strip_template(text).lower())
-    if len(words) < k:
-        return frozenset([" ".join(words)]) if words else frozenset()
-    return frozenset(" ".join(words[i : i + k]) for i in range(len(words) - k + 1))
+        return []
+    return WORDS.findall(strip_template(text).lower())
 
 
-def drop_boilerplate(sets: list[frozenset[str]]) -> list[frozenset[str]]:
-    """Remove the shingles that more than :data:`BOILERPLATE` of the items (and at least
-    :data:`BOILERPLATE_MIN` of them) hold: a form's fixed text, a signature, a web-compat report's
-    header. An item left with none keeps its own shingles (it is nothing but boilerplate, and is
-    grouped only with exact copies of it)."""
-    limit = max(BOILERPLATE_MIN, int(BOILERPLATE * len(sets)))
-    if len(sets) <= limit:
-        return sets
-    counts: Counter[str] = Counter()
-    for s in sets:
-        counts.update(s)
-    common = {k for k, v in counts.items() if v > limit}
-    if not common:
-        return sets
-    return [(s - common) or s for s in sets]
+def shingles(text: str | None, k: int = SHINGLE) -> frozenset[str]:
+    """The word ``k``-shingles of ``text`` after :func:`strip_template` (empty: no words), as
+    text, for reading and tests; :func:`near_duplicates` works on their 32-bit hashes."""
+    w = words(text)
+    if len(w) < k:
+        return frozenset([" ".join(w)]) if w else frozenset()
+    return frozenset(" ".join(w[i : i + k]) for i in range(len(w) - k + 1))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -104,41 +97,56 @@ def near_duplicates(
 ) -> pd.DataFrame:
     """Groups of near-duplicate items (module docstring). ``items`` has source, item_id, text,
     created_at; the result has one row per item in a group of two or more: group_id, source,
-    item_id, similarity, ordered by group, then by time within it. Deterministic for a seed."""
+    item_id, similarity, ordered by group (earliest first), then by time within it. Deterministic
+    for a seed."""
     _check(items, threshold)
     n = len(items)
     if n == 0:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
+        return _empty()
     created = pd.to_datetime(items["created_at"], utc=True, errors="coerce")
     order = pd.DataFrame(
         {"t": created.to_numpy(), "id": items["item_id"].astype(str).to_numpy(), "pos": range(n)}
     ).sort_values(["t", "id", "pos"], na_position="last", kind="stable")
     rank = np.empty(n, dtype=np.int64)
     rank[order["pos"].to_numpy()] = np.arange(n)
-    sets = drop_boilerplate([shingles(t) for t in items["text"].tolist()])
 
-    left: list[int] = []
-    right: list[int] = []
+    sets = Shingles.of(items["text"].tolist())
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
     # the very same shingles: one representative goes to the LSH, the others join it at once
-    first_of: dict[frozenset[str], int] = {}
+    first_of: dict[bytes, int] = {}
     reps: list[int] = []
-    for i, s in enumerate(sets):
-        if not s:
-            continue
-        j = first_of.setdefault(s, i)
+    copy_a: list[int] = []
+    copy_b: list[int] = []
+    for i in np.flatnonzero(sets.sizes).tolist():
+        j = first_of.setdefault(sets.get(i).tobytes(), i)
         if j == i:
             reps.append(i)
         else:
-            left.append(j)
-            right.append(i)
-    for a, b in _candidates([sets[i] for i in reps], threshold, seed):
-        i, j = reps[a], reps[b]
-        if jaccard(sets[i], sets[j]) >= threshold:
-            left.append(i)
-            right.append(j)
-    if not left:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
-    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+            copy_a.append(j)
+            copy_b.append(i)
+    left.append(np.asarray(copy_a, dtype=np.int64))
+    right.append(np.asarray(copy_b, dtype=np.int64))
+    rep = np.asarray(reps, dtype=np.int64)
+    if len(rep) > 1:
+        sig = signatures(sets, rep, seed)
+        a, b = candidates(sig, threshold)
+        # a cheap vectorised look at the MinHash estimate first, then the exact check
+        estimate = (sig[a] == sig[b]).mean(axis=1)
+        keep = estimate >= threshold - ESTIMATE_SLACK
+        a, b = rep[a[keep]], rep[b[keep]]
+        real = np.fromiter(
+            (sets.jaccard(i, j) for i, j in zip(a.tolist(), b.tolist(), strict=True)),
+            dtype=np.float64,
+            count=len(a),
+        )
+        link = real >= threshold
+        left.append(a[link])
+        right.append(b[link])
+    lo, hi = np.concatenate(left), np.concatenate(right)
+    if not len(lo):
+        return _empty()
+    graph = coo_matrix((np.ones(len(lo), dtype=np.int8), (lo, hi)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     sizes = np.bincount(label)
     grouped = np.flatnonzero(sizes[label] > 1)
@@ -153,8 +161,8 @@ def near_duplicates(
             "source": items["source"].astype(str).to_numpy()[pos],
             "item_id": ids[pos],
             "similarity": [
-                1.0 if p == f else round(jaccard(sets[p], sets[f]), 4)
-                for p, f in zip(pos, first, strict=True)
+                1.0 if p == f else round(sets.jaccard(p, f), 4)
+                for p, f in zip(pos.tolist(), first.tolist(), strict=True)
             ],
             "_rank": rank[first],
             "_own": frame["rank"].to_numpy(),
@@ -162,6 +170,159 @@ def near_duplicates(
     )
     out = out.sort_values(["_rank", "_own"], kind="stable").drop(columns=["_rank", "_own"])
     return out.reset_index(drop=True).astype(_DTYPES)
+
+
+class Shingles:
+    """Each item's shingles as sorted distinct 32-bit hashes, in one array (``values``) cut by
+    ``offsets``: the work is numpy over all items at once, not Python sets per item."""
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray) -> None:
+        self.values = values
+        self.offsets = offsets
+        self.sizes = np.diff(offsets)
+
+    def get(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
+
+    def jaccard(self, i: int, j: int) -> float:
+        a, b = self.get(i), self.get(j)
+        inter = len(np.intersect1d(a, b, assume_unique=True))
+        union = len(a) + len(b) - inter
+        return inter / union if union else 0.0
+
+    @classmethod
+    def of(cls, texts: Sequence[str | None], k: int = SHINGLE) -> Shingles:
+        """Hash every text's word shingles (:func:`shingles`: the words' CRC-32 combined), and
+        drop the corpus's boilerplate (:func:`drop_boilerplate`)."""
+        n = len(texts)
+        cache: dict[str, int] = {}
+        word_hashes: array[int] = array("I")
+        lens = np.zeros(n, dtype=np.int64)
+        for i, text in enumerate(texts):
+            w = words(text)
+            lens[i] = len(w)
+            word_hashes.extend(
+                [cache[x] if x in cache else cache.setdefault(x, zlib.crc32(x.encode())) for x in w]
+            )
+        h = np.frombuffer(word_hashes, dtype=np.uint32).astype(np.uint64)
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        item = np.repeat(np.arange(n, dtype=np.uint64), lens)
+        at = np.arange(len(h), dtype=np.int64) - np.repeat(starts, lens)
+        full = np.flatnonzero(at <= np.repeat(lens, lens) - k)  # a k-shingle starts here
+        hashed = np.zeros(len(full), dtype=np.uint64)
+        for m in range(k):
+            hashed = hashed * MIX + h[full + m]
+        short = np.flatnonzero((lens > 0) & (lens < k))  # fewer words than k: one shingle
+        short_hash = np.zeros(len(short), dtype=np.uint64)
+        for m in range(k):
+            at_m = np.minimum(starts[short] + m, max(len(h) - 1, 0))
+            word = np.where(lens[short] > m, h[at_m] if len(h) else 0, 0).astype(np.uint64)
+            short_hash = short_hash * MIX + word
+        top = np.uint64(32)
+        keys = _distinct(  # sorted by item, then hash
+            np.concatenate(
+                [
+                    (item[full] << top) | (hashed >> top),
+                    (short.astype(np.uint64) << top) | (short_hash >> top),
+                ]
+            )
+        )
+        it = (keys >> top).astype(np.int64)
+        values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        it, values = drop_boilerplate(it, values, n)
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(it, minlength=n))]).astype(np.int64)
+        return cls(values, offsets)
+
+
+def drop_boilerplate(item: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the shingles that more than :data:`BOILERPLATE` of the ``n`` items (and more than
+    :data:`BOILERPLATE_MIN` of them) hold: a form's fixed text, a signature, a web-compat report's
+    header. An item left with none keeps its own (it is nothing but boilerplate, and groups only
+    with exact copies of it). ``item`` and ``values``: one row per (item, distinct shingle)."""
+    limit = max(BOILERPLATE_MIN, int(BOILERPLATE * n))
+    if n <= limit or not len(values):
+        return item, values
+    ordered = np.sort(values)
+    cut = np.flatnonzero(np.diff(ordered)) + 1
+    starts = np.concatenate([[0], cut])
+    counts = np.diff(np.concatenate([starts, [len(ordered)]]))
+    common = ordered[starts[counts > limit]]
+    if not len(common):
+        return item, values
+    drop = np.isin(values, common)
+    left = np.bincount(item[~drop], minlength=n)
+    keep = ~drop | (left[item] == 0)
+    return item[keep], values[keep]
+
+
+def fmix32(hv: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer, as datasketch's MinHash (scheme affine32) pre-mixes."""
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+def signatures(sets: Shingles, rows: np.ndarray, seed: int) -> np.ndarray:
+    """MinHash signatures (len(rows) x NUM_PERM) of the items ``rows`` (each with shingles):
+    datasketch's MinHash (scheme affine32, its seeded permutations) computed for all items at
+    once, the same values as ``MinHash(num_perm=NUM_PERM, seed=seed, hashfunc=identity)
+    .update_batch(shingle hashes)`` (tests/test_voice_duplicates.py checks it)."""
+    a_perm, b_perm = MinHash(num_perm=NUM_PERM, seed=seed, scheme="affine32").permutations
+    sizes = sets.sizes[rows]
+    begin = np.cumsum(sizes) - sizes
+    take = np.repeat(sets.offsets[rows], sizes) + (
+        np.arange(int(sizes.sum()), dtype=np.int64) - np.repeat(begin, sizes)
+    )
+    hv = fmix32(sets.values[take])
+    sig = np.empty((len(rows), NUM_PERM), dtype=np.uint32)
+    for p in range(NUM_PERM):
+        sig[:, p] = np.minimum.reduceat(hv * a_perm[p] + b_perm[p], begin)
+    return sig
+
+
+def candidates(sig: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (a < b) that share a band of their signatures: MinHashLSH's banding, with the
+    bands and rows datasketch's MinHashLSH chooses for this threshold (weighted towards recall,
+    :data:`LSH_WEIGHTS`: the exact check removes the extra candidates), done in numpy."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
+    top = np.uint64(32)
+    pairs: list[np.ndarray] = []
+    for band in range(lsh.b):
+        key = np.zeros(len(sig), dtype=np.uint64)
+        for c in range(band * lsh.r, (band + 1) * lsh.r):
+            key = key * MIX + sig[:, c].astype(np.uint64)
+        order = np.argsort(key, kind="stable")
+        cut = np.flatnonzero(np.diff(key[order])) + 1
+        starts = np.concatenate([[0], cut])
+        ends = np.concatenate([cut, [len(key)]])
+        many = (ends - starts) > 1
+        two = many & ((ends - starts) == 2)
+        lo, hi = order[starts[two]].astype(np.uint64), order[starts[two] + 1].astype(np.uint64)
+        pairs.append((np.minimum(lo, hi) << top) | np.maximum(lo, hi))
+        for s, e in zip(starts[many & ~two].tolist(), ends[many & ~two].tolist(), strict=True):
+            members = np.sort(order[s:e]).astype(np.uint64)
+            if len(members) <= BIG_BUCKET:
+                i, j = np.triu_indices(len(members), k=1)
+                pairs.append((members[i] << top) | members[j])
+            else:  # a chain and a star: connected, without all the pairs
+                pairs.append((members[:-1] << top) | members[1:])
+                pairs.append((members[0] << top) | members[1:])
+    both = _distinct(np.concatenate(pairs)) if pairs else np.zeros(0, dtype=np.uint64)
+    return (both >> top).astype(np.int64), (both & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (np.unique's hash path is several times slower on 10M integers)."""
+    ordered = np.sort(values)
+    if len(ordered) < 2:
+        return ordered
+    return ordered[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _DTYPES.items()})
 
 
 _DTYPES = {"group_id": object, "source": object, "item_id": object, "similarity": "float64"}
@@ -176,36 +337,13 @@ def _check(items: pd.DataFrame, threshold: float) -> None:
             code="voice.items_columns",
             hint="pass the items as voice.items.read_items returns them",
         )
-    if not isinstance(threshold, int | float) or not 0 < float(threshold) <= 1:
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int | float)
+        or not 0 < float(threshold) <= 1
+    ):
         raise ConfigError(
             f"threshold must be a Jaccard similarity in (0, 1]; got {threshold!r}",
             code="voice.bad_threshold",
             hint=f"the default is {THRESHOLD}; higher finds fewer, closer copies",
         )
-
-
-def _candidates(
-    sets: Sequence[frozenset[str]], threshold: float, seed: int
-) -> list[tuple[int, int]]:
-    """Index pairs that share an LSH bucket (each pair once, smaller index first)."""
-    if len(sets) < 2:
-        return []
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    proto = MinHash(num_perm=NUM_PERM, seed=seed)
-    with lsh.insertion_session() as session:
-        for i, s in enumerate(sets):
-            m = proto.copy()
-            m.update_batch([x.encode("utf-8") for x in s])
-            session.insert(i, LeanMinHash(m), check_duplication=False)
-    pairs: set[tuple[int, int]] = set()
-    for table in lsh.hashtables:
-        for key in table.keys():  # noqa: SIM118 - a datasketch storage, not a dict
-            members = sorted(table.get(key))
-            if len(members) < 2:
-                continue
-            if len(members) <= BIG_BUCKET:
-                pairs.update((a, b) for k, a in enumerate(members) for b in members[k + 1 :])
-            else:
-                pairs.update(zip(members, members[1:], strict=False))
-                pairs.update((members[0], b) for b in members[1:])
-    return sorted(pairs)
