@@ -19,6 +19,7 @@ from pathlib import Path
 from .errors import ConfigError
 
 CONFIG_NAME = Path("conf") / "poanalytics.toml"
+THEMES_NAME = Path("conf") / "themes.toml"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -58,6 +59,15 @@ class Settings:
     lock_timeout: float = 30.0
     # False when no conf/poanalytics.toml was found: the default warehouse path is then refused
     root_found: bool = True
+    # [voice]: the analysis limit of a ticket's or highlight's text (longer text is cut and flagged,
+    # never dropped) and the theme taxonomy file (poanalytics.voice.taxonomy)
+    voice_max_chars: int = 20_000
+    themes_file: Path | None = None
+
+    @property
+    def taxonomy_path(self) -> Path:
+        """The theme taxonomy: ``[voice] taxonomy`` (default conf/themes.toml under the root)."""
+        return self.themes_file if self.themes_file is not None else self.root / THEMES_NAME
 
     def default_warehouse(self) -> Path:
         """The configured warehouse; ``config.no_root`` when no project root was found, so a
@@ -105,6 +115,8 @@ def _load(root: Path, found: bool = True) -> Settings:
     paths = data.get("paths", {})
     engine = data.get("duckdb", {})
     temp = str(engine.get("temp_directory", "") or "")
+    voice = data.get("voice", {})
+    themes = str(voice.get("taxonomy", "") or "")
     return Settings(
         root=root,
         warehouse=root / paths.get("warehouse", "data/warehouse.duckdb"),
@@ -115,7 +127,20 @@ def _load(root: Path, found: bool = True) -> Settings:
         temp_directory=(root / Path(temp).expanduser()) if temp else None,
         lock_timeout=_timeout(engine.get("lock_timeout", 30), path),
         root_found=found,
+        voice_max_chars=_positive(voice.get("max_chars", 20_000), "max_chars", "voice", path),
+        themes_file=(root / Path(themes).expanduser()) if themes else None,
     )
+
+
+def _positive(value: object, key: str, section: str, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"{key} = {value!r} under [{section}] in {path} is not a whole number of at least 1",
+            code="config.voice_max_chars",
+            hint="set max_chars under [voice] to the characters of a ticket or highlight to "
+            "analyse, e.g. 20000 (longer text is cut and flagged as truncated)",
+        )
+    return value
 
 
 def _timeout(value: object, path: Path) -> float:

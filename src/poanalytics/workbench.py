@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import db, schema
 from .config import Settings, settings
-from .errors import ConfigError, WarehouseError
+from .errors import ConfigError, WarehouseError, warn
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .ingest.mapping import Columns
 from .metrics import (
@@ -532,6 +532,84 @@ class Workbench:
                 ),
             )
 
+    # -- voice of the customer -------------------------------------------------------------------
+    def voice_taxonomy(self) -> Taxonomy | None:
+        """The theme taxonomy (``[voice] taxonomy``, conf/themes.toml), None when there is none;
+        ``voice.taxonomy_syntax`` / ``voice.taxonomy_invalid`` when it cannot be used."""
+        from .voice.taxonomy import read_taxonomy
+
+        return read_taxonomy(self.settings.taxonomy_path)
+
+    def voice_refresh(self, force: bool = False, *, seed: int = 0) -> RefreshInfo:
+        """Read every ticket and interview highlight, clean its text, score sentiment, group
+        near-duplicates and assign themes (the taxonomy's, or discovered ones when there is no
+        taxonomy, deterministic for ``seed``), stored in the voice_* tables in one transaction.
+        Does nothing when the stored refresh is current (same tickets and notes, same taxonomy
+        version, same ``[voice] max_chars``) unless ``force``. Returns what it wrote or found
+        (``info.refreshed``). Every voice call refreshes first when stale, so this is only needed
+        to refresh ahead of time or with another ``seed``."""
+        from .voice.store import info_of, is_stale, latest
+
+        taxonomy = self.voice_taxonomy()
+        limit = self.settings.voice_max_chars
+        if not force:
+            with self.connection() as con:
+                if not is_stale(con, taxonomy, seed=seed, limit=limit):
+                    row = latest(con)
+                    assert row is not None
+                    return info_of(con, row)
+        info = self._voice_write(taxonomy, seed, limit)
+        for w in info.warnings:
+            warn(w)
+        return info
+
+    def _voice_write(self, taxonomy: Taxonomy | None, seed: int, limit: int) -> RefreshInfo:
+        from .voice.errors import VoiceError
+        from .voice.store import refresh
+
+        if self.read_only:
+            raise VoiceError(
+                f"the voice tables of {self.path} are out of date (tickets, notes or the "
+                "taxonomy changed since the last refresh) and the warehouse is open read-only",
+                code="voice.read_only",
+                hint="open it writable once (Workbench(path)) and call wb.voice_refresh(), or "
+                "run any voice call there: it refreshes first",
+            )
+        with self.connection(write=True) as con:
+            return refresh(con, taxonomy=taxonomy, seed=seed, limit=limit)
+
+    def _voice_ready(self) -> None:
+        """Refresh the voice tables when stale (any call reading them runs this first). With no
+        taxonomy, a stored discovery of any seed counts as current."""
+        from .voice.store import is_stale
+
+        taxonomy = self.voice_taxonomy()
+        limit = self.settings.voice_max_chars
+        with self.connection() as con:
+            stale = is_stale(con, taxonomy, seed=None, limit=limit)
+        if stale:
+            self._voice_write(taxonomy, 0, limit)
+
+    def themes(
+        self, source: str = "all", date_from: Any = None, date_to: Any = None
+    ) -> ThemesResult:
+        """Themes of tickets and interview highlights (``source``: "all", "tickets" or "notes") in
+        a date range: ``.table`` theme, items, unique_problems, users, share, sentiment, trend
+        (change against the previous period of the same length; NULL when data does not cover
+        it), items_previous, origin; ``.assignments`` (source, item_id, theme, matched_terms);
+        ``.figure()``. Rules in docs/voice.md and poanalytics.voice.themes. A theme no item
+        matches is listed with 0 items and a ``voice.theme_no_matches`` warning."""
+        from .voice.themes import ThemesQuery, no_match_warnings, run_themes
+
+        query = ThemesQuery(source=source, date_from=date_from, date_to=date_to)
+        self._voice_ready()
+        with self.connection() as con:
+            result = run_themes(con, query)
+            warnings = no_match_warnings(con)
+        for w in warnings:
+            result.warnings.append(w)
+            warn(w)
+        return result
     # -- voice: what people say against what they do (voice/people.py, lift.py, trends.py) --------
     def theme_lift(
         self,
@@ -555,6 +633,7 @@ class Workbench:
             date_from=date_from,
             date_to=date_to,
         )
+        self._voice_ready()
         with self.connection() as con:
             return run_lift(con, query)
 
@@ -572,6 +651,7 @@ class Workbench:
         query = TrendsQuery(
             period, source=source, date_from=date_from, date_to=date_to, theme=theme
         )
+        self._voice_ready()
         with self.connection() as con:
             return run_trends(con, query)
 
@@ -580,6 +660,7 @@ class Workbench:
     ) -> pd.DataFrame:
         """The items joined to the events' users, per source: items, joined, by_user_id,
         by_identity, by_email, by_hash, ambiguous, unjoined, rate (``poanalytics.voice.people``)."""
+        self._voice_ready()
         with self.connection() as con:
             return join_rate(con, source, date_from, date_to)
 
@@ -619,3 +700,6 @@ class Workbench:
 
 from .ingest.source_config import SourcesLoad  # noqa: E402  (for the annotation)
 from .status import Status  # noqa: E402  (for the annotation; status imports nothing from here)
+from .voice.store import RefreshInfo  # noqa: E402  (for the annotation)
+from .voice.taxonomy import Taxonomy  # noqa: E402  (for the annotation)
+from .voice.themes import ThemesResult  # noqa: E402  (for the annotation)
