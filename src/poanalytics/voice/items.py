@@ -109,7 +109,7 @@ def clean_text(texts: pd.Series, limit: int | None = None) -> pd.Series:
     return pd.Series([r[0] for r in out], index=texts.index, name=texts.name, dtype=object)
 
 
-def check_source(source: Any, code_hint: str = "") -> str:
+def check_source(source: Any) -> str:
     """``source``: "all", "tickets" or "notes" (``voice.source`` otherwise, with a did-you-mean)."""
     if not isinstance(source, str) or source not in SOURCE_CHOICES:
         from ..errors import did_you_mean
@@ -118,8 +118,7 @@ def check_source(source: Any, code_hint: str = "") -> str:
         raise VoiceError(
             f"unknown source {source!r}.{near}",
             code="voice.source",
-            hint='pass source="all" (tickets and interview highlights), "tickets" or "notes"'
-            + code_hint,
+            hint='pass source="all" (tickets and interview highlights), "tickets" or "notes"',
         )
     return source
 

@@ -139,11 +139,10 @@ def parse_taxonomy(text: str, path: str | Path = "themes.toml") -> Taxonomy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        line = int(where.group(1)) if where else None
-        detail = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        at = f"line {line}, column {where.group(2)}" if where else "at its end"
-        raw = text.splitlines()[line - 1].strip() if line and line <= len(text.splitlines()) else ""
+        line, column, detail = _position(str(exc))
+        at = f"line {line}, column {column}" if line else "at its end"
+        lines = text.splitlines()
+        raw = lines[line - 1].strip() if line and line <= len(lines) else ""
         raise VoiceError(
             f"{at}: not valid TOML ({detail})" + (f": {raw!r}" if raw else ""),
             code="voice.taxonomy_syntax",
@@ -164,6 +163,16 @@ def parse_taxonomy(text: str, path: str | Path = "themes.toml") -> Taxonomy:
     return Taxonomy(path=file, themes=themes)
 
 
+def _position(message: str) -> tuple[int | None, int | None, str]:
+    """(line, column, message without them) of a TOMLDecodeError's text (Python 3.11 keeps
+    them only there)."""
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    detail = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+    if found is None:
+        return None, None, detail
+    return int(found.group(1)), int(found.group(2)), detail
+
+
 def _invalid(file: Path, theme: str | None, key: str, message: str) -> VoiceError:
     where = f"theme {theme!r}, key {key!r}" if theme is not None else f"key {key!r}"
     return VoiceError(
@@ -177,7 +186,7 @@ def _invalid(file: Path, theme: str | None, key: str, message: str) -> VoiceErro
 def _strings(file: Path, theme: str, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _invalid(file, theme, key, f'must be a list of text, e.g. {key} = ["..."]')
-    out = []
+    out: list[str] = []
     for v in value:
         v = " ".join(v.split())
         if not v:
