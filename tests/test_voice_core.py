@@ -246,3 +246,96 @@ def test_no_theme_gives_no_assignment():
     tax = parse_taxonomy("")
     assert tax.themes == ()
     assert assign(tax, items(("tickets", "t1", "anything"))).empty
+
+
+# -- conf/themes.toml against the demo's texts ----------------------------------------------------
+
+
+def demo_items() -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every demo ticket template (subject + body, placeholders filled) and interview quote/line,
+    with the theme it is written for."""
+    from poanalytics.demo import notes, tickets
+
+    fill = {
+        "first": "Ana",
+        "company": "Acme",
+        "device": "Pixel 8",
+        "version": "5.3.2",
+        "plan": "Pro",
+        "seats": 40,
+        "country": "Spain",
+        "days": 9,
+    }
+    general = [
+        "export",
+        "sso",
+        "integrations",
+        "performance",
+        "invites",
+        "billing_invoices",
+        "login",
+        "data_import",
+        "scheduled_reports",
+        "reports_timezone",
+        "privacy",
+        "empty_charts",
+    ]
+    rows, expected = [], {}
+    kinds = {
+        "android_bug": "onboarding_crash",
+        "pricing": "pricing",
+        "pricing_question": "sales_quote",
+    }
+    for kind, theme in kinds.items():
+        for i, t in enumerate(tickets.TEMPLATES[kind]):
+            item = f"{kind}-{i}"
+            rows.append(
+                ("tickets", item, t.subject.format(**fill) + "\n\n" + t.body.format(**fill))
+            )
+            expected[item] = theme
+    for i, (t, theme) in enumerate(zip(tickets.GENERAL, general, strict=True)):
+        rows.append(
+            ("tickets", f"general-{i}", t.subject.format(**fill) + "\n\n" + t.body.format(**fill))
+        )
+        expected[f"general-{i}"] = theme
+    quotes = {
+        "android_bug": ["onboarding_crash", "onboarding_crash", None, None, "onboarding_crash"],
+        "pricing": ["pricing"] * 6,
+    }
+    for kind, themes in quotes.items():
+        for i, (q, theme) in enumerate(zip(notes.KINDS[kind].quotes, themes, strict=True)):
+            if theme is not None:
+                text = q.split(" #")[0]
+                rows.append(("notes", f"{kind}-q{i}", text))
+                expected[f"{kind}-q{i}"] = theme
+    return pd.DataFrame(rows, columns=["source", "item_id", "text"]), expected
+
+
+def test_the_demo_taxonomy_covers_the_demo_texts():
+    from tests.conftest import ROOT
+
+    tax = read_taxonomy(ROOT / "conf" / "themes.toml")
+    assert tax is not None
+    for name in ("onboarding_crash", "pricing"):
+        assert name in tax.names
+    assert tax["onboarding_crash"].links == {
+        "funnel_steps": ["profile_completed"],
+        "events": ["app_error"],
+        "features": ["profile form", "Android app"],
+        "segments": {"platform": "android"},
+    }
+    assert tax["pricing"].links["segments"] == {"plan": "starter"}
+    assert tax["pricing"].links["events"] == ["subscription_cancelled"]
+    frame, expected = demo_items()
+    got = assign(tax, frame)
+    themes_of = got.groupby("item_id")["theme"].apply(set).to_dict()
+    missing = {i: t for i, t in expected.items() if t not in themes_of.get(i, set())}
+    assert missing == {}
+    # quote requests are not price complaints, and no complaint is a quote request
+    quotes = [i for i, t in expected.items() if t == "sales_quote"]
+    assert all("pricing" not in themes_of[i] for i in quotes)
+    complaints = [i for i, t in expected.items() if t == "pricing"]
+    assert all("sales_quote" not in themes_of[i] for i in complaints)
+    # the crash theme holds only the Android bug's texts
+    crash = {i for i, ts in themes_of.items() if "onboarding_crash" in ts}
+    assert crash == {i for i, t in expected.items() if t == "onboarding_crash"}

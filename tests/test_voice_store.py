@@ -335,3 +335,39 @@ def test_trend_is_null_when_data_does_not_cover_the_previous_period(trend_wb):
     with pytest.warns(PoaWarning):
         whole = trend_wb.themes()  # no range: the whole data, nothing before it
     assert whole.table["trend"].isna().all()
+
+
+def test_sentiment_and_duplicates_come_from_the_refresh(voice_wb, tmp_path):
+    from poanalytics.voice.sentiment import METHOD, score
+
+    voice_wb.load_tickets(
+        write_tickets(
+            tmp_path / "again.csv",
+            [
+                (
+                    "T1b",
+                    "u1",
+                    "",
+                    "2026-03-02 11:00",
+                    "App crashes on profile step",
+                    "It crashes every time.",
+                )
+            ],
+        )
+    )
+    with pytest.warns(PoaWarning):
+        t = voice_wb.themes()
+    items = voice_wb.sql("SELECT * FROM voice_items").set_index("item_id")
+    # the stored score is voice.sentiment's for the stored text; none for other scripts or no words
+    assert items.loc["T2", "sentiment"] == pytest.approx(
+        score(pd.Series([items.loc["T2", "text"]]))[0]
+    )
+    assert items.loc[["T3", "T4", "T6", "INT-1#3"], "sentiment"].isna().all()
+    # T1b repeats T1 word for word: one group under the earlier ticket
+    assert items.loc["T1", "dup_group"] == items.loc["T1b", "dup_group"] == "T1"
+    crash = t.table.set_index("theme").loc["crash"]
+    assert (crash["items"], crash["unique_problems"]) == (3, 2)
+    mean = items.loc[["T1", "T1b", "INT-1#1"], "sentiment"].mean()
+    assert crash["sentiment"] == pytest.approx(mean)
+    fig = t.figure()
+    assert METHOD in fig.to_json()

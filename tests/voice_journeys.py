@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 import poanalytics as poa
+from poanalytics.voice import store
 from tests.journeys import T0
 
 
@@ -41,11 +42,21 @@ def put_voice(
             )
         )
         assigned += [(source, it["item_id"], t) for t in it["themes"]]
+    # stamped like a refresh of the warehouse's tickets and notes with the Workbench's taxonomy, so
+    # voice calls (which refresh first when stale) read these rows as current
+    version = store.taxonomy_version(wb.voice_taxonomy())
     with wb.connection(write=True) as con:
         con.execute(
             "INSERT INTO voice_refresh (refresh_id, refreshed_at, taxonomy_version, fingerprint, "
-            "items, assigned, unassigned) VALUES (?, now(), 'test', 'test', ?, ?, ?)",
-            [refresh_id, len(rows), sum(1 for r in rows if r[-1] is None), 0],
+            "items, assigned, unassigned) VALUES (?, now(), ?, ?, ?, ?, ?)",
+            [
+                refresh_id,
+                version,
+                store.fingerprint(con, wb.settings.voice_max_chars),
+                len(rows),
+                sum(1 for r in rows if r[-1] is None),
+                0,
+            ],
         )
         for r in rows:
             con.execute(

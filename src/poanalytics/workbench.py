@@ -610,6 +610,7 @@ class Workbench:
             result.warnings.append(w)
             warn(w)
         return result
+
     # -- voice: what people say against what they do (voice/people.py, lift.py, trends.py) --------
     def theme_lift(
         self,

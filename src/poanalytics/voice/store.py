@@ -278,10 +278,8 @@ def _update_from(
 
 
 def _sentiment(con: duckdb.DuckDBPyConnection, rid: int) -> None:
-    try:
-        from .sentiment import score  # H3's module: NULL sentiment until it is there
-    except ImportError:
-        return
+    from .sentiment import score  # here, not at the top: the VADER lexicon loads on first use
+
     items = _texts(con, rid)
     if items.empty:
         return
@@ -293,10 +291,8 @@ def _sentiment(con: duckdb.DuckDBPyConnection, rid: int) -> None:
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, rid: int, seed: int) -> None:
-    try:
-        from .duplicates import near_duplicates  # H3's module: no groups until it is there
-    except ImportError:
-        return
+    from .duplicates import near_duplicates
+
     items = _texts(con, rid)
     if items.empty:
         return

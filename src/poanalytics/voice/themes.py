@@ -83,11 +83,9 @@ class ThemesResult(MetricResult):
 
 def sentiment_method() -> str:
     """The sentiment method's short name for charts (voice.sentiment.METHOD)."""
-    try:
-        from .sentiment import METHOD
-    except ImportError:  # H3's module not there yet: no scores are stored either
-        return "VADER"
-    return str(METHOD)
+    from .sentiment import METHOD
+
+    return METHOD
 
 
 def _scope(q: ThemesQuery, p: Params) -> str:
