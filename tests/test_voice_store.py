@@ -371,3 +371,55 @@ def test_sentiment_and_duplicates_come_from_the_refresh(voice_wb, tmp_path):
     assert crash["sentiment"] == pytest.approx(mean)
     fig = t.figure()
     assert METHOD in fig.to_json()
+
+
+def test_with_no_taxonomy_the_refresh_assigns_discovered_themes(tmp_path):
+    config = dataclasses.replace(settings(), themes_file=tmp_path / "no-themes.toml")
+    rows = []
+    for i in range(12):
+        rows.append(
+            (
+                f"E{i}",
+                f"u{i}",
+                "",
+                f"2026-03-{i + 1:02d} 10:00",
+                "Export broken",
+                f"The csv export stops halfway, export file truncated, report {i}",
+            )
+        )
+        rows.append(
+            (
+                f"L{i}",
+                f"v{i}",
+                "",
+                f"2026-03-{i + 1:02d} 11:00",
+                "Login fails",
+                f"Password reset link expired, cannot login to account, attempt {i}",
+            )
+        )
+    rows.append(("X", "x", "", "2026-03-20 10:00", "", "<p></p>"))
+    with poa.Workbench(tmp_path / "w.duckdb", config=config) as wb:
+        wb.load_tickets(write_tickets(tmp_path / "t.csv", rows))
+        assert wb.voice_taxonomy() is None
+        t = wb.themes()
+        info = wb.voice_refresh()
+        assert info.refreshed is False and info.origin == "discovered"
+        assert info.taxonomy_version == "discovered:0"
+        n = wb.sql("SELECT count(*) AS n FROM tickets").n[0]
+        assert info.items == n == 25 == info.assigned + info.unassigned
+        assert t.table["origin"].eq("discovered").all() and len(t.table) >= 2
+        stored = wb.sql("SELECT item_id, unassigned_reason FROM voice_items").set_index("item_id")
+        assert stored.loc["X", "unassigned_reason"] == "empty"
+        a = wb.sql("SELECT item_id, theme, matched_terms FROM voice_assignments")
+        theme_of = dict(zip(a.item_id, a.theme, strict=True))
+        # the two subjects end in two different themes, each explained by its terms
+        assert len({theme_of[f"E{i}"] for i in range(12)}) == 1
+        assert len({theme_of[f"L{i}"] for i in range(12)}) == 1
+        assert theme_of["E0"] != theme_of["L0"]
+        assert all(len(m) > 0 for m in a.matched_terms)
+        # a taxonomy appears: the next call uses it instead
+        (tmp_path / "no-themes.toml").write_text('[themes.export]\nkeywords = ["export"]\n')
+        t2 = wb.themes()
+        assert t2.table[["theme", "items", "origin"]].values.tolist() == [
+            ["export", 12, "taxonomy"]
+        ]

@@ -331,15 +331,11 @@ def _taxonomy_themes(
 
 
 def _discovered_themes(con: duckdb.DuckDBPyConnection, rid: int, seed: int) -> None:
-    """Themes from voice.discover (H2); while it is missing every item stays unassigned with the
-    reason "no_taxonomy"."""
-    try:
-        from .discover import discover
-    except ImportError:
-        con.execute(
-            "UPDATE voice_items SET unassigned_reason = 'no_taxonomy' WHERE refresh_id = ?", [rid]
-        )
-        return
+    """Themes discovered in the items (voice.discover: TF-IDF + NMF, deterministic for ``seed``),
+    stored with origin "discovered"; an item discovery leaves out keeps its reason (empty,
+    no_common_terms, too_few_items, no_dominant_theme)."""
+    from .discover import discover
+
     version = discovered_version(seed)
     found = discover(_texts(con, rid), seed=seed)
     themes = found.themes
