@@ -423,3 +423,35 @@ def test_with_no_taxonomy_the_refresh_assigns_discovered_themes(tmp_path):
         assert t2.table[["theme", "items", "origin"]].values.tolist() == [
             ["export", 12, "taxonomy"]
         ]
+
+
+def test_a_ticket_id_two_sources_share_gives_two_items(tmp_path):
+    config = dataclasses.replace(settings(), themes_file=tmp_path / "themes.toml")
+    (tmp_path / "themes.toml").write_text(THEMES, encoding="utf-8")
+    rows = [("1", "u1", "", "2026-03-01 10:00", "Crash", "it crashes")]
+    with poa.Workbench(tmp_path / "w.duckdb", config=config) as wb:
+        wb.load_tickets(write_tickets(tmp_path / "t.csv", rows))
+        wb.load_tickets(pd.read_csv(tmp_path / "t.csv", dtype=str))
+        assert wb.sql("SELECT count(*) AS n FROM tickets").n[0] == 2
+        with pytest.warns(PoaWarning):
+            t = wb.themes()
+        assert sorted(t.assignments.item_id) == ["1@csv", "1@dataframe"]
+        assert t.table.set_index("theme").loc["crash", "items"] == 2
+        info = wb.voice_refresh()
+        assert info.items == 2 == info.assigned
+
+
+def test_read_only_reads_a_current_refresh_and_refuses_a_stale_one(tmp_path):
+    config = dataclasses.replace(settings(), themes_file=tmp_path / "themes.toml")
+    (tmp_path / "themes.toml").write_text(THEMES, encoding="utf-8")
+    path = tmp_path / "w.duckdb"
+    with poa.Workbench(path, config=config) as wb:
+        wb.load_tickets(write_tickets(tmp_path / "t.csv", TICKETS[:2]))
+    with poa.Workbench(path, config=config, read_only=True) as ro:
+        with pytest.raises(VoiceError) as err:
+            ro.themes()
+        assert err.value.code == "voice.read_only" and err.value.hint
+    with poa.Workbench(path, config=config) as wb, pytest.warns(PoaWarning):
+        wb.voice_refresh()
+    with poa.Workbench(path, config=config, read_only=True) as ro, pytest.warns(PoaWarning):
+        assert ro.themes().table.set_index("theme").loc["price", "items"] == 1

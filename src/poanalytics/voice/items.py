@@ -1,7 +1,10 @@
 """The items of voice of the customer and their cleaned text.
 
 An item is a ticket (``item_id`` = ticket_id, text = subject + blank line + body) or an interview
-highlight (``item_id`` = note_id || '#' || position, text = the quote). Its analysed text is the
+highlight (``item_id`` = note_id || '#' || position, text = the quote). A ticket id (note id) that
+two sources share, e.g. the same export loaded once as CSV and once as a DataFrame, is told apart
+by its source: ``item_id`` = ticket_id || '@' || source (note_id || '@' || source || '#' || position),
+so every row loaded is one item and no two items share an id. Its analysed text is the
 original with HTML removed (comments, script and style blocks, tags; entities such as ``&amp;``,
 ``&#233;`` and ``&#x1F600;`` decoded), whitespace of any script collapsed to one space and cut to
 ``[voice] max_chars`` of conf/poanalytics.toml (default 20000). A body that is only markup ends
@@ -157,7 +160,10 @@ def items_sql(
     parts = []
     if source in ("all", "tickets"):
         parts.append(
-            f"""SELECT 'tickets' AS source, t.ticket_id AS item_id, t.ticket_id AS parent_id,
+            f"""SELECT 'tickets' AS source,
+                   CASE WHEN count(*) OVER (PARTITION BY t.ticket_id) > 1
+                        THEN t.ticket_id || '@' || t.source ELSE t.ticket_id END AS item_id,
+                   t.ticket_id AS parent_id,
                    CAST(NULL AS INTEGER) AS position, t.user_id,
                    CASE WHEN regexp_matches(trim(t.requester), {email_rx}) THEN trim(t.requester)
                         ELSE nullif(trim(coalesce(t.properties->>'requester_email',
@@ -168,7 +174,10 @@ def items_sql(
         )
     if source in ("all", "notes"):
         parts.append(
-            f"""SELECT 'notes' AS source, h.note_id || '#' || h.position AS item_id,
+            f"""SELECT 'notes' AS source,
+                   CASE WHEN h.note_id IN (SELECT note_id FROM notes GROUP BY ALL HAVING count(*) > 1)
+                        THEN h.note_id || '@' || n.source ELSE h.note_id END
+                       || '#' || h.position AS item_id,
                    h.note_id AS parent_id, h.position, n.user_id,
                    nullif(trim(coalesce(n.properties->>'email', n.properties->>'participant_email')),
                           '') AS email,
