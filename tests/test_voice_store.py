@@ -324,6 +324,9 @@ def test_trend_compares_with_the_previous_period_of_the_same_length(trend_wb):
     assert table.loc["price", "items_previous"] == 0
     assert pd.isna(table.loc["price", "trend"])
     assert table.loc["crash", "share"] == pytest.approx(3 / 4)
+    shown = t.summary_table().set_index("theme")
+    assert (shown.loc["crash", "trend"], shown.loc["price", "trend"]) == ("+50.0%", "—")
+    assert shown.loc["crash", "share"] == "75.0%"
 
 
 def test_trend_is_null_when_data_does_not_cover_the_previous_period(trend_wb):

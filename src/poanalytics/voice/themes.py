@@ -80,6 +80,21 @@ class ThemesResult(MetricResult):
 
         return themes_figure(self.table, method=sentiment_method())
 
+    def summary_table(self) -> pd.DataFrame:
+        """The table as text: share in percent, trend as a signed percent change ("+50.0%", "—"
+        when there is none), sentiment with two decimals."""
+        from .. import format as fmt
+
+        out = super().summary_table()
+        out["trend"] = [
+            fmt.MISSING if pd.isna(v) else ("+" if v > 0 else "") + fmt.percent(v)
+            for v in self.table["trend"]
+        ]
+        out["sentiment"] = [
+            fmt.MISSING if pd.isna(v) else f"{v:+.2f}" for v in self.table["sentiment"]
+        ]
+        return out
+
 
 def sentiment_method() -> str:
     """The sentiment method's short name for charts (voice.sentiment.METHOD)."""
