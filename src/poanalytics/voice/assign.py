@@ -22,9 +22,9 @@ The rules (docs/voice.md):
 * An item in no theme gets ``unassigned_reason``: ``empty`` when its text holds no letter or digit
   (nothing to match, e.g. a body that was only HTML), else ``no_match``.
 
-Everything is one SQL statement over all items: each item's words are made once (one regular
-expression per item), each literal term is then a substring test; only ``patterns`` run a regular
-expression per item. Never a Python loop over items.
+Everything is SQL over all items at once: each item's words are made once into a temp table (one
+regular expression per item), each literal term is then a substring test of them; only
+``patterns`` run a regular expression per item. Never a Python loop over items.
 """
 
 from __future__ import annotations
@@ -79,11 +79,28 @@ def _literal(term: str, params: Params) -> str:
     return f"contains(wt, {params.add(probe(term))})"
 
 
-def assign_sql(taxonomy: Taxonomy, items: str, params: Params) -> str:
-    """SELECT source, item_id, theme, matched_terms over ``items`` (a table or view with source,
-    item_id, text). Items with no letter or digit are never in a theme."""
-    has_words = params.add(HAS_WORDS)
-    rows = []
+WORDS = "_voice_words"  # temp table: the items with words, and their words (``words_sql``)
+
+
+def make_words(con: duckdb.DuckDBPyConnection, items: str) -> None:
+    """(Re)create the temp table ``WORDS`` (source, item_id, text, wt) from ``items`` (a table,
+    view or parenthesised SELECT with source, item_id, text): each item's words made once, for
+    every theme; items with no letter or digit are left out (they can be in no theme)."""
+    p = Params()
+    sql = (
+        f"CREATE OR REPLACE TEMP TABLE {WORDS} AS SELECT source, item_id, text, "
+        f"{words_sql('text', p)} AS wt FROM {items} WHERE regexp_matches(text, {p.add(HAS_WORDS)})"
+    )
+    con.execute(sql, p.used_in(sql))
+
+
+def drop_words(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {WORDS}")
+
+
+def assign_sql(taxonomy: Taxonomy, params: Params, words: str = WORDS) -> str:
+    """SELECT source, item_id, theme, matched_terms over ``words`` (made by ``make_words``)."""
+    parts = []
     for theme in taxonomy.themes:
         tests = []
         for term in (*theme.phrases, *theme.keywords):
@@ -93,23 +110,19 @@ def assign_sql(taxonomy: Taxonomy, items: str, params: Params) -> str:
             tests.append(f"CASE WHEN regexp_matches(text, {rx}) THEN {params.add(pattern)} END")
         excluded = " OR ".join(_literal(term, params) for term in theme.exclude) or "false"
         sources = ", ".join(params.add(s) for s in theme.sources)
-        rows.append(
-            f"{{'theme': {params.add(theme.name)}, "
-            f"'m': list_filter([{', '.join(tests)}], lambda x: x IS NOT NULL), "
-            f"'ok': source IN ({sources}) AND NOT ({excluded}), "
-            f"'n': {int(theme.min_matches)}}}"
+        parts.append(
+            f"""SELECT source, item_id, {params.add(theme.name)} AS theme, m AS matched_terms
+            FROM (SELECT source, item_id,
+                         list_filter([{", ".join(tests)}], lambda x: x IS NOT NULL) AS m
+                  FROM {words} WHERE source IN ({sources}) AND NOT ({excluded}))
+            WHERE len(m) >= {int(theme.min_matches)}"""
         )
-    if not rows:
+    if not parts:
         return (
             "SELECT CAST(NULL AS VARCHAR) AS source, CAST(NULL AS VARCHAR) AS item_id, "
             "CAST(NULL AS VARCHAR) AS theme, CAST([] AS VARCHAR[]) AS matched_terms WHERE false"
         )
-    # one pass over the items: a row per (item, theme) from a list of structs, kept when it matched
-    return f"""SELECT source, item_id, r.theme AS theme, r.m AS matched_terms
-        FROM (SELECT source, item_id, unnest([{", ".join(rows)}]) AS r
-              FROM (SELECT source, item_id, text, {words_sql("text", params)} AS wt FROM {items}
-                    WHERE regexp_matches(text, {has_words})))
-        WHERE r.ok AND len(r.m) >= r.n"""
+    return " UNION ALL ".join(parts)
 
 
 def unassigned_sql(items: str, assignments: str, params: Params) -> str:
@@ -131,10 +144,12 @@ def assign(
     name = "_voice_assign_items"
     try:
         con.register(name, items[["source", "item_id", "text"]])
+        make_words(con, quote_ident(name))
         p = Params()
-        sql = assign_sql(taxonomy, quote_ident(name), p) + " ORDER BY theme, source, item_id"
+        sql = assign_sql(taxonomy, p) + " ORDER BY theme, source, item_id"
         return fetch_df(con, sql, p.used_in(sql))
     finally:
+        drop_words(con)
         con.unregister(name)
         if own:
             con.close()

@@ -26,7 +26,7 @@ import pandas as pd
 from ..db import fetch_all, fetch_df, fetch_one, fetch_value
 from ..errors import PoaWarning
 from ..ingest.sql import Params
-from .assign import assign_sql, unassigned_sql
+from .assign import assign_sql, drop_words, make_words, unassigned_sql
 from .errors import VoiceError
 from .items import items_sql, max_chars
 from .taxonomy import Taxonomy
@@ -321,13 +321,17 @@ def _taxonomy_themes(
                 rid,
             ],
         )
-    p = Params()
-    select = assign_sql(taxonomy, items, p)
-    sql = f"""INSERT INTO voice_assignments (source, item_id, theme, matched_terms, origin,
-                  taxonomy_version, refresh_id)
-              SELECT source, item_id, theme, matched_terms, {p.add(TAXONOMY)}, {p.add(version)},
-                     {p.add(rid)} FROM ({select})"""
-    con.execute(sql, p.used_in(sql))
+    make_words(con, items)
+    try:
+        p = Params()
+        select = assign_sql(taxonomy, p)
+        sql = f"""INSERT INTO voice_assignments (source, item_id, theme, matched_terms, origin,
+                      taxonomy_version, refresh_id)
+                  SELECT source, item_id, theme, matched_terms, {p.add(TAXONOMY)},
+                         {p.add(version)}, {p.add(rid)} FROM ({select})"""
+        con.execute(sql, p.used_in(sql))
+    finally:
+        drop_words(con)
 
 
 def _discovered_themes(con: duckdb.DuckDBPyConnection, rid: int, seed: int) -> None:
