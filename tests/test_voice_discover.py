@@ -167,7 +167,14 @@ def test_too_few_items_and_empty_input():
     assert found.themes.empty and set(found.unassigned.reason) == {"too_few_items"}
     none = discover(pd.DataFrame({"source": [], "item_id": [], "text": []}))
     assert none.themes.empty and none.assignments.empty and none.unassigned.empty
-    assert list(none.themes.columns) == ["theme", "terms", "items", "share", "weight", "examples"]
+    assert list(none.themes.columns)[:6] == [
+        "theme",
+        "terms",
+        "items",
+        "share",
+        "weight",
+        "examples",
+    ]
     assert list(none.assignments.columns) == [
         "source",
         "item_id",
@@ -304,3 +311,24 @@ def test_an_assignment_always_names_the_terms_that_matched():
     assert found.assignments.matched_terms.map(len).min() >= 1
     left = found.unassigned.set_index("item_id").reason
     assert list(left.reindex(only_tail.item_id)) == ["no_dominant_theme"] * 6
+
+
+def test_keyword_rule_proposed_per_theme_is_what_it_says():
+    """Each theme proposes keywords (a subset of its terms) and min_matches for the taxonomy, with
+    the items that rule would take here: counted again with a plain whole-word regex."""
+    items = planted(400, seed=9)
+    # noise: a billing word in crash tickets, so the rule has something to get wrong
+    items.loc[items.topic == "crash", "text"] += " price"
+    found = discover(items, n_themes=4, seed=0)
+    assigned = found.assignments.set_index("item_id").theme
+    for theme in found.themes.itertuples():
+        assert theme.keywords and set(theme.keywords) <= set(theme.terms)
+        words = items.text.str.lower().str.findall(r"\b\w+\b").map(set)
+        holds = words.map(lambda w, k=theme.keywords: len(w & set(k)))
+        taken = items.item_id[holds >= theme.min_matches]
+        assert len(taken) == theme.rule_items
+        own = (assigned.reindex(taken) == theme.theme).sum()
+        assert own == pytest.approx(theme.rule_precision * theme.rule_items)
+        assert own == pytest.approx(theme.rule_recall * theme.items)
+    billing = found.themes[found.themes.terms.map(lambda t: "price" in t)].iloc[0]
+    assert billing.rule_precision >= 0.95  # 'price' alone would take every crash ticket too

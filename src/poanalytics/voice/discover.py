@@ -110,6 +110,11 @@ def _empty_themes() -> pd.DataFrame:
             "share": pd.Series(dtype="float64"),
             "weight": pd.Series(dtype="float64"),
             "examples": pd.Series(dtype=object),
+            "keywords": pd.Series(dtype=object),
+            "min_matches": pd.Series(dtype="int64"),
+            "rule_items": pd.Series(dtype="int64"),
+            "rule_precision": pd.Series(dtype="float64"),
+            "rule_recall": pd.Series(dtype="float64"),
         }
     )
 
@@ -425,6 +430,7 @@ def _assign(
     hits["term"] = vocab[order.ravel()[hits["col"].to_numpy()]].astype(object)
     matched = hits.groupby("row", sort=True)["term"].agg(list)
     members = np.flatnonzero(ok)
+    holds = present.tocsc()  # item x (theme, rank): for the keyword rule proposed per theme
     assignments = pd.DataFrame(
         {
             "source": sources[rows[members]],
@@ -440,6 +446,8 @@ def _assign(
         if not len(mine):
             continue  # a theme no item is dominated by is not proposed
         first = mine[np.lexsort((mine, -top[mine]))][:N_EXAMPLES]
+        cols = np.flatnonzero(valid[t]) + t * order.shape[1]
+        rule = _keyword_rule(holds[:, cols], ok & (best == t), terms[t])
         records.append(
             {
                 "theme": labels[t],
@@ -455,6 +463,7 @@ def _assign(
                     }
                     for e in first
                 ],
+                **rule,
             }
         )
     themes = _empty_themes()
@@ -465,6 +474,44 @@ def _assign(
             .reset_index(drop=True)
         )
     return themes, assignments
+
+
+def _keyword_rule(present: Any, mine: np.ndarray, terms: list[str]) -> dict[str, Any]:
+    """The keyword rule proposed for the taxonomy that best reproduces the theme on these items.
+
+    ``present``: items x the theme's terms (non-zero: the item holds the term); ``mine``: the
+    theme's items. Candidates: the terms whose items are at least 0, 30, 50 or 70% the theme's
+    own (the term's precision; the best term is always kept), each with ``min_matches`` 1 .. 3;
+    the candidate with the highest F1 wins (ties: the earlier, i.e. more keywords and fewer
+    matches). Returns keywords, min_matches, rule_items (items the rule takes), rule_precision
+    (share of those that are the theme's) and rule_recall (share of the theme's items taken)."""
+    hold = (present > 0).astype(np.int32).tocsc()
+    with_term = np.asarray(hold.sum(axis=0)).ravel()
+    own_term = np.asarray(hold[mine].sum(axis=0)).ravel()
+    precision = np.divide(own_term, with_term, out=np.zeros(len(terms)), where=with_term > 0)
+    own = int(mine.sum())
+    best: dict[str, Any] = {}
+    for cut in (0.0, 0.3, 0.5, 0.7):
+        keep = precision >= cut
+        keep[int(np.argmax(precision))] = True
+        count = hold @ keep.astype(np.int32)
+        for m in (1, 2, 3):
+            if m > keep.sum():
+                break
+            taken = count >= m
+            tp = int((taken & mine).sum())
+            f1 = 2 * tp / (int(taken.sum()) + own) if own else 0.0
+            if not best or f1 > best["_f1"] + 1e-12:
+                best = {
+                    "_f1": f1,
+                    "keywords": [t for t, k in zip(terms, keep, strict=True) if k],
+                    "min_matches": m,
+                    "rule_items": int(taken.sum()),
+                    "rule_precision": tp / int(taken.sum()) if taken.any() else 0.0,
+                    "rule_recall": tp / own if own else 0.0,
+                }
+    best.pop("_f1")
+    return best
 
 
 def _short(text: str) -> str:
