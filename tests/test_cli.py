@@ -46,6 +46,9 @@ def _heavy_modules_loaded(argv: list[str]) -> list[str]:
         ["status", "--help"],
         ["quarantine", "--help"],
         ["schedule", "install", "--help"],
+        ["voice", "--help"],
+        ["voice", "discover", "--help"],
+        ["voice", "discover", "--n", "x"],  # a usage error
     ],
     ids=" ".join,
 )

@@ -332,3 +332,292 @@ def test_keyword_rule_proposed_per_theme_is_what_it_says():
         assert own == pytest.approx(theme.rule_recall * theme.items)
     billing = found.themes[found.themes.terms.map(lambda t: "price" in t)].iloc[0]
     assert billing.rule_precision >= 0.95  # 'price' alone would take every crash ticket too
+
+
+# --- on the warehouse: wb.discover_themes and wb.accept_themes ---------------------------------
+
+BILLING_THEME = """# our themes (hand-written; this comment and the odd spacing must survive)
+[themes.billing]
+description = "Money"
+keywords = [ "price",   "invoice", "billing", "discount",
+  "expensive", "subscription", "refund", "charge" ]
+"""
+
+
+def planted_wb(tmp_path, n: int = 240, themes: str | None = BILLING_THEME) -> poa.Workbench:
+    """A warehouse with ``planted(n)`` as tickets and a taxonomy file (None: no file)."""
+    import dataclasses
+
+    from poanalytics.config import settings
+
+    file = tmp_path / "conf" / "themes.toml"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if themes is not None:
+        file.write_bytes(themes.encode("utf-8"))
+    items = planted(n)
+    tickets = pd.DataFrame(
+        {
+            "ticket_id": items.item_id,
+            "user_id": "u" + items.index.astype(str),
+            "created_at": pd.Timestamp("2026-03-02") + pd.to_timedelta(items.index, unit="h"),
+            "subject": items.topic + " question",
+            "body": items.text,
+        }
+    )
+    tickets.to_csv(tmp_path / "tickets.csv", index=False)
+    config = dataclasses.replace(settings(), themes_file=file)
+    wb = poa.Workbench(tmp_path / "w.duckdb", config=config)
+    wb.load_tickets(tmp_path / "tickets.csv")
+    return wb
+
+
+def test_discover_themes_reads_the_items_the_taxonomy_leaves(tmp_path):
+    with planted_wb(tmp_path) as wb:
+        result = wb.discover_themes(n_themes=3)
+        stored = wb.sql(
+            "SELECT i.item_id, bool_or(a.origin = 'taxonomy') AS covered FROM voice_items i "
+            "LEFT JOIN voice_assignments a USING (source, item_id) GROUP BY 1"
+        )
+        uncovered = set(stored.item_id[~stored.covered.fillna(False).astype(bool)])
+        assert len(uncovered) == 180  # the 60 billing tickets
+        read = set(result.assignments.item_id) | set(result.unassigned.item_id)
+        assert read == uncovered and result.items == 180
+        assert {"label", "terms", "items", "examples"} <= set(result.table.columns)
+        assert list(result.table.label) == list(result.discovery.themes.theme)
+        words = {w for terms in result.table.terms for w in terms}
+        assert not words & {"price", "invoice", "billing"}  # billing is covered already
+        assert result.table["items"].sum() + len(result.unassigned) == 180
+        assert all(":" in e for ex in result.table.examples for e in ex)
+        fig = result.figure()
+        assert len(fig.data[0].y) == 3
+        everything = wb.discover_themes(n_themes=4, uncovered=False)
+        assert everything.items == 240
+        assert "price" in {w for terms in everything.table.terms for w in terms}
+        with pytest.raises(InputError) as err:
+            wb.discover_themes(n_themes=0)
+        assert err.value.code == "voice.discover_n_themes"
+
+
+def test_accepting_appends_keeps_the_file_and_the_refresh_uses_the_themes(tmp_path):
+    with planted_wb(tmp_path) as wb:
+        file = wb.settings.taxonomy_path
+        before = file.read_bytes()
+        result = wb.discover_themes(n_themes=3)
+        crash = next(i for i, t in enumerate(result.table.terms) if "crash" in t)
+        other = next(i for i in range(3) if i != crash)
+        label = result.table.label[other]
+        accepted = wb.accept_themes(result, themes=[crash, label], names={label: "second"})
+        after = file.read_bytes()
+        assert after.startswith(before) and len(after) > len(before)
+        assert list(accepted.table.name) == [theme_name_of(result, crash), "second"]
+        taxonomy = wb.voice_taxonomy()
+        assert taxonomy.names == ["billing", theme_name_of(result, crash), "second"]
+        entry = taxonomy[theme_name_of(result, crash)]
+        assert list(entry.keywords) == list(result.table.keywords[crash])
+        assert entry.min_matches == result.table.min_matches[crash]
+        assert "seed 0" in entry.description and "Discovered" in entry.description
+        # the next voice call refreshes: the accepted themes take the items the rule said
+        themes = wb.themes()
+        assert set(themes.table.theme) == {"billing", theme_name_of(result, crash), "second"}
+        got = themes.assignments
+        for row, name in ((crash, theme_name_of(result, crash)), (other, "second")):
+            mine = set(got.item_id[got.theme == name])
+            assert len(mine) == result.table.rule_items[row]
+            discovered = set(
+                result.assignments.item_id[result.assignments.theme == result.table.label[row]]
+            )
+            assert len(mine & discovered) == pytest.approx(
+                result.table.rule_recall[row] * len(discovered)
+            )
+            assert len(mine & discovered) >= 0.9 * len(discovered)
+        # now nothing of those topics is left uncovered
+        left = wb.discover_themes(n_themes=2)
+        assert left.items == 240 - len(set(got.item_id))
+
+
+def theme_name_of(result, row: int) -> str:
+    from poanalytics.voice.accept import theme_name
+
+    return theme_name(result.table.label[row])
+
+
+def test_accepting_into_no_file_creates_it_with_a_header(tmp_path):
+    with planted_wb(tmp_path, themes=None) as wb:
+        file = wb.settings.taxonomy_path
+        assert not file.exists() and wb.voice_taxonomy() is None
+        result = wb.discover_themes(n_themes=4)  # no taxonomy: every item
+        assert result.items == 240
+        accepted = wb.accept_themes(result)
+        assert accepted.created and file.read_text().startswith("# Themes for support tickets")
+        assert len(wb.voice_taxonomy().names) == 4
+        assert oct(file.stat().st_mode & 0o777) != oct(0o600)
+        themes = wb.themes()
+        assert themes.table.origin.eq("taxonomy").all() and len(themes.table) == 4
+
+
+def test_accepting_refuses_a_name_that_exists_and_writes_nothing(tmp_path):
+    with planted_wb(tmp_path) as wb:
+        file = wb.settings.taxonomy_path
+        before = file.read_bytes()
+        result = wb.discover_themes(n_themes=3)
+        label = result.table.label[0]
+        for names in ({label: "billing"}, {label: "BILLING"}):
+            with pytest.raises(poa.PoaError) as err:
+                wb.accept_themes(result, themes=[label], names=names)
+            assert err.value.code == "voice.theme_exists" and "billing" in str(err.value)
+        with pytest.raises(poa.PoaError) as err:  # two accepted under one name
+            wb.accept_themes(result, names={label: "x", result.table.label[1]: "x"})
+        assert err.value.code == "voice.theme_exists"
+        for themes, code in (([label + "s"], "voice.accept_theme"), ([7], "voice.accept_theme")):
+            with pytest.raises(poa.PoaError) as err:
+                wb.accept_themes(result, themes=themes)
+            assert err.value.code == code
+        with pytest.raises(poa.PoaError) as err:
+            wb.accept_themes(result.table)
+        assert err.value.code == "voice.accept_input"
+        assert file.read_bytes() == before
+
+
+def test_a_failed_check_after_writing_puts_the_old_file_back(tmp_path, monkeypatch):
+    import poanalytics.voice.taxonomy as taxonomy
+
+    with planted_wb(tmp_path) as wb:
+        file = wb.settings.taxonomy_path
+        before = file.read_bytes()
+        result = wb.discover_themes(n_themes=3)
+        real = taxonomy.read_taxonomy
+        calls = []
+
+        def flaky(path=None):
+            calls.append(path)
+            if len(calls) == 2:  # the read after writing
+                assert file.read_bytes() != before
+                raise OSError("disk went away")
+            return real(path)
+
+        monkeypatch.setattr(taxonomy, "read_taxonomy", flaky)
+        with pytest.raises(OSError):
+            wb.accept_themes(result)
+        assert file.read_bytes() == before
+        # a taxonomy that is broken already is reported, and stays as it was
+        monkeypatch.setattr(taxonomy, "read_taxonomy", real)
+        file.write_bytes(before + b"[themes.bad\n")
+        with pytest.raises(poa.PoaError) as err:
+            wb.accept_themes(result)
+        assert err.value.code == "voice.taxonomy_syntax"
+        assert file.read_bytes() == before + b"[themes.bad\n"
+
+
+def test_themes_in_another_script_are_discovered_accepted_and_matched(tmp_path):
+    """Russian tickets: the theme names are quoted TOML keys, the keywords match as words."""
+    rng = np.random.default_rng(0)
+    crash = ["приложение", "падает", "сохранении", "профиля", "экран", "ошибка"]
+    money = ["счёт", "оплата", "цена", "дорого", "скидка", "подписка"]
+    rows = []
+    for i in range(60):
+        words = list(rng.choice(crash if i % 2 else money, 5)) + ["пожалуйста", "помогите"]
+        rows.append((f"R{i:02d}", "2026-03-02 10:00", "вопрос", " ".join(words)))
+    pd.DataFrame(rows, columns=["ticket_id", "created_at", "subject", "body"]).to_csv(
+        tmp_path / "t.csv", index=False
+    )
+    import dataclasses
+
+    from poanalytics.config import settings
+
+    config = dataclasses.replace(settings(), themes_file=tmp_path / "themes.toml")
+    with poa.Workbench(tmp_path / "w.duckdb", config=config) as wb:
+        wb.load_tickets(tmp_path / "t.csv")
+        result = wb.discover_themes(n_themes=2)
+        assert sorted(result.table["items"]) == [30, 30]
+        accepted = wb.accept_themes(result)
+        assert '[themes."' in accepted.text
+        table = wb.themes().table
+        assert sorted(table["items"]) == [30, 30] and set(table.theme) == set(accepted.table.name)
+
+
+def test_seamonkey_port_theme_accepted_and_matched_on_refresh(tmp_path, shared_data):
+    """Real data end to end: load the SeaMonkey bugs into a warehouse with no taxonomy, discover,
+    accept the theme of the "Port Bug ..." bugs as "porting": the refresh that follows puts all
+    34 of them in it, and exactly the items its keyword rule said it would take."""
+    import dataclasses
+
+    from poanalytics.config import settings
+
+    config = dataclasses.replace(settings(), themes_file=tmp_path / "conf" / "themes.toml")
+    with poa.Workbench(tmp_path / "w.duckdb", config=config) as wb:
+        wb.load_tickets(shared_data / "tickets" / "seamonkey_bugs.csv")
+        result = wb.discover_themes()
+        assert result.items == 1076
+        row = next(i for i, terms in enumerate(result.table.terms) if "port" in terms[:3])
+        label = result.table.label[row]
+        wb.accept_themes(result, themes=[label], names={label: "porting"})
+        themes = wb.themes()
+        assert list(themes.table.theme) == ["porting"]
+        got = themes.assignments
+        porting = set(got.item_id[got.theme == "porting"])
+        assert len(porting) == result.table.rule_items[row]
+        subjects = wb.sql("SELECT ticket_id, subject FROM tickets")
+        ports = set(subjects.ticket_id[subjects.subject.str.match(r"(?i)port\b")])
+        assert len(ports) == 34 and ports <= porting
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def poa_cli(root, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "poanalytics", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "POANALYTICS_ROOT": str(root)},
+        timeout=300,
+    )
+
+
+def test_cli_voice_refresh_themes_discover_and_accept(tmp_path):
+    root = tmp_path / "project"
+    (root / "conf").mkdir(parents=True)
+    (root / "conf" / "poanalytics.toml").write_text("")
+    planted_wb(tmp_path, themes=None).close()  # writes tmp_path/tickets.csv
+    assert (
+        poa_cli(root, "ingest", "tickets", str(tmp_path / "tickets.csv"), "--quiet").returncode == 0
+    )
+
+    out = poa_cli(root, "voice", "refresh")
+    assert out.returncode == 0, out.stderr
+    assert "voice refreshed" in out.stdout and "240 items" in out.stdout
+    assert "discovered themes (discovered:0)" in out.stdout
+    again = poa_cli(root, "voice", "refresh")
+    assert "already current" in again.stdout
+
+    out = poa_cli(root, "voice", "discover", "--n", "4", "--seed", "0")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("4 proposed themes in 240 items")
+    assert "[3] " in out.stdout and "proposed rule:" in out.stdout and "e.g. T" in out.stdout
+    file = root / "conf" / "themes.toml"
+    assert not file.exists()
+
+    out = poa_cli(root, "voice", "discover", "--n", "4", "--accept", "0", "2", "--name", "2=second")
+    assert out.returncode == 0, out.stderr
+    assert "2 theme(s) created" in out.stdout and "second" in out.stdout
+    text = file.read_text()
+    assert text.count("\n[themes.") == 2 and "\n[themes.second]\n" in text
+
+    out = poa_cli(root, "voice", "themes")
+    assert out.returncode == 0, out.stderr
+    assert "second" in out.stdout and "taxonomy" in out.stdout and "discovered" not in out.stdout
+
+    out = poa_cli(
+        root, "voice", "discover", "--n", "2", "--all", "--accept", "0", "--name", "0=second"
+    )
+    assert out.returncode == 2 and "[voice.theme_exists]" in out.stderr
+    assert "Traceback" not in out.stderr and file.read_text() == text
+    out = poa_cli(root, "voice", "discover", "--name", "0=x")
+    assert out.returncode == 2 and "[cli.option]" in out.stderr
+    out = poa_cli(root, "voice", "themes", "--source", "email")
+    assert out.returncode == 2 and "invalid choice" in out.stderr

@@ -194,6 +194,112 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def _voice_numbers(info) -> str:
+    what = (
+        f"taxonomy {info.taxonomy_file} (version {info.taxonomy_version[:12]})"
+        if info.origin == "taxonomy"
+        else f"discovered themes ({info.taxonomy_version})"
+    )
+    took = f" in {info.seconds:.1f} s" if info.seconds is not None else ""
+    return (
+        f"{info.items:,} items: {info.assigned:,} in a theme, {info.unassigned:,} in none; "
+        f"{info.themes} themes from {what}{took}"
+    )
+
+
+def cmd_voice_refresh(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        info = wb.voice_refresh(force=args.force, seed=args.seed)
+        state = "refreshed" if info.refreshed else "already current"
+        print(f"voice {state} (refresh {info.refresh_id}): {_voice_numbers(info)}")
+        reasons = wb.sql(
+            "SELECT unassigned_reason AS reason, count(*) AS n FROM voice_items "
+            "WHERE refresh_id = (SELECT max(refresh_id) FROM voice_items) "
+            "AND unassigned_reason IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"
+        )
+        if len(reasons):
+            print(
+                "  in no theme: " + ", ".join(f"{r.reason} {r.n:,}" for r in reasons.itertuples())
+            )
+    return 0
+
+
+def cmd_voice_themes(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        result = wb.themes(source=args.source, date_from=args.date_from, date_to=args.date_to)
+        if result.table.empty:
+            print("no themes: the warehouse holds no tickets or notes in this range")
+        else:
+            print(result.summary_table().to_string(index=False))
+        if result.unassigned:
+            print(
+                f"{sum(result.unassigned.values()):,} of {result.items_in_range:,} items in no "
+                "theme: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.unassigned.items()))
+            )
+    return 0
+
+
+def _accepted_themes(values: Sequence[str]) -> list[str | int]:
+    return [int(v) if v.isdigit() else v for v in values]
+
+
+def cmd_voice_discover(args: argparse.Namespace) -> int:
+    names: dict[str | int, str] = {}
+    for pair in args.name or []:
+        if "=" not in pair:
+            raise ConfigError(
+                f"--name {pair!r} is not of the form LABEL=NAME",
+                code="cli.option",
+                hint='write it like --name "bug / port / need=porting"',
+            )
+        label, name = (part.strip() for part in pair.rsplit("=", 1))
+        names[int(label) if label.isdigit() else label] = name
+    if names and args.accept is None:
+        raise ConfigError(
+            "--name applies to the themes accepted with --accept",
+            code="cli.option",
+            hint="add --accept (all proposed themes) or --accept LABEL ...",
+        )
+    with _workbench(args) as wb:
+        result = wb.discover_themes(
+            source=args.source,
+            n_themes=args.n,
+            seed=args.seed,
+            uncovered=not args.all,
+            date_from=args.date_from,
+            date_to=args.date_to,
+        )
+        what = "items no taxonomy theme took" if not args.all else "items"
+        print(
+            f"{len(result.table)} proposed themes in {result.items:,} {what} "
+            f"(source {args.source}, seed {args.seed}); {len(result.unassigned):,} in none"
+            + (
+                ": "
+                + ", ".join(
+                    f"{k} {v:,}" for k, v in result.unassigned.reason.value_counts().items()
+                )
+                if len(result.unassigned)
+                else ""
+            )
+        )
+        for i, row in enumerate(result.table.itertuples(index=False)):
+            print(f"\n[{i}] {row.label}  ({row.items:,} items)")
+            print(f"    terms: {', '.join(row.terms)}")
+            print(
+                f"    proposed rule: {row.min_matches} of {', '.join(row.keywords)} "
+                f"(takes {row.rule_items:,} items here, {row.rule_precision:.0%} of them this "
+                f"theme's, {row.rule_recall:.0%} of its items)"
+            )
+            for example in row.examples:
+                print(f"    e.g. {example}")
+        if args.accept is not None:
+            themes = _accepted_themes(args.accept) if args.accept else None
+            accepted = wb.accept_themes(result, themes=themes, names=names)
+            print()
+            print(accepted)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poanalytics",
@@ -295,6 +401,76 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-load", action="store_true", help="only write the files")
     demo.set_defaults(func=cmd_demo)
+
+    voice = sub.add_parser(
+        "voice",
+        help="themes of tickets and interview notes: refresh, list, discover and accept",
+        description="Voice of the customer (docs/voice.md): assign tickets and interview "
+        "highlights to the themes of conf/themes.toml (or discovered ones when there is none), "
+        "list the themes, and propose new themes for what the taxonomy does not cover.",
+    )
+    voice_sub = voice.add_subparsers(
+        dest="voice_command", required=True, metavar="WHAT", help="refresh, themes or discover"
+    )
+    vr = voice_sub.add_parser(
+        "refresh",
+        help="compute the voice tables now (every voice command refreshes when stale)",
+        description="Read the tickets and highlights, clean their text, score sentiment, group "
+        "near-duplicates and assign themes, stored in the voice_* tables in one transaction. "
+        "Does nothing when the stored refresh is current, unless --force.",
+    )
+    vr.add_argument("--force", action="store_true", help="refresh even when current")
+    vr.add_argument(
+        "--seed", type=int, default=0, help="seed of discovered themes (no taxonomy; default 0)"
+    )
+    vr.set_defaults(func=cmd_voice_refresh)
+    vt = voice_sub.add_parser(
+        "themes",
+        help="the themes with items, unique problems, users, share, sentiment and trend",
+        description="List the themes of the stored refresh (refreshing first when stale), "
+        "largest first, and how many items are in none and why.",
+    )
+    vd = voice_sub.add_parser(
+        "discover",
+        help="propose themes for the items the taxonomy does not cover; --accept adds them",
+        description="Group the items no taxonomy theme took (--all: every item) into proposed "
+        "themes (TF-IDF + NMF, deterministic for --seed), each with its terms, examples and the "
+        "keyword rule it would get. --accept appends them (or the ones named) to "
+        "conf/themes.toml, keeping the file's text; the next voice command uses them.",
+    )
+    for cmd in (vt, vd):
+        cmd.add_argument(
+            "--source",
+            choices=["all", "tickets", "notes"],
+            default="all",
+            help="tickets, notes (interview highlights) or all (default)",
+        )
+        cmd.add_argument(
+            "--from", dest="date_from", default=None, help="first day, e.g. 2026-03-01"
+        )
+        cmd.add_argument("--to", dest="date_to", default=None, help="last day (included)")
+    vt.set_defaults(func=cmd_voice_themes)
+    vd.add_argument(
+        "--n", type=int, default=None, help="number of themes (default: chosen from the data)"
+    )
+    vd.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    vd.add_argument("--all", action="store_true", help="every item, not only those no theme took")
+    vd.add_argument(
+        "--accept",
+        nargs="*",
+        default=None,
+        metavar="LABEL",
+        help="accept proposed themes into the taxonomy: all of them, or the labels or [numbers] "
+        "given",
+    )
+    vd.add_argument(
+        "--name",
+        action="append",
+        metavar="LABEL=NAME",
+        help="with --accept: the taxonomy name of a proposed theme, by its label or [number] "
+        "(default: made from its label), e.g. --name 1=porting",
+    )
+    vd.set_defaults(func=cmd_voice_discover)
 
     rep = sub.add_parser(
         "report",

@@ -40,6 +40,8 @@ from .metrics import (
     run_survival,
 )
 from .metrics.temp import drop_released
+from .voice.accept import Accepted
+from .voice.discover import DiscoveryResult
 from .voice.lift import LiftQuery, LiftResult, run_lift
 from .voice.people import join_rate
 from .voice.trends import TrendsQuery, TrendsResult, run_trends
@@ -610,6 +612,52 @@ class Workbench:
             result.warnings.append(w)
             warn(w)
         return result
+
+    def discover_themes(
+        self,
+        source: str = "all",
+        n_themes: int | None = None,
+        seed: int = 0,
+        uncovered: bool = True,
+        date_from: Any = None,
+        date_to: Any = None,
+    ) -> DiscoveryResult:
+        """Proposed themes for the items no taxonomy theme took (``uncovered=False``: all items;
+        with no taxonomy that is every item): TF-IDF + NMF, deterministic for ``seed``,
+        ``n_themes=None`` chosen from the data (``poanalytics.voice.discover``). ``.table``
+        label, items, share, terms, keywords, min_matches, rule_items, rule_precision,
+        rule_recall, examples, example_ids; ``.assignments``; ``.unassigned`` (source, item_id,
+        reason); ``.figure()``. Accept proposals with ``wb.accept_themes(result)``."""
+        from .voice.discover import DiscoverQuery, run_discovery
+
+        query = DiscoverQuery(
+            source,
+            n_themes=n_themes,
+            seed=seed,
+            uncovered=uncovered,
+            date_from=date_from,
+            date_to=date_to,
+        )
+        self._voice_ready()
+        with self.connection() as con:
+            return run_discovery(con, query)
+
+    def accept_themes(
+        self,
+        result: DiscoveryResult,
+        themes: Any = None,
+        names: dict[Any, str] | None = None,
+        path: str | Path | None = None,
+    ) -> Accepted:
+        """Append proposed themes of ``result`` (``wb.discover_themes()``; ``themes``: labels or
+        row numbers, default all; ``names``: {label or row number: name}) to the taxonomy file (default
+        ``[voice] taxonomy``, conf/themes.toml; created when missing) as keyword themes, keeping
+        the file's text as it is; the file is read again to check it. A name the taxonomy has
+        already is ``voice.theme_exists``. The next voice call refreshes with them."""
+        from .voice.accept import accept_themes
+
+        file = path if path is not None else self.settings.taxonomy_path
+        return accept_themes(result, themes=themes, names=names, path=file)
 
     # -- voice: what people say against what they do (voice/people.py, lift.py, trends.py) --------
     def theme_lift(

@@ -48,13 +48,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..metrics.result import MetricResult
 
 MAX_THEMES = 15  # upper bound when n_themes is chosen from the data
 MIN_THEMES = 3  # lower bound of that search
@@ -523,3 +524,126 @@ def _short(text: str) -> str:
     if space > EXAMPLE_CHARS // 2:
         cut = cut[:space]
     return cut + "…"
+
+
+# -- on the warehouse: wb.discover_themes ------------------------------------------------------
+
+
+@dataclass
+class DiscoverQuery:
+    """What ``wb.discover_themes`` reads: the stored items of ``source`` (and date range) of the
+    current voice refresh; with ``uncovered`` only those no taxonomy theme took."""
+
+    source: str = "all"
+    _: KW_ONLY
+    n_themes: int | None = None
+    seed: int = 0
+    uncovered: bool = True
+    date_from: Any = None
+    date_to: Any = None
+    lo: pd.Timestamp | None = field(default=None, init=False, repr=False)
+    hi: pd.Timestamp | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from .people import check_range, check_source
+
+        check_source(self.source)
+        self.lo, self.hi = check_range(self.date_from, self.date_to)
+        _check(pd.DataFrame({"source": [], "item_id": [], "text": []}), self.n_themes, self.seed)
+        if not isinstance(self.uncovered, bool):
+            raise InputError(
+                f"uncovered must be True or False, got {self.uncovered!r}",
+                code="voice.discover_uncovered",
+                hint="uncovered=True reads the items no taxonomy theme took, False all items",
+            )
+
+
+def discover_sql(q: DiscoverQuery, p: Any) -> str:
+    """The items to discover themes in: the current refresh's voice_items (text as analysed),
+    with ``uncovered`` those in no theme of origin taxonomy."""
+    from .people import current
+
+    where = [f"i.refresh_id = {current('voice_items')}"]
+    if q.source != "all":
+        where.append(f"i.source = {p.add(q.source)}")
+    if q.lo is not None:
+        where.append(f"i.created_at >= {p.add(q.lo)}::TIMESTAMPTZ")
+    if q.hi is not None:
+        where.append(f"i.created_at <= {p.add(q.hi)}::TIMESTAMPTZ")
+    if q.uncovered:
+        where.append(
+            "NOT EXISTS (SELECT 1 FROM voice_assignments a WHERE a.refresh_id = i.refresh_id "
+            f"AND a.origin = {p.add('taxonomy')} AND a.source = i.source AND a.item_id = i.item_id)"
+        )
+    return (
+        "SELECT i.source, i.item_id, i.text, i.created_at FROM voice_items i WHERE "
+        + " AND ".join(where)
+        + " ORDER BY i.source, i.item_id"
+    )
+
+
+TABLE_COLUMNS = [
+    "label",
+    "items",
+    "share",
+    "terms",
+    "keywords",
+    "min_matches",
+    "rule_items",
+    "rule_precision",
+    "rule_recall",
+    "examples",
+    "example_ids",
+]
+
+
+@dataclass
+class DiscoveryResult(MetricResult):
+    """Proposed themes (``table``: label, items, share, terms, the keyword rule proposed for the
+    taxonomy, examples "item_id: text" and example_ids), ``assignments`` (source, item_id,
+    theme = label, weight, matched_terms), ``unassigned`` (source, item_id, reason),
+    ``discovery`` (the :class:`Discovery`), ``items`` (how many were read). Accept themes into
+    conf/themes.toml with ``wb.accept_themes(result)``."""
+
+    assignments: pd.DataFrame = field(default_factory=pd.DataFrame)
+    unassigned: pd.DataFrame = field(default_factory=pd.DataFrame)
+    discovery: Discovery | None = None
+    items: int = 0
+
+    def figure(self):
+        from ..charts.voice import discovery_figure
+
+        q = self.query
+        what = "items no taxonomy theme took" if q.uncovered else "all items"
+        return discovery_figure(
+            self.table,
+            title=f"Proposed themes ({what}, {q.source}, seed {q.seed})",
+            unassigned=len(self.unassigned),
+        )
+
+
+def run_discovery(con: Any, q: DiscoverQuery) -> DiscoveryResult:
+    """Discover themes in the stored items ``q`` selects (the caller refreshes first)."""
+    from ..db import fetch_df
+    from ..ingest.sql import Params
+
+    p = Params()
+    sql = discover_sql(q, p)
+    params = p.used_in(sql)
+    items = fetch_df(con, sql, params)
+    found = discover(items, n_themes=q.n_themes, seed=q.seed)
+    table = found.themes.rename(columns={"theme": "label"})
+    table["example_ids"] = table["examples"].map(lambda ex: [e["item_id"] for e in ex])
+    table["examples"] = table["examples"].map(
+        lambda ex: [f"{e['item_id']}: {e['text']}" for e in ex]
+    )
+    return DiscoveryResult(
+        query=q,
+        table=table[TABLE_COLUMNS],
+        sql=sql,
+        params=params,
+        assignments=found.assignments,
+        unassigned=found.unassigned,
+        discovery=found,
+        items=len(items),
+    )
