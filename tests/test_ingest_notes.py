@@ -367,3 +367,27 @@ def test_jupyter_ux_survey_real_data(wb_file, shared_data):
     assert wb_file.sql("SELECT min(date) AS d FROM notes").d[0].strftime("%Y-%m-%d") == "2015-12-21"
     again = wb_file.load_notes(path, format="survey")
     assert (again.rows_loaded, again.rows_duplicate) == (0, 1706)
+
+
+def test_notes_file_is_relative_to_the_loads_source(wb, tmp_path):
+    """notes.file: the note's file relative to the folder loaded (a single file: its name; a glob:
+    relative to the glob's fixed folder; a DataFrame: NULL), so a quote can point to its source."""
+    folder = _interviews(tmp_path / "interviews")
+    wb.load_notes(folder)
+    files = dict(wb.sql("SELECT note_id, file FROM notes").values)
+    assert files == {
+        "int-2024-03-ana": "ana.md",
+        "ben-2024-03-05": "ben-2024-03-05.md",
+        "dana": "sub/dana.md",
+    }
+    write(tmp_path / "more" / "x" / "eve.md", "# Eve\n\n[churn] Eve is leaving.\n")
+    wb.load_notes(str(tmp_path / "more" / "**" / "*.md"))
+    assert wb.sql("SELECT file FROM notes WHERE note_id = 'eve'").file[0] == "x/eve.md"
+    path = write(tmp_path / "exports" / "dovetail_highlights.csv", DOVETAIL)
+    wb.load_notes(path)
+    assert set(wb.sql("SELECT file FROM notes WHERE note_id LIKE 'Interview:%'").file) == {
+        "dovetail_highlights.csv"
+    }
+    frame = pd.DataFrame({"note_id": ["df-1"], "text": ["typed in a notebook"]})
+    wb.load_notes(frame)
+    assert pd.isna(wb.sql("SELECT file FROM notes WHERE note_id = 'df-1'").file[0])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
@@ -206,12 +207,52 @@ register(
 )
 
 
-def write_highlights(con: duckdb.DuckDBPyConnection, res: StageResult, written: str) -> None:
-    """after_write hook: replace the highlights of every note just written."""
+def source_root(source: str | Path | pd.DataFrame) -> Path | None:
+    """The folder a load's files are named relative to in ``notes.file``: the folder loaded, a
+    single file's folder, a glob's leading folder (the part before its first wildcard); None for a
+    DataFrame."""
+    if isinstance(source, pd.DataFrame):
+        return None
+    path = Path(str(source)).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        return path.parent
+    fixed = []
+    for part in path.parts:
+        if any(ch in part for ch in "*?["):
+            break
+        fixed.append(part)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def relative_file(label: str, root: Path | None) -> str | None:
+    """``label`` (a file loaded) relative to ``root``, with '/' separators; None without a root."""
+    if root is None:
+        return None
+    try:
+        return Path(label).relative_to(root).as_posix()
+    except ValueError:
+        return Path(os.path.relpath(label, root)).as_posix()
+
+
+def write_highlights(
+    con: duckdb.DuckDBPyConnection,
+    res: StageResult,
+    written: str,
+    root: Path | None = None,
+) -> None:
+    """after_write hook: set the file of every note just written (relative to ``root``, the load's
+    source folder) and replace the highlights of the notes that have them."""
     st = res.stage
+    w = quote_ident(written)
+    if st.input.path is not None and root is not None:
+        con.execute(
+            f"UPDATE notes SET file = $file WHERE source_key IN (SELECT source_key FROM {w})",
+            {"file": relative_file(st.input.label, root)},
+        )
     if not isinstance(st, NotesStage):
         return
-    w = quote_ident(written)
     con.execute(f"DELETE FROM note_highlights WHERE source_key IN (SELECT source_key FROM {w})")
     sql = (
         f"INSERT INTO note_highlights (note_id, position, quote, tags, line, source_key, load_id) "
@@ -265,7 +306,9 @@ def load_notes(
             timestamp_format=timestamp_format,
             settings=settings,
             id_field="note_id",
-            after_write=write_highlights,
+            after_write=lambda c, res, written: write_highlights(
+                c, res, written, source_root(source)
+            ),
             inputs=inputs,
             stage_fn=stage_fn,
             encoding=encoding,
