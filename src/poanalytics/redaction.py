@@ -36,11 +36,11 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import phonenumbers
 from phonenumbers import Leniency, PhoneNumberMatcher
@@ -383,3 +383,31 @@ def redact(
             break
         text = again
     return text
+
+
+class _Connection(Protocol):  # a DuckDB connection; duck-typed so this module imports no engine
+    def execute(self, query: str, parameters: Any = ...) -> Any: ...
+
+
+def known_names(con: _Connection, *, keys: Sequence[str] | None = None) -> list[str]:
+    """The people's names the warehouse holds, for ``redact(..., names=known_names(con))``.
+
+    Read from the event properties ``keys`` (default name, first_name, last_name, full_name, email),
+    ticket requesters and note participants; full names also give their single words (two
+    letters or more), so "Ada" is hidden in "Ada asked...". Sorted, distinct. (Here rather than in
+    report/ so that voice/, below report/, redacts its quotes with the same names.)
+    """
+    keys = list(keys or ("name", "first_name", "last_name", "full_name", "email"))
+    sql = """
+        WITH v AS (
+            SELECT trim(json_extract_string(properties, '$.' || k.key)) AS v
+            FROM events, (SELECT unnest($keys::VARCHAR[]) AS key) k
+            WHERE properties IS NOT NULL
+            UNION SELECT trim(requester) FROM tickets
+            UNION SELECT trim(participant) FROM notes
+        ), full_names AS (SELECT DISTINCT v FROM v WHERE v IS NOT NULL AND length(v) >= 2)
+        SELECT v FROM full_names
+        UNION SELECT unnest(string_split_regex(v, '\\s+')) FROM full_names WHERE v NOT LIKE '%@%'
+    """
+    rows = con.execute(sql, {"keys": keys}).fetchall()
+    return sorted({r[0] for r in rows if r[0] and len(r[0]) >= 2})

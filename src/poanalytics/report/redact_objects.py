@@ -1,20 +1,21 @@
 """Redaction of whole objects: DataFrames, plotly figures, and the warehouse's people as names.
 
 ``redact_frame`` and ``redact_figure`` run ``redact`` (poanalytics/redaction.py) over every text a reader can
-see and leave numbers alone; ``known_names(con)`` lists the people the warehouse holds so that a
+see and leave numbers alone; ``known_names(con)`` (defined in poanalytics/redaction.py) lists the people the warehouse holds so that a
 report can hide them (docs/redaction.md says how the report uses it).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..redaction import RedactConfig, load_config, redact
+from ..redaction import RedactConfig, known_names, load_config, redact
+
+__all__ = ["known_names", "redact_figure", "redact_frame"]
 
 if TYPE_CHECKING:
-    import duckdb
     import pandas as pd
     import plotly.graph_objects as go
 
@@ -122,26 +123,3 @@ def redact_figure(
     if template is not None:
         new.layout.template = template
     return new
-
-
-def known_names(con: duckdb.DuckDBPyConnection, *, keys: Sequence[str] | None = None) -> list[str]:
-    """The people's names the warehouse holds, for ``redact(..., names=known_names(con))``.
-
-    Read from the event properties ``keys`` (default name, first_name, last_name, full_name, email),
-    ticket requesters and note participants; full names also give their single words (two
-    letters or more), so "Ada" is hidden in "Ada asked...". Sorted, distinct.
-    """
-    keys = list(keys or ("name", "first_name", "last_name", "full_name", "email"))
-    sql = """
-        WITH v AS (
-            SELECT trim(json_extract_string(properties, '$.' || k.key)) AS v
-            FROM events, (SELECT unnest($keys::VARCHAR[]) AS key) k
-            WHERE properties IS NOT NULL
-            UNION SELECT trim(requester) FROM tickets
-            UNION SELECT trim(participant) FROM notes
-        ), full_names AS (SELECT DISTINCT v FROM v WHERE v IS NOT NULL AND length(v) >= 2)
-        SELECT v FROM full_names
-        UNION SELECT unnest(string_split_regex(v, '\\s+')) FROM full_names WHERE v NOT LIKE '%@%'
-    """
-    rows = con.execute(sql, {"keys": keys}).fetchall()
-    return sorted({r[0] for r in rows if r[0] and len(r[0]) >= 2})
