@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from poanalytics.errors import ConfigError
+from poanalytics.metrics.spec import MetricError
 from poanalytics.voice import duplicates
 from poanalytics.voice.duplicates import near_duplicates
 
@@ -184,3 +185,46 @@ def test_seamonkey_precision_by_reading(wb, shared_data):
     # closed INVALID or left open), and none of the 85 marked tickets is grouped: they are
     # different people describing one bug in their own words, which word shingles do not catch
     assert not set(out.item_id) & marked
+
+
+def test_workbench_duplicates_reads_the_refresh_and_redacts_previews(wb):
+    t0 = pd.Timestamp("2024-03-04", tz="UTC")
+    rows = [
+        (
+            "tickets",
+            "20",
+            "20",
+            t0 + pd.Timedelta(days=2),
+            "Billing twice, mail me: ann@x.example",
+            "10",
+            0.8,
+        ),
+        ("tickets", "10", "10", t0, "Billing twice " + "x" * 200, "10", 1.0),
+        ("notes", "n1#1", "n1", t0 + pd.Timedelta(days=1), "billing twice", "10", 0.7),
+        ("tickets", "30", "30", t0, "something else", None, None),
+    ]
+    with wb.connection(write=True) as con:
+        con.execute(
+            "INSERT INTO voice_refresh (refresh_id, refreshed_at, taxonomy_version, fingerprint, "
+            "items, assigned, unassigned) VALUES (1, now(), 't', 't', 4, 0, 4)"
+        )
+        for r in rows:
+            con.execute(
+                "INSERT INTO voice_items (source, item_id, parent_id, created_at, text, text_chars, "
+                "truncated, dup_group, dup_similarity, refresh_id) "
+                "VALUES (?, ?, ?, ?, ?, length(?), false, ?, ?, 1)",
+                [*r[:5], r[4], *r[5:]],
+            )
+    t = wb.duplicates().table
+    assert list(t.columns[:3]) == ["group_id", "item_id", "similarity"]
+    assert t.item_id.tolist() == ["10", "20"] and set(t.group_id) == {"10"}
+    assert t.group_items.tolist() == [3, 3]  # the note copy counts in the group
+    assert t.preview[1] == "Billing twice, mail me: [email]" and len(t.preview[0]) == 120
+    both = wb.duplicates(source="all").table
+    assert both.item_id.tolist() == ["10", "n1#1", "20"]
+    with pytest.raises(MetricError) as e:
+        wb.duplicates(source="ticket")
+    assert e.value.code == "voice.source" and "'tickets'" in e.value.message
+    with pytest.raises(MetricError) as e:
+        wb.duplicates().figure()
+    assert e.value.code == "voice.no_figure"

@@ -42,8 +42,10 @@ from .metrics import (
 from .metrics.temp import drop_released
 from .voice.accept import Accepted
 from .voice.discover import DiscoveryResult
+from .voice.duplicates import DuplicatesQuery, DuplicatesResult, run_duplicates
 from .voice.lift import LiftQuery, LiftResult, run_lift
 from .voice.people import join_rate
+from .voice.quotes import QuotesQuery, QuotesResult, run_quotes
 from .voice.trends import TrendsQuery, TrendsResult, run_trends
 
 
@@ -703,6 +705,27 @@ class Workbench:
         self._voice_ready()
         with self.connection() as con:
             return run_trends(con, query)
+
+    def quotes(
+        self, theme: str, n: int = 5, source: str = "all", max_chars: int = 200
+    ) -> QuotesResult:
+        """The theme's ``n`` most representative short quotes (at most ``max_chars``): sentences
+        that hold its matched terms, nearest the theme's TF-IDF centroid, one per item where
+        possible, near-duplicates skipped, redacted; ``.table`` quote, source, item_id, date,
+        sentiment, ref (``"ticket 10006"``, ``"<note file> line 24"``), score. Definitions:
+        ``poanalytics.voice.quotes``."""
+        query = QuotesQuery(theme, n=n, source=source, max_chars=max_chars)
+        with self.connection() as con:
+            return run_quotes(con, query)
+
+    def duplicates(self, source: str = "tickets") -> DuplicatesResult:
+        """Near-duplicate groups of the last voice refresh (re-opened tickets, copies across
+        channels): ``.table`` group_id (the group's earliest item), item_id, similarity (exact
+        word-shingle Jaccard to that first item), source, created_at, group_items, preview
+        (redacted). Definitions: ``poanalytics.voice.duplicates``."""
+        query = DuplicatesQuery(source)
+        with self.connection() as con:
+            return run_duplicates(con, query)
 
     def voice_join(
         self, source: str = "all", date_from: Any = None, date_to: Any = None

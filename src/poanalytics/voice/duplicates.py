@@ -28,14 +28,23 @@ import re
 import zlib
 from array import array
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 from datasketch import MinHash, MinHashLSH
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ..db import fetch_df
 from ..errors import ConfigError
+from ..ingest.sql import Params
+from ..metrics.result import MetricResult
+from ..metrics.spec import MetricError
+from ..metrics.validate import metric_boundary
+from ..redaction import known_names, redact
+from .people import check_source, current
 
 THRESHOLD = 0.6
 SHINGLE = 3
@@ -347,3 +356,51 @@ def _check(items: pd.DataFrame, threshold: float) -> None:
             code="voice.bad_threshold",
             hint=f"the default is {THRESHOLD}; higher finds fewer, closer copies",
         )
+
+
+# -- wb.duplicates: the groups the last refresh stored -------------------------------------------
+
+PREVIEW_CHARS = 120
+
+
+@dataclass
+class DuplicatesQuery:
+    source: str = "tickets"
+
+    def __post_init__(self) -> None:
+        check_source(self.source)
+
+
+class DuplicatesResult(MetricResult):
+    def figure(self):
+        raise MetricError(
+            "near-duplicate groups are a table, not a chart",
+            code="voice.no_figure",
+            hint="show .table (group_id, item_id, similarity, preview)",
+        )
+
+
+def duplicates_sql(q: DuplicatesQuery, p: Params) -> str:
+    source = f" AND source = {p.add(q.source)}" if q.source != "all" else ""
+    return f"""WITH g AS (SELECT *, count(*) OVER (PARTITION BY dup_group) AS group_items,
+        min(created_at) OVER (PARTITION BY dup_group) AS group_start
+    FROM voice_items WHERE refresh_id = {current("voice_items")} AND dup_group IS NOT NULL)
+SELECT dup_group AS group_id, item_id, dup_similarity AS similarity, source, created_at,
+       group_items, left(text, {PREVIEW_CHARS}) AS preview
+FROM g WHERE true{source}
+ORDER BY group_start NULLS LAST, group_id, created_at NULLS LAST, item_id"""
+
+
+@metric_boundary("voice")
+def run_duplicates(con: duckdb.DuckDBPyConnection, q: DuplicatesQuery) -> DuplicatesResult:
+    """The near-duplicate groups of the last refresh, previews redacted."""
+    p = Params()
+    sql = duplicates_sql(q, p)
+    used = p.used_in(sql)
+    table = fetch_df(con, sql, used)
+    if len(table):
+        names = known_names(con)
+        table["preview"] = [
+            redact(t, names=names) if isinstance(t, str) else t for t in table.preview
+        ]
+    return DuplicatesResult(q, table, sql, used)
