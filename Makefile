@@ -50,6 +50,9 @@ bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB
 	$(BIN)/uv pip install --python $(BIN)/python --quiet chdb
 	$(BIN)/python benchmarks/metrics.py
 
+bench-voice: setup ## voice benchmark: theme assignment, discovery, near-duplicates on 100k generated tickets
+	$(BIN)/python benchmarks/voice.py
+
 # `make lab LAB_ARGS="--ip=0.0.0.0 --no-browser"` in a container; as root (uid 0), --allow-root is added
 LAB_UID ?= $(shell id -u)
 bench-report: setup browser ## weekly report benchmark: wall time and page size vs nbconvert's default export
@@ -63,4 +66,4 @@ clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html \
 		reports/20??-W?? reports/.run-* reports/.run.lock
 
-.PHONY: help setup browser run test lint docs bench bench-metrics bench-report lab clean
+.PHONY: help setup browser run test lint docs bench bench-metrics bench-report bench-voice lab clean

@@ -83,6 +83,19 @@ def test_template_headings_do_not_make_reports_alike():
     assert "user agent" not in duplicates.strip_template(a).lower()
     assert "steps to reproduce" not in duplicates.strip_template(a).lower()
     assert duplicates.jaccard(duplicates.shingles(a), duplicates.shingles(b)) == 0
+    # the same with line breaks collapsed, as voice.items.clean_text leaves the text
+    flat_a, flat_b = " ".join(a.split()), " ".join(b.split())
+    assert duplicates.strip_template(flat_a).split() == [
+        "open",
+        "mail",
+        "mail",
+        "is",
+        "empty",
+        "see",
+        "my",
+        "mail",
+    ]
+    assert duplicates.jaccard(duplicates.shingles(flat_a), duplicates.shingles(flat_b)) == 0
     items = frame([("tickets", "1", a, "2026-01-01"), ("tickets", "2", b, "2026-01-02")])
     assert near_duplicates(items, threshold=0.2).empty
 
@@ -185,6 +198,9 @@ def test_seamonkey_precision_by_reading(wb, shared_data):
     # closed INVALID or left open), and none of the 85 marked tickets is grouped: they are
     # different people describing one bug in their own words, which word shingles do not catch
     assert not set(out.item_id) & marked
+    # the same groups from the text with its line breaks collapsed (voice.items.clean_text)
+    flat = items.assign(text=[" ".join(t.split()) for t in items.text])
+    assert near_duplicates(flat).equals(out)
 
 
 def test_workbench_duplicates_reads_the_refresh_and_redacts_previews(wb):

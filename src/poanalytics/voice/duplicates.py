@@ -58,16 +58,22 @@ LSH_WEIGHTS = (0.2, 0.8)  # MinHashLSH's weights of false positives and false ne
 ESTIMATE_SLACK = 0.2  # a candidate whose MinHash estimate is this far below is not checked
 MIX = np.uint64(0x9E3779B97F4A7C15)  # combines word hashes into a shingle hash (odd, 64-bit)
 
-# whole lines that bug-report forms add to every report
+# what bug-report forms add to every report: a user-agent string (product/version tokens and their
+# parenthesised comments) or a build id after its label; the text may have its line breaks
+# collapsed (voice.items.clean_text), so nothing here relies on them
 TEMPLATE_LINES = re.compile(
-    r"^[ \t>]*(?:user[ -]?agent|build ?id|build identifier|buildnaam)[ \t]*:.*$",
-    re.IGNORECASE | re.MULTILINE,
+    r"(?:user[ -]?agent|useragent)\s*:\s*(?:[^\s()/]+/[^\s()]*\s*|\([^()]{0,300}\)\s*)+"
+    r"|(?:build ?id|build identifier|buildnaam)\s*:\s*\S+",
+    re.IGNORECASE,
 )
-# headings of the same forms: removed, the text after them kept
+# headings of the same forms, followed by a colon anywhere, or alone on a line: removed, the text
+# after them kept
+HEADING_WORDS = (
+    r"steps to reproduce|steps how to reproduce|actual results?|expected results?|"
+    r"reproducible|additional (?:information|details)"
+)
 TEMPLATE_HEADINGS = re.compile(
-    r"^[ \t>#*]*(?:steps to reproduce|steps how to reproduce|str|actual results?|"
-    r"expected results?|reproducible|additional (?:information|details)|description|summary)"
-    r"[ \t]*:?[ \t]*$",
+    rf"(?:{HEADING_WORDS})\s*:|^[ \t>#*]*(?:{HEADING_WORDS}|str|description|summary)[ \t]*:?[ \t]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 WORDS = re.compile(r"\w+")
