@@ -63,8 +63,7 @@ MIX = np.uint64(0x9E3779B97F4A7C15)  # combines word hashes into a shingle hash 
 # collapsed (voice.items.clean_text), so nothing here relies on them
 TEMPLATE_LINES = re.compile(
     r"(?:user[ -]?agent|useragent)\s*:\s*(?:[^\s()/]+/[^\s()]*\s*|\([^()]{0,300}\)\s*)+"
-    r"|(?:build ?id|build identifier|buildnaam)\s*:\s*\S+",
-    re.IGNORECASE,
+    r"|(?:build ?id|build identifier|buildnaam)\s*:\s*\S+"
 )
 # headings of the same forms, followed by a colon anywhere, or alone on a line: removed, the text
 # after them kept
@@ -74,21 +73,22 @@ HEADING_WORDS = (
 )
 TEMPLATE_HEADINGS = re.compile(
     rf"(?:{HEADING_WORDS})\s*:|^[ \t>#*]*(?:{HEADING_WORDS}|str|description|summary)[ \t]*:?[ \t]*$",
-    re.IGNORECASE | re.MULTILINE,
+    re.MULTILINE,
 )
 WORDS = re.compile(r"\w+")
 
 
 def strip_template(text: str) -> str:
-    """``text`` without bug-report template lines and headings (step 1 of the module docstring)."""
-    return TEMPLATE_HEADINGS.sub(" ", TEMPLATE_LINES.sub(" ", text))
+    """``text``, lower-cased, without bug-report template lines and headings (step 1 of the
+    module docstring). The patterns match lower-case text (faster than ignoring case)."""
+    return TEMPLATE_HEADINGS.sub(" ", TEMPLATE_LINES.sub(" ", text.lower()))
 
 
 def words(text: str | None) -> list[str]:
     """The lower-cased words of ``text`` after :func:`strip_template`."""
     if not isinstance(text, str):
         return []
-    return WORDS.findall(strip_template(text).lower())
+    return WORDS.findall(strip_template(text))
 
 
 def shingles(text: str | None, k: int = SHINGLE) -> frozenset[str]:
@@ -216,31 +216,34 @@ class Shingles:
         for i, text in enumerate(texts):
             w = words(text)
             lens[i] = len(w)
-            word_hashes.extend(
-                [cache[x] if x in cache else cache.setdefault(x, zlib.crc32(x.encode())) for x in w]
-            )
+            for x in set(w).difference(cache):
+                cache[x] = zlib.crc32(x.encode())
+            word_hashes.extend(map(cache.__getitem__, w))
         h = np.frombuffer(word_hashes, dtype=np.uint32).astype(np.uint64)
+        del word_hashes
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
-        item = np.repeat(np.arange(n, dtype=np.uint64), lens)
-        at = np.arange(len(h), dtype=np.int64) - np.repeat(starts, lens)
-        full = np.flatnonzero(at <= np.repeat(lens, lens) - k)  # a k-shingle starts here
-        hashed = np.zeros(len(full), dtype=np.uint64)
-        for m in range(k):
-            hashed = hashed * MIX + h[full + m]
+        item = np.repeat(np.arange(n, dtype=np.uint32), lens)
+        # a k-shingle starts at p when the word k - 1 later belongs to the same item
+        full = np.flatnonzero(item[: len(item) - k + 1] == item[k - 1 :]) if len(h) >= k else []
+        full = np.asarray(full, dtype=np.int64)
+        top = np.uint64(32)
+        keys = item[full].astype(np.uint64) << top
+        del item
+        hashed = h[full]
+        for m in range(1, k):
+            hashed *= MIX
+            hashed += h[full + m]
+        keys |= hashed >> top
+        del hashed, full
         short = np.flatnonzero((lens > 0) & (lens < k))  # fewer words than k: one shingle
         short_hash = np.zeros(len(short), dtype=np.uint64)
         for m in range(k):
             at_m = np.minimum(starts[short] + m, max(len(h) - 1, 0))
             word = np.where(lens[short] > m, h[at_m] if len(h) else 0, 0).astype(np.uint64)
             short_hash = short_hash * MIX + word
-        top = np.uint64(32)
+        del h
         keys = _distinct(  # sorted by item, then hash
-            np.concatenate(
-                [
-                    (item[full] << top) | (hashed >> top),
-                    (short.astype(np.uint64) << top) | (short_hash >> top),
-                ]
-            )
+            np.concatenate([keys, (short.astype(np.uint64) << top) | (short_hash >> top)])
         )
         it = (keys >> top).astype(np.int64)
         values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
