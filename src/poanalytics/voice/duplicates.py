@@ -224,8 +224,11 @@ class Shingles:
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
         item = np.repeat(np.arange(n, dtype=np.uint32), lens)
         # a k-shingle starts at p when the word k - 1 later belongs to the same item
-        full = np.flatnonzero(item[: len(item) - k + 1] == item[k - 1 :]) if len(h) >= k else []
-        full = np.asarray(full, dtype=np.int64)
+        full = (
+            np.flatnonzero(item[: len(item) - k + 1] == item[k - 1 :])
+            if len(h) >= k
+            else np.zeros(0, dtype=np.int64)
+        )
         top = np.uint64(32)
         keys = item[full].astype(np.uint64) << top
         del item
