@@ -11,6 +11,7 @@ from poanalytics.errors import ConfigError
 from poanalytics.metrics.spec import MetricError
 from poanalytics.voice import duplicates
 from poanalytics.voice.duplicates import near_duplicates
+from tests.test_voice_quotes import stamp
 
 BASE = (
     "When I open the billing page after changing my plan the total shows the old price and the "
@@ -222,7 +223,8 @@ def test_workbench_duplicates_reads_the_refresh_and_redacts_previews(wb):
     with wb.connection(write=True) as con:
         con.execute(
             "INSERT INTO voice_refresh (refresh_id, refreshed_at, taxonomy_version, fingerprint, "
-            "items, assigned, unassigned) VALUES (1, now(), 't', 't', 4, 0, 4)"
+            "items, assigned, unassigned) VALUES (1, now(), ?, ?, 4, 0, 4)",
+            stamp(wb, con),
         )
         for r in rows:
             con.execute(
@@ -244,3 +246,17 @@ def test_workbench_duplicates_reads_the_refresh_and_redacts_previews(wb):
     with pytest.raises(MetricError) as e:
         wb.duplicates().figure()
     assert e.value.code == "voice.no_figure"
+
+
+def test_seamonkey_groups_through_the_refresh(wb, shared_data):
+    """The refresh stores the same groups (its cleaned text: HTML removed, spaces collapsed) and
+    wb.duplicates reads them back."""
+    items, _ = seamonkey(wb, shared_data)
+    t = wb.duplicates().table
+    later = t[t.group_id != t.item_id]
+    assert set(later.item_id) == set(READ)
+    expected = near_duplicates(items)
+    assert dict(zip(t.item_id, t.group_id, strict=True)) == dict(
+        zip(expected.item_id, expected.group_id, strict=True)
+    )
+    assert (later.similarity >= duplicates.THRESHOLD).all() and (t.group_items == 2).all()

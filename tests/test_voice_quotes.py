@@ -34,8 +34,8 @@ def put(wb: poa.Workbench, items: list[dict], themes: list[str]) -> None:
     with wb.connection(write=True) as con:
         con.execute(
             "INSERT INTO voice_refresh (refresh_id, refreshed_at, taxonomy_version, fingerprint, "
-            "items, assigned, unassigned) VALUES (1, now(), 'test', 'test', ?, ?, 0)",
-            [len(items), len(items)],
+            "items, assigned, unassigned) VALUES (1, now(), ?, ?, ?, ?, 0)",
+            [*stamp(wb, con), len(items), len(items)],
         )
         for k, it in enumerate(items):
             source = it.get("source", "tickets")
@@ -66,6 +66,17 @@ def put(wb: poa.Workbench, items: list[dict], themes: list[str]) -> None:
                 "VALUES (?, 'taxonomy', 'test', 1)",
                 [t],
             )
+
+
+def stamp(wb: poa.Workbench, con) -> list:
+    """taxonomy_version and fingerprint of a refresh of this warehouse's tickets and notes with its
+    taxonomy, so voice calls (which refresh first when stale) read hand-written rows as current."""
+    from poanalytics.voice import store
+
+    return [
+        store.taxonomy_version(wb.voice_taxonomy()),
+        store.fingerprint(con, wb.settings.voice_max_chars),
+    ]
 
 
 BILLING = {"billing": ["invoice", "charged"]}
@@ -214,3 +225,34 @@ def test_a_theme_without_quotable_sentences_is_an_empty_table(quotes_wb):
         "sentiment",
         "ref",
     ]
+
+
+def test_quotes_through_the_refresh(tmp_path):
+    """End to end: tickets and a Markdown note loaded, the taxonomy's refresh run by the first
+    voice call; quotes hold the matched terms (a pattern theme's too) and point to the ticket or
+    the note's file and line."""
+    import dataclasses
+
+    from poanalytics.config import settings
+    from tests.test_voice_store import NOTE as STORE_NOTE
+    from tests.test_voice_store import THEMES, TICKETS, write_tickets
+
+    (tmp_path / "themes.toml").write_text(
+        THEMES + "[themes.profile]\npatterns = ['profile (step|screen)']\n", encoding="utf-8"
+    )
+    config = dataclasses.replace(settings(), themes_file=tmp_path / "themes.toml")
+    with poa.Workbench(tmp_path / "w.duckdb", config=config) as wb:
+        wb.load_tickets(write_tickets(tmp_path / "tickets.csv", TICKETS))
+        (tmp_path / "notes").mkdir()
+        (tmp_path / "notes" / "int-1.md").write_text(STORE_NOTE, encoding="utf-8")
+        wb.load_notes(tmp_path / "notes")
+        price = wb.quotes("price").table
+        assert set(price.ref) == {"ticket T2", "int-1.md line 11"}
+        assert STORE_NOTE.splitlines()[11 - 1] == "> Way too expensive for us. #pricing"
+        assert price.quote[price.ref == "int-1.md line 11"].tolist() == [
+            "Way too expensive for us."
+        ]
+        assert (price.sentiment.notna()).all()
+        profile = wb.quotes("profile").table
+        assert profile.ref.tolist() == ["ticket T1"] and "profile step" in profile.quote[0]
+        assert wb.quotes("slow").table.empty  # its one 'sentence' is 20,000 characters

@@ -715,6 +715,7 @@ class Workbench:
         sentiment, ref (``"ticket 10006"``, ``"<note file> line 24"``), score. Definitions:
         ``poanalytics.voice.quotes``."""
         query = QuotesQuery(theme, n=n, source=source, max_chars=max_chars)
+        self._voice_ready()
         with self.connection() as con:
             return run_quotes(con, query)
 
@@ -724,6 +725,7 @@ class Workbench:
         word-shingle Jaccard to that first item), source, created_at, group_items, preview
         (redacted). Definitions: ``poanalytics.voice.duplicates``."""
         query = DuplicatesQuery(source)
+        self._voice_ready()
         with self.connection() as con:
             return run_duplicates(con, query)
 

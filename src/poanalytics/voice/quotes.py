@@ -6,9 +6,10 @@ refresh and:
 1. cuts each item into candidate quotes: an interview highlight of at most ``max_chars`` is one
    quote as it stands; longer highlights and tickets are split into sentences (``.``, ``!``, ``?``
    then a space, or a line break);
-2. keeps the candidates that hold one of the item's matched terms (whole words, any case; an item
-   matched only by patterns, whose terms are not literal text, offers all its sentences), that are
-   at most ``max_chars`` long and have at least :data:`MIN_WORDS` words;
+2. keeps the candidates that hold one of the item's matched terms (phrases and keywords as whole
+   words, the theme's patterns as regular expressions; any case), that are at most ``max_chars``
+   long and have at least :data:`MIN_WORDS` words (an item whose terms cannot be found again in
+   its text, e.g. a pattern Python's ``re`` cannot read, offers all its sentences);
 3. ranks them by cosine similarity to the theme's centroid: the mean TF-IDF vector (scikit-learn,
    English stop words removed) of the theme's items (at most :data:`MAX_ITEMS`, evenly spread over
    time, in a theme larger than that);
@@ -25,6 +26,7 @@ the line is not known; ``"note <id> highlight 3"`` for notes loaded from a DataF
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
@@ -124,7 +126,28 @@ def ref_of(row: Any) -> str:
     return f"note {row.parent_id} highlight {row.position}"
 
 
-def candidates(items: pd.DataFrame, max_chars: int) -> pd.DataFrame:
+def _matcher(terms: Any, patterns: frozenset[str] | set[str]) -> re.Pattern[str] | None:
+    """One regex for an item's matched terms: phrases and keywords as whole words, the theme's
+    patterns as written (RE2 as Python reads it; one Python cannot read is left out). None: no
+    term to look for."""
+    parts = []
+    for term in list(terms) if terms is not None else []:
+        if not isinstance(term, str) or not term.strip():
+            continue
+        if term in patterns:
+            try:
+                re.compile(term)
+            except re.error:
+                continue
+            parts.append(f"(?:{term})")
+        else:
+            parts.append(rf"(?<!\w){re.escape(term.strip())}(?!\w)")
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+def candidates(
+    items: pd.DataFrame, max_chars: int, patterns: frozenset[str] | set[str] = frozenset()
+) -> pd.DataFrame:
     """One row per quotable sentence: item (row number in ``items``) and quote."""
     rows: list[tuple[int, str]] = []
     for k, (source, text, terms) in enumerate(
@@ -137,14 +160,9 @@ def candidates(items: pd.DataFrame, max_chars: int) -> pd.DataFrame:
         else:
             parts = [s.strip() for s in SENTENCE.split(text)]
         parts = [s for s in parts if len(s) <= max_chars and len(WORD.findall(s)) >= MIN_WORDS]
-        literal = [t for t in (list(terms) if terms is not None else []) if t and t.strip()]
-        if literal:
-            pattern = re.compile(
-                "|".join(rf"(?<!\w){re.escape(t.strip())}(?!\w)" for t in literal), re.IGNORECASE
-            )
-            holding = [s for s in parts if pattern.search(s)]
-            if holding or pattern.search(text):
-                parts = holding
+        matcher = _matcher(terms, patterns)
+        if matcher is not None and matcher.search(text):
+            parts = [s for s in parts if matcher.search(s)]
         rows += [(k, s) for s in parts]
     return pd.DataFrame(rows, columns=["item", "quote"])
 
@@ -210,11 +228,20 @@ def run_quotes(con: duckdb.DuckDBPyConnection, q: QuotesQuery) -> QuotesResult:
             code="voice.unknown_theme",
             hint="pick one from wb.themes().table.theme",
         )
+    definition = fetch_all(
+        con,
+        f"SELECT definition FROM voice_themes WHERE refresh_id = {current('voice_themes')} "
+        "AND theme = ? LIMIT 1",
+        [q.theme],
+    )
+    patterns: set[str] = set()
+    if definition and isinstance(definition[0][0], str):
+        patterns = {str(x) for x in json.loads(definition[0][0]).get("patterns", [])}
     p = Params()
     sql = items_sql(q, p)
     used = p.used_in(sql)
     items = fetch_df(con, sql, used)
-    cands = candidates(items, q.max_chars)
+    cands = candidates(items, q.max_chars, patterns)
     if cands.empty:
         return QuotesResult(q, _empty(), sql, used)
     cands["score"] = rank(items, cands)
