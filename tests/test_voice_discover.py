@@ -621,3 +621,27 @@ def test_cli_voice_refresh_themes_discover_and_accept(tmp_path):
     assert out.returncode == 2 and "[cli.option]" in out.stderr
     out = poa_cli(root, "voice", "themes", "--source", "email")
     assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_more_themes_asked_than_the_items_allow_says_so():
+    items = planted(8)
+    found = discover(items, n_themes=20)
+    accounted(items, found)
+    assert found.rule.startswith("given (20); at most 7 here (8 items")
+    assert found.n_themes <= 7
+
+
+def test_discover_themes_by_source_and_dates(tmp_path):
+    with planted_wb(tmp_path, themes=None) as wb:
+        some = wb.discover_themes(date_from="2026-03-03", date_to="2026-03-05", n_themes=3)
+        # tickets are one hour apart from 2026-03-02 00:00: days 3, 4 and 5 hold 72 of them
+        assert some.items == 72
+        ids = set(some.assignments.item_id) | set(some.unassigned.item_id)
+        assert ids == {f"T{i:05d}" for i in range(24, 96)}
+        none = wb.discover_themes(source="notes")
+        assert none.items == 0 and none.table.empty and none.unassigned.empty
+        assert list(none.table.columns)[:4] == ["label", "items", "share", "terms"]
+        assert "nothing to group" in str(none.figure().layout)
+        with pytest.raises(poa.PoaError) as err:
+            wb.discover_themes(source="email")
+        assert err.value.code == "voice.source"

@@ -369,8 +369,11 @@ def discover(items: pd.DataFrame, *, n_themes: int | None = None, seed: int = 0)
                     f"for k in {min(scores)}..{max(scores)}"
                 )
             else:
-                chosen_k, rule = int(n_themes), "given"
-            chosen_k = max(1, min(chosen_k, matrix.shape[1], len(rows) - 1))
+                chosen_k, rule = int(n_themes), f"given ({int(n_themes)})"
+            most = min(matrix.shape[1], len(rows) - 1)  # a theme needs a term and an item
+            if chosen_k > most:
+                rule += f"; at most {most} here ({len(rows)} items, {matrix.shape[1]} terms)"
+                chosen_k = most
             h = _fit(matrix[_sample(len(rows), FIT_SAMPLE, seed)], chosen_k, seed)
             w = _project(matrix, h, seed)
             themes, assignments = _assign(matrix, vocab, h, w, rows, sources, ids, texts, reason, n)
