@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import poanalytics as poa
-from poanalytics.errors import InputError
 from poanalytics.voice.discover import REASONS, discover, k_range
+from poanalytics.voice.errors import VoiceError
 
 TOPICS = {
     "billing": [
@@ -201,7 +201,7 @@ def test_too_few_items_and_empty_input():
     ],
 )
 def test_bad_arguments_are_coded_errors(items, kwargs, code):
-    with pytest.raises(InputError) as err:
+    with pytest.raises(VoiceError) as err:
         discover(items, **kwargs)
     assert err.value.code == code and err.value.hint
 
@@ -393,7 +393,7 @@ def test_discover_themes_reads_the_items_the_taxonomy_leaves(tmp_path):
         everything = wb.discover_themes(n_themes=4, uncovered=False)
         assert everything.items == 240
         assert "price" in {w for terms in everything.table.terms for w in terms}
-        with pytest.raises(InputError) as err:
+        with pytest.raises(VoiceError) as err:
             wb.discover_themes(n_themes=0)
         assert err.value.code == "voice.discover_n_themes"
 

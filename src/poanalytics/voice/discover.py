@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
 from ..metrics.result import MetricResult
+from .errors import VoiceError
 
 MAX_THEMES = 15  # upper bound when n_themes is chosen from the data
 MIN_THEMES = 3  # lower bound of that search
@@ -122,14 +122,14 @@ def _empty_themes() -> pd.DataFrame:
 
 def _check(items: pd.DataFrame, n_themes: int | None, seed: int) -> None:
     if not isinstance(items, pd.DataFrame):
-        raise InputError(
+        raise VoiceError(
             f"discover() takes a DataFrame of items, not {type(items).__name__}",
             code="voice.discover_input",
             hint="pass a DataFrame with columns source, item_id, text (voice.items.read_items)",
         )
     missing = [c for c in ("source", "item_id", "text") if c not in items.columns]
     if missing:
-        raise InputError(
+        raise VoiceError(
             f"the items lack the column(s) {', '.join(missing)}",
             code="voice.discover_input",
             hint="pass a DataFrame with columns source, item_id, text (voice.items.read_items)",
@@ -137,7 +137,7 @@ def _check(items: pd.DataFrame, n_themes: int | None, seed: int) -> None:
     dup = items.duplicated(["source", "item_id"])
     if dup.any():
         first = items.loc[dup].iloc[0]
-        raise InputError(
+        raise VoiceError(
             f"{int(dup.sum())} item(s) appear twice, e.g. {first['source']} {first['item_id']!r}",
             code="voice.discover_duplicate_items",
             hint="pass each (source, item_id) once: every item must end in one theme or none",
@@ -147,13 +147,13 @@ def _check(items: pd.DataFrame, n_themes: int | None, seed: int) -> None:
         or not isinstance(n_themes, (int, np.integer))
         or not 2 <= int(n_themes) <= LIMIT_THEMES
     ):
-        raise InputError(
+        raise VoiceError(
             f"n_themes={n_themes!r} is not a whole number from 2 to {LIMIT_THEMES}",
             code="voice.discover_n_themes",
             hint="leave n_themes=None to choose it from the data, or give e.g. n_themes=8",
         )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise InputError(
+        raise VoiceError(
             f"seed={seed!r} is not a whole number >= 0",
             code="voice.discover_seed",
             hint="give e.g. seed=0; the same seed and items give the same themes",
@@ -554,7 +554,7 @@ class DiscoverQuery:
         self.lo, self.hi = check_range(self.date_from, self.date_to)
         _check(pd.DataFrame({"source": [], "item_id": [], "text": []}), self.n_themes, self.seed)
         if not isinstance(self.uncovered, bool):
-            raise InputError(
+            raise VoiceError(
                 f"uncovered must be True or False, got {self.uncovered!r}",
                 code="voice.discover_uncovered",
                 hint="uncovered=True reads the items no taxonomy theme took, False all items",
