@@ -564,62 +564,70 @@ def test_seamonkey_port_theme_accepted_and_matched_on_refresh(tmp_path, shared_d
 # --- the command line ------------------------------------------------------------------------
 
 
-def poa_cli(root, *args: str):
-    import os
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "poanalytics", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "POANALYTICS_ROOT": str(root)},
-        timeout=300,
-    )
+class Ran:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-def test_cli_voice_refresh_themes_discover_and_accept(tmp_path):
+def poa_cli(capsys, *args: str) -> Ran:
+    """``poanalytics ARGS`` in this process (the project: POANALYTICS_ROOT)."""
+    from poanalytics.cli import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse's usage errors
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return Ran(code, out.out, out.err)
+
+
+def test_cli_voice_refresh_themes_discover_and_accept(tmp_path, monkeypatch, capsys):
     root = tmp_path / "project"
     (root / "conf").mkdir(parents=True)
     (root / "conf" / "poanalytics.toml").write_text("")
     planted_wb(tmp_path, themes=None).close()  # writes tmp_path/tickets.csv
+    monkeypatch.setenv("POANALYTICS_ROOT", str(root))
+    monkeypatch.chdir(root)
     assert (
-        poa_cli(root, "ingest", "tickets", str(tmp_path / "tickets.csv"), "--quiet").returncode == 0
+        poa_cli(capsys, "ingest", "tickets", str(tmp_path / "tickets.csv"), "--quiet").returncode
+        == 0
     )
 
-    out = poa_cli(root, "voice", "refresh")
+    out = poa_cli(capsys, "voice", "refresh")
     assert out.returncode == 0, out.stderr
     assert "voice refreshed" in out.stdout and "240 items" in out.stdout
     assert "discovered themes (discovered:0)" in out.stdout
-    again = poa_cli(root, "voice", "refresh")
+    again = poa_cli(capsys, "voice", "refresh")
     assert "already current" in again.stdout
 
-    out = poa_cli(root, "voice", "discover", "--n", "4", "--seed", "0")
+    out = poa_cli(capsys, "voice", "discover", "--n", "4", "--seed", "0")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("4 proposed themes in 240 items")
     assert "[3] " in out.stdout and "proposed rule:" in out.stdout and "e.g. T" in out.stdout
     file = root / "conf" / "themes.toml"
     assert not file.exists()
 
-    out = poa_cli(root, "voice", "discover", "--n", "4", "--accept", "0", "2", "--name", "2=second")
+    out = poa_cli(
+        capsys, "voice", "discover", "--n", "4", "--accept", "0", "2", "--name", "2=second"
+    )
     assert out.returncode == 0, out.stderr
     assert "2 theme(s) created" in out.stdout and "second" in out.stdout
     text = file.read_text()
     assert text.count("\n[themes.") == 2 and "\n[themes.second]\n" in text
 
-    out = poa_cli(root, "voice", "themes")
+    out = poa_cli(capsys, "voice", "themes")
     assert out.returncode == 0, out.stderr
     assert "second" in out.stdout and "taxonomy" in out.stdout and "discovered" not in out.stdout
 
     out = poa_cli(
-        root, "voice", "discover", "--n", "2", "--all", "--accept", "0", "--name", "0=second"
+        capsys, "voice", "discover", "--n", "2", "--all", "--accept", "0", "--name", "0=second"
     )
     assert out.returncode == 2 and "[voice.theme_exists]" in out.stderr
     assert "Traceback" not in out.stderr and file.read_text() == text
-    out = poa_cli(root, "voice", "discover", "--name", "0=x")
+    out = poa_cli(capsys, "voice", "discover", "--name", "0=x")
     assert out.returncode == 2 and "[cli.option]" in out.stderr
-    out = poa_cli(root, "voice", "themes", "--source", "email")
+    out = poa_cli(capsys, "voice", "themes", "--source", "email")
     assert out.returncode == 2 and "invalid choice" in out.stderr
 
 
