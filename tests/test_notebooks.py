@@ -85,12 +85,25 @@ EXPECTED = {
     ),
     # the controls and charts are one widget; tests/test_explore*.py drive it
     "30_explore.ipynb": ("demo_warehouse", ["application/vnd.jupyter.widget-view+json"], {}),
+    "40_voice.ipynb": (
+        "demo_warehouse",
+        [
+            "items and unique problems per theme",
+            "groups of similar items the taxonomy does not cover",
+            "spikes against each theme's own history",
+            "Themes and churned",
+            "join rate",
+        ],
+        {},
+    ),
     "90_weekly_report.ipynb": (
         "demo_warehouse",
         [
             "## Headline numbers",
             "Weekly active users",
             "Lifecycle by plan",  # [churn] segment in conf/report.toml
+            "## Voice of the customer",
+            "Themes and churn",
             "## Data health",
             "## Reproducibility stamp",
         ],
@@ -100,7 +113,12 @@ EXPECTED = {
 
 
 # how many charts a notebook draws at least (30_explore draws its charts inside its widget)
-CHARTS = {"10_funnels.ipynb": 5, "20_retention_churn.ipynb": 4, "90_weekly_report.ipynb": 5}
+CHARTS = {
+    "10_funnels.ipynb": 5,
+    "20_retention_churn.ipynb": 4,
+    "40_voice.ipynb": 6,
+    "90_weekly_report.ipynb": 8,
+}
 
 
 def _code_cells(notebook: Path) -> list[dict]:

@@ -45,6 +45,8 @@ def test_the_real_weekly_notebook_is_run_and_published(real_project):
     assert summary["headline"][0]["name"] in index
     page = html.read_text()
     assert "<h2" in page and "Weekly active users" in page
+    assert "Voice of the customer" in page and "Themes and churn" in page
+    assert "charts/voice_themes.json" in [c["file"] for c in summary["key_charts"]]
 
 
 def test_the_real_notebooks_parameters_are_checked(real_project):

@@ -260,22 +260,24 @@ def test_a_section_registered_elsewhere_appears_through_show_rest(report):
         ctx.markdown(f"Tickets this week: {len(ctx.wb.sql('SELECT 1 AS x'))}")
 
     register(Section(name="test_extra", title="From a test", order=55, build=build))
+    shown = ["headline", "funnels", "retention", "voice", "health", "stamp"]
     try:
-        for name in ("headline", "funnels", "retention", "health", "stamp"):
+        for name in shown:
             report.show(name)
         report.show_rest()
     finally:
         registry.unregister("test_extra")
     texts = [o for kind, o in report.outputs if kind == "markdown"]
     assert "## From a test" in texts and "Tickets this week: 1" in texts
-    assert report.shown == ["headline", "funnels", "retention", "health", "stamp", "test_extra"]
+    assert report.shown == [*shown, "test_extra"]
     headings = [t for t in texts if t.startswith("## ")]
-    assert len(headings) == 6
+    assert len(headings) == 7
 
 
 def test_every_built_in_section_is_registered_and_starts_with_its_heading(report):
     names = [s.name for s in registry.sections()]
-    assert names[:4] == ["headline", "funnels", "retention", "health"] and "stamp" in names
+    assert names[:5] == ["headline", "funnels", "retention", "voice", "health"]
+    assert "stamp" in names
     for name in names:
         before = len(report.outputs)
         report.show(name)
@@ -540,6 +542,9 @@ def test_the_committed_config_is_the_built_in_default():
         ("[report]\nhistory_weeks = true\n", "report.config_type"),
         ("[health]\nvolume_drop = 2\n", "report.config_type"),
         ('[churn]\ninactive_days = "28"\n', "report.config_type"),
+        ('[voice]\nsource = "emails"\n', "report.config_type"),
+        ("[voice]\nquotes = 0\n", "report.config_type"),
+        ("[voice]\nthemes = 5\n", "report.config_key"),
         ("[funnel\n", "report.config_syntax"),
     ],
 )
@@ -620,7 +625,9 @@ def test_the_weekly_notebook_runs_with_papermill_and_writes_its_summary(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["week"] == "2024-W10" and summary["parameters"]["window"] == "1d"
     assert summary["title"] == "Weekly for [email]"  # from the config file given
-    assert summary["sections"][:5] == ["headline", "funnels", "retention", "health", "stamp"]
+    assert summary["sections"][:6] == [
+        "headline", "funnels", "retention", "voice", "health", "stamp",
+    ]  # fmt: skip
     cells = json.loads(executed.read_text())["cells"]
     outputs = [o for c in cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
@@ -628,6 +635,7 @@ def test_the_weekly_notebook_runs_with_papermill_and_writes_its_summary(
     for title in (
         "Headline numbers",
         "Funnel and drop-off",
+        "Voice of the customer",
         "Data health",
         "Reproducibility stamp",
     ):

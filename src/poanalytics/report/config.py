@@ -1,5 +1,5 @@
 """conf/report.toml: the tables the report's sections read ([report], [funnel], [retention], [churn],
-[segments], [health]).
+[segments], [health], [voice]).
 
 Other tables in the same file belong to other parts (delivery, runner) and are read by their own
 loaders; this one checks only its own: an unknown key or a value of the wrong type is a
@@ -73,6 +73,14 @@ class HealthTable:
 
 
 @dataclass(frozen=True)
+class VoiceTable:
+    source: str = "all"
+    top: int = 8
+    quote_themes: int = 3
+    quotes: int = 2
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """The report's settings; ``path`` is the file they came from (None: built-in defaults)."""
 
@@ -82,6 +90,7 @@ class ReportConfig:
     churn: ChurnTable = field(default_factory=ChurnTable)
     segments: SegmentsTable = field(default_factory=SegmentsTable)
     health: HealthTable = field(default_factory=HealthTable)
+    voice: VoiceTable = field(default_factory=VoiceTable)
     path: str | None = None
 
 
@@ -92,6 +101,7 @@ TABLES = {
     "churn": ChurnTable,
     "segments": SegmentsTable,
     "health": HealthTable,
+    "voice": VoiceTable,
 }
 # value checks beyond the type: (test, what is expected)
 LIMITS: dict[tuple[str, str], tuple[Any, str]] = {
@@ -112,6 +122,13 @@ LIMITS: dict[tuple[str, str], tuple[Any, str]] = {
     ("health", "volume_weeks"): (lambda v: 1 <= v <= 52, "a number of weeks from 1 to 52"),
     ("health", "volume_drop"): (lambda v: 0 < v < 1, "a fraction between 0 and 1, e.g. 0.5"),
     ("health", "min_usual"): (lambda v: v >= 0, "a number of rows, 0 or more"),
+    ("voice", "source"): (
+        lambda v: v in ("all", "tickets", "notes"),
+        '"all", "tickets" or "notes"',
+    ),
+    ("voice", "top"): (lambda v: 1 <= v <= 30, "a number of themes from 1 to 30"),
+    ("voice", "quote_themes"): (lambda v: 0 <= v <= 10, "a number of themes from 0 to 10"),
+    ("voice", "quotes"): (lambda v: 1 <= v <= 5, "a number of quotes from 1 to 5"),
 }
 
 

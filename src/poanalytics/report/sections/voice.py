@@ -1,0 +1,309 @@
+"""Voice of the customer: what the week's tickets and interview highlights were about (docs/voice.md).
+
+The week's themes (items, unique problems, users, change against the week before, sentiment with its
+method), the themes that spiked this week against their own history, how the themes go with churn
+and with dropping off at the report funnel's step that loses the most users (lift, interval,
+significance, small samples flagged, the join rate said), and the best quotes of the largest
+themes, redacted, each with where it comes from. ``[voice]`` in conf/report.toml sets the source,
+how many themes are listed and how many quotes are shown.
+
+Themes come from conf/themes.toml; without it, from discovered themes (said so). Everything goes
+through the Workbench (``ctx.wb.themes``, ``theme_trends``, ``theme_lift``, ``quotes``), which
+refreshes the voice tables first when the tickets, notes or taxonomy changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ... import format as fmt
+from ...charts.voice import lift_figure, theme_trends_figure, themes_figure
+from ...errors import PoaError
+from ...voice.sentiment import METHOD
+from ..context import esc
+from . import Section, register
+from ._common import closed_week, funnel
+
+SOURCES = {"all": "tickets and interview highlights", "tickets": "tickets", "notes": "highlights"}
+
+
+def build(ctx: Any) -> None:
+    vc = ctx.config.voice
+    counts = _counts(ctx, vc.source)
+    if not counts["ever"]:
+        ctx.markdown(
+            f"No {SOURCES[vc.source]} in the warehouse up to {ctx.week.label}: nothing to read "
+            "yet (load tickets or interview notes; docs/voice.md)."
+        )
+        return
+    try:
+        themes = ctx.wb.themes(source=vc.source, date_from=ctx.date_from, date_to=ctx.date_to)
+    except PoaError as exc:
+        if not exc.code.startswith("voice.taxonomy"):
+            raise
+        # a typo in conf/themes.toml stops this section, said in the report, not the whole report
+        ctx.markdown(f"**The themes could not be read:** [{exc.code}] {esc(exc.message)}")
+        return
+    ctx.markdown(_intro(ctx, counts, _taxonomy(ctx)))
+    table = themes.table
+    if not table.empty:
+        ctx.markdown(
+            f"### Themes in {ctx.week.label}\n\n"
+            "Items: tickets and highlights in the theme (an item can be in several). Unique "
+            "problems: near-duplicates (the same problem reported again) counted once. Change: "
+            f"items against {ctx.week.shift(-1).label}. Sentiment: the mean {esc(METHOD)} score, "
+            "-1 to +1, over the items it can score (English text)."
+        )
+        ctx.table(_themes_table(table, vc.top))
+        if len(table) > vc.top:
+            ctx.markdown(f"{len(table) - vc.top} smaller themes are not listed.")
+        ctx.figure(themes_figure(table, method=METHOD), key="voice_themes", title="Themes")
+    _spikes(ctx, vc.source)
+    _lift(ctx, vc.source)
+    if not table.empty and vc.quote_themes:
+        _quotes(ctx, table, vc)
+
+
+def _counts(ctx: Any, source: str) -> dict[str, int]:
+    """Tickets and highlights up to the week's end (``ever``) and in the week."""
+    row = ctx.wb.sql(
+        "WITH items AS ("
+        " SELECT 'tickets' AS source, created_at AS at FROM tickets"
+        " UNION ALL SELECT 'notes', n.date FROM note_highlights h"
+        " JOIN notes n ON n.note_id = h.note_id AND n.source_key = h.source_key)"
+        " SELECT count(*) FILTER (WHERE at <= $hi) AS ever,"
+        " count(*) FILTER (WHERE at BETWEEN $lo AND $hi AND source = 'tickets') AS tickets,"
+        " count(*) FILTER (WHERE at BETWEEN $lo AND $hi AND source = 'notes') AS notes"
+        " FROM items WHERE $source = 'all' OR source = $source",
+        {"lo": ctx.date_from, "hi": ctx.date_to, "source": source},
+    )
+    return {k: int(row[k].iloc[0]) for k in ("ever", "tickets", "notes")}
+
+
+def _taxonomy(ctx: Any) -> dict[str, Any]:
+    """The refresh the themes were read from: the taxonomy's version and file (None: discovered)."""
+    found = ctx.wb.sql(
+        "SELECT taxonomy_version, taxonomy_file, items, unassigned FROM voice_refresh "
+        "ORDER BY refresh_id DESC LIMIT 1"
+    )
+    return {} if found.empty else found.iloc[0].to_dict()
+
+
+def _intro(ctx: Any, counts: dict[str, int], refresh: dict[str, Any]) -> str:
+    week = ctx.week.label
+    said = f"{fmt.count(counts['tickets'])} tickets and {fmt.count(counts['notes'])} interview "
+    said += f"highlights in {week}."
+    file, version = refresh.get("taxonomy_file"), str(refresh.get("taxonomy_version") or "")
+    if file and not pd.isna(file):
+        said += (
+            f" Themes from the taxonomy {esc(file)} (version {esc(version[:12])}); every "
+            "assignment records the words that matched."
+        )
+    else:
+        said += (
+            " There is no taxonomy (conf/themes.toml), so the themes are discovered ones (groups "
+            "of similar text, labelled by their terms): accept them into the taxonomy with "
+            "`wb.accept_themes(...)` to name and keep them."
+        )
+    if not counts["tickets"] + counts["notes"]:
+        said += f" Nothing was said in {week}; the trends and links below cover earlier weeks."
+    return said
+
+
+def _themes_table(table: pd.DataFrame, top: int) -> pd.DataFrame:
+    rows = table.sort_values(["items", "theme"], ascending=[False, True]).head(top)
+    out = pd.DataFrame({"theme": rows["theme"].astype(str)})
+    out["items"] = [fmt.count(v) for v in rows["items"]]
+    if "unique_problems" in rows:
+        out["unique problems"] = [fmt.count(v) for v in rows["unique_problems"]]
+    if "users" in rows:
+        out["users"] = [fmt.count(v) for v in rows["users"]]
+    if "share" in rows:
+        out["share of items"] = [fmt.percent(v) for v in rows["share"]]
+    if "trend" in rows:
+        out["vs the week before"] = [_change(v) for v in rows["trend"]]
+    if "sentiment" in rows:
+        out[f"sentiment ({METHOD})"] = [
+            fmt.MISSING if pd.isna(v) else f"{v:+.2f}" for v in rows["sentiment"]
+        ]
+    return out
+
+
+def _change(value: Any) -> str:
+    """A relative change: +50.0%, -20.0%; "new" when the week before had none (inf)."""
+    if value is None or pd.isna(value):
+        return fmt.MISSING
+    if value == float("inf"):
+        return "new"
+    return ("+" if value > 0 else "") + fmt.percent(value)
+
+
+def _spikes(ctx: Any, source: str) -> None:
+    trends = ctx.wb.theme_trends(
+        period="week", source=source, date_from=ctx.history.start, date_to=ctx.date_to
+    )
+    t = trends.table
+    when = next((c for c in ("period_start", "week", "period") if c in t), None)
+    ctx.markdown(
+        f"### Spikes, {ctx.history.label} to {ctx.week.label}\n\nItems per theme and week; a "
+        "spike is a week well above the theme's own usual volume (docs/voice.md)."
+    )
+    if t.empty or when is None:
+        ctx.markdown("No item in these weeks.")
+        return
+    week_start = pd.Timestamp(ctx.week.start)
+    starts = pd.to_datetime(t[when], utc=True)
+    hit = (
+        t[t["spike"].fillna(False).astype(bool) & (starts == week_start)] if "spike" in t else t[:0]
+    )
+    volume = next(c for c in ("items", "volume", "count") if c in t)
+    if hit.empty:
+        ctx.markdown(f"No theme spiked in {ctx.week.label}.")
+    else:
+        usual = next((c for c in ("expected", "baseline", "usual") if c in t), None)
+        lines = [
+            f"- **{esc(r['theme'])}**: {fmt.count(r[volume])} items"
+            + (f" against a usual {fmt.count(round(r[usual], 1))}" if usual else "")
+            for _, r in hit.sort_values(volume, ascending=False).iterrows()
+        ]
+        ctx.markdown(f"Spiking in {ctx.week.label}:\n\n" + "\n".join(lines))
+    ctx.figure(theme_trends_figure(t), key="voice_trends", title="Themes by week")
+
+
+def _lift(ctx: Any, source: str) -> None:
+    days = ctx.config.churn.inactive_days
+    churn = ctx.wb.theme_lift(outcome="churn", inactive_days=days)
+    ctx.markdown(
+        f"### Themes and churn\n\nChurned: no event for {days} days. Lift: the share churned among "
+        "users who raised the theme over the share among users who did not, with a 95% interval; "
+        "a theme is called out only when the difference is significant (p < 0.05) and neither "
+        f"side is a small sample. {_join(churn)}"
+    )
+    _lift_result(ctx, churn, "churned", key="voice_churn")
+    step = _drop_step(ctx)
+    if step is None:
+        return
+    f, number, name, dropped = step
+    drop = ctx.wb.theme_lift(outcome=(f, number))
+    ctx.markdown(
+        f"### Themes and dropping off at {esc(name)}\n\nThe report funnel's step that loses the "
+        f"most users ({fmt.count(dropped)} of those who entered {ctx.history.label} to "
+        f"{closed_week(ctx).label} stopped before it): how often users who dropped there raised "
+        "each theme compared with users who went on."
+    )
+    _lift_result(ctx, drop, f"dropped at {name}", key=None)
+
+
+def _drop_step(ctx: Any) -> tuple[Any, int, str, int] | None:
+    """(funnel, step number, step name, dropped) for the report funnel's step with the most
+    drop-offs over the closed weeks of the history window; None when nobody dropped."""
+    f = funnel(ctx, ctx.history, closed_week(ctx))
+    t = f.table[f.table["step"] > 1]
+    if t.empty or not t["dropped"].sum():
+        return None
+    row = t.sort_values(["dropped", "step"], ascending=[False, True]).iloc[0]
+    return f, int(row["step"]), str(row["name"]), int(row["dropped"])
+
+
+def _join(result: Any) -> str:
+    """The join rate in words, from the lift result's ``join`` (a rate or a table per source)."""
+    join = getattr(result, "join", None)
+    if join is None:
+        return ""
+    if isinstance(join, pd.DataFrame):
+        rate = next((c for c in ("join_rate", "rate") if c in join), None)
+        if rate is None or join.empty:
+            return ""
+        parts = [f"{esc(r['source'])} {fmt.percent(r[rate])}" + _of(r) for _, r in join.iterrows()]
+        return "Items linked to a user of the events (join rate): " + ", ".join(parts) + "."
+    return f"Items linked to a user of the events (join rate): {fmt.percent(join)}."
+
+
+def _of(row: pd.Series) -> str:
+    if "items" in row and "joined" in row:
+        return f" ({fmt.count(row['joined'])} of {fmt.count(row['items'])})"
+    return ""
+
+
+def _join_rate(result: Any) -> Any:
+    join = getattr(result, "join", None)
+    if isinstance(join, pd.DataFrame):
+        rate = next((c for c in ("join_rate", "rate") if c in join), None)
+        if rate is None or "source" not in join:
+            return None
+        return dict(zip(join["source"].astype(str), join[rate].astype(float), strict=True))
+    return join
+
+
+def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
+    t = result.table
+    if t.empty:
+        ctx.markdown("No theme was raised by a user the events know: nothing to compare.")
+        return
+    clear = t[t["significant"].fillna(False).astype(bool) & ~t["small_sample"].astype(bool)]
+    if clear.empty:
+        ctx.markdown(f"No theme goes clearly with being {esc(label)}.")
+    else:
+        ctx.markdown(
+            "\n".join(
+                f"- **{esc(r['theme'])}**: {fmt.percent(r['rate_with'])} {esc(label)} among the "
+                f"{fmt.count(r['users_with'])} users who raised it, against "
+                f"{fmt.percent(r['rate_without'])} of the others ({r['lift']:.2g}x, 95% interval "
+                f"{r['ci_low']:.2g} to {r['ci_high']:.2g}, p {fmt.p_value(r['p_value'])})"
+                for _, r in clear.sort_values("lift", ascending=False).iterrows()
+            )
+        )
+    ctx.figure(
+        lift_figure(t, outcome_label=label, join_rate=_join_rate(result)),
+        key=key,
+        title=f"Themes and {label}",
+    )
+    rows = t.sort_values(["users_with", "theme"], ascending=[False, True])
+    ctx.table(
+        pd.DataFrame(
+            {
+                "theme": rows["theme"].astype(str),
+                "users who raised it": [fmt.count(v) for v in rows["users_with"]],
+                label: [fmt.percent(v) for v in rows["rate_with"]],
+                f"{label}, the others": [fmt.percent(v) for v in rows["rate_without"]],
+                "lift (95% interval)": [
+                    f"{r['lift']:.2g} ({r['ci_low']:.2g} to {r['ci_high']:.2g})"
+                    for _, r in rows.iterrows()
+                ],
+                "p": [fmt.p_value(v) for v in rows["p_value"]],
+                "judged": [
+                    "small sample" if s else ("clear" if c else "not clear")
+                    for s, c in zip(rows["small_sample"], rows["significant"], strict=True)
+                ],
+            }
+        )
+    )
+
+
+def _quotes(ctx: Any, table: pd.DataFrame, vc: Any) -> None:
+    top = table.sort_values(["items", "theme"], ascending=[False, True]).head(vc.quote_themes)
+    lines = []
+    for theme in top["theme"].astype(str):
+        q = ctx.wb.quotes(theme, n=vc.quotes).table
+        if q.empty:
+            continue
+        lines.append(f"**{esc(theme)}**\n")
+        for _, r in q.iterrows():
+            where = r["ref"] if "ref" in r else f"{r['source']} {r['item_id']}"
+            when = f", {pd.Timestamp(r['date']):%Y-%m-%d}" if not pd.isna(r.get("date")) else ""
+            lines.append(f"> {esc(_one_line(r['quote']))}\n>\n> — {esc(where)}{when}\n")
+    ctx.markdown(
+        "### What people said\n\nThe most representative short quotes of the week's largest "
+        "themes, with where each comes from; names, e-mails and other personal data are "
+        "redacted (docs/redaction.md)."
+    )
+    ctx.markdown("\n".join(lines) if lines else "No quote to show.")
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())
+
+
+register(Section(name="voice", title="Voice of the customer", order=35, build=build))
