@@ -254,3 +254,15 @@ def test_lift_figure_leaves_themes_without_a_ratio_off_the_log_axis_and_counts_t
     assert fig.data[0].name == "significant (Holm-adjusted p < 0.05)"
     assert "Holm-adjusted p" in fig.data[0].hovertemplate
     assert "joined to users: 3 of 4" in fig.layout.title.text  # a worded join kept as it is
+
+
+def test_trends_figure_draws_the_period_holding_the_datas_end_hollow():
+    table = _trends().rename(columns={"expected": "baseline"})
+    table["incomplete"] = table["period_start"] == table["period_start"].max()
+    table["spike"] = table["spike"].astype(object).where(table["period_start"] > "2026-09-20", None)
+    fig = voice.theme_trends_figure(table)
+    line = next(t for t in fig.data if t.name == "onboarding_crash")
+    assert list(line.marker.symbol) == ["circle"] * 5 + ["circle-open"]
+    assert any("may still grow" in a.text for a in fig.layout.annotations)
+    star = next(t for t in fig.data if t.marker.symbol == "star")
+    assert star.customdata[0] == "5.0"  # the baseline, as the hover's usual volume

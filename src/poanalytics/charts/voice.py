@@ -284,8 +284,9 @@ def theme_trends_figure(
 ) -> go.Figure:
     """One line per theme (the ``top`` largest, the rest summed as "other"), spikes marked with a
     red star and named in the hover. Columns: theme, a period column (period_start, week or
-    period), a volume column (items or volume) and ``spike`` (bool), optionally ``expected``
-    (the theme's usual volume the spike was judged against)."""
+    period), a volume column (items or volume) and ``spike`` (bool; NULL: not judged), optionally
+    ``baseline`` (the theme's usual volume the spike was judged against) and ``incomplete`` (the
+    period holds the data's end: drawn as a hollow marker, its count may still grow)."""
     full = f"{title}: spikes against each theme's own history"
     when = _col(table, "period_start", "week", "period")
     volume = _col(table, "items", "volume", "count")
@@ -298,14 +299,17 @@ def theme_trends_figure(
     fig = go.Figure()
     spikes = 0
     expected = _col(table, "expected", "baseline", "usual")
+    open_ = _col(table, "incomplete")
     for theme in kept:
         part = table[table["theme"].astype(str) == theme].sort_values(when)
+        hollow = part[open_].fillna(False).astype(bool) if open_ else [False] * len(part)
         fig.add_trace(
             go.Scatter(
                 name=_short(theme, 30),
                 x=list(part[when]),
                 y=[int(v) for v in part[volume]],
                 mode="lines+markers",
+                marker={"symbol": ["circle-open" if h else "circle" for h in hollow], "size": 8},
                 line_color=palette[theme],
                 legendgroup=theme,
                 hovertemplate=f"{_short(theme, 80)}: " + "%{y:,} items, " + period + " of %{x}"
@@ -362,6 +366,8 @@ def theme_trends_figure(
             )
         )
     notes = [f"★ spike: a {period} well above the theme's own usual volume ({spikes} marked)"]
+    if open_ and table[open_].fillna(False).astype(bool).any():
+        notes.append(f"hollow: the {period} holds the data's end, its count may still grow")
     if rest:
         notes.append(f'"{OTHER}": {len(rest)} smaller themes summed; an item can count in several')
     bottom = footnote(fig, notes, gap=130)

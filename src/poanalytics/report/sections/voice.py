@@ -47,18 +47,31 @@ def build(ctx: Any) -> None:
         ctx.markdown(f"**The themes could not be read:** [{exc.code}] {esc(exc.message)}")
         return
     ctx.markdown(_intro(ctx, counts, _taxonomy(ctx)))
-    table = themes.table
+    full = themes.table
+    table = full[full["items"] > 0]  # the week's themes; the others are counted below
+    previous = ctx.week.shift(-1).label
     if not table.empty:
         ctx.markdown(
             f"### Themes in {ctx.week.label}\n\n"
             "Items: tickets and highlights in the theme (an item can be in several). Unique "
-            "problems: near-duplicates (the same problem reported again) counted once. Change: "
-            f"items against {ctx.week.shift(-1).label}. Sentiment: the mean {esc(METHOD)} score, "
-            "-1 to +1, over the items it can score (English text)."
+            "problems: near-duplicates (the same problem reported again) counted once. Users: "
+            f"the people behind the items. Change: items against {previous}. Sentiment: the mean "
+            f"score ({esc(METHOD)}), -1 to +1, over the items it can score (English text)."
         )
-        ctx.table(_themes_table(table, vc.top))
+        ctx.table(_themes_table(table, vc.top, previous))
+        quiet = full[(full["items"] == 0)]
+        notes = []
         if len(table) > vc.top:
-            ctx.markdown(f"{len(table) - vc.top} smaller themes are not listed.")
+            notes.append(f"{len(table) - vc.top} smaller themes are not listed.")
+        if len(quiet):
+            notes.append(
+                f"{len(quiet)} themes had no item in {ctx.week.label}: "
+                + ", ".join(esc(t) for t in quiet["theme"].head(10))
+                + (" ..." if len(quiet) > 10 else "")
+                + "."
+            )
+        if notes:
+            ctx.markdown(" ".join(notes))
         ctx.figure(themes_figure(table, method=METHOD), key="voice_themes", title="Themes")
     _spikes(ctx, vc.source)
     _lift(ctx, vc.source)
@@ -112,7 +125,7 @@ def _intro(ctx: Any, counts: dict[str, int], refresh: dict[str, Any]) -> str:
     return said
 
 
-def _themes_table(table: pd.DataFrame, top: int) -> pd.DataFrame:
+def _themes_table(table: pd.DataFrame, top: int, previous: str) -> pd.DataFrame:
     rows = table.sort_values(["items", "theme"], ascending=[False, True]).head(top)
     out = pd.DataFrame({"theme": rows["theme"].astype(str)})
     out["items"] = [fmt.count(v) for v in rows["items"]]
@@ -122,8 +135,11 @@ def _themes_table(table: pd.DataFrame, top: int) -> pd.DataFrame:
         out["users"] = [fmt.count(v) for v in rows["users"]]
     if "share" in rows:
         out["share of items"] = [fmt.percent(v) for v in rows["share"]]
+    if "items_previous" in rows:
+        out[previous] = [fmt.count(v) for v in rows["items_previous"]]
     if "trend" in rows:
-        out["vs the week before"] = [_change(v) for v in rows["trend"]]
+        before = rows["items_previous"] if "items_previous" in rows else [None] * len(rows)
+        out["change"] = [_change(v, b) for v, b in zip(rows["trend"], before, strict=True)]
     if "sentiment" in rows:
         out[f"sentiment ({METHOD})"] = [
             fmt.MISSING if pd.isna(v) else f"{v:+.2f}" for v in rows["sentiment"]
@@ -131,12 +147,11 @@ def _themes_table(table: pd.DataFrame, top: int) -> pd.DataFrame:
     return out
 
 
-def _change(value: Any) -> str:
-    """A relative change: +50.0%, -20.0%; "new" when the week before had none (inf)."""
+def _change(value: Any, before: Any = None) -> str:
+    """A relative change: +50.0%, -20.0%; "new" when the week before had none (no ratio); "—"
+    when the week before is not covered by the data."""
     if value is None or pd.isna(value):
-        return fmt.MISSING
-    if value == float("inf"):
-        return "new"
+        return "new" if before is not None and not pd.isna(before) and before == 0 else fmt.MISSING
     return ("+" if value > 0 else "") + fmt.percent(value)
 
 
