@@ -85,7 +85,10 @@ def test_discovery_figure_labels_groups_with_their_terms_and_counts_the_unassign
             "label": ["crash / profile / step", "price / expensive / plan"],
             "terms": [["crash", "profile", "step"], ["price", "expensive", "plan"]],
             "items": [40, 25],
-            "examples": [["App crashes on the profile step"], ["Too expensive for a team"]],
+            "examples": [
+                ["App crashes on the profile step"],
+                [{"source": "tickets", "item_id": "7", "text": "Too expensive\nfor a team"}],
+            ],
         }
     )
     fig = voice.discovery_figure(table, unassigned=7)
@@ -94,6 +97,7 @@ def test_discovery_figure_labels_groups_with_their_terms_and_counts_the_unassign
     assert list(bar.x) == [40, 25]
     assert bar.text[0] == "40 · crash, profile, step"
     assert "App crashes on the profile step" in bar.customdata[0][1]
+    assert bar.customdata[1][1] == "· Too expensive for a team"  # the text of a discovery example
     assert fig.layout.xaxis.title.text == "items" and fig.layout.yaxis.title.text
     assert any("7 items in no proposed theme" in a.text for a in fig.layout.annotations)
     assert "no" in voice.discovery_figure(table.iloc[0:0]).layout.title.text

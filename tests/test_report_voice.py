@@ -139,7 +139,7 @@ def test_the_weeks_themes_spike_lift_and_quotes(voice_warehouse, tmp_path, monke
     spikes = next(t for t in texts if t.startswith("Spiking in 2024-W11"))
     assert "onboarding_crash" in spikes and "pricing" not in spikes
     churn = next(t for t in texts if t.startswith("### Themes and churn"))
-    assert "join rate" in churn and "%" in churn
+    assert "joined to users:" in churn and "%" in churn  # the join rate
     assert any(t.startswith("### Themes and dropping off at activated") for t in texts)
     keys = [c["key"] for c in report.key_charts]
     assert {"voice_themes", "voice_trends", "voice_churn"} <= set(keys)

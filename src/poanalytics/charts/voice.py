@@ -209,8 +209,9 @@ def _terms(value: Any, limit: int = 6) -> str:
 def _examples(value: Any, limit: int = 3) -> str:
     if value is None or (not isinstance(value, list | tuple) and pd.isna(value)):
         return ""
-    values = [value] if isinstance(value, str) else list(value)
-    return "<br>".join("· " + _short(v, 90) for v in values[:limit])
+    values = [value] if isinstance(value, str | dict) else list(value)
+    texts = [v.get("text", "") if isinstance(v, dict) else v for v in values[:limit]]
+    return "<br>".join("· " + _short(" ".join(str(t).split()), 90) for t in texts)
 
 
 def discovery_figure(
@@ -220,7 +221,8 @@ def discovery_figure(
     top: int = THEMES_TOP,
 ) -> go.Figure:
     """Bars of items per proposed (discovered) theme, each labelled with its characteristic terms,
-    examples in the hover. Columns: label, items, terms (list), examples (list). ``unassigned``:
+    examples in the hover. Columns: label (or theme), items, terms (list), examples (list of texts,
+    or of {source, item_id, text}). ``unassigned``:
     items no proposed theme took, said under the chart (every item is accounted for)."""
     full = f"{title}: groups of similar items the taxonomy does not cover"
     if table.empty:

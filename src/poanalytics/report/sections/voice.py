@@ -21,6 +21,7 @@ import pandas as pd
 from ... import format as fmt
 from ...charts.voice import lift_figure, theme_trends_figure, themes_figure
 from ...errors import PoaError
+from ...voice.people import join_text
 from ...voice.sentiment import METHOD
 from ..context import esc
 from . import Section, register
@@ -189,24 +190,26 @@ def _spikes(ctx: Any, source: str) -> None:
 
 def _lift(ctx: Any, source: str) -> None:
     days = ctx.config.churn.inactive_days
-    churn = ctx.wb.theme_lift(outcome="churn", inactive_days=days)
+    churn = ctx.wb.theme_lift(
+        outcome="churn", inactive_days=days, source=source, date_to=ctx.date_to
+    )
     ctx.markdown(
-        f"### Themes and churn\n\nChurned: no event for {days} days. Lift: the share churned among "
-        "users who raised the theme over the share among users who did not, with a 95% interval; "
-        "a theme is called out only when the difference is significant (p < 0.05) and neither "
-        f"side is a small sample. {_join(churn)}"
+        f"### Themes and churn\n\nChurned: no event for {days} days. Lift: the share churned "
+        "among users who raised the theme over the share among users who did not, with a 95% "
+        "interval; a theme is called out only when the difference is significant (Holm-adjusted "
+        "p < 0.05 over the themes) and neither side is a small sample. " + esc(churn.summary())
     )
     _lift_result(ctx, churn, "churned", key="voice_churn")
     step = _drop_step(ctx)
     if step is None:
         return
     f, number, name, dropped = step
-    drop = ctx.wb.theme_lift(outcome=(f, number))
+    drop = ctx.wb.theme_lift(outcome=(f, number), source=source, date_to=ctx.date_to)
     ctx.markdown(
         f"### Themes and dropping off at {esc(name)}\n\nThe report funnel's step that loses the "
         f"most users ({fmt.count(dropped)} of those who entered {ctx.history.label} to "
         f"{closed_week(ctx).label} stopped before it): how often users who dropped there raised "
-        "each theme compared with users who went on."
+        "each theme compared with users who went on. " + esc(drop.summary())
     )
     _lift_result(ctx, drop, f"dropped at {name}", key=None)
 
@@ -222,56 +225,13 @@ def _drop_step(ctx: Any) -> tuple[Any, int, str, int] | None:
     return f, int(row["step"]), str(row["name"]), int(row["dropped"])
 
 
-def _join(result: Any) -> str:
-    """The join rate in words, from the lift result's ``join`` (a rate or a table per source)."""
-    join = getattr(result, "join", None)
-    if join is None:
-        return ""
-    if isinstance(join, pd.DataFrame):
-        rate = next((c for c in ("join_rate", "rate") if c in join), None)
-        if rate is None or join.empty:
-            return ""
-        parts = [f"{esc(r['source'])} {fmt.percent(r[rate])}" + _of(r) for _, r in join.iterrows()]
-        return "Items linked to a user of the events (join rate): " + ", ".join(parts) + "."
-    return f"Items linked to a user of the events (join rate): {fmt.percent(join)}."
-
-
-def _of(row: pd.Series) -> str:
-    if "items" in row and "joined" in row:
-        return f" ({fmt.count(row['joined'])} of {fmt.count(row['items'])})"
-    return ""
-
-
-def _join_rate(result: Any) -> Any:
-    join = getattr(result, "join", None)
-    if isinstance(join, pd.DataFrame):
-        rate = next((c for c in ("join_rate", "rate") if c in join), None)
-        if rate is None or "source" not in join:
-            return None
-        return dict(zip(join["source"].astype(str), join[rate].astype(float), strict=True))
-    return join
-
-
 def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
+    """The lift chart (the join rate under its title) and the table, small samples said."""
     t = result.table
     if t.empty:
-        ctx.markdown("No theme was raised by a user the events know: nothing to compare.")
-        return
-    clear = t[t["significant"].fillna(False).astype(bool) & ~t["small_sample"].astype(bool)]
-    if clear.empty:
-        ctx.markdown(f"No theme goes clearly with being {esc(label)}.")
-    else:
-        ctx.markdown(
-            "\n".join(
-                f"- **{esc(r['theme'])}**: {fmt.percent(r['rate_with'])} {esc(label)} among the "
-                f"{fmt.count(r['users_with'])} users who raised it, against "
-                f"{fmt.percent(r['rate_without'])} of the others ({r['lift']:.2g}x, 95% interval "
-                f"{r['ci_low']:.2g} to {r['ci_high']:.2g}, p {fmt.p_value(r['p_value'])})"
-                for _, r in clear.sort_values("lift", ascending=False).iterrows()
-            )
-        )
+        return  # the summary above says why (no items, or none joined to a user)
     ctx.figure(
-        lift_figure(t, outcome_label=label, join_rate=_join_rate(result)),
+        lift_figure(t, outcome_label=label, join_rate=join_text(result.join)),
         key=key,
         title=f"Themes and {label}",
     )
@@ -283,11 +243,8 @@ def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
                 "users who raised it": [fmt.count(v) for v in rows["users_with"]],
                 label: [fmt.percent(v) for v in rows["rate_with"]],
                 f"{label}, the others": [fmt.percent(v) for v in rows["rate_without"]],
-                "lift (95% interval)": [
-                    f"{r['lift']:.2g} ({r['ci_low']:.2g} to {r['ci_high']:.2g})"
-                    for _, r in rows.iterrows()
-                ],
-                "p": [fmt.p_value(v) for v in rows["p_value"]],
+                "lift (95% interval)": [_lift_text(r) for _, r in rows.iterrows()],
+                "p (Holm)": [fmt.p_value(v) for v in rows.get("p_adjusted", rows["p_value"])],
                 "judged": [
                     "small sample" if s else ("clear" if c else "not clear")
                     for s, c in zip(rows["small_sample"], rows["significant"], strict=True)
@@ -295,6 +252,14 @@ def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
             }
         )
     )
+
+
+def _lift_text(r: pd.Series) -> str:
+    if pd.isna(r["lift"]):
+        return "no ratio"
+    if pd.isna(r["ci_low"]):
+        return f"{r['lift']:.2g}"
+    return f"{r['lift']:.2g} ({r['ci_low']:.2g} to {r['ci_high']:.2g})"
 
 
 def _quotes(ctx: Any, table: pd.DataFrame, vc: Any) -> None:
