@@ -25,8 +25,9 @@ description = "Too expensive"
 keywords = ["price", "expensive"]
 """
 CRASH = "The app crashes on the profile step"
-# crash tickets per week W08..W11 (the report week W11 spikes), pricing tickets per week
-CRASHES = {W10 - 2 * WEEK: 2, W10 - WEEK: 2, W10: 2, W11: 20}
+# crash tickets per week W06..W11 (the report week W11 spikes against the 5 weeks before: a
+# spike is judged with 4 weeks of history or more), pricing tickets per week
+CRASHES = {W10 - k * WEEK: 2 for k in range(4, -1, -1)} | {W11: 20}
 PRICING = 5
 
 
@@ -37,7 +38,7 @@ def voice_tickets() -> pd.DataFrame:
             rows.append(
                 (
                     f"c{monday:%m%d}{i:02d}",
-                    f"u{i:03d}",
+                    f"u{(monday.dayofyear * 7 + i) % 400:03d}",  # other users each week
                     monday + pd.Timedelta(hours=5 * i + 1),
                     CRASH,
                     "It crashes every time I open my profile. Terrible. Call Zebulon Quirk "
@@ -88,6 +89,7 @@ def _project(root: Path, monkeypatch, themes: str | None = THEMES) -> Path:
     (root / "conf" / "report.toml").write_text(
         '[report]\nhistory_weeks = 4\n[funnel]\nsteps = ["signed_up", "activated"]\n'
         'window = "1d"\nbreakdown = ""\ndrop_step = 2\n[segments]\nproperties = []\n'
+        "[churn]\ninactive_days = 7\n"  # the data spans 5 weeks: churn can show
     )
     if themes is not None:
         (root / "conf" / "themes.toml").write_text(themes)
@@ -130,8 +132,8 @@ def test_the_weeks_themes_spike_lift_and_quotes(voice_warehouse, tmp_path, monke
     assert themes.loc["pricing", "items"] == "5"
     # the 20 crash tickets say the same thing: near-duplicates, far fewer unique problems
     assert int(themes.loc["onboarding_crash", "unique problems"]) < 21
-    assert f"sentiment ({METHOD})" in themes.columns
-    assert themes.loc["onboarding_crash", f"sentiment ({METHOD})"].startswith("-")
+    assert f"sentiment, {METHOD}" in themes.columns
+    assert themes.loc["onboarding_crash", f"sentiment, {METHOD}"].startswith("-")
     # 21 items against the 2 crash tickets of W10: +950%
     assert themes.loc["onboarding_crash", "2024-W10"] == "2"
     assert themes.loc["onboarding_crash", "change"] == "+950.0%"
@@ -139,7 +141,11 @@ def test_the_weeks_themes_spike_lift_and_quotes(voice_warehouse, tmp_path, monke
     spikes = next(t for t in texts if t.startswith("Spiking in 2024-W11"))
     assert "onboarding_crash" in spikes and "pricing" not in spikes
     churn = next(t for t in texts if t.startswith("### Themes and churn"))
-    assert "joined to users:" in churn and "%" in churn  # the join rate
+    assert "no event for 7 days" in churn
+    assert "joined to users: 61 of 61 items (100%)" in churn  # the join rate, stated
+    lift = next(t for t in _texts(report, "table") if "churned" in t.columns)
+    assert set(lift.theme) == {"onboarding_crash", "pricing"}
+    assert set(lift.judged) <= {"small sample", "clear", "not clear"}
     assert any(t.startswith("### Themes and dropping off at activated") for t in texts)
     keys = [c["key"] for c in report.key_charts]
     assert {"voice_themes", "voice_trends", "voice_churn"} <= set(keys)

@@ -175,6 +175,8 @@ class ReportContext:
 
         section = get(name)
         self.markdown(f"## {esc(section.title)}")
+        if section.prepare is not None:  # may write: before the section's read-only attach
+            section.prepare(self)
         with self.wb.connection():  # one attach of the warehouse for the whole section
             section.build(self)
         if name not in self.shown:

@@ -38,12 +38,15 @@ _discovered = False
 @dataclass(frozen=True)
 class Section:
     """``name``: a short id ("headline"); ``title``: its heading; ``order``: where it goes among
-    the others (smaller first); ``build(ctx)``: displays it."""
+    the others (smaller first); ``build(ctx)``: displays it. ``prepare(ctx)``, optional, runs
+    first, outside the section's read-only attach of the warehouse: for work that writes (the
+    voice section refreshes the voice tables there)."""
 
     name: str
     title: str
     order: int
     build: Callable[[Any], None]
+    prepare: Callable[[Any], None] | None = None
 
 
 def register(section: Section) -> Section:

@@ -14,11 +14,13 @@ refreshes the voice tables first when the tickets, notes or taxonomy changed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ... import format as fmt
+from ...config import find_root
 from ...charts.voice import lift_figure, theme_trends_figure, themes_figure
 from ...errors import PoaError
 from ...voice.people import join_text
@@ -42,10 +44,13 @@ def build(ctx: Any) -> None:
     try:
         themes = ctx.wb.themes(source=vc.source, date_from=ctx.date_from, date_to=ctx.date_to)
     except PoaError as exc:
-        if not exc.code.startswith("voice.taxonomy"):
+        if not exc.code.startswith("voice.taxonomy") and exc.code != "voice.read_only":
             raise
         # a typo in conf/themes.toml stops this section, said in the report, not the whole report
-        ctx.markdown(f"**The themes could not be read:** [{exc.code}] {esc(exc.message)}")
+        ctx.markdown(
+            f"**The themes could not be read:** [{exc.code}] {esc(exc.message)} "
+            f"What to do: {esc(exc.hint)}"
+        )
         return
     ctx.markdown(_intro(ctx, counts, _taxonomy(ctx)))
     full = themes.table
@@ -57,7 +62,7 @@ def build(ctx: Any) -> None:
             "Items: tickets and highlights in the theme (an item can be in several). Unique "
             "problems: near-duplicates (the same problem reported again) counted once. Users: "
             f"the people behind the items. Change: items against {previous}. Sentiment: the mean "
-            f"score ({esc(METHOD)}), -1 to +1, over the items it can score (English text)."
+            f"score by {esc(METHOD)}, -1 to +1, over the items it can score (English text)."
         )
         ctx.table(_themes_table(table, vc.top, previous))
         quiet = full[(full["items"] == 0)]
@@ -80,16 +85,27 @@ def build(ctx: Any) -> None:
         _quotes(ctx, table, vc)
 
 
+def prepare(ctx: Any) -> None:
+    """Refresh the voice tables when the tickets, notes or taxonomy changed: a write, so it runs
+    before the section's read-only attach. Its errors (a broken taxonomy, a read-only warehouse)
+    come again from the first voice call of ``build``, which shows them."""
+    try:
+        ctx.wb.voice_refresh()
+    except PoaError as exc:
+        if not exc.code.startswith("voice."):
+            raise
+
+
 def _counts(ctx: Any, source: str) -> dict[str, int]:
     """Tickets and highlights up to the week's end (``ever``) and in the week."""
     row = ctx.wb.sql(
         "WITH items AS ("
-        " SELECT 'tickets' AS source, created_at AS at FROM tickets"
+        " SELECT 'tickets' AS source, created_at AS created FROM tickets"
         " UNION ALL SELECT 'notes', n.date FROM note_highlights h"
         " JOIN notes n ON n.note_id = h.note_id AND n.source_key = h.source_key)"
-        " SELECT count(*) FILTER (WHERE at <= $hi) AS ever,"
-        " count(*) FILTER (WHERE at BETWEEN $lo AND $hi AND source = 'tickets') AS tickets,"
-        " count(*) FILTER (WHERE at BETWEEN $lo AND $hi AND source = 'notes') AS notes"
+        " SELECT count(*) FILTER (WHERE created <= $hi) AS ever,"
+        " count(*) FILTER (WHERE created BETWEEN $lo AND $hi AND source = 'tickets') AS tickets,"
+        " count(*) FILTER (WHERE created BETWEEN $lo AND $hi AND source = 'notes') AS notes"
         " FROM items WHERE $source = 'all' OR source = $source",
         {"lo": ctx.date_from, "hi": ctx.date_to, "source": source},
     )
@@ -112,8 +128,8 @@ def _intro(ctx: Any, counts: dict[str, int], refresh: dict[str, Any]) -> str:
     file, version = refresh.get("taxonomy_file"), str(refresh.get("taxonomy_version") or "")
     if file and not pd.isna(file):
         said += (
-            f" Themes from the taxonomy {esc(file)} (version {esc(version[:12])}); every "
-            "assignment records the words that matched."
+            f" Themes from the taxonomy {esc(_relative(file))} (version {esc(version[:12])}); "
+            "every assignment records the words that matched."
         )
     else:
         said += (
@@ -124,6 +140,14 @@ def _intro(ctx: Any, counts: dict[str, int], refresh: dict[str, Any]) -> str:
     if not counts["tickets"] + counts["notes"]:
         said += f" Nothing was said in {week}; the trends and links below cover earlier weeks."
     return said
+
+
+def _relative(file: str) -> str:
+    """The taxonomy's path from the project root (conf/themes.toml), else as stored."""
+    try:
+        return str(Path(file).resolve().relative_to(find_root().resolve()))
+    except (ValueError, OSError, PoaError):
+        return str(file)
 
 
 def _themes_table(table: pd.DataFrame, top: int, previous: str) -> pd.DataFrame:
@@ -142,7 +166,7 @@ def _themes_table(table: pd.DataFrame, top: int, previous: str) -> pd.DataFrame:
         before = rows["items_previous"] if "items_previous" in rows else [None] * len(rows)
         out["change"] = [_change(v, b) for v, b in zip(rows["trend"], before, strict=True)]
     if "sentiment" in rows:
-        out[f"sentiment ({METHOD})"] = [
+        out[f"sentiment, {METHOD}"] = [
             fmt.MISSING if pd.isna(v) else f"{v:+.2f}" for v in rows["sentiment"]
         ]
     return out
@@ -230,11 +254,12 @@ def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
     t = result.table
     if t.empty:
         return  # the summary above says why (no items, or none joined to a user)
-    ctx.figure(
-        lift_figure(t, outcome_label=label, join_rate=join_text(result.join)),
-        key=key,
-        title=f"Themes and {label}",
-    )
+    if t["lift"].notna().any():  # else nothing sits on the axis: the table says "no ratio"
+        ctx.figure(
+            lift_figure(t, outcome_label=label, join_rate=join_text(result.join)),
+            key=key,
+            title=f"Themes and {label}",
+        )
     rows = t.sort_values(["users_with", "theme"], ascending=[False, True])
     ctx.table(
         pd.DataFrame(
@@ -286,4 +311,6 @@ def _one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
-register(Section(name="voice", title="Voice of the customer", order=35, build=build))
+register(
+    Section(name="voice", title="Voice of the customer", order=35, build=build, prepare=prepare)
+)
