@@ -270,3 +270,13 @@ def test_trends_figure_draws_the_period_holding_the_datas_end_hollow():
     assert any("may still grow" in a.text for a in fig.layout.annotations)
     star = next(t for t in fig.data if t.marker.symbol == "star")
     assert star.customdata[0] == "5.0"  # the baseline, as the hover's usual volume
+
+
+def test_lift_figure_names_the_themes_with_a_lift_of_zero():
+    table = _lift()
+    table.loc[1, ["lift", "rate_with", "ci_low"]] = 0.0  # nobody who raised it churned
+    fig = voice.lift_figure(table, outcome_label="churned", join_rate=0.5)
+    assert "onboarding_crash" not in [y for t in fig.data for y in t.y]
+    note = next(a.text for a in fig.layout.annotations if "lift 0" in a.text)
+    assert "onboarding_crash" in note and "none who raised it churned" in note
+    assert not any("have no ratio" in a.text for a in fig.layout.annotations)

@@ -158,7 +158,7 @@ def themes_figure(
     if "sentiment" in table:  # the mean score beside each theme, coloured by its tone
         fig.add_trace(
             go.Scatter(
-                name=f"mean sentiment ({method})",
+                name=f"mean sentiment: {method}",
                 y=labels,
                 x=[1.0] * len(labels),
                 xaxis="x2",
@@ -174,7 +174,7 @@ def themes_figure(
     notes = []
     if "sentiment" in table:
         notes += [
-            f"sentiment: mean {method} score, -1 (negative) to +1 (positive)",
+            f"sentiment: the mean score, -1 (negative) to +1 (positive), by {method}",
             f"{MISSING}: no English text to score (not counted as 0)",
         ]
     if len(rest):
@@ -422,7 +422,8 @@ def lift_figure(
             full, f"no theme raised by a user linked to the events ({_join_text(join_rate)})"
         )
     ratio = pd.to_numeric(table["lift"], errors="coerce")
-    no_ratio = table[~(ratio > 0)]
+    no_ratio = table[ratio.isna()]
+    zero = table[ratio == 0]
     table = table[ratio > 0]
     # no "other" row: a lift of mixed themes means nothing; the rest stay in the table
     kept, rest = _top_themes(table, "users_with", top, other=False)
@@ -518,6 +519,13 @@ def lift_figure(
         notes.append("hollow grey = small sample (too few users or outcomes to judge)")
     if len(rest):
         notes.append(f"{len(rest)} themes with fewer users are in the table, not drawn")
+    if len(zero):
+        names = ", ".join(_short(t, 30) for t in zero["theme"].head(4))
+        more = f" and {len(zero) - 4} more" if len(zero) > 4 else ""
+        notes += [
+            f"lift 0, not drawn (none who raised it {outcome_label}; a log axis has no 0):",
+            f"    {names}{more}",
+        ]
     if len(no_ratio):
         notes.append(
             f"{len(no_ratio)} themes have no ratio (nobody on a side, or no one {outcome_label} "

@@ -223,7 +223,7 @@ def _lift(ctx: Any, source: str) -> None:
         "interval; a theme is called out only when the difference is significant (Holm-adjusted "
         "p < 0.05 over the themes) and neither side is a small sample. " + esc(churn.summary())
     )
-    _lift_result(ctx, churn, "churned", key="voice_churn")
+    _lift_result(ctx, churn, "churned", key="voice_churn", top=ctx.config.voice.top)
     step = _drop_step(ctx)
     if step is None:
         return
@@ -235,7 +235,7 @@ def _lift(ctx: Any, source: str) -> None:
         f"{closed_week(ctx).label} stopped before it): how often users who dropped there raised "
         "each theme compared with users who went on. " + esc(drop.summary())
     )
-    _lift_result(ctx, drop, f"dropped at {name}", key=None)
+    _lift_result(ctx, drop, f"dropped at {name}", key=None, top=ctx.config.voice.top)
 
 
 def _drop_step(ctx: Any) -> tuple[Any, int, str, int] | None:
@@ -249,9 +249,17 @@ def _drop_step(ctx: Any) -> tuple[Any, int, str, int] | None:
     return f, int(row["step"]), str(row["name"]), int(row["dropped"])
 
 
-def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
-    """The lift chart (the join rate under its title) and the table, small samples said."""
+def _lift_result(ctx: Any, result: Any, label: str, key: str | None, top: int) -> None:
+    """The lift chart (the join rate under its title) and the table of the ``top`` themes most
+    users raised, small samples said; themes nobody compared raised are counted, not listed."""
     t = result.table
+    raised = t[t["users_with"] > 0]
+    if len(raised) < len(t):
+        ctx.markdown(
+            f"{len(t) - len(raised)} themes were raised by none of the users compared"
+            + (": nothing to compare for them." if len(raised) else "; nothing to compare.")
+        )
+    t = raised.sort_values(["users_with", "theme"], ascending=[False, True]).head(top)
     if t.empty:
         return  # the summary above says why (no items, or none joined to a user)
     if t["lift"].notna().any():  # else nothing sits on the axis: the table says "no ratio"
@@ -260,7 +268,7 @@ def _lift_result(ctx: Any, result: Any, label: str, key: str | None) -> None:
             key=key,
             title=f"Themes and {label}",
         )
-    rows = t.sort_values(["users_with", "theme"], ascending=[False, True])
+    rows = t
     ctx.table(
         pd.DataFrame(
             {
