@@ -21,6 +21,7 @@ def real_project(tmp_path_factory):
     shutil.copy(ROOT / "conf" / "poanalytics.toml", root / "conf" / "poanalytics.toml")
     # the sources the load notebook (run first) loads: the demo files generated below
     shutil.copy(ROOT / "conf" / "sources.toml", root / "conf" / "sources.toml")
+    shutil.copy(ROOT / "conf" / "themes.toml", root / "conf" / "themes.toml")  # the demo's themes
     config = (ROOT / "conf" / "report.toml").read_text()
     notebooks = ROOT / "notebooks"
     config = config.replace('"notebooks/', f'"{notebooks}/')  # the repository's notebooks
