@@ -299,7 +299,7 @@ def _quotes(ctx: Any, table: pd.DataFrame, vc: Any) -> None:
     top = table.sort_values(["items", "theme"], ascending=[False, True]).head(vc.quote_themes)
     lines = []
     for theme in top["theme"].astype(str):
-        q = ctx.wb.quotes(theme, n=vc.quotes).table
+        q = ctx.wb.quotes(theme, n=vc.quotes, source=vc.source).table
         if q.empty:
             continue
         lines.append(f"**{esc(theme)}**\n")
@@ -309,8 +309,8 @@ def _quotes(ctx: Any, table: pd.DataFrame, vc: Any) -> None:
             lines.append(f"> {esc(_one_line(r['quote']))}\n>\n> — {esc(where)}{when}\n")
     ctx.markdown(
         "### What people said\n\nThe most representative short quotes of the week's largest "
-        "themes, with where each comes from; names, e-mails and other personal data are "
-        "redacted (docs/redaction.md)."
+        "themes (chosen from all of each theme's items, not only this week's), with where each "
+        "comes from; names, e-mails and other personal data are redacted (docs/redaction.md)."
     )
     ctx.markdown("\n".join(lines) if lines else "No quote to show.")
 
