@@ -89,7 +89,7 @@ EXPECTED = {
         "demo_warehouse",
         [
             "items and unique problems per theme",
-            "groups of similar items the taxonomy does not cover",
+            "groups of similar items, labelled by their terms",
             "spikes against each theme's own history",
             "Themes and churned",
             "join rate",

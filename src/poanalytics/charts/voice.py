@@ -224,7 +224,7 @@ def discovery_figure(
     examples in the hover. Columns: label (or theme), items, terms (list), examples (list of texts,
     or of {source, item_id, text}). ``unassigned``:
     items no proposed theme took, said under the chart (every item is accounted for)."""
-    full = f"{title}: groups of similar items the taxonomy does not cover"
+    full = f"{title}: groups of similar items, labelled by their terms"
     if table.empty:
         return _empty(full, "nothing to group")
     named = table.rename(columns={"label": "theme"})
