@@ -570,7 +570,7 @@ def sentiment_figure(
     as 0. ``table``: one row per theme (theme, sentiment, and ``scored`` / ``items``), or one row
     per item (theme, sentiment), which is averaged here. More than ``top`` themes: those with the
     most scored items."""
-    full = f"{title} ({method})"
+    full = f"{title}: {method}"
     if table.empty or "sentiment" not in table:
         return _empty(full, "no item to score")
     if table["theme"].duplicated().any():  # one row per item: mean and counts per theme

@@ -47,9 +47,13 @@ def build(ctx: Any) -> None:
         if not exc.code.startswith("voice.taxonomy") and exc.code != "voice.read_only":
             raise
         # a typo in conf/themes.toml stops this section, said in the report, not the whole report
+        where = _relative(exc.file) if exc.file else ""
+        if exc.row is not None:
+            where += f" line {exc.row}"
         ctx.markdown(
-            f"**The themes could not be read:** [{exc.code}] {esc(exc.message)} "
-            f"What to do: {esc(exc.hint)}"
+            f"**The themes could not be read:** [{exc.code}] "
+            + (f"{esc(where.strip())}: " if where.strip() else "")
+            + f"{esc(exc.message)} What to do: {esc(exc.hint or '')}"
         )
         return
     ctx.markdown(_intro(ctx, counts, _taxonomy(ctx)))
@@ -87,8 +91,11 @@ def build(ctx: Any) -> None:
 
 def prepare(ctx: Any) -> None:
     """Refresh the voice tables when the tickets, notes or taxonomy changed: a write, so it runs
-    before the section's read-only attach. Its errors (a broken taxonomy, a read-only warehouse)
-    come again from the first voice call of ``build``, which shows them."""
+    before the section's read-only attach (not at all without tickets and notes). Its errors (a
+    broken taxonomy, a read-only warehouse) come again from the first voice call of ``build``,
+    which shows them."""
+    if not _counts(ctx, ctx.config.voice.source)["ever"]:
+        return
     try:
         ctx.wb.voice_refresh()
     except PoaError as exc:
