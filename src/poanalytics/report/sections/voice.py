@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 
 from ... import format as fmt
-from ...config import find_root
 from ...charts.voice import lift_figure, theme_trends_figure, themes_figure
+from ...config import find_root
 from ...errors import PoaError
 from ...voice.people import join_text
 from ...voice.sentiment import METHOD
