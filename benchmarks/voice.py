@@ -14,7 +14,8 @@ with a note added). They are written once to data/bench/ as Parquet and reused.
 Each step runs in its own process (peak memory = that process's VmHWM, which includes reading
 the Parquet file of items) and prints seconds next to the rows and peak MB:
 
-- assignment:       voice.assign (DuckDB regexp over the stored text) with a 12-theme taxonomy;
+- assignment:       voice.assign (the refresh's SQL in DuckDB) with a 12-theme taxonomy of
+  keywords and phrases;
   peer: the naive Python loop (``re.search`` of every theme's terms over every item), the code
   one writes first, with the same terms and the same answer (the number of assignments);
 - discovery:        voice.discover (TF-IDF + NMF, k chosen from the data);
@@ -299,25 +300,14 @@ def peak_rss_mb() -> float:
 
 
 def _assignment(items: pd.DataFrame, work: Path) -> tuple[float, dict]:
-    """voice.assign on a warehouse holding the items as voice_items (as a refresh would)."""
-    from poanalytics import Workbench
+    """voice.assign: the refresh's SQL (each item's words made once, one scan per theme), on an
+    in-memory DuckDB holding the items."""
     from poanalytics.voice import assign, taxonomy
 
-    conf = work / "themes.toml"
-    conf.write_text(taxonomy_toml(), encoding="utf-8")
-    tax = taxonomy.read_taxonomy(conf)
-    wb = Workbench(work / "assign.duckdb")
-    with wb.connection(write=True) as con:
-        con.register("bench_items", items)
-        con.execute(
-            "INSERT INTO voice_items (source, item_id, parent_id, created_at, text, text_chars, "
-            "truncated, refresh_id) SELECT source, item_id, item_id, created_at, text, "
-            "length(text), false, 1 FROM bench_items"
-        )
-        con.unregister("bench_items")
-        started = time.perf_counter()
-        out = assign.assign(con, tax)
-        seconds = time.perf_counter() - started
+    tax = taxonomy.parse_taxonomy(taxonomy_toml(), work / "themes.toml")
+    started = time.perf_counter()
+    out = assign.assign(tax, items)
+    seconds = time.perf_counter() - started
     return seconds, {"assignments": int(len(out))}
 
 
