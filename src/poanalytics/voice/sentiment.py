@@ -88,16 +88,15 @@ def english_enough(text: str) -> bool:
     """Whether an English lexicon may score ``text`` (rule 2 and 3 of the module docstring)."""
     analyzer()
     assert _known is not None
-    words = WORD.findall(text[:MAX_CHARS])
+    head = text[:MAX_CHARS].lower()
+    words = WORD.findall(NOT_PROSE.sub(" ", head)) or WORD.findall(head)
     if not words:
         return False
-    words = WORD.findall(NOT_PROSE.sub(" ", text[:MAX_CHARS])) or words
     letters = "".join(words)
     if not letters.isascii() and len(NOT_LATIN.findall(letters)) > (1 - MIN_LATIN) * len(letters):
         return False
-    lower = [w.lower() for w in words]
-    known = sum(1 for w in lower if w in _known)
-    foreign = sum(1 for w in lower if w in FOREIGN)
+    known = sum(map(_known.__contains__, words))
+    foreign = sum(map(FOREIGN.__contains__, words))
     if known <= 2 * foreign:
         return False
     if len(words) < SHORT:
@@ -152,6 +151,4 @@ def _may_carry(sentence: str) -> bool:
     if not sentence.isascii():
         return True
     lower = sentence.lower()
-    return any(w in _lexicon for w in WORD.findall(lower)) or any(
-        t in _lexicon for t in lower.split()
-    )
+    return not _lexicon.isdisjoint(WORD.findall(lower)) or not _lexicon.isdisjoint(lower.split())
