@@ -253,6 +253,14 @@ def test_quotes_through_the_refresh(tmp_path):
             "Way too expensive for us."
         ]
         assert (price.sentiment.notna()).all()
+        # the subject is a quote of its own, not glued to the body's first sentence (the stored
+        # text has its line breaks collapsed)
+        crash = wb.quotes("crash").table
+        assert crash.quote[crash.ref == "ticket T1"].iloc[0] in (
+            "App crashes on profile step",
+            "It crashes every time.",
+        )
         profile = wb.quotes("profile").table
-        assert profile.ref.tolist() == ["ticket T1"] and "profile step" in profile.quote[0]
+        assert profile.ref.tolist() == ["ticket T1"]
+        assert profile.quote.tolist() == ["App crashes on profile step"]
         assert wb.quotes("slow").table.empty  # its one 'sentence' is 20,000 characters

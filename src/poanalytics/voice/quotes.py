@@ -5,7 +5,7 @@ refresh and:
 
 1. cuts each item into candidate quotes: an interview highlight of at most ``max_chars`` is one
    quote as it stands; longer highlights and tickets are split into sentences (``.``, ``!``, ``?``
-   then a space, or a line break);
+   then a space, or a line break), a ticket's subject being a sentence of its own;
 2. keeps the candidates that hold one of the item's matched terms (phrases and keywords as whole
    words, the theme's patterns as regular expressions; any case), that are at most ``max_chars``
    long and have at least :data:`MIN_WORDS` words (an item whose terms cannot be found again in
@@ -46,6 +46,7 @@ from ..metrics.spec import MetricError
 from ..metrics.validate import metric_boundary
 from ..redaction import known_names, redact
 from . import sentiment
+from .items import clean_sql
 from .people import check_source, current
 
 COLUMNS = ["quote", "source", "item_id", "date", "sentiment", "ref", "score"]
@@ -104,13 +105,16 @@ def items_sql(q: QuotesQuery, p: Params) -> str:
     """The theme's items of the last refresh with their matched terms and, for notes, the file
     and line of the highlight."""
     source = f" AND v.source = {p.add(q.source)}" if q.source != "all" else ""
+    subject = clean_sql("t.subject", None, p)
     return f"""WITH nf AS (SELECT note_id, arg_max(file, load_id) AS file FROM notes GROUP BY note_id),
 hl AS (SELECT note_id, position, arg_max(line, load_id) AS line FROM note_highlights GROUP BY ALL)
 SELECT v.source, v.item_id, v.parent_id, v.position, v.created_at, v.text, a.matched_terms,
-       nf.file, hl.line
+       nf.file, hl.line, {subject} AS subject
 FROM voice_assignments a
 JOIN voice_items v ON v.source = a.source AND v.item_id = a.item_id
     AND v.refresh_id = {current("voice_items")}
+LEFT JOIN tickets t ON v.source = 'tickets' AND t.ticket_id = v.parent_id
+    AND (v.item_id = t.ticket_id OR v.item_id = t.ticket_id || '@' || t.source)
 LEFT JOIN nf ON v.source = 'notes' AND nf.note_id = v.parent_id
 LEFT JOIN hl ON v.source = 'notes' AND hl.note_id = v.parent_id AND hl.position = v.position
 WHERE a.refresh_id = {current("voice_assignments")} AND a.theme = {p.add(q.theme)}{source}
@@ -150,13 +154,17 @@ def candidates(
 ) -> pd.DataFrame:
     """One row per quotable sentence: item (row number in ``items``) and quote."""
     rows: list[tuple[int, str]] = []
-    for k, (source, text, terms) in enumerate(
-        zip(items.source, items.text, items.matched_terms, strict=True)
+    subjects = items["subject"] if "subject" in items else pd.Series([None] * len(items))
+    for k, (source, text, terms, subject) in enumerate(
+        zip(items.source, items.text, items.matched_terms, subjects, strict=True)
     ):
         if not isinstance(text, str):
             continue
         if source == "notes" and len(text.strip()) <= max_chars:
             parts = [text.strip()]
+        elif isinstance(subject, str) and subject and text.startswith(subject):
+            # a ticket's subject is its own sentence (the stored text joins it to the body)
+            parts = [subject] + [s.strip() for s in SENTENCE.split(text[len(subject) :])]
         else:
             parts = [s.strip() for s in SENTENCE.split(text)]
         parts = [s for s in parts if len(s) <= max_chars and len(WORD.findall(s)) >= MIN_WORDS]
