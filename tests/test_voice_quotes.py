@@ -189,6 +189,14 @@ def test_source_filter_and_max_chars(quotes_wb):
     assert (short.quote.str.len() <= 60).all() and "T3" not in set(short.item_id)
 
 
+def test_a_large_theme_is_quoted_from_an_even_spread_of_its_items(quotes_wb, monkeypatch):
+    from poanalytics.voice import quotes
+
+    monkeypatch.setattr(quotes, "MAX_ITEMS", 2)  # of the 5 billing items: the first and the last
+    t = quotes_wb.quotes("billing", n=5).table
+    assert set(t.item_id) == {"T1", "int-007#1"}
+
+
 def test_unknown_theme_says_did_you_mean(quotes_wb):
     with pytest.raises(MetricError) as e:
         quotes_wb.quotes("biling")

@@ -11,12 +11,13 @@ refresh and:
    long and have at least :data:`MIN_WORDS` words (an item whose terms cannot be found again in
    its text, e.g. a pattern Python's ``re`` cannot read, offers all its sentences);
 3. ranks them by cosine similarity to the theme's centroid: the mean TF-IDF vector (scikit-learn,
-   English stop words removed) of the theme's items (at most :data:`MAX_ITEMS`, evenly spread over
-   time, in a theme larger than that);
+   English stop words removed) of the theme's items;
 4. picks from the top: one quote per item first, then more per item when the theme has fewer items
    than ``n``; a candidate that is a near-duplicate of a quote already picked (rapidfuzz
    ``token_sort_ratio`` >= :data:`NEAR_DUPLICATE`) is skipped;
-5. redacts every quote (poanalytics.redaction.redact, with the warehouse's people as names, like
+5. in a theme of more than :data:`MAX_ITEMS` items, steps 1-4 use :data:`MAX_ITEMS` of them,
+   evenly spread over time (a quote call stays within seconds);
+6. redacts every quote (poanalytics.redaction.redact, with the warehouse's people as names, like
    the report) and scores its own sentiment (voice.sentiment, NaN when not English enough).
 
 ``ref`` points to the source: ``"ticket 10006"``, or a note's file (relative to the folder its
@@ -178,8 +179,6 @@ def candidates(
 def rank(items: pd.DataFrame, cands: pd.DataFrame) -> np.ndarray:
     """Cosine similarity of each candidate to the TF-IDF centroid of the theme's items."""
     texts = items.text.fillna("").tolist()
-    if len(texts) > MAX_ITEMS:
-        texts = [texts[i] for i in np.linspace(0, len(texts) - 1, MAX_ITEMS).round().astype(int)]
     vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform(texts)
@@ -249,6 +248,9 @@ def run_quotes(con: duckdb.DuckDBPyConnection, q: QuotesQuery) -> QuotesResult:
     sql = items_sql(q, p)
     used = p.used_in(sql)
     items = fetch_df(con, sql, used)
+    if len(items) > MAX_ITEMS:  # a large theme: an even spread over time (items are in time order)
+        keep = np.unique(np.linspace(0, len(items) - 1, MAX_ITEMS).round().astype(int))
+        items = items.iloc[keep].reset_index(drop=True)
     cands = candidates(items, q.max_chars, patterns)
     if cands.empty:
         return QuotesResult(q, _empty(), sql, used)
