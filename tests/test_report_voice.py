@@ -192,3 +192,14 @@ def test_a_broken_taxonomy_is_a_coded_line_in_the_section_not_a_failed_report(
     texts = _texts(report)
     assert len(texts) == 2 and "[voice.taxonomy_syntax] conf/themes.toml" in texts[1]
     assert "What to do:" in texts[1]
+
+
+def test_a_quote_holding_markdown_shows_as_text_on_the_page():
+    from poanalytics.report.export import markdown_html
+    from poanalytics.report.sections.voice import literal
+
+    quote = "Click [here](http://evil.example) *now*\n# 1. <b>x</b> `code`"
+    page = markdown_html(f"> {literal(quote)}")
+    assert "<a " not in page and "<em>" not in page and "<h1" not in page
+    assert "<code>" not in page and "<b>" not in page
+    assert "Click [here](http://evil.example) *now* # 1. &lt;b&gt;x&lt;/b&gt; `code`" in page

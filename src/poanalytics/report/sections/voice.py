@@ -14,6 +14,7 @@ refreshes the voice tables first when the tickets, notes or taxonomy changed.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +314,9 @@ def _quotes(ctx: Any, table: pd.DataFrame, vc: Any) -> None:
         for _, r in q.iterrows():
             where = r["ref"] if "ref" in r else f"{r['source']} {r['item_id']}"
             when = f", {pd.Timestamp(r['date']):%Y-%m-%d}" if not pd.isna(r.get("date")) else ""
-            lines.append(f"> {esc(_one_line(r['quote']))}\n>\n> — {esc(where)}{when}\n")
+            lines.append(
+                f"> {literal(ctx.redact(str(r['quote'])))}\n>\n> — {literal(where)}{when}\n"
+            )
     ctx.markdown(
         "### What people said\n\nThe most representative short quotes of the week's largest "
         "themes (chosen from all of each theme's items, not only this week's), with where each "
@@ -322,8 +325,14 @@ def _quotes(ctx: Any, table: pd.DataFrame, vc: Any) -> None:
     ctx.markdown("\n".join(lines) if lines else "No quote to show.")
 
 
-def _one_line(text: Any) -> str:
-    return " ".join(str(text).split())
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+def literal(text: Any) -> str:
+    """Data text to show inside Markdown as it is: one line, HTML escaped, and every character
+    Markdown reads as markup backslash-escaped, so a quote holding ``[x](http://...)``, ``*`` or
+    ``#`` shows those characters instead of a link, emphasis or a heading."""
+    return MARKDOWN.sub(r"\\\1", esc(" ".join(str(text).split())))
 
 
 register(
