@@ -261,3 +261,12 @@ def test_the_chart_states_the_join_rate(wb):
     words = fig.layout.title.text + " ".join(a.text for a in fig.layout.annotations)
     assert "joined to users: 8 of 9 items (89%)" in words
     assert "churned" in fig.layout.xaxis.title.text
+
+
+def test_no_items_yet_is_an_empty_table_not_an_error(wb):
+    load(wb, {"a": [(0, "e")], "b": [(0, "e"), (40 * D, "e")]})
+    r = wb.theme_lift("churn", inactive_days=10)
+    assert r.table.empty and "lift" in r.table.columns
+    assert (r.population, r.outcomes) == (2, 1)
+    assert list(r.join["items"]) == [0, 0, 0]
+    assert "joined to users: no items" in r.summary()
