@@ -12,6 +12,7 @@ users a side) and for a spike in week 5 (1 item after quiet weeks is p = 0.11).
 from __future__ import annotations
 
 import math
+import warnings
 
 import pandas as pd
 import pytest
@@ -28,32 +29,6 @@ Z = 1.959963984540054
 STEPS = ["signed_up", "onboarding_started", "profile_completed"]
 
 
-def refresh(wb: poa.Workbench) -> None:
-    """Until the voice store lands: items and assignments from the tickets' tags."""
-    with wb.connection(write=True) as con:
-        con.execute(
-            "INSERT INTO voice_refresh (refresh_id, refreshed_at, taxonomy_version, fingerprint, "
-            "items, assigned, unassigned) VALUES (1, now(), 't', 'f', 0, 0, 0)"
-        )
-        con.execute(
-            "INSERT INTO voice_items (source, item_id, parent_id, user_id, email, created_at, text, "
-            "text_chars, truncated, refresh_id) SELECT 'tickets', ticket_id, ticket_id, user_id, "
-            "requester, created_at, subject, 1, false, 1 FROM tickets"
-        )
-        con.execute(
-            "INSERT INTO voice_themes (theme, origin, taxonomy_version, refresh_id) "
-            f"VALUES ('{CRASH}', 'taxonomy', 't', 1), ('{PRICE}', 'taxonomy', 't', 1)"
-        )
-        con.execute(
-            "INSERT INTO voice_assignments (source, item_id, theme, matched_terms, origin, "
-            f"taxonomy_version, refresh_id) SELECT 'tickets', ticket_id, CASE WHEN "
-            f"list_contains(tags, 'bug') AND list_contains(tags, 'android') THEN '{CRASH}' "
-            f"ELSE '{PRICE}' END, ['x'], 'taxonomy', 't', 1 FROM tickets WHERE "
-            "(list_contains(tags, 'bug') AND list_contains(tags, 'android')) "
-            "OR list_contains(tags, 'pricing')"
-        )
-
-
 @pytest.fixture(scope="module")
 def demo_files(tmp_path_factory):
     return demo.generate(tmp_path_factory.mktemp("voice_demo") / "demo", users=10_000, weeks=16)
@@ -63,7 +38,9 @@ def demo_files(tmp_path_factory):
 def demo_wb(demo_files, tmp_path_factory):
     wb = poa.Workbench(tmp_path_factory.mktemp("voice_demo_wh") / "warehouse.duckdb")
     demo.load_demo(wb, demo_files)
-    refresh(wb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", poa.PoaWarning)  # demo themes without a match
+        wb.voice_refresh()  # the taxonomy: conf/themes.toml
     yield wb
     wb.close()
 

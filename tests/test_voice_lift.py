@@ -49,7 +49,7 @@ RAISED = {
 THEMES = ["crash", "kudos", "price", "silence"]  # nobody raises "silence"
 
 
-def voice_by(wb, how: str) -> None:
+def voice_by(wb, how: str, folder) -> None:
     """Every user's tickets, joined by user_id, by e-mail only or by its hash only."""
     items = []
     for n, (user, themes) in enumerate(sorted(RAISED.items())):
@@ -65,10 +65,10 @@ def voice_by(wb, how: str) -> None:
     recent = {"item_id": "recent", "themes": ["price"], "at": 31 * D}
     recent.update({"user_id": "r4"} if how == "user_id" else {"email": "r4@example.com"})
     items.append(recent)
-    put_voice(wb, items, THEMES)
+    put_voice(wb, items, THEMES, folder)
 
 
-def load_churn(wb, how: str = "user_id") -> None:
+def load_churn(wb, folder, how: str = "user_id") -> None:
     journeys = {u: list(evs) for u, evs in CHURN_JOURNEYS.items()}
     if how != "user_id":
         key = "email" if how == "email" else "email_sha256"
@@ -77,7 +77,7 @@ def load_churn(wb, how: str = "user_id") -> None:
             first = journeys[user][0][0]  # at the user's first event: no one's activity changes
             journeys[user].append((first, "profile", {key: mail if how == "email" else sha(mail)}))
     load(wb, journeys)
-    voice_by(wb, how)
+    voice_by(wb, how, folder)
 
 
 def expected(a: int, b: int, c: int, d: int) -> dict:
@@ -98,8 +98,8 @@ def expected(a: int, b: int, c: int, d: int) -> dict:
 
 
 @pytest.mark.parametrize("how", ["user_id", "email", "hash"])
-def test_churn_lift_by_hand(wb, how):
-    load_churn(wb, how)
+def test_churn_lift_by_hand(wb, tmp_path, how):
+    load_churn(wb, tmp_path, how)
     r = wb.theme_lift("churn", inactive_days=10)
     t = r.table.set_index("theme")
     assert list(t.index) == ["price", "crash", "kudos", "silence"]  # strongest lift first
@@ -136,8 +136,8 @@ def test_churn_lift_by_hand(wb, how):
     assert (r.population, r.outcomes) == (8, 4)
 
 
-def test_churn_lift_by_segment_uses_the_first_non_empty_value(wb):
-    load_churn(wb)
+def test_churn_lift_by_segment_uses_the_first_non_empty_value(wb, tmp_path):
+    load_churn(wb, tmp_path)
     t = wb.theme_lift("churn", inactive_days=10, segment="plan").table
     t = t.set_index(["segment", "theme"])
     # segments (first non-empty plan): starter c1, c2, r1, r4; pro c4, r2, r3; no plan c3
@@ -171,7 +171,7 @@ FUNNEL_JOURNEYS = {
 }
 
 
-def test_funnel_lift_dropped_against_converted(wb):
+def test_funnel_lift_dropped_against_converted(wb, tmp_path):
     load(wb, FUNNEL_JOURNEYS)
     put_voice(
         wb,
@@ -184,6 +184,7 @@ def test_funnel_lift_dropped_against_converted(wb):
             {"item_id": "6", "user_id": "d1", "themes": ["crash"]},  # a second ticket: one user
         ],
         ["crash"],
+        tmp_path,
     )
     f = wb.funnel(["a", "b", "c"], window="1d")
     r = wb.theme_lift((f, 3))
@@ -196,9 +197,9 @@ def test_funnel_lift_dropped_against_converted(wb):
     assert (r.population, r.outcomes) == (6, 3)
 
 
-def test_lift_errors_are_coded(wb):
+def test_lift_errors_are_coded(wb, tmp_path):
     load(wb, FUNNEL_JOURNEYS)
-    put_voice(wb, [{"item_id": "1", "user_id": "d1", "themes": ["crash"]}], ["crash"])
+    put_voice(wb, [{"item_id": "1", "user_id": "d1", "themes": ["crash"]}], ["crash"], tmp_path)
     f = wb.funnel(["a", "b", "c"], window="1d")
     cases = [
         (dict(outcome="retention"), "voice.lift_outcome"),
@@ -220,7 +221,7 @@ def test_lift_errors_are_coded(wb):
     assert closed.value.code == "funnel.closed"
 
 
-def test_significance_needs_a_large_sample_and_holm_across_themes(wb):
+def test_significance_needs_a_large_sample_and_holm_across_themes(wb, tmp_path):
     """60 users with a theme, 60 without: not small; 'price' goes with churn beyond doubt, 'noise'
     is p < 0.05 raw but not after Holm over the themes."""
     journeys, items = {}, []
@@ -233,7 +234,7 @@ def test_significance_needs_a_large_sample_and_holm_across_themes(wb):
         if (i % 2 == 0 and i < 100) or (i % 2 == 1 and i < 20):  # 50 churned, 10 retained
             themes.append("price")
         items.append({"item_id": f"t{i}", "user_id": f"u{i}", "themes": themes})
-    put_voice(wb, items, ["price", "other"])
+    put_voice(wb, items, ["price", "other"], tmp_path)
     load(wb, journeys)
     t = wb.theme_lift("churn", inactive_days=10).table.set_index("theme")
     p = t.loc["price"]
@@ -255,18 +256,22 @@ def test_holm_and_katz_helpers():
     )
 
 
-def test_the_chart_states_the_join_rate(wb):
-    load_churn(wb)
+def test_the_chart_states_the_join_rate(wb, tmp_path):
+    load_churn(wb, tmp_path)
     fig = wb.theme_lift("churn", inactive_days=10).figure()
     words = fig.layout.title.text + " ".join(a.text for a in fig.layout.annotations)
     assert "joined to users: 8 of 9 items (89%)" in words
     assert "churned" in fig.layout.xaxis.title.text
 
 
-def test_no_items_yet_is_an_empty_table_not_an_error(wb):
+def test_no_items_yet_lists_every_theme_with_zeros_not_an_error(wb, tmp_path):
     load(wb, {"a": [(0, "e")], "b": [(0, "e"), (40 * D, "e")]})
+    put_voice(wb, [], ["crash", "price"], tmp_path)
     r = wb.theme_lift("churn", inactive_days=10)
-    assert r.table.empty and "lift" in r.table.columns
+    t = r.table.set_index("theme")
+    assert sorted(t.index) == ["crash", "price"]
+    assert list(t.users_with) == [0, 0] and list(t.users_without) == [2, 2]
+    assert t.lift.isna().all() and not t.significant.any() and t.small_sample.all()
     assert (r.population, r.outcomes) == (2, 1)
     assert list(r.join["items"]) == [0, 0, 0]
     assert "joined to users: no items" in r.summary()

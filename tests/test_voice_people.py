@@ -21,7 +21,7 @@ def sha(text: str) -> str:
 
 
 @pytest.fixture
-def people_wb(wb):
+def people_wb(wb, tmp_path):
     load(
         wb,
         {
@@ -51,9 +51,10 @@ def people_wb(wb):
             {"item_id": "t7", "themes": []},
             {"item_id": "t8", "email": "nobody@n.com", "themes": []},
             {"source": "notes", "item_id": "n1#1", "user_id": "u2", "themes": []},
-            {"source": "notes", "item_id": "n1#2", "email": "ann@x.com", "themes": []},
+            {"source": "notes", "item_id": "n2#1", "email": "ann@x.com", "themes": []},
         ],
         themes=[],
+        folder=tmp_path,
     )
     return wb
 
@@ -71,7 +72,7 @@ def test_each_item_is_joined_by_the_first_rule_that_finds_its_user(people_wb):
         "t7": (None, None, "no_identifier"),
         "t8": (None, None, "no_match"),
         "n1#1": ("u2", "user_id", None),
-        "n1#2": ("u1", "email", None),
+        "n2#1": ("u1", "email", None),
     }
     got = {
         i: tuple(None if pd.isna(v) else v for v in (r.user_id, r.method, r.reason))

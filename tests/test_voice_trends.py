@@ -21,7 +21,7 @@ def week(k: int) -> pd.Timestamp:
 
 
 @pytest.fixture
-def trends_wb(wb):
+def trends_wb(wb, tmp_path):
     items = []
     for k, n in enumerate(CRASH):
         for i in range(n):
@@ -37,7 +37,7 @@ def trends_wb(wb):
     items.append({"source": "notes", "item_id": "n1#1", "themes": ["crash"], "at": 8 * W + 2 * D})
     items.append({"item_id": "x", "themes": [], "at": 10 * W + 2 * D})  # the data's last item
     items.append({"item_id": "p", "themes": ["price"], "at": 3 * W})
-    put_voice(wb, items, ["crash", "price", "quiet"])
+    put_voice(wb, items, ["crash", "price", "quiet"], tmp_path)
     return wb
 
 
