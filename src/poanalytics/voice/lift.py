@@ -56,10 +56,11 @@ from ..metrics.funnel_analysis import is_small_sample
 from ..metrics.funnel_correlation import fisher_exact
 from ..metrics.predicates import prop_expr
 from ..metrics.result import MetricResult
-from ..metrics.spec import MetricError
 from ..metrics.temp import drop_released
 from ..metrics.validate import check_int, check_name, metric_boundary
-from .people import check_range, check_source, current, join_rate, join_text, people_ctes
+from .errors import VoiceError
+from .items import check_range, check_source
+from .people import current, join_rate, join_text, people_ctes
 
 if TYPE_CHECKING:
     from ..metrics.funnel import FunnelResult
@@ -88,8 +89,8 @@ COLUMNS = [
 ]
 
 
-def _fail(message: str, code: str, hint: str) -> MetricError:
-    return MetricError(message, code=code, hint=hint)
+def _fail(message: str, code: str, hint: str) -> VoiceError:
+    return VoiceError(message, code=code, hint=hint)
 
 
 def _funnel_type() -> type:

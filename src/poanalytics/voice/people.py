@@ -26,9 +26,8 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..ingest.sql import Params
-from ..metrics.validate import check_choice, parse_range
+from .items import check_range, check_source
 
-SOURCES = ("all", "tickets", "notes")
 METHODS = ("user_id", "identity", "email", "hash")
 REASONS = ("no_identifier", "no_match", "ambiguous_email")
 HASH_PROPERTIES = ("email_sha256", "email_hash")
@@ -44,16 +43,6 @@ JOIN_COLUMNS = [
     "unjoined",
     "rate",
 ]
-
-
-def check_source(source: Any) -> str:
-    """``source`` is "tickets", "notes" or "all" (``voice.source``)."""
-    return check_choice(source, SOURCES, "source", code="voice.source")
-
-
-def check_range(date_from: Any, date_to: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    """The items' date range as UTC instants (a bare ``date_to`` is the whole day): ``voice.date_range``."""
-    return parse_range(date_from, date_to, "voice")
 
 
 def current(table: str) -> str:

@@ -36,9 +36,10 @@ from ..db import fetch_all, fetch_df
 from ..errors import did_you_mean
 from ..ingest.sql import Params
 from ..metrics.result import MetricResult
-from ..metrics.spec import MetricError
 from ..metrics.validate import check_choice, metric_boundary
-from .people import check_range, check_source, current, items_sql
+from .errors import VoiceError
+from .items import check_range, check_source
+from .people import current, items_sql
 
 PERIODS = ("week", "day", "month")
 HISTORY = 8  # previous periods a spike is judged against
@@ -71,7 +72,7 @@ class TrendsQuery:
         check_source(self.source)
         check_range(self.date_from, self.date_to)
         if self.theme is not None and (not isinstance(self.theme, str) or not self.theme):
-            raise MetricError(
+            raise VoiceError(
                 f"theme must be a theme's name or None, got {self.theme!r}"[:300],
                 code="voice.theme",
                 hint="pick one from wb.themes().table.theme, or theme=None for all",
@@ -202,7 +203,7 @@ def run_trends(con: duckdb.DuckDBPyConnection, q: TrendsQuery) -> TrendsResult:
             )
         ]
         if q.theme not in known:
-            raise MetricError(
+            raise VoiceError(
                 f"no theme {q.theme!r}.{did_you_mean(q.theme, known)}",
                 code="voice.unknown_theme",
                 hint="pick one from wb.themes().table.theme",
