@@ -195,6 +195,14 @@ def test_funnel_lift_dropped_against_converted(wb, tmp_path):
     assert row.share_outcome == pytest.approx(2 / 3) and row.share_other == pytest.approx(1 / 3)
     assert (r.outcome, r.other) == ("dropped at c", "converted to c")
     assert (r.population, r.outcomes) == (6, 3)
+    # by segment (the first non-empty platform on the user's events), on a breakdown funnel: the
+    # same users, split; android: d1, d2, k1 (all raised crash), web: d3, k2, k3 (none did)
+    load(wb, {u: [(30, "seen", {"platform": "android"})] for u in ("d1", "d2", "k1")})
+    load(wb, {u: [(30, "seen", {"platform": "web"})] for u in ("d3", "k2", "k3")})
+    f = wb.funnel(["a", "b", "c"], window="1d", breakdown="platform")
+    by = wb.theme_lift((f, 3), segment="platform").table.set_index("segment")
+    assert list(by.loc["android", ["users_with", "outcome_with", "users_without"]]) == [3, 2, 0]
+    assert list(by.loc["web", ["users_with", "users_without", "outcome_without"]]) == [0, 3, 1]
 
 
 def test_lift_errors_are_coded(wb, tmp_path):
@@ -275,3 +283,13 @@ def test_no_items_yet_lists_every_theme_with_zeros_not_an_error(wb, tmp_path):
     assert (r.population, r.outcomes) == (2, 1)
     assert list(r.join["items"]) == [0, 0, 0]
     assert "joined to users: no items" in r.summary()
+
+
+def test_the_summary_table_formats_the_adjusted_p_value_as_a_p_value(wb, tmp_path):
+    load_churn(wb, tmp_path)
+    r = wb.theme_lift("churn", inactive_days=10)
+    s = r.summary_table().set_index("theme")
+    t = r.table.set_index("theme")
+    for theme in t.index:
+        assert s.loc[theme, "p_adjusted"] == poa.format.p_value(t.loc[theme, "p_adjusted"])
+    assert s.loc["price", "p_adjusted"] == "1.00"  # was "1", a count

@@ -122,3 +122,12 @@ def test_the_trends_chart_marks_the_spike(trends_wb):
     fig = trends_wb.theme_trends(theme="crash").figure()
     xs = [x for trace in fig.data if "spike" in (trace.name or "") for x in trace.x]
     assert [pd.Timestamp(x) for x in xs] == [week(8)]
+
+
+def test_the_summary_table_shows_unjudged_weeks_apart(trends_wb):
+    """spike is NULL where there was too little history: the readable view shows it as missing
+    (it raised TypeError on the NULL, so the result could not show itself in a notebook)."""
+    r = trends_wb.theme_trends(theme="crash")
+    s = r.summary_table()
+    assert list(s.spike) == ["—"] * 4 + [""] * 4 + ["yes"] + [""] * 2
+    assert "crash" in r._repr_html_()

@@ -19,7 +19,7 @@ PERCENT_WORDS = ("rate", "conversion", "share", "survival")
 
 def _column(name: str, values: pd.Series) -> list[str]:
     """One column as text, its format chosen from its name and type."""
-    if name == "p_value":
+    if name in ("p_value", "p_adjusted"):
         return [fmt.p_value(v) for v in values]
     if name == "difference":
         return [fmt.signed_points(v) for v in values]
@@ -31,8 +31,8 @@ def _column(name: str, values: pd.Series) -> list[str]:
         return [fmt.percent(v) for v in values]
     if pd.api.types.is_datetime64_any_dtype(values):
         return [fmt.MISSING if pd.isna(v) else f"{v:%Y-%m-%d}" for v in values]
-    if pd.api.types.is_bool_dtype(values):
-        return ["yes" if v else "" for v in values]
+    if pd.api.types.is_bool_dtype(values):  # NULL (not judged, e.g. a spike): missing
+        return [fmt.MISSING if v is pd.NA else "yes" if v else "" for v in values]
     if pd.api.types.is_numeric_dtype(values):
         return [fmt.count(v) for v in values]
     return [fmt.MISSING if v is None or v is pd.NA else str(v) for v in values]
