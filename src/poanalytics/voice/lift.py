@@ -52,6 +52,7 @@ from ..db import fetch_df, fetch_one
 from ..ingest.sql import Params
 from ..metrics.catalog import check_properties
 from ..metrics.churn import MAX_INACTIVE_DAYS, no_value
+from ..metrics.compare import holm
 from ..metrics.funnel_analysis import is_small_sample
 from ..metrics.funnel_correlation import fisher_exact
 from ..metrics.predicates import prop_expr
@@ -211,16 +212,6 @@ def katz_interval(a: float, b: float, c: float, d: float) -> tuple[float, float,
     return rr * math.exp(-Z95 * se), rr * math.exp(Z95 * se), corrected
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (NaN stays NaN and is not counted)."""
-    ranked = sorted((p, i) for i, p in enumerate(pvalues) if not math.isnan(p))
-    m, out, running = len(ranked), [math.nan] * len(pvalues), 0.0
-    for rank, (p, i) in enumerate(ranked):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
-    return out
-
-
 def _segment_sql(segment: str | None, p: Params) -> str:
     if not segment:
         return "''"
@@ -313,7 +304,7 @@ def lift_table(counts: pd.DataFrame, segmented: bool) -> pd.DataFrame:
         rows.append(row)
     cols = ["theme", "segment", *COLUMNS[1:]]
     table = pd.DataFrame(rows, columns=cols)
-    table["p_adjusted"] = holm([float(x) for x in table.p_value])
+    table["p_adjusted"] = holm(table.p_value.astype(float))
     table["significant"] = (table.p_adjusted < ALPHA) & ~table.small_sample.astype(bool)
     table = table.astype(
         {
