@@ -111,7 +111,8 @@ def test_boilerplate_shared_by_many_items_is_dropped():
     assert near_duplicates(items).empty  # without the drop every pair is ~0.9 alike
     kept = duplicates.Shingles.of(items.text.tolist())
     alone = duplicates.Shingles.of(items.text.tolist()[:1])  # one item: nothing is common
-    assert kept.sizes[0] == 4 and alone.sizes[0] == len(duplicates.shingles(items.text[0]))
+    # left: the 5 shingles that hold the item's number ("problem number 0" .. "0 times w0")
+    assert kept.sizes[0] == 5 and alone.sizes[0] == len(duplicates.shingles(items.text[0]))
 
 
 def test_deterministic_for_a_seed_and_checked_by_real_similarity():
@@ -260,3 +261,26 @@ def test_seamonkey_groups_through_the_refresh(wb, shared_data):
         zip(expected.item_id, expected.group_id, strict=True)
     )
     assert (later.similarity >= duplicates.THRESHOLD).all() and (t.group_items == 2).all()
+
+
+def test_hashed_shingles_agree_with_the_shingles_as_text():
+    """The 32-bit shingle hashes near_duplicates works on give the same Jaccard similarities as
+    the shingles as text: every word of a shingle counts, the last one too."""
+    texts = [
+        "a b c d e f",
+        "a b c d e g",
+        "x a b c d e",
+        BASE,
+        BASE.replace("today", "yesterday"),
+        OTHER,
+        "one two",
+        "one three",
+    ]
+    sets = duplicates.Shingles.of(texts)
+    for i in range(len(texts)):
+        assert sets.sizes[i] == len(duplicates.shingles(texts[i]))
+        for j in range(len(texts)):
+            expected = duplicates.jaccard(
+                duplicates.shingles(texts[i]), duplicates.shingles(texts[j])
+            )
+            assert sets.jaccard(i, j) == pytest.approx(expected), (texts[i], texts[j])

@@ -236,7 +236,7 @@ class Shingles:
         for m in range(1, k):
             hashed *= MIX
             hashed += h[full + m]
-        keys |= hashed >> top
+        keys |= fmix64(hashed) >> top
         del hashed, full
         short = np.flatnonzero((lens > 0) & (lens < k))  # fewer words than k: one shingle
         short_hash = np.zeros(len(short), dtype=np.uint64)
@@ -246,7 +246,7 @@ class Shingles:
             short_hash = short_hash * MIX + word
         del h
         keys = _distinct(  # sorted by item, then hash
-            np.concatenate([keys, (short.astype(np.uint64) << top) | (short_hash >> top)])
+            np.concatenate([keys, (short.astype(np.uint64) << top) | (fmix64(short_hash) >> top)])
         )
         it = (keys >> top).astype(np.int64)
         values = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
@@ -274,6 +274,16 @@ def drop_boilerplate(item: np.ndarray, values: np.ndarray, n: int) -> tuple[np.n
     left = np.bincount(item[~drop], minlength=n)
     keep = ~drop | (left[item] == 0)
     return item[keep], values[keep]
+
+
+def fmix64(hv: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer: every input bit reaches the top 32 bits kept as the
+    shingle's hash (without it the last word of a shingle only reached the low bits)."""
+    hv = hv ^ (hv >> np.uint64(33))
+    hv = hv * np.uint64(0xFF51AFD7ED558CCD)
+    hv = hv ^ (hv >> np.uint64(33))
+    hv = hv * np.uint64(0xC4CEB9FE1A85EC53)
+    return hv ^ (hv >> np.uint64(33))
 
 
 def fmix32(hv: np.ndarray) -> np.ndarray:
