@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from poanalytics.errors import ConfigError
+from poanalytics.errors import ConfigError, PoaError
 from poanalytics.metrics.spec import MetricError
 from poanalytics.voice import duplicates
 from poanalytics.voice.duplicates import near_duplicates
@@ -241,7 +241,7 @@ def test_workbench_duplicates_reads_the_refresh_and_redacts_previews(wb):
     assert t.preview[1] == "Billing twice, mail me: [email]" and len(t.preview[0]) == 120
     both = wb.duplicates(source="all").table
     assert both.item_id.tolist() == ["10", "n1#1", "20"]
-    with pytest.raises(MetricError) as e:
+    with pytest.raises(PoaError) as e:
         wb.duplicates(source="ticket")
     assert e.value.code == "voice.source" and "'tickets'" in e.value.message
     with pytest.raises(MetricError) as e:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import poanalytics as poa
+from poanalytics.errors import PoaError
 from poanalytics.metrics.spec import MetricError
 
 T0 = pd.Timestamp("2024-03-04 09:00", tz="UTC")
@@ -213,7 +214,7 @@ def test_unknown_theme_says_did_you_mean(quotes_wb):
     ],
 )
 def test_bad_arguments_are_coded(quotes_wb, kwargs, code):
-    with pytest.raises(MetricError) as e:
+    with pytest.raises(PoaError) as e:
         quotes_wb.quotes("billing", **kwargs)
     assert e.value.code == code
 
