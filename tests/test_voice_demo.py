@@ -223,9 +223,14 @@ def test_the_join_rate_on_the_demo(demo_wb, tickets):
     )
 
 
-def test_the_demo_joined_by_email_alone_gives_the_same_story(demo_wb, events, tickets):
+@pytest.mark.parametrize("how", ["email", "hash"])
+def test_the_demo_joined_by_email_or_its_hash_alone_gives_the_same_story(
+    demo_wb, events, tickets, how
+):
     """Without user ids on the items, the requester e-mails find the users through the e-mail on
-    their signed_up events; an e-mail two users share is left out, never guessed."""
+    their signed_up events ("email"), or, with those e-mails replaced by their sha256 in an
+    email_sha256 property, through the hash ("hash"); an e-mail two users share is left out,
+    never guessed."""
     mails = events[events.event == "signed_up"].copy()
     mails["email"] = (
         mails.properties.str.extract(r'"email":"([^"]*)"', expand=False).str.strip().str.lower()
@@ -236,12 +241,25 @@ def test_the_demo_joined_by_email_alone_gives_the_same_story(demo_wb, events, ti
     with demo_wb.connection(write=True) as con:
         con.execute("CREATE TEMP TABLE kept AS SELECT source, item_id, user_id FROM voice_items")
         con.execute("UPDATE voice_items SET user_id = NULL")
+        con.execute(
+            "CREATE TEMP TABLE kept_props AS SELECT rowid AS r, properties FROM events "
+            "WHERE properties->>'email' IS NOT NULL"
+        )
+        if how == "hash":
+            con.execute(
+                "UPDATE events SET properties = json_merge_patch(properties, json_object("
+                "'email', NULL, 'email_sha256', sha256(lower(trim(properties->>'email'))))) "
+                "WHERE properties->>'email' IS NOT NULL"
+            )
     try:
         j = demo_wb.voice_join(source="tickets").set_index("source").loc["tickets"]
-        assert (j["items"], j.by_email, j.joined) == (
+        by, other = ("by_email", "by_hash") if how == "email" else ("by_hash", "by_email")
+        assert (j["items"], j[by], j.joined, j[other], j.by_user_id) == (
             len(tickets),
             int(unique.sum()),
             int(unique.sum()),
+            0,
+            0,
         )
         assert j.ambiguous == int(req.map(owners).gt(1).sum())
         pop = funnel_population(events)
@@ -260,4 +278,8 @@ def test_the_demo_joined_by_email_alone_gives_the_same_story(demo_wb, events, ti
                 "UPDATE voice_items v SET user_id = k.user_id FROM kept k "
                 "WHERE k.source = v.source AND k.item_id = v.item_id"
             )
+            con.execute(
+                "UPDATE events SET properties = k.properties FROM kept_props k WHERE events.rowid = k.r"
+            )
             con.execute("DROP TABLE kept")
+            con.execute("DROP TABLE kept_props")
