@@ -130,9 +130,13 @@ def test_trends_figure_marks_spikes_on_the_themes_line():
     stars = [t for t in fig.data if t.marker.symbol == "star"]
     assert len(stars) == 1 and list(stars[0].y) == [40]
     assert pd.Timestamp(stars[0].x[0]) == pd.Timestamp("2026-10-05")
-    assert stars[0].legendgroup == "onboarding_crash" and stars[0].text[0] == "spike"
+    assert stars[0].legendgroup == "onboarding_crash" and "spike in onboarding_crash" in (
+        stars[0].hovertemplate
+    )
     assert "usual" in stars[0].hovertemplate and stars[0].customdata[0] == "5.0"
     assert fig.layout.xaxis.title.text == "week starting"
+    assert fig.layout.xaxis.dtick == 7 * 86_400_000  # a tick per week, on its Monday
+    assert pd.Timestamp(fig.layout.xaxis.tick0) == pd.Timestamp("2026-09-07")
     assert fig.layout.yaxis.title.text.startswith("items")
     assert any("1 marked" in a.text for a in fig.layout.annotations)
 

@@ -174,8 +174,8 @@ def themes_figure(
     notes = []
     if "sentiment" in table:
         notes += [
-            f"sentiment: the mean score, -1 (negative) to +1 (positive), by {method}",
-            f"{MISSING}: no English text to score (not counted as 0)",
+            f"sentiment: the mean score by {method},",
+            f"-1 (negative) to +1 (positive); {MISSING}: no English text to score (not counted as 0)",
         ]
     if len(rest):
         notes.append(f'"{OTHER}": {len(rest)} smaller themes summed; an item can count in several')
@@ -328,16 +328,13 @@ def theme_trends_figure(
                         name=f"spike: {_short(theme, 30)}",
                         x=list(hit[when]),
                         y=[int(v) for v in hit[volume]],
-                        mode="markers+text",
+                        mode="markers",  # the star says it (footnote); words would pile up in a busy week
                         marker={
                             "symbol": "star",
                             "size": 16,
                             "color": COLOURS["spike"],
                             "line": {"width": 1, "color": "#333333"},
                         },
-                        text=["spike"] * len(hit),
-                        textposition="top center",
-                        textfont={"size": LABEL_FONT, "color": COLOURS["spike"]},
                         legendgroup=theme,
                         showlegend=False,
                         customdata=[MISSING if u is None else f"{u:,.1f}" for u in usual],
@@ -374,6 +371,12 @@ def theme_trends_figure(
         notes.append(f'"{OTHER}": {len(rest)} smaller themes summed; an item can count in several')
     bottom = footnote(fig, notes, gap=130)
     fig.update_traces(cliponaxis=False)  # a spike's star and word at the top stay whole
+    if period == "week":  # ticks on the weeks' Mondays, not on plotly's own (Sunday) dates
+        fig.update_xaxes(
+            tick0=pd.Timestamp(table[when].min()).strftime("%Y-%m-%d"),
+            dtick=7 * 86_400_000,
+            tickformat="%b %d",
+        )
     return apply(
         fig,
         full,
