@@ -214,8 +214,12 @@ def _spikes(ctx: Any, source: str) -> None:
         lines = [
             f"- **{esc(r['theme'])}**: {fmt.count(r[volume])} items"
             + (f" against a usual {fmt.count(round(r[usual], 1))}" if usual else "")
-            for _, r in hit.sort_values(volume, ascending=False).iterrows()
+            for _, r in hit.sort_values([volume, "theme"], ascending=[False, True])
+            .head(ctx.config.voice.top)
+            .iterrows()
         ]
+        if len(hit) > ctx.config.voice.top:
+            lines.append(f"- and {len(hit) - ctx.config.voice.top} more")
         ctx.markdown(f"Spiking in {ctx.week.label}:\n\n" + "\n".join(lines))
     ctx.figure(theme_trends_figure(t), key="voice_trends", title="Themes by week")
 
