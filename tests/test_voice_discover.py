@@ -254,14 +254,16 @@ def test_seamonkey_bugs_real_data(seamonkey):
 
 @pytest.fixture(scope="module")
 def jupyter(shared_data, tmp_path_factory) -> pd.DataFrame:
-    """The Jupyter UX survey's open answers as voice items, loaded by the survey notes loader:
-    item_id = note_id '#' position, text = the answer (a highlight's quote)."""
+    """The Jupyter UX survey's open answers as voice items (voice.items.read_items: item_id =
+    note_id '#' position, text = the answer cleaned), loaded by the survey notes loader."""
+    from poanalytics.voice.items import read_items
+
     wb = poa.Workbench(tmp_path_factory.mktemp("jupyter") / "w.duckdb")
-    wb.load_notes(shared_data / "feedback" / "jupyter_notebook_ux_survey_2015.csv", format="survey")
-    items = wb.sql(
-        "SELECT 'notes' AS source, note_id || '#' || position AS item_id, quote AS text "
-        "FROM note_highlights"
+    wb.load_notes(
+        shared_data / "feedback" / "jupyter_notebook_ux_survey_2015.csv", format="survey"
     )
+    with wb.connection() as con:
+        items = read_items(con, "notes")
     wb.close()
     return items
 
