@@ -27,8 +27,9 @@ scored (1 + C) / 2 x A, where C is the mean topic coherence (NPMI of each theme'
 counted over the sample's items, -1 .. 1) and A the share of the sample's items with a dominant
 theme (the assignment rule below, without the matched-term check); the best k is kept (ties: the
 smaller). Coherence alone prefers a few tight themes and leaves many items unexplained (on the
-demo's 191 items it picks 4 themes, all about price, and the 24 onboarding-crash tickets stay
-unassigned; the score picks 7 and the crash theme is there); coverage alone prefers splitting.
+demo's 191 items it picks 4 themes, all about price, and 18 of the 24 items on the onboarding
+crash stay unassigned; the score picks 7 and the crash theme is there); coverage alone prefers
+splitting.
 Over 3..15, coherence on ticket data also prefers a few broad template themes (a bug form's
 words always occur together), hence the range from the size. The final NMF is fitted on at
 most ``FIT_SAMPLE`` items and every item is then projected on its themes (``NMF.transform``),
@@ -71,7 +72,7 @@ MAX_FEATURES = 20000  # vocabulary cap
 MIN_ITEMS = 6  # fewer items with common terms: no themes
 MIN_WEIGHT = 0.05  # an item's weight on its theme (0 .. ~1) must reach this ...
 MIN_SHARE = 0.35  # ... and be this share of the item's total theme weight
-N_TERMS = 10  # characteristic terms per theme (the keywords proposed for the taxonomy)
+N_TERMS = 10  # characteristic terms per theme (the keyword rule picks from them)
 LABEL_TERMS = 3  # terms in a theme's label
 N_EXAMPLES = 3
 EXAMPLE_CHARS = 160
@@ -89,7 +90,11 @@ class Discovery:
     ``themes``: theme (the label, e.g. ``"bookmarks / folder / manager"``), terms (list, best
     first), items, share (of all input items), weight (mean weight of its items), examples
     (list of {source, item_id, text}: the items the theme explains best, text cut to 160
-    characters). ``assignments``: source, item_id, theme, weight, matched_terms (the theme's
+    characters), keywords, min_matches, rule_items, rule_precision, rule_recall (the keyword
+    rule proposed for the taxonomy: an item holding at least ``min_matches`` of the keywords, a
+    subset of the terms, is in the theme; on these items the rule takes ``rule_items`` items,
+    that share of them the theme's, and that share of the theme's items: :func:`_keyword_rule`).
+    ``assignments``: source, item_id, theme, weight, matched_terms (the theme's
     terms found in the item). ``unassigned``: source, item_id, reason (see the module doc).
     """
 
@@ -99,7 +104,7 @@ class Discovery:
     n_themes: int
     seed: int
     rule: str  # how the number of themes was chosen
-    scores: dict[int, float] = field(default_factory=dict)  # k -> mean coherence (when chosen)
+    scores: dict[int, float] = field(default_factory=dict)  # k -> its score (when k was chosen)
     method: str = METHOD
 
     @property
