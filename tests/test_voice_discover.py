@@ -259,9 +259,7 @@ def jupyter(shared_data, tmp_path_factory) -> pd.DataFrame:
     from poanalytics.voice.items import read_items
 
     wb = poa.Workbench(tmp_path_factory.mktemp("jupyter") / "w.duckdb")
-    wb.load_notes(
-        shared_data / "feedback" / "jupyter_notebook_ux_survey_2015.csv", format="survey"
-    )
+    wb.load_notes(shared_data / "feedback" / "jupyter_notebook_ux_survey_2015.csv", format="survey")
     with wb.connection() as con:
         items = read_items(con, "notes")
     wb.close()
