@@ -20,4 +20,5 @@ Modules:
   people      items joined to the events' users (id, normalised or hashed e-mail); the join rate
   lift        theme vs outcome (churn, or drop-off at a funnel step): lift, interval, p-value
   trends      weekly volume per theme, spikes against the theme's own history
+  errors      VoiceError (codes voice.*)
 """
