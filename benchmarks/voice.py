@@ -498,10 +498,14 @@ def main() -> None:
     group_of = results["duplicates"].get("answer", {}).get("group_of")
     if group_of is not None:
         hit = sum(1 for a, b in planted if a in group_of and group_of[a] == group_of.get(b))
+        involved = {x for pair in planted for x in pair}
+        other = len(set(group_of) - involved)
         print(
-            f"planted copies grouped with their original by near_duplicates: {hit} of {len(planted)}"
+            f"planted copies grouped with their original by near_duplicates: {hit} of "
+            f"{len(planted)}; grouped items that are no planted copy or original: {other}"
         )
         results["duplicates"]["answer"]["planted_found"] = f"{hit} of {len(planted)}"
+        results["duplicates"]["answer"]["grouped_not_planted"] = other
     core = [results[s].get("seconds") for s in ("assignment", "discovery", "duplicates")]
     if all(c is not None for c in core):
         total = sum(core)  # type: ignore[arg-type]
