@@ -141,6 +141,8 @@ def test_the_weeks_themes_spike_lift_and_quotes(voice_warehouse, tmp_path, monke
     assert themes.loc["pricing", "change"] == "0%"
     spikes = next(t for t in texts if t.startswith("Spiking in 2024-W11"))
     assert "onboarding_crash" in spikes and "pricing" not in spikes
+    # who is behind it: 20 tickets by u097 .. u116 and the interview of u003
+    assert "**onboarding_crash**: 21 items from 21 people against a usual 2" in spikes
     churn = next(t for t in texts if t.startswith("### Themes and churn"))
     assert "no event for 7 days" in churn
     assert "joined to users: 61 of 61 items (100%)" in churn  # the join rate, stated

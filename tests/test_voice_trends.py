@@ -67,6 +67,8 @@ def test_weekly_counts_zero_weeks_and_spikes_by_hand(trends_wb):
     weekly[8] += 1  # the note
     assert list(crash["items"]) == weekly
     assert crash.loc[week(8), "unique_problems"] == 4  # g1 once + 2 other tickets + the note
+    # people: no item here names a user or an e-mail, so each ticket and the note is one person
+    assert crash.loc[week(8), "people"] == 7
     # too little history (fewer than 4 earlier weeks): not judged, NULL and not False
     assert crash.loc[week(0) : week(3), "spike"].isna().all()
     assert crash.loc[week(0) : week(3), "p_value"].isna().all()
@@ -131,3 +133,23 @@ def test_the_summary_table_shows_unjudged_weeks_apart(trends_wb):
     s = r.summary_table()
     assert list(s.spike) == ["—"] * 4 + [""] * 4 + ["yes"] + [""] * 2
     assert "crash" in r._repr_html_()
+
+
+def test_people_behind_a_week_count_a_person_once(wb, tmp_path):
+    """One person filing three tickets, an e-mail on two, an anonymous ticket and one interview's
+    three highlights: eight items from four people (the note is one, the e-mail is not the user)."""
+    items = [
+        {"item_id": "t1", "themes": ["crash"], "at": 0, "user_id": "u1"},
+        {"item_id": "t2", "themes": ["crash"], "at": 3600, "user_id": "u1"},
+        {"item_id": "t3", "themes": ["crash"], "at": 7200, "user_id": "u1"},
+        {"item_id": "t4", "themes": ["crash"], "at": D, "email": "Ann@Example.org"},
+        {"item_id": "t5", "themes": ["crash"], "at": D + 60, "email": " ann@example.org"},
+        {"item_id": "t6", "themes": ["crash"], "at": 2 * D},
+    ]
+    items += [
+        {"source": "notes", "item_id": f"n1#{k}", "themes": ["crash"], "at": 3 * D}
+        for k in (1, 2, 3)
+    ]
+    put_voice(wb, items, ["crash"], tmp_path)
+    row = wb.theme_trends(theme="crash").table.set_index("period_start").loc[week(0)]
+    assert (row["items"], row["people"]) == (9, 4)

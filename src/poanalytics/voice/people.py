@@ -59,7 +59,8 @@ def items_sql(params: Params, source: str, lo: Any, hi: Any) -> str:
         where.append(f"created_at >= {params.add(lo)}::TIMESTAMPTZ")
     if hi is not None:
         where.append(f"created_at <= {params.add(hi)}::TIMESTAMPTZ")
-    return f"""SELECT source, item_id, created_at, dup_group, nullif(trim(user_id), '') AS uid,
+    return f"""SELECT source, item_id, parent_id, created_at, dup_group,
+               nullif(trim(user_id), '') AS uid,
                nullif(lower(trim(email)), '') AS email
         FROM voice_items WHERE {" AND ".join(where)}"""
 

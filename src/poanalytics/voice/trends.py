@@ -9,6 +9,9 @@ the history a spike is judged against is always the theme's whole history before
 Per theme and period: ``items`` (items of the theme created in the period), ``unique_problems``
 (near-duplicates counted once: distinct ``dup_group``, else the item), ``baseline`` (the mean of
 the theme's items in the previous ``HISTORY`` = 8 periods, fewer at the start of the data),
+``people`` (the people behind the period's items: the user id, else the e-mail, else the ticket
+or the note itself, so the highlights of one interview are one person; a spike of many items from
+few people is one conversation, not a trend),
 ``history_periods`` (how many), and:
 
   spike     judged only with at least ``MIN_HISTORY`` = 4 previous periods (else NULL, not False):
@@ -55,6 +58,7 @@ COLUMNS = [
     "spike",
     "p_value",
     "incomplete",
+    "people",
 ]
 
 
@@ -153,11 +157,13 @@ periods AS (SELECT unnest(range(b.first_p, date_trunc('{unit}', {last}) + INTERV
 themes AS (SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = {current("voice_themes")}{theme}),
 counts AS (SELECT a.theme, date_trunc('{unit}', v.created_at AT TIME ZONE 'UTC') AS period_start,
         count(DISTINCT (v.source, v.item_id)) AS items,
-        count(DISTINCT coalesce(v.dup_group, v.item_id)) AS unique_problems
+        count(DISTINCT coalesce(v.dup_group, v.item_id)) AS unique_problems,
+        count(DISTINCT coalesce('user:' || v.uid, 'email:' || v.email,
+                                v.source || ':' || v.parent_id)) AS people
     FROM voice_assignments a JOIN vi v ON v.source = a.source AND v.item_id = a.item_id
     WHERE a.refresh_id = {current("voice_assignments")} GROUP BY ALL),
 grid AS (SELECT t.theme, x.period_start, coalesce(c.items, 0) AS items,
-        coalesce(c.unique_problems, 0) AS unique_problems
+        coalesce(c.unique_problems, 0) AS unique_problems, coalesce(c.people, 0) AS people
     FROM themes t CROSS JOIN periods x LEFT JOIN counts c
         ON c.theme = t.theme AND c.period_start = x.period_start),
 hist AS (SELECT *,
@@ -165,7 +171,8 @@ hist AS (SELECT *,
         period_start + INTERVAL (1) {unit} > (SELECT data_end FROM ends) AS incomplete
     FROM grid WINDOW w AS (PARTITION BY theme ORDER BY period_start
         ROWS BETWEEN {HISTORY} PRECEDING AND 1 PRECEDING))
-SELECT theme, period_start, items, unique_problems, coalesce(history_items, 0) AS history_items,
+SELECT theme, period_start, items, unique_problems, people,
+       coalesce(history_items, 0) AS history_items,
        history_periods, incomplete
 FROM hist {where} ORDER BY theme, period_start"""
 
@@ -186,7 +193,14 @@ def trends_table(counts: pd.DataFrame) -> pd.DataFrame:
         [bool(pv < ALPHA) if ok else None for pv, ok in zip(frame.p_value, judged, strict=True)],
         dtype="boolean",
     )
-    frame = frame.astype({"items": "int64", "unique_problems": "int64", "history_periods": "int64"})
+    frame = frame.astype(
+        {
+            "items": "int64",
+            "unique_problems": "int64",
+            "people": "int64",
+            "history_periods": "int64",
+        }
+    )
     frame["incomplete"] = frame.incomplete.astype(bool)
     return frame[COLUMNS].reset_index(drop=True)
 

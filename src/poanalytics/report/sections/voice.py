@@ -213,6 +213,7 @@ def _spikes(ctx: Any, source: str) -> None:
         usual = next((c for c in ("expected", "baseline", "usual") if c in t), None)
         lines = [
             f"- **{esc(r['theme'])}**: {fmt.count(r[volume])} items"
+            + (f" from {_people(r['people'])}" if "people" in t else "")
             + (f" against a usual {fmt.count(round(r[usual], 1))}" if usual else "")
             for _, r in hit.sort_values([volume, "theme"], ascending=[False, True])
             .head(ctx.config.voice.top)
@@ -222,6 +223,11 @@ def _spikes(ctx: Any, source: str) -> None:
             lines.append(f"- and {len(hit) - ctx.config.voice.top} more")
         ctx.markdown(f"Spiking in {ctx.week.label}:\n\n" + "\n".join(lines))
     ctx.figure(theme_trends_figure(t), key="voice_trends", title="Themes by week")
+
+
+def _people(n: Any) -> str:
+    """'1 person', '3 people': who is behind a spike's items (one interview's highlights are one)."""
+    return "1 person" if int(n) == 1 else f"{fmt.count(int(n))} people"
 
 
 def _lift(ctx: Any, source: str) -> None:
