@@ -205,3 +205,40 @@ def test_a_quote_holding_markdown_shows_as_text_on_the_page():
     assert "<a " not in page and "<em>" not in page and "<h1" not in page
     assert "<code>" not in page and "<b>" not in page
     assert "Click [here](http://evil.example) *now* # 1. &lt;b&gt;x&lt;/b&gt; `code`" in page
+
+
+def test_a_past_weeks_churn_lift_ignores_what_came_after(voice_warehouse, tmp_path, monkeypatch):
+    """2024-W11's report run again after a later week was loaded: the same churn lift, because
+    churn is judged as it stood at the week's end (as_of), not at the data's new end."""
+    _project(tmp_path, monkeypatch)
+    (tmp_path / "before").mkdir()
+    before = _show(voice_warehouse, tmp_path / "before")
+    later = tmp_path / "later"
+    later.mkdir()
+    grown = later / "source.duckdb"
+    grown.write_bytes(voice_warehouse.read_bytes())
+    with poa.Workbench(grown) as wb:
+        users = list(wb.sql("SELECT DISTINCT user_id FROM events ORDER BY 1 LIMIT 40").user_id)
+        wb.load_events(
+            pd.DataFrame(
+                {
+                    "user_id": users,
+                    "event": "signed_up",
+                    "timestamp": W11 + 2 * WEEK + pd.Timedelta(hours=3),
+                }
+            )
+        )
+        # without as_of the numbers move: the data's end is two weeks later
+        now = wb.theme_lift(outcome="churn", inactive_days=7)
+        then = wb.theme_lift(outcome="churn", inactive_days=7, as_of=W11 + WEEK - pd.Timedelta(1))
+    assert (now.population, now.outcomes) != (then.population, then.outcomes)
+    after = _show(grown, later)
+
+    def churn_part(report):
+        text = next(t for t in _texts(report) if t.startswith("### Themes and churn"))
+        table = next(t for t in _texts(report, "table") if "churned" in t.columns)
+        return text, table
+
+    (text_before, table_before), (text_after, table_after) = churn_part(before), churn_part(after)
+    assert text_after == text_before
+    pd.testing.assert_frame_equal(table_after, table_before)

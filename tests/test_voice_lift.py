@@ -13,7 +13,7 @@ from scipy.stats import fisher_exact as scipy_fisher
 import poanalytics as poa
 from poanalytics.metrics.compare import holm
 from poanalytics.voice.lift import katz_interval
-from tests.journeys import load
+from tests.journeys import T0, load
 from tests.voice_journeys import put_voice
 
 D = 86400
@@ -293,3 +293,25 @@ def test_the_summary_table_formats_the_adjusted_p_value_as_a_p_value(wb, tmp_pat
     for theme in t.index:
         assert s.loc[theme, "p_adjusted"] == poa.format.p_value(t.loc[theme, "p_adjusted"])
     assert s.loc["price", "p_adjusted"] == "1.00"  # was "1", a count
+
+
+def test_churn_lift_as_of_judges_churn_as_it_stood_then(wb, tmp_path):
+    """as_of = day 30: the events up to it end on day 20 (c4's), so with 10 inactive days the
+    population is everyone whose first event is by day 10 (all eight; "late" has none yet), the
+    churned are those quiet since day 10 (all but c4), and only items created by day 10 count."""
+    load_churn(wb, tmp_path)
+    then = T0 + pd.Timedelta(days=30)
+    r = wb.theme_lift("churn", inactive_days=10, as_of=then)
+    assert (r.population, r.outcomes) == (8, 7)
+    assert r.items_until == T0 + pd.Timedelta(days=10)
+    t = r.table.set_index("theme")
+    # price: c1, c2, r1 raised it, all churned then -> [[3, 0], [4, 1]]
+    assert (t.loc["price", "users_with"], t.loc["price", "outcome_with"]) == (3, 3)
+    assert (t.loc["price", "users_without"], t.loc["price", "outcome_without"]) == (5, 4)
+    assert t.loc["price", "lift"] == pytest.approx(1 / (4 / 5))
+    # the same call without as_of judges at the data's end (day 40): the journeys' own answer
+    assert (wb.theme_lift("churn", inactive_days=10).outcomes) == 4
+    f = wb.funnel(["e", "e"], window="1d")
+    with pytest.raises(poa.PoaError) as e:
+        wb.theme_lift((f, 2), as_of=then)
+    assert e.value.code == "voice.lift_as_of"

@@ -671,11 +671,13 @@ class Workbench:
         source: str = "all",
         date_from: Any = None,
         date_to: Any = None,
+        as_of: Any = None,
     ) -> LiftResult:
         """Per theme: how much more often the users who raised it churned (``outcome="churn"``,
         L2 with ``inactive_days``) or dropped at a funnel step (``outcome=(funnel_result, step)``),
         with a 95% interval, Fisher's p-value, small samples flagged and the join rate
-        (``.join``). Definitions: ``poanalytics.voice.lift``."""
+        (``.join``). ``as_of`` (churn): judge churn on the events before it, as it stood then.
+        Definitions: ``poanalytics.voice.lift``."""
         query = LiftQuery(
             outcome,
             inactive_days=inactive_days,
@@ -683,6 +685,7 @@ class Workbench:
             source=source,
             date_from=date_from,
             date_to=date_to,
+            as_of=as_of,
         )
         self._voice_ready()
         with self.connection() as con:

@@ -6,7 +6,9 @@ user id, stitched anonymous id, normalised e-mail, hashed e-mail; the join rate 
 
 Outcome ``"churn"`` (rule L2 of docs/metric-semantics.md, any event qualifies, N = ``inactive_days``):
   population  the users of the events who could have churned by the data's end: their first event
-              is at least N days before the data's last event (E);
+              is at least N days before the data's last event (E); with ``as_of``, only the
+              events up to it count (E is the last of them), so a past week is judged as it
+              stood then;
   churned     (the outcome) no event in the last N days: their last event t has t + N days <= E;
   retained    the others in the population;
   items       only items created at least N days before E (``items_until`` = E - N) count: after
@@ -58,7 +60,7 @@ from ..metrics.funnel_correlation import fisher_exact
 from ..metrics.predicates import prop_expr
 from ..metrics.result import MetricResult
 from ..metrics.temp import drop_released
-from ..metrics.validate import check_int, check_name, metric_boundary
+from ..metrics.validate import check_int, check_name, metric_boundary, parse_instant
 from .errors import VoiceError
 from .items import check_range, check_source
 from .people import current, join_rate, join_text, people_ctes
@@ -111,9 +113,21 @@ class LiftQuery:
     source: str = "all"
     date_from: Any = None
     date_to: Any = None
+    # churn only: the observation end; events after it are ignored, so a past week's report
+    # judges churn as it stood then (the funnel outcome takes its own funnel's as_of)
+    as_of: Any = None
 
     def __post_init__(self) -> None:
         self.funnel_step()  # the outcome's shape and step
+        if self.as_of is not None:
+            if self.funnel_step() is not None:
+                raise _fail(
+                    "as_of applies to the churn outcome; a funnel outcome is observed as its "
+                    "funnel was",
+                    "voice.lift_as_of",
+                    "run the funnel with as_of= instead (wb.funnel(steps, as_of=...))",
+                )
+            _as_of(self)  # readable
         check_int(self.inactive_days, "inactive_days", "voice.inactive_days", 1, MAX_INACTIVE_DAYS)
         check_name(self.segment, "segment", code="voice.segment")
         check_source(self.source)
@@ -218,16 +232,29 @@ def _segment_sql(segment: str | None, p: Params) -> str:
     return f"coalesce(arg_min(nullif({prop_expr(segment, p)}, ''), ts), {p.add(no_value(segment))})"
 
 
+def _events_sql(q: LiftQuery, p: Params) -> str:
+    """The events churn is judged on: all, or those before ``as_of``."""
+    if q.as_of is None:
+        return "events"
+    return f"(SELECT * FROM events WHERE ts <= {p.add(_as_of(q))}::TIMESTAMPTZ)"
+
+
+def _as_of(q: LiftQuery) -> Any:
+    """``as_of`` as an instant; a bare date is the end of that day, as a funnel's as_of (F18)."""
+    return parse_instant(q.as_of, "as_of", end=True)
+
+
 def _population_sql(q: LiftQuery, p: Params) -> str:
     """CTE ``pop``: user_id, segment, outcome (true: churned / dropped)."""
     seg = _segment_sql(q.segment, p)
     fs = q.funnel_step()
     if fs is None:
         n_us = p.add(int(q.inactive_days) * 86_400_000_000)
+        ev = _events_sql(q, p)
         return f"""users AS (SELECT user_id, epoch_us(min(ts)) AS t_first, epoch_us(max(ts)) AS t_last,
-        {seg} AS segment FROM events GROUP BY user_id),
+        {seg} AS segment FROM {ev} GROUP BY user_id),
 pop AS (SELECT user_id, segment, t_last + {n_us} <= e.t_end AS outcome
-    FROM users, (SELECT epoch_us(max(ts)) AS t_end FROM events) e WHERE t_first + {n_us} <= e.t_end)"""
+    FROM users, (SELECT epoch_us(max(ts)) AS t_end FROM {ev}) e WHERE t_first + {n_us} <= e.t_end)"""
     f, step = fs
     k = int(step)
     segs = f"SELECT user_id, {seg} AS segment FROM events GROUP BY user_id" if q.segment else ""
@@ -249,7 +276,8 @@ def lift_sql(q: LiftQuery, p: Params) -> str:
     until = ""
     if q.funnel_step() is None:  # churn: only what was said N days or more before the end
         n_us = p.add(int(q.inactive_days) * 86_400_000_000)
-        until = f" AND epoch_us(ip.created_at) + {n_us} <= (SELECT epoch_us(max(ts)) FROM events)"
+        ev = _events_sql(q, p)
+        until = f" AND epoch_us(ip.created_at) + {n_us} <= (SELECT epoch_us(max(ts)) FROM {ev})"
     return f"""WITH {people_ctes(p, q.source, lo, hi)},
 {_population_sql(q, p)},
 raised AS (SELECT DISTINCT a.theme, ip.user_id FROM voice_assignments a
@@ -353,10 +381,11 @@ def run_lift(con: duckdb.DuckDBPyConnection, q: LiftQuery) -> LiftResult:
     until = None
     if fs is None:
         outcome, other = "churned", "retained"
+        before = "" if q.as_of is None else " WHERE ts <= ?::TIMESTAMPTZ"
         row = fetch_one(
             con,
-            "SELECT max(ts) - to_microseconds(?::BIGINT) FROM events",
-            [int(q.inactive_days) * 86_400_000_000],
+            f"SELECT max(ts) - to_microseconds(?::BIGINT) FROM events{before}",
+            [int(q.inactive_days) * 86_400_000_000] + ([] if q.as_of is None else [_as_of(q)]),
         )
         until = pd.Timestamp(row[0]).tz_convert("UTC") if row and row[0] is not None else None
     else:

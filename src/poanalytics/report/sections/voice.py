@@ -232,8 +232,8 @@ def _people(n: Any) -> str:
 
 def _lift(ctx: Any, source: str) -> None:
     days = ctx.config.churn.inactive_days
-    churn = ctx.wb.theme_lift(
-        outcome="churn", inactive_days=days, source=source, date_to=ctx.date_to
+    churn = ctx.wb.theme_lift(  # judged at the week's end: a past week's report stays the same
+        outcome="churn", inactive_days=days, source=source, date_to=ctx.date_to, as_of=ctx.week.end
     )
     ctx.markdown(
         f"### Themes and churn\n\nChurned: no event for {days} days. Lift: the share churned "
