@@ -376,6 +376,8 @@ def test_sentiment_and_duplicates_come_from_the_refresh(voice_wb, tmp_path):
     assert METHOD in fig.to_json()
 
 
+# a notebook user must not see numpy's "invalid value in sqrt" from inside scikit-learn's NMF
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_with_no_taxonomy_the_refresh_assigns_discovered_themes(tmp_path):
     config = dataclasses.replace(settings(), themes_file=tmp_path / "no-themes.toml")
     rows = []

@@ -219,8 +219,10 @@ def _fit(matrix: Any, k: int, seed: int, max_iter: int = 300) -> tuple[np.ndarra
     from sklearn.exceptions import ConvergenceWarning
 
     model = _nmf(k, seed, max_iter)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the tolerance is a budget here
+    # the tolerance is a budget here; and scikit-learn's reconstruction error (never used here)
+    # takes the square root of a tiny negative rounding error when the fit is exact
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
         w = model.fit_transform(matrix)
     h = model.components_.astype(np.float64)
     norms = np.linalg.norm(h, axis=1)
