@@ -233,7 +233,7 @@ def _segment_sql(segment: str | None, p: Params) -> str:
 
 
 def _events_sql(q: LiftQuery, p: Params) -> str:
-    """The events churn is judged on: all, or those before ``as_of``."""
+    """The events churn is judged on: all, or those up to ``as_of``."""
     if q.as_of is None:
         return "events"
     return f"(SELECT * FROM events WHERE ts <= {p.add(_as_of(q))}::TIMESTAMPTZ)"
