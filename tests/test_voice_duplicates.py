@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from poanalytics.errors import ConfigError, PoaError
-from poanalytics.metrics.spec import MetricError
 from poanalytics.voice import duplicates
 from poanalytics.voice.duplicates import near_duplicates
+from poanalytics.voice.errors import VoiceError
 from tests.test_voice_quotes import stamp
 
 BASE = (
@@ -244,7 +244,7 @@ def test_workbench_duplicates_reads_the_refresh_and_redacts_previews(wb):
     with pytest.raises(PoaError) as e:
         wb.duplicates(source="ticket")
     assert e.value.code == "voice.source" and "'tickets'" in e.value.message
-    with pytest.raises(MetricError) as e:
+    with pytest.raises(VoiceError) as e:
         wb.duplicates().figure()
     assert e.value.code == "voice.no_figure"
 

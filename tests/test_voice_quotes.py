@@ -11,7 +11,7 @@ import pytest
 
 import poanalytics as poa
 from poanalytics.errors import PoaError
-from poanalytics.metrics.spec import MetricError
+from poanalytics.voice.errors import VoiceError
 
 T0 = pd.Timestamp("2024-03-04 09:00", tz="UTC")
 
@@ -199,7 +199,7 @@ def test_a_large_theme_is_quoted_from_an_even_spread_of_its_items(quotes_wb, mon
 
 
 def test_unknown_theme_says_did_you_mean(quotes_wb):
-    with pytest.raises(MetricError) as e:
+    with pytest.raises(VoiceError) as e:
         quotes_wb.quotes("biling")
     assert e.value.code == "voice.unknown_theme" and "'billing'" in e.value.message
 

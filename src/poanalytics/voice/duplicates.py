@@ -41,9 +41,9 @@ from ..db import fetch_df
 from ..errors import ConfigError
 from ..ingest.sql import Params
 from ..metrics.result import MetricResult
-from ..metrics.spec import MetricError
 from ..metrics.validate import metric_boundary
 from ..redaction import known_names, redact
+from .errors import VoiceError
 from .people import check_source, current
 
 THRESHOLD = 0.6
@@ -395,7 +395,7 @@ class DuplicatesQuery:
 
 class DuplicatesResult(MetricResult):
     def figure(self):
-        raise MetricError(
+        raise VoiceError(
             "near-duplicate groups are a table, not a chart",
             code="voice.no_figure",
             hint="show .table (group_id, item_id, similarity, preview)",

@@ -24,8 +24,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_df
+from ..db import fetch_all, fetch_df
+from ..errors import did_you_mean
 from ..ingest.sql import Params
+from .errors import VoiceError
 from .items import check_range, check_source
 
 METHODS = ("user_id", "identity", "email", "hash")
@@ -48,6 +50,24 @@ JOIN_COLUMNS = [
 def current(table: str) -> str:
     """SQL: the refresh whose rows ``table`` holds now (the latest one)."""
     return f"(SELECT max(refresh_id) FROM {table})"
+
+
+def check_theme(con: duckdb.DuckDBPyConnection, theme: str) -> None:
+    """``voice.unknown_theme`` (with "did you mean") unless the current refresh has ``theme``."""
+    known = [
+        r[0]
+        for r in fetch_all(
+            con,
+            f"SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = {current('voice_themes')} "
+            "ORDER BY 1",
+        )
+    ]
+    if theme not in known:
+        raise VoiceError(
+            f"no theme {theme!r}.{did_you_mean(theme, known)}",
+            code="voice.unknown_theme",
+            hint="pick one from wb.themes().table.theme",
+        )
 
 
 def items_sql(params: Params, source: str, lo: Any, hi: Any) -> str:

@@ -40,15 +40,14 @@ from rapidfuzz.utils import default_process
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ..db import fetch_all, fetch_df
-from ..errors import did_you_mean
 from ..ingest.sql import Params
 from ..metrics.result import MetricResult
-from ..metrics.spec import MetricError
 from ..metrics.validate import metric_boundary
 from ..redaction import known_names, redact
 from . import sentiment
+from .errors import VoiceError
 from .items import clean_sql
-from .people import check_source, current
+from .people import check_source, check_theme, current
 
 COLUMNS = ["quote", "source", "item_id", "date", "sentiment", "ref", "score"]
 MIN_WORDS = 3
@@ -69,13 +68,13 @@ class QuotesQuery:
 
     def __post_init__(self) -> None:
         if not isinstance(self.theme, str) or not self.theme.strip():
-            raise MetricError(
+            raise VoiceError(
                 f"theme must be a theme's name, got {self.theme!r}"[:300],
                 code="voice.theme",
                 hint="pick one from wb.themes().table.theme",
             )
         if isinstance(self.n, bool) or not isinstance(self.n, int) or not 1 <= self.n <= MAX_N:
-            raise MetricError(
+            raise VoiceError(
                 f"n must be a whole number of quotes from 1 to {MAX_N}, got {self.n!r}"[:300],
                 code="voice.quotes_n",
                 hint="e.g. n=5",
@@ -85,7 +84,7 @@ class QuotesQuery:
             or not isinstance(self.max_chars, int)
             or not 40 <= self.max_chars <= 5000
         ):
-            raise MetricError(
+            raise VoiceError(
                 f"max_chars must be a whole number from 40 to 5000, got {self.max_chars!r}"[:300],
                 code="voice.quotes_max_chars",
                 hint="the longest quote, in characters; the default is 200",
@@ -95,7 +94,7 @@ class QuotesQuery:
 
 class QuotesResult(MetricResult):
     def figure(self):
-        raise MetricError(
+        raise VoiceError(
             "quotes are a table, not a chart",
             code="voice.no_figure",
             hint="show .table (quote, source, item_id, date, sentiment, ref)",
@@ -221,20 +220,7 @@ def pick(cands: pd.DataFrame, n: int) -> list[int]:
 @metric_boundary("voice")
 def run_quotes(con: duckdb.DuckDBPyConnection, q: QuotesQuery) -> QuotesResult:
     """The theme's most representative short quotes (see the module's docstring)."""
-    known = [
-        r[0]
-        for r in fetch_all(
-            con,
-            f"SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = {current('voice_themes')} "
-            "ORDER BY 1",
-        )
-    ]
-    if q.theme not in known:
-        raise MetricError(
-            f"no theme {q.theme!r}.{did_you_mean(q.theme, known)}",
-            code="voice.unknown_theme",
-            hint="pick one from wb.themes().table.theme",
-        )
+    check_theme(con, q.theme)
     definition = fetch_all(
         con,
         f"SELECT definition FROM voice_themes WHERE refresh_id = {current('voice_themes')} "

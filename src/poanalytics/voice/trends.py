@@ -35,14 +35,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, fetch_df
-from ..errors import did_you_mean
+from ..db import fetch_df
 from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.validate import check_choice, metric_boundary
 from .errors import VoiceError
 from .items import check_range, check_source
-from .people import current, items_sql
+from .people import check_theme, current, items_sql
 
 PERIODS = ("week", "day", "month")
 HISTORY = 8  # previous periods a spike is judged against
@@ -209,19 +208,7 @@ def trends_table(counts: pd.DataFrame) -> pd.DataFrame:
 def run_trends(con: duckdb.DuckDBPyConnection, q: TrendsQuery) -> TrendsResult:
     """Items per theme and period with spikes (see the module's docstring)."""
     if q.theme:
-        known = [
-            r[0]
-            for r in fetch_all(
-                con,
-                f"SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = {current('voice_themes')} ORDER BY 1",
-            )
-        ]
-        if q.theme not in known:
-            raise VoiceError(
-                f"no theme {q.theme!r}.{did_you_mean(q.theme, known)}",
-                code="voice.unknown_theme",
-                hint="pick one from wb.themes().table.theme",
-            )
+        check_theme(con, q.theme)
     p = Params()
     sql = trends_sql(q, p)
     used = p.used_in(sql)
