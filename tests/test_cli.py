@@ -159,3 +159,15 @@ def test_a_funnel_table_shows_an_exact_zero_bound(wb):
     table = wb.funnel(["signed_up", "activated"], window="1d").table
     assert table.ci_low.tolist()[1] == 0.0 and table.ci_high.tolist()[0] == 1.0
     assert "e-1" not in table.to_string() and "e-1" not in table.to_html()
+
+
+def test_the_workbench_loads_no_text_analysis_library_until_a_voice_call():
+    """scikit-learn, datasketch, rapidfuzz, VADER and scipy cost about 2 s to import: every
+    notebook, report run and `poanalytics status` would pay it for nothing."""
+    text = ("sklearn", "datasketch", "rapidfuzz", "vaderSentiment", "scipy")
+    code = (
+        "import sys, poanalytics as poa; poa.Workbench; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(text)!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]"]

@@ -33,9 +33,6 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pandas as pd
-from datasketch import MinHash, MinHashLSH
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ..db import fetch_df
 from ..errors import ConfigError
@@ -161,6 +158,9 @@ def near_duplicates(
     lo, hi = np.concatenate(left), np.concatenate(right)
     if not len(lo):
         return _empty()
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix((np.ones(len(lo), dtype=np.int8), (lo, hi)), shape=(n, n))
     _, label = connected_components(graph, directed=False)
     sizes = np.bincount(label)
@@ -300,6 +300,8 @@ def signatures(sets: Shingles, rows: np.ndarray, seed: int) -> np.ndarray:
     datasketch's MinHash (scheme affine32, its seeded permutations) computed for all items at
     once, the same values as ``MinHash(num_perm=NUM_PERM, seed=seed, hashfunc=identity)
     .update_batch(shingle hashes)`` (tests/test_voice_duplicates.py checks it)."""
+    from datasketch import MinHash
+
     a_perm, b_perm = MinHash(num_perm=NUM_PERM, seed=seed, scheme="affine32").permutations
     sizes = sets.sizes[rows]
     begin = np.cumsum(sizes) - sizes
@@ -317,6 +319,8 @@ def candidates(sig: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarra
     """Row pairs (a < b) that share a band of their signatures: MinHashLSH's banding, with the
     bands and rows datasketch's MinHashLSH chooses for this threshold (weighted towards recall,
     :data:`LSH_WEIGHTS`: the exact check removes the extra candidates), done in numpy."""
+    from datasketch import MinHashLSH
+
     lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM, weights=LSH_WEIGHTS)
     top = np.uint64(32)
     pairs: list[np.ndarray] = []

@@ -35,16 +35,12 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from rapidfuzz import fuzz
-from rapidfuzz.utils import default_process
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from ..db import fetch_all, fetch_df
 from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.validate import metric_boundary
 from ..redaction import known_names, redact
-from . import sentiment
 from .errors import VoiceError
 from .items import clean_sql
 from .people import check_source, check_theme, current
@@ -178,6 +174,8 @@ def candidates(
 def rank(items: pd.DataFrame, cands: pd.DataFrame) -> np.ndarray:
     """Cosine similarity of each candidate to the TF-IDF centroid of the theme's items."""
     texts = items.text.fillna("").tolist()
+    from sklearn.feature_extraction.text import TfidfVectorizer  # heavy: on first use only
+
     vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True)
     try:
         matrix = vectorizer.fit_transform(texts)
@@ -192,6 +190,9 @@ def rank(items: pd.DataFrame, cands: pd.DataFrame) -> np.ndarray:
 
 def pick(cands: pd.DataFrame, n: int) -> list[int]:
     """Candidate rows picked: by score, one per item first, near-duplicates skipped."""
+    from rapidfuzz import fuzz
+    from rapidfuzz.utils import default_process
+
     order = cands.sort_values(["score", "item", "quote"], ascending=[False, True, True]).index
     chosen: list[int] = []
     texts: list[str] = []
@@ -246,6 +247,8 @@ def run_quotes(con: duckdb.DuckDBPyConnection, q: QuotesQuery) -> QuotesResult:
     )
     rows = items.iloc[chosen.item.to_numpy()].reset_index(drop=True)
     names = known_names(con)
+    from . import sentiment  # VADER and scikit-learn's stop words: on first use only
+
     table = pd.DataFrame(
         {
             "quote": [redact(s, names=names) for s in chosen.quote],
