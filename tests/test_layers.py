@@ -43,11 +43,13 @@ FORBIDDEN = {
     "config": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "db": {"schema", "ingest", "workbench", "cli", "demo", "status"},
     "schema": {"ingest", "workbench", "cli", "demo", "status"},
-    "ingest": {"workbench", "cli", "demo", "status", "explore", "voice"},
+    "ingest": {"workbench", "cli", "demo", "status", "explore", "voice", "backlog"},
     "demo": {"cli"},
-    "metrics": {"workbench", "cli", "demo", "status", "explore", "voice", "report"},
+    "metrics": {"workbench", "cli", "demo", "status", "explore", "voice", "backlog", "report"},
     # voice reads tickets and notes (and events, for lift): beside metrics, below report
-    "voice": {"workbench", "cli", "demo", "status", "explore", "report"},
+    "voice": {"workbench", "cli", "demo", "status", "explore", "report", "backlog"},
+    # backlog orders items by evidence from metrics and voice: beside them, below report
+    "backlog": {"workbench", "cli", "demo", "status", "explore", "report"},
     # report sits above metrics/charts/voice, below workbench/cli
     "report": {"workbench", "cli", "demo", "status", "explore"},
     # charts draw results: no data access
@@ -57,6 +59,7 @@ FORBIDDEN = {
         "ingest",
         "metrics",
         "voice",
+        "backlog",
         "workbench",
         "cli",
         "demo",

@@ -186,6 +186,74 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        5,
+        "backlog decision log",
+        """
+        -- poanalytics.backlog: each published ordering of the backlog (b.publish), the product
+        -- owner's overrides, and the evidence each item had then, so week over week the log shows
+        -- what moved, why, and what new evidence arrived. Written by publish/override only.
+        CREATE SEQUENCE IF NOT EXISTS backlog_snapshot_seq START 1;
+        CREATE SEQUENCE IF NOT EXISTS backlog_override_seq START 1;
+        CREATE TABLE backlog_snapshots (
+            snapshot_id BIGINT PRIMARY KEY,
+            published_at TIMESTAMPTZ NOT NULL,  -- when publish ran
+            as_of TIMESTAMPTZ NOT NULL,         -- the evidence's date: data up to this instant
+            note VARCHAR,                       -- the product owner's note
+            framework VARCHAR NOT NULL,         -- rice | ice | wsjf | value_effort
+            capacity DOUBLE,                    -- person-weeks, NULL when none was given
+            seed BIGINT NOT NULL,               -- Monte Carlo seed: the ordering can be reproduced
+            simulations BIGINT NOT NULL,
+            config_file VARCHAR,                -- conf/product.toml as read
+            config_sha256 VARCHAR,
+            backlog_file VARCHAR,               -- the CSV export read, NULL: items from the config
+            items BIGINT NOT NULL,
+            options JSON                        -- the rest of [planning], as used
+        );
+        CREATE TABLE backlog_snapshot_items (
+            snapshot_id BIGINT NOT NULL,
+            item_id VARCHAR NOT NULL,
+            title VARCHAR,
+            status VARCHAR,
+            rank INTEGER,                       -- as published (overrides applied, see below)
+            evidence_rank INTEGER,              -- the framework's own rank, before overrides
+            score DOUBLE,
+            score_low DOUBLE,
+            score_high DOUBLE,
+            p_top_n DOUBLE,
+            rice DOUBLE, ice DOUBLE, wsjf DOUBLE,
+            confidence DOUBLE,
+            reach DOUBLE,
+            effort_weeks DOUBLE,
+            fits BOOLEAN,                       -- within capacity this cycle (NULL: no capacity)
+            moscow_suggested VARCHAR,
+            override_id BIGINT,                 -- the override applied to this item, if any
+            reason VARCHAR                      -- the plain sentence of why
+        );
+        CREATE TABLE backlog_snapshot_evidence (
+            snapshot_id BIGINT NOT NULL,
+            item_id VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,              -- see backlog.evidence: reach, dropoff, churn_lift, ...
+            link VARCHAR,                       -- step:profile_completed, theme:pricing, ...
+            value DOUBLE,
+            low DOUBLE,
+            high DOUBLE,
+            n BIGINT,
+            detail VARCHAR,
+            as_of TIMESTAMPTZ
+        );
+        CREATE TABLE backlog_overrides (
+            override_id BIGINT PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL,
+            item_id VARCHAR NOT NULL,
+            rank INTEGER NOT NULL,              -- the position the product owner wants
+            reason VARCHAR NOT NULL,            -- required: an override without a reason is refused
+            author VARCHAR,
+            active BOOLEAN NOT NULL,            -- false once withdrawn (b.withdraw_override)
+            withdrawn_at TIMESTAMPTZ
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]
