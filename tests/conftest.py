@@ -56,3 +56,29 @@ def counts_add_up(report: poa.LoadReport) -> bool:
     load whose parts do not add up), so this checks the report, not the file: tests that check the
     counts against the file count its rows themselves (tests/test_ingest_accounting.py, corpus)."""
     return report.rows_read == report.rows_loaded + report.rows_quarantined + report.rows_duplicate
+
+
+@pytest.fixture(scope="session")
+def demo10k_files(tmp_path_factory: pytest.TempPathFactory):
+    """The demo data set at 10,000 users (16 weeks, ending 2026-11-16), generated once per test
+    session: at the default 2,000 users the planted stories are small samples."""
+    from poanalytics import demo
+
+    return demo.generate(tmp_path_factory.mktemp("demo10k") / "demo", users=10_000, weeks=16)
+
+
+@pytest.fixture(scope="session")
+def demo10k_wb(demo10k_files, tmp_path_factory: pytest.TempPathFactory):
+    """A warehouse file holding demo10k_files, voice refreshed with conf/themes.toml. Shared by the
+    whole session: tests must not write to it (open another Workbench on a copy to write)."""
+    import warnings
+
+    from poanalytics import demo
+
+    wb = poa.Workbench(tmp_path_factory.mktemp("demo10k_wh") / "warehouse.duckdb")
+    demo.load_demo(wb, demo10k_files)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", poa.PoaWarning)  # demo themes without a match
+        wb.voice_refresh()
+    yield wb
+    wb.close()

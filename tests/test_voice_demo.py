@@ -12,14 +12,12 @@ users a side) and for a spike in week 5 (1 item after quiet weeks is p = 0.11).
 from __future__ import annotations
 
 import math
-import warnings
 
 import pandas as pd
 import pytest
 from scipy.stats import fisher_exact as scipy_fisher
 
 import poanalytics as poa
-from poanalytics import demo
 from poanalytics.demo import stories as st
 
 CRASH, PRICE = "onboarding_crash", "pricing"
@@ -30,19 +28,13 @@ STEPS = ["signed_up", "onboarding_started", "profile_completed"]
 
 
 @pytest.fixture(scope="module")
-def demo_files(tmp_path_factory):
-    return demo.generate(tmp_path_factory.mktemp("voice_demo") / "demo", users=10_000, weeks=16)
+def demo_files(demo10k_files):
+    return demo10k_files
 
 
 @pytest.fixture(scope="module")
-def demo_wb(demo_files, tmp_path_factory):
-    wb = poa.Workbench(tmp_path_factory.mktemp("voice_demo_wh") / "warehouse.duckdb")
-    demo.load_demo(wb, demo_files)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", poa.PoaWarning)  # demo themes without a match
-        wb.voice_refresh()  # the taxonomy: conf/themes.toml
-    yield wb
-    wb.close()
+def demo_wb(demo10k_wb):
+    return demo10k_wb
 
 
 @pytest.fixture(scope="module")
