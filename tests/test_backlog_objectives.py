@@ -1,0 +1,295 @@
+"""Objectives measured (backlog/objectives.py): tiny warehouses written as journeys, every number
+worked out by hand here. T0 is a Monday; windows are one week ([planning] period_weeks = 1):
+with as_of = T0 + 14 days the evidence window is [day 7, day 14) and the previous one [day 0, 7)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from scipy.stats import chi2
+
+import poanalytics as poa
+from poanalytics.backlog.model import Funnel, Objective, Planning, ProductConfig
+from poanalytics.backlog.objectives import (
+    COLUMNS,
+    ObjectivesQuery,
+    ObjectivesResult,
+    measure,
+    median_interval,
+    run_objectives,
+)
+from poanalytics.metrics.funnel import wilson
+from tests.journeys import T0, load
+from tests.voice_journeys import put_voice
+
+D = 86400
+H = 3600
+AS_OF = T0 + pd.Timedelta(days=14)
+
+
+def config(*objectives: Objective, weeks: int = 1) -> ProductConfig:
+    return ProductConfig(
+        path="conf/product.toml",
+        planning=Planning(period_weeks=weeks),
+        funnel=Funnel(("a", "b", "c"), window="1d"),
+        objectives=objectives,
+    )
+
+
+def rows(wb, cfg: ProductConfig, as_of=AS_OF) -> pd.DataFrame:
+    return measure(wb.con, cfg, as_of=as_of).set_index("objective")
+
+
+# -- conversion ---------------------------------------------------------------------------------
+
+android, web = {"platform": "android"}, {"platform": "web"}
+FUNNEL = {
+    # the evidence window [day 7, day 14): entrants by their first step "a"
+    "u1": [(7 * D, "a", android), (7 * D + H, "b"), (7 * D + 2 * H, "c")],  # converts in 1 h
+    "u2": [(8 * D, "a", android), (8 * D + H, "b")],  # drops: window closed on day 9
+    "u3": [(9 * D, "a", web), (9 * D + H, "b"), (9 * D + 3 * H, "c")],  # converts in 2 h
+    "u4": [(13.5 * D, "a", android), (13.5 * D + H, "b")],  # in progress at as_of: not a failure
+    "u5": [(13.5 * D, "a", web), (13.5 * D + H, "b"), (13.5 * D + 2 * H, "c")],  # early converter
+    "u6": [(10 * D, "a", web)],  # never reaches b: not in the denominator of b -> c
+    "u7": [(11 * D, "a", web), (11 * D + 30 * H, "b")],  # b after the 1-day window: depth 1
+    "u8": [(14 * D, "a", web), (14 * D + H, "b"), (14 * D + 2 * H, "c")],  # at as_of: outside
+    # the previous window [day 0, day 7)
+    "p1": [(1 * D, "a", web), (1 * D + H, "b"), (1 * D + H, "c")],
+    "p2": [(2 * D, "a", web), (2 * D + H, "b")],
+    "p3": [(3 * D, "a", android), (3 * D + H, "b")],
+    "p4": [(4 * D, "a", web), (4 * D + H, "b")],
+}
+ONBOARD = Objective("onboard", metric="conversion", step="c", baseline=0.5, target=0.9)
+
+
+def test_conversion_counts_closed_windows_only_and_compares_with_the_previous_window(wb):
+    load(wb, FUNNEL)
+    row = rows(wb, config(ONBOARD)).loc["onboard"]
+    # window closed by as_of and reached b: u1, u2, u3 (u4, u5 still in their 1-day window)
+    assert (row.current, row.n) == (pytest.approx(2 / 3), 3)
+    assert (row.ci_low, row.ci_high) == pytest.approx(wilson(2, 3))
+    assert row.previous == pytest.approx(1 / 4)  # p1 of p1..p4
+    assert row.trend == pytest.approx(2 / 3 - 1 / 4)
+    assert row.direction == "up"
+    assert row.distance == pytest.approx(0.9 - 2 / 3)
+    assert row.progress == pytest.approx((2 / 3 - 0.5) / (0.9 - 0.5))
+    assert (row.window_from, row.window_to) == (T0 + pd.Timedelta(days=7), AS_OF)
+    assert row.as_of == AS_OF and row.unit == "share" and row.metric == "conversion"
+    # 2 waiting (u4, u5) of 5 who reached b: more than 10% in progress (F15)
+    assert row.flag == "incomplete;small_sample"
+    assert "2 of 3 users who reached b went on to c" in row.detail
+    assert "profile" not in row.query and row.params  # the funnel's SQL and its parameters
+
+
+def test_an_in_progress_user_is_not_a_failure(wb):
+    """u4 has not converted yet: counting it as a drop would give 2/4."""
+    load(wb, {u: FUNNEL[u] for u in ("u1", "u2", "u3", "u4")})
+    cfg = config(ONBOARD, weeks=2)  # [day 0, day 14), then [day 1, day 15): the same entrants
+    row = rows(wb, cfg).loc["onboard"]
+    assert (row.current, row.n) == (pytest.approx(2 / 3), 3)
+    # a day later u4's window has closed: now it is a drop
+    later = rows(wb, cfg, as_of=AS_OF + pd.Timedelta(days=1)).loc["onboard"]
+    assert (later.current, later.n) == (pytest.approx(2 / 4), 4)
+
+
+def test_conversion_narrowed_to_a_segment_reads_it_on_the_entering_event(wb):
+    load(wb, FUNNEL)
+    obj = Objective(
+        "android",
+        metric="conversion",
+        step="c",
+        segment={"platform": ["android"]},
+        baseline=0.2,
+        target=0.6,
+    )
+    row = rows(wb, config(obj)).loc["android"]
+    assert (row.current, row.n, row.previous) == (pytest.approx(1 / 2), 2, 0.0)  # u1, u2; p3
+
+
+def test_a_direction_down_objective_counts_distance_downwards(wb):
+    load(wb, FUNNEL)
+    obj = Objective("leak", metric="conversion", step="c", baseline=0.8, target=0.5)
+    row = rows(wb, config(obj)).loc["leak"]
+    assert row.direction == "down"
+    assert row.distance == pytest.approx(2 / 3 - 0.5)  # still to go: positive
+    assert row.progress == pytest.approx((2 / 3 - 0.8) / (0.5 - 0.8))
+
+
+def test_an_empty_window_is_null_and_flagged_never_zero(wb):
+    load(wb, FUNNEL)
+    with pytest.warns(poa.PoaWarning, match="objective_no_data|has no current value"):
+        result = run_objectives(
+            wb.con, ObjectivesQuery(config(ONBOARD), as_of=T0 + pd.Timedelta(days=40))
+        )
+    row = result.table.set_index("objective").loc["onboard"]
+    assert math.isnan(row.current) and math.isnan(row.distance) and math.isnan(row.progress)
+    assert math.isnan(row.ci_low) and math.isnan(row.trend)
+    assert row.flag == "no_data"
+    assert [w.code for w in result.warnings] == ["backlog.objective_no_data"]
+
+
+def test_as_of_defaults_to_the_newest_event(wb):
+    load(wb, FUNNEL)
+    row = rows(wb, config(ONBOARD), as_of=None).loc["onboard"]
+    newest = T0 + pd.Timedelta(seconds=14 * D + 2 * H)  # u8's c
+    assert row.as_of == newest
+    assert row.window_to == newest and row.window_from == newest - pd.Timedelta(days=7)
+
+
+def test_a_broken_objective_is_a_flagged_row_and_the_others_are_measured(wb):
+    load(wb, FUNNEL)
+    bad = Objective("typo", metric="conversion", step="cc", baseline=0.5, target=0.9)
+    with pytest.warns(poa.PoaWarning, match="typo"):
+        table = rows(wb, config(ONBOARD, bad))
+    assert table.loc["typo", "flag"] == "backlog.objective_step"
+    assert "Did you mean 'c'" in table.loc["typo", "detail"]
+    assert math.isnan(table.loc["typo", "current"])
+    assert table.loc["onboard", "current"] == pytest.approx(2 / 3)
+    assert list(measure(wb.con, config(ONBOARD), as_of=AS_OF).columns) == COLUMNS
+
+
+# -- time to convert ----------------------------------------------------------------------------
+
+
+def test_time_to_convert_is_the_median_hours_over_closed_windows(wb):
+    load(wb, FUNNEL)
+    obj = Objective("fast", metric="time_to_convert", step="c", baseline=3, target=1)
+    row = rows(wb, config(obj)).loc["fast"]
+    assert (row.current, row.n, row.unit) == (1.5, 2, "hours")  # u1 1 h, u3 2 h; u5 is open
+    assert math.isnan(row.ci_low) and "small_sample" in row.flag  # n < 6: no 95% interval
+    assert row.previous == 0.0  # p1 converted at the same instant
+
+
+def test_median_interval_uses_binomial_order_statistics():
+    # n = 10: P(B <= 1) = 11/1024 <= 0.025 < P(B <= 2) = 56/1024, so ranks 2 and 9
+    values = [5, 1, 9, 3, 7, 2, 8, 4, 10, 6]
+    assert median_interval(values) == (5.5, 2.0, 9.0)
+    # n = 6: P(B <= 0) = 1/64 <= 0.025: ranks 1 and 6 (the range); n = 5: 1/32 > 0.025, none
+    assert median_interval([1, 2, 3, 4, 5, 6]) == (3.5, 1.0, 6.0)
+    med, low, high = median_interval([1, 2, 3, 4, 5])
+    assert med == 3 and math.isnan(low) and math.isnan(high)
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+
+def test_retention_at_week_n_takes_only_cohorts_whose_week_n_is_over(wb):
+    load(
+        wb,
+        {
+            "r1": [(1 * D, "a"), (8 * D, "x")],  # cohort week 0, back in week 1
+            "r2": [(2 * D, "a")],  # cohort week 0, never back
+            "r3": [(3 * D, "a"), (15 * D, "x")],  # cohort week 0, back in week 2 only
+            "r4": [(8 * D, "a")],  # cohort week 1: its week 1 is not over at as_of: not counted
+            "end": [(14 * D + H, "x")],
+        },
+    )
+    obj = Objective("stay", metric="retention", week=1, baseline=0.2, target=0.5)
+    as_of = T0 + pd.Timedelta(days=14, hours=1)
+    row = rows(wb, config(obj), as_of=as_of).loc["stay"]
+    assert (row.current, row.n) == (pytest.approx(1 / 3), 3)
+    assert (row.window_from, row.window_to) == (T0, T0 + pd.Timedelta(days=7))  # the cohorts
+    assert "2024-03-04 to 2024-03-04" in row.detail
+    assert math.isnan(row.previous) and "no_previous_data" in row.flag
+
+
+# -- churn rate ---------------------------------------------------------------------------------
+
+CHURN = {
+    "k1": [(0, "e", {"plan": "starter"}), (6 * D, "e")],  # active at day 7, churns day 9
+    "k2": [(5 * D, "e", {"plan": "pro"}), (8 * D, "e"), (12 * D, "e")],  # 3-day gap is no churn;
+    # the 4-day gap is: churns on day 11 (and comes back)
+    "k3": [
+        (6.5 * D, "e", {"plan": ""}),
+        (9 * D, "e", {"plan": "starter"}),
+        (11 * D, "e"),
+        (13.5 * D, "e"),
+    ],
+    "k4": [(2 * D, "e", {"plan": "starter"})],  # churned on day 5: not active at day 7
+    "k5": [(8 * D, "e", {"plan": "starter"})],  # new in the window: not active at its start
+    "k6": [(4 * D, "e")],  # exactly 3 days before the start: not active (the edge is out)
+    "k7": [(7 * D, "e", {"plan": "starter"})],  # at the start: active; churns on day 10
+}
+
+
+def test_churn_rate_is_the_share_of_users_active_at_the_start_who_churned_in_the_window(wb):
+    load(wb, CHURN)
+    everyone = Objective("churn", metric="churn_rate", inactive_days=3, baseline=0.8, target=0.5)
+    starter = Objective(
+        "starter",
+        metric="churn_rate",
+        inactive_days=3,
+        segment={"plan": ["starter"]},
+        baseline=0.8,
+        target=0.5,
+    )
+    table = rows(wb, config(everyone, starter))
+    row = table.loc["churn"]
+    assert (row.current, row.n) == (pytest.approx(3 / 4), 4)  # k1, k2, k7 of k1, k2, k3, k7
+    assert (row.ci_low, row.ci_high) == pytest.approx(wilson(3, 4))
+    assert row.direction == "down" and row.distance == pytest.approx(0.75 - 0.5)
+    # the previous window starts on day 0, less than 3 days after the data's first event
+    assert math.isnan(row.previous) and "no_previous_data" in row.flag
+    # starter by L2 (first non-empty plan): k1, k3, k7 active; k1 and k7 churned
+    assert (table.loc["starter", "current"], table.loc["starter", "n"]) == (pytest.approx(2 / 3), 3)
+
+
+def test_churn_rate_before_n_days_of_data_is_too_early(wb):
+    load(wb, CHURN)
+    obj = Objective("churn", metric="churn_rate", inactive_days=3, baseline=0.8, target=0.5)
+    with pytest.warns(poa.PoaWarning, match="no current value"):
+        row = rows(wb, config(obj), as_of=T0 + pd.Timedelta(days=9)).loc["churn"]  # window [2, 9)
+    assert math.isnan(row.current) and row.flag == "too_early"
+
+
+# -- theme volume -------------------------------------------------------------------------------
+
+
+def test_theme_volume_counts_tickets_per_week_with_an_exact_poisson_interval(wb, tmp_path):
+    load(wb, {"u": [(0, "e"), (20 * D, "e")]})
+    items = [
+        {"item_id": "t1", "themes": ["crash"], "at": 7 * D},
+        {"item_id": "t2", "themes": ["crash", "price"], "at": 8 * D},
+        {"item_id": "t3", "themes": ["crash"], "at": 14 * D - 1},
+        {"item_id": "t4", "themes": ["price"], "at": 9 * D},
+        {"item_id": "t5", "themes": ["crash"], "at": 14 * D},  # at as_of: the next window
+        {"item_id": "t6", "themes": ["crash"], "at": 2 * D},  # the previous window
+        {"item_id": "n1#1", "themes": ["crash"], "at": 10 * D, "source": "notes"},  # not a ticket
+    ]
+    put_voice(wb, items, ["crash", "price"], tmp_path)
+    obj = Objective("crash", metric="theme_volume", theme="crash", baseline=4, target=1)
+    two = Objective("crash2", metric="theme_volume", theme="crash", baseline=4, target=1)
+    row = rows(wb, config(obj)).loc["crash"]
+    assert (row.current, row.n, row.unit) == (3.0, 3, "items per week")
+    assert row.ci_low == pytest.approx(chi2.ppf(0.025, 6) / 2)
+    assert row.ci_high == pytest.approx(chi2.ppf(0.975, 8) / 2)
+    assert (row.previous, row.trend) == (1.0, 2.0)
+    assert row.direction == "down" and row.progress == pytest.approx((3 - 4) / (1 - 4))
+    # over two weeks: 4 tickets [day 0, 14) = 2 a week; the interval is the count's, halved
+    row2 = rows(wb, config(two, weeks=2)).loc["crash2"]
+    assert (row2.current, row2.n) == (2.0, 4)
+    assert row2.ci_high == pytest.approx(chi2.ppf(0.975, 10) / 2 / 2)
+    # a window without a single ticket is no data, not 0 a week
+    with pytest.warns(poa.PoaWarning):
+        empty = rows(wb, config(obj), as_of=T0 + pd.Timedelta(days=60)).loc["crash"]
+    assert math.isnan(empty.current) and empty.flag == "no_data"
+
+
+def test_a_quiet_theme_in_a_window_with_tickets_is_zero(wb, tmp_path):
+    load(wb, {"u": [(0, "e"), (20 * D, "e")]})
+    put_voice(
+        wb, [{"item_id": "t1", "themes": ["price"], "at": 8 * D}], ["crash", "price"], tmp_path
+    )
+    obj = Objective("crash", metric="theme_volume", theme="crash", baseline=4, target=1)
+    row = rows(wb, config(obj)).loc["crash"]
+    assert (row.current, row.ci_low) == (0.0, 0.0)
+    assert row.ci_high == pytest.approx(chi2.ppf(0.975, 2) / 2)  # 3.689: the "rule of three"
+
+
+def test_the_result_carries_its_sql_params_and_as_of(wb):
+    load(wb, FUNNEL)
+    result = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
+    assert isinstance(result, ObjectivesResult) and result.as_of == AS_OF
+    assert "-- objective onboard" in result.sql and result.params["onboard"]
