@@ -1,0 +1,1067 @@
+"""The evidence ledger: what the warehouse says about each backlog item, with the query behind it.
+
+``ledger(con, config, items, *, as_of=None)`` gives one row per piece of evidence (columns
+``COLUMNS``); ``evidence(con, config, item, *, as_of=None)`` the same for one item as a result
+(``.table``, ``.sql``, ``.params``, ``.figure()``). Every number is computed by DuckDB from the
+warehouse (one query per kind of link and item segment, covering all the items' links of that kind;
+nothing loops over events in Python), and every row carries the SQL text (``query``) and the bound
+parameters (``params``) that give its ``value``: ``con.execute(row.query, row.params)`` returns one
+row whose ``value`` column is the row's value.
+
+Evidence rules
+--------------
+**Time.** ``as_of`` is an instant (default: the newest event's time, "the data's date"; a bare date
+is the end of that day). The evidence window is ``[as_of - period_weeks * 7 days, as_of)``
+([planning] period_weeks, default 4); the previous window is the same length just before it, for
+changes. A change is measured only when the data covers the previous window (its first event, or
+for tickets and interviews its first item of the source, is at or before the previous window's
+start), never against a half-empty one.
+
+**Links.** An item links to funnel steps (``steps``: steps of [funnel]), events (``events``),
+themes of the voice taxonomy (``themes``) and a segment (``segment``). ``link`` names what a row
+measures: ``step:profile_completed``, ``event:export_clicked``, ``theme:pricing``,
+``segment:platform=android``; an interview row over several themes is ``theme:a|b``; a quote's
+link is its reference (``ticket 10006``, ``2026-09-07-int-001.md line 24``). An unknown link (a
+step that is not in [funnel], the funnel's first step, which has no step before it, an event no
+row of the warehouse has, a theme the current voice refresh does not hold) gives no rows for that
+link, not an error (the refinement checks of ``backlog.items`` flag it). An item with no measurable
+link has no rows (its scores then get low confidence).
+
+**Segment.** The item's ``segment`` (``{"platform": ["android"]}``) narrows every link's
+population to the users in it: a user is in it when, for every property of the segment, the first
+non-empty value of that property on their events up to ``as_of`` is one of the accepted values
+(compared as text). That is the segment rule of churn, lifecycle and theme lift (rule L2 of the
+metric contract), so the users of an item are the same for each of its links. Tickets and
+interview highlights count for a segment only when they are joined to a user in it
+(``voice.people``: user id, stitched anonymous id, e-mail, hashed e-mail); unjoined ones cannot be
+placed in a segment and are left out. A segment property no event carries gives the item no rows
+(``backlog.items`` flags it). Quotes are not narrowed (they illustrate a theme; they measure
+nothing).
+
+**Kinds** (``kind``, ``unit``, ``value``, ``low`` .. ``high``, ``n``, ``source``, when it
+``supports`` the item):
+
+``reach`` (users/week): the users a link affects, per week, averaged over the evidence window: the
+  distinct users of the window divided by its weeks (a user counts once however many weeks they
+  were active). One row per measurable link:
+  - step link (step k of [funnel], k >= 2): the users who stop at step k. The funnel is
+    ``metrics.funnel``'s (ordered, [funnel] window, users, rules F1-F18) with entry (a step-1
+    event) in the window, observed up to ``as_of``. Users whose funnel window is still open at
+    ``as_of`` are in progress and never counted as dropped (F12); they have not had their chance
+    yet, so they count at the drop-off rate of those who had:
+    reach = (dropped + in_progress x dropoff) / weeks, its interval from the drop-off's Wilson
+    interval; ``n`` = users who reached step k-1. No row while every one of them is still in
+    progress (there is no rate yet); 0 when nobody reached step k-1;
+  - event link: distinct users who did the event in the window;
+  - segment link (when the item has a segment): distinct users of the segment with any event in
+    the window;
+  - theme link: distinct people who raised the theme in a ticket or interview highlight created in
+    the window: the joined user, else the item itself (an unjoined item is one person).
+  Supports the item when > 0.
+``dropoff`` (share) at a step link: of the users who reached step k-1 and have a final result at
+  step k (converted, or dropped with their window closed), the share that stopped; 95% Wilson
+  interval; ``n`` those users. Supports the item when the drop-off is large (the interval's low
+  bound is at least ``DROPOFF_LARGE``, 20%: one in five stops there, and the data is sure of it)
+  or when it is clearly worse than before (the ``dropoff_change`` row supports it).
+``dropoff_change`` (points, as a fraction: 0.08 = 8 points) at a step link: the drop-off of the
+  window minus that of the previous window (entry in the previous window, observed up to the same
+  ``as_of``, so all its results are final); 95% Newcombe hybrid score interval (method 10, from
+  both Wilson intervals); ``n`` the current window's users. Supports the item when the drop-off
+  got worse and the interval excludes 0. No row when the previous window has no users with a
+  final result or is not covered by the data.
+``churn_lift`` (ratio) per linked theme: ``voice.lift`` with outcome churn (rule L2,
+  ``inactive_days`` = [planning] inactive_days, judged as of ``as_of``): the relative risk of
+  churning for the users who raised the theme against the others, 95% Katz interval, ``n`` the
+  users who raised it. With a segment of one property, the population is its users (the lift's
+  counts of the accepted values, pooled); Holm's adjustment runs over all themes of the taxonomy,
+  as ``wb.theme_lift`` does. Supports the item when significant (Holm-adjusted p < 0.05, not a
+  small sample) and lift > 1. A segment of two or more properties cannot be asked of the lift: no
+  churn lift row, and the result says so in ``warnings``.
+``tickets`` (tickets) per linked theme: tickets of the theme created in the window (of users in the
+  segment); the previous window's count is in ``detail``. Supports when > 0.
+``unique_problems`` (problems) per linked theme: those tickets with each near-duplicate group
+  (``voice.duplicates``) counted once. Supports when > 0.
+``interview_mentions`` (interviews) over all the item's themes: interview notes dated in the
+  window with at least one highlight in one of the themes; ``n`` = all interview notes dated in
+  the window (with a segment: notes of users in it). No row when there is no note in the window.
+  Supports when > 0.
+``quote``: up to ``quotes`` (default 2) of the best quotes of the item's themes
+  (``voice.quotes``: nearest each theme's centroid, redacted), highest score first; ``detail`` =
+  the redacted quote, ``link`` = its reference, ``value`` = its score, ``as_of`` = its date.
+  Supports the item.
+
+``source`` is where the measured thing lives: ``events`` (reach of steps, events and segments,
+drop-off, churn lift: churn is read from events), ``tickets`` or ``notes`` (theme reach: the
+source with most items; tickets, unique problems; interviews; a quote's own source). ``as_of`` is
+the newest row of that source the ledger read (up to the window's end). ``detail`` is a plain
+English fragment that an ordering reason quotes as is, numbers formatted by ``poanalytics.format``:
+"1,240 users a week stop at profile_completed (18% drop, 8 points worse than the 4 weeks before)",
+"37 tickets about onboarding_crash in 4 weeks (31 unique problems)", "5 of 8 interviews mention
+onboarding_crash".
+
+The voice tables are read as they are: refreshing them (``wb.voice_refresh``) is the caller's job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .. import format as fmt
+from ..db import fetch_all, fetch_df, fetch_one
+from ..errors import PoaWarning, warn
+from ..ingest.sql import Params
+from ..metrics.funnel import wilson
+from ..metrics.funnel_lists import lists_sql
+from ..metrics.funnel_sql import FunnelPlan
+from ..metrics.predicates import prop_expr
+from ..metrics.result import MetricResult
+from ..metrics.spec import MetricError
+from ..metrics.units import Unit
+from ..metrics.validate import metric_boundary, parse_instant, parse_steps, parse_window
+from ..voice.people import current, people_ctes
+from .errors import BacklogError
+from .model import Item, ProductConfig
+
+COLUMNS = [
+    "item_id",
+    "kind",
+    "link",
+    "value",
+    "low",
+    "high",
+    "unit",
+    "n",
+    "source",
+    "supports",
+    "detail",
+    "query",
+    "params",
+    "as_of",
+]
+KINDS = (
+    "reach",
+    "dropoff",
+    "dropoff_change",
+    "churn_lift",
+    "tickets",
+    "unique_problems",
+    "interview_mentions",
+    "quote",
+)
+UNITS = {
+    "reach": "users/week",
+    "dropoff": "share",
+    "dropoff_change": "points",
+    "churn_lift": "ratio",
+    "tickets": "tickets",
+    "unique_problems": "problems",
+    "interview_mentions": "interviews",
+    "quote": "score",
+}
+DROPOFF_LARGE = 0.20  # a drop-off whose Wilson low bound reaches this is large (supports the item)
+MAX_QUOTES = 10
+US_PER_WEEK = 7 * 86_400_000_000
+
+
+def _fail(message: str, code: str, hint: str) -> BacklogError:
+    return BacklogError(message, code=code, hint=hint)
+
+
+@dataclass
+class EvidenceQuery:
+    """The items to gather evidence for, the product config (funnel, planning) and ``as_of``."""
+
+    items: Sequence[Item]
+    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
+    config: ProductConfig
+    as_of: Any = None  # None: the newest event's time; a bare date is the end of that day
+    quotes: int = 2  # quote rows per item (0: none)
+    as_of_ts: pd.Timestamp | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.items, Item):
+            self.items = (self.items,)
+        if not isinstance(self.items, (list, tuple)) or not all(
+            isinstance(i, Item) for i in self.items
+        ):
+            raise _fail(
+                f"items must be a list of backlog Items, got {type(self.items).__name__}",
+                "backlog.evidence_items",
+                "pass the items read by backlog.items.read_items (ItemsRead.items)",
+            )
+        self.items = tuple(self.items)
+        if not isinstance(self.config, ProductConfig):
+            raise _fail(
+                f"config must be a ProductConfig, got {type(self.config).__name__}",
+                "backlog.evidence_config",
+                "pass the config read by backlog.config (conf/product.toml)",
+            )
+        try:
+            self.as_of_ts = parse_instant(self.as_of, "as_of", end=True)
+        except MetricError as exc:
+            raise _fail(
+                str(exc.message), "backlog.as_of", 'write it like as_of="2026-11-16"'
+            ) from exc
+        n = self.quotes
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_QUOTES:
+            raise _fail(
+                f"quotes must be a whole number from 0 to {MAX_QUOTES}, got {n!r}"[:300],
+                "backlog.quotes",
+                "e.g. quotes=2 (0: no quote rows)",
+            )
+        weeks = self.config.planning.period_weeks
+        if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks < 1:
+            raise _fail(
+                f"[planning] period_weeks must be a whole number of weeks >= 1, got {weeks!r}",
+                "backlog.period_weeks",
+                "e.g. period_weeks = 4 in conf/product.toml",
+            )
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The evidence window [lo, hi) and the previous one [prev_lo, lo), as UTC instants."""
+
+    lo: pd.Timestamp
+    hi: pd.Timestamp
+    prev_lo: pd.Timestamp
+    weeks: int
+
+    @classmethod
+    def of(cls, as_of: pd.Timestamp, weeks: int) -> Windows:
+        span = pd.Timedelta(weeks=weeks)
+        return cls(as_of - span, as_of, as_of - 2 * span, weeks)
+
+
+@dataclass
+class EvidenceResult(MetricResult):
+    """The ledger (``table``, columns ``COLUMNS``) for one item or several; ``sql`` holds every
+    distinct query run (separated by ";"), ``params`` the parameters of all of them."""
+
+    as_of: pd.Timestamp | None = None
+    windows: Windows | None = None
+
+    def figure(self):
+        """Bars of the pieces of evidence: one bar per row with a number (quotes are text), each
+        row's value on its own unit, the interval as error bars, green when it supports the
+        item."""
+        return evidence_figure(self.table, self.windows)
+
+
+# -- SQL builders (no connection) -------------------------------------------------------------
+
+
+def segment_key(segment: dict[str, list[str]] | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """A hashable, ordered form of a segment (items with the same one share their queries)."""
+    if not segment:
+        return ()
+    return tuple(sorted((str(k), tuple(sorted(str(v) for v in vs))) for k, vs in segment.items()))
+
+
+def segment_text(key: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    """ "android", "starter or pro", "android starter": the segment as a word before "users"."""
+    return " ".join(" or ".join(values) for _, values in key)
+
+
+def segment_link(key: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
+    return "segment:" + ",".join(f"{prop}={'|'.join(values)}" for prop, values in key)
+
+
+def segment_cte(key: Any, as_of: pd.Timestamp, p: Params) -> str:
+    """CTE ``seg`` (user_id): the users of the segment, by the L2 rule (the first non-empty value
+    of each property on their events up to as_of is one of the accepted values)."""
+    if not key:
+        return "seg AS (SELECT DISTINCT user_id FROM events)"
+    conds = []
+    for prop, values in key:
+        first = f"arg_min(nullif({prop_expr(prop, p)}, ''), ts)"
+        conds.append(f"{first} IN ({', '.join(p.add(v) for v in values)})")
+    return f"""seg AS (SELECT user_id FROM events WHERE ts <= {p.add(as_of.to_pydatetime())}
+    GROUP BY user_id HAVING {" AND ".join(conds)})"""
+
+
+def _plan(config: ProductConfig, lo: pd.Timestamp, hi: pd.Timestamp, as_of: pd.Timestamp):
+    """The [funnel] as a metrics.funnel plan with entry in [lo, hi) and observed up to as_of."""
+    assert config.funnel is not None
+    return FunnelPlan(
+        steps=parse_steps(list(config.funnel.steps), "funnel"),
+        window=parse_window(config.funnel.window, "window", code="funnel.window"),
+        order="ordered",
+        exclusions=(),
+        breakdown=None,
+        attribution="first_touch",
+        breakdown_step=None,
+        date_from=lo,
+        date_to=hi - pd.Timedelta(microseconds=1),  # the funnel's range is closed: [lo, hi)
+        unit=Unit(),
+        terminal=(),
+        as_of=as_of,
+    )
+
+
+def steps_sql(config: ProductConfig, steps: Sequence[int], key: Any, w: Windows, p: Params) -> str:
+    """Long rows (link, kind, value, n, dropped, converted, in_progress, reached, prev_dropped,
+    prev_converted) for reach, dropoff and dropoff_change at each step k (1-based, >= 2) of
+    [funnel], both windows, users of the segment."""
+    assert config.funnel is not None
+    names = list(config.funnel.steps)
+    weeks = p.add(float(w.weeks))
+    cur = lists_sql(_plan(config, w.lo, w.hi, w.hi), p)
+    prev = lists_sql(_plan(config, w.prev_lo, w.lo, w.hi), p)
+    prev_lo = p.add(w.prev_lo.to_pydatetime())
+    ctes = [
+        segment_cte(key, w.hi, p),
+        f"cur AS (SELECT f.* FROM ({cur}) f JOIN seg USING (user_id))",
+        f"prev AS (SELECT f.* FROM ({prev}) f JOIN seg USING (user_id))",
+        f"covered AS (SELECT min(ts) <= {prev_lo}::TIMESTAMPTZ AS ok FROM events)",
+    ]
+    parts = []
+    for k in steps:
+        link = p.add(f"step:{names[k - 1]}")
+
+        def counts(t: str, k: int = k) -> str:
+            return (
+                f"(SELECT count(*) FILTER (WHERE depth >= {k - 1}) AS reached, "
+                f"count(*) FILTER (WHERE depth = {k - 1} AND NOT in_progress) AS dropped, "
+                f"count(*) FILTER (WHERE depth >= {k}) AS converted, "
+                f"count(*) FILTER (WHERE depth = {k - 1} AND in_progress) AS in_progress FROM {t})"
+            )
+
+        parts.append(
+            f"""SELECT {link} AS link, c.reached, c.dropped, c.converted, c.in_progress,
+            b.dropped AS prev_dropped, b.converted AS prev_converted, covered.ok AS covered
+        FROM {counts("cur")} c, {counts("prev")} b, covered"""
+        )
+    ctes.append("counts AS (" + "\nUNION ALL ".join(parts) + ")")
+    rate = "dropped / nullif(dropped + converted, 0)"
+    prev_rate = "prev_dropped / nullif(prev_dropped + prev_converted, 0)"
+    with_ = ",\n".join(ctes)
+    return f"""WITH {with_}
+SELECT link, 'reach' AS kind, (dropped + in_progress * coalesce({rate}, 0)) / {weeks} AS value,
+       reached AS n, reached, dropped, converted, in_progress, prev_dropped, prev_converted
+FROM counts WHERE dropped + converted > 0 OR reached = 0
+UNION ALL
+SELECT link, 'dropoff', {rate}, dropped + converted, reached, dropped, converted, in_progress,
+       prev_dropped, prev_converted
+FROM counts WHERE dropped + converted > 0
+UNION ALL
+SELECT link, 'dropoff_change', {rate} - {prev_rate}, dropped + converted, reached, dropped,
+       converted, in_progress, prev_dropped, prev_converted
+FROM counts WHERE dropped + converted > 0 AND prev_dropped + prev_converted > 0 AND covered"""
+
+
+def events_sql(events: Sequence[str], key: Any, w: Windows, p: Params) -> str:
+    """reach rows (link, kind, value, n) of each event the warehouse holds: its distinct users of
+    the segment in the window, per week; the segment's active users too when there is one."""
+    lo, hi = p.add(w.lo.to_pydatetime()), p.add(w.hi.to_pydatetime())
+    weeks = p.add(float(w.weeks))
+    names = p.add(list(events))
+    parts = []
+    if events:
+        parts.append(f"""SELECT 'event:' || k.event AS link, 'reach' AS kind,
+       count(DISTINCT e.user_id) / {weeks} AS value, count(DISTINCT e.user_id) AS n
+FROM (SELECT DISTINCT event FROM events WHERE event IN (SELECT unnest({names}::VARCHAR[]))) k
+LEFT JOIN (SELECT event, user_id FROM events
+           WHERE ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ
+             AND user_id IN (SELECT user_id FROM seg)) e USING (event)
+GROUP BY k.event""")
+    if key:
+        parts.append(f"""SELECT {p.add(segment_link(key))} AS link, 'reach' AS kind,
+       count(DISTINCT user_id) / {weeks} AS value, count(DISTINCT user_id) AS n
+FROM events WHERE ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ
+    AND user_id IN (SELECT user_id FROM seg)""")
+    return f"WITH {segment_cte(key, w.hi, p)}\n" + "\nUNION ALL\n".join(parts)
+
+
+def _voice_ctes(key: Any, w: Windows, p: Params) -> str:
+    """CTEs ``seg``, ``item_people`` (voice.people) and ``vi2``: the current refresh's items of
+    both windows with their person, dup group and whether they count for the segment."""
+    person = "coalesce(ip.user_id, 'item:' || v.source || ':' || v.item_id)"
+    in_seg = "ip.user_id IN (SELECT user_id FROM seg)" if key else "true"
+    return f"""{segment_cte(key, w.hi, p)},
+{people_ctes(p, "all", w.prev_lo, None)},
+vi2 AS (SELECT v.source, v.item_id, v.parent_id, v.created_at, v.dup_group, {person} AS person,
+        v.created_at >= {p.add(w.lo.to_pydatetime())}::TIMESTAMPTZ AS in_window
+    FROM voice_items v JOIN item_people ip USING (source, item_id)
+    WHERE v.refresh_id = {current("voice_items")} AND {in_seg}
+      AND v.created_at < {p.add(w.hi.to_pydatetime())}::TIMESTAMPTZ),
+asg AS (SELECT source, item_id, theme FROM voice_assignments
+    WHERE refresh_id = {current("voice_assignments")})"""
+
+
+def themes_sql(themes: Sequence[str], key: Any, w: Windows, p: Params) -> str:
+    """reach, tickets and unique_problems rows (link, kind, value, n, previous, source) of each
+    theme the current voice refresh holds, items of users in the segment."""
+    weeks = p.add(float(w.weeks))
+    names = p.add(list(themes))
+    first = f"(SELECT min(created_at) FROM voice_items WHERE refresh_id = {current('voice_items')} AND source = 'tickets')"
+    covered = f"{first} <= {p.add(w.prev_lo.to_pydatetime())}::TIMESTAMPTZ"
+    return f"""WITH {_voice_ctes(key, w, p)},
+linked AS (SELECT DISTINCT theme FROM voice_themes
+    WHERE refresh_id = {current("voice_themes")} AND theme IN (SELECT unnest({names}::VARCHAR[]))),
+hits AS (SELECT a.theme, v.* FROM asg a JOIN vi2 v USING (source, item_id)),
+per AS (SELECT k.theme,
+        count(DISTINCT h.person) FILTER (WHERE h.in_window) AS people,
+        count(*) FILTER (WHERE h.in_window AND h.source = 'tickets') AS tickets,
+        count(*) FILTER (WHERE NOT h.in_window AND h.source = 'tickets') AS tickets_previous,
+        count(DISTINCT coalesce('dup:' || h.dup_group, h.source || ':' || h.item_id))
+            FILTER (WHERE h.in_window AND h.source = 'tickets') AS unique_problems,
+        count(*) FILTER (WHERE h.in_window AND h.source = 'notes') AS highlights
+    FROM linked k LEFT JOIN hits h USING (theme) GROUP BY k.theme)
+SELECT 'theme:' || theme AS link, 'reach' AS kind, people / {weeks} AS value, people AS n,
+       NULL::BIGINT AS previous,
+       CASE WHEN highlights > tickets THEN 'notes' ELSE 'tickets' END AS source
+FROM per
+UNION ALL
+SELECT 'theme:' || theme, 'tickets', tickets, tickets,
+       CASE WHEN {covered} THEN tickets_previous END, 'tickets' FROM per
+UNION ALL
+SELECT 'theme:' || theme, 'unique_problems', unique_problems, tickets, NULL, 'tickets' FROM per"""
+
+
+def mentions_sql(themes: Sequence[str], key: Any, w: Windows, p: Params) -> str:
+    """One interview_mentions row (link, kind, value, n): notes dated in the window with a
+    highlight in any of ``themes``, of all notes dated in the window (of users in the segment)."""
+    names = p.add(list(themes))
+    link = p.add("theme:" + "|".join(themes))
+    return f"""WITH {_voice_ctes(key, w, p)},
+notes_in AS (SELECT parent_id, bool_or(item_id IN (SELECT item_id FROM asg WHERE source = 'notes'
+            AND theme IN (SELECT unnest({names}::VARCHAR[])))) AS mentions
+    FROM vi2 WHERE source = 'notes' AND in_window GROUP BY parent_id)
+SELECT {link} AS link, 'interview_mentions' AS kind, count(*) FILTER (WHERE mentions) AS value,
+       count(*) AS n
+FROM notes_in HAVING count(*) > 0"""
+
+
+def lift_counts_sql(key: Any, inactive_days: int, as_of: pd.Timestamp, p: Params) -> str:
+    """Churn lift counts per theme (theme, users_with, outcome_with, users, outcomes, value =
+    lift), from voice.lift's SQL, pooled over the segment's accepted values."""
+    from ..voice.lift import LiftQuery, lift_sql
+
+    prop = key[0][0] if key else None
+    q = LiftQuery("churn", inactive_days=inactive_days, as_of=as_of, segment=prop)
+    inner = lift_sql(q, p)
+    where = f"WHERE segment IN ({', '.join(p.add(v) for v in key[0][1])})" if key else ""
+    return f"""WITH c AS (SELECT theme, sum(users_with)::BIGINT AS users_with,
+        sum(outcome_with)::BIGINT AS outcome_with, sum(users)::BIGINT AS users,
+        sum(outcomes)::BIGINT AS outcomes
+    FROM ({inner}) x {where} GROUP BY theme)
+SELECT 'theme:' || theme AS link, 'churn_lift' AS kind, theme,
+       (outcome_with / nullif(users_with, 0))
+           / nullif((outcomes - outcome_with) / nullif(users - users_with, 0), 0) AS value,
+       users_with AS n, users_with, outcome_with, users, outcomes
+FROM c WHERE theme IS NOT NULL"""
+
+
+def row_sql(shared: str, link: str, kind: str, p: Params) -> str:
+    """One row of a shared query: the SQL a ledger row carries (its value is the row's value)."""
+    return (
+        f"SELECT * FROM (\n{shared}\n) AS q WHERE q.link = {p.add(link)} AND q.kind = {p.add(kind)}"
+    )
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+
+def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    """95% interval of p1 - p2 (p = x / n) by Newcombe's hybrid score method (his method 10):
+    from the Wilson intervals of both proportions. NaN when a side has no users."""
+    if n1 <= 0 or n2 <= 0:
+        return math.nan, math.nan
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson(x1, n1)
+    l2, u2 = wilson(x2, n2)
+    d = p1 - p2
+    return (
+        d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+        d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
+    )
+
+
+# -- the ledger -------------------------------------------------------------------------------
+
+
+def _users(value: float) -> str:
+    """A users-per-week figure: whole numbers from 10 on, one decimal below."""
+    return fmt.count(round(value) if value >= 10 else round(value, 1))
+
+
+def _who(key: Any, value: float = 2) -> str:
+    """ "users", "android users" ("user" for exactly one)."""
+    seg = segment_text(key)
+    noun = "user" if value == 1 else "users"
+    return f"{seg} {noun}" if seg else noun
+
+
+def _weeks(n: int) -> str:
+    return "1 week" if n == 1 else f"{n} weeks"
+
+
+def _points(d: float) -> str:
+    pts = abs(d) * 100
+    text = f"{pts:.0f}" if pts >= 1 else f"{pts:.1f}"
+    return f"{text} point" + ("" if text == "1" else "s")
+
+
+class _Ledger:
+    """Collects rows and the queries behind them for one run."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, q: EvidenceQuery, as_of: pd.Timestamp):
+        self.con = con
+        self.q = q
+        self.as_of = as_of
+        self.w = Windows.of(as_of, q.config.planning.period_weeks)
+        self.p = Params()
+        self.rows: list[dict[str, Any]] = []
+        self.sqls: list[str] = []
+        self.warnings: list[PoaWarning] = []
+        self.newest = self._newest()
+
+    def _newest(self) -> dict[str, Any]:
+        hi = self.w.hi.to_pydatetime()
+        row = fetch_one(
+            self.con,
+            "SELECT (SELECT max(ts) FROM events WHERE ts < ?::TIMESTAMPTZ), "
+            "(SELECT max(created_at) FROM voice_items WHERE source = 'tickets' AND "
+            "created_at < ?::TIMESTAMPTZ AND refresh_id = (SELECT max(refresh_id) FROM voice_items)), "
+            "(SELECT max(created_at) FROM voice_items WHERE source = 'notes' AND "
+            "created_at < ?::TIMESTAMPTZ AND refresh_id = (SELECT max(refresh_id) FROM voice_items))",
+            [hi, hi, hi],
+        )
+        names = ("events", "tickets", "notes")
+        return {
+            n: (pd.Timestamp(v) if v is not None else pd.NaT)
+            for n, v in zip(names, row or (None,) * 3, strict=True)
+        }
+
+    def run(self, sql: str) -> pd.DataFrame:
+        self.sqls.append(sql)
+        return fetch_df(self.con, sql, self.p.used_in(sql))
+
+    def add(
+        self,
+        item: Item,
+        kind: str,
+        link: str,
+        value: float,
+        *,
+        shared: str | None,
+        low: float = math.nan,
+        high: float = math.nan,
+        n: Any = None,
+        source: str = "events",
+        supports: bool,
+        detail: str,
+        query: str | None = None,
+        params: dict[str, Any] | None = None,
+        as_of: Any = None,
+    ) -> None:
+        if query is None:
+            assert shared is not None
+            query = row_sql(shared, link, kind, self.p)
+        self.rows.append(
+            {
+                "item_id": item.item_id,
+                "kind": kind,
+                "link": link,
+                "value": float(value),
+                "low": float(low),
+                "high": float(high),
+                "unit": UNITS[kind],
+                "n": None if n is None or pd.isna(n) else int(n),
+                "source": source,
+                "supports": bool(supports),
+                "detail": detail,
+                "query": query,
+                "params": params if params is not None else self.p.used_in(query),
+                "as_of": self.newest.get(source, pd.NaT) if as_of is None else as_of,
+            }
+        )
+
+    # -- per kind of link ----------------------------------------------------------------------
+
+    def steps(self, group: list[Item], key: Any) -> None:
+        funnel = self.q.config.funnel
+        if funnel is None:
+            return
+        names = list(funnel.steps)
+        wanted = sorted({names.index(s) + 1 for it in group for s in it.steps if s in names[1:]})
+        if not wanted:
+            return
+        shared = steps_sql(self.q.config, wanted, key, self.w, self.p)
+        frame = self.run(shared)
+        weeks = self.w.weeks
+        by = {(r.link, r.kind): r for r in frame.itertuples(index=False)}
+        for it in group:
+            for step in dict.fromkeys(s for s in it.steps if s in names[1:]):
+                link = f"step:{step}"
+                before = names[names.index(step) - 1]
+                drop = by.get((link, "dropoff"))
+                change = by.get((link, "dropoff_change"))
+                reach = by.get((link, "reach"))
+                rate_lo = rate_hi = math.nan
+                change_lo = change_hi = math.nan
+                worse = False
+                if drop is not None:
+                    rate_lo, rate_hi = wilson(int(drop.dropped), int(drop.dropped + drop.converted))
+                if change is not None:
+                    change_lo, change_hi = newcombe(
+                        int(change.dropped),
+                        int(change.dropped + change.converted),
+                        int(change.prev_dropped),
+                        int(change.prev_dropped + change.prev_converted),
+                    )
+                    worse = change.value > 0 and change_lo > 0
+                if reach is not None:
+                    extra = []
+                    if drop is not None:
+                        extra.append(f"{fmt.percent(drop.value, 0)} drop")
+                    if change is not None:
+                        extra.append(_change_words(change.value, weeks))
+                    detail = f"{_users(reach.value)} {_who(key, reach.value)} a week stop at {step}"
+                    if extra:
+                        detail += f" ({', '.join(extra)})"
+                    low = high = math.nan
+                    if drop is not None:
+                        final = int(drop.dropped + drop.converted)
+                        if final:
+                            ip = int(drop.in_progress)
+                            low = (int(drop.dropped) + ip * rate_lo) / weeks
+                            high = (int(drop.dropped) + ip * rate_hi) / weeks
+                            # the interval of the in-progress share; the dropped are counted
+                            low, high = min(low, reach.value), max(high, reach.value)
+                    self.add(
+                        it,
+                        "reach",
+                        link,
+                        reach.value,
+                        shared=shared,
+                        low=low,
+                        high=high,
+                        n=reach.n,
+                        supports=reach.value > 0,
+                        detail=detail,
+                    )
+                if drop is not None:
+                    large = rate_lo >= DROPOFF_LARGE
+                    final = int(drop.dropped + drop.converted)
+                    self.add(
+                        it,
+                        "dropoff",
+                        link,
+                        drop.value,
+                        shared=shared,
+                        low=rate_lo,
+                        high=rate_hi,
+                        n=final,
+                        supports=large or worse,
+                        detail=(
+                            f"{fmt.percent(drop.value, 0)} of {fmt.count(final)} {_who(key)} "
+                            f"who reached {before} stopped at {step} "
+                            f"(95% CI {fmt.percent(rate_lo)} to {fmt.percent(rate_hi)})"
+                        ),
+                    )
+                if change is not None:
+                    prev_n = int(change.prev_dropped + change.prev_converted)
+                    self.add(
+                        it,
+                        "dropoff_change",
+                        link,
+                        change.value,
+                        shared=shared,
+                        low=change_lo,
+                        high=change_hi,
+                        n=int(change.dropped + change.converted),
+                        supports=worse,
+                        detail=(
+                            f"drop-off at {step} {_change_words(change.value, weeks)} "
+                            f"({fmt.percent(change.prev_dropped / prev_n, 0)} of "
+                            f"{fmt.count(prev_n)} then; 95% CI {fmt.signed_points(change_lo)} to "
+                            f"{fmt.signed_points(change_hi)})"
+                        ),
+                    )
+
+    def events(self, group: list[Item], key: Any) -> None:
+        names = list(dict.fromkeys(e for it in group for e in it.events))
+        if not names and not key:
+            return
+        shared = events_sql(names, key, self.w, self.p)
+        frame = self.run(shared)
+        by = {r.link: r for r in frame.itertuples(index=False)}
+        for it in group:
+            links = [f"event:{e}" for e in dict.fromkeys(it.events)]
+            if key:
+                links.append(segment_link(key))
+            for link in links:
+                r = by.get(link)
+                if r is None:
+                    continue
+                if link.startswith("event:"):
+                    detail = f"{_users(r.value)} {_who(key, r.value)} a week do {link[6:]}"
+                else:
+                    detail = f"{_users(r.value)} {_who(key, r.value)} active a week"
+                self.add(
+                    it,
+                    "reach",
+                    link,
+                    r.value,
+                    shared=shared,
+                    n=r.n,
+                    supports=r.value > 0,
+                    detail=detail,
+                )
+
+    def themes(self, group: list[Item], key: Any) -> None:
+        names = list(dict.fromkeys(t for it in group for t in it.themes))
+        if not names:
+            return
+        shared = themes_sql(names, key, self.w, self.p)
+        frame = self.run(shared)
+        by = {(r.link, r.kind): r for r in frame.itertuples(index=False)}
+        weeks = _weeks(self.w.weeks)
+        for it in group:
+            for theme in dict.fromkeys(it.themes):
+                link = f"theme:{theme}"
+                reach = by.get((link, "reach"))
+                if reach is None:
+                    continue  # not a theme of the current refresh
+                tickets = by[(link, "tickets")]
+                unique = by[(link, "unique_problems")]
+                self.add(
+                    it,
+                    "reach",
+                    link,
+                    reach.value,
+                    shared=shared,
+                    n=reach.n,
+                    source=reach.source,
+                    supports=reach.value > 0,
+                    detail=(
+                        f"{_users(reach.value)} "
+                        f"{_who(key, reach.value) if key else 'people' if reach.value != 1 else 'person'}"
+                        f" a week raise {theme}"
+                    ),
+                )
+                who = f" from {_who(key)}" if key else ""
+                detail = f"{fmt.count(tickets.value)} tickets about {theme}{who} in {weeks}"
+                if tickets.value:
+                    detail += f" ({fmt.count(unique.value)} unique problems)"
+                if pd.notna(tickets.previous):
+                    detail += f", {_count_change(int(tickets.value), int(tickets.previous), weeks)}"
+                self.add(
+                    it,
+                    "tickets",
+                    link,
+                    tickets.value,
+                    shared=shared,
+                    n=tickets.n,
+                    source="tickets",
+                    supports=tickets.value > 0,
+                    detail=detail,
+                )
+                self.add(
+                    it,
+                    "unique_problems",
+                    link,
+                    unique.value,
+                    shared=shared,
+                    n=unique.n,
+                    source="tickets",
+                    supports=unique.value > 0,
+                    detail=(
+                        f"{fmt.count(unique.value)} unique problems about {theme}{who} in {weeks} "
+                        f"({fmt.count(tickets.value)} tickets, near-duplicates counted once)"
+                    ),
+                )
+
+    def mentions(self, group: list[Item], key: Any, known: set[str]) -> None:
+        by_set: dict[tuple[str, ...], list[Item]] = {}
+        for it in group:
+            themes = tuple(t for t in dict.fromkeys(it.themes) if t in known)
+            if themes:
+                by_set.setdefault(themes, []).append(it)
+        for themes, items in by_set.items():
+            shared = mentions_sql(themes, key, self.w, self.p)
+            frame = self.run(shared)
+            if frame.empty:
+                continue
+            r = frame.iloc[0]
+            who = f" of {_who(key)}" if key else ""
+            for it in items:
+                self.add(
+                    it,
+                    "interview_mentions",
+                    str(r.link),
+                    int(r.value),
+                    shared=shared,
+                    n=int(r.n),
+                    source="notes",
+                    supports=int(r.value) > 0,
+                    detail=(
+                        f"{fmt.count(r.value)} of {fmt.count(r.n)} interviews{who} in the last "
+                        f"{_weeks(self.w.weeks)} mention {' or '.join(themes)}"
+                    ),
+                )
+
+    def churn(self, group: list[Item], key: Any, known: set[str]) -> None:
+        themes = [t for t in dict.fromkeys(t for it in group for t in it.themes) if t in known]
+        if not themes:
+            return
+        if len(key) > 1:
+            warning = PoaWarning(
+                f"churn lift is measured for a segment of one property; "
+                f"{segment_link(key)} has {len(key)}: no churn_lift rows for its items",
+                code="backlog.lift_segment",
+                hint="give the item a segment of one property to measure its themes' churn lift",
+            )
+            warn(warning)
+            self.warnings.append(warning)
+            return
+        from ..voice.lift import lift_table
+
+        days = self.q.config.planning.inactive_days
+        shared = lift_counts_sql(key, days, self.as_of, self.p)
+        counts = self.run(shared)
+        if counts.empty:
+            return
+        table = lift_table(
+            counts.assign(segment="")[
+                ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
+            ],
+            False,
+        ).set_index("theme")
+        by = {r.theme: r for r in counts.itertuples(index=False)}
+        for it in group:
+            for theme in dict.fromkeys(it.themes):
+                if theme not in table.index or pd.isna(by[theme].value):
+                    continue
+                s = table.loc[theme]
+                who = f" {segment_text(key)} users" if key else " users"
+                detail = (
+                    f"{fmt.count(s.users_with)}{who} who raised {theme} churned "
+                    f"{_ratio(s.lift)} ({fmt.percent(s.rate_with, 0)} against "
+                    f"{fmt.percent(s.rate_without, 0)} of the others; 95% CI {s.ci_low:.2f} to "
+                    f"{s.ci_high:.2f}, Holm p {fmt.p_value(s.p_adjusted)}"
+                    + (", small sample" if s.small_sample else "")
+                    + ")"
+                )
+                self.add(
+                    it,
+                    "churn_lift",
+                    f"theme:{theme}",
+                    float(by[theme].value),
+                    shared=shared,
+                    low=s.ci_low,
+                    high=s.ci_high,
+                    n=s.users_with,
+                    source="events",
+                    supports=bool(s.significant) and s.lift > 1,
+                    detail=detail,
+                )
+
+    def quotes(self, known: set[str]) -> None:
+        if not self.q.quotes:
+            return
+        from ..voice.quotes import QuotesQuery, run_quotes
+
+        cache: dict[str, Any] = {}
+        for it in self.q.items:
+            found = []
+            for theme in dict.fromkeys(t for t in it.themes if t in known):
+                if theme not in cache:
+                    cache[theme] = run_quotes(self.con, QuotesQuery(theme, n=self.q.quotes))
+                res = cache[theme]
+                for r in res.table.itertuples(index=False):
+                    found.append((float(r.score), theme, r, res))
+            found.sort(key=lambda x: (-x[0], x[1], str(x[2].ref)))
+            seen: set[str] = set()
+            for score, _theme, r, res in found:
+                if len(seen) >= self.q.quotes or r.quote in seen:
+                    continue
+                seen.add(r.quote)
+                if res.sql not in self.sqls:
+                    self.sqls.append(res.sql)
+                self.add(
+                    it,
+                    "quote",
+                    str(r.ref),
+                    score,
+                    shared=None,
+                    source=str(r.source),
+                    supports=True,
+                    detail=str(r.quote),
+                    query=res.sql,
+                    params=dict(res.params),
+                    as_of=pd.Timestamp(r.date) if pd.notna(r.date) else pd.NaT,
+                )
+
+
+def _change_words(d: float, weeks: int) -> str:
+    before = f"the {_weeks(weeks)} before"
+    if round(abs(d) * 100, 1) == 0:
+        return f"as in {before}"
+    return f"{_points(d)} {'worse' if d > 0 else 'better'} than {before}"
+
+
+def _count_change(now: int, before: int, weeks: str) -> str:
+    if now == before:
+        return f"as many as the {weeks} before"
+    return f"{'up' if now > before else 'down'} from {fmt.count(before)} the {weeks} before"
+
+
+def _ratio(lift: float) -> str:
+    if pd.isna(lift):
+        return "at a rate that cannot be compared"
+    if lift >= 1:
+        return f"{lift:.1f}x as often"
+    return f"less often ({lift:.2f}x)"
+
+
+def _empty() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    for c in ("value", "low", "high"):
+        frame[c] = frame[c].astype("float64")
+    frame["n"] = frame["n"].astype("Int64")
+    frame["supports"] = frame["supports"].astype(bool)
+    frame["as_of"] = pd.Series(dtype="datetime64[us, UTC]")
+    return frame
+
+
+def _known_themes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = fetch_all(
+        con,
+        "SELECT DISTINCT theme FROM voice_themes WHERE refresh_id = "
+        "(SELECT max(refresh_id) FROM voice_themes)",
+    )
+    return {r[0] for r in rows}
+
+
+def _unknown_segment(con: duckdb.DuckDBPyConnection, items: Iterable[Item]) -> set[str]:
+    """The segment properties no event carries (their items get no rows)."""
+    props = sorted({k for it in items for k in (it.segment or {})})
+    if not props:
+        return set()
+    from ..metrics.catalog import KEYS_SQL
+
+    known = {r[0] for r in fetch_all(con, KEYS_SQL)}
+    return {p for p in props if p not in known}
+
+
+@metric_boundary("backlog")
+def run_evidence(con: duckdb.DuckDBPyConnection, q: EvidenceQuery) -> EvidenceResult:
+    """The evidence ledger of ``q.items`` (see the module's docstring for every rule)."""
+    as_of = q.as_of_ts
+    if as_of is None:
+        row = fetch_one(con, "SELECT max(ts) FROM events")
+        as_of = pd.Timestamp(row[0]).tz_convert("UTC") if row and row[0] is not None else None
+    if as_of is None:  # no events: nothing is measured
+        return EvidenceResult(q, _empty(), "", {}, as_of=None, windows=None)
+    led = _Ledger(con, q, as_of)
+    bad = _unknown_segment(con, q.items)
+    items = [it for it in q.items if not set(it.segment or {}) & bad]
+    known = _known_themes(con)
+    groups: dict[Any, list[Item]] = {}
+    for it in items:
+        groups.setdefault(segment_key(it.segment), []).append(it)
+    for key, group in groups.items():
+        led.steps(group, key)
+        led.events(group, key)
+        if known:
+            led.themes(group, key)
+            led.mentions(group, key, known)
+            led.churn(group, key, known)
+    if known:
+        led.quotes(known)
+    table = pd.DataFrame(led.rows, columns=COLUMNS) if led.rows else _empty()
+    if led.rows:
+        order = {it.item_id: i for i, it in enumerate(q.items)}
+        kinds = {k: i for i, k in enumerate(KINDS)}
+        table = (
+            table.assign(
+                _i=table.item_id.map(order), _k=table.kind.map(kinds), _r=range(len(table))
+            )
+            .sort_values(["_i", "_k", "_r"], kind="stable")
+            .drop(columns=["_i", "_k", "_r"])
+            .reset_index(drop=True)
+        )
+        table["n"] = table["n"].astype("Int64")
+        table["as_of"] = pd.to_datetime(table["as_of"], utc=True)
+    sql = ";\n\n".join(dict.fromkeys(led.sqls))
+    result = EvidenceResult(q, table, sql, dict(led.p.values), as_of=as_of, windows=led.w)
+    result.warnings.extend(led.warnings)
+    return result
+
+
+def ledger(
+    con: duckdb.DuckDBPyConnection,
+    config: ProductConfig,
+    items: Sequence[Item],
+    *,
+    as_of: Any = None,
+) -> pd.DataFrame:
+    """The evidence ledger of ``items`` (columns ``COLUMNS``); see the module's docstring."""
+    return run_evidence(con, EvidenceQuery(tuple(items), config=config, as_of=as_of)).table
+
+
+def evidence(
+    con: duckdb.DuckDBPyConnection,
+    config: ProductConfig,
+    item: Item,
+    *,
+    as_of: Any = None,
+) -> EvidenceResult:
+    """One item's evidence as a result (what ``b.evidence(item_id)`` returns)."""
+    return run_evidence(con, EvidenceQuery((item,), config=config, as_of=as_of))
+
+
+# -- figure -----------------------------------------------------------------------------------
+
+
+def evidence_figure(table: pd.DataFrame, windows: Windows | None = None):
+    """One horizontal bar per piece of evidence with a number, faceted by unit (each on its own
+    axis), intervals as error bars, green when the piece supports the item."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from ..charts.style import OTHER_COLOUR, PALETTE, apply
+
+    rows = table[table.kind != "quote"] if not table.empty else table
+    units = list(dict.fromkeys(rows.unit)) if not rows.empty else []
+    fig = make_subplots(
+        rows=max(1, len(units)),
+        cols=1,
+        subplot_titles=units or ["no evidence"],
+        vertical_spacing=0.12,
+    )
+    for i, unit in enumerate(units, start=1):
+        part = rows[rows.unit == unit]
+        labels = [f"{r.kind} {r.link}" for r in part.itertuples(index=False)]
+        err_plus = (part.high - part.value).where(part.high.notna())
+        err_minus = (part.value - part.low).where(part.low.notna())
+        fig.add_trace(
+            go.Bar(
+                x=part.value,
+                y=labels,
+                orientation="h",
+                marker_color=[PALETTE[4] if s else OTHER_COLOUR for s in part.supports],
+                error_x={"type": "data", "array": err_plus, "arrayminus": err_minus},
+                hovertext=part.detail,
+                showlegend=False,
+            ),
+            row=i,
+            col=1,
+        )
+    span = ""
+    if windows is not None:
+        span = f" ({windows.lo:%Y-%m-%d} to {windows.hi:%Y-%m-%d %H:%M} UTC)"
+    return apply(
+        fig,
+        f"Evidence{span}: coloured bars support the item; whiskers are 95% intervals",
+        height=260 * max(1, len(units)),
+    )
