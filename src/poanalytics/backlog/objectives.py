@@ -193,6 +193,7 @@ class Measure:
 
     value: float | None
     low: float | None = None
+    x: int = 0  # the count behind a rate (its numerator) or the items counted
     high: float | None = None
     n: int = 0
     sql: str = ""
@@ -321,7 +322,7 @@ def step_conversion(
             f"({entrants:,} entered, {waiting:,} still in their window)"
         )
         return m
-    m.value = x / n
+    m.value, m.x = x / n, x
     m.low, m.high = wilson(x, n)
     if waiting and waiting / (n + waiting) > INCOMPLETE_SHARE:
         m.flags.append("incomplete")
@@ -539,12 +540,21 @@ SELECT (SELECT count(*) FROM tickets) AS tickets,
     low, high = garwood(x)
     m.value, m.low, m.high = x / weeks, low / weeks, high / weeks
     m.detail = (
-        f"{x:,} tickets about {theme} in {weeks:g} weeks ({int(row.tickets):,} tickets in all)"
+        f"{x:,} tickets about {theme} in {_span_text(hi - lo)} ({int(row.tickets):,} tickets "
+        "in all)"
     )
     if segment and int(row.unjoined):
         m.flags.append("unjoined")
         m.detail += f"; {int(row.unjoined):,} of the theme's tickets could not be joined to a user"
     return m
+
+
+def _span_text(span: pd.Timedelta) -> str:
+    """A window's length in words: "4 weeks", "13.9 days"."""
+    if span % WEEK == pd.Timedelta(0):
+        weeks = int(span / WEEK)
+        return f"{weeks} week{'s' if weeks != 1 else ''}"
+    return f"{span / pd.Timedelta(days=1):.1f} days"
 
 
 # -- objectives ----------------------------------------------------------------------------------
