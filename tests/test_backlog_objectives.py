@@ -153,11 +153,11 @@ def test_a_broken_objective_is_a_flagged_row_and_the_others_are_measured(wb):
 # -- time to convert ----------------------------------------------------------------------------
 
 
-def test_time_to_convert_is_the_median_hours_over_closed_windows(wb):
+def test_time_to_convert_is_the_median_seconds_over_closed_windows(wb):
     load(wb, FUNNEL)
-    obj = Objective("fast", metric="time_to_convert", step="c", baseline=3, target=1)
+    obj = Objective("fast", metric="time_to_convert", step="c", baseline=3 * H, target=H)
     row = rows(wb, config(obj)).loc["fast"]
-    assert (row.current, row.n, row.unit) == (1.5, 2, "hours")  # u1 1 h, u3 2 h; u5 is open
+    assert (row.current, row.n, row.unit) == (1.5 * H, 2, "seconds")  # u1 1 h, u3 2 h; u5 is open
     assert math.isnan(row.ci_low) and "small_sample" in row.flag  # n < 6: no 95% interval
     assert row.previous == 0.0  # p1 converted at the same instant
 
@@ -293,3 +293,40 @@ def test_the_result_carries_its_sql_params_and_as_of(wb):
     result = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
     assert isinstance(result, ObjectivesResult) and result.as_of == AS_OF
     assert "-- objective onboard" in result.sql and result.params["onboard"]
+
+
+def test_the_figure_draws_the_objectives_table(wb):
+    load(wb, FUNNEL)
+    result = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
+    fig = result.figure()
+    assert "onboard" in str(fig.to_dict()["data"])
+
+
+def test_theme_volume_of_a_segment_counts_tickets_joined_to_its_users(wb, tmp_path):
+    load(
+        wb,
+        {
+            "ann": [(0, "e", {"platform": "android"}), (20 * D, "e")],
+            "bob": [(0, "e", {"platform": ""}), (D, "e", {"platform": "android"})],  # L2: android
+            "web": [(0, "e", {"platform": "web"}), (D, "e", {"platform": "android"})],  # L2: web
+        },
+    )
+    items = [
+        {"item_id": "t1", "themes": ["crash"], "at": 8 * D, "user_id": "ann"},
+        {"item_id": "t2", "themes": ["crash"], "at": 9 * D, "user_id": "bob"},
+        {"item_id": "t3", "themes": ["crash"], "at": 9 * D, "user_id": "web"},
+        {"item_id": "t4", "themes": ["crash"], "at": 10 * D},  # nobody's: cannot be placed
+    ]
+    put_voice(wb, items, ["crash"], tmp_path)
+    obj = Objective(
+        "crash",
+        metric="theme_volume",
+        theme="crash",
+        segment={"platform": ["android"]},
+        baseline=4,
+        target=1,
+    )
+    row = rows(wb, config(obj)).loc["crash"]
+    assert (row.current, row.n) == (2.0, 2)  # t1, t2
+    assert row.flag == "unjoined;no_previous_data"  # no ticket at all in [day 0, 7)
+    assert "1 of the theme's tickets could not be joined to a user" in row.detail
