@@ -13,7 +13,7 @@ RICE (Intercom): reach x impact x confidence / effort.
               theme); a sum would count them twice, the largest is the group every link agrees
               is affected at least. No reach row: reach 0, flagged "reach not measured".
   impact      the product owner's Intercom value (3 massive, 2 high, 1 medium, 0.5 low, 0.25
-              minimal); not stated: 1 (medium), flagged "impact not stated: medium assumed".
+              minimal); not stated: 1 (medium), flagged in ``caveats``: "impact not stated: medium assumed".
   confidence  DERIVED from the ledger, on Intercom's scale (100% high, 80% medium, 50% low) in
               steps of 10%: confidence = 50% + 10% per point, at most 5 points:
                 +1 per independent source (events, tickets, notes) with supporting evidence;
@@ -62,7 +62,9 @@ open items labelled Must exceeds 60% of capacity, a PoaWarning ``backlog.must_ov
 
 Disagreement: with n scored items, ranked by RICE, ICE and WSJF (1 = best), an item whose
 largest minus smallest rank is >= max(3, n / 3) is flagged; ``disagreement_detail`` says which
-framework puts it where ("RICE #1, ICE #6, WSJF #2").
+framework puts it where ("RICE #1, ICE #6, WSJF #2"). Tied scores hold a range of places
+("WSJF #1-5 (tied)"); the spread is then the gap between the ranges, so a framework that cannot
+tell items apart does not count as disagreeing. (``rank_rice`` etc. break ties by item_id.)
 
 Uncertainty (Monte Carlo, numpy Generator(seed=[planning] seed), [planning] simulations draws,
 items x draws arrays): reach is drawn from a triangular distribution over its interval (the reach
@@ -151,7 +153,7 @@ COLUMNS = [
     "disagreement_detail",
     "supporting",
     "confidence_reasons",
-    "flags",
+    "caveats",
     "note",
 ]
 LEDGER_COLUMNS = ["item_id", "kind", "link", "value", "low", "high", "unit", "n", "source"]
@@ -465,17 +467,27 @@ def must_check(items: pd.DataFrame, capacity: float | None) -> tuple[np.ndarray,
     )
 
 
-def disagreements(ranks: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Flag items whose ranks across frameworks spread >= max(3, n/3); say who says what."""
-    mat = np.vstack(list(ranks.values()))
-    ranked = ~np.isnan(mat).any(axis=0)
+def disagreements(scores: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Flag items whose ranks across frameworks spread >= max(3, n/3); say who says what.
+
+    Tied scores share a rank range (best .. worst place of the tie): the spread is the gap
+    between the ranges (the largest best place minus the smallest worst place), so a framework
+    that cannot tell items apart does not disagree with one that can."""
+    frame = pd.DataFrame(scores)
+    ranked = frame.notna().all(axis=1).to_numpy()
     n = int(ranked.sum())
-    spread = np.zeros(mat.shape[1])
-    spread[ranked] = mat[:, ranked].max(axis=0) - mat[:, ranked].min(axis=0)
+    best = frame[ranked].rank(method="min", ascending=False)
+    worst = frame[ranked].rank(method="max", ascending=False)
+    spread = np.zeros(len(frame))
+    spread[ranked] = np.maximum(best.max(axis=1) - worst.min(axis=1), 0)
     flag = (spread >= max(3.0, n / 3)) & ranked
-    detail = np.full(mat.shape[1], None, dtype=object)
+    detail = np.full(len(frame), None, dtype=object)
     for j in np.flatnonzero(flag):
-        detail[j] = ", ".join(f"{k.upper()} #{int(r[j])}" for k, r in ranks.items())
+        parts = []
+        for k in frame.columns:
+            lo, hi = int(best[k].loc[j]), int(worst[k].loc[j])
+            parts.append(f"{k.upper()} #{lo}" + (f"-{hi} (tied)" if hi > lo else ""))
+        detail[j] = ", ".join(parts)
     return flag, detail
 
 
@@ -583,7 +595,7 @@ def score(
     }
     _fill_scores(out, scored, wsjf_in, planning)
     out["wsjf_derived"] = _derived(it, scored)
-    out["flags"] = _flags(out, reach.reach_measured.to_numpy(), scored)
+    out["caveats"] = _caveats(out, reach.reach_measured.to_numpy(), scored)
     out["quadrant"] = None
     out.loc[scored, "quadrant"] = quadrants(out.value.to_numpy()[scored], effort[scored])
     labels, notes = suggest_moscow(
@@ -592,10 +604,10 @@ def score(
     out["moscow_suggested"], out["moscow_note"] = labels, notes
     flag, warning = must_check(it, cap)
     out["must_over_60"] = flag
-    ranks = {k: ranks_of(out[k].to_numpy(float), ids) for k in ("rice", "ice", "wsjf")}
-    for k, r in ranks.items():
-        out[f"rank_{k}"] = r
-    out["disagreement"], out["disagreement_detail"] = disagreements(ranks)
+    frames = {k: out[k].to_numpy(float) for k in ("rice", "ice", "wsjf")}
+    for k, v in frames.items():
+        out[f"rank_{k}"] = ranks_of(v, ids)
+    out["disagreement"], out["disagreement_detail"] = disagreements(frames)
     table = out[COLUMNS].reset_index(drop=True)
     table.attrs["warnings"] = [warning] if warning else []
     if warning:
@@ -657,7 +669,7 @@ def _derived(it: pd.DataFrame, scored: np.ndarray) -> list[str | None]:
     return out
 
 
-def _flags(out: pd.DataFrame, measured: np.ndarray, scored: np.ndarray) -> list[str | None]:
+def _caveats(out: pd.DataFrame, measured: np.ndarray, scored: np.ndarray) -> list[str | None]:
     flags: list[str | None] = []
     for i, row in enumerate(out.itertuples(index=False)):
         f = []

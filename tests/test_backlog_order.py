@@ -1,0 +1,197 @@
+"""backlog.order: the ordered list, reasons quoted from the ledger, the capacity line, overrides
+shown beside the evidence rank, trade-offs naming what slips and which objectives lose."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from poanalytics.backlog.errors import BacklogError
+from poanalytics.backlog.model import Impact, Item, Planning, ProductConfig
+from poanalytics.backlog.order import OrderQuery, OrderResult, order, tradeoff
+from poanalytics.backlog.scores import score
+from poanalytics.errors import PoaWarning
+from tests.test_backlog_scores import evidence, row
+
+PLAN = Planning(simulations=200, seed=0)
+
+
+def crash_ledger():
+    """The issue's example sentence, piece by piece, plus a quote and a reach row."""
+    return [
+        row("A", "reach", 1240.0, 1100, 1380, n=5000,
+            detail="1,240 users a week reach profile_completed"),
+        row("A", "dropoff", 0.35, 0.33, 0.37, n=3500,
+            detail="1,240 users a week stop at profile_completed"),
+        row("A", "dropoff_change", 8.0, 5.0, 11.0, n=3500, unit="points",
+            detail="8 points worse than the 4 weeks before"),
+        row("A", "tickets", 37, n=37, source="tickets", link="onboarding_crash",
+            detail="37 tickets about onboarding_crash"),
+        row("A", "interview_mentions", 5, 2, 7, n=8, source="notes", link="onboarding_crash",
+            detail="5 of 8 interviews mention it"),
+        row("A", "quote", None, source="notes", link="note-4",
+            detail='"the app just closes when I save"'),
+    ]  # fmt: skip
+
+
+def setup(items, rows, **kw):
+    ledger = pd.DataFrame(rows)
+    return items, score(items, ledger, PLAN), ledger
+
+
+def three():
+    """RICE: A 1,300 x 2 x 0.9 / 2 = 1,170 > B 1,300 x 1 x 0.9 / 2 = 585 > C 1,300 x 0.5 x 0.9 / 4
+    = 146.25; efforts 2, 2, 4."""
+    items = [
+        Item("A", title="Fix the crash", effort_weeks=2.0, impact=2.0, objectives=("onboarding",)),
+        Item("B", title="Skip profile", effort_weeks=2.0, impact=1.0),
+        Item("C", title="Dark mode", effort_weeks=4.0, impact=0.5),
+        Item("S", title="Shipped", effort_weeks=1.0, status="shipped"),
+    ]
+    rows = evidence("A") + evidence("B") + evidence("C") + evidence("S")
+    return setup(items, rows)
+
+
+def test_order_by_rice_with_reason_quoting_the_ledger():
+    items = [Item("A", title="Fix the crash", effort_weeks=2.0, impact=2.0)]
+    o = order(*setup(items, crash_ledger()))
+    assert o.reason[0] == (
+        "#1: 1,240 users a week stop at profile_completed, 8 points worse than the 4 weeks before; "
+        "37 tickets about onboarding_crash; 5 of 8 interviews mention it."
+    )
+    assert list(o.columns[:8]) == ["rank", "item_id", "title", "score", "score_low", "score_high",
+                                   "p_top_n", "reason"]  # fmt: skip
+
+
+def test_ranks_shipped_left_out_fits_and_cumulative():
+    items, scores, ledger = three()
+    o = order(items, scores, ledger, capacity=4.0)
+    assert list(o.item_id) == ["A", "B", "C"]  # S shipped: not ordered
+    assert list(o["rank"]) == [1, 2, 3] and list(o.evidence_rank) == [1, 2, 3]
+    assert list(o.score) == pytest.approx([1170, 585, 146.25])
+    assert list(o.cumulative_weeks) == [2, 4, 8]
+    assert list(o.fits) == [True, True, False]
+    assert o.objectives[0] == ("onboarding",)
+    assert o.override_rank.isna().all()
+    assert order(items, scores, ledger).fits.isna().all()  # no capacity: NULL
+
+
+def test_other_frameworks_and_value_effort_quadrants():
+    items, scores, ledger = three()
+    o = order(items, scores, ledger, framework="ice")
+    s = scores.set_index("item_id")
+    assert list(o.score) == [s.ice[i] for i in o.item_id]
+    assert list(o.score) == sorted(o.score, reverse=True)
+    w = order(items, scores, ledger, framework="wsjf")
+    assert list(w.score) == sorted(w.score, reverse=True)
+    ve = order(items, scores, ledger, framework="value_effort")
+    ranks = {"quick win": 0, "big bet": 1, "fill-in": 2, "time sink": 3}
+    assert list(ve.quadrant.map(ranks)) == sorted(ve.quadrant.map(ranks))
+
+
+def test_ties_broken_by_p_top_n_then_item_id():
+    items = [Item(i, title=i, effort_weeks=2.0, impact=1.0) for i in "CBA"]
+    rows = [r for i in "CBA" for r in evidence(i)]
+    items_, scores, ledger = setup(items, rows)
+    scores = scores.assign(rice=100.0, p_top_n=[0.2, 0.5, 0.2])  # C, B, A
+    o = order(items_, scores, ledger)
+    assert list(o.item_id) == ["B", "A", "C"]
+
+
+def test_low_confidence_caveat_and_no_evidence_reason():
+    items = [
+        Item("A", title="a", effort_weeks=2.0),
+        Item("N", title="SAML SSO", effort_weeks=3.0),
+        Item("U", title="unestimated"),
+    ]
+    rows = [row("A", "tickets", 3, n=3, source="tickets", detail="3 tickets about sso")]
+    o = order(*setup(items, rows)).set_index("item_id")
+    assert (
+        o.reason["A"]
+        == "#1: 3 tickets about sso; confidence 60%: 1 source (tickets); median n 3; no intervals."
+    )
+    assert o.reason["N"] == "#2: no measured evidence (confidence 50%)."
+    assert o.reason["U"] == "#3: no effort estimate: not scored (a refinement check)."
+    assert pd.isna(o.score["U"])
+
+
+def test_unknown_framework_and_bad_capacity_refused():
+    with pytest.raises(BacklogError, match="Did you mean 'rice'") as err:
+        OrderQuery("rcie")
+    assert err.value.code == "backlog.unknown_framework"
+    items, scores, ledger = three()
+    with pytest.raises(BacklogError) as err:
+        order(items, scores, ledger, framework="moscow")
+    assert err.value.code == "backlog.unknown_framework"
+    with pytest.raises(BacklogError) as err:
+        order(items, scores, ledger, capacity=-1)
+    assert err.value.code == "backlog.capacity"
+
+
+def test_overrides_shown_not_silent_and_the_others_shift():
+    items, scores, ledger = three()
+    ov = pd.DataFrame({"item_id": ["C", "B", "C"], "rank": [3, 3, 1],
+                       "reason": ["first try", "contract", "CEO promised it"], "override_id": [1, 2, 3]})  # fmt: skip
+    o = order(items, scores, ledger, capacity=4.0, overrides=ov).set_index("item_id")
+    assert list(o.index) == ["C", "A", "B"]
+    assert list(o["rank"]) == [1, 2, 3]
+    assert o.evidence_rank.to_dict() == {"C": 3, "A": 1, "B": 2}
+    assert o.override_rank["C"] == 1 and o.override_reason["C"] == "CEO promised it"  # the last
+    assert o.override_id["C"] == 3 and o.override_rank["B"] == 3
+    assert pd.isna(o.override_rank["A"])
+    assert "(evidence rank #3; placed #1 by the product owner: CEO promised it)" in o.reason["C"]
+    assert list(o.fits) == [True, False, False]  # C takes 4 of 4 person-weeks
+
+
+def test_override_of_an_item_not_in_the_order_is_skipped_with_a_warning():
+    items, scores, ledger = three()
+    ov = pd.DataFrame({"item_id": ["S"], "rank": [1], "reason": ["x"], "override_id": [1]})
+    with pytest.warns(PoaWarning, match="backlog.override_skipped"):
+        o = order(items, scores, ledger, overrides=ov)
+    assert list(o.item_id) == ["A", "B", "C"]
+    bad = ov.assign(item_id="A", rank=0)
+    with pytest.raises(BacklogError) as err:
+        order(items, scores, ledger, overrides=bad)
+    assert err.value.code == "backlog.override_rank"
+
+
+def test_tradeoff_names_what_slips_and_which_objectives_lose():
+    items, scores, ledger = three()
+    cfg = ProductConfig(
+        path="conf/product.toml",
+        planning=Planning(capacity=4.0),
+        impacts=(Impact("activation", items=("B",)),),
+    )
+    o = order(items, scores, ledger, capacity=4.0)
+    t = tradeoff(o, "C", 1, None, cfg).set_index("item_id")  # capacity from [planning]
+    assert t.change.to_dict() == {"C": "moved", "A": "slips", "B": "slips"}
+    assert t.rank_after.to_dict() == {"C": 1, "A": 2, "B": 3}
+    assert t.objectives_losing["A"] == ("onboarding",)
+    assert t.objectives_losing["B"] == ("activation",)
+    assert t.attrs["summary"] == (
+        "Moving C to #1 pushes A, B past the 4 person-week line; objectives losing an item this "
+        "cycle: activation, onboarding."
+    )
+    # a move within the line slips nothing
+    t2 = tradeoff(o, "B", 1, 4.0, cfg)
+    assert list(t2.change) == ["moved"]
+    assert "pushes nothing" in t2.attrs["summary"]
+
+
+def test_tradeoff_refuses_without_capacity_or_unknown_item():
+    items, scores, ledger = three()
+    o = order(items, scores, ledger)
+    cfg = ProductConfig(path="conf/product.toml")
+    with pytest.raises(BacklogError) as err:
+        tradeoff(o, "C", 1, None, cfg)
+    assert err.value.code == "backlog.no_capacity"
+    with pytest.raises(BacklogError, match="Did you mean 'C'") as err:
+        tradeoff(o, "c", 1, 4.0, cfg)
+    assert err.value.code == "backlog.unknown_item"
+
+
+def test_order_result_figure():
+    items, scores, ledger = three()
+    o = order(items, scores, ledger)
+    fig = OrderResult(query=OrderQuery("rice"), table=o, sql="").figure()
+    assert len(fig.data[0].x) == 3
