@@ -17,19 +17,27 @@ PLAN = Planning(simulations=200, seed=0)
 
 
 def crash_ledger():
-    """The issue's example sentence, piece by piece, plus a quote and a reach row."""
+    """A ledger shaped like backlog.evidence's: a step's reach row states its drop-off and change;
+    the drop-off and change rows repeat them with intervals; tickets count unique problems."""
+    step, theme = "step:profile_completed", "theme:onboarding_crash"
     return [
-        row("A", "reach", 1240.0, 1100, 1380, n=5000,
-            detail="1,240 users a week reach profile_completed"),
-        row("A", "dropoff", 0.35, 0.33, 0.37, n=3500,
-            detail="1,240 users a week stop at profile_completed"),
-        row("A", "dropoff_change", 8.0, 5.0, 11.0, n=3500, unit="points",
-            detail="8 points worse than the 4 weeks before"),
-        row("A", "tickets", 37, n=37, source="tickets", link="onboarding_crash",
-            detail="37 tickets about onboarding_crash"),
-        row("A", "interview_mentions", 5, 2, 7, n=8, source="notes", link="onboarding_crash",
-            detail="5 of 8 interviews mention it"),
-        row("A", "quote", None, source="notes", link="note-4",
+        row("A", "reach", 1240.0, 1100, 1380, n=5000, link=step,
+            detail="1,240 users a week stop at profile_completed (35% drop, 8 points worse than "
+                   "the 4 weeks before)"),
+        row("A", "dropoff", 0.35, 0.33, 0.37, n=3500, link=step,
+            detail="35% of 3,500 users who reached onboarding_started stopped at profile_completed "
+                   "(95% CI 33% to 37%)"),
+        row("A", "dropoff_change", 0.08, 0.05, 0.11, n=3500, unit="points", link=step,
+            detail="drop-off at profile_completed 8 points worse than the 4 weeks before"),
+        row("A", "reach", 300.0, n=300, link="event:export_clicked",
+            detail="300 users a week do export_clicked"),
+        row("A", "tickets", 37, n=37, source="tickets", link=theme,
+            detail="37 tickets about onboarding_crash in 4 weeks (31 unique problems)"),
+        row("A", "unique_problems", 31, n=37, source="tickets", link=theme,
+            detail="31 unique problems about onboarding_crash"),
+        row("A", "interview_mentions", 5, 2, 7, n=8, source="notes", link=theme,
+            detail="5 of 8 interviews mention onboarding_crash"),
+        row("A", "quote", 0.9, source="notes", link="2026-09-07-int-001.md line 24",
             detail='"the app just closes when I save"'),
     ]  # fmt: skip
 
@@ -56,11 +64,33 @@ def test_order_by_rice_with_reason_quoting_the_ledger():
     items = [Item("A", title="Fix the crash", effort_weeks=2.0, impact=2.0)]
     o = order(*setup(items, crash_ledger()))
     assert o.reason[0] == (
-        "#1: 1,240 users a week stop at profile_completed, 8 points worse than the 4 weeks before; "
-        "37 tickets about onboarding_crash; 5 of 8 interviews mention it."
+        "#1: 1,240 users a week stop at profile_completed (35% drop, 8 points worse than the 4 "
+        "weeks before); 37 tickets about onboarding_crash in 4 weeks (31 unique problems); 5 of 8 "
+        "interviews mention onboarding_crash."
     )
     assert list(o.columns[:8]) == ["rank", "item_id", "title", "score", "score_low", "score_high",
                                    "p_top_n", "reason"]  # fmt: skip
+
+
+def test_reason_without_a_reach_row_joins_drop_off_and_change():
+    step = "step:profile_completed"
+    rows = [
+        row("A", "dropoff", 0.35, 0.33, 0.37, n=3500, link=step,
+            detail="1,240 users a week stop at profile_completed"),
+        row("A", "dropoff_change", 0.08, 0.05, 0.11, n=3500, link=step,
+            detail="8 points worse than the 4 weeks before"),
+        row("A", "tickets", 37, n=37, source="tickets", link="theme:onboarding_crash",
+            detail="37 tickets about onboarding_crash"),
+        row("A", "tickets", 3, n=3, source="tickets", link="theme:sso", detail="3 tickets about sso"),
+        row("A", "interview_mentions", 5, n=8, source="notes", detail="5 of 8 interviews mention it"),
+        row("A", "churn_lift", 1.9, 1.2, 2.8, n=80, source="events", supports=False,
+            detail="not significant"),
+    ]  # fmt: skip
+    o = order(*setup([Item("A", title="a", effort_weeks=2.0, impact=2.0)], rows))
+    assert o.reason[0] == (
+        "#1: 1,240 users a week stop at profile_completed, 8 points worse than the 4 weeks before; "
+        "37 tickets about onboarding_crash; 5 of 8 interviews mention it."
+    )
 
 
 def test_ranks_shipped_left_out_fits_and_cumulative():

@@ -198,7 +198,7 @@ def test_wsjf_plus_three_business_value_adds_three_to_cost_of_delay():
 
 def test_wsjf_inputs_derived_from_evidence_and_flagged():
     rows = evidence("A") + [
-        row("A", "dropoff_change", 8.0, 4.0, 12.0, n=400, unit="points"),  # 5 <= 8 < 10: TC 8
+        row("A", "dropoff_change", 0.08, 0.04, 0.12, n=400, unit="points"),  # 8 points: TC 8
         row("A", "churn_lift", 2.5, 1.8, 3.4, n=300, source="tickets"),  # 2 <= 2.5 < 3: RR 8
     ]
     a = one(scored([Item("A", title="a", effort_weeks=4.0)], rows))
@@ -209,10 +209,11 @@ def test_wsjf_inputs_derived_from_evidence_and_flagged():
     for name in ("business value", "time criticality", "risk reduction", "job size"):
         assert name in a.wsjf_derived
     assert "WSJF derived from evidence" in a.caveats
-    # the same change as a share (0.08) reads as 8 points
-    share = [dict(r, value=0.08, low=0.04, high=0.12, unit="share") if r["kind"] == "dropoff_change"
-             else r for r in rows]  # fmt: skip
-    assert one(scored([Item("A", title="a", effort_weeks=4.0)], share)).time_criticality == 8
+    # 12 points worse (10 <= 12 < 20): 13; a change that does not support the item: 1
+    worse = [dict(r, value=0.12) if r["kind"] == "dropoff_change" else r for r in rows]
+    assert one(scored([Item("A", title="a", effort_weeks=4.0)], worse)).time_criticality == 13
+    calm = [dict(r, supports=False) if r["kind"] == "dropoff_change" else r for r in rows]
+    assert one(scored([Item("A", title="a", effort_weeks=4.0)], calm)).time_criticality == 1
     # no worsening trend, no churn risk: 1 each
     plain = one(scored([Item("A", title="a", effort_weeks=4.0)], evidence("A")))
     assert plain.time_criticality == 1 and plain.risk_reduction == 1

@@ -7,10 +7,12 @@ win, big bet, fill-in, time sink, then value / effort); ties by ``p_top_n`` (hig
 ``item_id``. Items that could not be scored (no or zero effort) follow, by item_id, their reason
 saying why; shipped and dropped items are not ordered.
 
-Reason: "#<rank>: " + the strongest two or three supporting ledger fragments (``detail``), at most
-one per source first (events, tickets, notes), by kind (drop-off with its change, churn lift,
-tickets, unique problems, interview mentions, reach); plus "confidence 60%: <why>" when the
-confidence is below 80% (Intercom's medium).
+Reason: "#<rank>: " + the strongest two or three supporting ledger fragments (``detail``), one
+per source first (events, tickets, notes), then by kind (a step's reach, which states its drop-off
+and change; a drop-off with its change; churn lift; tickets; interview mentions; unique problems;
+the reach of an event, segment or theme) and, within a kind, the larger value first; plus
+"confidence 60%: <why>" when the confidence is below 80% (Intercom's medium). Quotes are not
+quoted (they are in the ledger).
 
 Capacity (person-weeks): ``cumulative_weeks`` sums effort in rank order; ``fits`` = cumulative
 within the capacity (NULL without one, or for an item without effort).
@@ -42,14 +44,15 @@ from .scores import NOT_SCORED, QUADRANTS, items_frame, ledger_frame
 
 LOW_CONFIDENCE = 0.8
 MAX_FRAGMENTS = 3
-KIND_ORDER = {
-    "dropoff": 0,
-    "dropoff_change": 1,
-    "churn_lift": 2,
-    "tickets": 3,
-    "unique_problems": 4,
+KIND_ORDER = {  # which supporting piece speaks first in a reason
+    "reach": 0,  # of a step link: "N users a week stop at <step> (x% drop, y points worse ...)"
+    "dropoff": 1,
+    "dropoff_change": 2,
+    "churn_lift": 3,
+    "tickets": 4,
     "interview_mentions": 5,
-    "reach": 6,
+    "unique_problems": 6,
+    "other_reach": 7,  # reach of an event, segment or theme link
 }
 SCORE_COLUMNS = {
     "rice": ("rice", "rice_low", "rice_high"),
@@ -159,29 +162,39 @@ class OrderResult(MetricResult):
 
 
 def _fragments(rows: pd.DataFrame) -> list[str]:
-    """The strongest supporting fragments of one item: one per source first, then by kind; a
-    drop-off and its change at the same link read as one fragment."""
+    """The strongest supporting fragments of one item (module docstring): one per source first,
+    then by kind and size. One fragment per link: a step's reach row already says its drop-off
+    and change ("1,240 users a week stop at X (18% drop, 8 points worse than ...)"), so that
+    link's dropoff and dropoff_change rows are folded into it; without a reach row a drop-off and
+    its change read as one fragment; a theme's ticket row already counts its unique problems."""
     rows = rows[rows.supports & rows.kind.isin(KIND_ORDER) & rows.detail.notna()]
     rows = rows.assign(link=rows.link.fillna("").astype(str))
-    text: dict[tuple[str, str], tuple[str, str]] = {}  # (kind, link) -> (source, details)
-    for (kind, link), grp in rows.groupby(["kind", "link"], sort=False):
-        text[(kind, link)] = (str(grp.source.iloc[0]), "; ".join(map(str, grp.detail)))
+    kinds = {(k, lk) for k, lk in zip(rows.kind, rows.link, strict=True)}
     pieces = []
-    for (kind, link), (source, words) in text.items():
-        if kind == "dropoff_change" and ("dropoff", link) in text:
+    for r in rows.itertuples(index=False):
+        kind, link, words = r.kind, r.link, str(r.detail).rstrip(".")
+        step_reach = ("reach", link) in kinds and link.startswith("step:")
+        if kind in ("dropoff", "dropoff_change") and step_reach:
             continue
-        if kind == "dropoff" and ("dropoff_change", link) in text:
-            words = f"{words}, {text[('dropoff_change', link)][1]}"
-        pieces.append((KIND_ORDER[kind], link, source, words))
+        if kind == "dropoff_change" and ("dropoff", link) in kinds:
+            continue
+        if kind == "unique_problems" and ("tickets", link) in kinds:
+            continue
+        if kind == "dropoff" and ("dropoff_change", link) in kinds:
+            change = rows[(rows.kind == "dropoff_change") & (rows.link == link)].detail.iloc[0]
+            words = f"{words}, {str(change).rstrip('.')}"
+        order = KIND_ORDER[kind] if kind != "reach" or step_reach else KIND_ORDER["other_reach"]
+        size = -float(r.value) if pd.notna(r.value) else 0.0
+        pieces.append((order, size, link, str(r.source), words))
     pieces.sort()
-    firsts: list[tuple[int, str, str, str]] = []
-    rest: list[tuple[int, str, str, str]] = []
+    firsts: list[tuple[int, float, str, str, str]] = []
+    rest: list[tuple[int, float, str, str, str]] = []
     seen: set[str] = set()
     for piece in pieces:
-        (rest if piece[2] in seen else firsts).append(piece)
-        seen.add(piece[2])
+        (rest if piece[3] in seen else firsts).append(piece)
+        seen.add(piece[3])
     chosen = firsts[:MAX_FRAGMENTS] + rest[: max(0, MAX_FRAGMENTS - len(firsts))]
-    return [p[3] for p in chosen]
+    return [p[4] for p in chosen]
 
 
 def reason(rank: int | None, fragments: list[str], confidence: float, why: str, note: Any) -> str:

@@ -42,7 +42,7 @@ inputs are used; a missing one is derived from the evidence and flagged "derived
                     between the smallest and the largest value of the scored items (SAFe's
                     relative estimate: the smallest gets 1, the largest 20);
   time criticality  from a worsening trend: the largest supporting ``dropoff_change`` d, in
-                    percentage points: none 1, d < 1: 2, < 2: 3, < 5: 5, < 10: 8, < 20: 13, else 20;
+                    percentage points (the ledger's 0.08 is 8 points): none 1, d < 1: 2, < 2: 3, < 5: 5, < 10: 8, < 20: 13, else 20;
   risk reduction    from churn risk: the largest supporting ``churn_lift`` L (relative risk):
                     none 1, L < 1.5: 3, < 2: 5, < 3: 8, < 5: 13, else 20;
   job size          effort in person-weeks rounded up to the planning-poker scale
@@ -312,9 +312,8 @@ def _confidence_of(
 
 def _largest(ids: pd.Series, lg: pd.DataFrame, kind: str) -> np.ndarray:
     rows = lg[(lg.kind == kind) & lg.supports & lg.value.notna()].copy()
-    if kind == "dropoff_change":
-        share = rows.unit.astype(str).str.lower().isin(["share", "fraction", "ratio", "proportion"])
-        rows.loc[share, "value"] = rows.loc[share, "value"] * 100
+    if kind == "dropoff_change":  # the ledger holds points as a fraction: 0.08 = 8 points
+        rows["value"] = rows.value * 100
     return _by_item(ids, rows.groupby("item_id").value.apply(lambda v: v.abs().max()))
 
 
