@@ -36,7 +36,7 @@ SCORES = pd.DataFrame(
         "rice_low": [900.0, 700.0, 0.0, 200.0, 0.5],
         "rice_high": [2000.0, 1900.0, 0.0, 600.0, 3.0],
         "value": [2080.0, 1300.0, 0.0, 960.0, 6.25],
-        "quadrant": ["quick win", "quick win", "money pit", "big bet", "money pit"],
+        "quadrant": ["quick win", "quick win", "time sink", "big bet", "time sink"],
         "p_top_n": [0.97, 0.91, 0.0, 0.55, 0.02],
         "business_value": [8, 5, 3, 13, 2],
         "time_criticality": [13, 3, 1, 8, 1],
@@ -66,7 +66,7 @@ def test_value_effort_bubbles_place_each_item_at_its_effort_and_value_sized_by_r
         assert (x, y, size, quadrant) == (r.effort_weeks, r.value, r.reach, r.quadrant)
     # colour by quadrant: quick wins green, money pits red, both items of a quadrant alike
     assert points["BL-1"][4] == points["BL-2"][4] == charts.QUADRANT_COLOURS["quick win"]
-    assert points["BL-3"][4] == charts.QUADRANT_COLOURS["money pit"]
+    assert points["BL-3"][4] == charts.QUADRANT_COLOURS["time sink"]
     # the median split lines: median effort 2.5, median value 960
     lines = {(s.type, s.x0, s.y0) for s in fig.layout.shapes}
     assert any(x0 == 2.5 for kind, x0, _ in lines) and any(y0 == 960.0 for *_, y0 in lines)
@@ -82,7 +82,7 @@ def test_value_effort_names_items_it_cannot_place():
     fig = charts.value_effort_figure(table)
     drawn = {i for t in fig.data for i in t.text}
     assert "BL-3" not in drawn and len(drawn) == 4
-    assert "not drawn, no effort or no value: BL-3" in _notes(fig)
+    assert "not drawn, no effort or no value (reach x impact x confidence): BL-3" in _notes(fig)
 
 
 def test_value_effort_with_one_item_and_with_none():
@@ -338,5 +338,154 @@ def test_objectives_target_equal_to_baseline_one_objective_and_none():
 
 def test_objective_values_read_as_their_metric():
     assert charts.objective_value(0.8421, "conversion") == "84.2%"
-    assert charts.objective_value(3600 * 26, "time_to_convert") == "1 d 2 h"
+    assert charts.objective_value(26, "time_to_convert") == "1 d 2 h"  # hours
     assert charts.objective_value(None, "churn_rate") == "—"
+
+
+# -- the results' figures ---------------------------------------------------------------------
+
+
+def _order() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "rank": [1, 2, 3, 4],
+            "item_id": ["BL-1", "BL-9", "BL-2", "BL-5"],
+            "title": ["Fix crash", "SSO", "Skip profile", "Dashboards"],
+            "score": [1386.7, 0.0, 1300.0, None],
+            "score_low": [900.0, 0.0, 700.0, None],
+            "score_high": [2000.0, 0.0, 1900.0, None],
+            "p_top_n": [0.97, 0.0, 0.91, None],
+            "reason": ["#1: 1,240 users a week stop at profile_completed", "", "", "no effort"],
+            "fits": [True, True, False, None],
+            "evidence_rank": [1, 4, 2, 3],
+            "override_rank": [None, 2, None, None],
+            "override_reason": [None, "Contract <b>ACME</b> needs SSO", None, None],
+        }
+    )
+
+
+def test_order_figure_draws_rank_order_intervals_capacity_and_overrides():
+    fig = charts.order_figure(_order(), top_n=3)
+    _readable(fig)
+    bar = fig.data[0]
+    assert [y.split()[0] for y in bar.y] == ["#1", "#2", "#3", "#4"]
+    assert list(bar.x) == [1386.7, 0.0, 1300.0, 0.0]
+    assert list(bar.error_x.array) == pytest.approx([613.3, 0.0, 600.0, 0.0])
+    assert list(bar.error_x.arrayminus) == pytest.approx([486.7, 0.0, 600.0, 0.0])
+    # beyond the capacity: grey; the override is ringed and its reason (escaped) in the hover
+    assert list(bar.marker.color)[2] == charts.FITS_COLOURS[False]
+    assert list(bar.marker.line.width) == [0, 3, 0, 0]
+    assert "Contract &lt;b&gt;ACME&lt;/b&gt; needs SSO" in bar.customdata[1]
+    assert "(the evidence ranks it 4)" in bar.customdata[1]
+    assert bar.text[0] == "p(top 3) 97%"
+    notes = _notes(fig)
+    assert "ringed" in notes and "beyond this cycle's capacity" in notes
+    assert "no score (bar at 0): BL-5" in notes
+    assert list(fig.layout.yaxis.categoryarray)[-1].startswith("#1")
+    assert "no open item" in charts.order_figure(_order().head(0)).layout.title.text
+
+
+def test_order_figure_draws_a_tradeoff_and_the_overrides_tables():
+    trade = pd.DataFrame(
+        {
+            "item_id": ["BL-9", "BL-2"],
+            "title": ["SSO", "Skip profile"],
+            "change": ["moved", "slips"],
+            "rank_before": [4, 3],
+            "rank_after": [1, 4],
+            "fits_before": [False, True],
+            "fits_after": [True, False],
+            "objectives_losing": ["", "finish_onboarding"],
+        }
+    )
+    fig = charts.order_figure(trade)
+    assert [list(t.x) for t in fig.data] == [[4, 1], [3, 4]]
+    assert fig.data[0].line.color == charts.BETTER and fig.data[1].line.color == charts.WORSE
+    assert "finish_onboarding" in fig.data[1].hovertemplate
+    overrides = pd.DataFrame(
+        {"item_id": ["BL-9"], "rank": [2], "reason": ["ACME"], "active": [True]}
+    )
+    fig = charts.order_figure(overrides)
+    assert list(fig.data[0].x) == [2] and list(fig.data[0].text) == ["ACME"]
+
+
+def _ledger() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "item_id": ["BL-1"] * 5,
+            "kind": ["reach", "dropoff", "dropoff_change", "churn_lift", "quote"],
+            "link": ["step:profile_completed"] * 3 + ["theme:crash", "ticket 10006"],
+            "value": [310.0, 0.18, 0.08, 2.4, 0.7],
+            "low": [280.0, 0.16, 0.05, 1.6, None],
+            "high": [340.0, 0.20, 0.11, 3.5, None],
+            "n": [1700, 1700, 1700, 90, None],
+            "supports": [True, False, True, True, True],
+            "detail": ["310 users a week stop at profile_completed", "", "", "", "It <crashes>"],
+            "as_of": [pd.Timestamp("2026-11-16", tz="UTC")] * 5,
+        }
+    )
+
+
+def test_evidence_figure_one_panel_per_kind_with_intervals_quotes_counted():
+    fig = charts.evidence_figure(_ledger())
+    _readable(fig)
+    by_name = {t.name: t for t in fig.data}
+    assert set(by_name) == {"reach", "dropoff", "dropoff_change", "churn_lift"}
+    assert list(by_name["reach"].x) == [310.0]
+    assert list(by_name["reach"].error_x.array) == pytest.approx([30.0])
+    assert list(by_name["dropoff"].text) == ["18.0%"]
+    assert list(by_name["dropoff_change"].text) == ["+8.0 pts"]
+    assert list(by_name["churn_lift"].text) == ["2.4x"]
+    assert list(by_name["dropoff"].marker.color) == [charts.OTHER_COLOUR]  # does not support
+    assert list(by_name["reach"].marker.color) == [charts.BETTER]
+    assert "1 quotes are in the table" in _notes(fig)
+    assert "no measurable link" in charts.evidence_figure(_ledger().head(0)).layout.title.text
+
+
+def test_impact_figure_before_after_with_significance_the_right_way():
+    table = pd.DataFrame(
+        {
+            "metric": ["conversion", "tickets", "adoption"],
+            "link": ["profile_completed", "onboarding_crash", "profile_saved"],
+            "before": [0.62, 24.0, 0.30],
+            "after": [0.81, 2.5, 0.31],
+            "change": [0.19, 0.104, 0.01],
+            "ci_low": [0.15, 0.06, -0.02],
+            "ci_high": [0.23, 0.17, 0.04],
+            "significant": [True, True, False],
+            "change_kind": ["difference", "ratio", "difference"],
+            "flag": ["", "", "short_after"],
+        }
+    )
+    fig = charts.impact_figure(table, "BL-101")
+    _readable(fig)
+    assert "BL-101" in fig.layout.title.text
+    traces = {t.y[0]: t for t in fig.data}
+    assert list(traces["profile_completed"].x) == [0.62, 0.81]
+    # conversion up and tickets down are both the way the item meant: green; not significant: grey
+    assert traces["profile_completed"].line.color == charts.BETTER
+    assert traces["onboarding_crash"].line.color == charts.BETTER
+    assert traces["profile_saved"].line.color == charts.OTHER_COLOUR
+    assert traces["profile_completed"].text[1] == "+19.0 pts (95% CI +15.0 to +23.0) (significant)"
+    assert traces["onboarding_crash"].text[1].startswith("x0.1 (95% CI x0.06 to x0.17)")
+    assert "profile_saved: short_after" in _notes(fig)
+
+
+def test_checks_figure_marks_each_failed_check_of_items_not_ready():
+    table = pd.DataFrame(
+        {
+            "item_id": ["BL-5", "BL-5", "BL-9", "BL-1"],
+            "check": ["no_effort", "no_evidence_link", "larger_than_capacity", "ok"],
+            "detail": ["effort missing", "no link", "16 > 12 person-weeks", ""],
+            "ready": [False, False, False, True],
+        }
+    )
+    fig = charts.checks_figure(table)
+    _readable(fig)
+    assert list(zip(fig.data[0].y, fig.data[0].x, strict=True)) == [
+        ("BL-5", "no_effort"),
+        ("BL-5", "no_evidence_link"),
+        ("BL-9", "larger_than_capacity"),
+    ]
+    assert "(2 items)" in fig.layout.title.text
+    assert "every item is ready" in charts.checks_figure(table.tail(1)).layout.title.text

@@ -1,5 +1,6 @@
 """Backlog charts: value/effort bubbles, the score breakdown per item, rank changes over time, the
-impact map as a tree and objectives against their targets (docs/backlog.md).
+impact map as a tree, objectives against their targets, and the figures of the backlog's results
+(the order, an item's evidence, a shipped item's before/after, refinement checks; docs/backlog.md).
 
 Every function takes a DataFrame (a result's ``.table``, or tables joined from them) and plain
 arguments, never a result object, so the backlog package calls them from its results'
@@ -21,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..format import MISSING, count, duration, percent
+from ..format import MISSING, count, duration, percent, signed_points
 from .style import LABEL_FONT, OTHER_COLOUR, PALETTE, apply, footnote
 
 LABEL_CHARS = 44  # an item's "id title" label is cut with "…" beyond this (hover: whole)
@@ -32,7 +33,7 @@ QUADRANT_COLOURS = {
     "quick win": "#59a14f",
     "big bet": "#4e79a7",
     "fill-in": "#edc948",
-    "money pit": "#e15759",
+    "time sink": "#e15759",
 }
 STATUS_COLOURS = {
     "open": "#4e79a7",
@@ -121,7 +122,7 @@ def value_effort_figure(
     table: pd.DataFrame,
     *,
     title: str = "Value and effort",
-    value_label: str = "value",
+    value_label: str = "value (reach x impact x confidence)",
     reach_label: str = "reach, users per quarter",
     effort_split: float | None = None,
     value_split: float | None = None,
@@ -762,14 +763,15 @@ def impact_map_figure(
 
 def objective_value(value: Any, metric: str) -> str:
     """An objective's number as a reader reads it: a share as a percent, a time to convert
-    (seconds) as a duration, a theme's volume as items per week."""
+    (hours, as backlog.objectives measures it) as a duration, a theme's volume as items per
+    week."""
     v = _num(value)
     if v is None:
         return MISSING
     if metric in RATES:
         return percent(v)
     if metric == "time_to_convert":
-        return duration(v)
+        return duration(v * 3600)
     if metric == "theme_volume":
         return f"{v:,.1f} a week"
     return f"{v:,.3g}"
@@ -790,7 +792,7 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
     themselves are written beside each bar.
 
     Columns: objective, metric, baseline, current, target, ci_low, ci_high; optional direction
-    ("up" | "down": said in the label), n. ``time_to_convert`` is read in seconds. An objective
+    ("up" | "down": said in the label), n, flag, detail. ``time_to_convert`` is read in hours. An objective
     not measured (no current value) or whose target equals its baseline is named, not drawn."""
     full = f"{title}: where each one stands, from its baseline (0) to its target (100%)"
     if table.empty:
@@ -830,7 +832,9 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
                     if lo is not None
                     else ""
                 )
-                + (f"<br>n = {count(r.get('n'))}" if _num(r.get("n")) is not None else ""),
+                + (f"<br>n = {count(r.get('n'))}" if _num(r.get("n")) is not None else "")
+                + (f"<br>flag: {_text(r.get('flag'))}" if _text(r.get("flag")) else "")
+                + (f"<br>{_text(r.get('detail'), 160)}" if _text(r.get("detail")) else ""),
             }
         )
     if not rows:
@@ -918,4 +922,487 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
         height=max(320, 180 + 70 * len(rows)) + bottom // 2,
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         margin={"b": bottom, "t": 110},
+    )
+
+
+# -- the results' figures: order, evidence, before/after, refinement checks ----------------------
+
+FITS_COLOURS = {True: "#4e79a7", False: "#bab0ac", None: "#4e79a7"}
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None or (not isinstance(value, bool | str) and pd.isna(value)):
+        return None
+    return bool(value)
+
+
+def order_figure(
+    table: pd.DataFrame,
+    *,
+    top_n: int | None = None,
+    title: str = "The backlog in evidence order",
+    limit: int = 30,
+) -> go.Figure:
+    """The ordered backlog as bars, rank 1 on top: each item's score with its interval, its
+    probability of being in the top N written beside it, blue while it fits the capacity and grey
+    beyond it; an item the product owner placed by an override is ringed and named with its
+    reason in the hover. Columns (b.order().table, a published snapshot's items): rank, item_id,
+    score, score_low, score_high; optional title, p_top_n, fits, reason, evidence_rank,
+    override_rank, override_reason.
+
+    Also draws the other tables a backlog result holds: a trade-off (rank_before, rank_after:
+    where each affected item goes) and the overrides (rank, reason: the positions asked for)."""
+    if "rank_before" in table and "rank_after" in table:
+        return _tradeoff_figure(table, title="Trade-off of the move")
+    if "score" not in table:
+        return _positions_figure(table)
+    full = f"{title}: score with its interval, blue while it fits the capacity"
+    if table.empty:
+        return _empty(full, "no open item to order")
+    rows = table.copy()
+    rows["_rank"] = pd.to_numeric(rows["rank"], errors="coerce")
+    rows = rows.sort_values(["_rank", "item_id"], na_position="last", kind="stable")
+    cut = rows.iloc[limit:]
+    rows = rows.head(limit).reset_index(drop=True)
+    labels = [
+        f"#{int(r['_rank'])} {_label(r, 40)}" if not pd.isna(r["_rank"]) else _label(r, 40)
+        for _, r in rows.iterrows()
+    ]
+    score = pd.to_numeric(rows["score"], errors="coerce")
+    low = pd.to_numeric(rows.get("score_low", pd.Series(index=rows.index, dtype=float)))
+    high = pd.to_numeric(rows.get("score_high", pd.Series(index=rows.index, dtype=float)))
+    fits = [_bool(v) for v in rows.get("fits", pd.Series([None] * len(rows)))]
+    overridden = [
+        _text(r.get("override_reason")) != "" or _num(r.get("override_rank")) is not None
+        for _, r in rows.iterrows()
+    ]
+    p_top = list(rows.get("p_top_n", pd.Series([None] * len(rows))))
+    top_words = f"p(top {top_n})" if top_n else "p(top N)"
+    hover = []
+    for i, r in rows.iterrows():
+        text = f"<b>{_label(r, 80)}</b><br>score {_score_text(score[i])}"
+        if _num(low[i]) is not None and _num(high[i]) is not None:
+            text += f" ({_score_text(low[i])} to {_score_text(high[i])})"
+        if _num(p_top[i]) is not None:
+            text += f"<br>{top_words}: {percent(p_top[i], 0)}"
+        if fits[i] is not None:
+            text += "<br>fits this cycle" if fits[i] else "<br>beyond the capacity"
+        if _text(r.get("reason")):
+            text += f"<br>{_text(r.get('reason'), 200)}"
+        if overridden[i]:
+            evidence = _num(r.get("evidence_rank"))
+            text += "<br>override" + (
+                f" (the evidence ranks it {int(evidence)})" if evidence is not None else ""
+            )
+            if _text(r.get("override_reason")):
+                text += f": {_text(r.get('override_reason'), 160)}"
+        hover.append(text)
+    fig = go.Figure(
+        go.Bar(
+            name="score",
+            y=labels,
+            x=[0.0 if v is None else v for v in (_num(v) for v in score)],
+            orientation="h",
+            marker={
+                "color": [FITS_COLOURS[f] for f in fits],
+                "line": {
+                    "width": [3 if o else 0 for o in overridden],
+                    "color": OVERRIDE_COLOUR,
+                },
+            },
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": list((high - score).clip(lower=0).fillna(0)),
+                "arrayminus": list((score - low).clip(lower=0).fillna(0)),
+                "thickness": 1.5,
+                "color": "#333333",
+            },
+            text=[f"{top_words} {percent(p, 0)}" if _num(p) is not None else "" for p in p_top],
+            textposition="outside",
+            textfont={"size": LABEL_FONT},
+            cliponaxis=False,
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+        )
+    )
+    notes = ["error bars: the score's interval from the Monte Carlo draws"]
+    if any(f is False for f in fits):
+        notes.append("grey: beyond this cycle's capacity (effort summed in rank order)")
+    if any(overridden):
+        notes.append("ringed: placed by the product owner's override (reason in the hover)")
+    unscored = rows[score.isna()]
+    if len(unscored):
+        notes.append(f"no score (bar at 0): {_names(list(unscored['item_id']))}")
+    if len(cut):
+        notes.append(f"{len(cut)} further items are in the table, not drawn")
+    bottom = footnote(fig, notes, gap=60)
+    top = max([v for v in (high.tolist() + score.tolist()) if _num(v) is not None] or [1.0])
+    return apply(
+        fig,
+        full,
+        xaxis={"title": {"text": "score"}, "range": [0, top * 1.3 or 1.0]},
+        yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
+        height=max(360, 180 + ROW_PX * len(labels)) + bottom // 2,
+        showlegend=False,
+        margin={"b": bottom, "t": 80},
+    )
+
+
+def _tradeoff_figure(table: pd.DataFrame, title: str) -> go.Figure:
+    """Each affected item from its rank before the move to its rank after, red when it falls out
+    of the capacity, green when it comes in."""
+    full = f"{title}: ranks before and after, and what slips out of capacity"
+    if table.empty:
+        return _empty(full, "nothing changes")
+    rows = table.reset_index(drop=True)
+    labels = [_label(r, 40) for _, r in rows.iterrows()]
+    fig = go.Figure()
+    for i, r in rows.iterrows():
+        before, after = _bool(r.get("fits_before")), _bool(r.get("fits_after"))
+        colour = (
+            WORSE if before and after is False else BETTER if after and not before else "#4e79a7"
+        )
+        losing = _text(r.get("objectives_losing"))
+        fig.add_trace(
+            go.Scatter(
+                x=[_num(r.get("rank_before")), _num(r.get("rank_after"))],
+                y=[labels[i], labels[i]],
+                mode="lines+markers",
+                line={"color": colour, "width": 2},
+                marker={"size": [8, 12], "symbol": ["circle-open", "circle"], "color": colour},
+                showlegend=False,
+                hovertemplate=f"{labels[i]}: rank %{{x}}"
+                + (f"<br>objectives losing: {losing}" if losing else "")
+                + "<extra></extra>",
+            )
+        )
+    bottom = footnote(
+        fig,
+        [
+            "open circle: rank before the move; filled: after",
+            "red: slips out of the capacity; green: comes in",
+        ],
+        gap=60,
+    )
+    return apply(
+        fig,
+        full,
+        xaxis={"title": {"text": "rank"}, "autorange": "reversed", "dtick": 1},
+        yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
+        height=max(320, 180 + ROW_PX * len(labels)) + bottom // 2,
+        margin={"b": bottom},
+    )
+
+
+def _positions_figure(table: pd.DataFrame) -> go.Figure:
+    """Overrides (or any item_id/rank table without scores): the rank asked for, reason in the
+    hover."""
+    full = "Overrides: the positions the product owner set, with their reasons"
+    if table.empty or "rank" not in table:
+        return _empty(full, "no override recorded")
+    rows = table.reset_index(drop=True)
+    active = [_bool(v) is not False for v in rows.get("active", pd.Series([True] * len(rows)))]
+    fig = go.Figure(
+        go.Scatter(
+            x=[_num(v) for v in rows["rank"]],
+            y=[_text(i) for i in rows["item_id"]],
+            mode="markers+text",
+            marker={
+                "symbol": "diamond",
+                "size": 14,
+                "color": [OVERRIDE_COLOUR if a else OTHER_COLOUR for a in active],
+            },
+            text=[_text(r.get("reason"), 50) for _, r in rows.iterrows()],
+            textposition="middle right",
+            textfont={"size": LABEL_FONT},
+            cliponaxis=False,
+            customdata=[
+                f"{_text(r['item_id'])} at rank {count(r['rank'])}"
+                + ("" if a else " (withdrawn)")
+                + f"<br>{_text(r.get('reason'), 200)}"
+                for (_, r), a in zip(rows.iterrows(), active, strict=True)
+            ],
+            hovertemplate="%{customdata}<extra></extra>",
+        )
+    )
+    return apply(
+        fig,
+        full,
+        xaxis={"title": {"text": "rank asked for"}, "dtick": 1, "rangemode": "tozero"},
+        yaxis={"title": {"text": "item"}},
+        height=max(300, 160 + ROW_PX * len(rows)),
+        showlegend=False,
+    )
+
+
+# evidence kinds drawn as dots with intervals (a quote has no number)
+EVIDENCE_KINDS = (
+    ("reach", "reach, users a week"),
+    ("dropoff", "drop-off at the step"),
+    ("dropoff_change", "drop-off change vs the previous window"),
+    ("churn_lift", "churn lift (times as often)"),
+    ("tickets", "tickets in the window"),
+    ("unique_problems", "unique problems"),
+    ("interview_mentions", "interview mentions"),
+)
+SHARES = ("dropoff", "dropoff_change")
+
+
+def evidence_figure(table: pd.DataFrame, *, title: str = "Evidence") -> go.Figure:
+    """An item's evidence ledger: one panel per kind of evidence (reach, drop-off, its change,
+    churn lift, tickets, unique problems, interview mentions), one dot per link with its interval,
+    green when the piece supports the item and grey when not; the detail sentence and the data's
+    date in the hover. Quotes are counted under the chart (the table holds them). Columns: kind,
+    link, value, low, high, supports, detail; optional item_id (several items: "item · link")."""
+    full = f"{title}: each piece with its interval, green when it argues for the item"
+    if table.empty:
+        return _empty(full, "no measurable link (no step, event, segment or theme it affects)")
+    quotes = table[table["kind"] == "quote"]
+    rows = table[table["kind"] != "quote"].copy()
+    rows["_value"] = pd.to_numeric(rows["value"], errors="coerce")
+    kinds = [(k, t) for k, t in EVIDENCE_KINDS if k in set(rows["kind"])]
+    kinds += [(k, str(k)) for k in sorted(set(rows["kind"]) - {k for k, _ in kinds})]
+    if not kinds:
+        return _empty(full, f"only quotes ({len(quotes)}), no number to draw")
+    several = "item_id" in rows and rows["item_id"].nunique() > 1
+    sizes = [max(1, int((rows["kind"] == k).sum())) for k, _ in kinds]
+    fig = make_subplots(
+        rows=len(kinds),
+        cols=1,
+        subplot_titles=[t for _, t in kinds],
+        row_heights=sizes,
+        vertical_spacing=min(0.12, 0.5 / len(kinds)),
+    )
+    for n, (kind, _) in enumerate(kinds, 1):
+        part = rows[rows["kind"] == kind]
+        labels = [
+            (f"{_text(r['item_id'])} · " if several else "") + _text(r.get("link"), 36)
+            for _, r in part.iterrows()
+        ]
+        value = part["_value"]
+        low = pd.to_numeric(part.get("low"), errors="coerce")
+        high = pd.to_numeric(part.get("high"), errors="coerce")
+        supports = [_bool(v) for v in part.get("supports", pd.Series([None] * len(part)))]
+        share = kind in SHARES
+        fig.add_trace(
+            go.Scatter(
+                name=kind,
+                x=list(value),
+                y=labels,
+                mode="markers+text",
+                marker={
+                    "size": 11,
+                    "color": [BETTER if s else OTHER_COLOUR for s in supports],
+                },
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": list((high - value).clip(lower=0).fillna(0)),
+                    "arrayminus": list((value - low).clip(lower=0).fillna(0)),
+                    "thickness": 1.5,
+                    "color": "#555555",
+                },
+                text=[_evidence_text(v, kind) for v in value],
+                textposition="top center",
+                textfont={"size": LABEL_FONT},
+                cliponaxis=False,
+                customdata=[
+                    f"{_text(r.get('detail'), 200) or _text(r.get('link'))}"
+                    + (f"<br>n = {count(r.get('n'))}" if _num(r.get("n")) is not None else "")
+                    + (
+                        f"<br>data up to {pd.Timestamp(r.get('as_of')):%Y-%m-%d %H:%M}"
+                        if r.get("as_of") is not None and not pd.isna(r.get("as_of"))
+                        else ""
+                    )
+                    for _, r in part.iterrows()
+                ],
+                hovertemplate="%{customdata}<extra></extra>",
+                showlegend=False,
+            ),
+            row=n,
+            col=1,
+        )
+        values = pd.to_numeric(pd.concat([value, low, high]), errors="coerce")
+        fig.update_xaxes(range=_padded(values), tickformat=".1%" if share else None, row=n, col=1)
+        if kind == "churn_lift":
+            fig.add_vline(x=1, line_width=1, line_color="#888888", row=n, col=1)
+    notes = ["green: argues for the item; grey: does not (hover: the sentence and its n)"]
+    if len(quotes):
+        notes.append(f"{len(quotes)} quotes are in the table (kind quote), not drawn")
+    bottom = footnote(fig, notes, gap=50)
+    fig.update_annotations(font_size=LABEL_FONT)
+    return apply(
+        fig,
+        full,
+        height=max(360, 140 + 70 * len(kinds) + 30 * sum(sizes)) + bottom // 2,
+        margin={"b": bottom, "t": 90},
+    )
+
+
+def _padded(values: pd.Series) -> list[float] | None:
+    """An axis range around ``values`` with room for the words written at the ends."""
+    found = values.dropna()
+    if found.empty:
+        return None
+    lo, hi = float(found.min()), float(found.max())
+    span = (hi - lo) or abs(hi) or 1.0
+    return [lo - 0.15 * span, hi + 0.3 * span]
+
+
+def _evidence_text(value: Any, kind: str) -> str:
+    v = _num(value)
+    if v is None:
+        return MISSING
+    if kind == "dropoff":
+        return percent(v)
+    if kind == "dropoff_change":
+        return signed_points(v)
+    if kind == "churn_lift":
+        return f"{v:.2g}x"
+    return count(round(v, 1))
+
+
+IMPACT_METRICS = (
+    ("adoption", "adoption: share of active users who did the event"),
+    ("conversion", "conversion at the step"),
+    ("tickets", "tickets of the theme per week"),
+)
+
+
+def impact_figure(table: pd.DataFrame, item_id: str = "", *, title: str | None = None) -> go.Figure:
+    """A shipped item's before/after: one panel per metric (adoption of its events, conversion at
+    its steps, tickets of its themes per week), each link a line from its value before the ship
+    date (open circle) to after it (filled), red or green when the change is significant (green:
+    the way the item meant it to go: adoption and conversion up, tickets down), grey when not;
+    the change with its 95% interval written beside it. Columns: metric, link, before, after,
+    change, ci_low, ci_high, significant; optional change_kind ("difference" | "ratio"), flag,
+    n_before, n_after, before_from, after_to."""
+    full = title or (
+        f"{_text(item_id) + ': ' if item_id else ''}before and after shipping, with the change's "
+        "95% interval"
+    )
+    if table.empty:
+        return _empty(full, "no linked metric to compare")
+    kinds = [(m, t) for m, t in IMPACT_METRICS if m in set(table["metric"])]
+    kinds += [(m, str(m)) for m in sorted(set(table["metric"]) - {m for m, _ in kinds})]
+    fig = make_subplots(
+        rows=len(kinds),
+        cols=1,
+        subplot_titles=[t for _, t in kinds],
+        row_heights=[max(1, int((table["metric"] == m).sum())) for m, _ in kinds],
+        vertical_spacing=min(0.15, 0.5 / len(kinds)),
+    )
+    for n, (metric, _) in enumerate(kinds, 1):
+        part = table[table["metric"] == metric]
+        rate = metric in ("adoption", "conversion")
+        for _, r in part.iterrows():
+            before, after = _num(r.get("before")), _num(r.get("after"))
+            significant = bool(_bool(r.get("significant")))
+            change = _num(r.get("change"))
+            good = change is not None and ((change < 1) if metric == "tickets" else (change > 0))
+            colour = (BETTER if good else WORSE) if significant else OTHER_COLOUR
+            ratio = str(r.get("change_kind") or ("ratio" if metric == "tickets" else "")) == "ratio"
+            said = _impact_change(change, r.get("ci_low"), r.get("ci_high"), ratio)
+            flag = _text(r.get("flag"))
+            label = _text(r.get("link"), 36)
+            shown = [percent(v) if rate else _score_text(v) for v in (before, after)]
+            fig.add_trace(
+                go.Scatter(
+                    x=[before, after],
+                    y=[label, label],
+                    mode="lines+markers+text",
+                    line={"color": colour, "width": 2},
+                    marker={
+                        "size": 12,
+                        "symbol": ["circle-open", "circle"],
+                        "color": colour,
+                        "line": {"width": 2, "color": colour},
+                    },
+                    text=["", said + (" (significant)" if significant else "")],
+                    textposition="top center",
+                    textfont={"size": LABEL_FONT},
+                    cliponaxis=False,
+                    showlegend=False,
+                    hovertemplate=f"{label}: before {shown[0]}, after {shown[1]}<br>{said}"
+                    + (f"<br>flag: {flag}" if flag else "")
+                    + "<extra></extra>",
+                ),
+                row=n,
+                col=1,
+            )
+        values = pd.to_numeric(pd.concat([part["before"], part["after"]]), errors="coerce")
+        fig.update_xaxes(range=_padded(values), tickformat=".1%" if rate else None, row=n, col=1)
+    notes = [
+        "open circle: before the ship date; filled: after (the same length of time)",
+        "green / red: a significant change the way the item meant it / the other way; grey: "
+        "not significant (the interval holds no change)",
+    ]
+    flagged = table[table.get("flag", pd.Series([""] * len(table))).fillna("").astype(str) != ""]
+    if len(flagged):
+        notes.append(
+            "flagged: "
+            + "; ".join(
+                f"{_text(r['link'])}: {_text(r['flag'])}" for _, r in flagged.head(4).iterrows()
+            )
+        )
+    bottom = footnote(fig, notes, gap=50)
+    fig.update_annotations(font_size=LABEL_FONT)
+    return apply(
+        fig,
+        full,
+        height=max(340, 160 + 60 * len(table) + 60 * len(kinds)) + bottom // 2,
+        margin={"b": bottom, "t": 90},
+    )
+
+
+def _impact_change(change: float | None, low: Any, high: Any, ratio: bool) -> str:
+    if change is None:
+        return f"change {MISSING}"
+    lo, hi = _num(low), _num(high)
+    if ratio:
+        text = f"x{change:.2g}"
+        interval = f" (95% CI x{lo:.2g} to x{hi:.2g})" if lo is not None and hi is not None else ""
+    else:
+        text = f"{100 * change:+.1f} pts"
+        interval = (
+            f" (95% CI {100 * lo:+.1f} to {100 * hi:+.1f})"
+            if lo is not None and hi is not None
+            else ""
+        )
+    return text + interval
+
+
+def checks_figure(table: pd.DataFrame, *, title: str = "Refinement checks") -> go.Figure:
+    """Which items are not ready and why: one row per item with a problem, one mark per check that
+    fails (no effort, no evidence link, larger than capacity, an unknown link), the detail in the
+    hover. Columns: item_id, check, detail; optional ready (rows of ready items are left out)."""
+    full = f"{title}: what keeps items from being ready"
+    problems = table
+    if "ready" in table:
+        problems = table[~table["ready"].fillna(False).astype(bool)]
+    if problems.empty:
+        return _empty(full, "every item is ready")
+    checks = sorted(problems["check"].astype(str).unique())
+    items = sorted(problems["item_id"].astype(str).unique())
+    fig = go.Figure(
+        go.Scatter(
+            x=[str(c) for c in problems["check"]],
+            y=[_text(i) for i in problems["item_id"]],
+            mode="markers",
+            marker={"symbol": "x", "size": 14, "color": WORSE},
+            customdata=[
+                f"<b>{_text(r['item_id'])}</b>: {_text(r['check'])}<br>{_text(r.get('detail'), 200)}"
+                for _, r in problems.iterrows()
+            ],
+            hovertemplate="%{customdata}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    return apply(
+        fig,
+        f"{full} ({len(items)} items)",
+        xaxis={"title": {"text": "check"}, "categoryorder": "array", "categoryarray": checks},
+        yaxis={"title": {"text": "item"}, "categoryorder": "array", "categoryarray": items[::-1]},
+        height=max(300, 160 + ROW_PX * len(items)),
     )
