@@ -545,6 +545,11 @@ def test_the_committed_config_is_the_built_in_default():
         ('[voice]\nsource = "emails"\n', "report.config_type"),
         ("[voice]\nquotes = 0\n", "report.config_type"),
         ("[voice]\nthemes = 5\n", "report.config_key"),
+        ('[backlog]\nframework = "kano"\n', "report.config_type"),
+        ("[backlog]\ntop = 0\n", "report.config_type"),
+        ("[backlog]\ncapacity = -1\n", "report.config_type"),
+        ('[backlog]\ncapacity = "12"\n', "report.config_type"),
+        ("[backlog]\nitems = 5\n", "report.config_key"),
         ("[funnel\n", "report.config_syntax"),
     ],
 )

@@ -1,5 +1,5 @@
 """conf/report.toml: the tables the report's sections read ([report], [funnel], [retention], [churn],
-[segments], [health], [voice]).
+[segments], [health], [voice], [backlog]).
 
 Other tables in the same file belong to other parts (delivery, runner) and are read by their own
 loaders; this one checks only its own: an unknown key or a value of the wrong type is a
@@ -81,6 +81,15 @@ class VoiceTable:
 
 
 @dataclass(frozen=True)
+class BacklogTable:
+    framework: str = "rice"
+    top: int = 10
+    capacity: float = 0.0
+    backlog: str = ""
+    shipped_weeks: int = 12
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     """The report's settings; ``path`` is the file they came from (None: built-in defaults)."""
 
@@ -91,6 +100,7 @@ class ReportConfig:
     segments: SegmentsTable = field(default_factory=SegmentsTable)
     health: HealthTable = field(default_factory=HealthTable)
     voice: VoiceTable = field(default_factory=VoiceTable)
+    backlog: BacklogTable = field(default_factory=BacklogTable)
     path: str | None = None
 
 
@@ -102,6 +112,7 @@ TABLES = {
     "segments": SegmentsTable,
     "health": HealthTable,
     "voice": VoiceTable,
+    "backlog": BacklogTable,
 }
 # value checks beyond the type: (test, what is expected)
 LIMITS: dict[tuple[str, str], tuple[Any, str]] = {
@@ -129,6 +140,16 @@ LIMITS: dict[tuple[str, str], tuple[Any, str]] = {
     ("voice", "top"): (lambda v: 1 <= v <= 30, "a number of themes from 1 to 30"),
     ("voice", "quote_themes"): (lambda v: 0 <= v <= 10, "a number of themes from 0 to 10"),
     ("voice", "quotes"): (lambda v: 1 <= v <= 5, "a number of quotes from 1 to 5"),
+    ("backlog", "framework"): (
+        lambda v: v in ("rice", "ice", "wsjf", "value_effort"),
+        '"rice", "ice", "wsjf" or "value_effort"',
+    ),
+    ("backlog", "top"): (lambda v: 1 <= v <= 50, "a number of items from 1 to 50"),
+    ("backlog", "capacity"): (
+        lambda v: v >= 0,
+        "person-weeks, 0 or more (0: [planning] capacity of conf/product.toml)",
+    ),
+    ("backlog", "shipped_weeks"): (lambda v: 1 <= v <= 104, "a number of weeks from 1 to 104"),
 }
 
 
