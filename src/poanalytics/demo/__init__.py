@@ -239,7 +239,7 @@ addresses use the reserved `.example` domain. The same arguments always give the
 | `events.parquet` | {files.events_rows:,} product events: user_id, event, timestamp (UTC), session_id, properties (JSON text: platform, plan, country, page, step, ...) |
 | `tickets.csv` | {files.tickets_rows:,} support tickets, Zendesk CSV export columns; `Requester external id` is the user_id |
 | `notes/*.md` | {files.notes_count} interview notes: YAML front matter (id, participant, user_id, date, segment, title), `> quote #tag` highlights, `[tag, tag] text` lines |
-| `backlog.csv` | {files.backlog_items} backlog items (id, title, description, effort, themes, funnel_step) |
+| `backlog.csv` | {files.backlog_items} backlog items in the poanalytics columns (id, title, description, effort in points, status, shipped_at, objectives, steps, events, themes, segment, moscow, impact, WSJF inputs); conf/product.toml reads it |
 
 Data covers the {files.weeks} weeks before {files.end} (a Monday, 00:00 UTC), stopping just before it.
 {f.get("people", 0):,.0f} people visit, {files.signed_up:,} sign up, {f.get("activated", 0):,.0f} activate.
