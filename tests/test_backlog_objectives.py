@@ -330,3 +330,11 @@ def test_theme_volume_of_a_segment_counts_tickets_joined_to_its_users(wb, tmp_pa
     assert (row.current, row.n) == (2.0, 2)  # t1, t2
     assert row.flag == "unjoined;no_previous_data"  # no ticket at all in [day 0, 7)
     assert "1 of the theme's tickets could not be joined to a user" in row.detail
+
+
+def test_theme_volume_before_any_voice_refresh_is_no_data(wb):
+    load(wb, FUNNEL)
+    obj = Objective("crash", metric="theme_volume", theme="crash", baseline=4, target=1)
+    with pytest.warns(poa.PoaWarning, match="voice_refresh"):
+        row = rows(wb, config(obj)).loc["crash"]
+    assert math.isnan(row.current) and row.flag == "no_data"

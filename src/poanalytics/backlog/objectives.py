@@ -507,6 +507,14 @@ def theme_volume(
     """Tickets of ``theme`` created in [lo, hi), per week; Garwood interval."""
     from ..voice.people import check_theme, current, people_ctes
 
+    refreshed = fetch_one(con, "SELECT count(*) FROM voice_items")
+    if not refreshed or not refreshed[0]:
+        return Measure(
+            None,
+            window=(lo, hi),
+            flags=["no_data"],
+            detail="no ticket or note has been read yet: load tickets and run wb.voice_refresh()",
+        )
     check_theme(con, theme)
     p = Params()
     plo, phi = p.add(lo) + "::TIMESTAMPTZ", p.add(hi) + "::TIMESTAMPTZ"
