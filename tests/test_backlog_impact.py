@@ -28,7 +28,7 @@ from poanalytics.backlog.impact import (
 from poanalytics.backlog.model import Funnel, Item, Planning, ProductConfig
 from poanalytics.demo import stories as st
 from tests.journeys import T0, load
-from tests.test_backlog_objectives import FUNNEL
+from tests.test_backlog_objectives import FUNNEL, demo_conversion, read_demo_events
 from tests.voice_journeys import put_voice
 
 D = 86400
@@ -194,7 +194,6 @@ def test_an_unknown_event_is_refused(wb):
 # -- the demo: BL-101 fixes the Android crash, shipped 2026-11-02 ---------------------------------
 
 STEPS = ["signed_up", "onboarding_started", "profile_completed"]
-WINDOW = pd.Timedelta(days=7)
 DEMO = ProductConfig(
     path="conf/product.toml",
     planning=Planning(period_weeks=3),
@@ -211,29 +210,9 @@ BL101 = Item(
 )
 
 
-def android_conversion(events: pd.DataFrame, lo, hi, end) -> tuple[int, int]:
-    """(reached profile_completed, reached onboarding_started) of the Android users signing up in
-    [lo, hi) whose 7-day window closed by ``end`` (one sign-up each: one attempt each)."""
-    first = {n: events[events.event == n][["user_id", "timestamp"]] for n in STEPS}
-    sign = events[(events.event == "signed_up") & (events.platform == "android")]
-    sign = sign[(sign.timestamp >= lo) & (sign.timestamp < hi) & (sign.timestamp + WINDOW <= end)]
-    t1 = sign[["user_id", "timestamp"]].rename(columns={"timestamp": "t1"})
-    on = first["onboarding_started"].merge(t1, on="user_id")
-    on = on[(on.timestamp >= on.t1) & (on.timestamp - on.t1 <= WINDOW) & (on.timestamp <= end)]
-    t2 = on.groupby("user_id").timestamp.min().rename("t2").reset_index().merge(t1, on="user_id")
-    pc = first["profile_completed"].merge(t2, on="user_id")
-    pc = pc[(pc.timestamp >= pc.t2) & (pc.timestamp - pc.t1 <= WINDOW) & (pc.timestamp <= end)]
-    return pc.user_id.nunique(), len(t2)
-
-
 @pytest.fixture(scope="module")
 def demo_events(demo10k_files) -> pd.DataFrame:
-    e = pd.read_parquet(
-        demo10k_files.events, columns=["user_id", "event", "timestamp", "properties"]
-    )
-    e["timestamp"] = pd.to_datetime(e.timestamp, utc=True)
-    e["platform"] = e.properties.str.extract(r'"platform":"([^"]*)"', expand=False)
-    return e
+    return read_demo_events(demo10k_files)
 
 
 def test_bl101_shows_the_fix_in_android_conversion_and_crash_tickets(
@@ -246,8 +225,8 @@ def test_bl101_shows_the_fix_in_android_conversion_and_crash_tickets(
     assert (lo_bug, hi_bug) == (ship - pd.Timedelta(weeks=3), ship)  # 3 weeks before = the bug
     t = before_after(demo10k_wb.con, DEMO, BL101, as_of=None).set_index("metric")
     conv = t.loc["conversion"]
-    xb, nb = android_conversion(e, ship - pd.Timedelta(weeks=3), ship, end)
-    xa, na = android_conversion(e, ship, end, end)
+    xb, nb = demo_conversion(e, ship - pd.Timedelta(weeks=3), ship, end, "android")
+    xa, na = demo_conversion(e, ship, end, end, "android")
     assert (conv.n_before, conv.n_after) == (nb, na)
     assert (conv.before, conv.after) == (pytest.approx(xb / nb), pytest.approx(xa / na))
     assert conv.before == pytest.approx(st.ANDROID_BUG_PROFILE_RATE, abs=0.08)  # ~30%

@@ -338,3 +338,140 @@ def test_theme_volume_before_any_voice_refresh_is_no_data(wb):
     with pytest.warns(poa.PoaWarning, match="voice_refresh"):
         row = rows(wb, config(obj)).loc["crash"]
     assert math.isnan(row.current) and row.flag == "no_data"
+
+
+# -- the demo (10,000 users; its product file's objectives) -------------------------------------
+
+DEMO_STEPS = ["signed_up", "onboarding_started", "profile_completed"]
+WINDOW = pd.Timedelta(days=7)
+N = pd.Timedelta(days=28)
+
+
+def read_demo_events(files) -> pd.DataFrame:
+    """The demo's events.parquet with UTC times and each event's platform."""
+    e = pd.read_parquet(files.events, columns=["user_id", "event", "timestamp", "properties"])
+    e["timestamp"] = pd.to_datetime(e.timestamp, utc=True)
+    e["platform"] = e.properties.str.extract(r'"platform":"([^"]*)"', expand=False)
+    return e
+
+
+@pytest.fixture(scope="module")
+def demo_events(demo10k_files) -> pd.DataFrame:
+    return read_demo_events(demo10k_files)
+
+
+def demo_conversion(events: pd.DataFrame, lo, hi, end, platform=None) -> tuple[int, int]:
+    """(reached profile_completed, reached onboarding_started) of the users (of ``platform``) signing up in
+    [lo, hi) whose 7-day window closed by ``end`` (one sign-up each: one attempt each)."""
+    first = {n: events[events.event == n][["user_id", "timestamp"]] for n in DEMO_STEPS}
+    sign = events[events.event == "signed_up"]
+    if platform:
+        sign = sign[sign.platform == platform]
+    sign = sign[(sign.timestamp >= lo) & (sign.timestamp < hi) & (sign.timestamp + WINDOW <= end)]
+    t1 = sign[["user_id", "timestamp"]].rename(columns={"timestamp": "t1"})
+    on = first["onboarding_started"].merge(t1, on="user_id")
+    on = on[(on.timestamp >= on.t1) & (on.timestamp - on.t1 <= WINDOW) & (on.timestamp <= end)]
+    t2 = on.groupby("user_id").timestamp.min().rename("t2").reset_index().merge(t1, on="user_id")
+    pc = first["profile_completed"].merge(t2, on="user_id")
+    pc = pc[(pc.timestamp >= pc.t2) & (pc.timestamp - pc.t1 <= WINDOW) & (pc.timestamp <= end)]
+    return pc.user_id.nunique(), len(t2)
+
+
+DEMO_CONFIG = ProductConfig(
+    path="conf/product.toml",
+    planning=Planning(period_weeks=4),
+    funnel=Funnel((*DEMO_STEPS, "project_created", "activated"), window="7d"),
+    objectives=(
+        Objective(
+            "finish_onboarding",
+            metric="conversion",
+            step="profile_completed",
+            baseline=0.8,
+            target=0.88,
+        ),
+        Objective(
+            "keep_starter",
+            metric="churn_rate",
+            segment={"plan": ["starter"]},
+            baseline=0.55,
+            target=0.35,
+        ),
+        Objective(
+            "fewer_crash_tickets",
+            metric="theme_volume",
+            theme="onboarding_crash",
+            baseline=10,
+            target=1,
+        ),
+        Objective("teams_retain", metric="retention", week=4, baseline=0.3, target=0.4),
+    ),
+)
+
+
+def demo_churn(events: pd.DataFrame, lo, hi, end) -> tuple[int, int]:
+    """(churned in [lo, hi), active at lo) of the Starter users by L2 (N = 28 days)."""
+    e = events[events.timestamp <= end].sort_values(["user_id", "timestamp"], kind="stable")
+    nxt = e.groupby("user_id").timestamp.shift(-1)
+    at = e.timestamp + N
+    gone = e.user_id[(nxt.isna() | (nxt - e.timestamp > N)) & (at >= lo) & (at < hi)]
+    active = set(e.user_id[(e.timestamp <= lo) & (e.timestamp > lo - N)])
+    plan = e.properties.str.extract(r'"plan":"([^"]*)"', expand=False).replace("", None)
+    first = e.assign(plan=plan).dropna(subset=["plan"]).sort_values("timestamp", kind="stable")
+    starter = set(first.groupby("user_id").plan.first().loc[lambda s: s == "starter"].index)
+    active &= starter
+    return len(active & set(gone)), len(active)
+
+
+def demo_retention(
+    events: pd.DataFrame, end, week: int = 4, weeks: int = 4
+) -> tuple[int, int, str]:
+    """(back in week ``week``, cohort users) of the ``weeks`` latest sign-up cohorts (Mondays)
+    whose week ``week`` is over by ``end``."""
+    e = events[events.timestamp <= end]
+    monday = (end - pd.Timedelta(days=end.weekday())).normalize()
+    last = monday - pd.Timedelta(weeks=week + 1)
+    first = last - pd.Timedelta(weeks=weeks - 1)
+    sign = e[e.event == "signed_up"].groupby("user_id").timestamp.min()
+    cohort = (sign - pd.to_timedelta(sign.dt.day_of_week, unit="D")).dt.normalize()
+    cohort = cohort[(cohort >= first) & (cohort <= last)]
+    merged = e.merge(cohort.rename("c").reset_index(), on="user_id")
+    start = merged.c + pd.Timedelta(weeks=week)
+    back = merged.user_id[
+        (merged.timestamp >= start) & (merged.timestamp < start + pd.Timedelta(weeks=1))
+    ]
+    return back.nunique(), len(cohort), f"{first:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
+def test_the_demo_objectives_match_pandas(demo10k_wb, demo10k_files, demo_events):
+    e = demo_events
+    end = e.timestamp.max()
+    lo, plo = end - pd.Timedelta(weeks=4), end - pd.Timedelta(weeks=8)
+    t = measure(demo10k_wb.con, DEMO_CONFIG, as_of=None).set_index("objective")
+    # measured, none failed; the last week's sign-ups are still in their 7-day window
+    assert t.flag.fillna("").to_dict() == {k: "" for k in t.index} | {
+        "finish_onboarding": "incomplete"
+    }
+    assert (t.as_of == end).all()
+    conv = t.loc["finish_onboarding"]
+    x, n = demo_conversion(e, lo, end, end)
+    px, pn = demo_conversion(e, plo, lo, end)
+    assert (conv.n, conv.current, conv.previous) == (
+        n,
+        pytest.approx(x / n),
+        pytest.approx(px / pn),
+    )
+    churn = t.loc["keep_starter"]
+    x, n = demo_churn(e, lo, end, end)
+    assert (churn.n, churn.current) == (n, pytest.approx(x / n))
+    px, pn = demo_churn(e, plo, lo, end)
+    assert churn.previous == pytest.approx(px / pn) and n > 400 and pn > 400
+    tickets = pd.read_csv(demo10k_files.tickets, dtype=str)
+    created = pd.to_datetime(tickets["Created at"], utc=True)
+    crash = tickets.Tags.str.contains("android") & tickets.Tags.str.contains("bug")
+    count = int((crash & (created >= lo) & (created < end)).sum())
+    crash_row = t.loc["fewer_crash_tickets"]
+    assert (crash_row.n, crash_row.current) == (count, pytest.approx(count / 4)) and count > 20
+    ret = t.loc["teams_retain"]
+    x, n, span = demo_retention(e, end)
+    assert (ret.n, ret.current) == (n, pytest.approx(x / n))
+    assert span in ret.detail and n > 1000
