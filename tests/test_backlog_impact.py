@@ -95,6 +95,14 @@ def test_conversion_before_and_after_with_in_progress_users_left_out(wb):
     )
 
 
+def test_the_result_carries_sql_params_and_a_figure(wb):
+    load(wb, FUNNEL)
+    result = run_impact(wb.con, ImpactQuery(CFG, shipped(steps=("c",), events=("c",)), as_of=AS_OF))
+    assert "-- conversion c" in result.sql and "-- adoption c" in result.sql
+    assert set(result.params) == {"conversion:c", "adoption:c"} and result.as_of == AS_OF
+    assert "BL-1" in str(result.figure().to_dict()["layout"]["title"])
+
+
 def test_adoption_is_the_share_of_active_users_doing_the_event(wb):
     load(wb, FUNNEL)
     row = table(wb, shipped(events=("c",))).loc[("adoption", "c")]

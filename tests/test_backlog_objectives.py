@@ -153,11 +153,11 @@ def test_a_broken_objective_is_a_flagged_row_and_the_others_are_measured(wb):
 # -- time to convert ----------------------------------------------------------------------------
 
 
-def test_time_to_convert_is_the_median_seconds_over_closed_windows(wb):
+def test_time_to_convert_is_the_median_hours_over_closed_windows(wb):
     load(wb, FUNNEL)
-    obj = Objective("fast", metric="time_to_convert", step="c", baseline=3 * H, target=H)
+    obj = Objective("fast", metric="time_to_convert", step="c", baseline=3, target=1)
     row = rows(wb, config(obj)).loc["fast"]
-    assert (row.current, row.n, row.unit) == (1.5 * H, 2, "seconds")  # u1 1 h, u3 2 h; u5 is open
+    assert (row.current, row.n, row.unit) == (1.5, 2, "hours")  # u1 1 h, u3 2 h; u5 is open
     assert math.isnan(row.ci_low) and "small_sample" in row.flag  # n < 6: no 95% interval
     assert row.previous == 0.0  # p1 converted at the same instant
 

@@ -239,19 +239,10 @@ class ImpactResult(MetricResult):
     as_of: pd.Timestamp | None = None
 
     def figure(self):
-        """Before and after of each linked metric, with the change's interval
-        (``charts.backlog.impact_figure``, when the charts provide it)."""
-        import importlib
+        """Before and after of each linked metric, with the change's interval."""
+        from ..charts.backlog import impact_figure
 
-        charts = importlib.import_module("poanalytics.charts.backlog")
-        draw = getattr(charts, "impact_figure", None)
-        if draw is None:
-            raise BacklogError(
-                "there is no before/after chart yet: the numbers are in .table",
-                code="backlog.impact_figure",
-                hint="read result.table (before, after, change, ci_low, ci_high per linked metric)",
-            )
-        return draw(self.table, self.query.item.item_id)
+        return impact_figure(self.table, self.query.item.item_id)
 
 
 @metric_boundary("backlog")

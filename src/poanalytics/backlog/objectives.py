@@ -7,7 +7,7 @@ computed here, never typed in. The rules (docs/backlog.md, "Objectives"):
 evidence window is ``[as_of - period_weeks x 7 days, as_of)`` ([planning] period_weeks, default
 4); the previous window is the same length just before it. ``current`` is the metric over the
 evidence window, ``trend`` = current - previous (in the metric's own unit: points of a rate as a
-fraction, seconds, items per week), NULL when either window has no value.
+fraction, hours, items per week), NULL when either window has no value.
 
 **Metrics** (each reuses the metric engine or the voice tables, with their rules):
 
@@ -17,8 +17,8 @@ fraction, seconds, items per week), NULL when either window has no value.
   users whose conversion window has closed by ``as_of`` (F12, F15: users still in their window
   are in progress, reported in ``detail``, never failures, and early converters alone never make
   a rate). ``n`` = users who reached ``from_step`` with their window closed. 95% Wilson interval.
-* ``time_to_convert``: the median time in **seconds** (the funnel's unit; baseline and target in
-  seconds too, e.g. 86400 for a day) from ``from_step`` to ``step`` over the same
+* ``time_to_convert``: the median time in **hours** (baseline and target in hours too, e.g. 24
+  for a day) from ``from_step`` to ``step`` over the same
   users who reached ``step`` (window closed; F11: from the attempt that gave the user's result).
   95% distribution-free interval of the median: the order statistics x(l) .. x(n+1-l) with l the
   largest rank such that P(B <= l - 1) <= 2.5% for B ~ Binomial(n, 1/2) (coverage >= 95%); with
@@ -118,7 +118,7 @@ COLUMNS = [
 ]
 UNITS = {
     "conversion": "share",
-    "time_to_convert": "seconds",
+    "time_to_convert": "hours",
     "retention": "share",
     "churn_rate": "share",
     "theme_volume": "items per week",
@@ -348,32 +348,32 @@ def _time_to_convert(
         p = Params()
         w_us = p.add(res.plan.window * 1_000_000)
         end = p.add(as_of) + "::TIMESTAMPTZ"
-        sql = f"""SELECT (epoch_us(t{k}) - epoch_us(t{j})) / 1e6 AS seconds
+        sql = f"""SELECT (epoch_us(t{k}) - epoch_us(t{j})) / 3.6e9 AS hours
             FROM {res.per_user_table}
-            WHERE depth >= {k} AND epoch_us(entered) + {w_us} <= epoch_us({end}) ORDER BY seconds"""
+            WHERE depth >= {k} AND epoch_us(entered) + {w_us} <= epoch_us({end}) ORDER BY hours"""
         used = p.used_in(sql)
-        seconds = fetch_df(con, sql, used).seconds.to_numpy()
+        hours = fetch_df(con, sql, used).hours.to_numpy()
     finally:
         res.close()
     m = Measure(
         None,
-        n=len(seconds),
+        n=len(hours),
         sql=res.sql + ";\n" + sql,
         params={**res.params, **used},
         window=(lo, hi),
         warnings=list(res.warnings),
     )
-    if not len(seconds):
+    if not len(hours):
         m.flags.append("no_data")
         m.detail = f"no user who entered in the window reached {obj.step} with the window closed"
         return m
-    med, low, high = median_interval(seconds)
+    med, low, high = median_interval(hours)
     m.value, m.low, m.high = med, _none(low), _none(high)
     m.detail = (
-        f"median {med / 3600:.2f} h from {steps[j - 1]} to {obj.step} over {len(seconds):,} users "
+        f"median {med:.2f} h from {steps[j - 1]} to {obj.step} over {len(hours):,} users "
         "whose window has closed"
     )
-    if len(seconds) < SMALL_SAMPLE:
+    if len(hours) < SMALL_SAMPLE:
         m.flags.append("small_sample")
     return m
 
