@@ -135,6 +135,8 @@ def test_wsjf_breakdown_stacks_the_cost_of_delay_parts():
     score = by_name["WSJF with its interval"]
     assert list(score.x) == pytest.approx(list(rows.wsjf))
     assert "WSJF = cost of delay / job size" in [a.text for a in fig.layout.annotations]
+    # p_top_n counts RICE's top N (b.scores()): said so beside a WSJF score
+    assert score.text[0] == "8.67 · p(top N) by RICE 97%"
 
 
 def test_breakdown_without_intervals_unscored_items_one_item_and_none():
@@ -339,6 +341,7 @@ def test_objectives_target_equal_to_baseline_one_objective_and_none():
 def test_objective_values_read_as_their_metric():
     assert charts.objective_value(0.8421, "conversion") == "84.2%"
     assert charts.objective_value(26, "time_to_convert") == "1 d 2 h"  # hours
+    assert charts.objective_value(3600 * 26, "time_to_convert", "seconds") == "1 d 2 h"
     assert charts.objective_value(None, "churn_rate") == "—"
 
 

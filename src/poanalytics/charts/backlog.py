@@ -226,9 +226,9 @@ FACTORS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("effort_weeks", "effort (person-weeks)", "number"),
     ),
     "ice": (
-        ("impact", "impact", "number"),
-        ("confidence", "confidence", "percent"),
-        ("ease", "ease", "number"),
+        ("ice_impact", "impact (1 to 10)", "number"),
+        ("ice_confidence", "confidence (1 to 10)", "number"),
+        ("ease", "ease (1 to 10)", "number"),
     ),
     "wsjf": (("job_size", "job size", "number"),),
 }
@@ -257,11 +257,13 @@ def score_breakdown_figure(
     top_n: int | None = None,
     title: str | None = None,
     limit: int = 20,
+    p_framework: str = "rice",
 ) -> go.Figure:
     """One row per item (best score on top), one panel per factor of the framework's formula and a
     last panel with the score, its Monte Carlo interval as an error bar and the probability of
-    being in the top N beside it. RICE: reach, impact, confidence, effort; ICE: impact,
-    confidence (and ease when the table has it); WSJF: the cost of delay stacked from its parts
+    being in the top N beside it (``p_framework``: the framework whose top N ``p_top_n`` counts;
+    b.scores() counts RICE's). RICE: reach, impact, confidence, effort; ICE: ice_impact,
+    ice_confidence, ease (1 to 10 each); WSJF: the cost of delay stacked from its parts
     (business value, time criticality, risk reduction), then job size.
 
     Columns: item_id, the framework's score and its ``<score>_low`` / ``<score>_high`` (e.g. rice,
@@ -348,6 +350,8 @@ def score_breakdown_figure(
     high = pd.to_numeric(rows[f"{framework}_high"], errors="coerce") if has_interval else nothing
     p_top = rows["p_top_n"] if "p_top_n" in rows else pd.Series([None] * len(rows))
     top_words = f"p(top {top_n})" if top_n else "p(top N)"
+    if p_framework != framework:  # p_top_n is the chance of the top N of another framework
+        top_words += f" by {p_framework.upper()}"
     words = [
         f"{_score_text(s)} · {top_words} {percent(p, 0)}" if _num(p) is not None else _score_text(s)
         for s, p in zip(score, p_top, strict=True)
@@ -761,17 +765,17 @@ def impact_map_figure(
 # -- objectives ---------------------------------------------------------------------------------
 
 
-def objective_value(value: Any, metric: str) -> str:
-    """An objective's number as a reader reads it: a share as a percent, a time to convert
-    (hours, as backlog.objectives measures it) as a duration, a theme's volume as items per
-    week."""
+def objective_value(value: Any, metric: str, unit: Any = None) -> str:
+    """An objective's number as a reader reads it: a share as a percent, a time to convert as a
+    duration (in hours, as backlog.objectives measures it; ``unit`` "seconds" is read too), a
+    theme's volume as items per week."""
     v = _num(value)
     if v is None:
         return MISSING
     if metric in RATES:
         return percent(v)
     if metric == "time_to_convert":
-        return duration(v * 3600)
+        return duration(v if unit == "seconds" else v * 3600)
     if metric == "theme_volume":
         return f"{v:,.1f} a week"
     return f"{v:,.3g}"
@@ -792,7 +796,8 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
     themselves are written beside each bar.
 
     Columns: objective, metric, baseline, current, target, ci_low, ci_high; optional direction
-    ("up" | "down": said in the label), n, flag, detail. ``time_to_convert`` is read in hours. An objective
+    ("up" | "down": said in the label), n, unit, flag, detail. ``time_to_convert`` is in hours
+    (unless ``unit`` says "seconds"). An objective
     not measured (no current value) or whose target equals its baseline is named, not drawn."""
     full = f"{title}: where each one stands, from its baseline (0) to its target (100%)"
     if table.empty:
@@ -802,6 +807,7 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
     for _, r in table.iterrows():
         base, target = _num(r.get("baseline")), _num(r.get("target"))
         metric = str(r.get("metric") or "")
+        unit = r.get("unit")
         if base is None or target is None or base == target:
             skipped.append(f"{_text(r['objective'])} (target equals baseline)")
             continue
@@ -813,11 +819,11 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
         direction = str(r.get("direction") or ("up" if target > base else "down"))
         arrow = "higher is better" if direction == "up" else "lower is better"
         words = (
-            f"{objective_value(r.get('current'), metric)} now · target "
-            f"{objective_value(target, metric)} · baseline {objective_value(base, metric)}"
+            f"{objective_value(r.get('current'), metric, unit)} now · target "
+            f"{objective_value(target, metric, unit)} · baseline {objective_value(base, metric, unit)}"
         )
         if now is None:
-            words = f"not measured · target {objective_value(target, metric)}"
+            words = f"not measured · target {objective_value(target, metric, unit)}"
         rows.append(
             {
                 "label": f"{_text(r['objective'], 30)}<br><sup>{_text(metric)}, {arrow}</sup>",
@@ -827,8 +833,8 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
                 "words": words,
                 "hover": f"<b>{_text(r['objective'])}</b>: {_text(metric)} ({arrow})<br>{words}"
                 + (
-                    f"<br>95% interval {objective_value(r.get('ci_low'), metric)} to "
-                    f"{objective_value(r.get('ci_high'), metric)}"
+                    f"<br>95% interval {objective_value(r.get('ci_low'), metric, unit)} to "
+                    f"{objective_value(r.get('ci_high'), metric, unit)}"
                     if lo is not None
                     else ""
                 )
@@ -942,6 +948,7 @@ def order_figure(
     top_n: int | None = None,
     title: str = "The backlog in evidence order",
     limit: int = 30,
+    framework: str = "rice",
 ) -> go.Figure:
     """The ordered backlog as bars, rank 1 on top: each item's score with its interval, its
     probability of being in the top N written beside it, blue while it fits the capacity and grey
@@ -978,6 +985,8 @@ def order_figure(
     ]
     p_top = list(rows.get("p_top_n", pd.Series([None] * len(rows))))
     top_words = f"p(top {top_n})" if top_n else "p(top N)"
+    if framework != "rice":  # b.scores() counts the chance of RICE's top N
+        top_words += " by RICE"
     hover = []
     for i, r in rows.iterrows():
         text = f"<b>{_label(r, 80)}</b><br>score {_score_text(score[i])}"
