@@ -255,3 +255,38 @@ def test_bl101_shows_the_fix_in_android_conversion_and_crash_tickets(
     assert row.after == pytest.approx(after / ((end - ship) / pd.Timedelta(weeks=1)))
     assert row.significant and row.ci_high < 1  # the tickets fell
     assert "short_after" in row.flag  # the data ends 2 weeks after the ship date, not 3
+
+
+def test_bl101_from_the_project_product_file_and_the_demo_backlog(
+    demo10k_wb, demo10k_files, demo_events
+):
+    """The real conf/product.toml (4 weeks a side) and the demo's backlog.csv, as b.impact reads
+    them: BL-101's crash events, conversion and tickets all move the way the fix meant."""
+    from poanalytics.backlog.config import read_product
+    from poanalytics.backlog.items import read_items
+    from tests.conftest import ROOT
+
+    cfg = read_product(ROOT / "conf" / "product.toml")
+    item = next(i for i in read_items(cfg, demo10k_files.backlog).items if i.item_id == "BL-101")
+    assert (item.status, item.segment) == ("shipped", {"platform": ["android"]})
+    t = before_after(demo10k_wb.con, cfg, item, as_of=None).set_index("metric")
+    assert list(t.index) == ["adoption", "tickets", "conversion"]
+    e = demo_events
+    end, ship = e.timestamp.max(), pd.Timestamp("2026-11-02", tz="UTC")
+    lo = ship - pd.Timedelta(weeks=cfg.planning.period_weeks)
+    xb, nb = demo_conversion(e, lo, ship, end, "android")
+    xa, na = demo_conversion(e, ship, end, end, "android")
+    conv = t.loc["conversion"]
+    assert (conv.before, conv.after) == (pytest.approx(xb / nb), pytest.approx(xa / na))
+    assert conv.significant and conv.change > 0.25
+    # adoption of app_error: Android users active in the window (platform on their first event)
+    first = e.dropna(subset=["platform"]).sort_values("timestamp", kind="stable")
+    android = set(first.groupby("user_id").platform.first().loc[lambda s: s == "android"].index)
+    for (a, b), side in (((lo, ship), "before"), ((ship, end), "after")):
+        w = e[(e.timestamp >= a) & (e.timestamp < b) & e.user_id.isin(android)]
+        crashed = w.user_id[w.event == "app_error"].nunique()
+        assert t.loc["adoption", side] == pytest.approx(crashed / w.user_id.nunique())
+    crash = t.loc["adoption"]
+    assert crash.link == "app_error" and crash.significant and crash.ci_high < 0
+    tickets = t.loc["tickets"]
+    assert tickets.significant and tickets.ci_high < 1 and tickets.n_before > 30

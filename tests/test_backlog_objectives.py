@@ -475,3 +475,14 @@ def test_the_demo_objectives_match_pandas(demo10k_wb, demo10k_files, demo_events
     x, n, span = demo_retention(e, end)
     assert (ret.n, ret.current) == (n, pytest.approx(x / n))
     assert span in ret.detail and n > 1000
+
+
+def test_every_objective_of_the_project_product_file_is_measured_on_the_demo(demo10k_wb):
+    from poanalytics.backlog.config import read_product
+    from tests.conftest import ROOT
+
+    cfg = read_product(ROOT / "conf" / "product.toml")
+    t = measure(demo10k_wb.con, cfg, as_of=None)
+    assert list(t.objective) == [o.name for o in cfg.objectives] and len(t) >= 3
+    assert t.current.notna().all() and t.ci_low.notna().all() and (t.n > 0).all()
+    assert not t.flag.fillna("").str.contains(r"\.").any()  # no error code: nothing failed
