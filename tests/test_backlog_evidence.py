@@ -168,10 +168,13 @@ def test_segment_narrows_every_link(small):
         segment={"platform": ["android"]},
     )
     got = rows(run(small, [item], quotes=0).table, "BL-2")
-    # android (first platform value): u1 u2 u4 in the window, p3 before
+    # at a step, the funnel's segment filter: entry by a signed_up event on android: u1 u2 in
+    # the window (u4's signed_up has no platform), p3 before
     drop = got[("dropoff", "step:profile")]
     assert drop.value == pytest.approx(1 / 2) and drop.n == 2  # u2 dropped, u1 converted
-    assert got[("reach", "step:profile")].value == pytest.approx((1 + 1 * 0.5) / 2)
+    reach = got[("reach", "step:profile")]
+    assert reach.value == pytest.approx(1 / 2) and reach.n == 2  # nobody in progress
+    # elsewhere L2's first platform value: u1 u2 u4 in the window
     change = got[("dropoff_change", "step:profile")]
     assert change.value == pytest.approx(0.5 - 1.0)  # p3 dropped: 100% before
     assert "50 points better" in change.detail and not change.supports
@@ -283,6 +286,28 @@ def test_churn_lift_is_voice_lifts(small):
     assert got.n == want.users_with
 
 
+def test_dropoff_lift_is_voice_lifts_funnel_outcome(small):
+    item = Item("BL-14", title="profile", steps=("profile",), themes=("crash", "price"))
+    got = rows(run(small, [item], quotes=0).table, "BL-14")
+    # users at the profile step with a final result: u1 u6 converted, u2 u3 dropped (u4 is in
+    # progress). crash: u1 u2 u3 raised it, u6 did not and converted: no ratio, no row.
+    # price: u6 raised it and converted (0 of 1) against 2 of 3: lift 0
+    assert ("dropoff_lift", "theme:crash,step:profile") not in got
+    lift = got[("dropoff_lift", "theme:price,step:profile")]
+    assert lift.value == 0 and lift.n == 1 and not lift.supports
+    funnel = small.funnel(
+        list(STEPS),
+        window="1d",
+        date_from=AS_OF - pd.Timedelta(weeks=2),
+        date_to=AS_OF - pd.Timedelta(microseconds=1),
+        as_of=AS_OF,
+    )
+    want = small.theme_lift((funnel, 3), date_to=AS_OF - pd.Timedelta(microseconds=1))
+    want = want.table.set_index("theme").loc["price"]
+    assert (lift.low, lift.high) == pytest.approx((want.ci_low, want.ci_high))
+    assert lift.detail.startswith("1 user who raised price stopped at profile less often (0.00x)")
+
+
 def test_a_segment_of_two_properties(small):
     """Every link is narrowed by both properties; churn lift takes one segment property, so it
     is left out with a coded warning rather than measured on the wrong users."""
@@ -370,6 +395,9 @@ def test_demo_android_crash_item(demo10k_wb):
     tickets = got[("tickets", "theme:onboarding_crash")]
     assert tickets.value > 10 and bool(tickets.supports)
     assert ("churn_lift", "theme:onboarding_crash") in got
+    # those who raised the crash theme stopped at the profile step far more often
+    lift = got[("dropoff_lift", "theme:onboarding_crash,step:profile_completed")]
+    assert lift.low > 1 and bool(lift.supports)
     assert ("reach", "step:profile_completed") in got
 
 

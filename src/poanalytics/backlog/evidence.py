@@ -28,10 +28,14 @@ link, not an error (the refinement checks of ``backlog.items`` flag it). An item
 link has no rows (its scores then get low confidence).
 
 **Segment.** The item's ``segment`` (``{"platform": ["android"]}``) narrows every link's
-population to the users in it: a user is in it when, for every property of the segment, the first
-non-empty value of that property on their events up to ``as_of`` is one of the accepted values
-(compared as text). That is the segment rule of churn, lifecycle and theme lift (rule L2 of the
-metric contract), so the users of an item are the same for each of its links. Tickets and
+population to the users in it, values compared as text. At a step link it is the funnel's segment
+filter: a user enters the funnel only by a first-step event that carries one of the accepted
+values of every property of the segment (as an objective's conversion reads its segment). At
+every other link a user is in it when, for every property, the first non-empty value of that
+property on their events up to ``as_of`` is one of the accepted values: the segment rule of
+churn, lifecycle and theme lift (rule L2 of the metric contract). The two agree whenever the
+property is set on the first step's event and does not change, as a platform or a plan at sign-up
+(the demo's); they differ for a user whose first-step event lacks it. Tickets and
 interview highlights count for a segment only when they are joined to a user in it
 (``voice.people``: user id, stitched anonymous id, e-mail, hashed e-mail); unjoined ones cannot be
 placed in a segment and are left out. A segment property no event carries gives the item no rows
@@ -77,6 +81,13 @@ nothing).
   as ``wb.theme_lift`` does. Supports the item when significant (Holm-adjusted p < 0.05, not a
   small sample) and lift > 1. A segment of two or more properties cannot be asked of the lift: no
   churn lift row, and the result says so in ``warnings``.
+``dropoff_lift`` (ratio) per linked theme and step link of the same item: ``voice.lift`` with the
+  funnel outcome at the step: among the users who entered the funnel in the window (with the
+  segment, on the entering event) and reached the step before it with a final result, the
+  relative risk of stopping there for those who raised the theme (items created before the
+  window's end) against the others; 95% Katz interval, Holm over all themes, ``n`` the users
+  who raised it; ``link`` ``theme:<theme>,step:<step>``. Supports the item when significant and
+  lift > 1.
 ``tickets`` (tickets) per linked theme: tickets of the theme created in the window (of users in the
   segment); the previous window's count is in ``detail``. Supports when > 0.
 ``unique_problems`` (problems) per linked theme: those tickets with each near-duplicate group
@@ -91,7 +102,7 @@ nothing).
   Supports the item.
 
 ``source`` is where the measured thing lives: ``events`` (reach of steps, events and segments,
-drop-off, churn lift: churn is read from events), ``tickets`` or ``notes`` (theme reach: the
+drop-off, churn and drop-off lift: the outcome is read from events), ``tickets`` or ``notes`` (theme reach: the
 source with most items; tickets, unique problems; interviews; a quote's own source). ``as_of`` is
 the newest row of that source the ledger read (up to the window's end). ``detail`` is a plain
 English fragment that an ordering reason quotes as is, numbers formatted by ``poanalytics.format``:
@@ -121,7 +132,7 @@ from ..metrics.funnel_lists import lists_sql
 from ..metrics.funnel_sql import FunnelPlan
 from ..metrics.predicates import prop_expr
 from ..metrics.result import MetricResult
-from ..metrics.spec import MetricError
+from ..metrics.spec import MetricError, Prop, Step
 from ..metrics.units import Unit
 from ..metrics.validate import metric_boundary, parse_instant, parse_steps, parse_window
 from ..voice.people import current, people_ctes
@@ -149,6 +160,7 @@ KINDS = (
     "dropoff",
     "dropoff_change",
     "churn_lift",
+    "dropoff_lift",
     "tickets",
     "unique_problems",
     "interview_mentions",
@@ -159,6 +171,7 @@ UNITS = {
     "dropoff": "share",
     "dropoff_change": "points",
     "churn_lift": "ratio",
+    "dropoff_lift": "ratio",
     "tickets": "tickets",
     "unique_problems": "problems",
     "interview_mentions": "interviews",
@@ -286,11 +299,19 @@ def segment_cte(key: Any, as_of: pd.Timestamp, p: Params) -> str:
     GROUP BY user_id HAVING {" AND ".join(conds)})"""
 
 
-def _plan(config: ProductConfig, lo: pd.Timestamp, hi: pd.Timestamp, as_of: pd.Timestamp):
-    """The [funnel] as a metrics.funnel plan with entry in [lo, hi) and observed up to as_of."""
+def _plan(
+    config: ProductConfig, key: Any, lo: pd.Timestamp, hi: pd.Timestamp, as_of: pd.Timestamp
+) -> FunnelPlan:
+    """The [funnel] as a metrics.funnel plan with entry in [lo, hi), observed up to as_of; with a
+    segment, only users whose entering (first-step) event carries it enter (the funnel's segment
+    filter, as the objectives' conversion reads a segment)."""
     assert config.funnel is not None
+    steps = parse_steps(list(config.funnel.steps), "funnel")
+    if key:
+        where = {prop: Prop.is_in(list(values)) for prop, values in key}
+        steps = (Step(steps[0].event, where=where), *steps[1:])
     return FunnelPlan(
-        steps=parse_steps(list(config.funnel.steps), "funnel"),
+        steps=steps,
         window=parse_window(config.funnel.window, "window", code="funnel.window"),
         order="ordered",
         exclusions=(),
@@ -308,17 +329,16 @@ def _plan(config: ProductConfig, lo: pd.Timestamp, hi: pd.Timestamp, as_of: pd.T
 def steps_sql(config: ProductConfig, steps: Sequence[int], key: Any, w: Windows, p: Params) -> str:
     """Long rows (link, kind, value, n, dropped, converted, in_progress, reached, prev_dropped,
     prev_converted) for reach, dropoff and dropoff_change at each step k (1-based, >= 2) of
-    [funnel], both windows, users of the segment."""
+    [funnel], both windows, users entering with the segment."""
     assert config.funnel is not None
     names = list(config.funnel.steps)
     weeks = p.add(float(w.weeks))
-    cur = lists_sql(_plan(config, w.lo, w.hi, w.hi), p)
-    prev = lists_sql(_plan(config, w.prev_lo, w.lo, w.hi), p)
+    cur = lists_sql(_plan(config, key, w.lo, w.hi, w.hi), p)
+    prev = lists_sql(_plan(config, key, w.prev_lo, w.lo, w.hi), p)
     prev_lo = p.add(w.prev_lo.to_pydatetime())
     ctes = [
-        segment_cte(key, w.hi, p),
-        f"cur AS (SELECT f.* FROM ({cur}) f JOIN seg USING (user_id))",
-        f"prev AS (SELECT f.* FROM ({prev}) f JOIN seg USING (user_id))",
+        f"cur AS ({cur})",
+        f"prev AS ({prev})",
         f"covered AS (SELECT min(ts) <= {prev_lo}::TIMESTAMPTZ AS ok FROM events)",
     ]
     parts = []
@@ -439,6 +459,24 @@ SELECT {link} AS link, 'interview_mentions' AS kind, count(*) FILTER (WHERE ment
 FROM notes_in HAVING count(*) > 0"""
 
 
+def _pooled_lift_sql(
+    inner: str, values: Sequence[str] | None, kind: str, link: str, p: Params
+) -> str:
+    """voice.lift's counts (``inner``) pooled over the segment ``values`` (None: all rows), per
+    theme: link, kind, theme, value (the lift: relative risk), n, users_with, outcome_with,
+    users, outcomes."""
+    where = f"WHERE segment IN ({', '.join(p.add(v) for v in values)})" if values else ""
+    return f"""WITH c AS (SELECT theme, sum(users_with)::BIGINT AS users_with,
+        sum(outcome_with)::BIGINT AS outcome_with, sum(users)::BIGINT AS users,
+        sum(outcomes)::BIGINT AS outcomes
+    FROM ({inner}) x {where} GROUP BY theme)
+SELECT {link} AS link, {p.add(kind)} AS kind, theme,
+       (outcome_with / nullif(users_with, 0))
+           / nullif((outcomes - outcome_with) / nullif(users - users_with, 0), 0) AS value,
+       users_with AS n, users_with, outcome_with, users, outcomes
+FROM c WHERE theme IS NOT NULL"""
+
+
 def lift_counts_sql(key: Any, inactive_days: int, as_of: pd.Timestamp, p: Params) -> str:
     """Churn lift counts per theme (theme, users_with, outcome_with, users, outcomes, value =
     lift), from voice.lift's SQL, pooled over the segment's accepted values."""
@@ -446,17 +484,35 @@ def lift_counts_sql(key: Any, inactive_days: int, as_of: pd.Timestamp, p: Params
 
     prop = key[0][0] if key else None
     q = LiftQuery("churn", inactive_days=inactive_days, as_of=as_of, segment=prop)
-    inner = lift_sql(q, p)
-    where = f"WHERE segment IN ({', '.join(p.add(v) for v in key[0][1])})" if key else ""
-    return f"""WITH c AS (SELECT theme, sum(users_with)::BIGINT AS users_with,
-        sum(outcome_with)::BIGINT AS outcome_with, sum(users)::BIGINT AS users,
-        sum(outcomes)::BIGINT AS outcomes
-    FROM ({inner}) x {where} GROUP BY theme)
-SELECT 'theme:' || theme AS link, 'churn_lift' AS kind, theme,
-       (outcome_with / nullif(users_with, 0))
-           / nullif((outcomes - outcome_with) / nullif(users - users_with, 0), 0) AS value,
-       users_with AS n, users_with, outcome_with, users, outcomes
-FROM c WHERE theme IS NOT NULL"""
+    values = key[0][1] if key else None
+    return _pooled_lift_sql(lift_sql(q, p), values, "churn_lift", "'theme:' || theme", p)
+
+
+def dropoff_lift_sql(
+    con: duckdb.DuckDBPyConnection, config: ProductConfig, key: Any, k: int, w: Windows, p: Params
+) -> str:
+    """Drop-off lift counts per theme at step k of [funnel] (voice.lift with the funnel outcome):
+    the funnel of the evidence window (entry in the window, the segment on the entering event),
+    items created before the window's end. ``con`` only makes the funnel result voice.lift
+    takes; the SQL reads the funnel's per-user rows as a subquery, so it runs on its own."""
+    from ..metrics.funnel import FunnelQuery, FunnelResult
+    from ..voice.lift import LiftQuery, lift_sql
+
+    assert config.funnel is not None
+    plan = _plan(config, key, w.lo, w.hi, w.hi)
+    per_user = lists_sql(plan, p)
+    funnel = FunnelResult(
+        FunnelQuery(list(config.funnel.steps)),
+        plan,
+        pd.DataFrame(),
+        per_user,
+        {},
+        f"({per_user})",  # what voice.lift reads the funnel's users from
+        con,
+    )
+    q = LiftQuery((funnel, k), date_to=w.hi - pd.Timedelta(microseconds=1))
+    step = p.add(f",step:{config.funnel.steps[k - 1]}")
+    return _pooled_lift_sql(lift_sql(q, p), None, "dropoff_lift", f"'theme:' || theme || {step}", p)
 
 
 def row_sql(shared: str, link: str, kind: str, p: Params) -> str:
@@ -865,6 +921,67 @@ class _Ledger:
                     detail=detail,
                 )
 
+    def dropoff_lift(self, group: list[Item], key: Any, known: set[str]) -> None:
+        """At each step link of an item with themes: how much more often the users who raised
+        each of its themes stopped at the step (voice.lift, funnel outcome)."""
+        funnel = self.q.config.funnel
+        if funnel is None:
+            return
+        names = list(funnel.steps)
+        pairs = {
+            (names.index(s) + 1, t)
+            for it in group
+            for s in it.steps
+            if s in names[1:]
+            for t in it.themes
+            if t in known
+        }
+        if not pairs:
+            return
+        from ..voice.lift import lift_table
+
+        for k in sorted({k for k, _ in pairs}):
+            shared = dropoff_lift_sql(self.con, self.q.config, key, k, self.w, self.p)
+            counts = self.run(shared)
+            if counts.empty:
+                continue
+            table = lift_table(
+                counts.assign(segment="")[
+                    ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
+                ],
+                False,
+            ).set_index("theme")
+            by = {r.theme: r for r in counts.itertuples(index=False)}
+            step = names[k - 1]
+            for it in group:
+                if step not in it.steps:
+                    continue
+                for theme in dict.fromkeys(it.themes):
+                    if theme not in table.index or pd.isna(by[theme].value):
+                        continue
+                    s = table.loc[theme]
+                    self.add(
+                        it,
+                        "dropoff_lift",
+                        str(by[theme].link),
+                        float(by[theme].value),
+                        shared=shared,
+                        low=s.ci_low,
+                        high=s.ci_high,
+                        n=s.users_with,
+                        supports=bool(s.significant) and s.lift > 1,
+                        detail=(
+                            f"{fmt.count(s.users_with)} {_who(key, s.users_with)} who raised "
+                            f"{theme} stopped at {step} {_ratio(s.lift)} "
+                            f"({fmt.percent(s.rate_with, 0)} against "
+                            f"{fmt.percent(s.rate_without, 0)} of the others; 95% CI "
+                            f"{s.ci_low:.2f} to {s.ci_high:.2f}, Holm p "
+                            f"{fmt.p_value(s.p_adjusted)}"
+                            + (", small sample" if s.small_sample else "")
+                            + ")"
+                        ),
+                    )
+
     def quotes(self, known: set[str]) -> None:
         if not self.q.quotes:
             return
@@ -976,6 +1093,7 @@ def run_evidence(con: duckdb.DuckDBPyConnection, q: EvidenceQuery) -> EvidenceRe
             led.themes(group, key)
             led.mentions(group, key, known)
             led.churn(group, key, known)
+            led.dropoff_lift(group, key, known)
     if known:
         led.quotes(known)
     table = pd.DataFrame(led.rows, columns=COLUMNS) if led.rows else _empty()
