@@ -227,7 +227,12 @@ def test_several_themes_mention_counts_a_note_once(small):
     got = rows(run(small, [item], quotes=0).table, "BL-5")
     mention = got[("interview_mentions", "theme:crash|price")]
     assert (mention.value, mention.n) == (2, 3)
-    assert got[("tickets", "theme:price")].value == 1
+    price = got[("tickets", "theme:price")]
+    assert price.value == 1
+    assert (
+        price.detail
+        == "1 ticket about price in 2 weeks (1 unique problem), up from 0 the 2 weeks before"
+    )
     assert got[("tickets", "theme:crash")].value == 4
 
 

@@ -260,6 +260,31 @@ class EvidenceResult(MetricResult):
     as_of: pd.Timestamp | None = None
     windows: Windows | None = None
 
+    def summary_table(self) -> pd.DataFrame:
+        """The ledger as a reader wants it: item, kind, link, the value and its 95% interval in
+        the row's unit, n, source, supports, the sentence and the data's date; the SQL stays in
+        ``table`` (query, params)."""
+        t = self.table
+        return pd.DataFrame(
+            {
+                "item_id": t.item_id,
+                "kind": t.kind,
+                "link": t.link,
+                "value": [_value_text(v, u) for v, u in zip(t.value, t.unit, strict=True)],
+                "interval": [
+                    fmt.MISSING
+                    if pd.isna(lo) or pd.isna(hi)
+                    else f"{_value_text(lo, u)} to {_value_text(hi, u)}"
+                    for lo, hi, u in zip(t.low, t.high, t.unit, strict=True)
+                ],
+                "n": [fmt.count(n) for n in t.n],
+                "source": t.source,
+                "supports": ["yes" if s else "no" for s in t.supports],
+                "detail": t.detail,
+                "as_of": [fmt.MISSING if pd.isna(a) else f"{a:%Y-%m-%d %H:%M}" for a in t.as_of],
+            }
+        )
+
     def figure(self):
         """Bars of the pieces of evidence: one bar per row with a number (quotes are text), each
         row's value on its own unit, the interval as error bars, green when it supports the
@@ -555,6 +580,11 @@ def _who(key: Any, value: float = 2) -> str:
     return f"{seg} {noun}" if seg else noun
 
 
+def _n(count: Any, noun: str) -> str:
+    """ "1 ticket", "37 tickets"."""
+    return f"{fmt.count(count)} {noun}{'' if count == 1 else 's'}"
+
+
 def _weeks(n: int) -> str:
     return "1 week" if n == 1 else f"{n} weeks"
 
@@ -805,9 +835,9 @@ class _Ledger:
                     ),
                 )
                 who = f" from {_who(key)}" if key else ""
-                detail = f"{fmt.count(tickets.value)} tickets about {theme}{who} in {weeks}"
+                detail = f"{_n(tickets.value, 'ticket')} about {theme}{who} in {weeks}"
                 if tickets.value:
-                    detail += f" ({fmt.count(unique.value)} unique problems)"
+                    detail += f" ({_n(unique.value, 'unique problem')})"
                 if pd.notna(tickets.previous):
                     detail += f", {_count_change(int(tickets.value), int(tickets.previous), weeks)}"
                 self.add(
@@ -831,8 +861,8 @@ class _Ledger:
                     source="tickets",
                     supports=unique.value > 0,
                     detail=(
-                        f"{fmt.count(unique.value)} unique problems about {theme}{who} in {weeks} "
-                        f"({fmt.count(tickets.value)} tickets, near-duplicates counted once)"
+                        f"{_n(unique.value, 'unique problem')} about {theme}{who} in {weeks} "
+                        f"({_n(tickets.value, 'ticket')}, near-duplicates counted once)"
                     ),
                 )
 
@@ -1019,6 +1049,20 @@ class _Ledger:
                 )
 
 
+def _value_text(v: Any, unit: str) -> str:
+    if pd.isna(v):
+        return fmt.MISSING
+    if unit == "share":
+        return fmt.percent(v)
+    if unit == "points":
+        return fmt.signed_points(v)
+    if unit == "ratio":
+        return f"{v:.2f}x"
+    if unit == "score":
+        return f"{v:.3f}"
+    return fmt.count(round(v, 1))
+
+
 def _change_words(d: float, weeks: int) -> str:
     before = f"the {_weeks(weeks)} before"
     if round(abs(d) * 100, 1) == 0:
@@ -1151,11 +1195,14 @@ def evidence_figure(table: pd.DataFrame, windows: Windows | None = None):
 
     rows = table[table.kind != "quote"] if not table.empty else table
     units = list(dict.fromkeys(rows.unit)) if not rows.empty else []
+    counts = [int((rows.unit == u).sum()) for u in units] or [1]
+    height = 80 * len(counts) + 28 * sum(counts) + 120
     fig = make_subplots(
-        rows=max(1, len(units)),
+        rows=len(counts),
         cols=1,
         subplot_titles=units or ["no evidence"],
-        vertical_spacing=0.12,
+        row_heights=counts,
+        vertical_spacing=min(0.3, 70 / height),
     )
     for i, unit in enumerate(units, start=1):
         part = rows[rows.unit == unit]
@@ -1181,5 +1228,5 @@ def evidence_figure(table: pd.DataFrame, windows: Windows | None = None):
     return apply(
         fig,
         f"Evidence{span}: coloured bars support the item; whiskers are 95% intervals",
-        height=260 * max(1, len(units)),
+        height=height,
     )
