@@ -179,9 +179,8 @@ def test_segment_narrows_every_link(small):
     assert change.value == pytest.approx(0.5 - 1.0)  # p3 dropped: 100% before
     assert "50 points better" in change.detail and not change.supports
     assert got[("reach", "event:export")].value == pytest.approx(1 / 2)  # u1 only
-    seg = got[("reach", "segment:platform=android")]
-    assert seg.value == pytest.approx(3 / 2) and seg.n == 3  # u1 u2 u4 active in the window
-    assert seg.detail == "1.5 android users active a week"
+    # the segment narrows the item's links: it is no reach of its own
+    assert ("reach", "segment:platform=android") not in got
     # tickets of android users: t1 (u1), t2 (u2); t3 is u3's (web), t4 is nobody's
     assert got[("tickets", "theme:crash")].value == 2
     assert got[("unique_problems", "theme:crash")].value == 2
@@ -190,6 +189,15 @@ def test_segment_narrows_every_link(small):
     mention = got[("interview_mentions", "theme:crash")]
     assert (mention.value, mention.n) == (1, 2)
     assert mention.detail == "1 of 2 interviews of android users in the last 2 weeks mention crash"
+
+
+def test_a_segment_alone_is_the_items_link(small):
+    item = Item("BL-15", title="android dark mode", segment={"platform": ["android"]})
+    got = rows(run(small, [item]).table, "BL-15")
+    assert list(got) == [("reach", "segment:platform=android")]
+    seg = got[("reach", "segment:platform=android")]
+    assert seg.value == pytest.approx(3 / 2) and seg.n == 3  # u1 u2 u4 active in the window
+    assert seg.detail == "1.5 android users active a week"
 
 
 def test_event_link_counts_distinct_users_in_the_window(small):
@@ -331,7 +339,7 @@ def test_a_segment_of_two_properties(small):
     assert not any(kind == "churn_lift" for kind, _ in got)
     assert got[("reach", "event:export")].value == pytest.approx(1 / 2)  # u1 only
     assert got[("tickets", "theme:crash")].value == 1  # t1 (u1)
-    assert ("reach", "segment:plan=pro,platform=android") in got  # properties sorted
+    assert not any(link.startswith("segment:") for _, link in got)
 
 
 def test_evidence_result_and_figure(small):
@@ -343,7 +351,8 @@ def test_evidence_result_and_figure(small):
     assert r.windows.lo == AS_OF - pd.Timedelta(weeks=2)
     assert all(q in r.sql for q in r.table[r.table.kind != "quote"]["query"].str.split("\n").str[1])
     fig = r.figure()
-    assert len(fig.data) == r.table[r.table.kind != "quote"].unit.nunique()
+    assert len(fig.data) == r.table[r.table.kind != "quote"].kind.nunique()  # a panel per kind
+    assert "Evidence for BL-4" in fig.layout.title.text
     quotes = r.table[r.table.kind == "quote"]
     assert 1 <= len(quotes) <= 2 and bool(quotes.supports.all())
 

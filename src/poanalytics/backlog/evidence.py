@@ -57,8 +57,9 @@ nothing).
     interval; ``n`` = users who reached step k-1. No row while every one of them is still in
     progress (there is no rate yet); 0 when nobody reached step k-1;
   - event link: distinct users who did the event in the window;
-  - segment link (when the item has a segment): distinct users of the segment with any event in
-    the window;
+  - segment link (an item whose only link is its segment: no step, event or theme): distinct
+    users of the segment with any event in the window. With other links the segment narrows them
+    and is no reach of its own (all Android users are not the reach of an Android crash fix);
   - theme link: distinct people who raised the theme in a ticket or interview highlight created in
     the window: the joined user, else the item itself (an unjoined item is one person).
   Supports the item when > 0.
@@ -286,10 +287,16 @@ class EvidenceResult(MetricResult):
         )
 
     def figure(self):
-        """Bars of the pieces of evidence: one bar per row with a number (quotes are text), each
-        row's value on its own unit, the interval as error bars, green when it supports the
-        item."""
-        return evidence_figure(self.table, self.windows)
+        """The pieces of evidence with their intervals, one panel per kind, green when a piece
+        supports the item (charts.backlog.evidence_figure); the window in the title."""
+        from ..charts.backlog import evidence_figure
+
+        items = list(dict.fromkeys(self.table.item_id))
+        title = "Evidence" + (f" for {items[0]}" if len(items) == 1 else "")
+        if self.windows is not None:
+            w = self.windows
+            title += f" ({w.lo:%Y-%m-%d %H:%M} to {w.hi:%Y-%m-%d %H:%M} UTC)"
+        return evidence_figure(self.table, title=title)
 
 
 # -- SQL builders (no connection) -------------------------------------------------------------
@@ -401,9 +408,13 @@ SELECT link, 'dropoff_change', {rate} - {prev_rate}, dropped + converted, reache
 FROM counts WHERE dropped + converted > 0 AND prev_dropped + prev_converted > 0 AND covered"""
 
 
-def events_sql(events: Sequence[str], key: Any, w: Windows, p: Params) -> str:
+def events_sql(
+    events: Sequence[str], segment_row: Any, w: Windows, p: Params, key: Any = None
+) -> str:
     """reach rows (link, kind, value, n) of each event the warehouse holds: its distinct users of
-    the segment in the window, per week; the segment's active users too when there is one."""
+    the segment ``key`` (default ``segment_row``) in the window, per week; with ``segment_row``
+    the segment's active users too."""
+    key = segment_row if key is None else key
     lo, hi = p.add(w.lo.to_pydatetime()), p.add(w.hi.to_pydatetime())
     weeks = p.add(float(w.weeks))
     names = p.add(list(events))
@@ -416,7 +427,7 @@ LEFT JOIN (SELECT event, user_id FROM events
            WHERE ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ
              AND user_id IN (SELECT user_id FROM seg)) e USING (event)
 GROUP BY k.event""")
-    if key:
+    if segment_row:
         parts.append(f"""SELECT {p.add(segment_link(key))} AS link, 'reach' AS kind,
        count(DISTINCT user_id) / {weeks} AS value, count(DISTINCT user_id) AS n
 FROM events WHERE ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ
@@ -775,14 +786,15 @@ class _Ledger:
 
     def events(self, group: list[Item], key: Any) -> None:
         names = list(dict.fromkeys(e for it in group for e in it.events))
-        if not names and not key:
+        segment_only = bool(key) and any(_segment_only(it) for it in group)
+        if not names and not segment_only:
             return
-        shared = events_sql(names, key, self.w, self.p)
+        shared = events_sql(names, key if segment_only else (), self.w, self.p, key)
         frame = self.run(shared)
         by = {r.link: r for r in frame.itertuples(index=False)}
         for it in group:
             links = [f"event:{e}" for e in dict.fromkeys(it.events)]
-            if key:
+            if key and _segment_only(it):
                 links.append(segment_link(key))
             for link in links:
                 r = by.get(link)
@@ -1063,6 +1075,12 @@ def _value_text(v: Any, unit: str) -> str:
     return fmt.count(round(v, 1))
 
 
+def _segment_only(item: Item) -> bool:
+    """The segment is the item's link (not a narrowing of others): it names no step, event or
+    theme."""
+    return bool(item.segment) and not (item.steps or item.events or item.themes)
+
+
 def _change_words(d: float, weeks: int) -> str:
     before = f"the {_weeks(weeks)} before"
     if round(abs(d) * 100, 1) == 0:
@@ -1180,53 +1198,3 @@ def evidence(
 ) -> EvidenceResult:
     """One item's evidence as a result (what ``b.evidence(item_id)`` returns)."""
     return run_evidence(con, EvidenceQuery((item,), config=config, as_of=as_of))
-
-
-# -- figure -----------------------------------------------------------------------------------
-
-
-def evidence_figure(table: pd.DataFrame, windows: Windows | None = None):
-    """One horizontal bar per piece of evidence with a number, faceted by unit (each on its own
-    axis), intervals as error bars, green when the piece supports the item."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    from ..charts.style import OTHER_COLOUR, PALETTE, apply
-
-    rows = table[table.kind != "quote"] if not table.empty else table
-    units = list(dict.fromkeys(rows.unit)) if not rows.empty else []
-    counts = [int((rows.unit == u).sum()) for u in units] or [1]
-    height = 80 * len(counts) + 28 * sum(counts) + 120
-    fig = make_subplots(
-        rows=len(counts),
-        cols=1,
-        subplot_titles=units or ["no evidence"],
-        row_heights=counts,
-        vertical_spacing=min(0.3, 70 / height),
-    )
-    for i, unit in enumerate(units, start=1):
-        part = rows[rows.unit == unit]
-        labels = [f"{r.kind} {r.link}" for r in part.itertuples(index=False)]
-        err_plus = (part.high - part.value).where(part.high.notna())
-        err_minus = (part.value - part.low).where(part.low.notna())
-        fig.add_trace(
-            go.Bar(
-                x=part.value,
-                y=labels,
-                orientation="h",
-                marker_color=[PALETTE[4] if s else OTHER_COLOUR for s in part.supports],
-                error_x={"type": "data", "array": err_plus, "arrayminus": err_minus},
-                hovertext=part.detail,
-                showlegend=False,
-            ),
-            row=i,
-            col=1,
-        )
-    span = ""
-    if windows is not None:
-        span = f" ({windows.lo:%Y-%m-%d} to {windows.hi:%Y-%m-%d %H:%M} UTC)"
-    return apply(
-        fig,
-        f"Evidence{span}: coloured bars support the item; whiskers are 95% intervals",
-        height=height,
-    )
