@@ -273,3 +273,12 @@ def test_a_bad_item_in_the_file_is_an_error_naming_its_line(tmp_path):
 def test_parse_product_without_a_file(tmp_path):
     config = parse_product(BASE, "x.toml")
     assert config.path == "x.toml" and config.objective("finish") is not None
+
+
+def test_items_are_named_relative_to_the_project_root(tmp_path):
+    (tmp_path / "conf").mkdir()
+    text = BASE + '\n[[items]]\nid = "A"\ntitle = "a"\n'
+    (tmp_path / "conf" / "product.toml").write_text(text, encoding="utf-8")
+    config = read_product(root=tmp_path)
+    line = text.splitlines().index("[[items]]") + 1
+    assert config is not None and config.items[0].source == f"conf/product.toml line {line}"

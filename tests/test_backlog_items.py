@@ -361,3 +361,14 @@ def test_demo_items_read_clean_and_link_only_to_known_names(demo10k_files, demo1
     assert by_id["BL-104"].segment == {"plan": ["starter"]} and "pricing" in by_id["BL-104"].themes
     assert by_id["BL-107"].events == ("teammate_invited",)
     assert all(i.impact is not None for i in read.items)
+
+
+def test_an_impact_naming_no_item_of_the_backlog_is_flagged(tmp_path):
+    config = product('\n[[impacts]]\nobjective = "finish"\nitems = ["E-1", "E-2x"]\n')
+    write(tmp_path, "id,title,effort,steps\nE-1,One,2,activated\nE-2,Two,2,activated\n")
+    read = read_items(config, "backlog.csv", root=tmp_path)
+    checks = check_items(read.items, config)
+    row = checks[checks.code == "backlog.unknown_item"]
+    assert list(row.item_id) == ["E-2x"] and not row.ready.item()
+    assert "Did you mean 'E-2'?" in row.detail.item() and "'finish'" in row.detail.item()
+    assert set(checks.loc[checks.item_id.isin(["E-1", "E-2"]), "code"]) == {""}

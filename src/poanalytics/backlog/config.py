@@ -86,7 +86,7 @@ IMPACT_KEYS = ("objective", "actor", "impact", "items")
 BACKLOG_KEYS = ("path", "format", "columns", "list_separator", "encoding")
 FORMATS = ("", "jira", "linear")
 EFFORT_UNITS = ("weeks", "points", "tshirt")
-ICE_VARIANTS = ("ease", "effort")
+ICE_VARIANTS = ("ease",)  # what backlog.scores computes (impact x confidence x ease)
 DIRECTIONS = ("up", "down")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
@@ -142,7 +142,12 @@ def read_product(
             file=str(file),
             hint="save the product file as UTF-8",
         ) from exc
-    return parse_product(text, file, sha256=hashlib.sha256(raw).hexdigest(), root=base)
+    return parse_product(
+        text,
+        file,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        root=base if base is not None else find_root(),
+    )
 
 
 def parse_product(
@@ -153,7 +158,8 @@ def parse_product(
     root: Path | None = None,
 ) -> ProductConfig:
     """The product config in ``text``; ``path`` names it in errors and decides TOML or YAML (by
-    its suffix). ``root`` is where [[items]] sources are named from (the file's path as given)."""
+        its suffix). [[items]] are named (``Item.source``) by the file's path relative to ``root``
+    when it is under it, else as given."""
     file = Path(path)
     is_yaml = file.suffix.lower() in (".yaml", ".yml")
     data = _parse_yaml(text, file) if is_yaml else _parse_toml(text, file)
@@ -187,7 +193,10 @@ def parse_product(
         source=source,
         sha256=digest,
     )
-    items = v.items(data, config)
+    shown = str(file)
+    if root is not None and file.resolve().is_relative_to(Path(root).resolve()):
+        shown = str(file.resolve().relative_to(Path(root).resolve()))
+    items = v.items(data, config, shown)
     if items:
         from dataclasses import replace
 
@@ -829,7 +838,7 @@ class _Validator:
             args["encoding"] = enc
         return BacklogSource(**args)
 
-    def items(self, data: dict[str, Any], config: ProductConfig) -> tuple[Any, ...]:
+    def items(self, data: dict[str, Any], config: ProductConfig, shown: str) -> tuple[Any, ...]:
         from .items import items_from_records
 
         raw_all = data.get("items", [])
@@ -838,4 +847,4 @@ class _Validator:
                 "items", "must be a list of tables: one [[items]] per item", path=("items",)
             )
         records = [(r, self.where.line(("items", i))) for i, r in enumerate(raw_all)]
-        return items_from_records(records, config)
+        return items_from_records(records, config, name=shown)

@@ -586,7 +586,10 @@ def normalise(
 
 
 def items_from_records(
-    records: Sequence[tuple[dict[str, Any], int | None]], config: ProductConfig
+    records: Sequence[tuple[dict[str, Any], int | None]],
+    config: ProductConfig,
+    *,
+    name: str | None = None,
 ) -> tuple[Item, ...]:
     """[[items]] of the product file (each with the line it starts on): normalised as CSV rows,
     but a problem is an error of the file (``backlog.config_invalid``, line named), as is an id
@@ -595,7 +598,8 @@ def items_from_records(
     seen: dict[str, int | None] = {}
     for n, (raw, line) in enumerate(records, start=1):
         at = f"line {line}: " if line else ""
-        where = f"{config.path} line {line}" if line else f"{config.path} [[items]] #{n}"
+        shown = name or config.path
+        where = f"{shown} line {line}" if line else f"{shown} [[items]] #{n}"
         for key in raw:
             if key not in CANONICAL:
                 raise BacklogError(
@@ -1032,7 +1036,9 @@ def check_items(
     config's [funnel] steps); a None list is not checked. A step must be a step of the funnel AND
     an event of the warehouse (when events are given). Shipped or dropped items are checked too
     (their ``ready`` is about the data, not the plan); a shipped item without a date is flagged
-    (``backlog.no_ship_date``: its before/after needs one) without changing ``ready``."""
+    (``backlog.no_ship_date``: its before/after needs one) without changing ``ready``. An id that
+    an impact of the config lists but no item has gets a row of its own (``backlog.unknown_item``,
+    ready False): the impact map would otherwise lose that link without a word."""
     funnel_steps = (
         list(steps) if steps is not None else (list(config.funnel.steps) if config.funnel else None)
     )
@@ -1042,6 +1048,8 @@ def check_items(
     objectives = [o.name for o in config.objectives]
     capacity = config.planning.capacity
     rows: list[dict[str, Any]] = []
+    items = list(items)
+    ids = [i.item_id for i in items]
     for item in items:
         found: list[tuple[str, str, str, bool]] = []  # check, code, detail, blocks ready
 
@@ -1133,6 +1141,21 @@ def check_items(
                     "ready": ready,
                 }
             )
+    known = {i["item_id"] for i in rows}
+    for imp in config.impacts:
+        for item_id in imp.items:
+            if item_id not in known:
+                known.add(item_id)
+                rows.append(
+                    {
+                        "item_id": item_id,
+                        "check": "unknown item",
+                        "code": "backlog.unknown_item",
+                        "detail": f"the impact of objective {imp.objective!r} lists {item_id!r}, "
+                        f"which is no item of the backlog.{did_you_mean(item_id, ids)}",
+                        "ready": False,
+                    }
+                )
     return pd.DataFrame(rows, columns=list(CHECK_COLUMNS))
 
 
