@@ -282,3 +282,29 @@ def test_items_are_named_relative_to_the_project_root(tmp_path):
     config = read_product(root=tmp_path)
     line = text.splitlines().index("[[items]]") + 1
     assert config is not None and config.items[0].source == f"conf/product.toml line {line}"
+
+
+def test_yaml_errors_name_the_line_of_the_key(tmp_path):
+    text = (
+        "funnel:\n  steps: [a, b]\nobjectives:\n  go:\n    metric: conversion\n"
+        "    step: b\n    baseline: 0.5\n    targt: 0.6\n"
+    )
+    err = error_of(tmp_path, text, "product.yml")
+    assert err.code == "backlog.config_invalid" and "line 8:" in err.message
+    assert "Did you mean 'target'?" in err.message
+
+
+def test_yaml_items_read_like_toml_items(tmp_path):
+    text = (
+        "items:\n  - id: Y-1\n    title: From YAML\n    effort: 3\n    shipped_at: 2026-11-02\n"
+        "    segment: {plan: starter}\n  - id: Y-2\n    title: Second\n    effort: 2w\n"
+        "    impact: massive\n"
+    )
+    config = read_product(write(tmp_path, text, "product.yaml"))
+    assert config is not None
+    one, two = config.items
+    assert one.source.endswith("product.yaml line 2") and two.source.endswith("line 7")
+    assert (
+        one.effort_weeks == 3.0 and one.status == "shipped" and one.segment == {"plan": ["starter"]}
+    )
+    assert two.effort_weeks == 2.0 and two.impact == 3.0

@@ -53,13 +53,14 @@ import re
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 
+from ..config import find_root
 from ..errors import did_you_mean
 from .errors import BacklogError
 from .model import IMPACT_SCALE, STATUSES, Item, Planning, ProductConfig, Segment
@@ -331,8 +332,10 @@ def parse_date(value: Any) -> datetime | None:
     UTC; None when empty; ValueError when unreadable. Without a zone it is read as UTC."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if hasattr(value, "isoformat") and not isinstance(value, str):  # a TOML/YAML date
+    if isinstance(value, date):  # a TOML/YAML date
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, (str, int, float)) and value is not None:
+        raise ValueError(f"{value!r} is not a date (write 2026-11-02 or 2026-11-02T14:30:00Z)")
     text = _clean(value)
     if not text:
         return None
@@ -764,11 +767,12 @@ def read_items(
     root: str | Path | None = None,
 ) -> ItemsRead:
     """The backlog items: [[items]] of ``config`` plus the rows of the CSV export ``path`` (default
-    ``[backlog] path`` of the config; relative paths are read from ``root``, the project root).
+    ``[backlog] path`` of the config; relative paths are read from ``root``, the project root,
+    default: the one found from the working directory, as ``read_product``).
     Nothing is lost (see the module docstring): every row is an item, quarantined or a duplicate,
     and the rows are counted twice. ``backlog.csv_missing`` when the CSV does not exist."""
     config = config if config is not None else ProductConfig(path="")
-    base = Path(root).expanduser() if root is not None else None
+    base = Path(root).expanduser() if root is not None else find_root()
     named = path if path is not None else config.source.path
     rows: list[tuple[Item | None, list[Problem], str, int | None, str]] = []
     for item in config.items:
