@@ -130,7 +130,7 @@ def test_the_items_segment_narrows_every_metric(wb):
 
 
 def test_ticket_volume_is_compared_as_a_rate_ratio(wb, tmp_path):
-    load(wb, {"u": [(0, "e"), (13 * D, "e")]})
+    load(wb, {"u": [(0, "e"), (13 * D, "e"), (14 * D, "e")]})
     items = [
         {"item_id": "b1", "themes": ["crash"], "at": 2 * D},
         {"item_id": "b2", "themes": ["crash"], "at": 3 * D},
@@ -156,7 +156,7 @@ def test_ticket_volume_is_compared_as_a_rate_ratio(wb, tmp_path):
 
 
 def test_a_side_without_data_is_null_and_flagged(wb, tmp_path):
-    load(wb, {"u": [(0, "e"), (13 * D, "e")]})
+    load(wb, {"u": [(0, "e"), (13 * D, "e"), (14 * D, "e")]})
     put_voice(wb, [{"item_id": "b1", "themes": ["crash"], "at": 2 * D}], ["crash"], tmp_path)
     row = table(wb, shipped(themes=("crash",))).loc[("tickets", "crash")]
     assert row.before == 1.0 and math.isnan(row.after) and math.isnan(row.change)

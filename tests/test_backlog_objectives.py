@@ -85,7 +85,7 @@ def test_conversion_counts_closed_windows_only_and_compares_with_the_previous_wi
 
 def test_an_in_progress_user_is_not_a_failure(wb):
     """u4 has not converted yet: counting it as a drop would give 2/4."""
-    load(wb, {u: FUNNEL[u] for u in ("u1", "u2", "u3", "u4")})
+    load(wb, {u: FUNNEL[u] for u in ("u1", "u2", "u3", "u4")} | {"on": [(15 * D, "z")]})
     cfg = config(ONBOARD, weeks=2)  # [day 0, day 14), then [day 1, day 15): the same entrants
     row = rows(wb, cfg).loc["onboard"]
     assert (row.current, row.n) == (pytest.approx(2 / 3), 3)
@@ -118,7 +118,7 @@ def test_a_direction_down_objective_counts_distance_downwards(wb):
 
 
 def test_an_empty_window_is_null_and_flagged_never_zero(wb):
-    load(wb, FUNNEL)
+    load(wb, {**FUNNEL, "later": [(41 * D, "z")]})  # data on, but nobody enters after day 14
     with pytest.warns(poa.PoaWarning, match="objective_no_data|has no current value"):
         result = run_objectives(
             wb.con, ObjectivesQuery(config(ONBOARD), as_of=T0 + pd.Timedelta(days=40))
@@ -211,6 +211,7 @@ CHURN = {
     "k5": [(8 * D, "e", {"plan": "starter"})],  # new in the window: not active at its start
     "k6": [(4 * D, "e")],  # exactly 3 days before the start: not active (the edge is out)
     "k7": [(7 * D, "e", {"plan": "starter"})],  # at the start: active; churns on day 10
+    "end": [(14 * D, "z")],  # the data runs to as_of
 }
 
 
@@ -486,3 +487,14 @@ def test_every_objective_of_the_project_product_file_is_measured_on_the_demo(dem
     assert list(t.objective) == [o.name for o in cfg.objectives] and len(t) >= 3
     assert t.current.notna().all() and t.ci_low.notna().all() and (t.n > 0).all()
     assert not t.flag.fillna("").str.contains(r"\.").any()  # no error code: nothing failed
+
+
+def test_an_as_of_after_the_data_is_measured_with_a_warning(wb):
+    load(wb, FUNNEL)  # the newest event: day 14 + 2 h
+    with pytest.warns(poa.PoaWarning, match="after the newest event"):
+        result = run_objectives(
+            wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF + pd.Timedelta(days=1))
+        )
+    assert [w.code for w in result.warnings] == ["backlog.as_of_after_data"]
+    quiet = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
+    assert quiet.warnings == []

@@ -70,6 +70,7 @@ from .model import Item, ProductConfig, Segment
 from .objectives import (
     WEEK,
     Measure,
+    after_data,
     resolve_as_of,
     segment_users_sql,
     step_conversion,
@@ -299,7 +300,7 @@ def run_impact(con: duckdb.DuckDBPyConnection, query: ImpactQuery) -> ImpactResu
     sql = ";\n".join(f"-- {r['metric']} {r['link']}\n{r['query']}" for r in rows)
     params = {f"{r['metric']}:{r['link']}": r["params"] for r in rows}
     result = ImpactResult(query, table, sql, params, as_of)
-    found: list[PoaWarning] = []
+    found: list[PoaWarning] = after_data(con, as_of)
     if not rows:
         found.append(
             PoaWarning(

@@ -55,6 +55,9 @@ for "up", current - target for "down"), progress ((current - baseline) / (target
 ``current``), then previous, unit, window_from, window_to (the current window; for retention
 the cohort weeks), flag and detail.
 
+An ``as_of`` after the newest event is measured as asked, with a ``PoaWarning``
+(``backlog.as_of_after_data``): the days past the data hold nothing.
+
 **No data, never 0.** A window with nothing to measure gives NULL ``current`` (and NULL
 distance and progress), a flag and a ``PoaWarning`` (``backlog.objective_no_data``); a
 measurement that cannot be made as configured (an unknown step, event, theme or property) gives a
@@ -138,6 +141,23 @@ def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: Any) -> pd.Timestamp | 
     row = fetch_one(con, "SELECT max(ts) FROM events")
     value = row[0] if row else None
     return None if value is None else pd.Timestamp(value).tz_convert("UTC")
+
+
+def after_data(con: duckdb.DuckDBPyConnection, as_of: pd.Timestamp | None) -> list[PoaWarning]:
+    """A warning when ``as_of`` lies after the newest event: the days between hold no data, so
+    counts in them (tickets per week, active users) would read low and churn could not show."""
+    row = fetch_one(con, "SELECT max(ts) FROM events")
+    newest = row[0] if row else None
+    if as_of is None or newest is None or as_of <= pd.Timestamp(newest):
+        return []
+    return [
+        PoaWarning(
+            f"as_of {as_of:%Y-%m-%d %H:%M} UTC is after the newest event "
+            f"({pd.Timestamp(newest):%Y-%m-%d %H:%M} UTC): the windows reach past the data",
+            code="backlog.as_of_after_data",
+            hint="leave as_of out (the data's date), or load the data up to it first",
+        )
+    ]
 
 
 def segment_step(event: str | None, segment: Segment) -> Step:
@@ -667,7 +687,7 @@ def run_objectives(con: duckdb.DuckDBPyConnection, query: ObjectivesQuery) -> Ob
     rows: list[dict[str, Any]] = []
     sqls: list[str] = []
     params: dict[str, Any] = {}
-    found: list[PoaWarning] = []
+    found: list[PoaWarning] = after_data(con, as_of)
     for obj in config.objectives:
         row = _row(con, config, obj, as_of, weeks, found)
         rows.append(row)
