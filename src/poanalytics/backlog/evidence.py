@@ -451,11 +451,18 @@ asg AS (SELECT source, item_id, theme FROM voice_assignments
     WHERE refresh_id = {current("voice_assignments")})"""
 
 
-def themes_sql(themes: Sequence[str], key: Any, w: Windows, p: Params) -> str:
+def themes_sql(
+    themes: Sequence[str], sets: Sequence[Sequence[str]], key: Any, w: Windows, p: Params
+) -> str:
     """reach, tickets and unique_problems rows (link, kind, value, n, previous, source) of each
-    theme the current voice refresh holds, items of users in the segment."""
+    theme the current voice refresh holds, items of users in the segment; and an
+    interview_mentions row per set of themes in ``sets`` (link ``theme:a|b``): notes dated in the
+    window with a highlight in any of the set's themes (value), of all notes dated in the window
+    (n); none when there is no note in the window."""
     weeks = p.add(float(w.weeks))
     names = p.add(list(themes))
+    set_links = p.add(["theme:" + "|".join(t) for t in sets])
+    set_lists = p.add([list(t) for t in sets])
     first = f"(SELECT min(created_at) FROM voice_items WHERE refresh_id = {current('voice_items')} AND source = 'tickets')"
     covered = f"{first} <= {p.add(w.prev_lo.to_pydatetime())}::TIMESTAMPTZ"
     return f"""WITH {_voice_ctes(key, w, p)},
@@ -469,7 +476,14 @@ per AS (SELECT k.theme,
         count(DISTINCT coalesce('dup:' || h.dup_group, h.source || ':' || h.item_id))
             FILTER (WHERE h.in_window AND h.source = 'tickets') AS unique_problems,
         count(*) FILTER (WHERE h.in_window AND h.source = 'notes') AS highlights
-    FROM linked k LEFT JOIN hits h USING (theme) GROUP BY k.theme)
+    FROM linked k LEFT JOIN hits h USING (theme) GROUP BY k.theme),
+sets AS (SELECT unnest({set_links}::VARCHAR[]) AS link, unnest({set_lists}::VARCHAR[][]) AS themes),
+note_themes AS (SELECT v.parent_id, list(DISTINCT a.theme) FILTER (WHERE a.theme IS NOT NULL) AS themes
+    FROM vi2 v LEFT JOIN asg a USING (source, item_id)
+    WHERE v.source = 'notes' AND v.in_window GROUP BY v.parent_id),
+mentions AS (SELECT s.link, count(n.parent_id) FILTER (WHERE list_has_any(n.themes, s.themes)) AS value,
+        count(n.parent_id) AS n
+    FROM sets s LEFT JOIN note_themes n ON true GROUP BY s.link HAVING count(n.parent_id) > 0)
 SELECT 'theme:' || theme AS link, 'reach' AS kind, people / {weeks} AS value, people AS n,
        NULL::BIGINT AS previous,
        CASE WHEN highlights > tickets THEN 'notes' ELSE 'tickets' END AS source
@@ -478,21 +492,9 @@ UNION ALL
 SELECT 'theme:' || theme, 'tickets', tickets, tickets,
        CASE WHEN {covered} THEN tickets_previous END, 'tickets' FROM per
 UNION ALL
-SELECT 'theme:' || theme, 'unique_problems', unique_problems, tickets, NULL, 'tickets' FROM per"""
-
-
-def mentions_sql(themes: Sequence[str], key: Any, w: Windows, p: Params) -> str:
-    """One interview_mentions row (link, kind, value, n): notes dated in the window with a
-    highlight in any of ``themes``, of all notes dated in the window (of users in the segment)."""
-    names = p.add(list(themes))
-    link = p.add("theme:" + "|".join(themes))
-    return f"""WITH {_voice_ctes(key, w, p)},
-notes_in AS (SELECT parent_id, bool_or(item_id IN (SELECT item_id FROM asg WHERE source = 'notes'
-            AND theme IN (SELECT unnest({names}::VARCHAR[])))) AS mentions
-    FROM vi2 WHERE source = 'notes' AND in_window GROUP BY parent_id)
-SELECT {link} AS link, 'interview_mentions' AS kind, count(*) FILTER (WHERE mentions) AS value,
-       count(*) AS n
-FROM notes_in HAVING count(*) > 0"""
+SELECT 'theme:' || theme, 'unique_problems', unique_problems, tickets, NULL, 'tickets' FROM per
+UNION ALL
+SELECT link, 'interview_mentions', value, n, NULL, 'notes' FROM mentions"""
 
 
 def _pooled_lift_sql(
@@ -815,11 +817,12 @@ class _Ledger:
                     detail=detail,
                 )
 
-    def themes(self, group: list[Item], key: Any) -> None:
-        names = list(dict.fromkeys(t for it in group for t in it.themes))
+    def themes(self, group: list[Item], key: Any, known: set[str]) -> None:
+        names = [t for t in dict.fromkeys(t for it in group for t in it.themes) if t in known]
         if not names:
             return
-        shared = themes_sql(names, key, self.w, self.p)
+        sets = list(dict.fromkeys(_theme_set(it, known) for it in group if _theme_set(it, known)))
+        shared = themes_sql(names, sets, key, self.w, self.p)
         frame = self.run(shared)
         by = {(r.link, r.kind): r for r in frame.itertuples(index=False)}
         weeks = _weeks(self.w.weeks)
@@ -877,33 +880,22 @@ class _Ledger:
                         f"({_n(tickets.value, 'ticket')}, near-duplicates counted once)"
                     ),
                 )
-
-    def mentions(self, group: list[Item], key: Any, known: set[str]) -> None:
-        by_set: dict[tuple[str, ...], list[Item]] = {}
-        for it in group:
-            themes = tuple(t for t in dict.fromkeys(it.themes) if t in known)
-            if themes:
-                by_set.setdefault(themes, []).append(it)
-        for themes, items in by_set.items():
-            shared = mentions_sql(themes, key, self.w, self.p)
-            frame = self.run(shared)
-            if frame.empty:
-                continue
-            r = frame.iloc[0]
-            who = f" of {_who(key)}" if key else ""
-            for it in items:
+            themes = _theme_set(it, known)
+            m = by.get(("theme:" + "|".join(themes), "interview_mentions")) if themes else None
+            if m is not None:
+                who = f" of {_who(key)}" if key else ""
                 self.add(
                     it,
                     "interview_mentions",
-                    str(r.link),
-                    int(r.value),
+                    str(m.link),
+                    int(m.value),
                     shared=shared,
-                    n=int(r.n),
+                    n=int(m.n),
                     source="notes",
-                    supports=int(r.value) > 0,
+                    supports=int(m.value) > 0,
                     detail=(
-                        f"{fmt.count(r.value)} of {fmt.count(r.n)} interviews{who} in the last "
-                        f"{_weeks(self.w.weeks)} mention {' or '.join(themes)}"
+                        f"{fmt.count(m.value)} of {_n(m.n, 'interview')}{who} in the last "
+                        f"{weeks} mention {' or '.join(themes)}"
                     ),
                 )
 
@@ -1027,14 +1019,18 @@ class _Ledger:
     def quotes(self, known: set[str]) -> None:
         if not self.q.quotes:
             return
+        from ..redaction import known_names
         from ..voice.quotes import QuotesQuery, run_quotes
 
+        names = known_names(self.con)  # once for every theme quoted
         cache: dict[str, Any] = {}
         for it in self.q.items:
             found = []
             for theme in dict.fromkeys(t for t in it.themes if t in known):
                 if theme not in cache:
-                    cache[theme] = run_quotes(self.con, QuotesQuery(theme, n=self.q.quotes))
+                    cache[theme] = run_quotes(
+                        self.con, QuotesQuery(theme, n=self.q.quotes), names=names
+                    )
                 res = cache[theme]
                 for r in res.table.itertuples(index=False):
                     found.append((float(r.score), theme, r, res))
@@ -1073,6 +1069,11 @@ def _value_text(v: Any, unit: str) -> str:
     if unit == "score":
         return f"{v:.3f}"
     return fmt.count(round(v, 1))
+
+
+def _theme_set(item: Item, known: set[str]) -> tuple[str, ...]:
+    """The item's themes that the current voice refresh holds, in the item's order."""
+    return tuple(t for t in dict.fromkeys(item.themes) if t in known)
 
 
 def _segment_only(item: Item) -> bool:
@@ -1152,8 +1153,7 @@ def run_evidence(con: duckdb.DuckDBPyConnection, q: EvidenceQuery) -> EvidenceRe
         led.steps(group, key)
         led.events(group, key)
         if known:
-            led.themes(group, key)
-            led.mentions(group, key, known)
+            led.themes(group, key, known)
             led.churn(group, key, known)
             led.dropoff_lift(group, key, known)
     if known:

@@ -219,8 +219,12 @@ def pick(cands: pd.DataFrame, n: int) -> list[int]:
 
 
 @metric_boundary("voice")
-def run_quotes(con: duckdb.DuckDBPyConnection, q: QuotesQuery) -> QuotesResult:
-    """The theme's most representative short quotes (see the module's docstring)."""
+def run_quotes(
+    con: duckdb.DuckDBPyConnection, q: QuotesQuery, *, names: list[str] | None = None
+) -> QuotesResult:
+    """The theme's most representative short quotes (see the module's docstring). ``names``:
+    the names to redact, default ``redaction.known_names(con)`` (a caller quoting several themes
+    reads them once)."""
     check_theme(con, q.theme)
     definition = fetch_all(
         con,
@@ -246,7 +250,7 @@ def run_quotes(con: duckdb.DuckDBPyConnection, q: QuotesQuery) -> QuotesResult:
         ["score", "item"], ascending=[False, True], kind="stable"
     )
     rows = items.iloc[chosen.item.to_numpy()].reset_index(drop=True)
-    names = known_names(con)
+    names = known_names(con) if names is None else names
     from . import sentiment  # VADER and scikit-learn's stop words: on first use only
 
     table = pd.DataFrame(
