@@ -402,7 +402,17 @@ def test_assumed_impact_widens_the_interval():
     assert assumed.rice_high - assumed.rice_low > 1.5 * (stated.rice_high - stated.rice_low)
 
 
-def test_scores_result_figure():
+def test_scores_result_figures():
     t = scored(moscow_items(), [r for i in "ABCDE" for r in evidence(i)])
-    fig = ScoresResult(query=None, table=t, sql="").figure()
-    assert {d.name for d in fig.data} >= {"quick win"}
+    result = ScoresResult(query=None, table=t, sql="")
+    assert {d.name for d in result.figure().data} >= {"quick win"}
+    for framework in ("rice", "ice", "wsjf"):
+        assert framework.upper() in result.figure(framework).layout.title.text
+
+
+def test_quotes_do_not_count_as_evidence():
+    quote = row("A", "quote", 0.9, source="notes", link="note-1", detail='"it crashes"')
+    a = one(scored([Item("A", title="a", effort_weeks=4.0)], [quote]))
+    assert a.confidence == 0.5 and a.confidence_reasons == "no measured evidence"
+    with_quote = one(scored([Item("A", title="a", effort_weeks=4.0)], evidence("A") + [quote]))
+    assert with_quote.confidence == pytest.approx(0.9)  # not a third source

@@ -24,6 +24,7 @@ RICE (Intercom): reach x impact x confidence / effort.
                    ledger's newest as_of (stale).
               No supporting evidence: 50%, and ``confidence_reasons`` says "no measured
               evidence" (no ledger row at all) or "no supporting evidence" (rows, none for it).
+              Quotes do not count: they illustrate a theme, they measure nothing.
   effort      person-weeks (Intercom uses person-months; 1 person-month ~ 4.3 person-weeks).
               An item without effort, or with zero effort, is not scored (a refinement check).
 
@@ -172,29 +173,17 @@ class ScoresResult(MetricResult):
     """``table``: one row per item (module docstring); no SQL of its own: the ledger holds the
     queries behind every input."""
 
-    def figure(self):
-        """Value/effort bubbles: effort across, value up, bubble size P(top N), colour quadrant."""
-        import plotly.express as px
+    def figure(self, framework: str | None = None):
+        """Value/effort bubbles (default), or the score breakdown of ``framework`` (rice, ice,
+        wsjf): each factor, the score with its Monte Carlo interval and P(top N)."""
+        from ..charts.backlog import score_breakdown_figure, value_effort_figure
 
-        t = self.table[self.table.value.notna()]
-        fig = px.scatter(
-            t,
-            x="effort_weeks",
-            y="value",
-            color="quadrant",
-            size=t.p_top_n.fillna(0) + 0.05,
-            text="item_id",
-            hover_data=["rice", "ice", "wsjf", "confidence", "confidence_reasons"],
-            labels={
-                "effort_weeks": "effort (person-weeks)",
-                "value": "value (reach x impact x confidence)",
-            },
-        )
-        if len(t):
-            fig.add_vline(x=float(t.effort_weeks.median()), line_dash="dot")
-            fig.add_hline(y=float(t.value.median()), line_dash="dot")
-        fig.update_layout(title="Value and effort (dotted: the medians)")
-        return fig
+        if framework is None or framework == "value_effort":
+            return value_effort_figure(self.table)
+        table = self.table
+        if framework == "ice":  # ICE's own 1-10 impact; confidence is the same share
+            table = table.assign(impact=table.ice_impact)
+        return score_breakdown_figure(table, framework)
 
 
 # ---------------------------------------------------------------- inputs
@@ -266,12 +255,13 @@ def _reach(ids: pd.Series, lg: pd.DataFrame, weeks: int) -> pd.DataFrame:
 
 def _confidence(ids: pd.Series, lg: pd.DataFrame, planning: Planning) -> pd.DataFrame:
     """Confidence on Intercom's scale, derived from the supporting ledger rows (module docstring)."""
-    sup = lg[lg.supports]
-    newest = lg.as_of.max()
+    measured = lg[lg.kind != "quote"]  # a quote illustrates a theme; it measures nothing
+    sup = measured[measured.supports]
+    newest = measured.as_of.max()
     rows = []
     for item in ids:
         mine = sup[sup.item_id == item]
-        any_rows = bool((lg.item_id == item).any())
+        any_rows = bool((measured.item_id == item).any())
         rows.append(_confidence_of(mine, any_rows, newest, planning))
     return pd.DataFrame(rows, columns=["confidence", "confidence_reasons", "supporting"])
 
