@@ -224,4 +224,39 @@ def test_order_result_figure():
     items, scores, ledger = three()
     o = order(items, scores, ledger)
     fig = OrderResult(query=OrderQuery("rice"), table=o, sql="").figure()
-    assert len(fig.data[0].x) == 3
+    assert len(fig.data) >= 1 and "evidence order" in fig.layout.title.text
+
+
+# -- the demo ------------------------------------------------------------------------------------
+
+
+def test_demo_order_quotes_the_ledger_and_says_when_there_is_no_evidence(demo10k_wb, demo10k_files):
+    from poanalytics.backlog import evidence as ev
+    from poanalytics.backlog.config import read_product
+    from poanalytics.backlog.items import read_items
+    from tests.conftest import ROOT
+
+    config = read_product(ROOT / "conf" / "product.toml")
+    items = read_items(config, demo10k_files.backlog, root=ROOT).items
+    with demo10k_wb.connection() as con:
+        ledger = ev.ledger(con, config, items)
+    scores = score(items, ledger, config.planning)
+    o = order(items, scores, ledger, capacity=config.planning.capacity).set_index("item_id")
+    s = scores.set_index("item_id")
+    # the Android crash fix shipped: kept in the scores, not scored, not ordered
+    assert s.status["BL-101"] == "shipped" and pd.isna(s.rice["BL-101"])
+    assert "BL-101" not in o.index
+    # SAML SSO has no measurable link: the lowest confidence, said in its reason, last
+    assert s.confidence["BL-111"] == 0.5 == s.confidence.min()
+    assert s.confidence_reasons["BL-111"] == "no measured evidence"
+    assert o.reason["BL-111"] == f"#{len(o)}: no measured evidence (confidence 50%)."
+    # the profile step is the biggest measured problem; the invite and pricing stories follow
+    assert o["rank"]["BL-103"] == 1
+    assert o["rank"]["BL-107"] <= 3 and o["rank"]["BL-104"] <= 5
+    # every reason is built from the item's own ledger details
+    for item, r in o.iterrows():
+        details = set(ledger[ledger.item_id == item].detail.astype(str))
+        body = r.reason.split(": ", 1)[1].rstrip(".").split("; confidence ")[0]
+        if s.supporting[item]:
+            assert all(any(part in d for d in details) for part in body.split("; ")), item
+    assert o.fits.sum() >= 3 and o.cumulative_weeks.is_monotonic_increasing

@@ -136,26 +136,12 @@ class OrderResult(MetricResult):
     """``table``: the order (module docstring); no SQL of its own: the ledger holds the queries."""
 
     def figure(self):
-        import plotly.graph_objects as go
+        """The order as bars (charts.backlog.order_figure): score and interval, the capacity
+        line, overrides ringed with their reason."""
+        from ..charts.backlog import order_figure
 
-        t = self.table[self.table.score.notna()].iloc[::-1]
-        fig = go.Figure(
-            go.Bar(
-                x=t.score,
-                y=[f"#{r} {i}" for r, i in zip(t["rank"], t.item_id, strict=True)],
-                orientation="h",
-                error_x={
-                    "type": "data",
-                    "symmetric": False,
-                    "array": (t.score_high - t.score).fillna(0),
-                    "arrayminus": (t.score - t.score_low).fillna(0),
-                },
-                hovertext=t.reason,
-            )
-        )
         framework = getattr(self.query, "framework", "rice")
-        fig.update_layout(title=f"Backlog by {framework.upper()} (5th-95th percentile)")
-        return fig
+        return order_figure(self.table, framework=framework)
 
 
 # ---------------------------------------------------------------- reasons
@@ -313,14 +299,17 @@ def order(
     t["cumulative_weeks"], t["fits"] = capacity_line(t.effort_weeks, q.capacity)
     t["objectives"] = t.item_id.map(it["objectives"]) if "objectives" in it else None
     t["objectives"] = t.objectives.apply(lambda v: tuple(v) if isinstance(v, list | tuple) else ())
-    t["reason"] = [_reason_of(r, lg) for r in t.itertuples(index=False)]
+    by_item = dict(tuple(lg.groupby("item_id", sort=False)))
+    t["reason"] = [
+        _reason_of(r, by_item.get(r.item_id, lg.iloc[:0])) for r in t.itertuples(index=False)
+    ]
     return t[COLUMNS]
 
 
-def _reason_of(row: Any, lg: pd.DataFrame) -> str:
+def _reason_of(row: Any, rows: pd.DataFrame) -> str:
     text = reason(
         int(row.rank),
-        _fragments(lg[lg.item_id == row.item_id]),
+        _fragments(rows),
         float(row.confidence),
         str(row.confidence_reasons),
         row.note,

@@ -180,10 +180,7 @@ class ScoresResult(MetricResult):
 
         if framework is None or framework == "value_effort":
             return value_effort_figure(self.table)
-        table = self.table
-        if framework == "ice":  # ICE's own 1-10 impact; confidence is the same share
-            table = table.assign(impact=table.ice_impact)
-        return score_breakdown_figure(table, framework)
+        return score_breakdown_figure(self.table, framework)
 
 
 # ---------------------------------------------------------------- inputs
@@ -258,11 +255,12 @@ def _confidence(ids: pd.Series, lg: pd.DataFrame, planning: Planning) -> pd.Data
     measured = lg[lg.kind != "quote"]  # a quote illustrates a theme; it measures nothing
     sup = measured[measured.supports]
     newest = measured.as_of.max()
+    by_item = dict(tuple(sup.groupby("item_id", sort=False)))
+    known = set(measured.item_id)
     rows = []
     for item in ids:
-        mine = sup[sup.item_id == item]
-        any_rows = bool((measured.item_id == item).any())
-        rows.append(_confidence_of(mine, any_rows, newest, planning))
+        mine = by_item.get(item, sup.iloc[:0])
+        rows.append(_confidence_of(mine, item in known, newest, planning))
     return pd.DataFrame(rows, columns=["confidence", "confidence_reasons", "supporting"])
 
 
