@@ -254,7 +254,7 @@ def test_rerunning_a_rows_query_gives_its_value(small):
         segment={"platform": ["android", "web"]},
     )
     table = run(small, [item], quotes=0).table
-    assert len(table) >= 8
+    assert set(table.kind) == set(ev.KINDS) - {"quote"}  # every kind with a number
     for row in table.itertuples(index=False):
         out = small.sql(row.query, row.params)
         assert len(out) == 1, (row.kind, row.link)
@@ -426,3 +426,14 @@ def test_demo_starter_pricing_item(demo10k_wb):
     assert got[("tickets", "theme:pricing")].value > 10
     quotes = [k for k in got if k[0] == "quote"]
     assert len(quotes) == 2
+
+
+def test_demo_theme_linked_to_a_step_gives_its_dropoff_lift(demo10k_wb):
+    """conf/themes.toml links onboarding_crash to the profile_completed step: an item linked to
+    the theme alone gets the theme's drop-off lift there."""
+    item = Item("BL-x", title="crash theme only", themes=("onboarding_crash",))
+    with demo10k_wb.connection() as con:
+        got = rows(ev.ledger(con, DEMO, [item]), "BL-x")
+    lift = got[("dropoff_lift", "theme:onboarding_crash,step:profile_completed")]
+    assert lift.value > 1 and bool(lift.supports)
+    assert not any(link.startswith("step:") for _, link in got)  # no step link of its own

@@ -6,7 +6,9 @@
 warehouse (one query per kind of link and item segment, covering all the items' links of that kind;
 nothing loops over events in Python), and every row carries the SQL text (``query``) and the bound
 parameters (``params``) that give its ``value``: ``con.execute(row.query, row.params)`` returns one
-row whose ``value`` column is the row's value.
+row whose ``value`` column is the row's value, with the counts behind it (intervals are computed
+from those counts as stated below). A quote's query is ``voice.quotes``' and gives the theme's
+items it was chosen from (choosing and scoring is that module's ranking, in Python).
 
 Evidence rules
 --------------
@@ -82,8 +84,9 @@ nothing).
   as ``wb.theme_lift`` does. Supports the item when significant (Holm-adjusted p < 0.05, not a
   small sample) and lift > 1. A segment of two or more properties cannot be asked of the lift: no
   churn lift row, and the result says so in ``warnings``.
-``dropoff_lift`` (ratio) per linked theme and step link of the same item: ``voice.lift`` with the
-  funnel outcome at the step: among the users who entered the funnel in the window (with the
+``dropoff_lift`` (ratio) per linked theme and step: the item's step links and the [funnel] steps
+  the theme is linked to in the taxonomy (``[themes.<name>.links] funnel_steps``); ``voice.lift``
+  with the funnel outcome at the step: among the users who entered the funnel in the window (with the
   segment, on the entering event) and reached the step before it with a final result, the
   relative risk of stopping there for those who raised the theme (items created before the
   window's end) against the others; 95% Katz interval, Holm over all themes, ``n`` the users
@@ -103,13 +106,14 @@ nothing).
   Supports the item.
 
 ``source`` is where the measured thing lives: ``events`` (reach of steps, events and segments,
-drop-off, churn and drop-off lift: the outcome is read from events), ``tickets`` or ``notes`` (theme reach: the
-source with most items; tickets, unique problems; interviews; a quote's own source). ``as_of`` is
-the newest row of that source the ledger read (up to the window's end). ``detail`` is a plain
-English fragment that an ordering reason quotes as is, numbers formatted by ``poanalytics.format``:
-"1,240 users a week stop at profile_completed (18% drop, 8 points worse than the 4 weeks before)",
-"37 tickets about onboarding_crash in 4 weeks (31 unique problems)", "5 of 8 interviews mention
-onboarding_crash".
+drop-off and its change, churn and drop-off lift: their outcome is read from events), ``tickets``
+or ``notes`` (theme reach: the source with more of the theme's items in the window; tickets and
+unique problems; interviews; a quote's own source). ``as_of`` is the newest row of that source
+the ledger read (before the window's end). ``detail`` is a plain English fragment that an
+ordering reason quotes as is, numbers formatted by ``poanalytics.format``: "1,240 users a week
+stop at profile_completed (18% drop, 8 points worse than the 4 weeks before)", "37 tickets about
+onboarding_crash in 4 weeks (31 unique problems), up from 12 the 4 weeks before", "5 of 8
+interviews in the last 4 weeks mention onboarding_crash".
 
 The voice tables are read as they are: refreshing them (``wb.voice_refresh``) is the caller's job.
 """
@@ -621,6 +625,7 @@ class _Ledger:
         self.sqls: list[str] = []
         self.warnings: list[PoaWarning] = []
         self.newest = self._newest()
+        self.theme_steps = _theme_steps(con)
 
     def _newest(self) -> dict[str, Any]:
         hi = self.w.hi.to_pydatetime()
@@ -956,19 +961,23 @@ class _Ledger:
                 )
 
     def dropoff_lift(self, group: list[Item], key: Any, known: set[str]) -> None:
-        """At each step link of an item with themes: how much more often the users who raised
-        each of its themes stopped at the step (voice.lift, funnel outcome)."""
+        """At each step link of an item with themes, and at each step of [funnel] its themes
+        are linked to in the taxonomy (``links.funnel_steps``): how much more often the users who
+        raised each theme stopped at the step (voice.lift, funnel outcome)."""
         funnel = self.q.config.funnel
         if funnel is None:
             return
         names = list(funnel.steps)
+
+        def steps_of(it: Item, theme: str) -> list[str]:
+            linked = [*it.steps, *self.theme_steps.get(theme, ())]
+            return [s for s in dict.fromkeys(linked) if s in names[1:]]
+
         pairs = {
             (names.index(s) + 1, t)
             for it in group
-            for s in it.steps
-            if s in names[1:]
-            for t in it.themes
-            if t in known
+            for t in _theme_set(it, known)
+            for s in steps_of(it, t)
         }
         if not pairs:
             return
@@ -988,10 +997,10 @@ class _Ledger:
             by = {r.theme: r for r in counts.itertuples(index=False)}
             step = names[k - 1]
             for it in group:
-                if step not in it.steps:
-                    continue
                 for theme in dict.fromkeys(it.themes):
-                    if theme not in table.index or pd.isna(by[theme].value):
+                    if step not in steps_of(it, theme) or theme not in table.index:
+                        continue
+                    if pd.isna(by[theme].value):
                         continue
                     s = table.loc[theme]
                     self.add(
@@ -1120,6 +1129,17 @@ def _known_themes(con: duckdb.DuckDBPyConnection) -> set[str]:
         "(SELECT max(refresh_id) FROM voice_themes)",
     )
     return {r[0] for r in rows}
+
+
+def _theme_steps(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
+    """The funnel steps each theme of the current refresh is linked to in the taxonomy
+    (``[themes.<name>.links] funnel_steps``)."""
+    rows = fetch_all(
+        con,
+        "SELECT theme, TRY_CAST(json_extract(links, '$.funnel_steps') AS VARCHAR[]) FROM voice_themes "
+        "WHERE refresh_id = (SELECT max(refresh_id) FROM voice_themes) AND links IS NOT NULL",
+    )
+    return {str(t): tuple(str(x) for x in steps or ()) for t, steps in rows}
 
 
 def _unknown_segment(con: duckdb.DuckDBPyConnection, items: Iterable[Item]) -> set[str]:
