@@ -170,6 +170,13 @@ def test_overrides_shown_not_silent_and_the_others_shift():
     assert o.override_id["C"] == 3 and o.override_rank["B"] == 3
     assert pd.isna(o.override_rank["A"])
     assert "(evidence rank #3; placed #1 by the product owner: CEO promised it)" in o.reason["C"]
+    text = OrderResult(
+        query=OrderQuery("rice", capacity=4.0), table=o.reset_index(), sql=""
+    ).summary()
+    assert text == (
+        "3 open items in RICE order; 1 fit 4 person-weeks: C; C placed #1 by the product owner "
+        "(evidence #3): CEO promised it; B placed #3 by the product owner (evidence #2): contract."
+    )
     assert list(o.fits) == [True, False, False]  # C takes 4 of 4 person-weeks
 
 

@@ -410,6 +410,20 @@ def test_scores_result_figures():
         assert framework.upper() in result.figure(framework).layout.title.text
 
 
+def test_scores_summary():
+    items = moscow_items() + [Item("S", title="s", effort_weeks=1.0, status="shipped")]
+    items[0] = Item("A", title="A", effort_weeks=3.0, impact=3.0, moscow="must")
+    rows = [r for i in "ABCD" for r in evidence(i)]  # E: no evidence
+    with pytest.warns(PoaWarning):
+        t = scored(items, rows, Planning(simulations=100, top_n=2), capacity=4.0)
+    text = ScoresResult(query=None, table=t, sql="").summary()
+    assert text.startswith(
+        "6 items, 5 scored (not scored: S shipped). By RICE: A (99% in the top 2), B ("
+    )
+    assert "Low confidence: E (50%)" in text
+    assert "The Must items (A) take 3 of 4 person-weeks (75%)" in text
+
+
 def test_quotes_do_not_count_as_evidence():
     quote = row("A", "quote", 0.9, source="notes", link="note-1", detail='"it crashes"')
     a = one(scored([Item("A", title="a", effort_weeks=4.0)], [quote]))

@@ -173,6 +173,42 @@ class ScoresResult(MetricResult):
     """``table``: one row per item (module docstring); no SQL of its own: the ledger holds the
     queries behind every input."""
 
+    def summary(self) -> str:
+        """One paragraph: what was scored, the RICE leaders, low confidence, disagreements and
+        the DSDM Must check."""
+        t = self.table
+        done = t[t.rice.isna()]
+        lead = t[t.rice.notna()].sort_values(["rank_rice"]).head(5)
+        top = f"top {t.attrs['top_n']}" if "top_n" in t.attrs else "top N"
+        text = f"{len(t)} items, {len(t) - len(done)} scored"
+        if len(done):
+            text += (
+                " (not scored: "
+                + ", ".join(
+                    f"{i} {n.split(':')[0]}"
+                    for i, n in zip(done.item_id, done.note.fillna(""), strict=True)
+                )
+                + ")"
+            )
+        if len(lead):
+            text += ". By RICE: " + ", ".join(
+                f"{i} ({p:.0%} in the {top})" if pd.notna(p) else str(i)
+                for i, p in zip(lead.item_id, lead.p_top_n, strict=True)
+            )
+        low = t[t.rice.notna() & (t.confidence < 0.8)]
+        if len(low):
+            text += ". Low confidence: " + ", ".join(
+                f"{i} ({c:.0%})" for i, c in zip(low.item_id, low.confidence, strict=True)
+            )
+        dis = t[t.disagreement.astype(bool)]
+        if len(dis):
+            text += ". Frameworks disagree on " + "; ".join(
+                f"{i} ({d})" for i, d in zip(dis.item_id, dis.disagreement_detail, strict=True)
+            )
+        for w in self.table.attrs.get("warnings", []):
+            text += f". {w.message[0].upper()}{w.message[1:]}"
+        return text + "."
+
     def figure(self, framework: str | None = None):
         """Value/effort bubbles (default), or the score breakdown of ``framework`` (rice, ice,
         wsjf): each factor, the score with its Monte Carlo interval and P(top N)."""
@@ -597,6 +633,7 @@ def score(
     out["disagreement"], out["disagreement_detail"] = disagreements(frames)
     table = out[COLUMNS].reset_index(drop=True)
     table.attrs["warnings"] = [warning] if warning else []
+    table.attrs["top_n"] = planning.top_n  # what p_top_n counts
     if warning:
         warn(warning)
     return table
