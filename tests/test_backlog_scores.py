@@ -314,8 +314,12 @@ def test_dsdm_must_over_60_percent_of_capacity_warns():
         t = scored(items, [], capacity=10.0)  # Must: 7 of 10 person-weeks (70% > 60%)
     assert caught[0].message.code == "backlog.must_over_60"
     assert "7 of 10" in str(caught[0].message)
+    assert "no effort estimate" not in str(caught[0].message)
     assert t.attrs["warnings"][0].code == "backlog.must_over_60"
     assert dict(zip(t.item_id, t.must_over_60, strict=True)) == {"A": True, "B": True, "C": False}
+    # a Must without an estimate is named, not silently counted as 0
+    with pytest.warns(PoaWarning, match=r"7 of 10 person-weeks \(70%\) \(without X: no effort"):
+        scored(items + [Item("X", title="x", moscow="Must")], [], capacity=10.0)
     # exactly 60%: fine
     items[1] = Item("B", title="b", effort_weeks=2.0, moscow="must")
     with warnings.catch_warnings():

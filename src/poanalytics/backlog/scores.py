@@ -481,9 +481,11 @@ def must_check(items: pd.DataFrame, capacity: float | None) -> tuple[np.ndarray,
     if not over:
         return flag, None
     ids = ", ".join(items.item_id[must].astype(str))
+    blank = items.item_id[must & items.effort_weeks.isna()].astype(str)
+    unsized = f" (without {', '.join(blank)}: no effort estimate)" if len(blank) else ""
     return flag, PoaWarning(
         f"the Must items ({ids}) take {total:g} of {capacity:g} person-weeks "
-        f"({total / capacity:.0%}); DSDM keeps Must within 60% of the capacity",
+        f"({total / capacity:.0%}){unsized}; DSDM keeps Must within 60% of the capacity",
         code="backlog.must_over_60",
         hint="relabel some Must items as Should, or raise the capacity if it is real: without "
         "room for the Should and Could items the plan has no contingency",
