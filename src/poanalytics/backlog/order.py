@@ -136,23 +136,11 @@ class OrderResult(MetricResult):
     """``table``: the order (module docstring); no SQL of its own: the ledger holds the queries."""
 
     def summary(self) -> str:
-        """One paragraph: what fits the capacity, and the product owner's overrides."""
-        t = self.table
-        framework = str(getattr(self.query, "framework", "rice")).upper().replace("_", "/")
-        capacity = getattr(self.query, "capacity", None)
-        text = f"{len(t)} open items in {framework} order"
-        if capacity is not None and len(t):
-            fit = t[t.fits.fillna(False).astype(bool)]
-            text += f"; {len(fit)} fit {capacity:g} person-weeks"
-            if len(fit):
-                text += ": " + ", ".join(fit.item_id)
-        moved = t[t.override_rank.notna()]
-        for r in moved.itertuples(index=False):
-            text += (
-                f"; {r.item_id} placed #{r.override_rank} by the product owner (evidence "
-                f"#{r.evidence_rank}): {r.override_reason}"
-            )
-        return text + "."
+        """One paragraph (``order_summary``)."""
+        q = self.query
+        return order_summary(
+            self.table, getattr(q, "framework", "rice"), getattr(q, "capacity", None)
+        )
 
     def figure(self):
         """The order as bars (charts.backlog.order_figure): score and interval, the capacity
@@ -161,6 +149,28 @@ class OrderResult(MetricResult):
 
         framework = getattr(self.query, "framework", "rice")
         return order_figure(self.table, framework=framework)
+
+
+def order_summary(
+    table: pd.DataFrame, framework: str = "rice", capacity: float | None = None
+) -> str:
+    """One paragraph over ``order``'s table: what fits the capacity, and the product owner's
+    overrides with their reasons."""
+    t = table
+    name = framework.upper().replace("_", "/")
+    text = f"{len(t)} open items in {name} order"
+    if capacity is not None and len(t):
+        fit = t[t.fits.fillna(False).astype(bool)]
+        text += f"; {len(fit)} fit {capacity:g} person-weeks"
+        if len(fit):
+            text += ": " + ", ".join(fit.item_id)
+    moved = t[t.override_rank.notna()]
+    for r in moved.itertuples(index=False):
+        text += (
+            f"; {r.item_id} placed #{r.override_rank} by the product owner (evidence "
+            f"#{r.evidence_rank}): {r.override_reason}"
+        )
+    return text + "."
 
 
 # ---------------------------------------------------------------- reasons

@@ -174,40 +174,8 @@ class ScoresResult(MetricResult):
     queries behind every input."""
 
     def summary(self) -> str:
-        """One paragraph: what was scored, the RICE leaders, low confidence, disagreements and
-        the DSDM Must check."""
-        t = self.table
-        done = t[t.rice.isna()]
-        lead = t[t.rice.notna()].sort_values(["rank_rice"]).head(5)
-        top = f"top {t.attrs['top_n']}" if "top_n" in t.attrs else "top N"
-        text = f"{len(t)} items, {len(t) - len(done)} scored"
-        if len(done):
-            text += (
-                " (not scored: "
-                + ", ".join(
-                    f"{i} {n.split(':')[0]}"
-                    for i, n in zip(done.item_id, done.note.fillna(""), strict=True)
-                )
-                + ")"
-            )
-        if len(lead):
-            text += ". By RICE: " + ", ".join(
-                f"{i} ({p:.0%} in the {top})" if pd.notna(p) else str(i)
-                for i, p in zip(lead.item_id, lead.p_top_n, strict=True)
-            )
-        low = t[t.rice.notna() & (t.confidence < 0.8)]
-        if len(low):
-            text += ". Low confidence: " + ", ".join(
-                f"{i} ({c:.0%})" for i, c in zip(low.item_id, low.confidence, strict=True)
-            )
-        dis = t[t.disagreement.astype(bool)]
-        if len(dis):
-            text += ". Frameworks disagree on " + "; ".join(
-                f"{i} ({d})" for i, d in zip(dis.item_id, dis.disagreement_detail, strict=True)
-            )
-        for w in self.table.attrs.get("warnings", []):
-            text += f". {w.message[0].upper()}{w.message[1:]}"
-        return text + "."
+        """One paragraph (``scores_summary``)."""
+        return scores_summary(self.table)
 
     def figure(self, framework: str | None = None):
         """Value/effort bubbles (default), or the score breakdown of ``framework`` (rice, ice,
@@ -217,6 +185,43 @@ class ScoresResult(MetricResult):
         if framework is None or framework == "value_effort":
             return value_effort_figure(self.table)
         return score_breakdown_figure(self.table, framework)
+
+
+def scores_summary(table: pd.DataFrame) -> str:
+    """One paragraph over ``score``'s table: what was scored, the RICE leaders with P(top N),
+    low confidence, disagreements and the DSDM Must warning."""
+    t = table
+    done = t[t.rice.isna()]
+    lead = t[t.rice.notna()].sort_values(["rank_rice"]).head(5)
+    top = f"top {t.attrs['top_n']}" if "top_n" in t.attrs else "top N"
+    text = f"{len(t)} items, {len(t) - len(done)} scored"
+    if len(done):
+        text += (
+            " (not scored: "
+            + ", ".join(
+                f"{i} {n.split(':')[0]}"
+                for i, n in zip(done.item_id, done.note.fillna(""), strict=True)
+            )
+            + ")"
+        )
+    if len(lead):
+        text += ". By RICE: " + ", ".join(
+            f"{i} ({p:.0%} in the {top})" if pd.notna(p) else str(i)
+            for i, p in zip(lead.item_id, lead.p_top_n, strict=True)
+        )
+    low = t[t.rice.notna() & (t.confidence < 0.8)]
+    if len(low):
+        text += ". Low confidence: " + ", ".join(
+            f"{i} ({c:.0%})" for i, c in zip(low.item_id, low.confidence, strict=True)
+        )
+    dis = t[t.disagreement.astype(bool)]
+    if len(dis):
+        text += ". Frameworks disagree on " + "; ".join(
+            f"{i} ({d})" for i, d in zip(dis.item_id, dis.disagreement_detail, strict=True)
+        )
+    for w in table.attrs.get("warnings", []):
+        text += f". {w.message[0].upper()}{w.message[1:]}"
+    return text + "."
 
 
 # ---------------------------------------------------------------- inputs
