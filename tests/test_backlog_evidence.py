@@ -437,3 +437,13 @@ def test_demo_theme_linked_to_a_step_gives_its_dropoff_lift(demo10k_wb):
     lift = got[("dropoff_lift", "theme:onboarding_crash,step:profile_completed")]
     assert lift.value > 1 and bool(lift.supports)
     assert not any(link.startswith("step:") for _, link in got)  # no step link of its own
+
+
+def test_no_events_or_no_voice_refresh_gives_no_rows_not_errors(wb):
+    item = Item("BL-1", title="x", steps=("profile",), events=("export",), themes=("crash",))
+    empty = run(wb, [item])
+    assert empty.table.empty and list(empty.table.columns) == ev.COLUMNS
+    load(wb, JOURNEYS)  # events, but no tickets, notes or voice refresh: only the event links
+    got = rows(run(wb, [item]).table, "BL-1")
+    assert {kind for kind, _ in got} == {"reach", "dropoff", "dropoff_change"}
+    assert not any(link.startswith("theme:") for _, link in got)

@@ -24,8 +24,8 @@ themes of the voice taxonomy (``themes``) and a segment (``segment``). ``link`` 
 measures: ``step:profile_completed``, ``event:export_clicked``, ``theme:pricing``,
 ``segment:platform=android``; an interview row over several themes is ``theme:a|b``; a quote's
 link is its reference (``ticket 10006``, ``2026-09-07-int-001.md line 24``). An unknown link (a
-step that is not in [funnel], the funnel's first step, which has no step before it, an event no
-row of the warehouse has, a theme the current voice refresh does not hold) gives no rows for that
+step that is not in [funnel], the funnel's first step, which has no step before it, a step whose
+event or the event of a step before it no row of the warehouse has, an event no row has, a theme the current voice refresh does not hold) gives no rows for that
 link, not an error (the refinement checks of ``backlog.items`` flag it). An item with no measurable
 link has no rows (its scores then get low confidence).
 
@@ -695,7 +695,18 @@ class _Ledger:
         if funnel is None:
             return
         names = list(funnel.steps)
-        wanted = sorted({names.index(s) + 1 for it in group for s in it.steps if s in names[1:]})
+        # a step is measurable when the events of it and of every step before it exist (a step
+        # whose event the warehouse does not hold is unknown, as an unknown event link is)
+        held = {
+            r[0]
+            for r in fetch_all(
+                self.con,
+                "SELECT DISTINCT event FROM events WHERE event IN (SELECT unnest(?::VARCHAR[]))",
+                [names],
+            )
+        }
+        measurable = [s for i, s in enumerate(names) if i and set(names[: i + 1]) <= held]
+        wanted = sorted({names.index(s) + 1 for it in group for s in it.steps if s in measurable})
         if not wanted:
             return
         shared = steps_sql(self.q.config, wanted, key, self.w, self.p)
@@ -703,7 +714,7 @@ class _Ledger:
         weeks = self.w.weeks
         by = {(r.link, r.kind): r for r in frame.itertuples(index=False)}
         for it in group:
-            for step in dict.fromkeys(s for s in it.steps if s in names[1:]):
+            for step in dict.fromkeys(s for s in it.steps if s in measurable):
                 link = f"step:{step}"
                 before = names[names.index(step) - 1]
                 drop = by.get((link, "dropoff"))
