@@ -300,6 +300,220 @@ def cmd_voice_discover(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backlog(args: argparse.Namespace, wb: Any):
+    return wb.backlog(args.items, as_of=getattr(args, "as_of", None), config=args.product)
+
+
+def _number(value: Any, digits: int = 0) -> str:
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def print_order(table: Any, framework: str, capacity: float | None, as_of: Any) -> None:
+    """The ordered list, one item per two lines: rank, id, title, score (interval), then why."""
+    cap = f", capacity {capacity:g} person-weeks" if capacity else ""
+    print(f"backlog by {framework.upper()}, evidence as of {as_of:%Y-%m-%d %H:%M} UTC{cap}")
+    for r in table.itertuples(index=False):
+        fits = getattr(r, "fits", None)
+        fit = "" if fits is None or fits != fits else (" fits" if fits else " over capacity")
+        p_top = getattr(r, "p_top_n", None)
+        top = f", p(top) {p_top:.0%}" if p_top is not None and p_top == p_top else ""
+        print(
+            f"{r.rank:>3}. {r.item_id}  {r.title}  score {_number(r.score, 1)} "
+            f"({_number(r.score_low, 1)}-{_number(r.score_high, 1)}){top}{fit}"
+        )
+        reason = getattr(r, "override_reason", None)
+        if isinstance(reason, str) and reason:
+            print(f"     override (evidence rank {r.evidence_rank}): {reason}")
+        print(f"     {r.reason}")
+
+
+def cmd_backlog_check(args: argparse.Namespace) -> int:
+    """Exit status 1 when a row was quarantined or an item is not ready (a CI gate), else 0."""
+    with _workbench(args) as wb:
+        b = _backlog(args, wb)
+        print(b.load)
+        checks = b.checks().table
+        failing = checks[~checks.ready.astype(bool)]
+        ready = len(b.item_list) - failing.item_id.nunique()
+        print(f"{ready} of {len(b.item_list)} items ready")
+        for r in failing.itertuples(index=False):
+            print(f"  {r.item_id}: [{r.code}] {r.detail}")
+        quarantined = int(b.load.accounting.get("quarantined", 0))
+    return 1 if quarantined or len(failing) else 0
+
+
+def cmd_backlog_order(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        result = _backlog(args, wb).order(args.framework, capacity=args.capacity)
+        q = result.query
+        print_order(result.table, q.framework, q.capacity, q.as_of)
+    return 0
+
+
+def cmd_backlog_publish(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        result = _backlog(args, wb).publish(
+            args.note, framework=args.framework, capacity=args.capacity
+        )
+        print(result)
+    return 0
+
+
+def cmd_backlog_override(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        b = _backlog(args, wb)
+        if args.withdraw:
+            result = b.withdraw_override(args.item)
+            print(f"override {result.override_id} of {args.item} withdrawn")
+        elif args.rank is None:
+            raise ConfigError(
+                "override needs the rank the item should take (or --withdraw)",
+                code="cli.option",
+                hint='write it like: poanalytics backlog override BL-111 2 --reason "..."',
+            )
+        else:
+            result = b.override(args.item, args.rank, args.reason, author=args.author)
+            print(
+                f"override {result.override_id}: {args.item} at rank {args.rank} "
+                f"({args.reason.strip()}); shown in every ordering until withdrawn"
+            )
+    return 0
+
+
+def cmd_backlog_log(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        table = wb.decision_log(args.item).table
+    if table.empty:
+        print("nothing published yet: poanalytics backlog publish --note ... writes a snapshot")
+        return 0
+    for sid, snap in table.groupby("snapshot_id", sort=True):
+        first = snap.iloc[0]
+        note = f": {first.note}" if isinstance(first.note, str) and first.note else ""
+        print(
+            f"snapshot {sid}, published {first.published_at:%Y-%m-%d %H:%M}, evidence as of "
+            f"{first.as_of:%Y-%m-%d}{note}"
+        )
+        for r in snap.itertuples(index=False):
+            rank = "-" if r.rank is None or r.rank != r.rank else str(r.rank)
+            line = f"  {rank:>3}. {r.item_id}  {r.title}  ({r.moved})"
+            if isinstance(r.override_reason, str):
+                line += f"  override: {r.override_reason}"
+            print(line)
+            if isinstance(r.new_evidence, str) and r.new_evidence:
+                print(f"       new evidence: {r.new_evidence}")
+    return 0
+
+
+def cmd_backlog_impact(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        result = _backlog(args, wb).impact(args.item, weeks=args.weeks)
+        print(result.summary_table().to_string(index=False))
+    return 0
+
+
+def _add_backlog_parser(sub: Any) -> None:
+    bl = sub.add_parser(
+        "backlog",
+        help="the backlog ordered by evidence: check, order, publish, override, log, impact",
+        description="Order the backlog of conf/product.toml (items from [[items]] and its "
+        "[backlog] CSV export) by the warehouse's evidence (docs/backlog.md).",
+    )
+    bl_sub = bl.add_subparsers(
+        dest="backlog_command",
+        required=True,
+        metavar="WHAT",
+        help="check, order, publish, override, log or impact",
+    )
+    check = bl_sub.add_parser(
+        "check",
+        help="read the items: rows quarantined and refinement checks (exit status 1 when a row "
+        "was quarantined or an item is not ready)",
+        description="Read the items and say what was loaded and quarantined (with row numbers) "
+        "and which items are not ready: no effort, no evidence link, larger than capacity, a "
+        "link to an unknown step, event, theme, objective or property. Exit status 1 when a row "
+        "was quarantined or an item is not ready, 0 when all is well, 2 on an error.",
+    )
+    order = bl_sub.add_parser(
+        "order",
+        help="the ordered backlog with one reason per item",
+        description="The backlog ordered by a framework's score from the evidence, each item "
+        "with its interval, probability of being in the top N, capacity fit and reason; "
+        "overrides are shown beside the evidence's own rank.",
+    )
+    publish = bl_sub.add_parser(
+        "publish",
+        help="snapshot the ordering into the decision log",
+        description="Write the ordering, its scores and evidence into the warehouse's decision "
+        "log (one transaction).",
+    )
+    publish.add_argument("--note", default=None, help="a note kept with the snapshot")
+    override = bl_sub.add_parser(
+        "override",
+        help="put an item at a rank, with a reason (shown, never silently applied)",
+        description="Record the product owner's override: ITEM at RANK for --reason. Every "
+        "later ordering and snapshot shows it beside the evidence's rank, until --withdraw.",
+    )
+    override.add_argument("item", help="the item's id, e.g. BL-111")
+    override.add_argument("rank", type=int, nargs="?", default=None, help="the rank it takes")
+    override.add_argument("--reason", default=None, help="why (required)")
+    override.add_argument("--author", default=None, help="who decided (kept with it)")
+    override.add_argument(
+        "--withdraw", action="store_true", help="withdraw the item's active override instead"
+    )
+    lg = bl_sub.add_parser(
+        "log",
+        help="the decision log: what moved between published orderings, why, and new evidence",
+        description="Every published ordering, oldest first: each item's rank, its move since "
+        "the snapshot before, the override reason and the evidence that changed.",
+    )
+    lg.add_argument("--item", default=None, help="only this item")
+    impact = bl_sub.add_parser(
+        "impact",
+        help="before/after of a shipped item's linked metrics",
+        description="Before/after of a shipped item's linked metrics (adoption of its events, "
+        "ticket volume of its themes, conversion at its step), with intervals.",
+    )
+    impact.add_argument("item", help="the shipped item's id, e.g. BL-101")
+    impact.add_argument(
+        "--weeks", type=int, default=None, help="weeks before and after (default: from config)"
+    )
+    for cmd in (check, order, publish, override, impact):
+        cmd.add_argument("--product", default=None, help="product file (default conf/product.toml)")
+        cmd.add_argument(
+            "--items", default=None, help="a backlog CSV export instead of [backlog] path"
+        )
+    for cmd in (order, publish, override, impact):
+        cmd.add_argument(
+            "--as-of",
+            dest="as_of",
+            default=None,
+            help="the data's date, e.g. 2026-11-09 (default: the newest event)",
+        )
+    for cmd in (order, publish):
+        cmd.add_argument(
+            "--framework",
+            default="rice",
+            choices=["rice", "ice", "wsjf", "value_effort"],
+            help="the score to order by (default rice)",
+        )
+        cmd.add_argument(
+            "--capacity",
+            type=float,
+            default=None,
+            help="person-weeks this cycle (default: [planning] capacity)",
+        )
+    check.set_defaults(func=cmd_backlog_check)
+    order.set_defaults(func=cmd_backlog_order)
+    publish.set_defaults(func=cmd_backlog_publish)
+    override.set_defaults(func=cmd_backlog_override)
+    lg.set_defaults(func=cmd_backlog_log)
+    impact.set_defaults(func=cmd_backlog_impact)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poanalytics",
@@ -471,6 +685,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: made from its label), e.g. --name 1=porting",
     )
     vd.set_defaults(func=cmd_voice_discover)
+
+    _add_backlog_parser(sub)
 
     rep = sub.add_parser(
         "report",

@@ -240,7 +240,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             high DOUBLE,
             n BIGINT,
             detail VARCHAR,
-            as_of TIMESTAMPTZ
+            as_of TIMESTAMPTZ,
+            unit VARCHAR,                       -- users_per_week, share, points, ratio, items, ...
+            source VARCHAR,                     -- events | tickets | notes
+            supports BOOLEAN,                   -- argues for the item (see backlog.evidence)
+            query VARCHAR,                      -- the SQL behind the number, and its parameters
+            params JSON
         );
         CREATE TABLE backlog_overrides (
             override_id BIGINT PRIMARY KEY,

@@ -741,6 +741,56 @@ class Workbench:
         with self.connection() as con:
             return join_rate(con, source, date_from, date_to)
 
+    # -- the backlog (docs/backlog.md) ------------------------------------------------------------
+    def backlog(
+        self,
+        path: str | Path | None = None,
+        *,
+        as_of: Any = None,
+        config: str | Path | None = None,
+    ) -> Backlog:
+        """The product backlog ordered by this warehouse's evidence: the product file (``config``,
+        default conf/product.toml) and its items ([[items]] and the CSV export of [backlog] path,
+        or ``path``, a CSV export, instead). ``as_of``: the data's date (default: the newest
+        event; a bare date is the end of that day); the evidence window is the
+        [planning] period_weeks before it. ``b.order()``, ``b.scores()``, ``b.evidence(id)``,
+        ``b.checks()``, ``b.publish(note=...)``, ``b.override(id, rank, reason)``,
+        ``b.impact(id)``: see ``poanalytics.backlog.session``. No product file:
+        ``backlog.no_product``."""
+        from .backlog.session import open_backlog
+
+        return open_backlog(
+            self.settings.root,
+            path,
+            config=config,
+            as_of=as_of,
+            connection=self.connection,
+            voice_ready=self._voice_ready,
+            read_only=self.read_only,
+        )
+
+    def objectives(
+        self, as_of: Any = None, *, config: str | Path | None = None
+    ) -> ObjectivesResult:
+        """Each objective of the product file (``config``, default conf/product.toml): its metric
+        measured now (``as_of``, default the newest event), trend, 95% interval and distance to
+        target: ``.table`` objective, metric, baseline, current, target, trend, ci_low, ci_high,
+        direction, distance, progress, n, as_of."""
+        from .backlog.session import measure_objectives, read_config
+
+        product = read_config(self.settings.root, config)
+        return measure_objectives(product, self.connection, as_of=as_of)
+
+    def decision_log(self, item_id: str | None = None) -> DecisionLogResult:
+        """Every published backlog ordering (``b.publish()``), oldest first, one row per ranked
+        item: rank, previous_rank, moved ("+2", "-1", "new", "gone"), evidence_rank,
+        override_reason and new_evidence (what changed in its evidence since the snapshot before,
+        in words); ``.overrides`` every override, active or withdrawn; ``.figure()`` rank
+        changes over time."""
+        from .backlog.session import decision_log
+
+        return decision_log(self.connection, item_id)
+
     # -- looking at what is there ---------------------------------------------------------------
     def quarantine(self, load_id: int | None = None) -> pd.DataFrame:
         """Rows kept aside, with file, row, column and reason (all loads, or one)."""
@@ -775,6 +825,8 @@ class Workbench:
         return f"Workbench({self.path!r}, schema v{self.schema_version})"
 
 
+from .backlog.results import DecisionLogResult, ObjectivesResult  # noqa: E402  (annotations)
+from .backlog.session import Backlog  # noqa: E402  (for the annotation)
 from .ingest.source_config import SourcesLoad  # noqa: E402  (for the annotation)
 from .status import Status  # noqa: E402  (for the annotation; status imports nothing from here)
 from .voice.store import RefreshInfo  # noqa: E402  (for the annotation)

@@ -1,0 +1,249 @@
+"""What the backlog's public calls take and return: query dataclasses validated on creation, and
+results (``metrics.result.MetricResult``: ``.table``, ``.sql``, ``.params``, ``.figure()``).
+
+The backlog's numbers come from many queries (one per evidence link, one per objective), so a
+result's ``sql`` is every query behind its table, each after a comment line naming the piece
+(``-- BL-103 dropoff step:profile_completed``), and ``params`` maps the same names to their
+parameters. Tables computed from the ledger (scores, order) carry the ledger's queries.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import numbers
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..errors import did_you_mean
+from ..metrics.result import MetricResult
+from .errors import BacklogError
+from .model import FRAMEWORKS
+
+
+def check_framework(framework: Any) -> str:
+    """``backlog.framework`` unless ``framework`` is one of FRAMEWORKS."""
+    if not isinstance(framework, str) or framework.lower() not in FRAMEWORKS:
+        raise BacklogError(
+            f"unknown framework {framework!r}.{did_you_mean(str(framework), FRAMEWORKS)}"[:300],
+            code="backlog.framework",
+            hint=f"order by one of {', '.join(FRAMEWORKS)} (b.scores() shows them side by side)",
+        )
+    return framework.lower()
+
+
+def check_capacity(capacity: Any) -> float | None:
+    """Person-weeks this cycle: a positive number, or None (none stated). ``backlog.capacity``."""
+    if capacity is None:
+        return None
+    bad = isinstance(capacity, bool) or not isinstance(capacity, numbers.Real)
+    if bad or not math.isfinite(float(capacity)) or float(capacity) <= 0:
+        raise BacklogError(
+            f"capacity must be a positive number of person-weeks, got {capacity!r}"[:300],
+            code="backlog.capacity",
+            hint="pass capacity=12 (person-weeks this cycle), or set capacity under [planning] "
+            "in conf/product.toml",
+        )
+    return float(capacity)
+
+
+def check_item_id(item_id: Any, known: list[str]) -> str:
+    """``backlog.unknown_item`` (with "did you mean") unless ``item_id`` is one of ``known``."""
+    if not isinstance(item_id, str) or item_id not in known:
+        shown = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
+        raise BacklogError(
+            f"no backlog item {item_id!r}.{did_you_mean(str(item_id), known)} "
+            f"Items: {shown or '(none)'}."[:600],
+            code="backlog.unknown_item",
+            hint="use an id of b.items (the id column of the CSV export or [[items]] id)",
+        )
+    return item_id
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """One item's evidence or impact: ``b.evidence(item_id)``, ``b.impact(item_id)``."""
+
+    item_id: str
+    _: KW_ONLY
+    as_of: pd.Timestamp | None = None
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """``b.order(framework, capacity)`` and ``b.scores(capacity)`` (framework unused there)."""
+
+    framework: str = "rice"
+    _: KW_ONLY
+    capacity: float | None = None
+    as_of: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "framework", check_framework(self.framework))
+        object.__setattr__(self, "capacity", check_capacity(self.capacity))
+
+
+@dataclass(frozen=True)
+class TradeoffQuery:
+    """``b.tradeoff(item_id, rank)``: move the item to ``rank``; what slips, which objective loses."""
+
+    item_id: str
+    rank: int
+    _: KW_ONLY
+    framework: str = "rice"
+    capacity: float | None = None
+    as_of: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "framework", check_framework(self.framework))
+        object.__setattr__(self, "capacity", check_capacity(self.capacity))
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """``wb.decision_log(item_id=None)``."""
+
+    item_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.item_id is not None and (not isinstance(self.item_id, str) or not self.item_id):
+            raise BacklogError(
+                f"item_id must be an item's id or None, got {self.item_id!r}"[:300],
+                code="backlog.unknown_item",
+                hint="pass an id of b.items, or nothing for every item",
+            )
+
+
+@dataclass(frozen=True)
+class AsOfQuery:
+    """A call that only needs the data's date: ``wb.objectives()``, ``b.checks()``, ``b.publish()``."""
+
+    _: KW_ONLY
+    as_of: pd.Timestamp | None = None
+    note: str | None = None
+    framework: str = "rice"
+    capacity: float | None = None
+
+
+def queries_of(table: pd.DataFrame, label: list[str]) -> tuple[str, dict[str, Any]]:
+    """``sql`` and ``params`` of a result from a table with ``query`` and ``params`` columns: each
+    distinct query once, after a comment naming the row (``label`` columns)."""
+    if table.empty or "query" not in table.columns:
+        return "", {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    seen: set[str] = set()
+    cols = [c for c in label if c in table.columns]
+    for row in table.itertuples(index=False):
+        sql = getattr(row, "query", None)
+        if not isinstance(sql, str) or not sql.strip():
+            continue
+        name = " ".join(str(getattr(row, c)) for c in cols if pd.notna(getattr(row, c)))
+        key = sql + repr(getattr(row, "params", None))
+        if key in seen:
+            continue
+        seen.add(key)
+        parts.append(f"-- {name}\n{sql.strip()}")
+        params[name] = getattr(row, "params", None)
+    return ";\n\n".join(parts), params
+
+
+def _chart(name: str) -> Any:
+    """A figure function of charts/backlog.py (charts take DataFrames only)."""
+    module = importlib.import_module("poanalytics.charts.backlog")
+    return getattr(module, name)
+
+
+class ObjectivesResult(MetricResult):
+    """``wb.objectives()``: objective, metric, baseline, current, target, trend, ci_low, ci_high,
+    direction, distance, progress, n, as_of (and the query and params of each)."""
+
+    def figure(self):
+        return _chart("objectives_figure")(self.table)
+
+
+class EvidenceResult(MetricResult):
+    """``b.evidence(item_id)``: the item's evidence ledger (kind, link, value, low, high, unit, n,
+    source, supports, detail, query, params, as_of)."""
+
+    def figure(self):
+        return _chart("evidence_figure")(self.table)
+
+
+class ScoresResult(MetricResult):
+    """``b.scores()``: RICE, ICE, WSJF, value/effort and MoSCoW side by side, with intervals."""
+
+    def figure(self):
+        return _chart("value_effort_figure")(self.table)
+
+
+class OrderResult(MetricResult):
+    """``b.order()``: rank, item_id, title, score (interval), p_top_n, reason, fits, evidence_rank,
+    override_rank, override_reason, effort_weeks, cumulative_weeks."""
+
+    def figure(self):
+        return _chart("order_figure")(self.table)
+
+
+class TradeoffResult(MetricResult):
+    """``b.tradeoff(item_id, rank)``: what slips out of capacity and which objectives lose."""
+
+    def figure(self):
+        return _chart("order_figure")(self.table)
+
+
+class ImpactResult(MetricResult):
+    """``b.impact(item_id)``: before/after of a shipped item's linked metrics, with intervals."""
+
+    def figure(self):
+        return _chart("impact_figure")(self.table)
+
+
+class ChecksResult(MetricResult):
+    """``b.checks()``: refinement checks (item_id, check, code, detail, ready)."""
+
+    def figure(self):
+        return _chart("checks_figure")(self.table)
+
+
+@dataclass
+class PublishResult(MetricResult):
+    """``b.publish()``: the snapshot written (``snapshot_id``); ``table`` its items as stored."""
+
+    snapshot_id: int = 0
+
+    def figure(self):
+        return _chart("order_figure")(self.table)
+
+    def __str__(self) -> str:
+        q = self.query
+        ranked = int(self.table["rank"].notna().sum()) if "rank" in self.table else 0
+        return (
+            f"snapshot {self.snapshot_id} published: {ranked} items ranked by {q.framework} "
+            f"with evidence as of {q.as_of}" + (f" ({q.note})" if q.note else "")
+        )
+
+
+@dataclass
+class OverrideResult(MetricResult):
+    """``b.override()`` / ``b.withdraw_override()`` / ``b.overrides()``: the overrides
+    (``override_id`` the one written or withdrawn)."""
+
+    override_id: int | None = None
+
+    def figure(self):
+        return _chart("order_figure")(self.table)
+
+
+@dataclass
+class DecisionLogResult(MetricResult):
+    """``wb.decision_log()``: snapshot_id, published_at, as_of, note, item_id, title, rank,
+    previous_rank, moved, evidence_rank, override_reason, new_evidence (see backlog.log);
+    ``overrides``: every override, active or withdrawn."""
+
+    overrides: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def figure(self):
+        return _chart("rank_changes_figure")(self.table)

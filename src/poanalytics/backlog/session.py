@@ -1,0 +1,523 @@
+"""``Backlog``: the object ``wb.backlog()`` returns, tying the backlog modules together.
+
+It holds the product config (``backlog.config``), the items read (``backlog.items``), a way to get
+a warehouse connection (the Workbench's ``connection``: a context manager factory, so the file is
+held only while a query runs) and the data's date ``as_of`` (default: the newest event's ``ts``).
+The evidence ledger is computed once, on first use, and kept: every score, ordering, snapshot and
+reason of one Backlog reads the same evidence. A new ``wb.backlog()`` reads the data again.
+
+Overrides are read from the warehouse on every ordering, so an override recorded by another
+Backlog (or the command line) shows in the next ordering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_all, fetch_value
+from ..errors import PoaError
+from ..metrics.validate import parse_instant
+from . import log
+from .errors import BacklogError
+from .model import Item, ProductConfig
+from .results import (
+    AsOfQuery,
+    ChecksResult,
+    DecisionLogResult,
+    EvidenceResult,
+    ImpactResult,
+    ItemQuery,
+    LogQuery,
+    ObjectivesResult,
+    OrderQuery,
+    OrderResult,
+    OverrideResult,
+    PublishResult,
+    ScoresResult,
+    TradeoffQuery,
+    TradeoffResult,
+    check_item_id,
+    queries_of,
+)
+
+Connection = Callable[..., contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]]
+PRODUCT_FILES = ("conf/product.toml", "conf/product.yaml", "conf/product.yml")
+LEDGER_LABEL = ["item_id", "kind", "link"]
+
+
+def _module(name: str) -> Any:
+    """A sibling module (config, items, evidence, scores, order, objectives, impact)."""
+    return importlib.import_module(f"poanalytics.backlog.{name}")
+
+
+# -- opening ------------------------------------------------------------------------------------
+def product_file(root: Path, config: str | Path | None = None) -> Path:
+    """The product file: ``config`` (relative to the project root), else conf/product.toml (or
+    .yaml/.yml); ``backlog.no_product`` when there is none."""
+    if config is not None:
+        file = root / Path(config).expanduser()
+        if not file.is_file():
+            raise BacklogError(
+                f"no product file at {file}",
+                code="backlog.no_product",
+                hint="check the path, or leave config out to read conf/product.toml",
+            )
+        return file
+    for name in PRODUCT_FILES:
+        if (root / name).is_file():
+            return root / name
+    raise BacklogError(
+        f"no product file: {root / PRODUCT_FILES[0]} does not exist",
+        code="backlog.no_product",
+        hint="copy the commented conf/product.toml of docs/backlog.md into conf/ and write your "
+        "vision, objectives and [backlog] path (a CSV export) or [[items]] in it; or pass "
+        "config= (wb.backlog(config='conf/other.toml'), --product on the command line)",
+    )
+
+
+def read_config(root: Path, config: str | Path | None = None) -> ProductConfig:
+    """conf/product.toml (or ``config``) read and validated by ``backlog.config``."""
+    result: ProductConfig = _module("config").read_product(product_file(root, config))
+    return result
+
+
+def open_backlog(
+    root: Path,
+    path: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    as_of: Any = None,
+    connection: Connection,
+    voice_ready: Callable[[], None] | None = None,
+    read_only: bool = False,
+) -> Backlog:
+    """Read the product file and the items (``path``: a CSV export instead of [backlog] path)."""
+    product = read_config(root, config)
+    items = _module("items").read_items(product, path, root=root)
+    return Backlog(
+        product,
+        items,
+        connection=connection,
+        voice_ready=voice_ready,
+        as_of=as_of,
+        read_only=read_only,
+    )
+
+
+def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: Any) -> pd.Timestamp:
+    """``as_of`` as a UTC instant (a bare date: the end of that day, as a funnel's); None: the
+    newest event's ts. ``backlog.no_events`` when the warehouse holds no events."""
+    if as_of is not None and not (isinstance(as_of, str) and not as_of.strip()):
+        ts = parse_instant(as_of, "as_of", end=True)
+        assert ts is not None
+        return ts
+    newest = fetch_value(con, "SELECT max(ts) FROM events")
+    if newest is None:
+        raise BacklogError(
+            "the warehouse holds no events, so there is no evidence to order the backlog by",
+            code="backlog.no_events",
+            hint="load events first (wb.load_events(...), poanalytics ingest events PATH, or "
+            "poanalytics demo), then open the backlog again",
+        )
+    return pd.Timestamp(newest).tz_convert("UTC")
+
+
+def measure_objectives(
+    config: ProductConfig, connection: Connection, *, as_of: Any = None
+) -> ObjectivesResult:
+    """Each objective's current value, trend and distance to target (``backlog.objectives``)."""
+    with connection() as con:
+        when = resolve_as_of(con, as_of)
+        table = _module("objectives").measure(con, config, as_of=when)
+    sql, params = queries_of(table, ["objective", "metric"])
+    return ObjectivesResult(AsOfQuery(as_of=when), table, sql, params)
+
+
+def decision_log(connection: Connection, item_id: str | None = None) -> DecisionLogResult:
+    """The decision log of the warehouse (``backlog.log``)."""
+    query = LogQuery(item_id)
+    with connection() as con:
+        table, sql, params = log.decision_log(con, item_id=query.item_id)
+        overrides = log.overrides(con, active_only=False)
+    return DecisionLogResult(query, table, sql, params, overrides=overrides)
+
+
+@dataclass
+class BacklogLoad:
+    """What reading the items did: ``accounting`` (rows_read, rows_counted, loaded, quarantined,
+    duplicates), ``quarantine`` (file, row, column, value, reason, code), ``source`` (the file)."""
+
+    accounting: dict[str, int]
+    quarantine: pd.DataFrame
+    source: str | None
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([self.accounting])
+
+    def __str__(self) -> str:
+        a = self.accounting
+        where = self.source or "the product file"
+        text = (
+            f"{where}: {a.get('rows_read', 0):,} rows read, {a.get('loaded', 0):,} items loaded, "
+            f"{a.get('quarantined', 0):,} quarantined, {a.get('duplicates', 0):,} duplicates"
+        )
+        for r in self.quarantine.head(10).itertuples(index=False):
+            col = f" column {r.column!r}" if isinstance(getattr(r, "column", None), str) else ""
+            text += f"\n  quarantined: {r.file} row {r.row}{col}: {r.reason}"
+        if len(self.quarantine) > 10:
+            text += f"\n  ... {len(self.quarantine) - 10} more (b.load.quarantine)"
+        return text
+
+
+class Backlog:
+    """The backlog of one product file and its items, ordered by the warehouse's evidence.
+
+    >>> b = wb.backlog()                 # conf/product.toml and its [backlog] path
+    >>> b.order().table                  # rank, item_id, title, score, reason, fits, ...
+    """
+
+    def __init__(
+        self,
+        config: ProductConfig,
+        items: Any,
+        *,
+        connection: Connection,
+        voice_ready: Callable[[], None] | None = None,
+        as_of: Any = None,
+        read_only: bool = False,
+    ) -> None:
+        self.config = config
+        self._read = items  # backlog.items.ItemsRead
+        self._connection = connection
+        self._voice_ready = voice_ready
+        self._as_of_arg = as_of
+        self._as_of: pd.Timestamp | None = None
+        self._ledger: pd.DataFrame | None = None
+        self._scores: dict[float | None, pd.DataFrame] = {}
+        self.read_only = read_only
+
+    # -- what was read ------------------------------------------------------------------------
+    @property
+    def items(self) -> pd.DataFrame:
+        """One row per item (the Item fields)."""
+        table: pd.DataFrame = self._read.table
+        return table
+
+    @property
+    def item_list(self) -> tuple[Item, ...]:
+        return tuple(self._read.items)
+
+    @property
+    def load(self) -> BacklogLoad:
+        """The nothing-lost accounting and the quarantined rows of the items read."""
+        source = self._read.source
+        return BacklogLoad(
+            dict(self._read.accounting), self._read.quarantine, str(source) if source else None
+        )
+
+    def item(self, item_id: str) -> Item:
+        ids = [i.item_id for i in self.item_list]
+        check_item_id(item_id, ids)
+        return self.item_list[ids.index(item_id)]
+
+    # -- the data's date and the ledger ----------------------------------------------------------
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The evidence's date: data up to this instant (default: the newest event's ts)."""
+        if self._as_of is None:
+            with self._connection() as con:
+                self._as_of = resolve_as_of(con, self._as_of_arg)
+        return self._as_of
+
+    def ledger(self) -> pd.DataFrame:
+        """The evidence ledger of every item (computed once; see backlog.evidence)."""
+        if self._ledger is None:
+            when = self.as_of
+            if self._voice_ready is not None and any(i.themes for i in self.item_list):
+                self._voice_ready()  # theme evidence reads the voice tables: refresh when stale
+            with self._connection() as con:
+                self._ledger = _module("evidence").ledger(
+                    con, self.config, self.item_list, as_of=when
+                )
+        assert self._ledger is not None
+        return self._ledger
+
+    # -- refinement -----------------------------------------------------------------------------
+    def known_names(self) -> dict[str, tuple[str, ...]]:
+        """The names items may link to: the [funnel] steps, the warehouse's events and event
+        property keys, and the themes of the current voice refresh."""
+        if self._voice_ready is not None:
+            self._voice_ready()
+        steps = tuple(self.config.funnel.steps) if self.config.funnel else ()
+        with self._connection() as con:
+            events = [r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events ORDER BY 1")]
+            props = [
+                r[0]
+                for r in fetch_all(
+                    con,
+                    "SELECT DISTINCT unnest(json_keys(properties)) AS k FROM events "
+                    "WHERE properties IS NOT NULL ORDER BY 1",
+                )
+            ]
+            themes = [
+                r[0]
+                for r in fetch_all(
+                    con,
+                    "SELECT DISTINCT theme FROM voice_themes "
+                    "WHERE refresh_id = (SELECT max(refresh_id) FROM voice_themes) ORDER BY 1",
+                )
+            ]
+        return {
+            "steps": steps,
+            "events": tuple(events),
+            "themes": tuple(themes),
+            "properties": tuple(props),
+        }
+
+    def checks(self) -> ChecksResult:
+        """Refinement checks: items not ready (no effort, no evidence link, larger than capacity,
+        a link to an unknown step, event, theme, objective or segment property)."""
+        names = self.known_names()
+        table = _module("items").check_items(self.item_list, self.config, **names)
+        return ChecksResult(AsOfQuery(), table, "", {"known": names})
+
+    # -- evidence, scores, order ----------------------------------------------------------------
+    def evidence(self, item_id: str) -> EvidenceResult:
+        """The item's evidence: kind, link, value and interval, unit, n, source, whether it
+        supports the item, a plain detail, the query and parameters, and the data's date."""
+        self.item(item_id)
+        ledger = self.ledger()
+        table = ledger[ledger.item_id == item_id].reset_index(drop=True)
+        sql, params = queries_of(table, LEDGER_LABEL)
+        return EvidenceResult(ItemQuery(item_id, as_of=self.as_of), table, sql, params)
+
+    def _score_table(self, capacity: float | None) -> pd.DataFrame:
+        if capacity not in self._scores:
+            self._scores[capacity] = _module("scores").score(
+                self.item_list, self.ledger(), self.config.planning, capacity=capacity
+            )
+        return self._scores[capacity]
+
+    def _capacity(self, capacity: Any) -> float | None:
+        return capacity if capacity is not None else self.config.planning.capacity
+
+    def scores(self, capacity: float | None = None) -> ScoresResult:
+        """RICE, ICE, WSJF, value/effort quadrant and suggested MoSCoW side by side, each with its
+        Monte Carlo interval, p_top_n and the frameworks' disagreement."""
+        query = OrderQuery(capacity=self._capacity(capacity), as_of=self.as_of)
+        table = self._score_table(query.capacity)
+        sql, params = queries_of(self.ledger(), LEDGER_LABEL)
+        result = ScoresResult(query, table, sql, params)
+        result.warnings.extend(getattr(table, "attrs", {}).get("warnings", []))
+        return result
+
+    def _overrides(self) -> pd.DataFrame:
+        with self._connection() as con:
+            active = log.overrides(con)
+        ids = {i.item_id for i in self.item_list}
+        return active[active.item_id.isin(ids)].reset_index(drop=True)
+
+    def _order_table(self, query: OrderQuery, overrides: pd.DataFrame) -> pd.DataFrame:
+        table: pd.DataFrame = _module("order").order(
+            self.item_list,
+            self._score_table(query.capacity),
+            self.ledger(),
+            framework=query.framework,
+            capacity=query.capacity,
+            overrides=overrides,
+        )
+        return table
+
+    def order(self, framework: str = "rice", capacity: float | None = None) -> OrderResult:
+        """The ordered list (rank, item_id, title, score, reason, fits, ...); active overrides are
+        applied visibly: ``override_rank`` and ``override_reason`` beside ``evidence_rank``."""
+        query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
+        table = self._order_table(query, self._overrides())
+        sql, params = queries_of(self.ledger(), LEDGER_LABEL)
+        return OrderResult(query, table, sql, params)
+
+    def tradeoff(
+        self,
+        item_id: str,
+        rank: int,
+        capacity: float | None = None,
+        *,
+        framework: str = "rice",
+    ) -> TradeoffResult:
+        """Move ``item_id`` to ``rank``: what slips out of capacity and which objectives lose."""
+        self.item(item_id)
+        query = TradeoffQuery(
+            item_id,
+            rank,
+            framework=framework,
+            capacity=self._capacity(capacity),
+            as_of=self.as_of,
+        )
+        ordered = self._order_table(
+            OrderQuery(framework, capacity=query.capacity), self._overrides()
+        )
+        self._check_rank(item_id, rank, ordered)
+        table = _module("order").tradeoff(ordered, item_id, rank, query.capacity, self.config)
+        return TradeoffResult(query, table, "", {})
+
+    # -- the decision log -----------------------------------------------------------------------
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise BacklogError(
+                f"cannot {what}: the warehouse is open read-only",
+                code="backlog.read_only",
+                hint="open it writable (poa.Workbench(path) without read_only=True) and run it "
+                "again; the decision log lives in the warehouse",
+            )
+
+    def _check_rank(self, item_id: str, rank: Any, ordered: pd.DataFrame) -> int:
+        ranked = list(ordered.item_id)
+        if item_id not in ranked:
+            status = self.item(item_id).status
+            raise BacklogError(
+                f"{item_id} is not in the ordering (status {status})",
+                code="backlog.not_ordered",
+                hint="only open items are ordered; change its status in the backlog to order it",
+            )
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= len(ranked):
+            raise BacklogError(
+                f"rank must be a whole number from 1 to {len(ranked)} (the items ordered), "
+                f"got {rank!r}"[:300],
+                code="backlog.override_rank",
+                hint=f"give the position the item should take, e.g. 1 for the top of "
+                f"{len(ranked)} items",
+            )
+        return rank
+
+    def override(
+        self, item_id: str, rank: int, reason: str, *, author: str | None = None
+    ) -> OverrideResult:
+        """Record the product owner's override: ``item_id`` at ``rank``, for ``reason`` (required).
+        It is shown in every later ordering and snapshot beside the evidence's own rank, until
+        withdrawn (``b.withdraw_override(item_id)``); a new override of the item replaces it."""
+        log.check_reason(reason)
+        self.item(item_id)
+        self._writable("record an override")
+        ordered = self._order_table(OrderQuery(capacity=self._capacity(None)), self._overrides())
+        self._check_rank(item_id, rank, ordered)
+        with self._connection(write=True) as con:
+            new_id = log.add_override(con, item_id, rank, reason, author=author)
+            table = log.overrides(con)
+        return OverrideResult(AsOfQuery(), table, "", {}, override_id=new_id)
+
+    def withdraw_override(self, item_id: str) -> OverrideResult:
+        """Withdraw the item's active override (it stays in the log as withdrawn)."""
+        self.item(item_id)
+        self._writable("withdraw an override")
+        with self._connection(write=True) as con:
+            old = log.withdraw_override(con, item_id)
+            table = log.overrides(con)
+        return OverrideResult(AsOfQuery(), table, "", {}, override_id=old)
+
+    def overrides(self, active_only: bool = True) -> OverrideResult:
+        """The overrides recorded in the warehouse (active ones, or all)."""
+        with self._connection() as con:
+            table = log.overrides(con, active_only=active_only)
+        return OverrideResult(AsOfQuery(), table, "", {})
+
+    def publish(
+        self,
+        note: str | None = None,
+        *,
+        framework: str = "rice",
+        capacity: float | None = None,
+    ) -> PublishResult:
+        """Snapshot the ordering (overrides applied visibly), its scores and evidence into the
+        decision log, in one transaction. Needs a writable warehouse (``backlog.read_only``)."""
+        query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
+        self._writable("publish")
+        overrides = self._overrides()
+        ordered = self._order_table(query, overrides)
+        applied = ordered[ordered.get("override_rank", pd.Series(dtype=float)).notna()]
+        ids = dict(zip(overrides.item_id, overrides.override_id, strict=True))
+        override_ids = {i: int(ids[i]) for i in applied.item_id if i in ids}
+        items = self.items[["item_id", "title", "status"]]
+        source = self._read.source
+        with self._connection(write=True) as con:
+            sid = log.publish(
+                con,
+                order=ordered,
+                scores=self._score_table(query.capacity),
+                ledger=self.ledger(),
+                items=items,
+                config=self.config,
+                as_of=self.as_of.to_pydatetime(),
+                note=note,
+                framework=query.framework,
+                capacity=query.capacity,
+                backlog_file=str(source) if source else None,
+                override_ids=override_ids,
+            )
+            table = log.snapshot_items(con, sid)
+        asked = AsOfQuery(
+            as_of=self.as_of, note=note, framework=query.framework, capacity=query.capacity
+        )
+        return PublishResult(
+            asked, table, log.SNAPSHOT_ITEMS_SQL, {"snapshot": sid}, snapshot_id=sid
+        )
+
+    def decision_log(self, item_id: str | None = None) -> DecisionLogResult:
+        """The warehouse's decision log (as ``wb.decision_log()``)."""
+        return decision_log(self._connection, item_id)
+
+    # -- objectives and impact ------------------------------------------------------------------
+    def objectives(self) -> ObjectivesResult:
+        """Each objective's current value, trend and distance to target, as of ``as_of``."""
+        return measure_objectives(self.config, self._connection, as_of=self.as_of)
+
+    def impact(self, item_id: str, weeks: int | None = None) -> ImpactResult:
+        """Before/after of a shipped item's linked metrics (adoption of its events, ticket volume of
+        its themes, conversion at its step), with intervals."""
+        item = self.item(item_id)
+        with self._connection() as con:
+            table = _module("impact").before_after(
+                con, self.config, item, as_of=self.as_of, weeks=weeks
+            )
+        sql, params = queries_of(table, ["metric", "link"])
+        return ImpactResult(ItemQuery(item_id, as_of=self.as_of), table, sql, params)
+
+    # -- display --------------------------------------------------------------------------------
+    def summary(self) -> str:
+        """A few lines: items, ready or not, quarantined rows, the top 5 under RICE."""
+        a = self._read.accounting
+        lines = [
+            f"Backlog of {len(self.item_list)} items from {self._read.source or self.config.path}"
+            f" ({a.get('quarantined', 0)} rows quarantined)"
+        ]
+        try:
+            checks = self.checks().table
+            not_ready = sorted(set(checks.loc[~checks.ready.astype(bool), "item_id"]))
+            lines.append(
+                f"{len(self.item_list) - len(not_ready)} ready, {len(not_ready)} not ready"
+                + (f": {', '.join(not_ready)}" if not_ready else "")
+            )
+            top = self.order().table.head(5)
+            lines.append(f"Top {len(top)} by RICE, evidence as of {self.as_of:%Y-%m-%d %H:%M} UTC:")
+            for r in top.itertuples(index=False):
+                lines.append(f"  {r.rank}. {r.item_id} {r.title}: {r.reason}")
+        except PoaError as exc:
+            lines.append(str(exc))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<Backlog {len(self.item_list)} items, {self.config.path}>"
+
+    def _repr_html_(self) -> str:
+        head, *rest = self.summary().split("\n")
+        body = "".join(f"<li>{html.escape(line.strip())}</li>" for line in rest)
+        return f"<div><b>{html.escape(head)}</b><ul>{body}</ul></div>"
