@@ -779,7 +779,9 @@ class Workbench:
         from .backlog.session import measure_objectives, read_config
 
         product = read_config(self.settings.root, config)
-        return measure_objectives(product, self.connection, as_of=as_of)
+        return measure_objectives(
+            product, self.connection, as_of=as_of, voice_ready=self._voice_ready
+        )
 
     def decision_log(self, item_id: str | None = None) -> DecisionLogResult:
         """Every published backlog ordering (``b.publish()``), oldest first, one row per ranked
@@ -825,7 +827,8 @@ class Workbench:
         return f"Workbench({self.path!r}, schema v{self.schema_version})"
 
 
-from .backlog.results import DecisionLogResult, ObjectivesResult  # noqa: E402  (annotations)
+from .backlog.objectives import ObjectivesResult  # noqa: E402  (for the annotation)
+from .backlog.results import DecisionLogResult  # noqa: E402  (for the annotation)
 from .backlog.session import Backlog  # noqa: E402  (for the annotation)
 from .ingest.source_config import SourcesLoad  # noqa: E402  (for the annotation)
 from .status import Status  # noqa: E402  (for the annotation; status imports nothing from here)

@@ -23,6 +23,7 @@ Rules:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from datetime import datetime
@@ -238,7 +239,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> 
     try:
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {name}")
     finally:
-        con.unregister(name)
+        with contextlib.suppress(duckdb.Error):  # in an aborted transaction: the error above counts
+            con.unregister(name)
 
 
 def publish(
@@ -422,8 +424,8 @@ def _new_evidence(table: pd.DataFrame, evidence: pd.DataFrame) -> list[str | Non
     cols = ["kind", "link", "value", "unit"]
     out: list[str | None] = []
     for r in table.itertuples(index=False):
-        if pd.isna(r.previous_id) or pd.isna(r.rank):
-            out.append(None)  # the first snapshot, or an item no longer ranked
+        if pd.isna(r.previous_rank) or pd.isna(r.rank):
+            out.append(None)  # new to the ranking (all of the first snapshot), or no longer in it
             continue
         before = groups.get((int(r.previous_id), r.item_id), empty)[cols]
         after = groups.get((int(r.snapshot_id), r.item_id), empty)[cols]

@@ -156,14 +156,6 @@ def _chart(name: str) -> Any:
     return getattr(module, name)
 
 
-class ObjectivesResult(MetricResult):
-    """``wb.objectives()``: objective, metric, baseline, current, target, trend, ci_low, ci_high,
-    direction, distance, progress, n, as_of (and the query and params of each)."""
-
-    def figure(self):
-        return _chart("objectives_figure")(self.table)
-
-
 class EvidenceResult(MetricResult):
     """``b.evidence(item_id)``: the item's evidence ledger (kind, link, value, low, high, unit, n,
     source, supports, detail, query, params, as_of)."""

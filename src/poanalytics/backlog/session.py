@@ -29,6 +29,7 @@ from ..metrics.validate import parse_instant
 from . import log
 from .errors import BacklogError
 from .model import Item, ProductConfig
+from .objectives import ObjectivesResult
 from .results import (
     AsOfQuery,
     ChecksResult,
@@ -37,7 +38,6 @@ from .results import (
     ImpactResult,
     ItemQuery,
     LogQuery,
-    ObjectivesResult,
     OrderQuery,
     OrderResult,
     OverrideResult,
@@ -132,14 +132,21 @@ def resolve_as_of(con: duckdb.DuckDBPyConnection, as_of: Any) -> pd.Timestamp:
 
 
 def measure_objectives(
-    config: ProductConfig, connection: Connection, *, as_of: Any = None
+    config: ProductConfig,
+    connection: Connection,
+    *,
+    as_of: Any = None,
+    voice_ready: Callable[[], None] | None = None,
 ) -> ObjectivesResult:
-    """Each objective's current value, trend and distance to target (``backlog.objectives``)."""
+    """Each objective's current value, trend and distance to target (``backlog.objectives``);
+    theme objectives read the voice tables, refreshed first when stale."""
+    from .objectives import ObjectivesQuery, run_objectives
+
+    query = ObjectivesQuery(config, as_of=as_of)
+    if voice_ready is not None and any(o.metric == "theme_volume" for o in config.objectives):
+        voice_ready()
     with connection() as con:
-        when = resolve_as_of(con, as_of)
-        table = _module("objectives").measure(con, config, as_of=when)
-    sql, params = queries_of(table, ["objective", "metric"])
-    return ObjectivesResult(AsOfQuery(as_of=when), table, sql, params)
+        return run_objectives(con, query)
 
 
 def decision_log(connection: Connection, item_id: str | None = None) -> DecisionLogResult:
@@ -478,7 +485,9 @@ class Backlog:
     # -- objectives and impact ------------------------------------------------------------------
     def objectives(self) -> ObjectivesResult:
         """Each objective's current value, trend and distance to target, as of ``as_of``."""
-        return measure_objectives(self.config, self._connection, as_of=self.as_of)
+        return measure_objectives(
+            self.config, self._connection, as_of=self.as_of, voice_ready=self._voice_ready
+        )
 
     def impact(self, item_id: str, weeks: int | None = None) -> ImpactResult:
         """Before/after of a shipped item's linked metrics (adoption of its events, ticket volume of
