@@ -86,7 +86,8 @@ def product_file(root: Path, config: str | Path | None = None) -> Path:
 
 def read_config(root: Path, config: str | Path | None = None) -> ProductConfig:
     """conf/product.toml (or ``config``) read and validated by ``backlog.config``."""
-    result: ProductConfig = _module("config").read_product(product_file(root, config))
+    file = product_file(root, config)  # backlog.no_product before anything is read
+    result: ProductConfig = _module("config").read_product(file)
     return result
 
 
