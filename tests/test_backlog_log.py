@@ -180,22 +180,19 @@ def test_a_failed_publish_leaves_no_half_snapshot(wb_file):
 
 def test_decision_log_moves_overrides_and_new_evidence_survive_reopening(tmp_path):
     path = tmp_path / "w.duckdb"
-    with poa.Workbench(path) as wb:
-        with wb.connection(write=True) as con:
-            publish(
-                con, {"A": 1, "B": 2, "C": 3, "D": 4}, {"A": 12, "C": 5}, note="w1", as_of=WEEK1
-            )
-            oid = log.add_override(con, "C", 1, "  contract with ACME depends on it  ")
-            publish(
-                con,
-                {"C": 1, "A": 2, "B": 3, "E": 4},
-                {"A": 31, "C": 5},
-                note="w2",
-                as_of=WEEK2,
-                dropoff=0.55,
-                status={"D": "shipped"},
-                overrides={"C": oid},
-            )
+    with poa.Workbench(path) as wb, wb.connection(write=True) as con:
+        publish(con, {"A": 1, "B": 2, "C": 3, "D": 4}, {"A": 12, "C": 5}, note="w1", as_of=WEEK1)
+        oid = log.add_override(con, "C", 1, "  contract with ACME depends on it  ")
+        publish(
+            con,
+            {"C": 1, "A": 2, "B": 3, "E": 4},
+            {"A": 31, "C": 5},
+            note="w2",
+            as_of=WEEK2,
+            dropoff=0.55,
+            status={"D": "shipped"},
+            overrides={"C": oid},
+        )
     with poa.Workbench(path, read_only=True) as wb:  # closed and opened again
         result = wb.decision_log()
     t = result.table
