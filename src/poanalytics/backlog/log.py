@@ -373,14 +373,15 @@ def _subject(kind: str, link: str | None) -> str:
 
 
 def _value(kind: str, unit: str | None, value: float) -> str:
+    """A value in the words of its unit (backlog.evidence UNITS)."""
     from .. import format as fmt
 
     unit = (unit or "").lower()
-    if kind == "dropoff" or unit in ("share", "fraction", "rate", "ratio_share"):
+    if kind == "dropoff" or unit == "share":
         return fmt.percent(value)
-    if kind == "dropoff_change" or unit in ("points", "pts"):
-        return f"{value * 100 if abs(value) <= 1 and unit != 'points' else value:+.1f} points"
-    if kind == "churn_lift" or unit in ("x", "times", "relative_risk"):
+    if kind == "dropoff_change" or unit == "points":  # a fraction: 0.08 = 8 points
+        return fmt.signed_points(value)
+    if kind == "churn_lift" or unit == "ratio":
         return f"{value:.1f}x"
     return fmt.count(value)
 

@@ -156,65 +156,92 @@ def _chart(name: str) -> Any:
     return getattr(module, name)
 
 
-class EvidenceResult(MetricResult):
-    """``b.evidence(item_id)``: the item's evidence ledger (kind, link, value, low, high, unit, n,
-    source, supports, detail, query, params, as_of)."""
-
-    def figure(self):
-        return _chart("evidence_figure")(self.table)
+def no_figure(what: str, instead: str) -> BacklogError:
+    return BacklogError(
+        f"{what} is a table, not a chart",
+        code="backlog.no_figure",
+        hint=f"read .table; {instead}",
+    )
 
 
 class ScoresResult(MetricResult):
     """``b.scores()``: RICE, ICE, WSJF, value/effort and MoSCoW side by side, with intervals."""
 
-    def figure(self):
-        return _chart("value_effort_figure")(self.table)
+    def figure(self, kind: str = "value_effort"):
+        """``kind="value_effort"``: the value/effort bubbles; ``"rice"``, ``"ice"`` or
+        ``"wsjf"``: that framework's score breakdown per item."""
+        if kind == "value_effort":
+            return _chart("value_effort_figure")(self.table)
+        return _chart("score_breakdown_figure")(self.table, kind)
 
 
+@dataclass
 class OrderResult(MetricResult):
-    """``b.order()``: rank, item_id, title, score (interval), p_top_n, reason, fits, evidence_rank,
-    override_rank, override_reason, effort_weeks, cumulative_weeks."""
+    """``b.order()``: rank, item_id, title, score (interval), p_top_n, reason, fits,
+    evidence_rank, override_rank, override_reason, effort_weeks, cumulative_weeks (see
+    backlog.order); ``scores`` the scores it ranks by."""
+
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def figure(self):
-        return _chart("order_figure")(self.table)
+        """The framework's score breakdown per item, in this order (value/effort: RICE's)."""
+        framework = self.query.framework
+        kind = "rice" if framework == "value_effort" else framework
+        factors = self.scores.drop(columns=["title"], errors="ignore")
+        table = self.table[["rank", "item_id", "title"]].merge(factors, on="item_id", how="left")
+        return _chart("score_breakdown_figure")(table, kind)
+
+
+@dataclass
+class ImpactResult(MetricResult):
+    """``b.impact(item_id)``: before/after of a shipped item's linked metrics, with intervals."""
+
+    def figure(self):
+        raise no_figure("an impact table", "read before, after and change with their interval")
+
+
+@dataclass
+class ImpactMapResult(MetricResult):
+    """``b.impact_map()``: one row per objective x impact x item (objective, actor, impact,
+    item_id, title, status, objective_description); ``vision`` the product's."""
+
+    vision: str = ""
+
+    def figure(self):
+        return _chart("impact_map_figure")(self.table, vision=self.vision)
 
 
 class TradeoffResult(MetricResult):
     """``b.tradeoff(item_id, rank)``: what slips out of capacity and which objectives lose."""
 
     def figure(self):
-        return _chart("order_figure")(self.table)
-
-
-class ImpactResult(MetricResult):
-    """``b.impact(item_id)``: before/after of a shipped item's linked metrics, with intervals."""
-
-    def figure(self):
-        return _chart("impact_figure")(self.table)
+        raise no_figure("a trade-off", "b.order().figure() draws the order")
 
 
 class ChecksResult(MetricResult):
     """``b.checks()``: refinement checks (item_id, check, code, detail, ready)."""
 
     def figure(self):
-        return _chart("checks_figure")(self.table)
+        raise no_figure("the refinement checks", "b.impact_map().figure() shows unlinked items")
 
 
 @dataclass
 class PublishResult(MetricResult):
-    """``b.publish()``: the snapshot written (``snapshot_id``); ``table`` its items as stored."""
+    """``b.publish()``: the snapshot written (``snapshot_id``); ``table`` its items as stored;
+    ``log`` the decision log after it (``figure()``: its rank changes)."""
 
     snapshot_id: int = 0
+    log: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def figure(self):
-        return _chart("order_figure")(self.table)
+        return _chart("rank_changes_figure")(self.log)
 
     def __str__(self) -> str:
         q = self.query
         ranked = int(self.table["rank"].notna().sum()) if "rank" in self.table else 0
         return (
             f"snapshot {self.snapshot_id} published: {ranked} items ranked by {q.framework} "
-            f"with evidence as of {q.as_of}" + (f" ({q.note})" if q.note else "")
+            f"with evidence as of {q.as_of:%Y-%m-%d %H:%M} UTC" + (f" ({q.note})" if q.note else "")
         )
 
 
@@ -226,7 +253,7 @@ class OverrideResult(MetricResult):
     override_id: int | None = None
 
     def figure(self):
-        return _chart("order_figure")(self.table)
+        raise no_figure("the overrides", "b.order().figure() shows them in the order")
 
 
 @dataclass
@@ -238,4 +265,5 @@ class DecisionLogResult(MetricResult):
     overrides: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def figure(self):
+        """Rank changes over the published snapshots (overrides ringed, with their reason)."""
         return _chart("rank_changes_figure")(self.table)

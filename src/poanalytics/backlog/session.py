@@ -28,13 +28,14 @@ from ..errors import PoaError
 from ..metrics.validate import parse_instant
 from . import log
 from .errors import BacklogError
+from .evidence import EvidenceQuery, EvidenceResult, Windows
 from .model import Item, ProductConfig
 from .objectives import ObjectivesResult
 from .results import (
     AsOfQuery,
     ChecksResult,
     DecisionLogResult,
-    EvidenceResult,
+    ImpactMapResult,
     ImpactResult,
     ItemQuery,
     LogQuery,
@@ -303,11 +304,14 @@ class Backlog:
     def evidence(self, item_id: str) -> EvidenceResult:
         """The item's evidence: kind, link, value and interval, unit, n, source, whether it
         supports the item, a plain detail, the query and parameters, and the data's date."""
-        self.item(item_id)
+        item = self.item(item_id)
         ledger = self.ledger()
         table = ledger[ledger.item_id == item_id].reset_index(drop=True)
         sql, params = queries_of(table, LEDGER_LABEL)
-        return EvidenceResult(ItemQuery(item_id, as_of=self.as_of), table, sql, params)
+        when = self.as_of
+        query = EvidenceQuery((item,), config=self.config, as_of=when)
+        windows = Windows.of(when, self.config.planning.period_weeks)
+        return EvidenceResult(query, table, sql, params, as_of=when, windows=windows)
 
     def _score_table(self, capacity: float | None) -> pd.DataFrame:
         if capacity not in self._scores:
@@ -352,7 +356,7 @@ class Backlog:
         query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
         table = self._order_table(query, self._overrides())
         sql, params = queries_of(self.ledger(), LEDGER_LABEL)
-        return OrderResult(query, table, sql, params)
+        return OrderResult(query, table, sql, params, scores=self._score_table(query.capacity))
 
     def tradeoff(
         self,
@@ -472,11 +476,12 @@ class Backlog:
                 override_ids=override_ids,
             )
             table = log.snapshot_items(con, sid)
+            history, _, _ = log.decision_log(con)
         asked = AsOfQuery(
             as_of=self.as_of, note=note, framework=query.framework, capacity=query.capacity
         )
         return PublishResult(
-            asked, table, log.SNAPSHOT_ITEMS_SQL, {"snapshot": sid}, snapshot_id=sid
+            asked, table, log.SNAPSHOT_ITEMS_SQL, {"snapshot": sid}, snapshot_id=sid, log=history
         )
 
     def decision_log(self, item_id: str | None = None) -> DecisionLogResult:
@@ -500,6 +505,58 @@ class Backlog:
             )
         sql, params = queries_of(table, ["metric", "link"])
         return ImpactResult(ItemQuery(item_id, as_of=self.as_of), table, sql, params)
+
+    def impact_map(self) -> ImpactMapResult:
+        """The impact map as a table, one row per objective x impact x item (objective, actor,
+        impact, item_id, title, status, objective_description): the impacts of the product file,
+        then items that name an objective themselves (actor and impact empty), objectives no
+        item serves yet (item empty), and items that serve no objective (objective empty)."""
+        items = {i.item_id: i for i in self.item_list}
+        described = {o.name: o.description for o in self.config.objectives}
+        rows: list[dict[str, Any]] = []
+
+        def add(objective: Any, actor: Any, impact: Any, item_id: Any) -> None:
+            item = items.get(item_id) if item_id else None
+            rows.append(
+                {
+                    "objective": objective,
+                    "actor": actor,
+                    "impact": impact,
+                    "item_id": item_id,
+                    "title": item.title if item else None,
+                    "status": item.status if item else None,
+                    "objective_description": described.get(objective),
+                }
+            )
+
+        for imp in self.config.impacts:
+            for item_id in imp.items or (None,):
+                add(imp.objective, imp.actor, imp.impact, item_id)
+        via_impacts = {(imp.objective, i) for imp in self.config.impacts for i in imp.items}
+        for item in self.item_list:
+            for name in item.objectives:
+                if (name, item.item_id) not in via_impacts:
+                    add(name, None, None, item.item_id)
+        served = {r["objective"] for r in rows}
+        for obj in self.config.objectives:
+            if obj.name not in served:
+                add(obj.name, None, None, None)
+        for item in self.item_list:
+            if not self.config.item_objectives(item):
+                add(None, None, None, item.item_id)
+        table = pd.DataFrame(
+            rows,
+            columns=[
+                "objective",
+                "actor",
+                "impact",
+                "item_id",
+                "title",
+                "status",
+                "objective_description",
+            ],
+        )
+        return ImpactMapResult(AsOfQuery(), table, "", {}, vision=self.config.vision)
 
     # -- display --------------------------------------------------------------------------------
     def summary(self) -> str:
