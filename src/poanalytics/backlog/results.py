@@ -63,15 +63,6 @@ def check_item_id(item_id: Any, known: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class ItemQuery:
-    """One item's evidence or impact: ``b.evidence(item_id)``, ``b.impact(item_id)``."""
-
-    item_id: str
-    _: KW_ONLY
-    as_of: pd.Timestamp | None = None
-
-
-@dataclass(frozen=True)
 class OrderQuery:
     """``b.order(framework, capacity)`` and ``b.scores(capacity)`` (framework unused there)."""
 
@@ -190,14 +181,6 @@ class OrderResult(MetricResult):
         factors = self.scores.drop(columns=["title"], errors="ignore")
         table = self.table[["rank", "item_id", "title"]].merge(factors, on="item_id", how="left")
         return _chart("score_breakdown_figure")(table, kind)
-
-
-@dataclass
-class ImpactResult(MetricResult):
-    """``b.impact(item_id)``: before/after of a shipped item's linked metrics, with intervals."""
-
-    def figure(self):
-        raise no_figure("an impact table", "read before, after and change with their interval")
 
 
 @dataclass

@@ -29,6 +29,7 @@ from ..metrics.validate import parse_instant
 from . import log
 from .errors import BacklogError
 from .evidence import EvidenceQuery, EvidenceResult, Windows
+from .impact import ImpactQuery, ImpactResult, run_impact
 from .model import Item, ProductConfig
 from .objectives import ObjectivesResult
 from .results import (
@@ -36,8 +37,6 @@ from .results import (
     ChecksResult,
     DecisionLogResult,
     ImpactMapResult,
-    ImpactResult,
-    ItemQuery,
     LogQuery,
     OrderQuery,
     OrderResult,
@@ -497,14 +496,14 @@ class Backlog:
 
     def impact(self, item_id: str, weeks: int | None = None) -> ImpactResult:
         """Before/after of a shipped item's linked metrics (adoption of its events, ticket volume of
-        its themes, conversion at its step), with intervals."""
+        its themes, conversion at its step), with intervals (``backlog.impact``); an item that is
+        not shipped is ``backlog.not_shipped``."""
         item = self.item(item_id)
+        query = ImpactQuery(self.config, item, as_of=self.as_of, weeks=weeks)
+        if self._voice_ready is not None and item.themes:
+            self._voice_ready()
         with self._connection() as con:
-            table = _module("impact").before_after(
-                con, self.config, item, as_of=self.as_of, weeks=weeks
-            )
-        sql, params = queries_of(table, ["metric", "link"])
-        return ImpactResult(ItemQuery(item_id, as_of=self.as_of), table, sql, params)
+            return run_impact(con, query)
 
     def impact_map(self) -> ImpactMapResult:
         """The impact map as a table, one row per objective x impact x item (objective, actor,
