@@ -25,6 +25,7 @@ import pandas as pd
 
 from ..db import fetch_all, fetch_value
 from ..errors import PoaError
+from ..metrics.catalog import EVENTS_SQL, KEYS_SQL
 from ..metrics.validate import parse_instant
 from . import log
 from .errors import BacklogError
@@ -268,15 +269,8 @@ class Backlog:
             self._voice_ready()
         steps = tuple(self.config.funnel.steps) if self.config.funnel else ()
         with self._connection() as con:
-            events = [r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events ORDER BY 1")]
-            props = [
-                r[0]
-                for r in fetch_all(
-                    con,
-                    "SELECT DISTINCT unnest(json_keys(properties)) AS k FROM events "
-                    "WHERE properties IS NOT NULL ORDER BY 1",
-                )
-            ]
+            events = sorted(r[0] for r in fetch_all(con, EVENTS_SQL))
+            props = sorted(r[0] for r in fetch_all(con, KEYS_SQL))
             themes = [
                 r[0]
                 for r in fetch_all(
