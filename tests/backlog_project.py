@@ -52,11 +52,12 @@ events = ["signed_up"]
 
 
 def events() -> pd.DataFrame:
-    """40 users sign up in the week before 2026-11-16, 10 of them create a report; 20 the week
-    before that."""
+    """40 users sign up from 2026-11-09 13:00, inside the week before the newest event
+    (2026-11-16 12:00), each with a closed 2-day window by then; every 4th (10) creates a report
+    an hour later; 20 users signed up the week before."""
     rows = []
     for i in range(40):
-        ts = pd.Timestamp("2026-11-09 09:00", tz="UTC") + pd.Timedelta(hours=3 * i)
+        ts = pd.Timestamp("2026-11-09 13:00", tz="UTC") + pd.Timedelta(hours=3 * i)
         rows.append((f"u{i}", "signed_up", ts))
         if i % 4 == 0:
             rows.append((f"u{i}", "report_created", ts + pd.Timedelta(hours=1)))

@@ -140,13 +140,14 @@ def test_bad_rows_are_quarantined_with_their_row_number_and_nothing_is_lost(
     with open(target, "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows)
     with open(target, "a", encoding="utf-8") as fh:
-        fh.write('BL-901,"a row with an unclosed quote\n')
+        fh.write("BL-901,a row with more cells than the header" + "," * len(header) + "\n")
     b = demo10k_wb.backlog(target)
     a = b.load.accounting
     assert a["rows_read"] == a["rows_counted"] == len(rows)  # data rows: header excluded
     assert a["loaded"] + a["quarantined"] + a["duplicates"] == a["rows_read"]
     q = b.load.quarantine
-    assert a["quarantined"] == len(q) >= 1
+    assert a["quarantined"] == q.row.nunique() == 2  # a row per bad cell
+    assert set(q.row) == {len(rows), len(rows) + 1}  # header = row 1: the last two rows
     assert q.row.notna().all() and (q.file.astype(str).str.endswith("backlog.csv")).all()
 
 

@@ -42,7 +42,7 @@ def test_no_product_file_says_what_to_do(tmp_path):
         assert "conf/product.toml" in str(err.value) and "docs/backlog.md" in str(err.value)
         with pytest.raises(BacklogError) as err:
             wb.objectives(config="conf/elsewhere.toml")
-        assert err.value.code == "backlog.no_product"
+        assert err.value.code == "backlog.config_missing"
 
 
 def test_as_of_defaults_to_the_newest_event_and_a_day_means_its_end(project):

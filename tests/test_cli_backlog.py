@@ -13,8 +13,9 @@ from tests.test_cli import _heavy_modules_loaded
 
 BAD_CSV = """id,title,effort,steps,themes
 B-1,Report templates,1,report_created,
-B-2,Broken row,1,report_created,"unclosed
+B-2,Effort unreadable,a lot,report_created,
 B-3,Linked to a step that is not there,1,report_creatd,
+B-4,Too many cells,1,report_created,,x,y
 """
 
 
@@ -82,7 +83,8 @@ def test_check_exits_1_with_quarantined_rows_and_unready_items(project, capsys):
     (project / "bad.csv").write_text(BAD_CSV)
     status, out, _ = run(project, capsys, "check", "--items", str(project / "bad.csv"))
     assert status == 1
-    assert "quarantined" in out and "row " in out
+    assert "2 quarantined" in out
+    assert "bad.csv row 3 column 'effort'" in out and "bad.csv row 5" in out
     assert "B-3" in out and "report_creatd" in out
 
 

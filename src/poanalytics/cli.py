@@ -312,7 +312,7 @@ def _number(value: Any, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def print_order(table: Any, framework: str, capacity: float | None, as_of: Any) -> None:
+def print_order(table: Any, framework: str, capacity: float | None, as_of: Any, top_n: int) -> None:
     """The ordered list, one item per two lines: rank, id, title, score (interval), then why."""
     cap = f", capacity {capacity:g} person-weeks" if capacity else ""
     print(f"backlog by {framework.upper()}, evidence as of {as_of:%Y-%m-%d %H:%M} UTC{cap}")
@@ -320,7 +320,7 @@ def print_order(table: Any, framework: str, capacity: float | None, as_of: Any) 
         fits = getattr(r, "fits", None)
         fit = "" if fits is None or fits != fits else (" fits" if fits else " over capacity")
         p_top = getattr(r, "p_top_n", None)
-        top = f", p(top) {p_top:.0%}" if p_top is not None and p_top == p_top else ""
+        top = f", p(top {top_n}) {p_top:.0%}" if p_top is not None and p_top == p_top else ""
         print(
             f"{r.rank:>3}. {r.item_id}  {r.title}  score {_number(r.score, 1)} "
             f"({_number(r.score_low, 1)}-{_number(r.score_high, 1)}){top}{fit}"
@@ -348,9 +348,10 @@ def cmd_backlog_check(args: argparse.Namespace) -> int:
 
 def cmd_backlog_order(args: argparse.Namespace) -> int:
     with _workbench(args) as wb:
-        result = _backlog(args, wb).order(args.framework, capacity=args.capacity)
+        b = _backlog(args, wb)
+        result = b.order(args.framework, capacity=args.capacity)
         q = result.query
-        print_order(result.table, q.framework, q.capacity, q.as_of)
+        print_order(result.table, q.framework, q.capacity, q.as_of, b.config.planning.top_n)
     return 0
 
 

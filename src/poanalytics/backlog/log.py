@@ -167,9 +167,8 @@ def _items_frame(
         for c in ("item_id", "rice", "ice", "wsjf", "confidence", "reach", "moscow_suggested")
         if c in scores.columns
     ]
-    frame = items[["item_id", "title", "status"]].merge(
-        order.drop(columns=["title"], errors="ignore"), on="item_id", how="left"
-    )
+    ranked = order.drop(columns=["title", "status", "override_id"], errors="ignore")
+    frame = items[["item_id", "title", "status"]].merge(ranked, on="item_id", how="left")
     frame = frame.merge(scores[keep], on="item_id", how="left", suffixes=("", "_score"))
     frame["snapshot_id"] = snapshot_id
     for col in SNAPSHOT_ITEM_COLUMNS:

@@ -10,8 +10,6 @@ parameters. Tables computed from the ledger (scores, order) carry the ledger's q
 from __future__ import annotations
 
 import importlib
-import math
-import numbers
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
@@ -20,33 +18,7 @@ import pandas as pd
 from ..errors import did_you_mean
 from ..metrics.result import MetricResult
 from .errors import BacklogError
-from .model import FRAMEWORKS
-
-
-def check_framework(framework: Any) -> str:
-    """``backlog.framework`` unless ``framework`` is one of FRAMEWORKS."""
-    if not isinstance(framework, str) or framework.lower() not in FRAMEWORKS:
-        raise BacklogError(
-            f"unknown framework {framework!r}.{did_you_mean(str(framework), FRAMEWORKS)}"[:300],
-            code="backlog.framework",
-            hint=f"order by one of {', '.join(FRAMEWORKS)} (b.scores() shows them side by side)",
-        )
-    return framework.lower()
-
-
-def check_capacity(capacity: Any) -> float | None:
-    """Person-weeks this cycle: a positive number, or None (none stated). ``backlog.capacity``."""
-    if capacity is None:
-        return None
-    bad = isinstance(capacity, bool) or not isinstance(capacity, numbers.Real)
-    if bad or not math.isfinite(float(capacity)) or float(capacity) <= 0:
-        raise BacklogError(
-            f"capacity must be a positive number of person-weeks, got {capacity!r}"[:300],
-            code="backlog.capacity",
-            hint="pass capacity=12 (person-weeks this cycle), or set capacity under [planning] "
-            "in conf/product.toml",
-        )
-    return float(capacity)
+from .order import check_capacity, check_framework
 
 
 def check_item_id(item_id: Any, known: list[str]) -> str:

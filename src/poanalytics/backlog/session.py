@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +22,18 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, fetch_value
+from ..db import fetch_value
 from ..errors import PoaError
-from ..metrics.catalog import EVENTS_SQL, KEYS_SQL
 from ..metrics.validate import parse_instant
 from . import log
 from .errors import BacklogError
-from .evidence import EvidenceQuery, EvidenceResult, Windows
+from .evidence import EvidenceQuery, EvidenceResult, Windows, ledger
 from .impact import ImpactQuery, ImpactResult, run_impact
+from .items import ItemsRead, check_items, read_items, warehouse_names
 from .model import Item, ProductConfig
 from .objectives import ObjectivesResult
+from .order import order as order_items
+from .order import tradeoff
 from .results import (
     AsOfQuery,
     ChecksResult,
@@ -49,47 +50,29 @@ from .results import (
     check_item_id,
     queries_of,
 )
+from .scores import score
 
 Connection = Callable[..., contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]]
-PRODUCT_FILES = ("conf/product.toml", "conf/product.yaml", "conf/product.yml")
 LEDGER_LABEL = ["item_id", "kind", "link"]
 
 
-def _module(name: str) -> Any:
-    """A sibling module (config, items, evidence, scores, order, objectives, impact)."""
-    return importlib.import_module(f"poanalytics.backlog.{name}")
-
-
 # -- opening ------------------------------------------------------------------------------------
-def product_file(root: Path, config: str | Path | None = None) -> Path:
-    """The product file: ``config`` (relative to the project root), else conf/product.toml (or
-    .yaml/.yml); ``backlog.no_product`` when there is none."""
-    if config is not None:
-        file = root / Path(config).expanduser()
-        if not file.is_file():
-            raise BacklogError(
-                f"no product file at {file}",
-                code="backlog.no_product",
-                hint="check the path, or leave config out to read conf/product.toml",
-            )
-        return file
-    for name in PRODUCT_FILES:
-        if (root / name).is_file():
-            return root / name
-    raise BacklogError(
-        f"no product file: {root / PRODUCT_FILES[0]} does not exist",
-        code="backlog.no_product",
-        hint="copy the commented conf/product.toml of docs/backlog.md into conf/ and write your "
-        "vision, objectives and [backlog] path (a CSV export) or [[items]] in it; or pass "
-        "config= (wb.backlog(config='conf/other.toml'), --product on the command line)",
-    )
-
-
 def read_config(root: Path, config: str | Path | None = None) -> ProductConfig:
-    """conf/product.toml (or ``config``) read and validated by ``backlog.config``."""
-    file = product_file(root, config)  # backlog.no_product before anything is read
-    result: ProductConfig = _module("config").read_product(file)
-    return result
+    """The product file (``config``, relative to the project root; default: [backlog] product of
+    conf/poanalytics.toml, else conf/product.toml) read and validated by ``backlog.config``;
+    ``backlog.no_product`` when there is none."""
+    from .config import default_path, read_product
+
+    product = read_product(config, root=root)
+    if product is None:
+        raise BacklogError(
+            f"no product file: {default_path(root)} does not exist",
+            code="backlog.no_product",
+            hint="copy the commented conf/product.toml of docs/backlog.md into conf/ and write "
+            "your vision, objectives and [backlog] path (a CSV export) or [[items]] in it; or "
+            "pass config= (wb.backlog(config='conf/other.toml'), --product on the command line)",
+        )
+    return product
 
 
 def open_backlog(
@@ -104,7 +87,7 @@ def open_backlog(
 ) -> Backlog:
     """Read the product file and the items (``path``: a CSV export instead of [backlog] path)."""
     product = read_config(root, config)
-    items = _module("items").read_items(product, path, root=root)
+    items = read_items(product, path, root=root)
     return Backlog(
         product,
         items,
@@ -198,7 +181,7 @@ class Backlog:
     def __init__(
         self,
         config: ProductConfig,
-        items: Any,
+        items: ItemsRead,
         *,
         connection: Connection,
         voice_ready: Callable[[], None] | None = None,
@@ -255,42 +238,25 @@ class Backlog:
             if self._voice_ready is not None and any(i.themes for i in self.item_list):
                 self._voice_ready()  # theme evidence reads the voice tables: refresh when stale
             with self._connection() as con:
-                self._ledger = _module("evidence").ledger(
-                    con, self.config, self.item_list, as_of=when
-                )
+                self._ledger = ledger(con, self.config, self.item_list, as_of=when)
         assert self._ledger is not None
         return self._ledger
 
     # -- refinement -----------------------------------------------------------------------------
-    def known_names(self) -> dict[str, tuple[str, ...]]:
-        """The names items may link to: the [funnel] steps, the warehouse's events and event
-        property keys, and the themes of the current voice refresh."""
-        if self._voice_ready is not None:
+    def known_names(self) -> dict[str, list[str]]:
+        """The names items may link to (``backlog.items.warehouse_names``): the warehouse's
+        events and event property keys and the themes of the current voice refresh (refreshed
+        first when stale, when an item links to a theme); steps are the [funnel]'s."""
+        if self._voice_ready is not None and any(i.themes for i in self.item_list):
             self._voice_ready()
-        steps = tuple(self.config.funnel.steps) if self.config.funnel else ()
         with self._connection() as con:
-            events = sorted(r[0] for r in fetch_all(con, EVENTS_SQL))
-            props = sorted(r[0] for r in fetch_all(con, KEYS_SQL))
-            themes = [
-                r[0]
-                for r in fetch_all(
-                    con,
-                    "SELECT DISTINCT theme FROM voice_themes "
-                    "WHERE refresh_id = (SELECT max(refresh_id) FROM voice_themes) ORDER BY 1",
-                )
-            ]
-        return {
-            "steps": steps,
-            "events": tuple(events),
-            "themes": tuple(themes),
-            "properties": tuple(props),
-        }
+            return warehouse_names(con)
 
     def checks(self) -> ChecksResult:
         """Refinement checks: items not ready (no effort, no evidence link, larger than capacity,
         a link to an unknown step, event, theme, objective or segment property)."""
         names = self.known_names()
-        table = _module("items").check_items(self.item_list, self.config, **names)
+        table = check_items(self.item_list, self.config, **names)
         return ChecksResult(AsOfQuery(), table, "", {"known": names})
 
     # -- evidence, scores, order ----------------------------------------------------------------
@@ -308,7 +274,7 @@ class Backlog:
 
     def _score_table(self, capacity: float | None) -> pd.DataFrame:
         if capacity not in self._scores:
-            self._scores[capacity] = _module("scores").score(
+            self._scores[capacity] = score(
                 self.item_list, self.ledger(), self.config.planning, capacity=capacity
             )
         return self._scores[capacity]
@@ -333,7 +299,7 @@ class Backlog:
         return active[active.item_id.isin(ids)].reset_index(drop=True)
 
     def _order_table(self, query: OrderQuery, overrides: pd.DataFrame) -> pd.DataFrame:
-        table: pd.DataFrame = _module("order").order(
+        table: pd.DataFrame = order_items(
             self.item_list,
             self._score_table(query.capacity),
             self.ledger(),
@@ -372,7 +338,7 @@ class Backlog:
             OrderQuery(framework, capacity=query.capacity), self._overrides()
         )
         self._check_rank(item_id, rank, ordered)
-        table = _module("order").tradeoff(ordered, item_id, rank, query.capacity, self.config)
+        table = tradeoff(ordered, item_id, rank, query.capacity, self.config)
         return TradeoffResult(query, table, "", {})
 
     # -- the decision log -----------------------------------------------------------------------
@@ -448,9 +414,10 @@ class Backlog:
         self._writable("publish")
         overrides = self._overrides()
         ordered = self._order_table(query, overrides)
-        applied = ordered[ordered.get("override_rank", pd.Series(dtype=float)).notna()]
-        ids = dict(zip(overrides.item_id, overrides.override_id, strict=True))
-        override_ids = {i: int(ids[i]) for i in applied.item_id if i in ids}
+        applied = ordered[ordered["override_id"].notna()]
+        override_ids = {
+            str(i): int(o) for i, o in zip(applied.item_id, applied.override_id, strict=True)
+        }
         items = self.items[["item_id", "title", "status"]]
         source = self._read.source
         with self._connection(write=True) as con:
