@@ -16,5 +16,6 @@ Modules:
   log         publish, override, the decision log (tables of migration 5)
   impact      before/after of a shipped item's linked metrics
   session     Backlog: the object ``wb.backlog()`` returns, tying the modules together
+  results     the session's query dataclasses and results (order, scores, publish, log, ...)
   errors      BacklogError (codes backlog.*)
 """
