@@ -11,9 +11,11 @@ Reading (``read_items``):
   (``duplicates``: the same id as an earlier row with identical content, counted once). Two rows
   with the same id and DIFFERENT content are both quarantined (``backlog.duplicate_id``): picking
   one would be a silent guess. ``rows_read == loaded + quarantined + duplicates`` always, and the
-  rows are counted a second, independent way (DuckDB's CSV reader: rows + rejected lines); when
-  the two counts disagree the read is refused (``backlog.count_mismatch``), because then rows
-  could have been lost or merged (an unclosed quote swallows the rows after it).
+  rows are read a second, independent way (DuckDB's CSV reader, every column as text): a row it
+  rejects (a quote in the middle of a cell, which Python's lenient reader would silently drop) is
+  quarantined too (``backlog.bad_row``), and when the two readers disagree on the number of rows,
+  or DuckDB rejects a row Python does not have, the read is refused (``backlog.count_mismatch``):
+  rows could have been lost or merged (an unclosed quote swallows the rows after it).
 - A row is quarantined for: no id (``backlog.missing_id``), no title (``backlog.missing_title``),
   another number of cells than the header (``backlog.bad_row``), an effort that cannot be read
   (``backlog.bad_effort``), a date that cannot be read (``backlog.bad_date``), an unknown status
@@ -820,9 +822,15 @@ def _read_csv_rows(
             file=label,
             hint='export the CSV as UTF-8, or name its encoding: [backlog] encoding = "cp1252"',
         ) from exc
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    # Python's reader: each record with the physical line it starts on
+    stream = io.StringIO(text, newline="")
+    reader = csv.reader(stream, strict=False)
+    records: list[tuple[int, int, list[str]]] = []  # first line, last line, cells
     try:
-        records = list(reader)
+        before = 0
+        for rec in reader:
+            records.append((before + 1, reader.line_num, rec))
+            before = reader.line_num
     except csv.Error as exc:
         raise BacklogError(
             f"the CSV cannot be read near line {reader.line_num}: {exc}",
@@ -830,38 +838,46 @@ def _read_csv_rows(
             file=label,
             hint="export the file again as CSV (comma separated, quotes around cells with commas)",
         ) from exc
-    if not records or not any(c.strip() for c in records[0]):
+    if not records or not any(c.strip() for c in records[0][2]):
         raise BacklogError(
             "the file is empty or its first line is not a header",
             code="backlog.csv_empty",
             file=label,
             hint="export the backlog with its header row (id,title,effort,... or the tool's own)",
         )
-    header = [h.strip() for h in records[0]]
+    header = [h.strip() for h in records[0][2]]
     mapping = _map_header(header, config, label)
+    loaded_by_duckdb, rejected = _duckdb_rows(text, len(header), label)
+    # DuckDB numbers the rows it rejects as we do (a blank line counts, a row over several lines
+    # is one): each must be a row Python's reader found too
+    rows_at = {k for k, (_f, _l, rec) in enumerate(records[1:], start=2) if rec}
+    bad = {k: why for k, why in rejected.items() if k in rows_at}
+    strays = sorted(k for k in rejected if k not in rows_at)
+    if strays:
+        raise BacklogError(
+            f"DuckDB's CSV reader rejects row {strays[0]}, where Python's reader finds no row: "
+            "the two read the rows differently, so none is used",
+            code="backlog.count_mismatch",
+            file=label,
+            hint="look for a quote that is never closed or a quote inside an unquoted cell near "
+            "that line, and export the file again",
+        )
     out: list[tuple[Item | None, list[Problem], str, int | None, str]] = []
     fmt = src.format
-    for k, row in enumerate(records[1:], start=2):  # spreadsheet rows: the header is row 1
+    for k, (_first, _last, row) in enumerate(records[1:], start=2):  # spreadsheet rows
         if not row:
             continue  # a blank line: no item, but it keeps its row number
         where = f"{label} row {k}"
-        if len(row) != len(header):
+        if len(row) != len(header) or k in bad:
             shown = ",".join(row)
+            reason = (
+                f"the row has {len(row)} cells, the header {len(header)} (a comma outside quotes?)"
+                if len(row) != len(header)
+                else f"the row is not well-formed CSV ({bad[k]}): a quote inside a cell "
+                'must be doubled ("") and the cell quoted'
+            )
             out.append(
-                (
-                    None,
-                    [
-                        Problem(
-                            None,
-                            shown[:200],
-                            f"the row has {len(row)} cells, the header {len(header)} (a comma outside quotes?)",
-                            "backlog.bad_row",
-                        )
-                    ],
-                    label,
-                    k,
-                    where,
-                )
+                (None, [Problem(None, shown[:200], reason, "backlog.bad_row")], label, k, where)
             )
             continue
         record, unit, extra = _record(row, mapping, fmt, src.list_separator)
@@ -877,46 +893,50 @@ def _read_csv_rows(
             extra=extra,
         )
         out.append((item, problems, label, k, where))
-    return out, _count_rows(file, text, encoding, label)
+    return out, loaded_by_duckdb + len(rejected)
 
 
-def _count_rows(file: Path, text: str, encoding: str, label: str) -> int:
-    """The data rows again, counted by DuckDB's CSV reader (rows read + lines it rejected), a
-    second reader independent of Python's csv module. Blank lines are no rows for either."""
+def _duckdb_rows(text: str, columns: int, label: str) -> tuple[int, dict[int, str]]:
+    """The data rows read a second way, by DuckDB's CSV reader, independent of Python's csv
+    module: (rows it reads, {row number of a rejected row: why}; rows numbered as a spreadsheet
+    shows them, which is how DuckDB numbers them). It reads the text as decoded
+    (UTF-8, byte-order mark dropped) with line ends made LF (files with rows appended on another
+    system mix CRLF and LF; Python's reader takes both), every column as text, no sniffing."""
     con = duckdb.connect()
-    tmp = None
-    try:
-        target = file
-        if encoding != "utf-8-sig":  # DuckDB reads UTF-8: give it the same text as UTF-8
-            with tempfile.NamedTemporaryFile(
-                "w", suffix=".csv", encoding="utf-8", newline="", delete=False
-            ) as tmp:
-                tmp.write(text)
-            target = Path(tmp.name)
+    with tempfile.TemporaryDirectory(prefix="poa-backlog-") as tmp:
+        target = Path(tmp) / "backlog.csv"
+        target.write_text(
+            text.replace("\r\n", "\n").replace("\r", "\n"), encoding="utf-8", newline=""
+        )
+        cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(columns)) + "}"
         try:
             n = con.execute(
-                "SELECT count(*) FROM read_csv($p, header = true, all_varchar = true, delim = ',', "
-                "quote = '\"', escape = '\"', parallel = false, "
-                "store_rejects = true, rejects_table = 'backlog_rejects', rejects_scan = 'backlog_scan')",
+                "SELECT count(*) FROM read_csv($p, header = true, auto_detect = false, "
+                f"columns = {cols}, delim = ',', quote = '\"', escape = '\"', new_line = '\\n', "
+                "parallel = false, store_rejects = true, rejects_table = 'backlog_rejects', "
+                "rejects_scan = 'backlog_scan')",
                 {"p": str(target)},
             ).fetchall()[0][0]
-            rejected = con.execute("SELECT count(DISTINCT line) FROM backlog_rejects").fetchall()[
-                0
-            ][0]
+            rejects = con.execute(
+                "SELECT line, min(error_type) FROM backlog_rejects GROUP BY line"
+            ).fetchall()
         except duckdb.Error as exc:
             raise BacklogError(
-                f"the rows cannot be counted a second way ({str(exc).splitlines()[0]}); nothing was "
-                "read, so nothing is lost silently",
+                f"the rows cannot be counted a second way ({str(exc).splitlines()[0]}); nothing "
+                "was read, so nothing is lost silently",
                 code="backlog.count_mismatch",
                 file=label,
                 hint="look for a quote that is never closed (it swallows the rows after it) and "
                 "export the file again",
             ) from exc
-        return int(n) + int(rejected)
-    finally:
-        con.close()
-        if tmp is not None:
-            Path(tmp.name).unlink(missing_ok=True)
+        finally:
+            con.close()
+    words = {
+        "UNQUOTED VALUE": "a quote in the middle of a cell",
+        "TOO MANY COLUMNS": "too many cells",
+        "MISSING COLUMNS": "too few cells",
+    }
+    return int(n), {int(line): words.get(str(kind), str(kind).lower()) for line, kind in rejects}
 
 
 def _account(
