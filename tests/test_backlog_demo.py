@@ -42,12 +42,6 @@ def copy_wb(demo10k_wb, tmp_path):
     wb.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="acceptance not met yet on the demo: BL-109 (invite e-mails) and BL-110 (scheduled "
-    "exports) outrank BL-102 and BL-106 under RICE (the demo backlog's impact/effort judgements "
-    "and the measured reach; backlog.demo/evidence/scores owners)",
-)
 def test_the_story_items_rank_at_the_top_under_rice(demo):
     order = demo.order().table
     top = order.head(len(STORY_ITEMS))

@@ -30,8 +30,12 @@ COLUMNS = [
 # at profile_completed (BL-101 fixed it, shipped 2026-11-02 when the bug ends; BL-102, BL-103),
 # story (b) Starter churning on price (BL-104, BL-106; BL-105), story (c) teams that invite stay
 # (BL-107; BL-108, BL-109). `impact` and the WSJF inputs are the product owner's judgement (the
-# evidence ledger measures reach and confidence from the data, never from these). BL-111 (SAML SSO)
-# is linked to nothing measurable on purpose: the ordering must give it low confidence and say so.
+# evidence ledger measures reach and confidence from the data, never from these): BL-102's release
+# gate is "high" (2: it catches the next onboarding crash in hours), BL-109's invite e-mails
+# "minimal" (0.25: a few e-mails a week go missing). Links are whom an item reaches: BL-110
+# (scheduled exports) links the themes asking for it, not everyone who clicks export; BL-112's 13
+# points are a rewrite of the query layer. BL-111 (SAML SSO) is linked to nothing measurable on
+# purpose: the ordering must give it low confidence and say so.
 ITEMS: list[dict[str, str]] = [
     {
         "id": "BL-101",
@@ -67,7 +71,7 @@ ITEMS: list[dict[str, str]] = [
         "themes": "onboarding_crash",
         "segment": "platform=android|ios",
         "moscow": "should",
-        "impact": "1",
+        "impact": "2",
         "business_value": "5",
         "time_criticality": "8",
         "risk_reduction": "13",
@@ -205,7 +209,7 @@ ITEMS: list[dict[str, str]] = [
         "themes": "invites",
         "segment": "",
         "moscow": "could",
-        "impact": "0.5",
+        "impact": "0.25",
         "business_value": "3",
         "time_criticality": "2",
         "risk_reduction": "1",
@@ -220,7 +224,7 @@ ITEMS: list[dict[str, str]] = [
         "shipped_at": "",
         "objectives": "",
         "steps": "",
-        "events": "export_clicked",
+        "events": "",
         "themes": "export;scheduled_reports",
         "segment": "",
         "moscow": "could",
@@ -254,7 +258,7 @@ ITEMS: list[dict[str, str]] = [
         "title": "Faster dashboards with many charts",
         "description": "Load charts in parallel and cache queries; dashboards with 20+ charts take 20 "
         "seconds.",
-        "effort": "8",
+        "effort": "13",
         "status": "open",
         "shipped_at": "",
         "objectives": "",
