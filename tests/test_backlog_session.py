@@ -140,3 +140,32 @@ def test_objectives_are_measured_at_the_backlogs_date(project):
         assert table.objective.tolist() == ["first_report"]
         assert table.current.iloc[0] == pytest.approx(10 / 40)
         assert wb.backlog().objectives().table.current.iloc[0] == pytest.approx(10 / 40)
+
+
+def test_every_result_draws_a_figure_and_a_tradeoff_says_what_slips(writable):
+    b = writable.backlog()
+    order = b.order(capacity=1)
+    top, second = order.table.item_id.iloc[0], order.table.item_id.iloc[1]
+    moved = b.tradeoff(second, 1, capacity=1)
+    assert moved.table.set_index("item_id").loc[top, "change"] == "slips"
+    assert second in moved.summary() and top in moved.summary()
+    b.override("A-2", 1, "the contract")
+    results = [
+        order,
+        b.scores(),
+        b.evidence("A-1"),
+        b.checks(),
+        moved,
+        b.overrides(),
+        b.publish(note="figures"),
+        writable.decision_log(),
+        b.impact_map(),
+        b.objectives(),
+    ]
+    for result in results:
+        fig = result.figure()
+        assert fig.data or fig.layout.title.text, type(result).__name__
+    tree = b.impact_map().table
+    assert set(tree.item_id.dropna()) == {"A-1", "A-2", "A-3"}
+    assert tree[tree.item_id.notna()].objective.isna().all()  # no item serves an objective
+    assert tree[tree.item_id.isna()].objective.tolist() == ["first_report"]  # none serves it

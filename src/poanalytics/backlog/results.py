@@ -119,42 +119,6 @@ def _chart(name: str) -> Any:
     return getattr(module, name)
 
 
-def no_figure(what: str, instead: str) -> BacklogError:
-    return BacklogError(
-        f"{what} is a table, not a chart",
-        code="backlog.no_figure",
-        hint=f"read .table; {instead}",
-    )
-
-
-class ScoresResult(MetricResult):
-    """``b.scores()``: RICE, ICE, WSJF, value/effort and MoSCoW side by side, with intervals."""
-
-    def figure(self, kind: str = "value_effort"):
-        """``kind="value_effort"``: the value/effort bubbles; ``"rice"``, ``"ice"`` or
-        ``"wsjf"``: that framework's score breakdown per item."""
-        if kind == "value_effort":
-            return _chart("value_effort_figure")(self.table)
-        return _chart("score_breakdown_figure")(self.table, kind)
-
-
-@dataclass
-class OrderResult(MetricResult):
-    """``b.order()``: rank, item_id, title, score (interval), p_top_n, reason, fits,
-    evidence_rank, override_rank, override_reason, effort_weeks, cumulative_weeks (see
-    backlog.order); ``scores`` the scores it ranks by."""
-
-    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    def figure(self):
-        """The framework's score breakdown per item, in this order (value/effort: RICE's)."""
-        framework = self.query.framework
-        kind = "rice" if framework == "value_effort" else framework
-        factors = self.scores.drop(columns=["title"], errors="ignore")
-        table = self.table[["rank", "item_id", "title"]].merge(factors, on="item_id", how="left")
-        return _chart("score_breakdown_figure")(table, kind)
-
-
 @dataclass
 class ImpactMapResult(MetricResult):
     """``b.impact_map()``: one row per objective x impact x item (objective, actor, impact,
@@ -167,29 +131,36 @@ class ImpactMapResult(MetricResult):
 
 
 class TradeoffResult(MetricResult):
-    """``b.tradeoff(item_id, rank)``: what slips out of capacity and which objectives lose."""
+    """``b.tradeoff(item_id, rank)``: what slips out of capacity and which objectives lose
+    (``table.attrs["summary"]`` says it in a sentence)."""
+
+    def summary(self) -> str:
+        return str(self.table.attrs.get("summary", ""))
 
     def figure(self):
-        raise no_figure("a trade-off", "b.order().figure() draws the order")
+        """Where each affected item goes (charts.backlog.order_figure of a trade-off)."""
+        return _chart("order_figure")(self.table)
 
 
 class ChecksResult(MetricResult):
     """``b.checks()``: refinement checks (item_id, check, code, detail, ready)."""
 
     def figure(self):
-        raise no_figure("the refinement checks", "b.impact_map().figure() shows unlinked items")
+        return _chart("checks_figure")(self.table)
 
 
 @dataclass
 class PublishResult(MetricResult):
     """``b.publish()``: the snapshot written (``snapshot_id``); ``table`` its items as stored;
-    ``log`` the decision log after it (``figure()``: its rank changes)."""
+    ``log`` the decision log after it."""
 
     snapshot_id: int = 0
     log: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def figure(self):
-        return _chart("rank_changes_figure")(self.log)
+        """The published order (charts.backlog.order_figure); ``log``'s rank changes:
+        ``charts.backlog.rank_changes_figure(result.log)``."""
+        return _chart("order_figure")(self.table, framework=self.query.framework)
 
     def __str__(self) -> str:
         q = self.query
@@ -208,7 +179,8 @@ class OverrideResult(MetricResult):
     override_id: int | None = None
 
     def figure(self):
-        raise no_figure("the overrides", "b.order().figure() shows them in the order")
+        """The positions the product owner asked for (charts.backlog.order_figure)."""
+        return _chart("order_figure")(self.table)
 
 
 @dataclass
