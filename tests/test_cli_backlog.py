@@ -104,3 +104,16 @@ def test_errors_are_coded_without_a_traceback(project, capsys):
     (project / "conf" / "product.toml").unlink()
     status, _, err = run(project, capsys, "order")
     assert status == 2 and "[backlog.no_product]" in err
+
+
+def test_impact_of_the_demos_shipped_item(demo10k_wb, demo10k_files, capsys, monkeypatch):
+    monkeypatch.delenv("POANALYTICS_ROOT", raising=False)  # the project's conf/product.toml
+    argv = ["--db", demo10k_wb.path, "backlog", "impact", "BL-101", "--items"]
+    assert main([*argv, str(demo10k_files.backlog)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "BL-101 Fix Android crash on the profile step, shipped 2026-11-02"
+    crash = next(line for line in out if line.startswith("  tickets onboarding_crash:"))
+    assert "-> 0 items per week" in crash and ", significant" in crash
+    argv[4] = "BL-103"
+    assert main([*argv, str(demo10k_files.backlog)]) == 2
+    assert "[backlog.not_shipped]" in capsys.readouterr().err

@@ -411,9 +411,41 @@ def cmd_backlog_log(args: argparse.Namespace) -> int:
 
 def cmd_backlog_impact(args: argparse.Namespace) -> int:
     with _workbench(args) as wb:
-        result = _backlog(args, wb).impact(args.item, weeks=args.weeks)
-        print(result.summary_table().to_string(index=False))
+        b = _backlog(args, wb)
+        result = b.impact(args.item, weeks=args.weeks)
+        item = b.item(args.item)
+        print(f"{item.item_id} {item.title}, shipped {item.shipped_at:%Y-%m-%d}")
+        for r in result.table.itertuples(index=False):
+            print(_impact_line(r))
+            if isinstance(r.detail, str) and r.detail:
+                print(f"     {r.detail}")
     return 0
+
+
+def _impact_line(r: Any) -> str:
+    """One linked metric's before -> after, its change with the 95% interval, and its flags."""
+    from . import format as fmt
+
+    share = r.unit == "share"
+    value = fmt.percent if share else fmt.count
+    if r.change_kind == "ratio":
+        change = (
+            f"x{_number(r.change, 2)} (95% CI {_number(r.ci_low, 2)} to {_number(r.ci_high, 2)})"
+        )
+    elif share:
+        change = f"{fmt.signed_points(r.change)} (95% CI {fmt.signed_points(r.ci_low)} to "
+        change += f"{fmt.signed_points(r.ci_high)})"
+    else:
+        change = (
+            f"{_number(r.change, 1)} (95% CI {_number(r.ci_low, 1)} to {_number(r.ci_high, 1)})"
+        )
+    verdict = "significant" if r.significant is True else "not significant"
+    flags = f" [{r.flag}]" if isinstance(r.flag, str) and r.flag else ""
+    return (
+        f"  {r.metric} {r.link}: {value(r.before)} -> {value(r.after)}{'' if share else ' ' + r.unit}"
+        f", change {change}, "
+        f"{verdict}{flags}"
+    )
 
 
 def _add_backlog_parser(sub: Any) -> None:
