@@ -236,11 +236,17 @@ def test_describe_changes_says_new_and_no_longer_measured():
         {"kind": ["reach"], "link": ["event:export_clicked"], "value": [1240.0], "unit": [None]}
     )
     after = pd.DataFrame(
-        {"kind": ["churn_lift"], "link": ["theme:pricing"], "value": [2.14], "unit": ["ratio"]}
+        {
+            "kind": ["churn_lift", "dropoff_lift"],
+            "link": ["theme:pricing", "theme:onboarding_crash,step:profile_completed"],
+            "value": [2.14, 3.0],
+            "unit": ["ratio", "ratio"],
+        }
     )
     text = log.describe_changes(before, after)
     assert text == (
         "new: churn risk of people raising pricing 2.1x; "
+        "new: drop-off risk at profile_completed of people raising onboarding_crash 3.0x; "
         "no longer measured: users a week at export_clicked (was 1,240)"
     )
 

@@ -337,13 +337,16 @@ def cmd_backlog_check(args: argparse.Namespace) -> int:
         b = _backlog(args, wb)
         print(b.load)
         checks = b.checks().table
-        failing = checks[~checks.ready.astype(bool)]
-        ready = len(b.item_list) - failing.item_id.nunique()
-        print(f"{ready} of {len(b.item_list)} items ready")
-        for r in failing.itertuples(index=False):
+        findings = checks[checks.check != "ready"]
+        not_ready = sorted(set(checks.loc[~checks.ready.astype(bool), "item_id"]))
+        print(
+            f"{len(b.item_list) - len(not_ready)} of {len(b.item_list)} items ready"
+            + (f"; not ready: {', '.join(not_ready)}" if not_ready else "")
+        )
+        for r in findings.itertuples(index=False):
             print(f"  {r.item_id}: [{r.code}] {r.detail}")
         quarantined = int(b.load.accounting.get("quarantined", 0))
-    return 1 if quarantined or len(failing) else 0
+    return 1 if quarantined or not_ready else 0
 
 
 def cmd_backlog_order(args: argparse.Namespace) -> int:

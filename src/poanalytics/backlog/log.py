@@ -34,6 +34,7 @@ import pandas as pd
 
 from ..db import fetch_df, fetch_value
 from .errors import BacklogError
+from .evidence import KINDS
 from .model import ProductConfig
 
 LOG_COLUMNS = [
@@ -61,6 +62,7 @@ OVERRIDE_COLUMNS = [
     "withdrawn_at",
 ]
 # evidence kinds compared between snapshots (a quote has no value to compare)
+NUMERIC_KINDS = tuple(k for k in KINDS if k != "quote")
 NUMERIC_KINDS = (
     "reach",
     "dropoff",
@@ -357,6 +359,9 @@ GROUP BY ALL
 
 def _subject(kind: str, link: str | None) -> str:
     """The words for a piece of evidence: 'tickets about pricing', 'users a week at activated'."""
+    if kind == "dropoff_lift" and link and ",step:" in link:  # theme:<theme>,step:<step>
+        theme, step = link.split(",step:", 1)
+        return f"drop-off risk at {step} of people raising {theme.split(':', 1)[-1]}"
     what = (link or "").split(":", 1)[-1] if link else ""
     about = f" about {what}" if what else ""
     at = f" at {what}" if what else ""
@@ -380,7 +385,7 @@ def _value(kind: str, unit: str | None, value: float) -> str:
         return fmt.percent(value)
     if kind == "dropoff_change" or unit == "points":  # a fraction: 0.08 = 8 points
         return fmt.signed_points(value)
-    if kind == "churn_lift" or unit == "ratio":
+    if kind in ("churn_lift", "dropoff_lift") or unit == "ratio":
         return f"{value:.1f}x"
     return fmt.count(value)
 
