@@ -13,7 +13,8 @@ RICE (Intercom): reach x impact x confidence / effort.
               theme); a sum would count them twice, the largest is the group every link agrees
               is affected at least. No reach row: reach 0, flagged "reach not measured".
   impact      the product owner's Intercom value (3 massive, 2 high, 1 medium, 0.5 low, 0.25
-              minimal); not stated: 1 (medium), flagged in ``caveats``: "impact not stated: medium assumed".
+              minimal); not stated: 1 (medium), flagged in ``caveats``: "impact not stated:
+              medium assumed".
   confidence  DERIVED from the ledger, on Intercom's scale (100% high, 80% medium, 50% low) in
               steps of 10%: confidence = 50% + 10% per point, at most 5 points:
                 +1 per independent source (events, tickets, notes) with supporting evidence;
@@ -41,9 +42,11 @@ reduction | opportunity enablement, all on the relative scale 1 2 3 5 8 13 20. T
 inputs are used; a missing one is derived from the evidence and flagged "derived":
   business value    value (below) placed on the Fibonacci scale by its position on a log scale
                     between the smallest and the largest value of the scored items (SAFe's
-                    relative estimate: the smallest gets 1, the largest 20);
+                    relative estimate: the smallest gets 1, the largest 20; all equal, or a
+                    single item: 20; a value of 0: 1);
   time criticality  from a worsening trend: the largest supporting ``dropoff_change`` d, in
-                    percentage points (the ledger's 0.08 is 8 points): none 1, d < 1: 2, < 2: 3, < 5: 5, < 10: 8, < 20: 13, else 20;
+                    percentage points (the ledger's 0.08 is 8 points): none 1, d < 1: 2,
+                    < 2: 3, < 5: 5, < 10: 8, < 20: 13, else 20;
   risk reduction    from churn risk: the largest supporting ``churn_lift`` L (relative risk):
                     none 1, L < 1.5: 3, < 2: 5, < 3: 8, < 5: 13, else 20;
   job size          effort in person-weeks rounded up to the planning-poker scale
@@ -70,7 +73,8 @@ tell items apart does not count as disagreeing. (``rank_rice`` etc. break ties b
 Uncertainty (Monte Carlo, numpy Generator(seed=[planning] seed), [planning] simulations draws,
 items x draws arrays): reach is drawn from a triangular distribution over its interval (the reach
 row's low .. high, mode its value); confidence over +-10 points (within 50%..100%); effort over
-effort_low .. effort_high (mode effort_weeks; without a range, +-[planning] effort_spread);
+effort_low .. effort_high (mode effort_weeks; without a range, +-[planning] effort_spread; the
+low end at least a tenth of the estimate);
 impact, when assumed, is 0.5, 1 or 2 with equal chance (stated: fixed). Every score is computed
 per draw; ``*_low``/``*_high`` are the 5th and 95th percentiles; ``p_top_n`` is the share of draws
 in which the item is among the top [planning] top_n by RICE (exact ties split at random). The
