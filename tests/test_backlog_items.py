@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from poanalytics.backlog.config import parse_product, read_product
 from poanalytics.backlog.errors import BacklogError
-from poanalytics.backlog.items import check_items, parse_effort, read_items, warehouse_names
+from poanalytics.backlog.items import (
+    check_items,
+    parse_date,
+    parse_effort,
+    read_items,
+    warehouse_names,
+)
 from poanalytics.backlog.model import BacklogSource, Planning, ProductConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +270,7 @@ LINEAR = (
     "ENG-12,Eng,Invite prompt,Ask for a teammate,Done,3,High,Growth,Ada,Bo,"
     '"theme:invites, event:teammate_invited, Feature",4,2026-10-01T09:00:00.000Z,'
     "2026-11-03T10:00:00.000Z,2026-10-20T10:00:00.000Z,2026-11-03T10:00:00.000Z,\n"
-    "ENG-13,Eng,SSO,SAML,Backlog,,No priority,,Ada,,,,2026-10-02T09:00:00.000Z,"
+    "ENG-13,Eng,'=SSO,SAML,Backlog,,No priority,,Ada,,,,2026-10-02T09:00:00.000Z,"
     "2026-10-02T09:00:00.000Z,,,\n"
     "ENG-14,Eng,Dropped,,Canceled,1,Low,,Ada,,moscow:wont,,2026-10-02T09:00:00.000Z,"
     "2026-10-02T09:00:00.000Z,,,2026-10-05T09:00:00.000Z\n"
@@ -281,6 +287,7 @@ def test_linear_export_with_its_own_headers(tmp_path):
     assert a.themes == ("invites",) and a.events == ("teammate_invited",)
     assert a.extra["labels"] == ["Feature"]
     assert (b.status, b.effort_weeks, b.effort_raw) == ("open", None, None)
+    assert b.title == "=SSO"  # Linear's ' before formula-like text is taken off
     assert (c.status, c.moscow) == ("dropped", "wont")
     checks = check_items(read.items, product())
     assert set(checks.loc[checks.item_id == "ENG-13", "code"]) == {
@@ -406,3 +413,29 @@ def test_any_well_formed_csv_is_read_with_nothing_lost(tmp_path_factory, rows):
     read = read_items(product(), "b.csv", root=folder)
     assert adds_up(read)
     assert read.accounting["rows_read"] == sum(1 for r in rows if r)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-03",
+        "2026-11-03T10:00:00Z",
+        "2026-11-03T11:00:00.000+01:00",
+        "03/Nov/26 10:00 AM",  # Jira's default
+        "03/Nov/26 10:00",
+        "Tue Nov 03 2026 10:00:00 GMT+0000 (Coordinated Universal Time)",  # Linear's toString
+        "Tue Nov 03 2026 11:00:00 GMT+0100 (Central European Standard Time)",
+    ],
+)
+def test_export_dates_are_read_as_utc(text):
+    got = parse_date(text)
+    assert got is not None and got.tzinfo is not None
+    assert got.date().isoformat() == "2026-11-03"
+    if len(text) > 10:
+        assert (got.hour, got.minute) == (10, 0)
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "31/Foo/26"])
+def test_unreadable_dates_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_date(text)

@@ -741,6 +741,9 @@ def _record(
             record[canon] = sep.join(row[i] for i, _ in cols if row[i].strip())
         else:
             record[canon] = row[cols[0][0]]
+        if fmt == "linear" and re.match(r"'[=+\-@]", record.get(canon, "")):
+            # Linear puts ' before text a spreadsheet would read as a formula
+            record[canon] = record[canon][1:]
     extra = {}
     labels = [row[i] for i, _ in mapping.fields.get("labels", []) if row[i].strip()]
     if labels:
