@@ -8,8 +8,7 @@ import pytest
 
 from poanalytics.backlog.errors import BacklogError
 from poanalytics.backlog.model import Impact, Item, Planning, ProductConfig
-from poanalytics.backlog.order import order, order_summary, tradeoff
-from poanalytics.backlog.results import OrderQuery, OrderResult
+from poanalytics.backlog.order import OrderQuery, OrderResult, order, tradeoff
 from poanalytics.backlog.scores import score
 from poanalytics.errors import PoaWarning
 from tests.test_backlog_scores import evidence, row
@@ -171,7 +170,9 @@ def test_overrides_shown_not_silent_and_the_others_shift():
     assert o.override_id["C"] == 3 and o.override_rank["B"] == 3
     assert pd.isna(o.override_rank["A"])
     assert "(evidence rank #3; placed #1 by the product owner: CEO promised it)" in o.reason["C"]
-    text = order_summary(o.reset_index(), "rice", 4.0)
+    text = OrderResult(
+        query=OrderQuery("rice", capacity=4.0), table=o.reset_index(), sql=""
+    ).summary()
     assert text == (
         "3 open items in RICE order; 1 fit 4 person-weeks: C; C placed #1 by the product owner "
         "(evidence #3): CEO promised it; B placed #3 by the product owner (evidence #2): contract."
@@ -226,11 +227,11 @@ def test_tradeoff_refuses_without_capacity_or_unknown_item():
     assert err.value.code == "backlog.unknown_item"
 
 
-def test_the_order_table_draws():  # the session's OrderResult over this module's tables
+def test_order_result_figure():
     items, scores, ledger = three()
     o = order(items, scores, ledger)
-    fig = OrderResult(OrderQuery("rice"), o, "", {}, scores=scores).figure()
-    assert len(fig.data) >= 1 and "RICE" in fig.layout.title.text
+    fig = OrderResult(query=OrderQuery("rice"), table=o, sql="").figure()
+    assert len(fig.data) >= 1 and "evidence order" in fig.layout.title.text
 
 
 # -- the demo ------------------------------------------------------------------------------------

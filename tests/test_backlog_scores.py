@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 from poanalytics.backlog.model import Item, Planning
-from poanalytics.backlog.results import ScoresResult
-from poanalytics.backlog.scores import score, scores_summary
+from poanalytics.backlog.scores import ScoresResult, score
 from poanalytics.errors import PoaWarning
 
 AS_OF = pd.Timestamp("2026-11-16", tz="UTC")
@@ -407,7 +406,7 @@ def test_assumed_impact_widens_the_interval():
     assert assumed.rice_high - assumed.rice_low > 1.5 * (stated.rice_high - stated.rice_low)
 
 
-def test_the_scores_table_draws():  # the session's ScoresResult over this module's table
+def test_scores_result_figures():
     t = scored(moscow_items(), [r for i in "ABCDE" for r in evidence(i)])
     result = ScoresResult(query=None, table=t, sql="")
     assert {d.name for d in result.figure().data} >= {"quick win"}
@@ -421,7 +420,7 @@ def test_scores_summary():
     rows = [r for i in "ABCD" for r in evidence(i)]  # E: no evidence
     with pytest.warns(PoaWarning):
         t = scored(items, rows, Planning(simulations=100, top_n=2), capacity=4.0)
-    text = scores_summary(t)
+    text = ScoresResult(query=None, table=t, sql="").summary()
     assert text.startswith(
         "6 items, 5 scored (not scored: S shipped). By RICE: A (99% in the top 2), B ("
     )

@@ -30,12 +30,14 @@ objectives (``ProductConfig.item_objectives``) lose an item this cycle.
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import PoaWarning, did_you_mean, warn
+from ..metrics.result import MetricResult
 from .errors import BacklogError
 from .model import FRAMEWORKS, Item, ProductConfig
 from .scores import NOT_SCORED, QUADRANTS, items_frame, ledger_frame
@@ -114,6 +116,39 @@ def check_capacity(capacity: Any) -> float | None:
             hint="e.g. capacity=12 (person-weeks this cycle), or leave it out",
         )
     return float(capacity)
+
+
+@dataclass
+class OrderQuery:
+    """An ordering: the framework (rice | ice | wsjf | value_effort) and the capacity."""
+
+    framework: str = "rice"
+    _: KW_ONLY
+    capacity: float | None = None
+
+    def __post_init__(self) -> None:
+        check_framework(self.framework)
+        self.capacity = check_capacity(self.capacity)
+
+
+@dataclass
+class OrderResult(MetricResult):
+    """``table``: the order (module docstring); no SQL of its own: the ledger holds the queries."""
+
+    def summary(self) -> str:
+        """One paragraph (``order_summary``)."""
+        q = self.query
+        return order_summary(
+            self.table, getattr(q, "framework", "rice"), getattr(q, "capacity", None)
+        )
+
+    def figure(self):
+        """The order as bars (charts.backlog.order_figure): score and interval, the capacity
+        line, overrides ringed with their reason."""
+        from ..charts.backlog import order_figure
+
+        framework = getattr(self.query, "framework", "rice")
+        return order_figure(self.table, framework=framework)
 
 
 def order_summary(
@@ -279,10 +314,10 @@ def order(
     overrides: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The ordered backlog (module docstring); ``scores`` from ``scores.score``."""
-    framework, capacity = check_framework(framework), check_capacity(capacity)
+    q = OrderQuery(framework, capacity=capacity)
     it = items_frame(items).set_index("item_id")
     lg = ledger_frame(ledger)
-    t = evidence_order(scores, framework).set_index("item_id", drop=False)
+    t = evidence_order(scores, q.framework).set_index("item_id", drop=False)
     ov = last_overrides(overrides, list(t.item_id)).set_index("item_id")
     ids = place(list(t.item_id), list(zip(ov.index, ov["rank"], strict=True)))
     t = t.loc[ids].reset_index(drop=True)
@@ -290,7 +325,7 @@ def order(
     t["override_rank"] = t.item_id.map(ov["rank"]).astype("Int64")
     t["override_reason"] = t.item_id.map(ov["reason"])
     t["override_id"] = t.item_id.map(ov["override_id"]).astype("Int64")
-    t["cumulative_weeks"], t["fits"] = capacity_line(t.effort_weeks, capacity)
+    t["cumulative_weeks"], t["fits"] = capacity_line(t.effort_weeks, q.capacity)
     t["objectives"] = t.item_id.map(it["objectives"]) if "objectives" in it else None
     t["objectives"] = t.objectives.apply(lambda v: tuple(v) if isinstance(v, list | tuple) else ())
     by_item = dict(tuple(lg.groupby("item_id", sort=False)))

@@ -88,13 +88,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import KW_ONLY, asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import PoaWarning, warn
+from ..metrics.result import MetricResult
 from .model import IMPACT_SCALE, Item, Planning
 
 FIB = np.array([1, 2, 3, 5, 8, 13, 20], dtype=float)
@@ -161,6 +162,33 @@ COLUMNS = [
     "note",
 ]
 LEDGER_COLUMNS = ["item_id", "kind", "link", "value", "low", "high", "unit", "n", "source"]
+
+
+@dataclass
+class ScoresQuery:
+    """Scoring settings of a call: the capacity (person-weeks; None: [planning] capacity)."""
+
+    _: KW_ONLY
+    capacity: float | None = None
+
+
+@dataclass
+class ScoresResult(MetricResult):
+    """``table``: one row per item (module docstring); no SQL of its own: the ledger holds the
+    queries behind every input."""
+
+    def summary(self) -> str:
+        """One paragraph (``scores_summary``)."""
+        return scores_summary(self.table)
+
+    def figure(self, framework: str | None = None):
+        """Value/effort bubbles (default), or the score breakdown of ``framework`` (rice, ice,
+        wsjf): each factor, the score with its Monte Carlo interval and P(top N)."""
+        from ..charts.backlog import score_breakdown_figure, value_effort_figure
+
+        if framework is None or framework == "value_effort":
+            return value_effort_figure(self.table)
+        return score_breakdown_figure(self.table, framework)
 
 
 def scores_summary(table: pd.DataFrame) -> str:
