@@ -28,6 +28,8 @@ CONFIG = ProductConfig(
 )
 A = {"platform": "android"}
 W = {"platform": "web"}
+A_SEG = {"platform": ["android"]}
+W_SEG = {"platform": ["web"]}
 
 # entry (signed_up) in the window: day 14 .. 28; the funnel window is one day
 JOURNEYS = {
@@ -447,3 +449,28 @@ def test_no_events_or_no_voice_refresh_gives_no_rows_not_errors(wb):
     got = rows(run(wb, [item]).table, "BL-1")
     assert {kind for kind, _ in got} == {"reach", "dropoff", "dropoff_change"}
     assert not any(link.startswith("theme:") for _, link in got)
+
+
+def test_items_of_several_segments_in_one_run(small):
+    """Events and themes of every segment come from one query each; each item keeps its own."""
+    items = [
+        Item("all", title="everyone", events=("export",), themes=("crash",)),
+        Item("android", title="android", events=("export",), themes=("crash",), segment=A_SEG),
+        Item("web", title="web", events=("export",), themes=("crash",), segment=W_SEG),
+    ]
+    table = run(small, items, quotes=0).table
+    want = {  # (tickets, unique problems, mentions, notes, export users)
+        "all": (4, 3, 1, 3, 2),  # t1-t4; t2/t3 near-duplicates; n1 of n1-n3; u1, u6
+        "android": (2, 2, 1, 2, 1),  # t1 (u1), t2 (u2); n1 (u2) of n1, n3 (u1); u1
+        "web": (1, 1, 0, 1, 1),  # t3 (u3); n2 (u6) does not mention crash; u6
+    }
+    for item, (tickets, unique, mentions, notes, users) in want.items():
+        got = rows(table, item)
+        assert got[("tickets", "theme:crash")].value == tickets, item
+        assert got[("unique_problems", "theme:crash")].value == unique, item
+        m = got[("interview_mentions", "theme:crash")]
+        assert (m.value, m.n) == (mentions, notes), item
+        assert got[("reach", "event:export")].n == users, item
+    for row in table.itertuples(index=False):  # each row's query picks its own segment's number
+        out = small.sql(row.query, row.params)
+        assert len(out) == 1 and out["value"].iloc[0] == pytest.approx(row.value)

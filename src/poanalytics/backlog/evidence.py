@@ -322,17 +322,15 @@ def segment_link(key: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     return "segment:" + ",".join(f"{prop}={'|'.join(values)}" for prop, values in key)
 
 
-def segment_cte(key: Any, as_of: pd.Timestamp, p: Params) -> str:
-    """CTE ``seg`` (user_id): the users of the segment, by the L2 rule (the first non-empty value
-    of each property on their events up to as_of is one of the accepted values)."""
-    if not key:
-        return "seg AS (SELECT DISTINCT user_id FROM events)"
+def segment_users_sql(key: Any, as_of: pd.Timestamp, p: Params) -> str:
+    """SELECT user_id of the users of the (non-empty) segment ``key``, by the L2 rule: the first
+    non-empty value of each property on their events up to as_of is one of the accepted values."""
     conds = []
     for prop, values in key:
         first = f"arg_min(nullif({prop_expr(prop, p)}, ''), ts)"
         conds.append(f"{first} IN ({', '.join(p.add(v) for v in values)})")
-    return f"""seg AS (SELECT user_id FROM events WHERE ts <= {p.add(as_of.to_pydatetime())}
-    GROUP BY user_id HAVING {" AND ".join(conds)})"""
+    return f"""SELECT user_id FROM events WHERE ts <= {p.add(as_of.to_pydatetime())}
+    GROUP BY user_id HAVING {" AND ".join(conds)}"""
 
 
 def _plan(
@@ -412,93 +410,126 @@ SELECT link, 'dropoff_change', {rate} - {prev_rate}, dropped + converted, reache
 FROM counts WHERE dropped + converted > 0 AND prev_dropped + prev_converted > 0 AND covered"""
 
 
-def events_sql(
-    events: Sequence[str], segment_row: Any, w: Windows, p: Params, key: Any = None
-) -> str:
-    """reach rows (link, kind, value, n) of each event the warehouse holds: its distinct users of
-    the segment ``key`` (default ``segment_row``) in the window, per week; with ``segment_row``
-    the segment's active users too."""
-    key = segment_row if key is None else key
+def groups_ctes(keys: Sequence[Any], as_of: pd.Timestamp, p: Params) -> str:
+    """CTEs ``groups`` (segment: one row per item segment, ``segment_link(key)``, '' for items
+    without one) and ``seg`` (segment, user_id: the users of each keyed segment, by the L2 rule
+    of ``segment_users_sql``)."""
+    names = p.add([segment_link(k) if k else "" for k in keys])
+    parts = []
+    for key in keys:
+        if key:
+            members = segment_users_sql(key, as_of, p)
+            parts.append(f"SELECT {p.add(segment_link(key))} AS segment, user_id FROM ({members})")
+    seg = (
+        " UNION ALL ".join(parts)
+        if parts
+        else "SELECT NULL::VARCHAR AS segment, NULL::VARCHAR AS user_id WHERE false"
+    )
+    return f"""groups AS (SELECT unnest({names}::VARCHAR[]) AS segment),
+seg AS ({seg})"""
+
+
+def events_sql(events: Sequence[str], keys: Sequence[Any], w: Windows, p: Params) -> str:
+    """reach rows (segment, link, kind, value, n), for every item segment in ``keys``: each
+    event the warehouse holds, its distinct users of the segment in the window per week; and
+    each keyed segment's active users in the window (link = the segment's link)."""
     lo, hi = p.add(w.lo.to_pydatetime()), p.add(w.hi.to_pydatetime())
     weeks = p.add(float(w.weeks))
     names = p.add(list(events))
-    parts = []
-    if events:
-        parts.append(f"""SELECT 'event:' || k.event AS link, 'reach' AS kind,
-       count(DISTINCT e.user_id) / {weeks} AS value, count(DISTINCT e.user_id) AS n
-FROM (SELECT DISTINCT event FROM events WHERE event IN (SELECT unnest({names}::VARCHAR[]))) k
-LEFT JOIN (SELECT event, user_id FROM events
-           WHERE ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ
-             AND user_id IN (SELECT user_id FROM seg)) e USING (event)
-GROUP BY k.event""")
-    if segment_row:
-        parts.append(f"""SELECT {p.add(segment_link(key))} AS link, 'reach' AS kind,
-       count(DISTINCT user_id) / {weeks} AS value, count(DISTINCT user_id) AS n
-FROM events WHERE ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ
-    AND user_id IN (SELECT user_id FROM seg)""")
-    return f"WITH {segment_cte(key, w.hi, p)}\n" + "\nUNION ALL\n".join(parts)
+    window = f"ts >= {lo}::TIMESTAMPTZ AND ts < {hi}::TIMESTAMPTZ"
+    return f"""WITH {groups_ctes(keys, w.hi, p)},
+k AS (SELECT DISTINCT event FROM events WHERE event IN (SELECT unnest({names}::VARCHAR[]))),
+ev AS (SELECT DISTINCT event, user_id FROM events
+    WHERE {window} AND event IN (SELECT unnest({names}::VARCHAR[]))),
+inseg AS (SELECT g.segment, e.event, e.user_id FROM ev e JOIN groups g ON g.segment = ''
+    UNION ALL SELECT s.segment, e.event, e.user_id FROM ev e JOIN seg s USING (user_id)),
+active AS (SELECT s.segment, s.user_id FROM seg s
+    WHERE s.user_id IN (SELECT user_id FROM events WHERE {window}))
+SELECT g.segment, 'event:' || k.event AS link, 'reach' AS kind,
+       count(DISTINCT i.user_id) / {weeks} AS value, count(DISTINCT i.user_id) AS n
+FROM groups g CROSS JOIN k LEFT JOIN inseg i ON i.segment = g.segment AND i.event = k.event
+GROUP BY g.segment, k.event
+UNION ALL
+SELECT g.segment, g.segment, 'reach', count(DISTINCT a.user_id) / {weeks}, count(DISTINCT a.user_id)
+FROM groups g LEFT JOIN active a ON a.segment = g.segment WHERE g.segment <> ''
+GROUP BY g.segment"""
 
 
-def _voice_ctes(key: Any, w: Windows, p: Params) -> str:
-    """CTEs ``seg``, ``item_people`` (voice.people) and ``vi2``: the current refresh's items of
-    both windows with their person, dup group and whether they count for the segment."""
+def _voice_ctes(keys: Sequence[Any], w: Windows, p: Params) -> str:
+    """CTEs ``groups``, ``seg``, ``item_people`` (voice.people), ``vi2`` (segment, and the current
+    refresh's items of both windows with their person, dup group and whether in the window: every
+    item for the segment '', the items joined to its users for a keyed one) and ``asg``."""
     person = "coalesce(ip.user_id, 'item:' || v.source || ':' || v.item_id)"
-    in_seg = "ip.user_id IN (SELECT user_id FROM seg)" if key else "true"
-    return f"""{segment_cte(key, w.hi, p)},
+    return f"""{groups_ctes(keys, w.hi, p)},
 {people_ctes(p, "all", w.prev_lo, None)},
-vi2 AS (SELECT v.source, v.item_id, v.parent_id, v.created_at, v.dup_group, {person} AS person,
-        v.created_at >= {p.add(w.lo.to_pydatetime())}::TIMESTAMPTZ AS in_window
+vi0 AS (SELECT v.source, v.item_id, v.parent_id, v.created_at, v.dup_group, {person} AS person,
+        v.created_at >= {p.add(w.lo.to_pydatetime())}::TIMESTAMPTZ AS in_window, ip.user_id
     FROM voice_items v JOIN item_people ip USING (source, item_id)
-    WHERE v.refresh_id = {current("voice_items")} AND {in_seg}
+    WHERE v.refresh_id = {current("voice_items")}
       AND v.created_at < {p.add(w.hi.to_pydatetime())}::TIMESTAMPTZ),
+vi2 AS (SELECT g.segment, v.* EXCLUDE (user_id) FROM vi0 v JOIN groups g ON g.segment = ''
+    UNION ALL SELECT s.segment, v.* EXCLUDE (user_id) FROM vi0 v JOIN seg s USING (user_id)),
 asg AS (SELECT source, item_id, theme FROM voice_assignments
     WHERE refresh_id = {current("voice_assignments")})"""
 
 
 def themes_sql(
-    themes: Sequence[str], sets: Sequence[Sequence[str]], key: Any, w: Windows, p: Params
+    themes: Sequence[str],
+    sets: Sequence[tuple[Any, Sequence[str]]],
+    keys: Sequence[Any],
+    w: Windows,
+    p: Params,
 ) -> str:
-    """reach, tickets and unique_problems rows (link, kind, value, n, previous, source) of each
-    theme the current voice refresh holds, items of users in the segment; and an
-    interview_mentions row per set of themes in ``sets`` (link ``theme:a|b``): notes dated in the
-    window with a highlight in any of the set's themes (value), of all notes dated in the window
-    (n); none when there is no note in the window."""
+    """For every item segment in ``keys``: reach, tickets and unique_problems rows (segment,
+    link, kind, value, n, previous, source) of each theme the current voice refresh holds, items
+    of users in the segment; and an interview_mentions row per (segment key, set of themes) in
+    ``sets`` (link ``theme:a|b``): notes dated in the window with a highlight in any of the set's
+    themes (value), of all notes dated in the window (n); none when there is no note in the
+    window."""
     weeks = p.add(float(w.weeks))
     names = p.add(list(themes))
-    set_links = p.add(["theme:" + "|".join(t) for t in sets])
-    set_lists = p.add([list(t) for t in sets])
+    set_segments = p.add([segment_link(k) if k else "" for k, _ in sets])
+    set_links = p.add(["theme:" + "|".join(t) for _, t in sets])
+    set_lists = p.add([list(t) for _, t in sets])
     first = f"(SELECT min(created_at) FROM voice_items WHERE refresh_id = {current('voice_items')} AND source = 'tickets')"
     covered = f"{first} <= {p.add(w.prev_lo.to_pydatetime())}::TIMESTAMPTZ"
-    return f"""WITH {_voice_ctes(key, w, p)},
+    return f"""WITH {_voice_ctes(keys, w, p)},
 linked AS (SELECT DISTINCT theme FROM voice_themes
     WHERE refresh_id = {current("voice_themes")} AND theme IN (SELECT unnest({names}::VARCHAR[]))),
 hits AS (SELECT a.theme, v.* FROM asg a JOIN vi2 v USING (source, item_id)),
-per AS (SELECT k.theme,
+per AS (SELECT g.segment, k.theme,
         count(DISTINCT h.person) FILTER (WHERE h.in_window) AS people,
-        count(*) FILTER (WHERE h.in_window AND h.source = 'tickets') AS tickets,
-        count(*) FILTER (WHERE NOT h.in_window AND h.source = 'tickets') AS tickets_previous,
+        count(h.item_id) FILTER (WHERE h.in_window AND h.source = 'tickets') AS tickets,
+        count(h.item_id) FILTER (WHERE NOT h.in_window AND h.source = 'tickets') AS tickets_previous,
         count(DISTINCT coalesce('dup:' || h.dup_group, h.source || ':' || h.item_id))
             FILTER (WHERE h.in_window AND h.source = 'tickets') AS unique_problems,
-        count(*) FILTER (WHERE h.in_window AND h.source = 'notes') AS highlights
-    FROM linked k LEFT JOIN hits h USING (theme) GROUP BY k.theme),
-sets AS (SELECT unnest({set_links}::VARCHAR[]) AS link, unnest({set_lists}::VARCHAR[][]) AS themes),
-note_themes AS (SELECT v.parent_id, list(DISTINCT a.theme) FILTER (WHERE a.theme IS NOT NULL) AS themes
+        count(h.item_id) FILTER (WHERE h.in_window AND h.source = 'notes') AS highlights
+    FROM groups g CROSS JOIN linked k
+    LEFT JOIN hits h ON h.theme = k.theme AND h.segment = g.segment
+    GROUP BY g.segment, k.theme),
+sets AS (SELECT unnest({set_segments}::VARCHAR[]) AS segment, unnest({set_links}::VARCHAR[]) AS link,
+        unnest({set_lists}::VARCHAR[][]) AS themes),
+note_themes AS (SELECT v.segment, v.parent_id,
+        list(DISTINCT a.theme) FILTER (WHERE a.theme IS NOT NULL) AS themes
     FROM vi2 v LEFT JOIN asg a USING (source, item_id)
-    WHERE v.source = 'notes' AND v.in_window GROUP BY v.parent_id),
-mentions AS (SELECT s.link, count(n.parent_id) FILTER (WHERE list_has_any(n.themes, s.themes)) AS value,
+    WHERE v.source = 'notes' AND v.in_window GROUP BY v.segment, v.parent_id),
+mentions AS (SELECT s.segment, s.link,
+        count(n.parent_id) FILTER (WHERE list_has_any(n.themes, s.themes)) AS value,
         count(n.parent_id) AS n
-    FROM sets s LEFT JOIN note_themes n ON true GROUP BY s.link HAVING count(n.parent_id) > 0)
-SELECT 'theme:' || theme AS link, 'reach' AS kind, people / {weeks} AS value, people AS n,
+    FROM sets s LEFT JOIN note_themes n ON n.segment = s.segment
+    GROUP BY s.segment, s.link HAVING count(n.parent_id) > 0)
+SELECT segment, 'theme:' || theme AS link, 'reach' AS kind, people / {weeks} AS value, people AS n,
        NULL::BIGINT AS previous,
        CASE WHEN highlights > tickets THEN 'notes' ELSE 'tickets' END AS source
 FROM per
 UNION ALL
-SELECT 'theme:' || theme, 'tickets', tickets, tickets,
+SELECT segment, 'theme:' || theme, 'tickets', tickets, tickets,
        CASE WHEN {covered} THEN tickets_previous END, 'tickets' FROM per
 UNION ALL
-SELECT 'theme:' || theme, 'unique_problems', unique_problems, tickets, NULL, 'tickets' FROM per
+SELECT segment, 'theme:' || theme, 'unique_problems', unique_problems, tickets, NULL, 'tickets'
+FROM per
 UNION ALL
-SELECT link, 'interview_mentions', value, n, NULL, 'notes' FROM mentions"""
+SELECT segment, link, 'interview_mentions', value, n, NULL, 'notes' FROM mentions"""
 
 
 def _pooled_lift_sql(
@@ -557,11 +588,13 @@ def dropoff_lift_sql(
     return _pooled_lift_sql(lift_sql(q, p), None, "dropoff_lift", f"'theme:' || theme || {step}", p)
 
 
-def row_sql(shared: str, link: str, kind: str, p: Params) -> str:
-    """One row of a shared query: the SQL a ledger row carries (its value is the row's value)."""
-    return (
-        f"SELECT * FROM (\n{shared}\n) AS q WHERE q.link = {p.add(link)} AND q.kind = {p.add(kind)}"
-    )
+def row_sql(shared: str, link: str, kind: str, p: Params, segment: str | None = None) -> str:
+    """One row of a shared query: the SQL a ledger row carries (its value is the row's value).
+    ``segment``: for queries over several item segments, the segment's link ('' for none)."""
+    where = f"q.link = {p.add(link)} AND q.kind = {p.add(kind)}"
+    if segment is not None:
+        where = f"q.segment = {p.add(segment)} AND {where}"
+    return f"SELECT * FROM (\n{shared}\n) AS q WHERE {where}"
 
 
 # -- statistics -------------------------------------------------------------------------------
@@ -665,10 +698,11 @@ class _Ledger:
         query: str | None = None,
         params: dict[str, Any] | None = None,
         as_of: Any = None,
+        segment: str | None = None,
     ) -> None:
         if query is None:
             assert shared is not None
-            query = row_sql(shared, link, kind, self.p)
+            query = row_sql(shared, link, kind, self.p, segment)
         self.rows.append(
             {
                 "item_id": item.item_id,
@@ -802,46 +836,74 @@ class _Ledger:
                         ),
                     )
 
-    def events(self, group: list[Item], key: Any) -> None:
-        names = list(dict.fromkeys(e for it in group for e in it.events))
-        segment_only = bool(key) and any(_segment_only(it) for it in group)
-        if not names and not segment_only:
+    def events(self, groups: dict[Any, list[Item]]) -> None:
+        """Event links of every item, and the segment of segment-only items: one query."""
+        names = list(dict.fromkeys(e for g in groups.values() for it in g for e in it.events))
+        if not names and not any(_segment_only(it) for g in groups.values() for it in g):
             return
-        shared = events_sql(names, key if segment_only else (), self.w, self.p, key)
+        keys = list(groups)
+        shared = events_sql(names, keys, self.w, self.p)
         frame = self.run(shared)
-        by = {r.link: r for r in frame.itertuples(index=False)}
-        for it in group:
-            links = [f"event:{e}" for e in dict.fromkeys(it.events)]
-            if key and _segment_only(it):
-                links.append(segment_link(key))
-            for link in links:
-                r = by.get(link)
-                if r is None:
-                    continue
-                if link.startswith("event:"):
-                    detail = f"{_users(r.value)} {_who(key, r.value)} a week do {link[6:]}"
-                else:
-                    detail = f"{_users(r.value)} {_who(key, r.value)} active a week"
-                self.add(
-                    it,
-                    "reach",
-                    link,
-                    r.value,
-                    shared=shared,
-                    n=r.n,
-                    supports=r.value > 0,
-                    detail=detail,
-                )
+        by = {(r.segment, r.link): r for r in frame.itertuples(index=False)}
+        for key, group in groups.items():
+            seg = segment_link(key) if key else ""
+            for it in group:
+                links = [f"event:{e}" for e in dict.fromkeys(it.events)]
+                if key and _segment_only(it):
+                    links.append(segment_link(key))
+                for link in links:
+                    r = by.get((seg, link))
+                    if r is None:
+                        continue
+                    if link.startswith("event:"):
+                        detail = f"{_users(r.value)} {_who(key, r.value)} a week do {link[6:]}"
+                    else:
+                        detail = f"{_users(r.value)} {_who(key, r.value)} active a week"
+                    self.add(
+                        it,
+                        "reach",
+                        link,
+                        r.value,
+                        shared=shared,
+                        n=r.n,
+                        supports=r.value > 0,
+                        detail=detail,
+                        segment=seg,
+                    )
 
-    def themes(self, group: list[Item], key: Any, known: set[str]) -> None:
-        names = [t for t in dict.fromkeys(t for it in group for t in it.themes) if t in known]
+    def themes(self, groups: dict[Any, list[Item]], known: set[str]) -> None:
+        """Theme links of every item (reach, tickets, unique problems, interviews): one query."""
+        every = [it for g in groups.values() for it in g]
+        names = [t for t in dict.fromkeys(t for it in every for t in it.themes) if t in known]
         if not names:
             return
-        sets = list(dict.fromkeys(_theme_set(it, known) for it in group if _theme_set(it, known)))
-        shared = themes_sql(names, sets, key, self.w, self.p)
+        sets = list(
+            dict.fromkeys(
+                (key, _theme_set(it, known))
+                for key, group in groups.items()
+                for it in group
+                if _theme_set(it, known)
+            )
+        )
+        shared = themes_sql(names, sets, list(groups), self.w, self.p)
         frame = self.run(shared)
-        by = {(r.link, r.kind): r for r in frame.itertuples(index=False)}
+        found = {(r.segment, r.link, r.kind): r for r in frame.itertuples(index=False)}
         weeks = _weeks(self.w.weeks)
+        for key, group in groups.items():
+            seg = segment_link(key) if key else ""
+            by = {(lk, kd): r for (sg, lk, kd), r in found.items() if sg == seg}
+            self._themes_of(group, key, seg, known, shared, by, weeks)
+
+    def _themes_of(
+        self,
+        group: list[Item],
+        key: Any,
+        seg: str,
+        known: set[str],
+        shared: str,
+        by: dict[tuple[str, str], Any],
+        weeks: str,
+    ) -> None:
         for it in group:
             for theme in dict.fromkeys(it.themes):
                 link = f"theme:{theme}"
@@ -856,6 +918,7 @@ class _Ledger:
                     link,
                     reach.value,
                     shared=shared,
+                    segment=seg,
                     n=reach.n,
                     source=reach.source,
                     supports=reach.value > 0,
@@ -877,6 +940,7 @@ class _Ledger:
                     link,
                     tickets.value,
                     shared=shared,
+                    segment=seg,
                     n=tickets.n,
                     source="tickets",
                     supports=tickets.value > 0,
@@ -888,6 +952,7 @@ class _Ledger:
                     link,
                     unique.value,
                     shared=shared,
+                    segment=seg,
                     n=unique.n,
                     source="tickets",
                     supports=unique.value > 0,
@@ -906,6 +971,7 @@ class _Ledger:
                     str(m.link),
                     int(m.value),
                     shared=shared,
+                    segment=seg,
                     n=int(m.n),
                     source="notes",
                     supports=int(m.value) > 0,
@@ -1180,11 +1246,12 @@ def run_evidence(con: duckdb.DuckDBPyConnection, q: EvidenceQuery) -> EvidenceRe
     groups: dict[Any, list[Item]] = {}
     for it in items:
         groups.setdefault(segment_key(it.segment), []).append(it)
+    led.events(groups)
+    if known:
+        led.themes(groups, known)
     for key, group in groups.items():
         led.steps(group, key)
-        led.events(group, key)
         if known:
-            led.themes(group, key, known)
             led.churn(group, key, known)
             led.dropoff_lift(group, key, known)
     if known:
