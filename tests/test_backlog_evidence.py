@@ -474,3 +474,26 @@ def test_items_of_several_segments_in_one_run(small):
     for row in table.itertuples(index=False):  # each row's query picks its own segment's number
         out = small.sql(row.query, row.params)
         assert len(out) == 1 and out["value"].iloc[0] == pytest.approx(row.value)
+
+
+def test_demo_backlog_as_written(demo10k_wb, demo10k_files):
+    """The project's conf/product.toml and the demo's backlog.csv: the Android crash item
+    (BL-101) shows the profile step's drop-off, the crash tickets and their churn lift; the
+    Starter pricing item (BL-104) a significant churn lift above 1; SAML SSO (BL-111), linked to
+    nothing measurable, has no rows."""
+    from poanalytics.backlog.config import read_product
+    from poanalytics.backlog.items import read_items
+    from tests.conftest import ROOT
+
+    config = read_product(root=ROOT)
+    items = read_items(config, demo10k_files.backlog, root=ROOT).items
+    with demo10k_wb.connection() as con:
+        table = ev.ledger(con, config, items)
+    crash = rows(table, "BL-101")
+    assert bool(crash[("dropoff", "step:profile_completed")].supports)
+    assert crash[("tickets", "theme:onboarding_crash")].value > 10
+    assert ("churn_lift", "theme:onboarding_crash") in crash
+    lift = rows(table, "BL-104")[("churn_lift", "theme:pricing")]
+    assert lift.value > 1 and bool(lift.supports)
+    assert not rows(table, "BL-111")
+    assert set(table.item_id) <= {i.item_id for i in items}
