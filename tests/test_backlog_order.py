@@ -8,7 +8,8 @@ import pytest
 
 from poanalytics.backlog.errors import BacklogError
 from poanalytics.backlog.model import Impact, Item, Planning, ProductConfig
-from poanalytics.backlog.order import OrderQuery, OrderResult, order, tradeoff
+from poanalytics.backlog.order import OrderResult, order, tradeoff
+from poanalytics.backlog.results import OrderQuery
 from poanalytics.backlog.scores import score
 from poanalytics.errors import PoaWarning
 from tests.test_backlog_scores import evidence, row

@@ -30,7 +30,7 @@ objectives (``ProductConfig.item_objectives``) lose an item this cycle.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -119,21 +119,9 @@ def check_capacity(capacity: Any) -> float | None:
 
 
 @dataclass
-class OrderQuery:
-    """An ordering: the framework (rice | ice | wsjf | value_effort) and the capacity."""
-
-    framework: str = "rice"
-    _: KW_ONLY
-    capacity: float | None = None
-
-    def __post_init__(self) -> None:
-        check_framework(self.framework)
-        self.capacity = check_capacity(self.capacity)
-
-
-@dataclass
 class OrderResult(MetricResult):
-    """``table``: the order (module docstring); no SQL of its own: the ledger holds the queries."""
+    """``table``: the order (module docstring); ``query``: backlog.results.OrderQuery (framework,
+    capacity, as_of); ``sql``/``params``: the ledger's queries behind the reasons."""
 
     def summary(self) -> str:
         """One paragraph (``order_summary``)."""
@@ -314,10 +302,10 @@ def order(
     overrides: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The ordered backlog (module docstring); ``scores`` from ``scores.score``."""
-    q = OrderQuery(framework, capacity=capacity)
+    framework, capacity = check_framework(framework), check_capacity(capacity)
     it = items_frame(items).set_index("item_id")
     lg = ledger_frame(ledger)
-    t = evidence_order(scores, q.framework).set_index("item_id", drop=False)
+    t = evidence_order(scores, framework).set_index("item_id", drop=False)
     ov = last_overrides(overrides, list(t.item_id)).set_index("item_id")
     ids = place(list(t.item_id), list(zip(ov.index, ov["rank"], strict=True)))
     t = t.loc[ids].reset_index(drop=True)
@@ -325,7 +313,7 @@ def order(
     t["override_rank"] = t.item_id.map(ov["rank"]).astype("Int64")
     t["override_reason"] = t.item_id.map(ov["reason"])
     t["override_id"] = t.item_id.map(ov["override_id"]).astype("Int64")
-    t["cumulative_weeks"], t["fits"] = capacity_line(t.effort_weeks, q.capacity)
+    t["cumulative_weeks"], t["fits"] = capacity_line(t.effort_weeks, capacity)
     t["objectives"] = t.item_id.map(it["objectives"]) if "objectives" in it else None
     t["objectives"] = t.objectives.apply(lambda v: tuple(v) if isinstance(v, list | tuple) else ())
     by_item = dict(tuple(lg.groupby("item_id", sort=False)))
