@@ -104,6 +104,7 @@ EXPECTED = {
             "Lifecycle by plan",  # [churn] segment in conf/report.toml
             "## Voice of the customer",
             "Themes and churn",
+            "## The backlog in evidence order, and what moved since last week",
             "## Data health",
             "## Reproducibility stamp",
         ],

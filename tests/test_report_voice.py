@@ -115,7 +115,7 @@ def _texts(report, kind: str = "markdown") -> list:
 
 def test_the_section_sits_after_retention_and_before_health():
     names = [s.name for s in registry.sections()]
-    assert names[:5] == ["headline", "funnels", "retention", "voice", "health"]
+    assert names[:6] == ["headline", "funnels", "retention", "voice", "backlog", "health"]
     assert registry.get("voice").title == "Voice of the customer"
 
 
