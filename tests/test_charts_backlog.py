@@ -492,3 +492,17 @@ def test_checks_figure_marks_each_failed_check_of_items_not_ready():
     ]
     assert "(2 items)" in fig.layout.title.text
     assert "every item is ready" in charts.checks_figure(table.tail(1)).layout.title.text
+
+
+def test_breakdown_of_an_order_follows_its_ranks_not_the_scores():
+    """b.order().figure(): an override put BL-3 first; the breakdown keeps that order."""
+    table = SCORES.assign(rank=[2, 3, 1, 4, 5])
+    fig = charts.score_breakdown_figure(table, "rice")
+    labels = list(next(t for t in fig.data if t.name.startswith("reach")).y)
+    assert [lbl.split()[:2] for lbl in labels] == [
+        ["#1", "BL-3"],
+        ["#2", "BL-1"],
+        ["#3", "BL-2"],
+        ["#4", "BL-4"],
+        ["#5", "BL-5"],
+    ]

@@ -55,6 +55,12 @@ def demo_sources(demo_warehouse) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def demo_backlog(demo_warehouse) -> Path:
+    """The backlog export of ``demo_warehouse``'s demo files (conf/product.toml reads it)."""
+    return demo_warehouse.parent / "demo" / "backlog.csv"
+
+
 # what each notebook must show, beyond running: (the warehouse fixture, texts in its outputs,
 # other parameters: name -> fixture)
 EXPECTED = {
@@ -96,6 +102,22 @@ EXPECTED = {
         ],
         {},
     ),
+    "50_backlog.ipynb": (
+        "demo_warehouse",
+        [
+            "Objectives: where each one stands",
+            "Impact map: vision, objectives, impacts",
+            "The backlog in evidence order",
+            "RICE score breakdown",
+            "WSJF score breakdown",
+            "Value and effort",
+            "Evidence: each piece with its interval",
+            "Rank changes",
+            "BL-101: before and after shipping",
+            "rows read",
+        ],
+        {"backlog": "demo_backlog"},
+    ),
     "90_weekly_report.ipynb": (
         "demo_warehouse",
         [
@@ -118,6 +140,7 @@ CHARTS = {
     "10_funnels.ipynb": 5,
     "20_retention_churn.ipynb": 4,
     "40_voice.ipynb": 6,
+    "50_backlog.ipynb": 10,
     "90_weekly_report.ipynb": 8,
 }
 

@@ -268,7 +268,9 @@ def score_breakdown_figure(
 
     Columns: item_id, the framework's score and its ``<score>_low`` / ``<score>_high`` (e.g. rice,
     rice_low, rice_high), the factor columns above, optional title and p_top_n. An item with no
-    score is named under the chart. More than ``limit`` items: the best ``limit``."""
+    score is named under the chart. With a ``rank`` column (an order) the rows follow the ranks
+    and are labelled "#rank"; else the best score is on top. More than ``limit`` items: the first
+    ``limit``."""
     framework = framework.lower()
     if framework not in FORMULA:
         raise ValueError(f"framework {framework!r}: one of {', '.join(FORMULA)}")
@@ -281,10 +283,18 @@ def score_breakdown_figure(
     rows = table[scores.notna()].assign(_score=scores[scores.notna()])
     if rows.empty:
         return _empty(full, f"no item has a {name} score ({_names(list(unscored.item_id))})")
-    rows = rows.sort_values(["_score", "item_id"], ascending=[False, True], kind="stable")
+    ranked = "rank" in rows and rows["rank"].notna().any()
+    if ranked:  # an order (b.order().figure()): its ranks, overrides included
+        rows = rows.assign(_rank=pd.to_numeric(rows["rank"], errors="coerce"))
+        rows = rows.sort_values(["_rank", "item_id"], na_position="last", kind="stable")
+    else:
+        rows = rows.sort_values(["_score", "item_id"], ascending=[False, True], kind="stable")
     cut = rows.iloc[limit:]
     rows = rows.head(limit).reset_index(drop=True)
-    labels = [_label(r) for _, r in rows.iterrows()]
+    labels = [
+        f"#{int(r['_rank'])} {_label(r)}" if ranked and not pd.isna(r["_rank"]) else _label(r)
+        for _, r in rows.iterrows()
+    ]
     factors = [f for f in FACTORS[framework] if f[0] in rows]
     parts = [p for p in COST_OF_DELAY if p[0] in rows] if framework == "wsjf" else []
     titles = (["cost of delay"] if parts else []) + [f[1] for f in factors] + [FORMULA[framework]]
@@ -630,7 +640,7 @@ def _tree(table: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, list[str
                 level=3,
                 kind="item",
                 status=status,
-                label=_text(f"{item} {r.get('title') or ''}".strip(), LABEL_CHARS),
+                label=_label(pd.Series({"item_id": r.get("item_id"), "title": r.get("title")})),
                 hover=f"<b>{item}</b> {_text(r.get('title'), 80)}<br>status: {_text(status)}",
             )
     return list(nodes.values()), children
