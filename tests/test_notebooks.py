@@ -111,7 +111,7 @@ EXPECTED = {
             "RICE score breakdown",
             "WSJF score breakdown",
             "Value and effort",
-            "Evidence: each piece with its interval",
+            "each piece with its interval, green when it argues for the item",
             "Rank changes",
             "BL-101: before and after shipping",
             "rows read",
@@ -140,7 +140,7 @@ CHARTS = {
     "10_funnels.ipynb": 5,
     "20_retention_churn.ipynb": 4,
     "40_voice.ipynb": 6,
-    "50_backlog.ipynb": 10,
+    "50_backlog.ipynb": 9,
     "90_weekly_report.ipynb": 8,
 }
 

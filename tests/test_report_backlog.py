@@ -219,12 +219,12 @@ def test_a_broken_product_file_is_a_coded_line_not_a_failed_report(
     assert "What to do:" in texts[1]
 
 
-def test_on_the_demo_the_story_items_lead_and_the_shipped_fix_shows_its_effect(
+def test_on_the_demo_the_order_and_the_shipped_fix_shows_its_effect(
     demo10k_files, demo10k_wb, tmp_path, monkeypatch
 ):
-    """The demo's backlog (conf/product.toml as committed, its CSV from the demo files): the items
-    that address the planted stories lead the order, the SSO item without evidence says so, and
-    the Android crash fix (BL-101, shipped 2026-11-02) shows fewer crash tickets after it."""
+    """The demo's backlog (conf/product.toml as committed, its CSV from the demo files): the order
+    as of the report week's end with its reasons, and the Android crash fix (BL-101, shipped
+    2026-11-02) showing no crash tickets after it."""
     from tests.conftest import ROOT
 
     (tmp_path / "conf").mkdir()
@@ -238,7 +238,15 @@ def test_on_the_demo_the_story_items_lead_and_the_shipped_fix_shows_its_effect(
     report = _show(_copy(Path(demo10k_wb.path), tmp_path / "w"), week="")
     assert report.week.label == "2026-W46"
     order = _texts(report, "table")[0]
-    assert set(order["item"][:5]) == {"BL-102", "BL-103", "BL-104", "BL-106", "BL-107"}
+    # the section shows the order b.order() gives as of the week's end (tests/test_backlog_demo.py
+    # checks that the story items lead it), with the reasons
+    with poa.Workbench(tmp_path / "w" / "warehouse.duckdb") as wb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", poa.PoaWarning)
+        expected = wb.backlog(as_of=report.week.end).order().table.head(10)
+    assert list(order["item"]) == list(expected.item_id)
+    assert list(order["why"]) == list(expected.reason)
+    assert "BL-101" not in set(order["item"])  # shipped: not ordered
+    assert "BL-111" not in set(order["item"]) or "no measured evidence" in " ".join(order["why"])
     effect = next(t for t in _texts(report, "table") if "change (95% interval)" in t.columns)
     crash = effect[(effect["metric"] == "tickets") & (effect["link"] == "onboarding_crash")]
     assert len(crash) == 1 and crash["clear"].iloc[0] == "yes"
