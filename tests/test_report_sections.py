@@ -260,7 +260,7 @@ def test_a_section_registered_elsewhere_appears_through_show_rest(report):
         ctx.markdown(f"Tickets this week: {len(ctx.wb.sql('SELECT 1 AS x'))}")
 
     register(Section(name="test_extra", title="From a test", order=55, build=build))
-    shown = ["headline", "funnels", "retention", "voice", "health", "stamp"]
+    shown = ["headline", "funnels", "retention", "voice", "backlog", "health", "stamp"]
     try:
         for name in shown:
             report.show(name)
@@ -271,12 +271,12 @@ def test_a_section_registered_elsewhere_appears_through_show_rest(report):
     assert "## From a test" in texts and "Tickets this week: 1" in texts
     assert report.shown == [*shown, "test_extra"]
     headings = [t for t in texts if t.startswith("## ")]
-    assert len(headings) == 7
+    assert len(headings) == 8
 
 
 def test_every_built_in_section_is_registered_and_starts_with_its_heading(report):
     names = [s.name for s in registry.sections()]
-    assert names[:5] == ["headline", "funnels", "retention", "voice", "health"]
+    assert names[:6] == ["headline", "funnels", "retention", "voice", "backlog", "health"]
     assert "stamp" in names
     for name in names:
         before = len(report.outputs)
@@ -630,8 +630,8 @@ def test_the_weekly_notebook_runs_with_papermill_and_writes_its_summary(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["week"] == "2024-W10" and summary["parameters"]["window"] == "1d"
     assert summary["title"] == "Weekly for [email]"  # from the config file given
-    assert summary["sections"][:6] == [
-        "headline", "funnels", "retention", "voice", "health", "stamp",
+    assert summary["sections"][:7] == [
+        "headline", "funnels", "retention", "voice", "backlog", "health", "stamp",
     ]  # fmt: skip
     cells = json.loads(executed.read_text())["cells"]
     outputs = [o for c in cells for o in c.get("outputs", [])]
