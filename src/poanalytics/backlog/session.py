@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -533,8 +534,11 @@ class Backlog:
             )
             top = self.order().table.head(5)
             lines.append(f"Top {len(top)} by RICE, evidence as of {self.as_of:%Y-%m-%d %H:%M} UTC:")
+            top_n = self.config.planning.top_n
             for r in top.itertuples(index=False):
-                lines.append(f"  {r.rank}. {r.item_id} {r.title}: {r.reason}")
+                why = re.sub(r"^#\d+:\s*", "", str(r.reason))  # the rank is said before it
+                chance = f" (p(top {top_n}) {r.p_top_n:.0%})" if pd.notna(r.p_top_n) else ""
+                lines.append(f"  {r.rank}. {r.item_id} {r.title}{chance}: {why}")
         except PoaError as exc:
             lines.append(str(exc))
         return "\n".join(lines)
