@@ -39,7 +39,7 @@ def test_no_product_file_says_what_to_do(tmp_path):
         with pytest.raises(BacklogError) as err:
             wb.backlog()
         assert err.value.code == "backlog.no_product"
-        assert "conf/product.toml" in str(err.value) and "docs/backlog.md" in str(err.value)
+        assert "conf/product.toml" in str(err.value) and "docs/backlog-config.md" in str(err.value)
         with pytest.raises(BacklogError) as err:
             wb.objectives(config="conf/elsewhere.toml")
         assert err.value.code == "backlog.config_missing"

@@ -67,9 +67,10 @@ def read_config(root: Path, config: str | Path | None = None) -> ProductConfig:
         raise BacklogError(
             f"no product file: {default_path(root)} does not exist",
             code="backlog.no_product",
-            hint="copy the commented conf/product.toml of docs/backlog.md into conf/ and write "
-            "your vision, objectives and [backlog] path (a CSV export) or [[items]] in it; or "
-            "pass config= (wb.backlog(config='conf/other.toml'), --product on the command line)",
+            hint="copy the commented conf/product.toml of the poanalytics project (every key is "
+            "described in docs/backlog-config.md) into conf/ and write your vision, objectives "
+            "and [backlog] path (a CSV export) or [[items]] in it; or pass config= "
+            "(wb.backlog(config='conf/other.toml'), --product on the command line)",
         )
     return product
 
