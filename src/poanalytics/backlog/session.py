@@ -293,10 +293,10 @@ class Backlog:
         return result
 
     def _overrides(self) -> pd.DataFrame:
+        """The active overrides (backlog.order skips, with a warning, those of items it does not
+        order: shipped, dropped or gone from the backlog)."""
         with self._connection() as con:
-            active = log.overrides(con)
-        ids = {i.item_id for i in self.item_list}
-        return active[active.item_id.isin(ids)].reset_index(drop=True)
+            return log.overrides(con)
 
     def _order_table(self, query: OrderQuery, overrides: pd.DataFrame) -> pd.DataFrame:
         table: pd.DataFrame = order_items(
