@@ -119,6 +119,65 @@ def _chart(name: str) -> Any:
     return getattr(module, name)
 
 
+@dataclass(frozen=True)
+class ScoresQuery:
+    """``b.scores(capacity)``: the capacity (person-weeks; None: [planning] capacity)."""
+
+    _: KW_ONLY
+    capacity: float | None = None
+    as_of: pd.Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "capacity", check_capacity(self.capacity))
+
+
+@dataclass
+class ScoresResult(MetricResult):
+    """``b.scores()``: RICE, ICE, WSJF, value/effort and MoSCoW side by side, with intervals (see
+    backlog.scores); no SQL of its own: ``sql`` holds the ledger's queries behind every input."""
+
+    def summary(self) -> str:
+        """One paragraph (``backlog.scores.scores_summary``)."""
+        from .scores import scores_summary
+
+        return scores_summary(self.table)
+
+    def figure(self, framework: str | None = None):
+        """Value/effort bubbles (default), or the score breakdown of ``framework`` (rice, ice,
+        wsjf): each factor, the score with its Monte Carlo interval and P(top N)."""
+        if framework is None or framework == "value_effort":
+            return _chart("value_effort_figure")(self.table)
+        return _chart("score_breakdown_figure")(self.table, framework)
+
+
+@dataclass
+class OrderResult(MetricResult):
+    """``b.order()``: rank, item_id, title, score (interval), p_top_n, reason, fits,
+    evidence_rank, override_rank, override_reason, effort_weeks, cumulative_weeks (see
+    backlog.order); ``scores`` the scores it ranks by."""
+
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def summary(self) -> str:
+        """One paragraph (``backlog.order.order_summary``)."""
+        from .order import order_summary
+
+        q = self.query
+        return order_summary(self.table, q.framework, q.capacity)
+
+    def figure(self, kind: str = "order"):
+        """``kind="order"``: the order as bars (score and interval, the capacity line, overrides
+        ringed with their reason); ``"breakdown"``: the framework's score breakdown per item."""
+        framework = self.query.framework
+        if kind == "breakdown" and not self.scores.empty:
+            factors = self.scores.drop(columns=["title"], errors="ignore")
+            table = self.table[["rank", "item_id", "title"]].merge(factors, on="item_id")
+            name = "rice" if framework == "value_effort" else framework
+            return _chart("score_breakdown_figure")(table, name)
+        title = f"The backlog by {framework.upper().replace('_', '/')}"
+        return _chart("order_figure")(self.table, framework=framework, title=title)
+
+
 @dataclass
 class ImpactMapResult(MetricResult):
     """``b.impact_map()``: one row per objective x impact x item (objective, actor, impact,

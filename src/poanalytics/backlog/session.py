@@ -33,8 +33,8 @@ from .impact import ImpactQuery, ImpactResult, run_impact
 from .items import ItemsRead, check_items, read_items, warehouse_names
 from .model import Item, ProductConfig
 from .objectives import ObjectivesResult
-from .order import OrderResult, check_capacity, tradeoff
 from .order import order as order_items
+from .order import tradeoff
 from .results import (
     AsOfQuery,
     ChecksResult,
@@ -42,14 +42,17 @@ from .results import (
     ImpactMapResult,
     LogQuery,
     OrderQuery,
+    OrderResult,
     OverrideResult,
     PublishResult,
+    ScoresQuery,
+    ScoresResult,
     TradeoffQuery,
     TradeoffResult,
     check_item_id,
     queries_of,
 )
-from .scores import ScoresQuery, ScoresResult, score
+from .scores import score
 
 Connection = Callable[..., contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]]
 LEDGER_LABEL = ["item_id", "kind", "link"]
@@ -285,7 +288,7 @@ class Backlog:
     def scores(self, capacity: float | None = None) -> ScoresResult:
         """RICE, ICE, WSJF, value/effort quadrant and suggested MoSCoW side by side, each with its
         Monte Carlo interval, p_top_n and the frameworks' disagreement."""
-        query = ScoresQuery(capacity=check_capacity(self._capacity(capacity)))
+        query = ScoresQuery(capacity=self._capacity(capacity), as_of=self.as_of)
         table = self._score_table(query.capacity)
         sql, params = queries_of(self.ledger(), LEDGER_LABEL)
         result = ScoresResult(query, table, sql, params)
@@ -315,7 +318,7 @@ class Backlog:
         query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
         table = self._order_table(query, self._overrides())
         sql, params = queries_of(self.ledger(), LEDGER_LABEL)
-        return OrderResult(query, table, sql, params)
+        return OrderResult(query, table, sql, params, scores=self._score_table(query.capacity))
 
     def tradeoff(
         self,
