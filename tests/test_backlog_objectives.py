@@ -498,3 +498,41 @@ def test_an_as_of_after_the_data_is_measured_with_a_warning(wb):
     assert [w.code for w in result.warnings] == ["backlog.as_of_after_data"]
     quiet = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
     assert quiet.warnings == []
+
+
+def test_conversion_from_an_earlier_step_than_the_previous_one(wb):
+    load(wb, FUNNEL)
+    obj = Objective("whole", metric="conversion", step="c", from_step="a", baseline=0.2, target=0.6)
+    row = rows(wb, config(obj)).loc["whole"]
+    # windows closed: u1, u2, u3, u6, u7 entered (u4, u5 are open); u1 and u3 reached c
+    assert (row.current, row.n) == (pytest.approx(2 / 5), 5)
+    with pytest.warns(poa.PoaWarning):
+        bad = rows(
+            wb,
+            config(
+                Objective("x", metric="conversion", step="b", from_step="c", baseline=0, target=1)
+            ),
+        )
+    assert bad.loc["x", "flag"] == "backlog.objective_step"  # c does not come before b
+
+
+def test_retention_of_a_segment_reads_it_on_the_start_event(wb):
+    load(
+        wb,
+        {
+            "r1": [(1 * D, "a", {"platform": "android"}), (8 * D, "x")],  # back in week 1
+            "r2": [(2 * D, "a", {"platform": "android"})],  # never back
+            "r3": [(3 * D, "a", {"platform": "web"}), (8 * D, "x")],  # web: not counted
+            "end": [(14 * D + 3600, "x")],
+        },
+    )
+    obj = Objective(
+        "stay",
+        metric="retention",
+        week=1,
+        segment={"platform": ["android"]},
+        baseline=0.2,
+        target=0.6,
+    )
+    row = rows(wb, config(obj), as_of=T0 + pd.Timedelta(days=14, hours=1)).loc["stay"]
+    assert (row.current, row.n) == (pytest.approx(1 / 2), 2)
