@@ -308,3 +308,9 @@ def test_yaml_items_read_like_toml_items(tmp_path):
         one.effort_weeks == 3.0 and one.status == "shipped" and one.segment == {"plan": ["starter"]}
     )
     assert two.effort_weeks == 2.0 and two.impact == 3.0
+
+
+def test_empty_yaml_sections_are_empty(tmp_path):
+    config = read_product(write(tmp_path, "vision: v\nobjectives:\nimpacts:\nitems:\n", "p.yaml"))
+    assert config is not None and config.objectives == () and config.impacts == ()
+    assert config.items == ()

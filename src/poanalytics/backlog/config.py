@@ -747,6 +747,7 @@ class _Validator:
         self, data: dict[str, Any], objectives: tuple[Objective, ...], actors: tuple[Actor, ...]
     ) -> tuple[Impact, ...]:
         raw_all = data.get("impacts", [])
+        raw_all = [] if raw_all is None else raw_all
         if not isinstance(raw_all, list):
             raise self.invalid(
                 "impacts", "must be a list of tables: one [[impacts]] per impact", path=("impacts",)
@@ -842,6 +843,7 @@ class _Validator:
         from .items import items_from_records
 
         raw_all = data.get("items", [])
+        raw_all = [] if raw_all is None else raw_all  # YAML: "items:" with nothing under it
         if not isinstance(raw_all, list) or not all(isinstance(r, dict) for r in raw_all):
             raise self.invalid(
                 "items", "must be a list of tables: one [[items]] per item", path=("items",)
