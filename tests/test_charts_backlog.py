@@ -415,16 +415,24 @@ def test_order_figure_draws_a_tradeoff_and_the_overrides_tables():
 def _ledger() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "item_id": ["BL-1"] * 5,
-            "kind": ["reach", "dropoff", "dropoff_change", "churn_lift", "quote"],
-            "link": ["step:profile_completed"] * 3 + ["theme:crash", "ticket 10006"],
-            "value": [310.0, 0.18, 0.08, 2.4, 0.7],
-            "low": [280.0, 0.16, 0.05, 1.6, None],
-            "high": [340.0, 0.20, 0.11, 3.5, None],
-            "n": [1700, 1700, 1700, 90, None],
-            "supports": [True, False, True, True, True],
-            "detail": ["310 users a week stop at profile_completed", "", "", "", "It <crashes>"],
-            "as_of": [pd.Timestamp("2026-11-16", tz="UTC")] * 5,
+            "item_id": ["BL-1"] * 6,
+            "kind": ["reach", "dropoff", "dropoff_change", "churn_lift", "dropoff_lift", "quote"],
+            "link": ["step:profile_completed"] * 3
+            + ["theme:crash", "theme:crash,step:profile_completed", "ticket 10006"],
+            "value": [310.0, 0.18, 0.08, 2.4, 1.9, 0.7],
+            "low": [280.0, 0.16, 0.05, 1.6, 1.3, None],
+            "high": [340.0, 0.20, 0.11, 3.5, 2.6, None],
+            "n": [1700, 1700, 1700, 90, 80, None],
+            "supports": [True, False, True, True, True, True],
+            "detail": [
+                "310 users a week stop at profile_completed",
+                "",
+                "",
+                "",
+                "",
+                "It <crashes>",
+            ],
+            "as_of": [pd.Timestamp("2026-11-16", tz="UTC")] * 6,
         }
     )
 
@@ -433,7 +441,8 @@ def test_evidence_figure_one_panel_per_kind_with_intervals_quotes_counted():
     fig = charts.evidence_figure(_ledger())
     _readable(fig)
     by_name = {t.name: t for t in fig.data}
-    assert set(by_name) == {"reach", "dropoff", "dropoff_change", "churn_lift"}
+    assert set(by_name) == {"reach", "dropoff", "dropoff_change", "churn_lift", "dropoff_lift"}
+    assert list(by_name["dropoff_lift"].text) == ["1.9x"]
     assert list(by_name["reach"].x) == [310.0]
     assert list(by_name["reach"].error_x.array) == pytest.approx([30.0])
     assert list(by_name["dropoff"].text) == ["18.0%"]

@@ -1161,16 +1161,19 @@ EVIDENCE_KINDS = (
     ("dropoff", "drop-off at the step"),
     ("dropoff_change", "drop-off change vs the previous window"),
     ("churn_lift", "churn lift (times as often)"),
+    ("dropoff_lift", "drop-off lift of a theme at a step (times as often)"),
     ("tickets", "tickets in the window"),
     ("unique_problems", "unique problems"),
     ("interview_mentions", "interview mentions"),
 )
 SHARES = ("dropoff", "dropoff_change")
+LIFTS = ("churn_lift", "dropoff_lift")
 
 
 def evidence_figure(table: pd.DataFrame, *, title: str = "Evidence") -> go.Figure:
     """An item's evidence ledger: one panel per kind of evidence (reach, drop-off, its change,
-    churn lift, tickets, unique problems, interview mentions), one dot per link with its interval,
+    churn lift, drop-off lift, tickets, unique problems, interview mentions), one dot per link with
+    its interval,
     green when the piece supports the item and grey when not; the detail sentence and the data's
     date in the hover. Quotes are counted under the chart (the table holds them). Columns: kind,
     link, value, low, high, supports, detail; optional item_id (several items: "item · link")."""
@@ -1244,7 +1247,7 @@ def evidence_figure(table: pd.DataFrame, *, title: str = "Evidence") -> go.Figur
         )
         values = pd.to_numeric(pd.concat([value, low, high]), errors="coerce")
         fig.update_xaxes(range=_padded(values), tickformat=".1%" if share else None, row=n, col=1)
-        if kind == "churn_lift":
+        if kind in LIFTS:
             fig.add_vline(x=1, line_width=1, line_color="#888888", row=n, col=1)
     notes = ["green: argues for the item; grey: does not (hover: the sentence and its n)"]
     if len(quotes):
@@ -1277,7 +1280,7 @@ def _evidence_text(value: Any, kind: str) -> str:
         return percent(v)
     if kind == "dropoff_change":
         return signed_points(v)
-    if kind == "churn_lift":
+    if kind in LIFTS:
         return f"{v:.2g}x"
     return count(round(v, 1))
 
