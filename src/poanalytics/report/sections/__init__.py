@@ -10,9 +10,9 @@ A new section is one module in this package that calls ``register(...)`` and not
     from poanalytics.report.sections import Section, register
 
     def build(ctx):
-        ctx.markdown("What the backlog says this week ...")
+        ctx.markdown("What customers said about the price this week ...")
 
-    register(Section(name="backlog", title="Evidence for the backlog", order=50, build=build))
+    register(Section(name="pricing", title="What customers say about the price", order=50, build=build))
 
 Every module here is imported when the registry is first read, so the weekly notebook's
 ``report.show_rest()`` shows it without any other change. A section registered from anywhere else
@@ -59,7 +59,7 @@ def register(section: Section) -> Section:
         raise ConfigError(
             f"register() takes a Section, got {type(section).__name__}",
             code="report.section_name",
-            hint="register(Section(name='backlog', title='Backlog', order=50, build=f))",
+            hint="register(Section(name='pricing', title='Pricing', order=50, build=f))",
         )
     if not _NAME.fullmatch(section.name) or not str(section.title).strip():
         raise ConfigError(
