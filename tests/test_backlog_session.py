@@ -107,7 +107,8 @@ def test_an_override_shows_in_the_next_order_and_snapshot_until_withdrawn(writab
     b = writable.backlog()
     before = b.order().table.set_index("item_id")
     assert before.loc["A-2", "rank"] != 1
-    b.override("A-2", 1, "dark mode is in the enterprise contract")
+    top = b.order().table["rank"].iloc[0]  # a numpy integer, as read from a table
+    b.override("A-2", top, "dark mode is in the enterprise contract")
     after = writable.backlog().order().table.set_index("item_id")  # a new session sees it
     assert after.loc["A-2", "rank"] == 1
     assert after.loc["A-2", "evidence_rank"] == before.loc["A-2", "rank"]

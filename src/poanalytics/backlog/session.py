@@ -17,6 +17,7 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -340,7 +341,7 @@ class Backlog:
         ordered = self._order_table(
             OrderQuery(framework, capacity=query.capacity), self._overrides()
         )
-        self._check_rank(item_id, rank, ordered)
+        rank = self._check_rank(item_id, rank, ordered)
         table = tradeoff(ordered, item_id, rank, query.capacity, self.config)
         return TradeoffResult(query, table, "", {})
 
@@ -363,7 +364,8 @@ class Backlog:
                 code="backlog.not_ordered",
                 hint="only open items are ordered; change its status in the backlog to order it",
             )
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= len(ranked):
+        whole = isinstance(rank, Integral) and not isinstance(rank, bool)
+        if not whole or not 1 <= int(rank) <= len(ranked):
             raise BacklogError(
                 f"rank must be a whole number from 1 to {len(ranked)} (the items ordered), "
                 f"got {rank!r}"[:300],
@@ -371,7 +373,7 @@ class Backlog:
                 hint=f"give the position the item should take, e.g. 1 for the top of "
                 f"{len(ranked)} items",
             )
-        return rank
+        return int(rank)
 
     def override(
         self, item_id: str, rank: int, reason: str, *, author: str | None = None
@@ -383,7 +385,7 @@ class Backlog:
         self.item(item_id)
         self._writable("record an override")
         ordered = self._order_table(OrderQuery(capacity=self._capacity(None)), self._overrides())
-        self._check_rank(item_id, rank, ordered)
+        rank = self._check_rank(item_id, rank, ordered)
         with self._connection(write=True) as con:
             new_id = log.add_override(con, item_id, rank, reason, author=author)
             table = log.overrides(con)
