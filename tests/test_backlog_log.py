@@ -243,7 +243,15 @@ def test_describe_changes_says_new_and_no_longer_measured():
             "unit": ["ratio", "ratio"],
         }
     )
-    text = log.describe_changes(before, after)
+    quotes = pd.DataFrame(
+        {
+            "kind": ["quote"] * 2,
+            "link": ["ticket 1"] * 2,
+            "value": [0.9, 0.8],
+            "unit": ["score"] * 2,
+        }
+    )
+    text = log.describe_changes(before, pd.concat([after, quotes]))
     assert text == (
         "new: churn risk of people raising pricing 2.1x; "
         "new: drop-off risk at profile_completed of people raising onboarding_crash 3.0x; "

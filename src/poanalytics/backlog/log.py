@@ -392,9 +392,17 @@ def _value(kind: str, unit: str | None, value: float) -> str:
 
 def describe_changes(before: pd.DataFrame, after: pd.DataFrame) -> str:
     """The evidence of one item that changed between two snapshots, in words; '' when none did.
-    ``before``/``after``: kind, link, value, unit (one row per kind and link)."""
+    ``before``/``after``: kind, link, value, unit (ledger rows; quotes and rows without a value are
+    left out, a kind and link counted once)."""
     keys = ["kind", "link"]
-    merged = before.merge(after, on=keys, how="outer", suffixes=("_b", "_a"), indicator="side")
+
+    def comparable(t: pd.DataFrame) -> pd.DataFrame:  # quotes and rows without a value say nothing
+        t = t[t["kind"].isin(NUMERIC_KINDS) & t["value"].notna()]
+        return t[["kind", "link", "value", "unit"]].drop_duplicates(keys)
+
+    merged = comparable(before).merge(
+        comparable(after), on=keys, how="outer", suffixes=("_b", "_a"), indicator="side"
+    )
     parts: list[str] = []
     for r in merged.sort_values(keys, key=lambda s: s.fillna("")).itertuples(index=False):
         subject = _subject(r.kind, r.link)
