@@ -63,15 +63,6 @@ OVERRIDE_COLUMNS = [
 ]
 # evidence kinds compared between snapshots (a quote has no value to compare)
 NUMERIC_KINDS = tuple(k for k in KINDS if k != "quote")
-NUMERIC_KINDS = (
-    "reach",
-    "dropoff",
-    "dropoff_change",
-    "churn_lift",
-    "tickets",
-    "unique_problems",
-    "interview_mentions",
-)
 
 
 # -- overrides ----------------------------------------------------------------------------------
