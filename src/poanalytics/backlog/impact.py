@@ -7,7 +7,7 @@ A shipped item's linked metrics measured before and after it reached users, with
 **Which items.** Only an item with status ``shipped`` and a ``shipped_at`` instant; any other is
 refused (``backlog.not_shipped``: mark it shipped with its date in the backlog first). An item
 shipped at or after ``as_of`` has nothing after it to measure (``backlog.no_after_data``), and so
-has one whose after-window holds no event at all.
+has one whose after-window holds no event and no ticket at all.
 
 **Windows.** ``weeks`` (default [planning] period_weeks) before ``shipped_at``:
 ``[shipped_at - weeks, shipped_at)``, against the same length after it: ``[shipped_at,
