@@ -50,6 +50,9 @@ def test_as_of_defaults_to_the_newest_event_and_a_day_means_its_end(project):
         assert wb.backlog().as_of == pd.Timestamp("2026-11-16 12:00", tz="UTC")
         b = wb.backlog(as_of="2026-11-09")
         assert b.as_of == pd.Timestamp("2026-11-10", tz="UTC") - pd.Timedelta(microseconds=1)
+        with pytest.raises(poa.PoaError) as err:
+            wb.backlog(as_of="09/11/2026")  # which is the month? refused at once
+        assert err.value.code == "metric.date"
 
 
 def test_no_events_is_a_coded_error(tmp_path):

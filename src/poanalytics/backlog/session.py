@@ -198,6 +198,8 @@ class Backlog:
         self._voice_ready = voice_ready
         self._as_of_arg = as_of
         self._as_of: pd.Timestamp | None = None
+        if as_of is not None and not (isinstance(as_of, str) and not as_of.strip()):
+            self._as_of = parse_instant(as_of, "as_of", end=True)  # a bad date fails here
         self._ledger: pd.DataFrame | None = None
         self._scores: dict[float | None, pd.DataFrame] = {}
         self.read_only = read_only
