@@ -478,6 +478,14 @@ def test_impact_figure_before_after_with_significance_the_right_way():
     assert traces["profile_completed"].line.color == charts.BETTER
     assert traces["onboarding_crash"].line.color == charts.BETTER
     assert traces["profile_saved"].line.color == charts.OTHER_COLOUR
+    # a significant adoption change is not judged good or bad (an error event should fall)
+    adoption = table.assign(significant=[True, True, True])
+    judged = {t.y[0]: t for t in charts.impact_figure(adoption, "BL-101").data}
+    assert judged["profile_saved"].line.color == charts.SIGNIFICANT
+    worse = table.assign(change=[-0.19, 1.8, 0.01], ci_low=[-0.23, 1.2, -0.02])
+    judged = {t.y[0]: t for t in charts.impact_figure(worse, "BL-101").data}
+    assert judged["profile_completed"].line.color == charts.WORSE  # conversion fell
+    assert judged["onboarding_crash"].line.color == charts.WORSE  # more tickets
     assert traces["profile_completed"].text[1] == "+19.0 pts (95% CI +15.0 to +23.0) (significant)"
     assert traces["onboarding_crash"].text[1].startswith("x0.1 (95% CI x0.06 to x0.17)")
     assert "profile_saved: short_after" in _notes(fig)

@@ -252,3 +252,19 @@ def test_on_the_demo_the_order_and_the_shipped_fix_shows_its_effect(
     assert len(crash) == 1 and crash["clear"].iloc[0] == "yes"
     assert crash["change (95% interval)"].iloc[0].startswith("x0 (x0 to x0.")  # none after it
     assert any(t.startswith("**BL-101** Fix Android crash") for t in _texts(report))
+
+
+def test_the_weeks_end_after_the_last_event_is_no_warning_on_the_page(
+    warehouse, tmp_path, monkeypatch
+):
+    """The data of 2024-W11 ends on its Sunday at 23:00; the section measures as of the week's end
+    (so the week's report stays the same later) without the 'as_of after the data' warning."""
+    _project(tmp_path, monkeypatch)
+    with poa.Workbench(_copy(warehouse, tmp_path / "w")) as wb:
+        report = poa.report.weekly(wb, week="2024-W11")
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            report.show("backlog")
+    codes = [getattr(w.message, "code", "") for w in seen]
+    assert "backlog.as_of_after_data" not in codes
+    assert any(t.startswith("### Objectives") for t in _texts(report))

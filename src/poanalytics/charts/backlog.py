@@ -923,21 +923,21 @@ def objectives_figure(table: pd.DataFrame, *, title: str = "Objectives") -> go.F
     notes = ["0 = the baseline, 100% = the target, whichever way the target lies"]
     if skipped:
         notes.append("not drawn: " + "; ".join(skipped))
-    bottom = footnote(fig, notes, gap=60)
+    bottom = footnote(fig, notes, gap=120)
     return apply(
         fig,
         full,
         barmode="overlay",
         xaxis={
             "title": {"text": "progress from baseline to target"},
-            "range": [left, right + 1.3],
+            "range": [left, right + 1.6],
             "tickformat": ".0%",
             "tickvals": [t / 4 for t in range(math.floor(left * 4), math.floor(right * 4) + 1)],
         },
         yaxis={"categoryorder": "array", "categoryarray": labels[::-1]},
-        height=max(320, 180 + 70 * len(rows)) + bottom // 2,
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-        margin={"b": bottom, "t": 110},
+        height=max(340, 200 + 70 * len(rows)) + bottom // 2,
+        legend={"orientation": "h", "y": -0.18, "yanchor": "top", "x": 0},
+        margin={"b": bottom, "t": 80, "r": 40},
     )
 
 
@@ -1285,6 +1285,8 @@ def _evidence_text(value: Any, kind: str) -> str:
     return count(round(v, 1))
 
 
+INTENDED = {"tickets": "down", "conversion": "up"}  # the direction a shipped item means
+SIGNIFICANT = "#4e79a7"
 IMPACT_METRICS = (
     ("adoption", "adoption: share of active users who did the event"),
     ("conversion", "conversion at the step"),
@@ -1295,8 +1297,10 @@ IMPACT_METRICS = (
 def impact_figure(table: pd.DataFrame, item_id: str = "", *, title: str | None = None) -> go.Figure:
     """A shipped item's before/after: one panel per metric (adoption of its events, conversion at
     its steps, tickets of its themes per week), each link a line from its value before the ship
-    date (open circle) to after it (filled), red or green when the change is significant (green:
-    the way the item meant it to go: adoption and conversion up, tickets down), grey when not;
+    date (open circle) to after it (filled); a significant change is green when it went the way
+    an item means it (conversion up, tickets down), red when the other way, blue for adoption
+    (an error event should fall, a feature's event rise: the chart does not guess), grey when not
+    significant;
     the change with its 95% interval written beside it. Columns: metric, link, before, after,
     change, ci_low, ci_high, significant; optional change_kind ("difference" | "ratio"), flag,
     n_before, n_after, before_from, after_to."""
@@ -1322,8 +1326,15 @@ def impact_figure(table: pd.DataFrame, item_id: str = "", *, title: str | None =
             before, after = _num(r.get("before")), _num(r.get("after"))
             significant = bool(_bool(r.get("significant")))
             change = _num(r.get("change"))
-            good = change is not None and ((change < 1) if metric == "tickets" else (change > 0))
-            colour = (BETTER if good else WORSE) if significant else OTHER_COLOUR
+            if not significant:
+                colour = OTHER_COLOUR
+            elif metric in INTENDED:  # fewer tickets, more conversion: the way an item means it
+                good = change is not None and (
+                    change < 1 if INTENDED[metric] == "down" else change > 0
+                )
+                colour = BETTER if good else WORSE
+            else:  # adoption: an error event should fall, a feature's event rise; not judged here
+                colour = SIGNIFICANT
             ratio = str(r.get("change_kind") or ("ratio" if metric == "tickets" else "")) == "ratio"
             said = _impact_change(change, r.get("ci_low"), r.get("ci_high"), ratio)
             flag = _text(r.get("flag"))
@@ -1357,7 +1368,9 @@ def impact_figure(table: pd.DataFrame, item_id: str = "", *, title: str | None =
         fig.update_xaxes(range=_padded(values), tickformat=".1%" if rate else None, row=n, col=1)
     notes = [
         "open circle: before the ship date; filled: after (the same length of time)",
-        "green / red: a significant change the way the item meant it / the other way; grey: "
+        "green / red: a significant change the way an item means it (conversion up, tickets "
+        "down) / the other way;",
+        "blue: a significant change of adoption (which way is good depends on the event); grey: "
         "not significant (the interval holds no change)",
     ]
     flagged = table[table.get("flag", pd.Series([""] * len(table))).fillna("").astype(str) != ""]

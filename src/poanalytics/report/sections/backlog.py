@@ -17,6 +17,7 @@ redacted and escaped: tables through ``ctx.table``, Markdown through ``literal``
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pandas as pd
 from ... import format as fmt
 from ...charts.backlog import impact_figure, objective_value, objectives_figure, order_figure
 from ...config import find_root
-from ...errors import PoaError
+from ...errors import PoaError, PoaWarning
 from ..context import esc
 from . import Section, register
 from .voice import literal
@@ -41,6 +42,16 @@ NO_PRODUCT = "backlog.no_product"
 
 
 def build(ctx: Any) -> None:
+    with warnings.catch_warnings():
+        # the week's end is the data's date by design (a past week's report stays the same); the
+        # latest week's data ends hours before it, which is no gap worth a warning on the page
+        warnings.filterwarnings(
+            "ignore", message=r"\[backlog\.as_of_after_data\]", category=PoaWarning
+        )
+        _build(ctx)
+
+
+def _build(ctx: Any) -> None:
     bc = ctx.config.backlog
     as_of = ctx.week.end
     try:
