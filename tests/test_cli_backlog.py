@@ -117,3 +117,17 @@ def test_impact_of_the_demos_shipped_item(demo10k_wb, demo10k_files, capsys, mon
     argv[4] = "BL-103"
     assert main([*argv, str(demo10k_files.backlog)]) == 2
     assert "[backlog.not_shipped]" in capsys.readouterr().err
+
+
+def test_evidence_lists_each_piece_and_its_sql(project, capsys):
+    status, out, _ = run(project, capsys, "evidence", "A-1", "--sql")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == (
+        "A-1 Report templates on the first screen: evidence of the 1 weeks to 2026-11-16 12:00 UTC"
+    )
+    dropoff = next(line for line in lines if " dropoff step:report_created: " in line)
+    assert "75.0%" in dropoff and "n 40" in dropoff  # 30 of the 40 who signed up stopped there
+    assert any(line.strip().startswith("SELECT") or "WITH" in line for line in lines)
+    status, out, _ = run(project, capsys, "evidence", "A-2")
+    assert status == 0 and "no measured evidence" in out

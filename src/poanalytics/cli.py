@@ -412,6 +412,44 @@ def cmd_backlog_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backlog_evidence(args: argparse.Namespace) -> int:
+    with _workbench(args) as wb:
+        b = _backlog(args, wb)
+        result = b.evidence(args.item)
+        item = b.item(args.item)
+        weeks = b.config.planning.period_weeks
+        print(
+            f"{item.item_id} {item.title}: evidence of the {weeks} weeks to "
+            f"{result.query.as_of_ts:%Y-%m-%d %H:%M} UTC"
+        )
+        if result.table.empty:
+            print(
+                "  no measured evidence: the item links to no step, event, theme or segment the "
+                "warehouse holds (poanalytics backlog check says which)"
+            )
+        summary = result.summary_table()
+        rows = zip(
+            summary.itertuples(index=False), result.table.itertuples(index=False), strict=True
+        )
+        for r, raw in rows:
+            print(_evidence_line(r))
+            if args.sql:
+                print(f"    -- {raw.params}\n    " + str(raw.query).strip().replace("\n", "\n    "))
+    return 0
+
+
+def _evidence_line(r: Any) -> str:
+    """One piece of evidence: '+' when it supports the item, its value, interval, n and sentence."""
+    from .format import MISSING
+
+    mark = "+" if r.supports == "yes" else " "
+    if r.kind == "quote":
+        return f"{mark} quote ({r.link}): {r.detail}"
+    interval = "" if r.interval == MISSING else f" ({r.interval})"
+    n = "" if r.n == MISSING else f", n {r.n}"
+    return f"{mark} {r.kind} {r.link}: {r.value}{interval}{n}, {r.source}: {r.detail}"
+
+
 def cmd_backlog_impact(args: argparse.Namespace) -> int:
     with _workbench(args) as wb:
         b = _backlog(args, wb)
@@ -462,7 +500,7 @@ def _add_backlog_parser(sub: Any) -> None:
         dest="backlog_command",
         required=True,
         metavar="WHAT",
-        help="check, order, publish, override, log or impact",
+        help="check, order, publish, override, log, evidence or impact",
     )
     check = bl_sub.add_parser(
         "check",
@@ -507,6 +545,18 @@ def _add_backlog_parser(sub: Any) -> None:
         "the snapshot before, the override reason and the evidence that changed.",
     )
     lg.add_argument("--item", default=None, help="only this item")
+    evidence = bl_sub.add_parser(
+        "evidence",
+        help="an item's evidence: each measured piece with its interval, source and sentence",
+        description="The evidence ledger of one item: reach, drop-off and its change, churn "
+        "lift, tickets, unique problems, interview mentions and quotes, each with its interval, "
+        "sample size and source ('+': it supports the item); --sql adds the query behind each.",
+    )
+    evidence.add_argument("item", help="the item's id, e.g. BL-103")
+    evidence.add_argument(
+        "--sql", action="store_true", help="print the SQL and parameters behind each number"
+    )
+    evidence.set_defaults(func=cmd_backlog_evidence)
     impact = bl_sub.add_parser(
         "impact",
         help="before/after of a shipped item's linked metrics",
@@ -517,12 +567,12 @@ def _add_backlog_parser(sub: Any) -> None:
     impact.add_argument(
         "--weeks", type=int, default=None, help="weeks before and after (default: from config)"
     )
-    for cmd in (check, order, publish, override, impact):
+    for cmd in (check, order, publish, override, evidence, impact):
         cmd.add_argument("--product", default=None, help="product file (default conf/product.toml)")
         cmd.add_argument(
             "--items", default=None, help="a backlog CSV export instead of [backlog] path"
         )
-    for cmd in (order, publish, override, impact):
+    for cmd in (order, publish, override, evidence, impact):
         cmd.add_argument(
             "--as-of",
             dest="as_of",
