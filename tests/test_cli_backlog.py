@@ -124,7 +124,7 @@ def test_evidence_lists_each_piece_and_its_sql(project, capsys):
     assert status == 0
     lines = out.splitlines()
     assert lines[0] == (
-        "A-1 Report templates on the first screen: evidence of the 1 weeks to 2026-11-16 12:00 UTC"
+        "A-1 Report templates on the first screen: evidence of the 1 week to 2026-11-16 12:00 UTC"
     )
     dropoff = next(line for line in lines if " dropoff step:report_created: " in line)
     assert "75.0%" in dropoff and "n 40" in dropoff  # 30 of the 40 who signed up stopped there

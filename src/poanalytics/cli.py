@@ -419,7 +419,7 @@ def cmd_backlog_evidence(args: argparse.Namespace) -> int:
         item = b.item(args.item)
         weeks = b.config.planning.period_weeks
         print(
-            f"{item.item_id} {item.title}: evidence of the {weeks} weeks to "
+            f"{item.item_id} {item.title}: evidence of the {weeks} week{'s' * (weeks != 1)} to "
             f"{result.query.as_of_ts:%Y-%m-%d %H:%M} UTC"
         )
         if result.table.empty:
