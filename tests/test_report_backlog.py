@@ -177,6 +177,8 @@ def test_what_moved_and_the_overrides_since_the_last_published_ordering(
         first.publish(note="W10's order, for <b>planning</b>")
         published = list(first.order().table.item_id)
         first.override("BL-3", 1, REASON)
+        # a later ordering published after the week: not what this week's report compares with
+        wb.backlog(as_of=W11 + pd.Timedelta(days=7)).publish(note="from the future")
     report = _show(path)
     texts = _texts(report)
     moved = _after(texts, "### What moved")
@@ -198,6 +200,25 @@ def test_what_moved_and_the_overrides_since_the_last_published_ordering(
     assert list(order["item"])[0] == "BL-3"
     assert "override" in order.columns and "evidence: #3" in order["override"].iloc[0]
     assert "Zebulon" not in repr(report.outputs) and "zed@example.org" not in repr(report.outputs)
+    assert "from the future" not in repr(report.outputs)
+    assert not any(f.layout.title.text.startswith("Rank changes") for f in _texts(report, "figure"))
+
+
+def test_two_published_orderings_draw_the_rank_changes(warehouse, tmp_path, monkeypatch):
+    _project(tmp_path, monkeypatch)
+    path = _copy(warehouse, tmp_path / "w")
+    with poa.Workbench(path) as wb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", poa.PoaWarning)
+        wb.backlog(as_of=W11 - pd.Timedelta(days=7)).publish(note="W09")
+        b = wb.backlog(as_of=W11 - pd.Timedelta(microseconds=1))
+        b.override("BL-3", 1, REASON)
+        b.publish(note="W10")
+    report = _show(path)
+    moved = _after(_texts(report), "### What moved")
+    assert "snapshot 2" in moved and '"W10"' in moved  # the newest published up to the week's end
+    chart = next(f for f in _texts(report, "figure") if f.layout.title.text.startswith("Rank"))
+    ringed = next(t for t in chart.data if t.name == "overridden by the product owner")
+    assert list(ringed.y) == [1] and "Zebulon" not in repr(chart.to_plotly_json())
 
 
 def test_no_product_file_is_one_line(warehouse, tmp_path, monkeypatch):
