@@ -134,7 +134,7 @@ def test_wsjf_breakdown_stacks_the_cost_of_delay_parts():
     assert list(by_name["job size"].x) == list(rows.job_size)
     score = by_name["WSJF with its interval"]
     assert list(score.x) == pytest.approx(list(rows.wsjf))
-    assert "WSJF = cost of delay / job size" in [a.text for a in fig.layout.annotations]
+    assert "WSJF = cost of delay / job size" in _notes(fig)
     # p_top_n counts RICE's top N (b.scores()): said so beside a WSJF score
     assert score.text[0] == "8.67 · p(top N) by RICE 97%"
 
@@ -146,6 +146,8 @@ def test_breakdown_without_intervals_unscored_items_one_item_and_none():
     score = next(t for t in fig.data if t.name == "RICE")
     assert score.error_x.array is None and len(score.x) == 4
     assert "no RICE score, not drawn: BL-5" in _notes(fig)
+    shipped = charts.score_breakdown_figure(table.assign(status=["open"] * 4 + ["shipped"]), "rice")
+    assert "no RICE score, not drawn: BL-5 (shipped)" in _notes(shipped)
     one = charts.score_breakdown_figure(SCORES.head(1), "rice")
     assert all(len(t.y) == 1 for t in one.data)
     assert "no item scored" in charts.score_breakdown_figure(SCORES.head(0)).layout.title.text

@@ -209,7 +209,7 @@ def value_effort_figure(
         full,
         xaxis={"title": {"text": "effort, person-weeks"}, "rangemode": "tozero"},
         yaxis={"title": {"text": value_label}, "rangemode": "tozero"},
-        legend={"title": {"text": "quadrant"}},
+        legend={"title": {"text": "quadrant"}, "itemsizing": "constant"},
         height=520 + bottom // 2,
         margin={"b": bottom, "t": 80},
     )
@@ -297,7 +297,7 @@ def score_breakdown_figure(
     ]
     factors = [f for f in FACTORS[framework] if f[0] in rows]
     parts = [p for p in COST_OF_DELAY if p[0] in rows] if framework == "wsjf" else []
-    titles = (["cost of delay"] if parts else []) + [f[1] for f in factors] + [FORMULA[framework]]
+    titles = (["cost of delay"] if parts else []) + [f[1] for f in factors] + [f"{name} score"]
     widths = [1.0] * (len(titles) - 1) + [1.6]
     fig = make_subplots(
         rows=1,
@@ -408,14 +408,20 @@ def score_breakdown_figure(
     top = max([v for v in high.tolist() + score.tolist() if _num(v) is not None] or [1.0])
     fig.update_xaxes(range=[0, top * 1.45], row=1, col=col)
     fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
-    notes = []
+    notes = [FORMULA[framework]]
     if has_interval:
         notes.append(
             f"error bars: the score's interval from the Monte Carlo draws; {top_words}: the share "
             f"of draws in which the item is among the top {top_n or 'N'}"
         )
     if len(unscored):
-        notes.append(f"no {name} score, not drawn: {_names(list(unscored['item_id']))}")
+        why = [
+            f"{i} ({st})" if isinstance(st, str) and st not in ("", "open", "in_progress") else i
+            for i, st in zip(
+                unscored["item_id"], unscored.get("status", [None] * len(unscored)), strict=True
+            )
+        ]
+        notes.append(f"no {name} score, not drawn: {_names(why)}")
     if len(cut):
         notes.append(f"{len(cut)} items with lower scores are not drawn")
     bottom = footnote(fig, notes, gap=90 if parts else 60)
@@ -728,7 +734,8 @@ def impact_map_figure(
                     mode="markers+text",
                     marker={"size": 13, "color": colour, "symbol": symbol},
                     text=[n["label"] for n in part],
-                    textposition="top center",
+                    # objectives below their mark, impacts above: neighbours' labels never meet
+                    textposition="top center" if kind == "impact" else "bottom center",
                     textfont={"size": LABEL_FONT},
                     customdata=[n["hover"] for n in part],
                     hovertemplate="%{customdata}<extra></extra>",
@@ -1194,7 +1201,7 @@ def evidence_figure(table: pd.DataFrame, *, title: str = "Evidence") -> go.Figur
         cols=1,
         subplot_titles=[t for _, t in kinds],
         row_heights=sizes,
-        vertical_spacing=min(0.12, 0.5 / len(kinds)),
+        vertical_spacing=min(0.2, 0.6 / len(kinds)),
     )
     for n, (kind, _) in enumerate(kinds, 1):
         part = rows[rows["kind"] == kind]
@@ -1257,7 +1264,7 @@ def evidence_figure(table: pd.DataFrame, *, title: str = "Evidence") -> go.Figur
     return apply(
         fig,
         full,
-        height=max(360, 140 + 70 * len(kinds) + 30 * sum(sizes)) + bottom // 2,
+        height=max(360, 160 + 110 * len(kinds) + 30 * sum(sizes)) + bottom // 2,
         margin={"b": bottom, "t": 90},
     )
 
