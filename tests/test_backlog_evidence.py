@@ -76,6 +76,9 @@ VOICE = [
     {"item_id": "n1#1", "source": "notes", "themes": ["crash"], "user_id": "u2", "at": 17 * D},
     {"item_id": "n2#1", "source": "notes", "themes": ["price"], "user_id": "u6", "at": 18 * D},
     {"item_id": "n3#1", "source": "notes", "themes": ["kudos"], "user_id": "u1", "at": 19 * D},
+    # an interview nobody is joined to, two of its highlights about the crash: one person
+    {"item_id": "n4#1", "source": "notes", "themes": ["crash"], "at": 20 * D},
+    {"item_id": "n4#2", "source": "notes", "themes": ["crash"], "at": 20 * D},
 ]
 THEMES = ["crash", "kudos", "price"]
 
@@ -223,20 +226,21 @@ def test_theme_links_tickets_unique_problems_mentions_by_hand(small):
     assert tickets.detail == (
         "4 tickets about crash in 2 weeks (3 unique problems), up from 1 the 2 weeks before"
     )
-    # people: u1 u2 u3, and the unjoined t4 as one; n1#1 is u2 again
+    # people: u1 u2 u3, the unjoined t4 as one and the unjoined n4 (two highlights) as one;
+    # n1#1 is u2 again
     reach = got[("reach", "theme:crash")]
-    assert reach.value == pytest.approx(4 / 2) and reach.n == 4
-    # notes in the window: n1 (crash), n2 (price), n3 (kudos)
+    assert reach.value == pytest.approx(5 / 2) and reach.n == 5 and reach.source == "tickets"
+    # notes in the window: n1 (crash), n2 (price), n3 (kudos), n4 (crash, nobody joined)
     mention = got[("interview_mentions", "theme:crash")]
-    assert (mention.value, mention.n, mention.source) == (1, 3, "notes")
-    assert mention.detail == "1 of 3 interviews in the last 2 weeks mention crash"
+    assert (mention.value, mention.n, mention.source) == (2, 4, "notes")  # n1, n4 of n1-n4
+    assert mention.detail == "2 of 4 interviews in the last 2 weeks mention crash"
 
 
 def test_several_themes_mention_counts_a_note_once(small):
     item = Item("BL-5", title="both", themes=("crash", "price"))
     got = rows(run(small, [item], quotes=0).table, "BL-5")
     mention = got[("interview_mentions", "theme:crash|price")]
-    assert (mention.value, mention.n) == (2, 3)
+    assert (mention.value, mention.n) == (3, 4)  # n1 n2 n4 of n1-n4
     price = got[("tickets", "theme:price")]
     assert price.value == 1
     assert (
@@ -460,7 +464,7 @@ def test_items_of_several_segments_in_one_run(small):
     ]
     table = run(small, items, quotes=0).table
     want = {  # (tickets, unique problems, mentions, notes, export users)
-        "all": (4, 3, 1, 3, 2),  # t1-t4; t2/t3 near-duplicates; n1 of n1-n3; u1, u6
+        "all": (4, 3, 2, 4, 2),  # t1-t4; t2/t3 near-duplicates; n1, n4 of n1-n4; u1, u6
         "android": (2, 2, 1, 2, 1),  # t1 (u1), t2 (u2); n1 (u2) of n1, n3 (u1); u1
         "web": (1, 1, 0, 1, 1),  # t3 (u3); n2 (u6) does not mention crash; u6
     }

@@ -63,7 +63,8 @@ nothing).
     users of the segment with any event in the window. With other links the segment narrows them
     and is no reach of its own (all Android users are not the reach of an Android crash fix);
   - theme link: distinct people who raised the theme in a ticket or interview highlight created in
-    the window: the joined user, else the item itself (an unjoined item is one person).
+    the window: the joined user, else the ticket or the interview itself (an unjoined ticket is
+    one person, and so is an unjoined interview, however many of its highlights raise it).
   Supports the item when > 0.
 ``dropoff`` (share) at a step link: of the users who reached step k-1 and have a final result at
   step k (converted, or dropped with their window closed), the share that stopped; 95% Wilson
@@ -459,7 +460,11 @@ def _voice_ctes(keys: Sequence[Any], w: Windows, p: Params) -> str:
     """CTEs ``groups``, ``seg``, ``item_people`` (voice.people), ``vi2`` (segment, and the current
     refresh's items of both windows with their person, dup group and whether in the window: every
     item for the segment '', the items joined to its users for a keyed one) and ``asg``."""
-    person = "coalesce(ip.user_id, 'item:' || v.source || ':' || v.item_id)"
+    # an unjoined ticket is one person, and so is an unjoined interview (all its highlights)
+    person = (
+        "coalesce(ip.user_id, v.source || ':' || "
+        "CASE WHEN v.source = 'notes' THEN v.parent_id ELSE v.item_id END)"
+    )
     return f"""{groups_ctes(keys, w.hi, p)},
 {people_ctes(p, "all", w.prev_lo, None)},
 vi0 AS (SELECT v.source, v.item_id, v.parent_id, v.created_at, v.dup_group, {person} AS person,
