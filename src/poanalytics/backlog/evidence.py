@@ -99,8 +99,9 @@ nothing).
   (``voice.duplicates``) counted once. Supports when > 0.
 ``interview_mentions`` (interviews) over all the item's themes: interview notes dated in the
   window with at least one highlight in one of the themes; ``n`` = all interview notes dated in
-  the window (with a segment: notes of users in it). No row when there is no note in the window.
-  Supports when > 0.
+  the window (with a segment: notes joined to users in it). A note is read through its
+  highlights (the voice items), so a note without any highlight is not counted. No row when there
+  is no note in the window. Supports when > 0.
 ``quote``: up to ``quotes`` (default 2) of the best quotes of the item's themes
   (``voice.quotes``: nearest each theme's centroid, redacted), highest score first; ``detail`` =
   the redacted quote, ``link`` = its reference, ``value`` = its score, ``as_of`` = its date.
