@@ -377,6 +377,10 @@ def test_bad_queries_are_coded_errors():
     with pytest.raises(BacklogError) as e:
         ev.EvidenceQuery([item], config={"funnel": STEPS})
     assert e.value.code == "backlog.evidence_config"
+    no_weeks = ProductConfig(path="test", planning=Planning(period_weeks=0))
+    with pytest.raises(BacklogError) as e:
+        ev.EvidenceQuery([item], config=no_weeks)
+    assert e.value.code == "backlog.period_weeks"
 
 
 # -- the demo's stories ------------------------------------------------------------------------

@@ -186,7 +186,6 @@ UNITS = {
 }
 DROPOFF_LARGE = 0.20  # a drop-off whose Wilson low bound reaches this is large (supports the item)
 MAX_QUOTES = 10
-US_PER_WEEK = 7 * 86_400_000_000
 
 
 def _fail(message: str, code: str, hint: str) -> BacklogError:
