@@ -231,7 +231,9 @@ def test_bl101_shows_the_fix_in_android_conversion_and_crash_tickets(
     ship = pd.Timestamp("2026-11-02", tz="UTC")
     lo_bug, hi_bug = (pd.Timestamp(t) for t in st.android_bug_window())
     assert (lo_bug, hi_bug) == (ship - pd.Timedelta(weeks=3), ship)  # 3 weeks before = the bug
-    t = before_after(demo10k_wb.con, DEMO, BL101, as_of=None).set_index("metric")
+    with demo10k_wb.connection() as con:  # not .con: it stays held and a later test
+        # opening the session's demo file again (the CLI's) cannot attach it
+        t = before_after(con, DEMO, BL101, as_of=None).set_index("metric")
     conv = t.loc["conversion"]
     xb, nb = demo_conversion(e, ship - pd.Timedelta(weeks=3), ship, end, "android")
     xa, na = demo_conversion(e, ship, end, end, "android")
@@ -269,7 +271,9 @@ def test_bl101_from_the_project_product_file_and_the_demo_backlog(
     cfg = read_product(ROOT / "conf" / "product.toml")
     item = next(i for i in read_items(cfg, demo10k_files.backlog).items if i.item_id == "BL-101")
     assert (item.status, item.segment) == ("shipped", {"platform": ["android"]})
-    t = before_after(demo10k_wb.con, cfg, item, as_of=None).set_index("metric")
+    with demo10k_wb.connection() as con:  # not .con: it stays held and a later test
+        # opening the session's demo file again (the CLI's) cannot attach it
+        t = before_after(con, cfg, item, as_of=None).set_index("metric")
     assert list(t.index) == ["adoption", "tickets", "conversion"]
     e = demo_events
     end, ship = e.timestamp.max(), pd.Timestamp("2026-11-02", tz="UTC")
