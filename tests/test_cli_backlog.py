@@ -106,9 +106,11 @@ def test_errors_are_coded_without_a_traceback(project, capsys):
     assert status == 2 and "[backlog.no_product]" in err
 
 
-def test_impact_of_the_demos_shipped_item(demo10k_wb, demo10k_files, capsys, monkeypatch):
+def test_impact_of_the_demos_shipped_item(demo10k_wb, demo10k_files, capsys, monkeypatch, tmp_path):
     monkeypatch.delenv("POANALYTICS_ROOT", raising=False)  # the project's conf/product.toml
-    argv = ["--db", demo10k_wb.path, "backlog", "impact", "BL-101", "--items"]
+    copy = tmp_path / "warehouse.duckdb"  # the shared file may be held open by another test
+    shutil.copy(demo10k_wb.path, copy)
+    argv = ["--db", str(copy), "backlog", "impact", "BL-101", "--items"]
     assert main([*argv, str(demo10k_files.backlog)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "BL-101 Fix Android crash on the profile step, shipped 2026-11-02"
