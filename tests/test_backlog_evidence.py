@@ -208,7 +208,7 @@ def test_a_segment_alone_is_the_items_link(small):
 def test_event_link_counts_distinct_users_in_the_window(small):
     item = Item("BL-3", title="export", events=("export",))
     got = rows(run(small, [item]).table, "BL-3")
-    assert set(got) == {("reach", "event:export")}
+    assert set(got) == {("reach", "event:export"), ("event_churn", "event:export")}
     r = got[("reach", "event:export")]
     # u1 (twice) and u6 in [day 14, day 28); p1 before it, u3 at as_of itself
     assert r.value == pytest.approx(2 / 2) and r.n == 2 and r.unit == "users/week"
@@ -455,7 +455,7 @@ def test_no_events_or_no_voice_refresh_gives_no_rows_not_errors(wb):
     assert empty.table.empty and list(empty.table.columns) == ev.COLUMNS
     load(wb, JOURNEYS)  # events, but no tickets, notes or voice refresh: only the event links
     got = rows(run(wb, [item]).table, "BL-1")
-    assert {kind for kind, _ in got} == {"reach", "dropoff", "dropoff_change"}
+    assert {kind for kind, _ in got} == {"reach", "dropoff", "dropoff_change", "event_churn"}
     assert not any(link.startswith("theme:") for _, link in got)
 
 
@@ -505,3 +505,46 @@ def test_demo_backlog_as_written(demo10k_wb, demo10k_files):
     assert lift.value > 1 and bool(lift.supports)
     assert not rows(table, "BL-111")
     assert set(table.item_id) <= {i.item_id for i in items}
+
+
+def test_event_churn_compares_users_who_did_the_event_in_their_first_week_by_hand(wb):
+    # inactive_days 7, first week 7 days: users whose first event is at least 14 days before the
+    # newest event (day 31) can be judged; churned = no event in the 7 days before day 31
+    journeys = {
+        "a1": [(0, "signed_up"), (2 * D, "invite"), (30 * D, "page")],  # did it, stayed
+        "a2": [(0, "signed_up"), (3 * D, "invite"), (5 * D, "page")],  # did it, churned
+        "a3": [(1 * D, "signed_up"), (2 * D, "page")],  # churned
+        "a4": [(1 * D, "signed_up"), (3 * D, "page")],  # churned
+        "a5": [(1 * D, "signed_up"), (30 * D, "page")],  # stayed
+        "a6": [(0, "signed_up"), (9 * D, "invite")],  # invited after its first week: did not
+        "late": [(25 * D, "signed_up"), (25 * D + H, "invite")],  # too late to judge
+        "z": [(31 * D, "page")],  # the newest event (first event too late: not judged)
+    }
+    load(wb, journeys)
+    config = ProductConfig(path="t", planning=Planning(period_weeks=2, inactive_days=7))
+    item = Item("BL-9", title="invite prompt", events=("invite",))
+    with wb.connection() as con:
+        q = ev.EvidenceQuery([item], config=config, as_of=T0 + pd.Timedelta(days=32))
+        table = ev.run_evidence(con, q).table
+    r = rows(table, "BL-9")[("event_churn", "event:invite")]
+    # did it: a1, a2 (1 churned of 2); the others: a3 a4 a5 a6 (3 churned of 4)
+    assert r.value == pytest.approx((1 / 2) / (3 / 4)) and r.n == 2 and r.unit == "ratio"
+    a, b, c, d = 1, 1, 3, 1  # Katz: log RR +- z sqrt(1/a - 1/(a+b) + 1/c - 1/(c+d))
+    se = math.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+    assert r.low == pytest.approx(math.exp(math.log(2 / 3) - Z * se), rel=1e-6)
+    assert r.high == pytest.approx(math.exp(math.log(2 / 3) + Z * se), rel=1e-6)
+    assert not bool(r.supports)  # 2 users: far from significant
+    assert r.detail.startswith("2 users who did invite in their first week churned less often")
+    again = wb.sql(r["query"], r["params"])
+    assert again.value.iloc[0] == pytest.approx(r.value)
+
+
+def test_on_the_demo_inviters_churn_less_and_that_supports_the_invite_prompt(
+    demo10k_wb, demo10k_files
+):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", poa.PoaWarning)
+        b = demo10k_wb.backlog(demo10k_files.backlog)
+    r = rows(b.evidence("BL-107").table, "BL-107")[("event_churn", "event:teammate_invited")]
+    assert r.value < 0.7 and r.high < 1 and bool(r.supports)
+    assert "teammate_invited in their first week churned less often" in r.detail

@@ -93,6 +93,17 @@ nothing).
   window's end) against the others; 95% Katz interval, Holm over all themes, ``n`` the users
   who raised it; ``link`` ``theme:<theme>,step:<step>``. Supports the item when significant and
   lift > 1.
+``event_churn`` (ratio) per linked event: does doing the event go with staying? Of the users whose
+  churn can be judged as of ``as_of`` after a first week (first event at least ``FIRST_DAYS`` (7)
+  + ``inactive_days`` days before the newest event up to ``as_of``; in the segment by the L2 rule),
+  the relative risk of churning (L2, [planning] inactive_days) for those who did the event within
+  ``FIRST_DAYS`` of their first event against those who did not; 95% Katz interval, Fisher's p
+  with Holm's adjustment over the run's events, ``n`` the users who did it. Only the first week
+  counts, as in Amplitude's Compass: counting an event at any time would favour every event,
+  because users who stay longer have more time to do anything (survivorship). Supports the item
+  when significant and < 1 (an item linked to an event is meant to bring more users to it, as
+  after shipping its adoption is measured); an event whose doers churn more (a cancellation) is
+  reported and supports nothing.
 ``tickets`` (tickets) per linked theme: tickets of the theme created in the window (of users in the
   segment); the previous window's count is in ``detail``. Supports when > 0.
 ``unique_problems`` (problems) per linked theme: those tickets with each near-duplicate group
@@ -168,6 +179,7 @@ KINDS = (
     "dropoff_change",
     "churn_lift",
     "dropoff_lift",
+    "event_churn",
     "tickets",
     "unique_problems",
     "interview_mentions",
@@ -179,11 +191,13 @@ UNITS = {
     "dropoff_change": "points",
     "churn_lift": "ratio",
     "dropoff_lift": "ratio",
+    "event_churn": "ratio",
     "tickets": "tickets",
     "unique_problems": "problems",
     "interview_mentions": "interviews",
     "quote": "score",
 }
+FIRST_DAYS = 7  # event_churn: the event counts when done in the user's first week (onboarding)
 DROPOFF_LARGE = 0.20  # a drop-off whose Wilson low bound reaches this is large (supports the item)
 MAX_QUOTES = 10
 
@@ -564,6 +578,41 @@ def lift_counts_sql(key: Any, inactive_days: int, as_of: pd.Timestamp, p: Params
     q = LiftQuery("churn", inactive_days=inactive_days, as_of=as_of, segment=prop)
     values = key[0][1] if key else None
     return _pooled_lift_sql(lift_sql(q, p), values, "churn_lift", "'theme:' || theme", p)
+
+
+def event_churn_sql(
+    events: Sequence[str], key: Any, inactive_days: int, as_of: pd.Timestamp, p: Params
+) -> str:
+    """Churn counts per event done in the first week (rules: ``event_churn`` in the module's
+    docstring): link, kind, theme (the event), users_with, outcome_with, users, outcomes, value
+    (the relative risk), n."""
+    at = p.add(as_of.to_pydatetime())
+    n_us = p.add(int(inactive_days) * 86_400_000_000)
+    first_us = p.add(FIRST_DAYS * 86_400_000_000)
+    names = p.add(list(events))
+    members = f" AND user_id IN ({segment_users_sql(key, as_of, p)})" if key else ""
+    return f"""WITH ev AS (SELECT user_id, event, epoch_us(ts) AS t FROM events
+    WHERE ts <= {at}::TIMESTAMPTZ{members}),
+e AS (SELECT epoch_us(max(ts)) AS t_end FROM events WHERE ts <= {at}::TIMESTAMPTZ),
+users AS (SELECT user_id, min(t) AS t_first, max(t) AS t_last FROM ev GROUP BY user_id),
+pop AS (SELECT u.user_id, u.t_first, u.t_last + {n_us} <= e.t_end AS outcome
+    FROM users u, e WHERE u.t_first + {first_us} + {n_us} <= e.t_end),
+did AS (SELECT DISTINCT ev.event, ev.user_id FROM ev JOIN pop x USING (user_id)
+    WHERE ev.event IN (SELECT unnest({names}::VARCHAR[])) AND ev.t < x.t_first + {first_us}),
+k AS (SELECT DISTINCT unnest({names}::VARCHAR[]) AS event),
+tot AS (SELECT count(*) AS users, count(*) FILTER (WHERE outcome) AS outcomes FROM pop),
+c AS (SELECT k.event, count(x.user_id) AS users_with,
+        count(x.user_id) FILTER (WHERE x.outcome) AS outcome_with
+    FROM k LEFT JOIN did d ON d.event = k.event LEFT JOIN pop x ON x.user_id = d.user_id
+    GROUP BY k.event)
+SELECT 'event:' || c.event AS link, 'event_churn' AS kind, c.event AS theme,
+       c.users_with::BIGINT AS users_with, c.outcome_with::BIGINT AS outcome_with,
+       tot.users::BIGINT AS users, tot.outcomes::BIGINT AS outcomes,
+       (c.outcome_with / nullif(c.users_with, 0))
+           / nullif((tot.outcomes - c.outcome_with) / nullif(tot.users - c.users_with, 0), 0)
+           AS value,
+       c.users_with::BIGINT AS n
+FROM c, tot"""
 
 
 def dropoff_lift_sql(
@@ -1042,6 +1091,55 @@ class _Ledger:
                     detail=detail,
                 )
 
+    def event_churn(self, group: list[Item], key: Any) -> None:
+        """Each linked event: the churn of users who did it in their first week against those
+        who did not (``event_churn`` in the module's docstring)."""
+        names = list(dict.fromkeys(e for it in group for e in it.events))
+        if not names:
+            return
+        from ..voice.lift import lift_table
+
+        days = self.q.config.planning.inactive_days
+        shared = event_churn_sql(names, key, days, self.as_of, self.p)
+        counts = self.run(shared)
+        counts = counts[(counts.users_with > 0) & counts.value.notna()]
+        if counts.empty:
+            return
+        table = lift_table(
+            counts.assign(segment="")[
+                ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
+            ],
+            False,
+        ).set_index("theme")
+        by = {r.theme: r for r in counts.itertuples(index=False)}
+        who = f" {segment_text(key)} users" if key else " users"
+        for it in group:
+            for event in dict.fromkeys(it.events):
+                if event not in by or event not in table.index:
+                    continue
+                s = table.loc[event]
+                detail = (
+                    f"{fmt.count(s.users_with)}{who} who did {event} in their first week churned "
+                    f"{_ratio(s.lift)} ({fmt.percent(s.rate_with, 0)} against "
+                    f"{fmt.percent(s.rate_without, 0)} of the others; 95% CI {s.ci_low:.2f} to "
+                    f"{s.ci_high:.2f}, Holm p {fmt.p_value(s.p_adjusted)}"
+                    + (", small sample" if s.small_sample else "")
+                    + ")"
+                )
+                self.add(
+                    it,
+                    "event_churn",
+                    f"event:{event}",
+                    float(by[event].value),
+                    shared=shared,
+                    low=s.ci_low,
+                    high=s.ci_high,
+                    n=s.users_with,
+                    source="events",
+                    supports=bool(s.significant) and s.lift < 1,
+                    detail=detail,
+                )
+
     def dropoff_lift(self, group: list[Item], key: Any, known: set[str]) -> None:
         """At each step link of an item with themes, and at each step of [funnel] its themes
         are linked to in the taxonomy (``links.funnel_steps``): how much more often the users who
@@ -1256,6 +1354,7 @@ def run_evidence(con: duckdb.DuckDBPyConnection, q: EvidenceQuery) -> EvidenceRe
         led.themes(groups, known)
     for key, group in groups.items():
         led.steps(group, key)
+        led.event_churn(group, key)
         if known:
             led.churn(group, key, known)
             led.dropoff_lift(group, key, known)

@@ -361,6 +361,7 @@ def _subject(kind: str, link: str | None) -> str:
         "dropoff": f"drop-off{at}",
         "dropoff_change": f"change of the drop-off{at}",
         "churn_lift": f"churn risk of people raising {what or 'it'}",
+        "event_churn": f"churn risk of users doing {what or 'it'} in their first week",
         "tickets": f"tickets{about}",
         "unique_problems": f"unique problems{about}",
         "interview_mentions": f"interview notes mentioning {what or 'it'}",
@@ -376,8 +377,8 @@ def _value(kind: str, unit: str | None, value: float) -> str:
         return fmt.percent(value)
     if kind == "dropoff_change" or unit == "points":  # a fraction: 0.08 = 8 points
         return fmt.signed_points(value)
-    if kind in ("churn_lift", "dropoff_lift") or unit == "ratio":
-        return f"{value:.1f}x"
+    if kind in ("churn_lift", "dropoff_lift", "event_churn") or unit == "ratio":
+        return f"{value:.2f}x" if value < 1 else f"{value:.1f}x"
     return fmt.count(value)
 
 
