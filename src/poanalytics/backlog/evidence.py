@@ -1049,19 +1049,12 @@ class _Ledger:
             warn(warning)
             self.warnings.append(warning)
             return
-        from ..voice.lift import lift_table
-
         days = self.q.config.planning.inactive_days
         shared = lift_counts_sql(key, days, self.as_of, self.p)
         counts = self.run(shared)
         if counts.empty:
             return
-        table = lift_table(
-            counts.assign(segment="")[
-                ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
-            ],
-            False,
-        ).set_index("theme")
+        table = _lift_rows(counts)
         by = {r.theme: r for r in counts.itertuples(index=False)}
         for it in group:
             for theme in dict.fromkeys(it.themes):
@@ -1069,14 +1062,7 @@ class _Ledger:
                     continue
                 s = table.loc[theme]
                 who = f" {segment_text(key)} users" if key else " users"
-                detail = (
-                    f"{fmt.count(s.users_with)}{who} who raised {theme} churned "
-                    f"{_ratio(s.lift)} ({fmt.percent(s.rate_with, 0)} against "
-                    f"{fmt.percent(s.rate_without, 0)} of the others; 95% CI {s.ci_low:.2f} to "
-                    f"{s.ci_high:.2f}, Holm p {fmt.p_value(s.p_adjusted)}"
-                    + (", small sample" if s.small_sample else "")
-                    + ")"
-                )
+                detail = _churn_words(s, f"{who} who raised {theme}")
                 self.add(
                     it,
                     "churn_lift",
@@ -1097,20 +1083,13 @@ class _Ledger:
         names = list(dict.fromkeys(e for it in group for e in it.events))
         if not names:
             return
-        from ..voice.lift import lift_table
-
         days = self.q.config.planning.inactive_days
         shared = event_churn_sql(names, key, days, self.as_of, self.p)
         counts = self.run(shared)
         counts = counts[(counts.users_with > 0) & counts.value.notna()]
         if counts.empty:
             return
-        table = lift_table(
-            counts.assign(segment="")[
-                ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
-            ],
-            False,
-        ).set_index("theme")
+        table = _lift_rows(counts)
         by = {r.theme: r for r in counts.itertuples(index=False)}
         who = f" {segment_text(key)} users" if key else " users"
         for it in group:
@@ -1118,14 +1097,7 @@ class _Ledger:
                 if event not in by or event not in table.index:
                     continue
                 s = table.loc[event]
-                detail = (
-                    f"{fmt.count(s.users_with)}{who} who did {event} in their first week churned "
-                    f"{_ratio(s.lift)} ({fmt.percent(s.rate_with, 0)} against "
-                    f"{fmt.percent(s.rate_without, 0)} of the others; 95% CI {s.ci_low:.2f} to "
-                    f"{s.ci_high:.2f}, Holm p {fmt.p_value(s.p_adjusted)}"
-                    + (", small sample" if s.small_sample else "")
-                    + ")"
-                )
+                detail = _churn_words(s, f"{who} who did {event} in their first week")
                 self.add(
                     it,
                     "event_churn",
@@ -1161,19 +1133,12 @@ class _Ledger:
         }
         if not pairs:
             return
-        from ..voice.lift import lift_table
-
         for k in sorted({k for k, _ in pairs}):
             shared = dropoff_lift_sql(self.con, self.q.config, key, k, self.w, self.p)
             counts = self.run(shared)
             if counts.empty:
                 continue
-            table = lift_table(
-                counts.assign(segment="")[
-                    ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
-                ],
-                False,
-            ).set_index("theme")
+            table = _lift_rows(counts)
             by = {r.theme: r for r in counts.itertuples(index=False)}
             step = names[k - 1]
             for it in group:
@@ -1282,6 +1247,27 @@ def _count_change(now: int, before: int, weeks: str) -> str:
     if now == before:
         return f"as many as the {weeks} before"
     return f"{'up' if now > before else 'down'} from {fmt.count(before)} the {weeks} before"
+
+
+def _lift_rows(counts: pd.DataFrame) -> pd.DataFrame:
+    """voice.lift's table (lift, Katz interval, Fisher p, Holm, small samples) of pooled counts
+    (theme, users_with, outcome_with, users, outcomes), indexed by theme (or event)."""
+    from ..voice.lift import lift_table
+
+    cols = ["theme", "segment", "users_with", "outcome_with", "users", "outcomes"]
+    return lift_table(counts.assign(segment="")[cols], False).set_index("theme")
+
+
+def _churn_words(s: Any, who: str) -> str:
+    """'159 starter users who raised pricing churned 1.2x as often (94% against 81% ...)'."""
+    return (
+        f"{fmt.count(s.users_with)}{who} churned "
+        f"{_ratio(s.lift)} ({fmt.percent(s.rate_with, 0)} against "
+        f"{fmt.percent(s.rate_without, 0)} of the others; 95% CI {s.ci_low:.2f} to "
+        f"{s.ci_high:.2f}, Holm p {fmt.p_value(s.p_adjusted)}"
+        + (", small sample" if s.small_sample else "")
+        + ")"
+    )
 
 
 def _ratio(lift: float) -> str:
