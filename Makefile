@@ -40,8 +40,9 @@ lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-docs: setup ## regenerate docs/errors.md (every error code, its meaning and what to do) from the source
+docs: setup ## regenerate docs/errors.md (every error code, its meaning and what to do) and docs/api.md (the public API) from the code
 	$(BIN)/python -m poanalytics.errors_doc
+	$(BIN)/python -m poanalytics.api_doc
 
 bench: setup ## ingest benchmark on 10M generated events (prints rows/s)
 	$(BIN)/python benchmarks/ingest.py
