@@ -155,6 +155,7 @@ from ..metrics.units import Unit
 from ..metrics.validate import metric_boundary, parse_instant, parse_steps, parse_window
 from ..voice.people import current, people_ctes
 from .errors import BacklogError
+from .impact import newcombe
 from .model import Item, ProductConfig
 
 COLUMNS = [
@@ -651,24 +652,6 @@ def row_sql(shared: str, link: str, kind: str, p: Params, segment: str | None = 
     return f"SELECT * FROM (\n{shared}\n) AS q WHERE {where}"
 
 
-# -- statistics -------------------------------------------------------------------------------
-
-
-def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
-    """95% interval of p1 - p2 (p = x / n) by Newcombe's hybrid score method (his method 10):
-    from the Wilson intervals of both proportions. NaN when a side has no users."""
-    if n1 <= 0 or n2 <= 0:
-        return math.nan, math.nan
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson(x1, n1)
-    l2, u2 = wilson(x2, n2)
-    d = p1 - p2
-    return (
-        d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-        d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
-    )
-
-
 # -- the ledger -------------------------------------------------------------------------------
 
 
@@ -814,7 +797,7 @@ class _Ledger:
                 if drop is not None:
                     rate_lo, rate_hi = wilson(int(drop.dropped), int(drop.dropped + drop.converted))
                 if change is not None:
-                    change_lo, change_hi = newcombe(
+                    _, change_lo, change_hi = newcombe(
                         int(change.dropped),
                         int(change.dropped + change.converted),
                         int(change.prev_dropped),
