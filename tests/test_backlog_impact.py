@@ -155,6 +155,17 @@ def test_ticket_volume_is_compared_as_a_rate_ratio(wb, tmp_path):
     assert cut_row.change == pytest.approx((7 / 3) / 4) and "short_after" in cut_row.flag
 
 
+def test_no_ticket_of_the_theme_before_is_flagged_not_significant(wb, tmp_path):
+    load(wb, {"u": [(0, "e"), (13 * D, "e"), (14 * D, "e")]})
+    items = [{"item_id": "b1", "themes": ["price"], "at": 2 * D}]  # tickets before, none of crash
+    items += [{"item_id": f"a{i}", "themes": ["crash"], "at": 8 * D + i} for i in range(10)]
+    put_voice(wb, items, ["crash", "price"], tmp_path)
+    row = table(wb, shipped(themes=("crash",))).loc[("tickets", "crash")]
+    assert (row.n_before, row.n_after) == (0, 10) and math.isnan(row.change)
+    assert row.ci_low > 1  # the interval alone would call it a clear rise
+    assert "no_before_items" in row.flag and not row.significant  # no ratio: not judged
+
+
 def test_a_side_without_data_is_null_and_flagged(wb, tmp_path):
     load(wb, {"u": [(0, "e"), (13 * D, "e"), (14 * D, "e")]})
     put_voice(wb, [{"item_id": "b1", "themes": ["crash"], "at": 2 * D}], ["crash"], tmp_path)

@@ -408,7 +408,8 @@ def _count_row(
         change=ratio,
         ci_low=low,
         ci_high=high,
-        significant=bool(low > 1 or high < 1),
+        # the module's rule: not significant when a side is empty (0 before: no ratio to judge)
+        significant=bool((low > 1 or high < 1) and not extra),
         flag=";".join(_flags(b, a, cut, rate=False, extra=extra)) or None,
         change_kind="ratio",
         unit="items per week",

@@ -93,7 +93,6 @@ from ..metrics.validate import metric_boundary, parse_instant
 from .errors import BacklogError
 from .model import METRICS, Objective, ProductConfig, Segment
 
-Z95 = 1.959963984540054
 US = pd.Timedelta(microseconds=1)
 WEEK = pd.Timedelta(days=7)
 COLUMNS = [
@@ -126,7 +125,6 @@ UNITS = {
     "churn_rate": "share",
     "theme_volume": "items per week",
 }
-MEDIAN_MIN = 6  # fewer values: no 95% distribution-free interval of a median exists
 
 
 # -- shared pieces (impact.py uses them too) -----------------------------------------------------
