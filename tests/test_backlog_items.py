@@ -229,6 +229,13 @@ def test_unreadable_effort_is_refused(cell):
         parse_effort(cell, Planning(effort_unit="points", points_per_week=2))
 
 
+@pytest.mark.parametrize("cell", ["1,500", "2,000 pts"])
+def test_a_comma_before_three_digits_is_ambiguous_and_refused(cell):
+    with pytest.raises(ValueError, match="ambiguous"):  # it read 1,500 as 1.5 before
+        parse_effort(cell, Planning(effort_unit="points", points_per_week=2))
+    assert parse_effort("1,5", Planning())[1] == 1.5  # a decimal comma stays one
+
+
 # -- Jira and Linear ------------------------------------------------------------------------------
 
 JIRA = (

@@ -58,7 +58,7 @@ def test_order_prints_ranks_scores_and_reasons(project, capsys):
 
 def test_override_publish_and_log(project, capsys):
     status, _, err = run(project, capsys, "override", "A-2", "1")
-    assert status == 2 and "[backlog.override_reason]" in err
+    assert status == 2 and "[cli.option]" in err and "--reason" in err  # a command, not Python
     status, out, _ = run(project, capsys, "override", "A-2", "1", "--reason", "in the contract")
     assert status == 0 and "A-2 at rank 1" in out
     status, out, _ = run(project, capsys, "order")
@@ -72,6 +72,16 @@ def test_override_publish_and_log(project, capsys):
     assert "snapshot 1" in out and "week 46" in out and "snapshot 2" in out
     assert "override: in the contract" in out
     assert "(-" in out  # A-2 fell back once the override was withdrawn
+
+
+def test_log_shows_an_item_gone_since_the_last_publish(project, capsys):
+    assert run(project, capsys, "publish", "--note", "week 46")[0] == 0
+    product = project / "conf" / "product.toml"
+    text = product.read_text()
+    product.write_text(text[: text.index('[[items]]\nid = "A-2"')])  # leave
+    assert run(project, capsys, "publish", "--note", "week 47")[0] == 0
+    status, out, _ = run(project, capsys, "log")  # their rows have no rank (pd.NA): it crashed
+    assert status == 0 and "  -. A-2" in out and "(gone)" in out
 
 
 def test_log_of_an_empty_warehouse_says_how_to_publish(project, capsys):

@@ -379,6 +379,12 @@ def cmd_backlog_override(args: argparse.Namespace) -> int:
                 code="cli.option",
                 hint='write it like: poanalytics backlog override BL-111 2 --reason "..."',
             )
+        elif not (args.reason or "").strip():
+            raise ConfigError(
+                "an override needs the reason it is made for (it is recorded and shown)",
+                code="cli.option",
+                hint='write it like: poanalytics backlog override BL-111 2 --reason "ACME needs it"',
+            )
         else:
             result = b.override(args.item, args.rank, args.reason, author=args.author)
             print(
@@ -389,6 +395,8 @@ def cmd_backlog_override(args: argparse.Namespace) -> int:
 
 
 def cmd_backlog_log(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     with _workbench(args) as wb:
         table = wb.decision_log(args.item).table
     if table.empty:
@@ -402,7 +410,7 @@ def cmd_backlog_log(args: argparse.Namespace) -> int:
             f"{first.as_of:%Y-%m-%d}{note}"
         )
         for r in snap.itertuples(index=False):
-            rank = "-" if r.rank is None or r.rank != r.rank else str(r.rank)
+            rank = "-" if pd.isna(r.rank) else str(r.rank)  # Int64: pd.NA for gone/shipped
             line = f"  {rank:>3}. {r.item_id}  {r.title}  ({r.moved})"
             if isinstance(r.override_reason, str):
                 line += f"  override: {r.override_reason}"

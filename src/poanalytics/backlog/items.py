@@ -454,6 +454,10 @@ def parse_effort(
             f"unit (3 pw, 2w, 5 pts, 4d) or a t-shirt size ({sizes_text})."
             + did_you_mean(raw.upper(), list(sizes))
         )
+    if re.fullmatch(r"[+-]?\d{1,3},\d{3}", m.group(1)):  # 1,500: a thousand and a half, or 1.5?
+        raise ValueError(
+            f"{raw!r} is ambiguous (1.5 or 1500?): write 1.5, 1500 or 1500 without a comma"
+        )
     number = float(m.group(1).replace(",", "."))
     if number < 0:
         raise ValueError(f"{raw!r} is negative: effort is at least 0")
