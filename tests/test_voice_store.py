@@ -284,7 +284,7 @@ def test_did_you_mean_for_a_source():
 
 
 def test_the_sql_needs_no_connection():
-    from poanalytics.ingest.sql import Params
+    from poanalytics.sql import Params
 
     sql = themes_sql(ThemesQuery(source="notes", date_from="2026-03-01"), Params())
     assert "voice_assignments" in sql and "voice_items" in sql

@@ -17,22 +17,7 @@ import duckdb
 import pandas as pd
 
 from .errors import ConfigError, WarehouseError
-
-
-def quote_ident(name: str) -> str:
-    """Quote an identifier (table or column name) for DuckDB SQL."""
-    if not isinstance(name, str) or name == "" or "\x00" in name:
-        raise WarehouseError(
-            f"invalid SQL identifier {name!r}",
-            code="db.identifier",
-            hint="use a non-empty name without NUL characters",
-        )
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    """Quote a string constant, for the few places DuckDB refuses parameters (table functions' options)."""
-    return "'" + str(value).replace("'", "''") + "'"
+from .sql import quote_ident, quote_literal  # noqa: F401  (re-exported: the one quoting helper)
 
 
 def connect(

@@ -144,7 +144,6 @@ import pandas as pd
 from .. import format as fmt
 from ..db import fetch_all, fetch_df, fetch_one
 from ..errors import PoaWarning, warn
-from ..ingest.sql import Params
 from ..metrics.funnel import wilson
 from ..metrics.funnel_lists import lists_sql
 from ..metrics.funnel_sql import FunnelPlan
@@ -153,6 +152,7 @@ from ..metrics.result import MetricResult
 from ..metrics.spec import MetricError, Prop, Step
 from ..metrics.units import Unit
 from ..metrics.validate import metric_boundary, parse_instant, parse_steps, parse_window
+from ..sql import Params
 from ..voice.people import current, people_ctes
 from .errors import BacklogError
 from .impact import newcombe

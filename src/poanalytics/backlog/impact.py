@@ -60,11 +60,11 @@ import pandas as pd
 
 from ..db import fetch_all, fetch_df, fetch_one
 from ..errors import PoaWarning, did_you_mean, warn
-from ..ingest.sql import Params
 from ..metrics.funnel import wilson
 from ..metrics.funnel_analysis import SMALL_SAMPLE
 from ..metrics.result import MetricResult
 from ..metrics.validate import metric_boundary, parse_instant
+from ..sql import Params
 from .errors import BacklogError
 from .model import Item, ProductConfig, Segment
 from .objectives import (

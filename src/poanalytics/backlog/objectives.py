@@ -81,7 +81,6 @@ import pandas as pd
 
 from ..db import fetch_df, fetch_one
 from ..errors import PoaError, PoaWarning, warn
-from ..ingest.sql import Params
 from ..metrics.churn import _churns
 from ..metrics.funnel import FunnelQuery, FunnelResult, run_funnel, wilson
 from ..metrics.funnel_analysis import INCOMPLETE_SHARE, SMALL_SAMPLE, closed_counts_sql
@@ -90,6 +89,7 @@ from ..metrics.result import MetricResult
 from ..metrics.retention import RetentionQuery, run_retention
 from ..metrics.spec import Prop, Step
 from ..metrics.validate import metric_boundary, parse_instant
+from ..sql import Params
 from .errors import BacklogError
 from .model import METRICS, Objective, ProductConfig, Segment
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from ..db import fetch_value
-from ..ingest.sql import Params
+from ..sql import Params
 from . import names as nm
 from . import stories as st
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
-from ..ingest.sql import Params
+from ..sql import Params
 from . import names as nm
 from . import stories as st
 from .events import USERS_TABLE

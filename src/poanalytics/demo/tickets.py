@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..ingest.sql import Params
+from ..sql import Params
 from . import names as nm
 from . import stories as st
 from .events import USERS_TABLE

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import duckdb
 
 from ..errors import unknown_name
+from ..sql import Params
 from .mapping import Columns, Mapping, generic_mapping
 from .readers import Stage
-from .sql import Params
 from .targets import TARGETS, Target
 
 MapFn = Callable[[duckdb.DuckDBPyConnection, Target, Stage, "Columns | None", Params], Mapping]

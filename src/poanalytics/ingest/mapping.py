@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, did_you_mean, unknown_name
+from ..sql import Params
 from .readers import Stage
-from .sql import Params
 from .targets import Target, simplify
 
 

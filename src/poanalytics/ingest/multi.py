@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 import duckdb
 
 from ..db import fetch_all, fetch_one, quote_ident
+from ..sql import Params
 from . import readers
 from .sources import Input
-from .sql import Params
 
 FILE_SHIFT = 40  # a file holds fewer than 2^40 rows
 ROW_MASK = (1 << FILE_SHIFT) - 1

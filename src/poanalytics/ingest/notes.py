@@ -34,13 +34,13 @@ import yaml
 from ..config import Settings
 from ..db import fetch_one, quote_ident
 from ..errors import ConfigError, InputError, did_you_mean, unknown_name
+from ..sql import Params
 from . import decode, failures, readers
 from . import formats as formats_mod
 from .formats import Format, register
 from .mapping import Columns, Const, Expr, Mapping, check_user_columns
 from .pipeline import LoadReport, StageResult, load_options, run_load
 from .sources import Input, resolve, unreadable_error
-from .sql import Params
 from .targets import NOTES, simplify
 
 FORMATS = ("markdown", "highlights_csv", "survey")

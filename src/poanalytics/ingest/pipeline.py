@@ -28,11 +28,11 @@ import pandas as pd
 from ..config import Settings
 from ..db import fetch_one, fetch_value, quote_ident
 from ..errors import PoaError
+from ..sql import Params
 from . import decode, failures, lines, multi, readers, timestamps
 from . import formats as formats_mod
 from .mapping import Columns, Mapping
 from .sources import Input, resolve
-from .sql import Params
 from .targets import Target
 
 AfterWrite = Callable[[duckdb.DuckDBPyConnection, "StageResult", str], None]

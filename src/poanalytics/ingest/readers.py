@@ -23,8 +23,8 @@ import pandas as pd
 
 from ..db import fetch_all, fetch_one, fetch_value, quote_ident
 from ..errors import ConfigError, InputError
+from ..sql import Params
 from .sources import Input
-from .sql import Params
 
 # The longest CSV line read; a longer one is quarantined as too long. Ticket and note bodies may be
 # long (they are checked against max_text_chars after reading); an event row never is (names of

@@ -22,7 +22,7 @@ import duckdb
 
 from ..db import fetch_one
 from ..errors import ConfigError, InputError, did_you_mean
-from .sql import Params
+from ..sql import Params
 
 ISO_OFFSET = r"\d[T ]\d{1,2}:\d{2}.*([zZ]|[+-]\d{2}(:?\d{2})?)$"
 NUMERIC = r"-?\d+(\.\d+)?"

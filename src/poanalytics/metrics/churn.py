@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 
 from ..db import fetch_df
-from ..ingest.sql import Params
+from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from ..db import fetch_df
-from ..ingest.sql import Params
+from ..sql import Params
 from .funnel_analysis import CLEAR_P, INCOMPLETE_SHARE, closed_counts_sql, compare_proportions
 from .result import MetricResult
 from .spec import MetricError

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..db import execute, fetch_all, fetch_df, quote_ident
 from ..errors import PoaWarning
-from ..ingest.sql import Params
+from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths

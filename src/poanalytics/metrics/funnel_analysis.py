@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import did_you_mean
-from ..ingest.sql import Params
+from ..sql import Params
 from .spec import MetricError
 
 if TYPE_CHECKING:

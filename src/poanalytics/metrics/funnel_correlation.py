@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..db import fetch_all, fetch_df, fetch_one, quote_ident
-from ..ingest.sql import Params
+from ..sql import Params
 from .catalog import check_events, check_properties
 from .funnel_analysis import SMALL_SAMPLE
 from .predicates import prop_expr, step_predicate

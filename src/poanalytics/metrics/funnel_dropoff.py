@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..db import quote_ident
-from ..ingest.sql import Params
+from ..sql import Params
 from .paths import MAX_STEPS, check_count, check_window, compute_paths
 from .paths_sql import PathPlan, Stream
 from .predicates import step_predicate

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..ingest.sql import Params
+from ..sql import Params
 from .funnel_sql import (
     KEY_SHIFT,
     FunnelPlan,

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..db import quote_ident
-from ..ingest.sql import Params
+from ..sql import Params
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
 from .units import Unit, unit_source

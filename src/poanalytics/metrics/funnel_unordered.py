@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from ..ingest.sql import Params
+from ..sql import Params
 from .funnel_sql import FunnelPlan, bind
 from .predicates import prop_expr
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import PoaWarning
-from ..ingest.sql import Params
+from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .churn import no_value
 from .periods import Calendar, check

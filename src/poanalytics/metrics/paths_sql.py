@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..ingest.sql import Params
+from ..sql import Params
 
 END = "(end)"
 START = "(start)"

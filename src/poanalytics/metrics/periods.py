@@ -6,8 +6,8 @@ change never moves an event into another day, week or month.
 
 from __future__ import annotations
 
-from ..ingest.sql import Params
 from ..ingest.timestamps import check_timezone
+from ..sql import Params
 from .spec import MetricError
 from .validate import check_choice
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..ingest.sql import Params
+from ..sql import Params
 from .spec import Filter, Step
 
 _NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains", "not_regex": "regex"}

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import PoaWarning
-from ..ingest.sql import Params
+from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .periods import Calendar, check
 from .predicates import step_predicate

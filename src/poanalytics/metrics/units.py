@@ -16,7 +16,7 @@ from typing import Any
 
 from ..db import quote_ident
 from ..errors import PoaWarning, did_you_mean, warn
-from ..ingest.sql import Params
+from ..sql import Params
 from .predicates import prop_expr
 from .spec import MetricError
 

@@ -36,7 +36,7 @@ import duckdb
 import pandas as pd
 
 from ..db import connect, fetch_df, quote_ident
-from ..ingest.sql import Params
+from ..sql import Params
 from .taxonomy import Taxonomy
 
 ASSIGNMENT_COLUMNS = ["source", "item_id", "theme", "matched_terms"]

@@ -652,7 +652,7 @@ class DiscoveryResult(MetricResult):
 def run_discovery(con: Any, q: DiscoverQuery) -> DiscoveryResult:
     """Discover themes in the stored items ``q`` selects (the caller refreshes first)."""
     from ..db import fetch_df
-    from ..ingest.sql import Params
+    from ..sql import Params
 
     p = Params()
     sql = discover_sql(q, p)

@@ -36,10 +36,10 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import ConfigError
-from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.validate import metric_boundary
 from ..redaction import known_names, redact
+from ..sql import Params
 from .errors import VoiceError
 from .people import check_source, current
 

@@ -26,8 +26,8 @@ import pandas as pd
 
 from ..config import settings
 from ..db import connect, fetch_df
-from ..ingest.sql import Params
 from ..metrics.validate import parse_instant
+from ..sql import Params
 from .errors import VoiceError
 
 SOURCES = ("tickets", "notes")

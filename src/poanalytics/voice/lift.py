@@ -51,7 +51,6 @@ import duckdb
 import pandas as pd
 
 from ..db import fetch_df, fetch_one
-from ..ingest.sql import Params
 from ..metrics.catalog import check_properties
 from ..metrics.churn import MAX_INACTIVE_DAYS, no_value
 from ..metrics.compare import holm
@@ -61,6 +60,7 @@ from ..metrics.predicates import prop_expr
 from ..metrics.result import MetricResult
 from ..metrics.temp import drop_released
 from ..metrics.validate import check_int, check_name, metric_boundary, parse_instant
+from ..sql import Params
 from .errors import VoiceError
 from .items import check_range, check_source
 from .people import current, join_rate, join_text, people_ctes

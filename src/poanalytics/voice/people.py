@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..db import fetch_all, fetch_df
 from ..errors import did_you_mean
-from ..ingest.sql import Params
+from ..sql import Params
 from .errors import VoiceError
 from .items import check_range, check_source
 

@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 from ..db import fetch_all, fetch_df
-from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.validate import metric_boundary
 from ..redaction import known_names, redact
+from ..sql import Params
 from .errors import VoiceError
 from .items import clean_sql
 from .people import check_source, check_theme, current

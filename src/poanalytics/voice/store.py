@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..db import fetch_all, fetch_df, fetch_one, fetch_value
 from ..errors import PoaWarning
-from ..ingest.sql import Params
+from ..sql import Params
 from .assign import assign_sql, drop_words, make_words, unassigned_sql
 from .errors import VoiceError
 from .items import items_sql, max_chars

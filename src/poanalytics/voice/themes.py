@@ -33,9 +33,9 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import PoaWarning
-from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.validate import metric_boundary
+from ..sql import Params
 from .items import SOURCES, check_range, check_source
 
 TABLE_COLUMNS = [

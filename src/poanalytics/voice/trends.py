@@ -36,9 +36,9 @@ import duckdb
 import pandas as pd
 
 from ..db import fetch_df
-from ..ingest.sql import Params
 from ..metrics.result import MetricResult
 from ..metrics.validate import check_choice, metric_boundary
+from ..sql import Params
 from .errors import VoiceError
 from .items import check_range, check_source
 from .people import check_theme, current, items_sql

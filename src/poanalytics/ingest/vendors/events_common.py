@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from ...errors import ConfigError
+from ...sql import Params
 from ..mapping import Columns, Expr, Mapping, check_user_columns, const_fields
 from ..readers import Stage
-from ..sql import Params
 from ..targets import Target
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from collections.abc import Mapping as MappingABC
 
 from ...errors import ConfigError, did_you_mean
+from ...sql import Params
 from .. import formats as formats_mod
 from ..formats import Format, register
 from ..mapping import (
@@ -22,7 +23,6 @@ from ..mapping import (
     generic_mapping,
 )
 from ..readers import Column, Stage
-from ..sql import Params
 from ..targets import Target, simplify
 
 # Values that mean "not set" in status / priority / channel columns (compared lower-cased, trimmed).

@@ -1,0 +1,48 @@
+"""SQL text with bound values: the base every SQL builder uses (ingest, metrics, voice, backlog).
+
+Builders produce SQL text and a :class:`Params`; they need no connection. Values never go into SQL
+text: :meth:`Params.add` returns a ``$pN`` placeholder and keeps the value. Identifiers go through
+:func:`quote_ident`, the one quoting helper (``poanalytics.db`` re-exports it).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import WarehouseError
+
+_PLACEHOLDER = re.compile(r"\$(p\d+)\b")
+
+
+class Params:
+    """Collects bound parameters for one statement (or a family of statements)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return "$" + name
+
+    def used_in(self, sql: str) -> dict[str, Any]:
+        """The subset of parameters that ``sql`` refers to (DuckDB rejects unused named ones)."""
+        used = set(_PLACEHOLDER.findall(sql))
+        return {k: v for k, v in self.values.items() if k in used}
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier (table or column name) for DuckDB SQL."""
+    if not isinstance(name, str) or name == "" or "\x00" in name:
+        raise WarehouseError(
+            f"invalid SQL identifier {name!r}",
+            code="db.identifier",
+            hint="use a non-empty name without NUL characters",
+        )
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string constant, for the few places DuckDB refuses parameters (table functions' options)."""
+    return "'" + str(value).replace("'", "''") + "'"
