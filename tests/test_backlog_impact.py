@@ -155,6 +155,20 @@ def test_ticket_volume_is_compared_as_a_rate_ratio(wb, tmp_path):
     assert cut_row.change == pytest.approx((7 / 3) / 4) and "short_after" in cut_row.flag
 
 
+def test_ticket_rates_are_per_week_of_the_part_the_export_covers(wb, tmp_path):
+    """Two-week windows: before [day -7, 7), after [day 7, 14) (cut at as_of). The export starts on
+    day 1, 8 days into the before-window: its 4 tickets stand on 6 days (4.67 a week), not 14."""
+    load(wb, {"u": [(0, "e"), (13 * D, "e"), (14 * D, "e")]})
+    items = [{"item_id": f"b{d}", "themes": ["crash"], "at": d * D} for d in (1, 2, 3, 4)]
+    items += [{"item_id": "a1", "themes": ["crash"], "at": 8 * D}]
+    put_voice(wb, items, ["crash"], tmp_path)
+    row = table(wb, shipped(themes=("crash",)), weeks=2).loc[("tickets", "crash")]
+    assert row.before == pytest.approx(4 / (6 / 7)) and row.after == pytest.approx(1.0)
+    assert row.before_from == T0 + pd.Timedelta(days=1) and row.before_to == SHIPPED
+    assert row.change == pytest.approx(1.0 / (4 / (6 / 7)))
+    assert "partial_window" in row.flag
+
+
 def test_no_ticket_of_the_theme_before_is_flagged_not_significant(wb, tmp_path):
     load(wb, {"u": [(0, "e"), (13 * D, "e"), (14 * D, "e")]})
     items = [{"item_id": "b1", "themes": ["price"], "at": 2 * D}]  # tickets before, none of crash

@@ -278,6 +278,37 @@ def test_theme_volume_counts_tickets_per_week_with_an_exact_poisson_interval(wb,
     assert math.isnan(empty.current) and empty.flag == "no_data"
 
 
+def test_theme_volume_over_a_window_the_ticket_export_covers_in_part_is_per_covered_week(
+    wb, tmp_path
+):
+    """Two-week window [day 0, 14). An export that starts on day 9 (more than 7 days in) has 3
+    crash tickets in 5 days: 4.2 a week, not 1.5 (3 over two weeks would read silently low)."""
+    load(wb, {"u": [(0, "e"), (20 * D, "e")]})
+    late = [
+        {"item_id": f"t{i}", "themes": ["crash"], "at": d * D} for i, d in enumerate((9, 10, 12))
+    ]
+    put_voice(wb, late, ["crash"], tmp_path / "late")
+    obj = Objective("crash", metric="theme_volume", theme="crash", baseline=4, target=1)
+    row = rows(wb, config(obj, weeks=2)).loc["crash"]
+    assert (row.n, row.current) == (3, pytest.approx(3 / (5 / 7)))
+    assert row.ci_high == pytest.approx(chi2.ppf(0.975, 8) / 2 / (5 / 7))
+    assert "partial_window" in row.flag and "covers only" in row.detail
+    assert (row.window_from, row.window_to) == (T0 + pd.Timedelta(days=9), AS_OF)
+
+
+def test_theme_volume_when_the_ticket_export_ended_early_is_per_covered_week(wb, tmp_path):
+    """The export's last ticket is on day 3 of the window [day 0, 14): 11 days without a ticket is
+    an export that ended, not a quiet spell (over 7 days): 3 tickets in 3 days, 7 a week."""
+    load(wb, {"u": [(0, "e"), (20 * D, "e")]})
+    early = [{"item_id": f"t{d}", "themes": ["crash"], "at": d * D} for d in (0, 1, 3)]
+    put_voice(wb, early, ["crash"], tmp_path / "early")
+    obj = Objective("crash", metric="theme_volume", theme="crash", baseline=4, target=1)
+    row = rows(wb, config(obj, weeks=2)).loc["crash"]
+    assert (row.n, row.current) == (3, pytest.approx(7.0))
+    assert "partial_window" in row.flag
+    assert (row.window_from, row.window_to) == (T0, T0 + pd.Timedelta(days=3))
+
+
 def test_a_quiet_theme_in_a_window_with_tickets_is_zero(wb, tmp_path):
     load(wb, {"u": [(0, "e"), (20 * D, "e")]})
     put_voice(

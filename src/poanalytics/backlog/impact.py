@@ -42,7 +42,9 @@ and neither side is empty. ``n_before``/``n_after`` count what each rate or coun
 (active users, tickets, users who reached the step before). A side without data is NULL, never
 0, with flag ``no_data_before`` / ``no_data_after``. Other flags: ``short_after``,
 ``small_sample`` (fewer than 30 on a side for a rate), ``incomplete`` (more than 10% of the
-after-window's entrants still in their conversion window), ``unjoined``.
+after-window's entrants still in their conversion window), ``unjoined``, ``partial_window`` (the
+ticket export covers only part of a side's window: that side's rate is per week of the part it
+covers; see ``objectives.theme_volume``).
 
 Columns: metric, link, before, after, change, ci_low, ci_high, n_before, n_after, before_from,
 before_to, after_from, after_to, significant, flag, then change_kind ("difference" | "ratio"), unit,
@@ -331,6 +333,8 @@ def _flags(
         flags.append("incomplete")
     if "unjoined" in a.flags or "unjoined" in b.flags:
         flags.append("unjoined")
+    if "partial_window" in a.flags or "partial_window" in b.flags:
+        flags.append("partial_window")
     return flags + (extra or [])
 
 
@@ -385,6 +389,10 @@ def _rate_row(
     return row
 
 
+def _weeks(window: tuple[pd.Timestamp, pd.Timestamp]) -> float:
+    return (window[1] - window[0]) / WEEK
+
+
 def _count_row(
     theme: str,
     b: Measure,
@@ -393,13 +401,16 @@ def _count_row(
     after: tuple[pd.Timestamp, pd.Timestamp],
     cut: bool,
 ) -> dict[str, Any]:
+    # each side over the part of its window the ticket export covers (objectives.ticket_coverage)
+    before, after = b.window or before, a.window or after
     row = _base("tickets", theme, b, a, before, after)
     extra = []
     if a.value is None or b.value is None:
         ratio = low = high = math.nan
     else:
-        t_b = (before[1] - before[0]) / WEEK
-        t_a = (after[1] - after[0]) / WEEK
+        # the weeks each side's tickets stand on: the part of its window the export covers
+        t_b = _weeks(before)
+        t_a = _weeks(after)
         ratio, low, high = rate_ratio(a.n, t_a, b.n, t_b)
         if b.n == 0:
             extra.append("no_before_items")

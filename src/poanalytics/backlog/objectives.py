@@ -39,6 +39,10 @@ fraction, hours, items per week), NULL when either window has no value.
   (current refresh of wb.voice_refresh()); 95% exact Poisson interval (Garwood) of the count,
   divided by the weeks. A window without a single ticket of any theme is no data (NULL, flag
   ``no_data``): the export probably does not cover it; a quiet theme in a window with tickets is 0.
+  When the ticket export covers only part of the window (its first ticket is more than 7 days after
+  the window's start, or its last more than 7 days before the window's end), the rate is over the weeks
+  it covers, never over the whole window (which would read silently low), with flag
+  ``partial_window``; ``window_from``/``window_to`` are the covered part and the detail says so.
 
 **Segment.** An objective's ``segment`` ({property: [values]}) narrows it to those users:
 funnel-based metrics (conversion, time to convert, retention) read it on the entering event
@@ -557,23 +561,58 @@ SELECT (SELECT count(*) FROM tickets) AS tickets,
        (SELECT count(*) FROM themed JOIN who USING (item_id) WHERE who.user_id IS NULL) AS unjoined"""
     used = p.used_in(sql)
     row = fetch_df(con, sql, used).iloc[0]
-    weeks = (hi - lo) / WEEK
     x = int(row.members) if segment else int(row["items"])
     m = Measure(None, n=x, sql=sql, params=used, window=(lo, hi))
     if int(row.tickets) == 0:
         m.flags.append("no_data")
         m.detail = "no ticket at all was created in the window: the export may not cover it"
         return m
+    start, end = ticket_coverage(con, lo, hi, as_of)
+    m.window = (start, end)
+    weeks = (end - start) / WEEK
     low, high = garwood(x)
     m.value, m.low, m.high = x / weeks, low / weeks, high / weeks
     m.detail = (
-        f"{x:,} tickets about {theme} in {_span_text(hi - lo)} ({int(row.tickets):,} tickets "
+        f"{x:,} tickets about {theme} in {_span_text(end - start)} ({int(row.tickets):,} tickets "
         "in all)"
     )
+    if (start, end) != (lo, hi):
+        m.flags.append("partial_window")
+        m.detail += (
+            f"; the ticket export covers only {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC "
+            f"of the window {lo:%Y-%m-%d} .. {hi:%Y-%m-%d}: the rate is per week of that part"
+        )
     if segment and int(row.unjoined):
         m.flags.append("unjoined")
         m.detail += f"; {int(row.unjoined):,} of the theme's tickets could not be joined to a user"
     return m
+
+
+# a ticket export whose first ticket is more than this after a window's start began after it; one
+# whose last is more than this before a window's end ended before it (shorter gaps: a quiet spell)
+EXPORT_SLACK = pd.Timedelta(days=7)
+
+
+def ticket_coverage(
+    con: duckdb.DuckDBPyConnection, lo: pd.Timestamp, hi: pd.Timestamp, as_of: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The part of [lo, hi) the ticket export covers: from its first ticket (up to ``as_of``) when
+    that is more than ``EXPORT_SLACK`` after ``lo``, up to its last one when that is more than
+    ``EXPORT_SLACK`` before ``hi``; (lo, hi) when it covers all of it. Call only when the window
+    holds at least one ticket."""
+    from ..voice.people import current
+
+    p = Params()
+    sql = f"""SELECT min(created_at), max(created_at) FROM voice_items
+WHERE refresh_id = {current("voice_items")} AND source = 'tickets'
+  AND created_at <= {p.add(as_of)}::TIMESTAMPTZ"""
+    row = fetch_one(con, sql, p.used_in(sql))
+    if row is None or row[0] is None:
+        return lo, hi
+    first, last = pd.Timestamp(row[0]).tz_convert("UTC"), pd.Timestamp(row[1]).tz_convert("UTC")
+    start = first if first - lo > EXPORT_SLACK else lo
+    end = last if hi - last > EXPORT_SLACK else hi
+    return start, max(end, start + pd.Timedelta(microseconds=1))
 
 
 def _span_text(span: pd.Timedelta) -> str:
