@@ -236,6 +236,13 @@ def test_a_comma_before_three_digits_is_ambiguous_and_refused(cell):
     assert parse_effort("1,5", Planning())[1] == 1.5  # a decimal comma stays one
 
 
+@pytest.mark.parametrize(("cell", "unit"), [("4", "points"), ("5 sp", "weeks"), ("3 pts", "weeks")])
+def test_an_effort_in_points_without_points_per_week_is_refused_never_read_as_a_week(cell, unit):
+    with pytest.raises(ValueError, match="points_per_week is not set"):  # read as 1/week before
+        parse_effort(cell, Planning(effort_unit=unit))
+    assert parse_effort("3 pw", Planning(effort_unit=unit))[1] == 3.0  # weeks need no rate
+
+
 # -- Jira and Linear ------------------------------------------------------------------------------
 
 JIRA = (
@@ -269,6 +276,20 @@ def test_jira_export_with_its_own_headers(tmp_path):
     assert (
         list(q.row) == [5] and q.code.item() == "backlog.bad_status" and q.value.item() == "Limbo"
     )
+
+
+def test_jira_story_points_without_points_per_week_quarantine_the_item(tmp_path):
+    write(tmp_path, JIRA, "jira.csv")
+    config = product(format="jira")
+    config = dataclasses.replace(
+        config, planning=dataclasses.replace(config.planning, points_per_week=None)
+    )
+    read = read_items(config, "jira.csv", root=tmp_path)
+    assert adds_up(read)
+    # POA-1 (3 points) and POA-3 (2 points) are refused with the reason; POA-2 is in seconds
+    assert [i.item_id for i in read.items] == ["POA-2"]
+    q = read.quarantine.set_index("row")
+    assert q.loc[2, "code"] == "backlog.bad_effort" and "points_per_week" in q.loc[2, "reason"]
 
 
 LINEAR = (

@@ -27,7 +27,8 @@ Reading (``read_items``):
   item is kept and ``check_items`` flags it not ready, naming the unknown link (the reader does not
   know the warehouse; the check does).
 
-Effort: a bare number is read in ``[planning] effort_unit`` (weeks, points / points_per_week, or a
+Effort: a bare number is read in ``[planning] effort_unit`` (weeks, points / points_per_week (unset:
+an effort in points is refused, never read as one a week), or a
 t-shirt size); a suffix says the unit: "3 pw", "2w", "2 weeks" (person-weeks), "5 pts", "5p",
 "5 sp" (points), "4d", "4 pd" (person-days: 5 a week), or a size of ``[planning] tshirt`` ("M").
 The range: a number E stands for E x (1 - effort_spread) .. E x (1 + effort_spread); a t-shirt size
@@ -476,9 +477,15 @@ def parse_effort(
                 f"{raw!r} is a number but [planning] effort_unit is tshirt: write a size "
                 f"({', '.join(sizes)}) or a unit (3 pw)"
             )
+    if kind == "points" and planning.points_per_week is None:
+        raise ValueError(
+            f"{raw!r} is in story points but [planning] points_per_week is not set, and how many "
+            "points make a person-week is the team's figure, not a guess: set points_per_week in "
+            "the product file (e.g. 2), or write the effort in weeks (3 pw) or days (4 pd)"
+        )
     per_week = {
         "weeks": 1.0,
-        "points": planning.points_per_week,
+        "points": planning.points_per_week or 1.0,  # set: checked above
         "days": DAYS_PER_WEEK,
         "seconds": SECONDS_PER_WEEK,
     }[kind]

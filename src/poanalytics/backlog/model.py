@@ -105,7 +105,9 @@ class Planning:
     reach_weeks: int = 13  # RICE reach is users per this many weeks (a quarter)
     capacity: float | None = None  # person-weeks this cycle; None: fits/MoSCoW checks need one
     effort_unit: str = "weeks"  # weeks | points | tshirt (how a bare number is read)
-    points_per_week: float = 1.0  # points: person-weeks = points / points_per_week
+    # points: person-weeks = points / points_per_week; None: not set, so an effort in points is
+    # refused (how many points a team finishes per person-week is the team's, never a guess)
+    points_per_week: float | None = None
     tshirt: dict[str, float] = field(
         default_factory=lambda: {"XS": 0.5, "S": 1.0, "M": 2.0, "L": 4.0, "XL": 8.0}
     )
