@@ -97,9 +97,10 @@ def visit_query(seed: int, users: int, u_lo: int, u_hi: int) -> str:
         SELECT uid,
                'v' || lpad(uid::VARCHAR, 9, '0') AS user_id,
                25 + floor(vu({seed}, uid, 0, 'n') * 51)::BIGINT AS n_ev,
-               -- active span 7-42 days, starting anywhere in the quarter (clipped at its end)
+               -- an active span of 7-42 days inside the quarter (never clipped: a clipped
+               -- span would pile events up on one instant, and ties change funnel answers)
                7 + vu({seed}, uid, 0, 'span') * 35 AS span,
-               vu({seed}, uid, 0, 'first') * ({span_days} - 7) AS first_day,
+               vu({seed}, uid, 0, 'first') * ({span_days} - span) AS first_day,
                {_pick(f"vu({seed}, uid, 0, 'plan')", PLANS)} AS plan,
                {_pick(f"vu({seed}, uid, 0, 'country')", COUNTRIES)} AS country,
                {_pick(u, PLATFORMS)} AS platform
@@ -107,7 +108,7 @@ def visit_query(seed: int, users: int, u_lo: int, u_hi: int) -> str:
     ),
     rows AS (
         SELECT uid, user_id, plan, country, platform, i,
-               least(first_day + vu({seed}, uid, i, 'day') * span, {span_days} - 1e-6) AS day,
+               first_day + vu({seed}, uid, i, 'day') * span AS day,
                {_pick(f"vu({seed}, uid, i, 'event')", VISIT_SHARES)} AS event
         FROM (SELECT *, unnest(range(n_ev)) AS i FROM users)
     )
