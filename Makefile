@@ -49,7 +49,7 @@ bench: setup ## ingest benchmark on 10M generated events (prints rows/s)
 
 bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB and pandas
 	$(BIN)/uv pip install --python $(BIN)/python --quiet chdb
-	$(BIN)/python benchmarks/metrics.py
+	$(BIN)/python benchmarks/metrics.py --out data/bench/metrics_results.md
 
 bench-voice: setup ## voice benchmark: theme assignment, discovery, near-duplicates on 100k generated tickets
 	$(BIN)/python benchmarks/voice.py

@@ -1,18 +1,31 @@
 """Metrics benchmark: poanalytics against chDB (ClickHouse) and a straightforward pandas version.
 
-    .venv/bin/python benchmarks/metrics.py                      # 10M and 100M demo events
-    .venv/bin/python benchmarks/metrics.py --sizes 10M --runs 5
+    .venv/bin/python benchmarks/metrics.py --data /work/bench-data          # both shapes, 10M and 100M
+    .venv/bin/python benchmarks/metrics.py --shape visit --sizes 10M --runs 5
+    .venv/bin/python benchmarks/metrics.py --baseline /tmp/old/src          # old code in the same run
 
-For each size it generates (or reuses, in data/bench/) demo events, loads them into a DuckDB
-warehouse and into a chDB MergeTree table, then times three questions on each engine:
+Two event shapes (benchmarks/shapes.py): ``demo`` (poanalytics.demo: a sign-up funnel, step 1 a
+one-off) and ``visit`` (issue 12: step 1 is a page view, ~22% of all events, later steps repeat,
+users = rows / 50, 13 weeks). For each shape and size it generates (or reuses, in --data) the
+events, loads them into a DuckDB warehouse and into a chDB MergeTree table, then times on each engine:
 
 - funnel:    5 ordered steps, 7-day window (poanalytics: the full metric contract; chDB: windowFunnel)
+- funnel_any: the same with step 1 "any event" (chDB: windowFunnel 'strict_increase' with a true
+             first condition, so one row does not fill step 1 and step 2)
 - retention: weekly, first-time cohorts, 8 intervals, any event (chDB: the retention() function)
 - lifecycle: weekly new / returning / resurrecting / dormant
-- paths:     the top 5-step paths after signed_up (poanalytics only: neither peer has the question)
+- paths:     the top 5-step paths after step 1 (poanalytics only: neither peer has the question)
+
+funnel_any's natural chDB query lets one row fill step 1 and a later step, so its counts are higher;
+the engine "chdb-1row1step" feeds windowFunnel every row twice (as a later step at 2t, as step 1 at
+2t + 1), so no row fills two steps of a chain, and gives the contract's answers.
 
 Each (engine, question) runs in its own process, so peak memory (max RSS) is that run's alone.
-Medians over --runs runs are printed and written to benchmarks/RESULTS.md. chDB is installed for the
+``--baseline DIR`` adds the engine "baseline": poanalytics imported from DIR (the ``src`` folder of
+an older checkout, e.g. ``git worktree add /tmp/old main~3``), on the same warehouse, so old and new
+code are compared in one run under the same load.
+Medians over --runs runs are printed as a markdown table (with the machine's load averages), and
+written to --out if given (the metrics section of benchmarks/RESULTS.md is pasted from it). chDB is installed for the
 benchmark only (`uv pip install chdb`); pandas is skipped above --pandas-max rows (default 20M) because
 it holds every event in memory. Nothing here is a test: the figures are printed, never asserted.
 """
@@ -32,11 +45,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-STEPS = ["signed_up", "onboarding_started", "profile_completed", "project_created", "activated"]
+DEMO_STEPS = [
+    "signed_up",
+    "onboarding_started",
+    "profile_completed",
+    "project_created",
+    "activated",
+]
 WINDOW_S = 7 * 86400
 WEEKS = 16
 SEED = 7
 EVENTS_PER_USER = 45.3  # demo events per person at 16 weeks (see poanalytics.demo)
+SHAPES = ("demo", "visit")
+
+
+def steps_of(shape: str) -> list[str]:
+    from shapes import VISIT_STEPS
+
+    return VISIT_STEPS if shape == "visit" else DEMO_STEPS
 
 
 def parse_size(text: str) -> int:
@@ -45,30 +71,44 @@ def parse_size(text: str) -> int:
     return int(float(text.rstrip("KMG")) * scale)
 
 
-def paths(size: int, data: Path) -> dict[str, Path]:
+def paths(shape: str, size: int, data: Path) -> dict[str, Path | str]:
     tag = f"{size // 1_000_000}M" if size >= 1_000_000 else str(size)
-    base = data / f"metrics_{tag}"
+    if shape == "demo":  # the names the demo shape had before there were two shapes
+        base = data / f"metrics_{tag}"
+        events, glob, name = base / "events.parquet", base / "events.parquet", f"metrics_{tag}"
+    else:
+        base = data / f"{shape}_{tag}"
+        events, glob, name = base, base / "*.parquet", f"metrics_{shape}_{tag}"
     return {
+        "shape": shape,
         "dir": base,
-        "events": base / "events.parquet",
-        "warehouse": data / f"metrics_{tag}.duckdb",
-        "chdb": data / f"metrics_{tag}_chdb",
+        "events": events,
+        "glob": glob,
+        "warehouse": data / f"{name}.duckdb",
+        "chdb": data / f"{name}_chdb",
     }
 
 
-def prepare(size: int, data: Path) -> dict[str, Path]:
+def prepare(shape: str, size: int, data: Path) -> dict[str, Path | str]:
     from poanalytics import Workbench, demo
+    from shapes import generate_visit
 
-    p = paths(size, data)
-    if not p["events"].exists():
-        users = max(1, round(size / EVENTS_PER_USER))
-        print(f"generating ~{size:,} demo events ({users:,} users, {WEEKS} weeks) ...", flush=True)
-        demo.generate(p["dir"], users=users, weeks=WEEKS, seed=SEED)
-    if not p["warehouse"].exists():
+    p = paths(shape, size, data)
+    if not Path(p["events"]).exists():
+        if shape == "demo":
+            users = max(1, round(size / EVENTS_PER_USER))
+            print(
+                f"generating ~{size:,} demo events ({users:,} users, {WEEKS} weeks) ...", flush=True
+            )
+            demo.generate(p["dir"], users=users, weeks=WEEKS, seed=SEED)
+        else:
+            print(f"generating ~{size:,} {shape} events ...", flush=True)
+            generate_visit(size, p["dir"], seed=SEED)
+    if not Path(p["warehouse"]).exists():
         print("loading the DuckDB warehouse ...", flush=True)
         with Workbench(p["warehouse"]) as wb:
             print(wb.load_events(p["events"]), flush=True)
-    if not p["chdb"].exists():
+    if not Path(p["chdb"]).exists():
         print("loading chDB ...", flush=True)
         from chdb import session
 
@@ -78,7 +118,7 @@ def prepare(size: int, data: Path) -> dict[str, Path]:
             "ENGINE = MergeTree ORDER BY (user_id, ts)"
         )
         sess.query(
-            f"INSERT INTO events SELECT user_id, event, timestamp FROM file('{p['events']}', Parquet)"
+            f"INSERT INTO events SELECT user_id, event, timestamp FROM file('{p['glob']}', Parquet)"
         )
         sess.close()
     return p
@@ -87,38 +127,54 @@ def prepare(size: int, data: Path) -> dict[str, Path]:
 # -- the questions, per engine ------------------------------------------------------------------------
 
 
-def ours(question: str, p: dict[str, Path]) -> object:
+def ours(question: str, p: dict[str, Path | str]) -> object:
     from poanalytics import Workbench
 
+    steps = steps_of(str(p["shape"]))
     with Workbench(p["warehouse"]) as wb:
         if question == "funnel":
-            return list(wb.funnel(STEPS, window="7d").table.users)
+            return list(wb.funnel(steps, window="7d").table.users)
+        if question == "funnel_any":
+            return list(wb.funnel([None, *steps[1:]], window="7d").table.users)
         if question == "retention":
             r = wb.retention(period="week", intervals=8, cohort="first_time")
             return int(r.table.users.fillna(0).sum())
         if question == "lifecycle":
             return int(wb.lifecycle(period="week").table.new.sum())
         if question == "paths":
-            return wb.paths("signed_up", steps=5).users
+            return wb.paths(steps[0], steps=5).users
     raise ValueError(question)
 
 
-def chdb_run(question: str, p: dict[str, Path]) -> object:
+def chdb_run(question: str, p: dict[str, Path | str], engine: str = "chdb") -> object:
     from chdb import session
 
+    ts_us = "toUInt64(toUnixTimestamp64Micro(ts))"
+    steps = steps_of(str(p["shape"]))
     sess = session.Session(str(p["chdb"]))
     try:
-        if question == "funnel":
-            conds = ", ".join(f"event = '{s}'" for s in STEPS)
+        if question in ("funnel", "funnel_any"):
+            conds = [f"event = '{s}'" for s in steps]
+            window, ts, rows = WINDOW_S * 1_000_000, ts_us, "events"
+            if question == "funnel_any":
+                conds[0] = "1"  # the natural query: a row can fill step 1 and a later step
+            if engine == "chdb-1row1step":
+                # each row twice: as a later step at 2t and as step 1 at 2t + 1, so no row fills
+                # two steps of one chain (the contract's F3); the window doubles with the clock
+                conds = ["role = 0"] + [f"role = 1 AND {c}" for c in conds[1:]]
+                window, ts = 2 * window, "t2"
+                rows = f"""(SELECT user_id, event, role, {ts_us} * 2 + (role = 0) AS t2
+                    FROM events ARRAY JOIN [0, 1] AS role)"""
             out = sess.query(
-                f"""SELECT level, count() FROM (SELECT user_id, windowFunnel({WINDOW_S * 1_000_000})(toUInt64(toUnixTimestamp64Micro(ts)), {conds}) AS level
-                FROM events GROUP BY user_id) GROUP BY level ORDER BY level""",
+                f"""SELECT level, count() FROM (SELECT user_id,
+                    windowFunnel({window})({ts}, {", ".join(conds)}) AS level
+                FROM {rows} GROUP BY user_id) GROUP BY level ORDER BY level""",
                 "CSV",
             )
             levels = dict(
                 tuple(int(x) for x in line.split(",")) for line in str(out).strip().splitlines()
             )
-            return [sum(v for k, v in levels.items() if k >= i) for i in range(1, len(STEPS) + 1)]
+            return [sum(v for k, v in levels.items() if k >= i) for i in range(1, len(steps) + 1)]
         if question == "retention":
             conds = ", ".join(f"toMonday(ts) = c + INTERVAL {7 * k} DAY" for k in range(9))
             out = sess.query(
@@ -141,9 +197,10 @@ def chdb_run(question: str, p: dict[str, Path]) -> object:
     raise ValueError(question)
 
 
-def pandas_run(question: str, p: dict[str, Path]) -> object:
+def pandas_run(question: str, p: dict[str, Path | str]) -> object:
     import pandas as pd
 
+    STEPS = steps_of(str(p["shape"]))
     ev = pd.read_parquet(p["events"], columns=["user_id", "event", "timestamp"])
     ev = ev.rename(columns={"timestamp": "ts"})
     if question == "funnel":
@@ -187,8 +244,16 @@ def pandas_run(question: str, p: dict[str, Path]) -> object:
     raise ValueError(question)
 
 
-ENGINES = {"poanalytics": ours, "chdb": chdb_run, "pandas": pandas_run}
+ENGINES = {
+    "poanalytics": ours,
+    "baseline": ours,
+    "chdb": chdb_run,
+    "chdb-1row1step": lambda q, p: chdb_run(q, p, "chdb-1row1step"),
+    "pandas": pandas_run,
+}
+ONLY_ANY = {"chdb-1row1step"}  # engines for funnel_any only
 ONLY_OURS = {"paths"}  # questions the peers have no counterpart for
+NO_PANDAS = {"paths", "funnel_any"}
 
 
 def peak_rss_mb() -> float:
@@ -200,8 +265,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker(engine: str, question: str, size: int, data: Path) -> None:
-    p = paths(size, data)
+def worker(engine: str, question: str, shape: str, size: int, data: Path, baseline: str) -> None:
+    p = paths(shape, size, data)
+    if engine == "baseline":  # the older code, from its own src folder
+        sys.path.insert(0, baseline)
     # imports are not what is measured
     if engine == "chdb":
         import chdb.session  # noqa: F401
@@ -216,7 +283,9 @@ def worker(engine: str, question: str, size: int, data: Path) -> None:
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "answer": answer}))
 
 
-def measure(engine: str, question: str, size: int, data: Path, runs: int) -> dict:
+def measure(
+    engine: str, question: str, shape: str, size: int, data: Path, runs: int, baseline: str
+) -> dict:
     results = []
     for _ in range(runs):
         out = subprocess.run(
@@ -226,9 +295,12 @@ def measure(engine: str, question: str, size: int, data: Path, runs: int) -> dic
                 "--worker",
                 engine,
                 question,
+                shape,
                 str(size),
                 "--data",
                 str(data),
+                "--baseline",
+                baseline,
             ],
             capture_output=True,
             text=True,
@@ -248,19 +320,31 @@ def measure(engine: str, question: str, size: int, data: Path, runs: int) -> dic
     }
 
 
+def uptime_load() -> str:
+    """The machine's load averages (1, 5, 15 min): other work shares the cores."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shape", default="all", choices=[*SHAPES, "all"], help="event shape(s)")
     ap.add_argument("--sizes", default="10M,100M", help="event counts, e.g. 10M,100M")
     ap.add_argument("--runs", type=int, default=3, help="runs per measurement (median is reported)")
     ap.add_argument("--pandas-max", default="20M", help="skip pandas above this many events")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "bench")
-    ap.add_argument("--questions", default="funnel,retention,lifecycle,paths")
+    ap.add_argument("--questions", default="funnel,funnel_any,retention,lifecycle,paths")
+    ap.add_argument("--engines", default="poanalytics,baseline,chdb,chdb-1row1step,pandas")
     ap.add_argument(
-        "--worker", nargs=3, metavar=("ENGINE", "QUESTION", "SIZE"), help=argparse.SUPPRESS
+        "--baseline", default="", help="src folder of older code to time beside (engine baseline)"
+    )
+    ap.add_argument("--out", type=Path, default=None, help="also write the table here (markdown)")
+    ap.add_argument(
+        "--worker", nargs=4, metavar=("ENGINE", "QUESTION", "SHAPE", "SIZE"), help=argparse.SUPPRESS
     )
     args = ap.parse_args(argv)
     if args.worker:
-        worker(args.worker[0], args.worker[1], int(args.worker[2]), args.data)
+        e, q, shape, size = args.worker
+        worker(e, q, shape, int(size), args.data, args.baseline)
         return 0
     try:
         import chdb  # noqa: F401
@@ -270,59 +354,71 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     args.data.mkdir(parents=True, exist_ok=True)
+    engines = [e for e in args.engines.split(",") if e != "baseline" or args.baseline]
+    shapes = SHAPES if args.shape == "all" else (args.shape,)
     lines = [
-        "# Metrics benchmark results",
-        "",
         f"Machine: {os.cpu_count()} cores. Medians of {args.runs} runs; peak = max RSS of the run's process.",
         "Produced by `benchmarks/metrics.py`; numbers vary with the machine and its load.",
+        f"Load averages (1/5/15 min) at the start: {uptime_load()}.",
         "",
-        "| events | question | engine | median s | peak MB | ratio to chDB | answer |",
-        "|---|---|---|---|---|---|---|",
+        "| shape | events | question | engine | median s | peak MB | ratio to chDB | answer |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for size_text in args.sizes.split(","):
-        size = parse_size(size_text)
-        p = prepare(size, args.data)
-        import duckdb
+    for shape in shapes:
+        for size_text in args.sizes.split(","):
+            size = parse_size(size_text)
+            p = prepare(shape, size, args.data)
+            import duckdb
 
-        rows = (
-            duckdb.connect(str(p["warehouse"]), read_only=True)
-            .execute("SELECT count(*) FROM events")
-            .fetchone()[0]
-        )
-        print(f"\n{rows:,} events")
-        for question in args.questions.split(","):
-            res = {}
-            for engine in ENGINES:
-                if engine != "poanalytics" and question in ONLY_OURS:
-                    res[engine] = {"skipped": "no counterpart"}
-                    continue
-                if engine == "pandas" and rows > parse_size(args.pandas_max):
-                    res[engine] = {"skipped": f"over --pandas-max {args.pandas_max}"}
-                    continue
-                res[engine] = measure(engine, question, size, args.data, args.runs)
-            base = res["chdb"].get("median_s")  # None: no chDB figure, so no ratio
-            for engine, r in res.items():
-                if "median_s" in r:
-                    ratio = f"{r['median_s'] / base:.2f}" if base else "-"
-                    print(
-                        f"  {question:10s} {engine:12s} {r['median_s']:8.2f}s  peak {r['peak_mb']:8.0f} MB  "
-                        f"{ratio:>5}x chDB  answer={r['answer']}"
+            rows = (
+                duckdb.connect(str(p["warehouse"]), read_only=True)
+                .execute("SELECT count(*) FROM events")
+                .fetchone()[0]
+            )
+            print(f"\n{shape}: {rows:,} events (load {uptime_load()})", flush=True)
+            for question in args.questions.split(","):
+                res = {}
+                for engine in engines:
+                    if engine not in ("poanalytics", "baseline") and question in ONLY_OURS:
+                        res[engine] = {"skipped": "no counterpart"}
+                        continue
+                    if engine in ONLY_ANY and question != "funnel_any":
+                        continue
+                    if engine == "pandas" and question in NO_PANDAS:
+                        res[engine] = {"skipped": "not written"}
+                        continue
+                    if engine == "pandas" and rows > parse_size(args.pandas_max):
+                        res[engine] = {"skipped": f"over --pandas-max {args.pandas_max}"}
+                        continue
+                    res[engine] = measure(
+                        engine, question, shape, size, args.data, args.runs, args.baseline
                     )
-                    lines.append(
-                        f"| {rows:,} | {question} | {engine} | {r['median_s']:.2f} | {r['peak_mb']:.0f} | "
-                        f"{ratio} | {r['answer']} |"
-                    )
-                else:
-                    note = r.get("skipped") or r.get("error")
-                    print(f"  {question:10s} {engine:12s} {note}")
-                    lines.append(f"| {rows:,} | {question} | {engine} | - | - | - | {note} |")
-    lines += [
-        "",
-        "Answers differ where the definitions differ: chDB's windowFunnel lets one row fill several",
-        "steps and stops a strict chain at the first violation; poanalytics follows docs/metrics-funnels.md.",
-    ]
-    (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
-    print("\nwritten to benchmarks/RESULTS.md")
+                base = res.get("chdb", {}).get("median_s")  # None: no chDB figure, so no ratio
+                for engine, r in res.items():
+                    if "median_s" in r:
+                        ratio = f"{r['median_s'] / base:.2f}" if base else "-"
+                        print(
+                            f"  {question:10s} {engine:12s} {r['median_s']:8.2f}s  peak {r['peak_mb']:8.0f} MB  "
+                            f"{ratio:>5}x chDB  answer={r['answer']}",
+                            flush=True,
+                        )
+                        lines.append(
+                            f"| {shape} | {rows:,} | {question} | {engine} | {r['median_s']:.2f} | "
+                            f"{r['peak_mb']:.0f} | {ratio} | {r['answer']} |"
+                        )
+                    else:
+                        note = r.get("skipped") or r.get("error")
+                        print(f"  {question:10s} {engine:12s} {note}", flush=True)
+                        if "skipped" not in r:
+                            lines.append(
+                                f"| {shape} | {rows:,} | {question} | {engine} | - | - | - | {note} |"
+                            )
+    lines.append(f"\nLoad averages at the end: {uptime_load()}.")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if args.out:
+        args.out.write_text(text)
+        print(f"written to {args.out}")
     return 0
 
 
