@@ -548,3 +548,23 @@ def test_on_the_demo_inviters_churn_less_and_that_supports_the_invite_prompt(
     r = rows(b.evidence("BL-107").table, "BL-107")[("event_churn", "event:teammate_invited")]
     assert r.value < 0.7 and r.high < 1 and bool(r.supports)
     assert "teammate_invited in their first week churned less often" in r.detail
+
+
+def test_an_as_of_after_the_newest_event_is_measured_with_a_warning(small):
+    """Windows past the data read low (active users, tickets per week): the ledger says so, as
+    objectives and impact do; at the data's own date it does not."""
+    item = Item("BL-4", title="crash", events=("export",), themes=("crash",))
+    later = T0 + pd.Timedelta(days=60)
+    with (
+        pytest.warns(poa.PoaWarning, match="after the newest event"),
+        small.connection() as con,
+    ):
+        result = ev.run_evidence(
+            con, ev.EvidenceQuery((item,), config=CONFIG, as_of=later, quotes=0)
+        )
+    assert "backlog.as_of_after_data" in [w.code for w in result.warnings]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", poa.PoaWarning)
+        with small.connection() as con:
+            at_data = ev.run_evidence(con, ev.EvidenceQuery((item,), config=CONFIG, quotes=0))
+    assert "backlog.as_of_after_data" not in [w.code for w in at_data.warnings]

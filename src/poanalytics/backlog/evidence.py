@@ -13,7 +13,9 @@ items it was chosen from (choosing and scoring is that module's ranking, in Pyth
 Evidence rules
 --------------
 **Time.** ``as_of`` is an instant (default: the newest event's time, "the data's date"; a bare date
-is the end of that day). The evidence window is ``[as_of - period_weeks * 7 days, as_of)``
+is the end of that day; one after the newest event is measured with a warning,
+``backlog.as_of_after_data``, as objectives and impact do). The evidence window is
+``[as_of - period_weeks * 7 days, as_of)``
 ([planning] period_weeks, default 4); the previous window is the same length just before it, for
 changes. A change is measured only when the data covers the previous window (its first event, or
 for tickets and interviews its first item of the source, is at or before the previous window's
@@ -157,6 +159,7 @@ from ..voice.people import current, people_ctes
 from .errors import BacklogError
 from .impact import newcombe
 from .model import Item, ProductConfig
+from .objectives import after_data
 
 COLUMNS = [
     "item_id",
@@ -1312,6 +1315,9 @@ def run_evidence(con: duckdb.DuckDBPyConnection, q: EvidenceQuery) -> EvidenceRe
     if as_of is None:  # no events: nothing is measured
         return EvidenceResult(q, _empty(), "", {}, as_of=None, windows=None)
     led = _Ledger(con, q, as_of)
+    for w in after_data(con, as_of):  # windows past the newest event would read low
+        warn(w)
+        led.warnings.append(w)
     bad = _unknown_segment(con, q.items)
     items = [it for it in q.items if not set(it.segment or {}) & bad]
     known = _known_themes(con)
