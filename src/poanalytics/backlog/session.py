@@ -419,20 +419,22 @@ class Backlog:
         decision log, in one transaction. Needs a writable warehouse (``backlog.read_only``)."""
         query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
         self._writable("publish")
-        overrides = self._overrides()
-        ordered = self._order_table(query, overrides)
-        applied = ordered[ordered["override_id"].notna()]
-        override_ids = {
-            str(i): int(o) for i, o in zip(applied.item_id, applied.override_id, strict=True)
-        }
+        scores, ledger_table = self._score_table(query.capacity), self.ledger()  # reads: before
         items = self.items[["item_id", "title", "status"]]
         source = self._read.source
         with self._connection(write=True) as con:
+            # the overrides as they stand while this process holds the warehouse: one another
+            # process adds before the snapshot is written is in it (read earlier, it was lost)
+            ordered = self._order_table(query, log.overrides(con))
+            applied = ordered[ordered["override_id"].notna()]
+            override_ids = {
+                str(i): int(o) for i, o in zip(applied.item_id, applied.override_id, strict=True)
+            }
             sid = log.publish(
                 con,
                 order=ordered,
-                scores=self._score_table(query.capacity),
-                ledger=self.ledger(),
+                scores=scores,
+                ledger=ledger_table,
                 items=items,
                 config=self.config,
                 as_of=self.as_of.to_pydatetime(),
