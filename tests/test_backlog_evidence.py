@@ -99,7 +99,7 @@ def small(wb, tmp_path):
 
 def run(wb, items, **kw):
     with wb.connection() as con:
-        return ev.run_evidence(con, ev.EvidenceQuery(items, config=CONFIG, as_of=AS_OF, **kw))
+        return ev.run_evidence(con, ev.EvidenceQuery(items=items, config=CONFIG, as_of=AS_OF, **kw))
 
 
 def rows(table: pd.DataFrame, item: str) -> dict[tuple[str, str], pd.Series]:
@@ -365,21 +365,21 @@ def test_evidence_result_and_figure(small):
 
 def test_bad_queries_are_coded_errors():
     with pytest.raises(BacklogError) as e:
-        ev.EvidenceQuery("BL-1", config=CONFIG)
+        ev.EvidenceQuery(items="BL-1", config=CONFIG)
     assert e.value.code == "backlog.evidence_items"
     item = Item("BL-1", title="x")
     with pytest.raises(BacklogError) as e:
-        ev.EvidenceQuery([item], config=CONFIG, as_of="03/04/2026")
+        ev.EvidenceQuery(items=[item], config=CONFIG, as_of="03/04/2026")
     assert e.value.code == "backlog.as_of"
     with pytest.raises(BacklogError) as e:
-        ev.EvidenceQuery([item], config=CONFIG, quotes=-1)
+        ev.EvidenceQuery(items=[item], config=CONFIG, quotes=-1)
     assert e.value.code == "backlog.quotes"
     with pytest.raises(BacklogError) as e:
-        ev.EvidenceQuery([item], config={"funnel": STEPS})
+        ev.EvidenceQuery(items=[item], config={"funnel": STEPS})
     assert e.value.code == "backlog.evidence_config"
     no_weeks = ProductConfig(path="test", planning=Planning(period_weeks=0))
     with pytest.raises(BacklogError) as e:
-        ev.EvidenceQuery([item], config=no_weeks)
+        ev.EvidenceQuery(items=[item], config=no_weeks)
     assert e.value.code == "backlog.period_weeks"
 
 
@@ -524,7 +524,7 @@ def test_event_churn_compares_users_who_did_the_event_in_their_first_week_by_han
     config = ProductConfig(path="t", planning=Planning(period_weeks=2, inactive_days=7))
     item = Item("BL-9", title="invite prompt", events=("invite",))
     with wb.connection() as con:
-        q = ev.EvidenceQuery([item], config=config, as_of=T0 + pd.Timedelta(days=32))
+        q = ev.EvidenceQuery(items=[item], config=config, as_of=T0 + pd.Timedelta(days=32))
         table = ev.run_evidence(con, q).table
     r = rows(table, "BL-9")[("event_churn", "event:invite")]
     # did it: a1, a2 (1 churned of 2); the others: a3 a4 a5 a6 (3 churned of 4)

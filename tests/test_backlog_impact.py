@@ -97,7 +97,9 @@ def test_conversion_before_and_after_with_in_progress_users_left_out(wb):
 
 def test_the_result_carries_sql_params_and_a_figure(wb):
     load(wb, FUNNEL)
-    result = run_impact(wb.con, ImpactQuery(CFG, shipped(steps=("c",), events=("c",)), as_of=AS_OF))
+    result = run_impact(
+        wb.con, ImpactQuery(config=CFG, item=shipped(steps=("c",), events=("c",)), as_of=AS_OF)
+    )
     assert "-- conversion c" in result.sql and "-- adoption c" in result.sql
     assert set(result.params) == {"conversion:c", "adoption:c"} and result.as_of == AS_OF
     assert "BL-1" in str(result.figure().to_dict()["layout"]["title"])
@@ -212,7 +214,7 @@ def test_nothing_after_the_ship_date_is_refused(wb):
 def test_an_item_without_links_has_no_rows_and_says_so(wb):
     load(wb, FUNNEL)
     with pytest.warns(poa.PoaWarning, match="links no event, theme or funnel step"):
-        result = run_impact(wb.con, ImpactQuery(CFG, shipped(), as_of=AS_OF))
+        result = run_impact(wb.con, ImpactQuery(config=CFG, item=shipped(), as_of=AS_OF))
     assert isinstance(result, ImpactResult) and result.table.empty
     assert list(result.table.columns) == COLUMNS
 

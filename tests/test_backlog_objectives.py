@@ -121,7 +121,7 @@ def test_an_empty_window_is_null_and_flagged_never_zero(wb):
     load(wb, {**FUNNEL, "later": [(41 * D, "z")]})  # data on, but nobody enters after day 14
     with pytest.warns(poa.PoaWarning, match="objective_no_data|has no current value"):
         result = run_objectives(
-            wb.con, ObjectivesQuery(config(ONBOARD), as_of=T0 + pd.Timedelta(days=40))
+            wb.con, ObjectivesQuery(config=config(ONBOARD), as_of=T0 + pd.Timedelta(days=40))
         )
     row = result.table.set_index("objective").loc["onboard"]
     assert math.isnan(row.current) and math.isnan(row.distance) and math.isnan(row.progress)
@@ -322,14 +322,14 @@ def test_a_quiet_theme_in_a_window_with_tickets_is_zero(wb, tmp_path):
 
 def test_the_result_carries_its_sql_params_and_as_of(wb):
     load(wb, FUNNEL)
-    result = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
+    result = run_objectives(wb.con, ObjectivesQuery(config=config(ONBOARD), as_of=AS_OF))
     assert isinstance(result, ObjectivesResult) and result.as_of == AS_OF
     assert "-- objective onboard" in result.sql and result.params["onboard"]
 
 
 def test_the_figure_draws_the_objectives_table(wb):
     load(wb, FUNNEL)
-    result = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
+    result = run_objectives(wb.con, ObjectivesQuery(config=config(ONBOARD), as_of=AS_OF))
     fig = result.figure()
     assert "onboard" in str(fig.to_dict()["data"])
 
@@ -528,10 +528,10 @@ def test_an_as_of_after_the_data_is_measured_with_a_warning(wb):
     load(wb, FUNNEL)  # the newest event: day 14 + 2 h
     with pytest.warns(poa.PoaWarning, match="after the newest event"):
         result = run_objectives(
-            wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF + pd.Timedelta(days=1))
+            wb.con, ObjectivesQuery(config=config(ONBOARD), as_of=AS_OF + pd.Timedelta(days=1))
         )
     assert [w.code for w in result.warnings] == ["backlog.as_of_after_data"]
-    quiet = run_objectives(wb.con, ObjectivesQuery(config(ONBOARD), as_of=AS_OF))
+    quiet = run_objectives(wb.con, ObjectivesQuery(config=config(ONBOARD), as_of=AS_OF))
     assert quiet.warnings == []
 
 

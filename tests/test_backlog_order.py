@@ -148,7 +148,7 @@ def test_low_confidence_caveat_and_no_evidence_reason():
 
 def test_unknown_framework_and_bad_capacity_refused():
     with pytest.raises(BacklogError, match="Did you mean 'rice'") as err:
-        OrderQuery("rcie")
+        OrderQuery(framework="rcie")
     assert err.value.code == "backlog.unknown_framework"
     items, scores, ledger = three()
     with pytest.raises(BacklogError) as err:
@@ -172,7 +172,7 @@ def test_overrides_shown_not_silent_and_the_others_shift():
     assert pd.isna(o.override_rank["A"])
     assert "(evidence rank #3; placed #1 by the product owner: CEO promised it)" in o.reason["C"]
     text = OrderResult(
-        query=OrderQuery("rice", capacity=4.0), table=o.reset_index(), sql=""
+        query=OrderQuery(framework="rice", capacity=4.0), table=o.reset_index(), sql=""
     ).summary()
     assert text == (
         "3 open items in RICE order; 1 fit 4 person-weeks: C; C placed #1 by the product owner "
@@ -231,7 +231,7 @@ def test_tradeoff_refuses_without_capacity_or_unknown_item():
 def test_order_result_figure():
     items, scores, ledger = three()
     o = order(items, scores, ledger)
-    fig = OrderResult(query=OrderQuery("rice"), table=o, sql="").figure()
+    fig = OrderResult(query=OrderQuery(framework="rice"), table=o, sql="").figure()
     assert len(fig.data) >= 1 and "evidence order" in fig.layout.title.text
 
 

@@ -246,7 +246,7 @@ def test_f10_last_touch_reads_the_row_the_attempt_used(wb):
     for strategy in ("lists", "asof", "window"):
         f = poa.metrics.run_funnel(
             wb.con,
-            poa.metrics.FunnelQuery(["a", "a"], breakdown="src", attribution="last_touch"),
+            poa.metrics.FunnelQuery(steps=["a", "a"], breakdown="src", attribution="last_touch"),
             strategy=strategy,
         )
         assert set(f.table.breakdown) == {"ios"}, strategy
@@ -386,7 +386,7 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
     load(wb, {"far": [(0, "s00"), (90, "s01")]}, start=late)
     for strategy in ("lists", "asof", "window"):
         f = poa.metrics.run_funnel(
-            wb.con, poa.metrics.FunnelQuery(names, window="1h"), strategy=strategy
+            wb.con, poa.metrics.FunnelQuery(steps=names, window="1h"), strategy=strategy
         )
         assert counts(f)[:3] == [3, 3, 1] and counts(f)[-1] == 1, strategy
         assert f.table.median_seconds_from_previous[1] == 7, strategy  # 1, 7 and 90 seconds
@@ -426,7 +426,7 @@ def test_times_before_1970_and_far_ahead_keep_their_order_windows_and_times(
     load(wb, {"late": [(0, "a"), (20, "b")]}, start=pd.Timestamp("2199-12-31 23:00", tz="UTC"))
     f = poa.metrics.run_funnel(
         wb.con,
-        poa.metrics.FunnelQuery(["a", "b", "c"], window="60s", order=order),
+        poa.metrics.FunnelQuery(steps=["a", "b", "c"], window="60s", order=order),
         strategy=strategy,
         **extra,
     )

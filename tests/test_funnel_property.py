@@ -121,7 +121,7 @@ def test_sql_funnel_matches_reference(case):
         }
         result = run_funnel(
             wb.con,
-            FunnelQuery(steps, **{**q, **at, "window": f"{q['window']}s"}),
+            FunnelQuery(steps=steps, **{**q, **at, "window": f"{q['window']}s"}),
             # "lists-asof": every unit over the work limit, so the lists' ASOF fallback runs
             strategy=strategy.split("-")[0],
             work_limit=-1 if strategy == "lists-asof" else 4096,

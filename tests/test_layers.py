@@ -89,26 +89,81 @@ FORBIDDEN = {
 }
 
 
+def _resolve(path, node):
+    """The poanalytics modules one import statement names, as dotted paths below the package."""
+    if isinstance(node, ast.Import):
+        return [a.name.split(".", 1)[1] for a in node.names if a.name.startswith("poanalytics.")]
+    if not node.level:  # absolute
+        if node.module == "poanalytics":
+            return [a.name for a in node.names]
+        if node.module and node.module.startswith("poanalytics."):
+            return [node.module.split(".", 1)[1]]
+        return []
+    parts = list(path.relative_to(PKG).with_suffix("").parts)
+    base = parts[: len(parts) - node.level]  # `.` is the file's package, `..` its parent
+    if node.module:
+        return [".".join([*base, node.module])]
+    # `from . import x`: x is a module of that package (or a name in its __init__)
+    return [".".join([*base, a.name]) for a in node.names]
+
+
 def _imports(path):
+    """The top-level poanalytics modules or packages a file imports: anywhere in the file, inside
+    functions and under ``if TYPE_CHECKING:`` alike (a type-only import still ties two layers)."""
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against the package
-                parts = path.relative_to(PKG).parts[:-1]
-                base = (
-                    list(parts[: len(parts) - (node.level - 1)]) if node.level > 1 else list(parts)
-                )
-                mod = ".".join([*base, node.module] if node.module else base)
-                yield mod.split(".")[0] if mod else (node.names[0].name if node.names else "")
-                if not node.module:
-                    for alias in node.names:
-                        yield alias.name
-            elif node.module and node.module.startswith("poanalytics."):
-                yield node.module.split(".")[1]
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith("poanalytics."):
-                    yield alias.name.split(".")[1]
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for mod in _resolve(path, node):
+                if mod:
+                    yield mod.split(".")[0]
+
+
+def _top(path):
+    """The top-level module or package a file belongs to (``metrics`` for metrics/funnel.py)."""
+    return path.relative_to(PKG).parts[0].removesuffix(".py")
+
+
+def import_graph():
+    """Top-level module/package -> the top-level ones it imports (the package's own __init__ and
+    __main__ are the entry points above everything, so they are left out)."""
+    graph = {}
+    for path in sorted(PKG.rglob("*.py")):
+        top = _top(path)
+        if top in {"__init__", "__main__"}:
+            continue
+        graph.setdefault(top, set()).update(m for m in _imports(path) if m != top)
+    return graph
+
+
+def cycles(graph):
+    """Every strongly connected group of more than one node (Tarjan): each holds an import circle."""
+    index, low, stack, on, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
 
 
 def test_layers_import_only_downwards():
@@ -123,3 +178,64 @@ def test_layers_import_only_downwards():
             if bad:
                 problems.append(f"{path.relative_to(PKG)} imports {sorted(bad)}")
     assert not problems, problems
+
+
+def test_no_import_circles_between_modules():
+    """No two top-level modules or packages import each other, directly or round a longer circle
+    (status <-> workbench was one: workbench imported status, status imported the Workbench for a
+    type annotation)."""
+    graph = import_graph()
+    assert {"metrics", "charts", "workbench", "status", "db", "sql"} <= set(graph)
+    assert "status" in graph["workbench"]  # the graph sees the real edges
+    assert not cycles(graph), cycles(graph)
+
+
+def test_circle_finder_finds_circles():
+    """The circle check is not vacuous: it reports a two-node and a three-node circle and passes
+    a one-way chain."""
+    assert cycles({"a": {"b"}, "b": {"a"}}) == [["a", "b"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_imports_resolved_relative_and_type_only(tmp_path, monkeypatch):
+    """Relative imports resolve against the file's package; TYPE_CHECKING and function-level
+    imports count."""
+    pkg = tmp_path / "poanalytics"
+    (pkg / "metrics").mkdir(parents=True)
+    f = pkg / "metrics" / "x.py"
+    f.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from . import funnel\n"
+        "from ..charts import style\n"
+        "if TYPE_CHECKING:\n    from ..workbench import Workbench\n"
+        "def g():\n    from poanalytics.status import Status\n"
+    )
+    monkeypatch.setitem(globals(), "PKG", pkg)
+    assert sorted(set(_imports(f))) == ["charts", "metrics", "status", "workbench"]
+
+
+def test_charts_take_tables_not_results():
+    """Every public chart function annotates each parameter, and none takes a result object (or
+    anything from metrics/voice/backlog): charts draw DataFrames and plain values."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import poanalytics.charts as charts
+
+    bad, seen = [], 0
+    for info in pkgutil.iter_modules(charts.__path__):
+        mod = importlib.import_module(f"poanalytics.charts.{info.name}")
+        for name, fn in vars(mod).items():
+            if not inspect.isfunction(fn) or fn.__module__ != mod.__name__ or name.startswith("_"):
+                continue
+            for p in inspect.signature(fn).parameters.values():
+                seen += 1
+                ann = str(p.annotation)
+                if p.kind is p.VAR_KEYWORD:  # **layout: plotly layout keywords
+                    continue
+                if p.annotation is p.empty or "Result" in ann or "Query" in ann:
+                    bad.append(f"{info.name}.{name}({p.name}: {ann})")
+    assert seen > 30
+    assert not bad, bad

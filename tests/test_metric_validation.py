@@ -395,7 +395,9 @@ def purchases(wb: poa.Workbench) -> poa.Workbench:
 def test_step_filters_in_every_funnel_strategy(wb, where, reached, strategy):
     purchases(wb)
     order = "unordered" if strategy == "unordered" else "ordered"
-    q = poa.metrics.FunnelQuery(["visit", Step("purchase", where=where)], window="1h", order=order)
+    q = poa.metrics.FunnelQuery(
+        steps=["visit", Step("purchase", where=where)], window="1h", order=order
+    )
     f = poa.metrics.run_funnel(wb.con, q, strategy=strategy)
     assert f.users(2) == reached
     assert wb.sql("SELECT count(*) AS n FROM events").n[0] == 10

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pandas as pd
-
-if TYPE_CHECKING:
-    from .workbench import Workbench
 
 SUMMARY_SQL = {
     "events": "SELECT 'events' AS table_name, count(*) AS rows, min(ts) AS first, max(ts) AS last, "
@@ -83,19 +80,23 @@ class Status:
         return "<pre>" + html.escape(str(self)) + "</pre>"
 
 
-def warehouse_status(wb: Workbench) -> Status:
-    tables = wb.sql(" UNION ALL ".join(SUMMARY_SQL.values()))
-    quarantine = wb.sql(
+def warehouse_status(
+    sql: Callable[[str], pd.DataFrame], path: str, schema_version: int | None
+) -> Status:
+    """What the warehouse at ``path`` holds, read through ``sql`` (a query -> DataFrame callable, e.g.
+    ``Workbench.sql``): status knows nothing of the Workbench, so the two cannot import each other."""
+    tables = sql(" UNION ALL ".join(SUMMARY_SQL.values()))
+    quarantine = sql(
         "SELECT kind, file, count(*) AS rows, mode(reason) AS top_reason FROM quarantine "
         f"GROUP BY kind, file ORDER BY rows DESC, file LIMIT {LISTED}"
     )
-    totals = wb.sql("SELECT count(*) AS n, count(DISTINCT (kind, file)) AS groups FROM quarantine")
-    loads = wb.sql(
+    totals = sql("SELECT count(*) AS n, count(DISTINCT (kind, file)) AS groups FROM quarantine")
+    loads = sql(
         "SELECT load_id, kind, source, status, rows_conflict FROM load_log ORDER BY load_id"
     )
     return Status(
-        wb.path,
-        wb.schema_version or 0,
+        path,
+        schema_version or 0,
         tables,
         quarantine,
         loads,

@@ -40,6 +40,7 @@ from .metrics import (
     run_survival,
 )
 from .metrics.temp import drop_released
+from .status import Status, warehouse_status
 from .voice.accept import Accepted
 from .voice.discover import DiscoveryResult
 from .voice.duplicates import DuplicatesQuery, DuplicatesResult, run_duplicates
@@ -633,7 +634,7 @@ class Workbench:
         from .voice.discover import DiscoverQuery, run_discovery
 
         query = DiscoverQuery(
-            source,
+            source=source,
             n_themes=n_themes,
             seed=seed,
             uncovered=uncovered,
@@ -679,7 +680,7 @@ class Workbench:
         (``.join``). ``as_of`` (churn): judge churn on the events before it, as it stood then.
         Definitions: ``poanalytics.voice.lift``."""
         query = LiftQuery(
-            outcome,
+            outcome=outcome,
             inactive_days=inactive_days,
             segment=segment,
             source=source,
@@ -703,7 +704,7 @@ class Workbench:
         against the theme's own previous periods; the period holding the data's end is
         ``incomplete``. Definitions: ``poanalytics.voice.trends``."""
         query = TrendsQuery(
-            period, source=source, date_from=date_from, date_to=date_to, theme=theme
+            period=period, source=source, date_from=date_from, date_to=date_to, theme=theme
         )
         self._voice_ready()
         with self.connection() as con:
@@ -717,7 +718,7 @@ class Workbench:
         possible, near-duplicates skipped, redacted; ``.table`` quote, source, item_id, date,
         sentiment, ref (``"ticket 10006"``, ``"<note file> line 24"``), score. Definitions:
         ``poanalytics.voice.quotes``."""
-        query = QuotesQuery(theme, n=n, source=source, max_chars=max_chars)
+        query = QuotesQuery(theme=theme, n=n, source=source, max_chars=max_chars)
         self._voice_ready()
         with self.connection() as con:
             return run_quotes(con, query)
@@ -727,7 +728,7 @@ class Workbench:
         channels): ``.table`` group_id (the group's earliest item), item_id, similarity (exact
         word-shingle Jaccard to that first item), source, created_at, group_items, preview
         (redacted). Definitions: ``poanalytics.voice.duplicates``."""
-        query = DuplicatesQuery(source)
+        query = DuplicatesQuery(source=source)
         self._voice_ready()
         with self.connection() as con:
             return run_duplicates(con, query)
@@ -806,10 +807,8 @@ class Workbench:
 
     def status(self) -> Status:
         """Row counts, date ranges, sources and quarantine counts of every table."""
-        from .status import warehouse_status
-
         with self.connection():  # one attach: every count from the same state of the file
-            return warehouse_status(self)
+            return warehouse_status(self.sql, self.path, self.schema_version)
 
     def close(self) -> None:
         if self._memory is not None:
@@ -831,7 +830,6 @@ from .backlog.objectives import ObjectivesResult  # noqa: E402  (for the annotat
 from .backlog.results import DecisionLogResult  # noqa: E402  (for the annotation)
 from .backlog.session import Backlog  # noqa: E402  (for the annotation)
 from .ingest.source_config import SourcesLoad  # noqa: E402  (for the annotation)
-from .status import Status  # noqa: E402  (for the annotation; status imports nothing from here)
 from .voice.store import RefreshInfo  # noqa: E402  (for the annotation)
 from .voice.taxonomy import Taxonomy  # noqa: E402  (for the annotation)
 from .voice.themes import ThemesResult  # noqa: E402  (for the annotation)

@@ -137,7 +137,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -210,12 +210,11 @@ def _fail(message: str, code: str, hint: str) -> BacklogError:
     return BacklogError(message, code=code, hint=hint)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvidenceQuery:
     """The items to gather evidence for, the product config (funnel, planning) and ``as_of``."""
 
     items: Sequence[Item]
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     config: ProductConfig
     as_of: Any = None  # None: the newest event's time; a bare date is the end of that day
     quotes: int = 2  # quote rows per item (0: none)
@@ -579,7 +578,7 @@ def lift_counts_sql(key: Any, inactive_days: int, as_of: pd.Timestamp, p: Params
     from ..voice.lift import LiftQuery, lift_sql
 
     prop = key[0][0] if key else None
-    q = LiftQuery("churn", inactive_days=inactive_days, as_of=as_of, segment=prop)
+    q = LiftQuery(outcome="churn", inactive_days=inactive_days, as_of=as_of, segment=prop)
     values = key[0][1] if key else None
     return _pooled_lift_sql(lift_sql(q, p), values, "churn_lift", "'theme:' || theme", p)
 
@@ -633,7 +632,7 @@ def dropoff_lift_sql(
     plan = _plan(config, key, w.lo, w.hi, w.hi)
     per_user = lists_sql(plan, p)
     funnel = FunnelResult(
-        FunnelQuery(list(config.funnel.steps)),
+        FunnelQuery(steps=list(config.funnel.steps)),
         plan,
         pd.DataFrame(),
         per_user,
@@ -641,7 +640,7 @@ def dropoff_lift_sql(
         f"({per_user})",  # what voice.lift reads the funnel's users from
         con,
     )
-    q = LiftQuery((funnel, k), date_to=w.hi - pd.Timedelta(microseconds=1))
+    q = LiftQuery(outcome=(funnel, k), date_to=w.hi - pd.Timedelta(microseconds=1))
     step = p.add(f",step:{config.funnel.steps[k - 1]}")
     return _pooled_lift_sql(lift_sql(q, p), None, "dropoff_lift", f"'theme:' || theme || {step}", p)
 
@@ -1169,7 +1168,7 @@ class _Ledger:
             for theme in dict.fromkeys(t for t in it.themes if t in known):
                 if theme not in cache:
                     cache[theme] = run_quotes(
-                        self.con, QuotesQuery(theme, n=self.q.quotes), names=names
+                        self.con, QuotesQuery(theme=theme, n=self.q.quotes), names=names
                     )
                 res = cache[theme]
                 for r in res.table.itertuples(index=False):
@@ -1363,7 +1362,7 @@ def ledger(
     as_of: Any = None,
 ) -> pd.DataFrame:
     """The evidence ledger of ``items`` (columns ``COLUMNS``); see the module's docstring."""
-    return run_evidence(con, EvidenceQuery(tuple(items), config=config, as_of=as_of)).table
+    return run_evidence(con, EvidenceQuery(items=tuple(items), config=config, as_of=as_of)).table
 
 
 def evidence(
@@ -1374,4 +1373,4 @@ def evidence(
     as_of: Any = None,
 ) -> EvidenceResult:
     """One item's evidence as a result (what ``b.evidence(item_id)`` returns)."""
-    return run_evidence(con, EvidenceQuery((item,), config=config, as_of=as_of))
+    return run_evidence(con, EvidenceQuery(items=(item,), config=config, as_of=as_of))

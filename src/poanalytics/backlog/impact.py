@@ -54,7 +54,7 @@ detail, query and params (the SQL of both windows).
 from __future__ import annotations
 
 import math
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -191,14 +191,13 @@ def after_window(
     return (shipped - span, shipped), (shipped, min(end, as_of)), end > as_of
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ImpactQuery:
     """A shipped item's before/after (``b.impact(item_id)``): ``weeks`` each side (None:
     [planning] period_weeks), the after-window cut at ``as_of`` (None: the newest event)."""
 
     config: ProductConfig
     item: Item
-    _: KW_ONLY
     as_of: Any = None
     weeks: int | None = None
 
@@ -437,4 +436,4 @@ def before_after(
     weeks: int | None = None,
 ) -> pd.DataFrame:
     """The before/after table of a shipped item (module docstring)."""
-    return run_impact(con, ImpactQuery(config, item, as_of=as_of, weeks=weeks)).table
+    return run_impact(con, ImpactQuery(config=config, item=item, as_of=as_of, weeks=weeks)).table

@@ -77,7 +77,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -288,7 +288,7 @@ def run_window_funnel(
     """The funnel over ``steps`` for users entering in [lo, hi), observed at ``as_of``."""
     first = segment_step(steps[0], segment) if segment else steps[0]
     query = FunnelQuery(
-        [first, *steps[1:]],
+        steps=[first, *steps[1:]],
         window=funnel_window(config),
         date_from=lo,
         date_to=hi - US,
@@ -434,7 +434,7 @@ def _retention(
     lo, hi = retention_cohorts(as_of, week, config.planning.period_weeks, back)
     event = segment_step(start, obj.segment) if obj.segment else start
     query = RetentionQuery(
-        event,
+        start_event=event,
         period="week",
         intervals=week,
         cohort="first_time",
@@ -683,12 +683,11 @@ def _failed(exc: PoaError) -> Measure:
     return m
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ObjectivesQuery:
     """What ``wb.objectives()`` measures: the product file's objectives at ``as_of``."""
 
     config: ProductConfig
-    _: KW_ONLY
     as_of: Any = None
 
     def __post_init__(self) -> None:
@@ -825,4 +824,4 @@ def _guarded(fn: Callable[[], Measure]) -> Measure:
 
 def measure(con: duckdb.DuckDBPyConnection, config: ProductConfig, *, as_of: Any) -> pd.DataFrame:
     """The objectives table (module docstring); ``as_of`` None: the newest event's time."""
-    return run_objectives(con, ObjectivesQuery(config, as_of=as_of)).table
+    return run_objectives(con, ObjectivesQuery(config=config, as_of=as_of)).table

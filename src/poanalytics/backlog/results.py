@@ -10,7 +10,7 @@ parameters. Tables computed from the ledger (scores, order) carry the ledger's q
 from __future__ import annotations
 
 import importlib
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -34,12 +34,11 @@ def check_item_id(item_id: Any, known: list[str]) -> str:
     return item_id
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class OrderQuery:
     """``b.order(framework, capacity)`` and ``b.scores(capacity)`` (framework unused there)."""
 
     framework: str = "rice"
-    _: KW_ONLY
     capacity: float | None = None
     as_of: pd.Timestamp | None = None
 
@@ -48,13 +47,12 @@ class OrderQuery:
         object.__setattr__(self, "capacity", check_capacity(self.capacity))
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class TradeoffQuery:
     """``b.tradeoff(item_id, rank)``: move the item to ``rank``; what slips, which objective loses."""
 
     item_id: str
     rank: int
-    _: KW_ONLY
     framework: str = "rice"
     capacity: float | None = None
     as_of: pd.Timestamp | None = None
@@ -64,7 +62,7 @@ class TradeoffQuery:
         object.__setattr__(self, "capacity", check_capacity(self.capacity))
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class LogQuery:
     """``wb.decision_log(item_id=None)``."""
 
@@ -79,11 +77,10 @@ class LogQuery:
             )
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class AsOfQuery:
     """A call that only needs the data's date: ``wb.objectives()``, ``b.checks()``, ``b.publish()``."""
 
-    _: KW_ONLY
     as_of: pd.Timestamp | None = None
     note: str | None = None
     framework: str = "rice"
@@ -119,11 +116,10 @@ def _chart(name: str) -> Any:
     return getattr(module, name)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class ScoresQuery:
     """``b.scores(capacity)``: the capacity (person-weeks; None: [planning] capacity)."""
 
-    _: KW_ONLY
     capacity: float | None = None
     as_of: pd.Timestamp | None = None
 

@@ -88,7 +88,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, asdict, dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -164,11 +164,10 @@ COLUMNS = [
 LEDGER_COLUMNS = ["item_id", "kind", "link", "value", "low", "high", "unit", "n", "source"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ScoresQuery:
     """Scoring settings of a call: the capacity (person-weeks; None: [planning] capacity)."""
 
-    _: KW_ONLY
     capacity: float | None = None
 
 

@@ -131,7 +131,7 @@ def measure_objectives(
     theme objectives read the voice tables, refreshed first when stale."""
     from .objectives import ObjectivesQuery, run_objectives
 
-    query = ObjectivesQuery(config, as_of=as_of)
+    query = ObjectivesQuery(config=config, as_of=as_of)
     if voice_ready is not None and any(o.metric == "theme_volume" for o in config.objectives):
         voice_ready()
     with connection() as con:
@@ -140,7 +140,7 @@ def measure_objectives(
 
 def decision_log(connection: Connection, item_id: str | None = None) -> DecisionLogResult:
     """The decision log of the warehouse (``backlog.log``)."""
-    query = LogQuery(item_id)
+    query = LogQuery(item_id=item_id)
     with connection() as con:
         table, sql, params = log.decision_log(con, item_id=query.item_id)
         overrides = log.overrides(con, active_only=False)
@@ -274,7 +274,7 @@ class Backlog:
         table = ledger[ledger.item_id == item_id].reset_index(drop=True)
         sql, params = queries_of(table, LEDGER_LABEL)
         when = self.as_of
-        query = EvidenceQuery((item,), config=self.config, as_of=when)
+        query = EvidenceQuery(items=(item,), config=self.config, as_of=when)
         windows = Windows.of(when, self.config.planning.period_weeks)
         return EvidenceResult(query, table, sql, params, as_of=when, windows=windows)
 
@@ -318,7 +318,7 @@ class Backlog:
     def order(self, framework: str = "rice", capacity: float | None = None) -> OrderResult:
         """The ordered list (rank, item_id, title, score, reason, fits, ...); active overrides are
         applied visibly: ``override_rank`` and ``override_reason`` beside ``evidence_rank``."""
-        query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
+        query = OrderQuery(framework=framework, capacity=self._capacity(capacity), as_of=self.as_of)
         table = self._order_table(query, self._overrides())
         sql, params = queries_of(self.ledger(), LEDGER_LABEL)
         return OrderResult(query, table, sql, params, scores=self._score_table(query.capacity))
@@ -334,14 +334,14 @@ class Backlog:
         """Move ``item_id`` to ``rank``: what slips out of capacity and which objectives lose."""
         self.item(item_id)
         query = TradeoffQuery(
-            item_id,
-            rank,
+            item_id=item_id,
+            rank=rank,
             framework=framework,
             capacity=self._capacity(capacity),
             as_of=self.as_of,
         )
         ordered = self._order_table(
-            OrderQuery(framework, capacity=query.capacity), self._overrides()
+            OrderQuery(framework=framework, capacity=query.capacity), self._overrides()
         )
         rank = self._check_rank(item_id, rank, ordered)
         table = tradeoff(ordered, item_id, rank, query.capacity, self.config)
@@ -417,7 +417,7 @@ class Backlog:
     ) -> PublishResult:
         """Snapshot the ordering (overrides applied visibly), its scores and evidence into the
         decision log, in one transaction. Needs a writable warehouse (``backlog.read_only``)."""
-        query = OrderQuery(framework, capacity=self._capacity(capacity), as_of=self.as_of)
+        query = OrderQuery(framework=framework, capacity=self._capacity(capacity), as_of=self.as_of)
         self._writable("publish")
         scores, ledger_table = self._score_table(query.capacity), self.ledger()  # reads: before
         items = self.items[["item_id", "title", "status"]]
@@ -469,7 +469,7 @@ class Backlog:
         its themes, conversion at its step), with intervals (``backlog.impact``); an item that is
         not shipped is ``backlog.not_shipped``."""
         item = self.item(item_id)
-        query = ImpactQuery(self.config, item, as_of=self.as_of, weeks=weeks)
+        query = ImpactQuery(config=self.config, item=item, as_of=self.as_of, weeks=weeks)
         if self._voice_ready is not None and item.themes:
             self._voice_ready()
         with self._connection() as con:

@@ -129,7 +129,7 @@ def _bar(
     )
 
 
-def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure:
+def trend_figure(frame: pd.DataFrame, title: str = "Conversion by week of entry") -> go.Figure:
     """The rate per period over users whose window has closed, with 95% Wilson intervals (F15).
 
     Incomplete periods (over 10% of their entrants still in their window) are a separate trace of
@@ -202,7 +202,7 @@ def trend_figure(frame, title: str = "Conversion by week of entry") -> go.Figure
     )
 
 
-def times_figure(frame, title: str = "Time to convert") -> go.Figure:
+def times_figure(frame: pd.DataFrame, title: str = "Time to convert") -> go.Figure:
     """Histogram in hours; the median in words above it ("median 3 h 12 min")."""
     seconds = frame["seconds"]
     fig = go.Figure(

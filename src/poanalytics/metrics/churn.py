@@ -20,7 +20,7 @@ on past its end, to the data's end.
 from __future__ import annotations
 
 import math
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -46,10 +46,9 @@ from .validate import (
 Z95 = 1.959963984540054
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ChurnQuery:
     inactive_days: int = 28
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     event: str | Step | None = None
     period: str = "week"
     segment: str | None = None
@@ -60,10 +59,9 @@ class ChurnQuery:
     strict: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SurvivalQuery:
     signup_event: str | Step | None = "signed_up"
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     inactive_days: int = 28
     event: str | Step | None = None
     by: str | None = None  # a property of the signup event, or "cohort" (signup week)

@@ -54,7 +54,7 @@ COLUMNS = [
 ]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ComparisonQuery:
     """What was compared: the metric's query, and the current and other ranges (UTC instants)."""
 

@@ -6,7 +6,7 @@ import math
 import uuid
 import weakref
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -63,10 +63,9 @@ def clip_unit(x: float) -> float:
     return min(1.0, max(0.0, round(x, 12)))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FunnelQuery:
     steps: Sequence[str | Step | None]
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     window: Any = "14d"
     order: str = "ordered"
     exclusions: Sequence[Exclusion] = ()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -105,10 +105,9 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     return min(1.0, tail(a, -outward) + far_tail)
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class CorrelationQuery:
     step: int | None = None  # the conversion target, 2..N (default: the last step)
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     kind: str = "events"  # "events" or "properties" (of the step-1 event)
     properties: Sequence[str] | str | None = None  # kind="properties": None = every key found
     exclude_events: Sequence[str] | str = ()

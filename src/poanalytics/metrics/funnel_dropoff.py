@@ -9,7 +9,7 @@ window), or for ``horizon`` after the step event. The path itself is the one def
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -30,10 +30,9 @@ NO_FURTHER = "(no further events)"
 OTHER = "(other events)"
 
 
-@dataclass(frozen=True)
+@dataclass(kw_only=True, frozen=True)
 class DropoffQuery:
     step: int
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     steps: int = 4
     horizon: Any = None
     breakdown_value: str | None = None

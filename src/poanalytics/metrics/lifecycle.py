@@ -7,7 +7,7 @@ period and not in this one, reported as a negative count.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -28,10 +28,9 @@ from .validate import check_event, check_flag, check_name, metric_boundary, pars
 LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dormant"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LifecycleQuery:
     event: str | Step | None = None
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     period: str = "week"
     segment: str | None = None  # lifecycle only: a property, as churn's segment (L2)
     date_from: Any = None

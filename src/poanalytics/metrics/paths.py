@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -49,10 +49,9 @@ EDGE_COLUMNS = ["step", "source", "target", "users", "paths"]
 SEQUENCE_COLUMNS = ["path", "events", "users", "paths", "share"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PathsQuery:
     start_event: str | Step | None = None
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     end_event: str | Step | None = None
     steps: int = 5
     window: Any = None

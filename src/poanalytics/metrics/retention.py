@@ -6,7 +6,7 @@ tell which cells cannot be observed yet (NULL, not 0) and which are not over yet
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -35,10 +35,9 @@ from .validate import (
 COHORTS = ("recurring", "first_time")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RetentionQuery:
     start_event: str | Step | None = None
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     return_event: str | Step | None = None
     period: str = "week"
     intervals: int = 8

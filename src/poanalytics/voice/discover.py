@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -556,13 +556,12 @@ def _short(text: str) -> str:
 # -- on the warehouse: wb.discover_themes ------------------------------------------------------
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DiscoverQuery:
     """What ``wb.discover_themes`` reads: the stored items of ``source`` (and date range) of the
     current voice refresh; with ``uncovered`` only those no taxonomy theme took."""
 
     source: str = "all"
-    _: KW_ONLY
     n_themes: int | None = None
     seed: int = 0
     uncovered: bool = True

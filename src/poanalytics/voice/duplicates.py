@@ -389,7 +389,7 @@ def _check(items: pd.DataFrame, threshold: float) -> None:
 PREVIEW_CHARS = 120
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DuplicatesQuery:
     source: str = "tickets"
 

@@ -44,7 +44,7 @@ events, "no <property>" when none has one. Rows are ordered by lift, strongest f
 from __future__ import annotations
 
 import math
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -102,12 +102,11 @@ def _funnel_type() -> type:
     return FunnelResult
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LiftQuery:
     """``outcome``: "churn", or ``(funnel_result, step)``: drop-off at that step of the funnel."""
 
     outcome: Any = "churn"
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     inactive_days: int = 28
     segment: str | None = None
     source: str = "all"

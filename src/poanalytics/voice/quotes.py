@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -54,10 +54,9 @@ SENTENCE = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
 WORD = re.compile(r"\w+")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class QuotesQuery:
     theme: str
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     n: int = 5
     source: str = "all"
     max_chars: int = 200

@@ -25,7 +25,7 @@ With a date range, items with no date (a note without one) are left out.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -51,10 +51,9 @@ TABLE_COLUMNS = [
 ]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ThemesQuery:
     source: str = "all"
-    _: KW_ONLY  # every field after the first by keyword
     date_from: Any = None
     date_to: Any = None
     lo: pd.Timestamp | None = field(default=None, init=False, repr=False)

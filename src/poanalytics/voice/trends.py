@@ -29,7 +29,7 @@ few people is one conversation, not a trend),
 from __future__ import annotations
 
 import math
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -61,10 +61,9 @@ COLUMNS = [
 ]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrendsQuery:
     period: str = "week"
-    _: KW_ONLY  # every field after the first by keyword: a reordered field cannot swap two
     source: str = "all"
     date_from: Any = None
     date_to: Any = None
