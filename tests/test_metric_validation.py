@@ -495,8 +495,12 @@ def test_a_metric_out_of_memory_names_the_setting_and_leaves_no_temp_table(wb):
         poa.metrics.CorrelationQuery,
     ],
 )
-def test_query_objects_take_every_parameter_after_the_first_by_keyword(query):
-    # two parameters given by position would be swapped silently by a reordered field
+def test_query_objects_take_every_parameter_by_keyword(query):
+    # a parameter given by position would be swapped silently by a reordered field (issue 12:
+    # even the first is named now; tests/test_query_keywords.py checks every query class)
     with pytest.raises(TypeError):
         query("a", "b")
-    assert query("a") is not None
+    with pytest.raises(TypeError, match="positional"):
+        query("a")
+    first = next(iter(inspect.signature(query).parameters))
+    assert query(**{first: "a"}) is not None
