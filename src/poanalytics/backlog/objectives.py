@@ -85,7 +85,7 @@ import pandas as pd
 
 from ..db import fetch_df, fetch_one
 from ..errors import PoaError, PoaWarning, warn
-from ..metrics.churn import _churns
+from ..metrics.churn import churns_sql
 from ..metrics.funnel import FunnelQuery, FunnelResult, run_funnel, wilson
 from ..metrics.funnel_analysis import INCOMPLETE_SHARE, SMALL_SAMPLE, closed_counts_sql
 from ..metrics.predicates import prop_expr
@@ -484,7 +484,7 @@ def churn_rate(
     n_us = p.add(inactive_days * 86_400_000_000)
     members = f"AND user_id IN ({segment_users_sql(segment, p, until)})" if segment else ""
     sql = f"""
-WITH churns AS ({_churns(f"ts <= {until}", n_us)}),
+WITH churns AS ({churns_sql(f"ts <= {until}", n_us, table="events")}),
 active AS (SELECT DISTINCT user_id FROM events
            WHERE ts <= {plo} AND epoch_us(ts) > epoch_us({plo}) - {n_us} {members}),
 gone AS (SELECT DISTINCT user_id FROM churns

@@ -26,9 +26,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_df
+from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
+from .engine import DUCKDB, EVENTS, Dialect, runner_for
 from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
@@ -100,20 +101,29 @@ def _check_days(days: int, code: str) -> int:
     return int(check_int(days, "inactive_days", f"{code}.inactive_days", 1, MAX_INACTIVE_DAYS))
 
 
-def _churns(pred: str, n_us: str) -> str:
-    """CTE body: one row per churn moment (user_id, churned_at)."""
+def churns_sql(pred: str, n_us: str, *, table: str, dialect: Dialect = DUCKDB) -> str:
+    """CTE body: one row per churn moment (user_id, churned_at) over the events ``table``."""
+    events, ep = dialect.table(table), dialect.epoch_us
     return f"""SELECT user_id, ts + to_microseconds({n_us}) AS churned_at FROM (
-            SELECT user_id, ts, lead(ts) OVER (PARTITION BY user_id ORDER BY ts) AS nxt FROM events WHERE {pred})
-        WHERE (nxt IS NULL OR epoch_us(nxt) - epoch_us(ts) > {n_us})
-          AND epoch_us(ts) + {n_us} <= (SELECT epoch_us(max(ts)) FROM events)"""
+            SELECT user_id, ts, lead(ts) OVER (PARTITION BY user_id ORDER BY ts) AS nxt FROM {events} WHERE {pred})
+        WHERE (nxt IS NULL OR {ep("nxt")} - {ep("ts")} > {n_us})
+          AND {ep("ts")} + {n_us} <= (SELECT {ep("max(ts)")} FROM {events})"""
 
 
-@metric_boundary("churn")
-def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
-    """Per period (and segment): active_at_start, churned, churn_rate, inactive_days, observable
-    (false: too early for churn to show, churned and churn_rate NULL), incomplete (the data ends
-    inside or before the period)."""
-    drop_released(con)
+@dataclass(frozen=True)
+class ChurnPlan:
+    """A validated churn query: plain values a builder reads, no connection."""
+
+    tz: str
+    days: int
+    step: Step
+    segment: str | None
+    date_from: pd.Timestamp | None
+    date_to: pd.Timestamp | None
+    warnings: tuple[PoaWarning, ...] = ()
+
+
+def _validate_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnPlan:
     tz = check(q.period, q.week_start, q.timezone, "churn")
     days = _check_days(q.inactive_days, "churn")
     check_flag(q.strict, "strict", code="churn.strict")
@@ -123,64 +133,94 @@ def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnResult:
     found = check_events(con, [step.event], "churn", q.strict)
     check_filters(con, [step], "churn")
     check_properties(con, [segment] if segment else [], "churn")
-    p = Params()
-    cal = Calendar(q.period, q.week_start, tz, p)
-    pred = step_predicate(step, p)
-    n_us = p.add(days * 86_400_000_000)
+    return ChurnPlan(tz, days, step, segment, date_from, date_to, tuple(found))
+
+
+def churn_sql(
+    q: ChurnQuery, plan: ChurnPlan, p: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
+    """The churn table's SQL over the events ``table``, from a validated plan (no connection)."""
+    events, ep = dialect.table(table), dialect.epoch_us
+    cal = Calendar(q.period, q.week_start, plan.tz, p, dialect)
+    pred = step_predicate(plan.step, p, dialect)
+    n_us = p.add(plan.days * 86_400_000_000)
     # the value on the user's first qualifying event that has one (arg_min skips NULLs)
-    seg = (
-        f"coalesce(arg_min(nullif({prop_expr(q.segment, p)}, ''), ts), {p.add(no_value(q.segment))})"
-        if q.segment
-        else "''"
-    )
+    seg = "''"
+    if plan.segment:
+        first = dialect.arg_min(f"nullif({prop_expr(plan.segment, p, dialect)}, '')", "ts")
+        seg = f"coalesce({first}, {p.add(no_value(plan.segment))})"
     lo = (
-        cal.start(p.add(date_from) + "::TIMESTAMPTZ")
-        if date_from is not None
-        else cal.start("(SELECT min(ts) FROM events)")
+        cal.start(p.add(plan.date_from) + "::TIMESTAMPTZ")
+        if plan.date_from is not None
+        else cal.start(f"(SELECT min(ts) FROM {events})")
     )
     hi = (
-        cal.start(p.add(date_to) + "::TIMESTAMPTZ")
-        if date_to is not None
-        else cal.start("(SELECT max(ts) FROM events)")
+        cal.start(p.add(plan.date_to) + "::TIMESTAMPTZ")
+        if plan.date_to is not None
+        else cal.start(f"(SELECT max(ts) FROM {events})")
     )
-    sql = f"""
-WITH segs AS (SELECT user_id, {seg} AS segment FROM events WHERE {pred} GROUP BY user_id),
-churns AS ({_churns(pred, n_us)}),
-bounds AS (SELECT {lo} AS lo, {hi} AS hi, (SELECT min(ts) FROM events) AS first_ts,
-                  (SELECT max(ts) FROM events) AS last_ts),
+    periods = dialect.series("0", f"{cal.index('lo', 'hi')} + 1")
+    return f"""
+WITH segs AS (SELECT user_id, {seg} AS segment FROM {events} WHERE {pred} GROUP BY user_id),
+churns AS ({churns_sql(pred, n_us, table=table, dialect=dialect)}),
+bounds AS (SELECT {lo} AS lo, {hi} AS hi, (SELECT min(ts) FROM {events}) AS first_ts,
+                  (SELECT max(ts) FROM {events}) AS last_ts),
 periods AS (SELECT {cal.add("lo", "k")} AS period_start, timezone({cal.tz}, {cal.add("lo", "k")}) AS t0,
                    timezone({cal.tz}, {cal.add("lo", "k + 1")}) AS t1, first_ts, last_ts
-            FROM bounds, range(0, {cal.index("lo", "hi")} + 1) AS t(k)),
+            FROM bounds, {periods}),
 active AS (SELECT x.period_start, s.segment, count(DISTINCT e.user_id) AS active_at_start
-           FROM periods x JOIN events e ON e.ts <= x.t0 AND epoch_us(e.ts) > epoch_us(x.t0) - {n_us}
+           FROM periods x JOIN {events} e ON e.ts <= x.t0 AND {ep("e.ts")} > {ep("x.t0")} - {n_us}
            JOIN segs s USING (user_id) WHERE {pred} GROUP BY ALL),
 gone AS (SELECT x.period_start, s.segment, count(DISTINCT c.user_id) AS churned
          FROM periods x JOIN churns c ON c.churned_at >= x.t0 AND c.churned_at < x.t1
          JOIN segs s USING (user_id) GROUP BY ALL),
 keys AS (SELECT period_start, segment,
-                epoch_us(t0) - epoch_us(first_ts) >= {n_us} AND t0 <= last_ts AS observable,
+                {ep("t0")} - {ep("first_ts")} >= {n_us} AND t0 <= last_ts AS observable,
                 t1 > last_ts AS incomplete
          FROM periods, (SELECT DISTINCT segment FROM segs))
 SELECT k.period_start, k.segment, coalesce(a.active_at_start, 0) AS active_at_start,
        CASE WHEN k.observable THEN coalesce(g.churned, 0) END AS churned,
        CASE WHEN k.observable THEN coalesce(g.churned, 0) / nullif(coalesce(a.active_at_start, 0), 0)
        END AS churn_rate,
-       {days} AS inactive_days, k.observable, k.incomplete
+       {plan.days} AS inactive_days, k.observable, k.incomplete
 FROM keys k LEFT JOIN active a USING (period_start, segment) LEFT JOIN gone g USING (period_start, segment)
 ORDER BY k.segment, k.period_start"""
+
+
+@metric_boundary("churn")
+def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery, *, table: str = EVENTS) -> ChurnResult:
+    """Per period (and segment): active_at_start, churned, churn_rate, inactive_days, observable
+    (false: too early for churn to show, churned and churn_rate NULL), incomplete (the data ends
+    inside or before the period)."""
+    drop_released(con)
+    plan = _validate_churn(con, q)
+    run = runner_for(con, table)
+    p = Params()
+    sql = churn_sql(q, plan, p, table=run.table_name, dialect=run.dialect)
     used = p.used_in(sql)
-    table = fetch_df(con, sql, used)
+    frame = run.table(sql, used)
     if not q.segment:
-        table = table.drop(columns=["segment"])
-    result = ChurnResult(q, table, sql, used)
-    result.warnings.extend(found)
+        frame = frame.drop(columns=["segment"])
+    result = ChurnResult(q, frame, sql, used)
+    result.warnings.extend(plan.warnings)
     return result
 
 
-@metric_boundary("survival")
-def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalResult:
-    """Kaplan-Meier: group, day, at_risk, events, censored, survival, ci_low, ci_high, inactive_days."""
-    drop_released(con)
+@dataclass(frozen=True)
+class SurvivalPlan:
+    """A validated survival query: plain values a builder reads, no connection."""
+
+    days: int
+    max_days: int | None
+    signup: Step
+    activity: Step
+    by: str | None
+    date_from: pd.Timestamp | None
+    date_to: pd.Timestamp | None
+    warnings: tuple[PoaWarning, ...] = ()
+
+
+def _validate_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalPlan:
     days = _check_days(q.inactive_days, "survival")
     check_flag(q.strict, "strict", code="survival.strict")
     max_days = check_int(
@@ -193,33 +233,53 @@ def run_survival(con: duckdb.DuckDBPyConnection, q: SurvivalQuery) -> SurvivalRe
     found = check_events(con, [signup.event, activity.event], "survival", q.strict)
     check_filters(con, [signup, activity], "survival")
     check_properties(con, [by] if by and by != "cohort" else [], "survival")
-    p = Params()
-    n_us = p.add(days * 86_400_000_000)
-    sp, ap = step_predicate(signup, p), step_predicate(activity, p)
-    cohort = [f"min(ts) >= {p.add(lo)}::TIMESTAMPTZ"] if lo is not None else []
-    cohort += [f"min(ts) <= {p.add(hi)}::TIMESTAMPTZ"] if hi is not None else []
+    return SurvivalPlan(days, max_days, signup, activity, by, lo, hi, tuple(found))
+
+
+def survival_sql(plan: SurvivalPlan, p: Params, *, table: str, dialect: Dialect = DUCKDB) -> str:
+    """Churn and censoring counts per group and day over the events ``table`` (no connection)."""
+    events, ep = dialect.table(table), dialect.epoch_us
+    n_us = p.add(plan.days * 86_400_000_000)
+    sp, ap = step_predicate(plan.signup, p, dialect), step_predicate(plan.activity, p, dialect)
+    cohort = (
+        [f"min(ts) >= {p.add(plan.date_from)}::TIMESTAMPTZ"] if plan.date_from is not None else []
+    )
+    cohort += [f"min(ts) <= {p.add(plan.date_to)}::TIMESTAMPTZ"] if plan.date_to is not None else []
     having = f" HAVING {' AND '.join(cohort)}" if cohort else ""
-    if q.by == "cohort":
+    if plan.by == "cohort":
         group = "strftime(date_trunc('week', min(ts)), '%Y-%m-%d')"
-    elif q.by:
-        group = f"coalesce(arg_min({prop_expr(q.by, p)}, ts), '')"
+    elif plan.by:
+        group = f"coalesce({dialect.arg_min(prop_expr(plan.by, p, dialect), 'ts')}, '')"
     else:
         group = "'all'"
-    sql = f"""
-WITH signups AS (SELECT user_id, min(ts) AS t0, {group} AS grp FROM events WHERE {sp} GROUP BY user_id{having}),
-churns AS ({_churns(f"({ap} OR {sp})", n_us)}),
+    end = f"coalesce(churned_at, (SELECT max(ts) FROM {events}))"
+    return f"""
+WITH signups AS (SELECT user_id, min(ts) AS t0, {group} AS grp FROM {events} WHERE {sp} GROUP BY user_id{having}),
+churns AS ({churns_sql(f"({ap} OR {sp})", n_us, table=table, dialect=dialect)}),
 firsts AS (SELECT s.user_id, s.grp, s.t0, min(c.churned_at) AS churned_at
            FROM signups s LEFT JOIN churns c ON c.user_id = s.user_id AND c.churned_at > s.t0 GROUP BY ALL),
-durations AS (SELECT grp, CAST(floor((epoch_us(coalesce(churned_at, (SELECT max(ts) FROM events))) - epoch_us(t0))
+durations AS (SELECT grp, CAST(floor(({ep(end)} - {ep("t0")})
                                     / 86400e6) AS INTEGER) AS day, churned_at IS NOT NULL AS churned FROM firsts)
 SELECT grp AS "group", day, count(*) FILTER (WHERE churned) AS events, count(*) FILTER (WHERE NOT churned) AS censored
 FROM durations GROUP BY ALL ORDER BY 1, 2"""
+
+
+@metric_boundary("survival")
+def run_survival(
+    con: duckdb.DuckDBPyConnection, q: SurvivalQuery, *, table: str = EVENTS
+) -> SurvivalResult:
+    """Kaplan-Meier: group, day, at_risk, events, censored, survival, ci_low, ci_high, inactive_days."""
+    drop_released(con)
+    plan = _validate_survival(con, q)
+    run = runner_for(con, table)
+    p = Params()
+    sql = survival_sql(plan, p, table=run.table_name, dialect=run.dialect)
     used = p.used_in(sql)
-    counts = fetch_df(con, sql, used)
-    table = kaplan_meier(counts, max_days)
-    table["inactive_days"] = days
-    result = SurvivalResult(q, table, sql, used)
-    result.warnings.extend(found)
+    counts = run.table(sql, used)
+    frame = kaplan_meier(counts, plan.max_days)
+    frame["inactive_days"] = plan.days
+    result = SurvivalResult(q, frame, sql, used)
+    result.warnings.extend(plan.warnings)
     return result
 
 

@@ -16,6 +16,7 @@ from ..db import execute, fetch_all, fetch_df, quote_ident
 from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
+from .engine import EVENTS
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_lists import WORK_LIMIT, lists_sql
@@ -530,7 +531,7 @@ def _close_journeys(plan: FunnelPlan, params: Params, per_user: str) -> str:
     """F18: a unit whose last event (up to as_of) is terminal has ended: not in progress."""
     if not plan.terminal:
         return per_user
-    src = unit_source(plan.unit, params)
+    src = unit_source(plan.unit, params, table=EVENTS)
     term = " OR ".join(step_predicate(t, params) for t in plan.terminal)
     until = f"WHERE ts <= {params.add(plan.as_of)}" if plan.as_of is not None else ""
     ended = f"""SELECT user_id FROM {src} {until} GROUP BY user_id
@@ -544,7 +545,7 @@ def _left_out(con: duckdb.DuckDBPyConnection, plan: FunnelPlan) -> list[PoaWarni
     params = Params()
     c = bind(plan, params)
     events = " OR ".join([*c.preds, *c.xpreds])
-    sql = left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}")
+    sql = left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}", table=EVENTS)
     if sql is None:
         return []
     rows = fetch_df(con, sql, params.used_in(sql))

@@ -117,7 +117,7 @@ def bind(plan: FunnelPlan, params: Params, table: str = "events") -> Bound:
         w_us=w_us,
         preds=[step_predicate(s, params) for s in plan.steps],
         xpreds=[step_predicate(x.as_step(), params) for x in plan.exclusions],
-        src=unit_source(plan.unit, params, table),
+        src=unit_source(plan.unit, params, table=table),
         dfrom=dfrom,
         dto=dto,
         in_range=in_range or "true",

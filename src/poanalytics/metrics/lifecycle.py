@@ -13,11 +13,11 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_df
 from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .churn import no_value
+from .engine import DUCKDB, EVENTS, Dialect, runner_for
 from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
@@ -55,16 +55,26 @@ class StickinessResult(MetricResult):
         return stickiness_figure(self.table, self.query.period)
 
 
-def _prepare(
-    con: duckdb.DuckDBPyConnection, q: LifecycleQuery, code: str
-) -> tuple[Calendar, str, Params, str, str, list[PoaWarning]]:
-    drop_released(con)
+@dataclass(frozen=True)
+class LifecyclePlan:
+    """A validated lifecycle or stickiness query: plain values a builder reads, no connection."""
+
+    tz: str
+    step: Step
+    date_from: pd.Timestamp | None
+    date_to: pd.Timestamp | None
+    segment: str | None
+    warnings: tuple[PoaWarning, ...] = ()
+
+
+def _validate(con: duckdb.DuckDBPyConnection, q: LifecycleQuery, code: str) -> LifecyclePlan:
     tz = check(q.period, q.week_start, q.timezone, code)
     check_flag(q.strict, "strict", f"{code}.strict")
     step = check_event(q.event, "event", code)
     date_from, date_to = parse_range(q.date_from, q.date_to, code, whole_day=False)
     found = check_events(con, [step.event], code, q.strict)
     check_filters(con, [step], code)
+    segment = None
     if code == "lifecycle":
         segment = check_name(q.segment, "segment", code="lifecycle.segment")
         check_properties(con, [segment] if segment else [], "lifecycle")
@@ -74,39 +84,50 @@ def _prepare(
             code="stickiness.segment",
             hint="leave segment=None for stickiness; wb.lifecycle(segment=...) splits by segment",
         )
-    params = Params()
-    cal = Calendar(q.period, q.week_start, tz, params)
+    return LifecyclePlan(tz, step, date_from, date_to, segment, tuple(found))
+
+
+def _bounds(
+    q: LifecycleQuery, plan: LifecyclePlan, cal: Calendar, params: Params, events: str
+) -> tuple[str, str]:
+    """The first and last period starts: the range asked for, else the data's."""
     lo = (
-        cal.start(params.add(date_from) + "::TIMESTAMPTZ")
-        if date_from is not None
-        else cal.start("(SELECT min(ts) FROM events)")
+        cal.start(params.add(plan.date_from) + "::TIMESTAMPTZ")
+        if plan.date_from is not None
+        else cal.start(f"(SELECT min(ts) FROM {events})")
     )
     hi = (
-        cal.start(params.add(date_to) + "::TIMESTAMPTZ")
-        if date_to is not None
-        else cal.start("(SELECT max(ts) FROM events)")
+        cal.start(params.add(plan.date_to) + "::TIMESTAMPTZ")
+        if plan.date_to is not None
+        else cal.start(f"(SELECT max(ts) FROM {events})")
     )
-    return cal, step_predicate(step, params), params, lo, hi, found
+    return lo, hi
 
 
-@metric_boundary("lifecycle")
-def run_lifecycle(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> LifecycleResult:
-    cal, pred, params, lo, hi, found = _prepare(con, q, "lifecycle")
+def lifecycle_sql(
+    q: LifecycleQuery, plan: LifecyclePlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
+    """The lifecycle table's SQL over the events ``table``, from a validated plan (no connection)."""
+    events = dialect.table(table)
+    cal = Calendar(q.period, q.week_start, plan.tz, params, dialect)
+    lo, hi = _bounds(q, plan, cal, params, events)
+    pred = step_predicate(plan.step, params, dialect)
     nxt = cal.add("p", "1")
     # with a segment: each user's segment (churn's rule, L2) rides along every row, and every
     # period is listed for every segment; without one the query is the unsegmented one
     sc, segs, join, keys = "", "", "", ""
-    if q.segment:
+    if plan.segment:
         sc = ", segment"
-        value = f"arg_min(nullif({prop_expr(q.segment, params)}, ''), ts)"
+        value = dialect.arg_min(f"nullif({prop_expr(plan.segment, params, dialect)}, '')", "ts")
         segs = (
-            f"segs AS (SELECT user_id, coalesce({value}, {params.add(no_value(q.segment))}) "
-            f"AS segment FROM events WHERE {pred} GROUP BY user_id),\n"
+            f"segs AS (SELECT user_id, coalesce({value}, {params.add(no_value(plan.segment))}) "
+            f"AS segment FROM {events} WHERE {pred} GROUP BY user_id),\n"
         )
         join = " JOIN segs USING (user_id)"
         keys = ", (SELECT DISTINCT segment FROM segs)"
-    sql = f"""
-WITH {segs}act AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM events WHERE {pred}),
+    periods = dialect.series("0", f"{cal.index('lo', 'hi')} + 1")
+    return f"""
+WITH {segs}act AS (SELECT DISTINCT user_id, {cal.start("ts")} AS p FROM {events} WHERE {pred}),
 seq AS (SELECT user_id, p{sc}, min(p) OVER (PARTITION BY user_id) AS first_p,
                lag(p) OVER (PARTITION BY user_id ORDER BY p) AS prev_p,
                lead(p) OVER (PARTITION BY user_id ORDER BY p) AS next_p FROM act{join}),
@@ -118,7 +139,7 @@ states AS (
 ),
 bounds AS (SELECT {lo} AS lo, {hi} AS hi),
 periods AS (SELECT {cal.add("lo", "k")} AS period_start{sc} FROM bounds,
-            range(0, {cal.index("lo", "hi")} + 1) AS t(k){keys})
+            {periods}{keys})
 SELECT p.period_start{sc.replace(" ", " p.")},
        count(s.state) FILTER (WHERE s.state = 'new') AS new,
        count(s.state) FILTER (WHERE s.state = 'returning') AS returning,
@@ -126,29 +147,56 @@ SELECT p.period_start{sc.replace(" ", " p.")},
        -count(s.state) FILTER (WHERE s.state = 'dormant') AS dormant
 FROM periods p LEFT JOIN states s USING (period_start{sc})
 GROUP BY p.period_start{sc.replace(" ", " p.")} ORDER BY {"p.segment, " if sc else ""}p.period_start"""
+
+
+def stickiness_sql(
+    q: LifecycleQuery, plan: LifecyclePlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
+    """The stickiness table's SQL over the events ``table``, from a validated plan (no connection)."""
+    events = dialect.table(table)
+    cal = Calendar(q.period, q.week_start, plan.tz, params, dialect)
+    lo, hi = _bounds(q, plan, cal, params, events)
+    pred = step_predicate(plan.step, params, dialect)
+    return f"""
+WITH days AS (SELECT user_id, {cal.start("ts")} AS period_start, count(DISTINCT CAST({cal.local("ts")} AS DATE)) AS active_days
+              FROM {events} WHERE {pred} GROUP BY ALL)
+SELECT period_start, active_days, count(*) AS users FROM days
+WHERE period_start BETWEEN {lo} AND {hi} GROUP BY ALL ORDER BY period_start, active_days"""
+
+
+@metric_boundary("lifecycle")
+def run_lifecycle(
+    con: duckdb.DuckDBPyConnection, q: LifecycleQuery, *, table: str = EVENTS
+) -> LifecycleResult:
+    drop_released(con)
+    plan = _validate(con, q, "lifecycle")
+    run = runner_for(con, table)
+    params = Params()
+    sql = lifecycle_sql(q, plan, params, table=run.table_name, dialect=run.dialect)
     used = params.used_in(sql)
-    table = fetch_df(con, sql, used)
-    if table.empty:
+    frame = run.table(sql, used)
+    if frame.empty:
         columns = LIFECYCLE_COLUMNS[:1] + ["segment"] * bool(q.segment) + LIFECYCLE_COLUMNS[1:]
-        table = pd.DataFrame(columns=columns)
-    result = LifecycleResult(q, table, sql, used)
-    result.warnings.extend(found)
+        frame = pd.DataFrame(columns=columns)
+    result = LifecycleResult(q, frame, sql, used)
+    result.warnings.extend(plan.warnings)
     return result
 
 
 @metric_boundary("stickiness")
-def run_stickiness(con: duckdb.DuckDBPyConnection, q: LifecycleQuery) -> StickinessResult:
+def run_stickiness(
+    con: duckdb.DuckDBPyConnection, q: LifecycleQuery, *, table: str = EVENTS
+) -> StickinessResult:
     """Users by the number of days (local calendar days) they were active in each period."""
-    cal, pred, params, lo, hi, found = _prepare(con, q, "stickiness")
-    sql = f"""
-WITH days AS (SELECT user_id, {cal.start("ts")} AS period_start, count(DISTINCT CAST({cal.local("ts")} AS DATE)) AS active_days
-              FROM events WHERE {pred} GROUP BY ALL)
-SELECT period_start, active_days, count(*) AS users FROM days
-WHERE period_start BETWEEN {lo} AND {hi} GROUP BY ALL ORDER BY period_start, active_days"""
+    drop_released(con)
+    plan = _validate(con, q, "stickiness")
+    run = runner_for(con, table)
+    params = Params()
+    sql = stickiness_sql(q, plan, params, table=run.table_name, dialect=run.dialect)
     used = params.used_in(sql)
-    table = fetch_df(con, sql, used)
-    if table.empty:
-        table = pd.DataFrame(columns=["period_start", "active_days", "users"])
-    result = StickinessResult(q, table, sql, used)
-    result.warnings.extend(found)
+    frame = run.table(sql, used)
+    if frame.empty:
+        frame = pd.DataFrame(columns=["period_start", "active_days", "users"])
+    result = StickinessResult(q, frame, sql, used)
+    result.warnings.extend(plan.warnings)
     return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..ingest.timestamps import check_timezone
 from ..sql import Params
+from .engine import DUCKDB, Dialect
 from .spec import MetricError
 from .validate import check_choice
 
@@ -43,8 +44,10 @@ def check(period: str, week_start: str, timezone: str, code: str) -> str:
 class Calendar:
     """SQL for a period's start, distance and arithmetic, bound to one zone and week start."""
 
-    def __init__(self, period: str, week_start: str, tz: str, params: Params) -> None:
-        self.period, self.week_start = period, week_start
+    def __init__(
+        self, period: str, week_start: str, tz: str, params: Params, dialect: Dialect = DUCKDB
+    ) -> None:
+        self.period, self.week_start, self.dialect = period, week_start, dialect
         self.utc = tz in UTC_ZONES
         # bound even for UTC: callers turn local period starts back into instants with it
         self.tz = params.add(tz)
@@ -52,7 +55,7 @@ class Calendar:
     def local(self, ts: str) -> str:
         """The local wall-clock TIMESTAMP of the instant ``ts``."""
         if self.utc:
-            return f"make_timestamp(epoch_us({ts}))"
+            return self.dialect.utc_wall(ts)
         return f"timezone({self.tz}, {ts})"
 
     def start(self, ts: str) -> str:

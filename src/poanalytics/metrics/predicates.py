@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from ..sql import Params
+from .engine import DUCKDB, Dialect
 from .spec import Filter, Step
 
 _NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains", "not_regex": "regex"}
@@ -17,46 +18,50 @@ _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _TEXT = {"contains": "contains", "starts_with": "starts_with", "ends_with": "suffix"}
 
 
-def prop_expr(name: str, params: Params) -> str:
+def prop_expr(name: str, params: Params, dialect: Dialect = DUCKDB) -> str:
     """A property's value as text (NULL when missing)."""
-    return f"json_extract_string(properties, {params.add('$.' + json.dumps(name))})"
+    return dialect.json_text("properties", params.add("$." + json.dumps(name)))
 
 
-def value_eq(name: str, value: Any, params: Params) -> str:
+def value_eq(name: str, value: Any, params: Params, dialect: Dialect = DUCKDB) -> str:
     if isinstance(value, bool):
-        return f"({prop_expr(name, params)} = {params.add('true' if value else 'false')})"
+        return f"({prop_expr(name, params, dialect)} = {params.add('true' if value else 'false')})"
     if isinstance(value, (int, float)):
-        return f"(TRY_CAST({prop_expr(name, params)} AS DOUBLE) = {params.add(float(value))})"
-    return f"({prop_expr(name, params)} = {params.add(str(value))})"
+        return (
+            f"(TRY_CAST({prop_expr(name, params, dialect)} AS DOUBLE) = {params.add(float(value))})"
+        )
+    return f"({prop_expr(name, params, dialect)} = {params.add(str(value))})"
 
 
-def filter_predicate(f: Filter, params: Params) -> str:
+def filter_predicate(f: Filter, params: Params, dialect: Dialect = DUCKDB) -> str:
     """SQL for one filter; NULL (missing property) counts as no match, except for negations."""
     if f.op in _NEGATIONS:
-        inner = filter_predicate(Filter(f.prop, _NEGATIONS[f.op], f.value), params)
+        inner = filter_predicate(Filter(f.prop, _NEGATIONS[f.op], f.value), params, dialect)
         return f"coalesce(NOT {inner}, true)"
     if f.op == "eq":
-        return value_eq(f.prop, f.value, params)
+        return value_eq(f.prop, f.value, params, dialect)
     if f.op == "in":
-        return "(" + " OR ".join(value_eq(f.prop, v, params) for v in f.value) + ")"
+        return "(" + " OR ".join(value_eq(f.prop, v, params, dialect) for v in f.value) + ")"
     if f.op in _TEXT:
-        return f"{_TEXT[f.op]}({prop_expr(f.prop, params)}, {params.add(f.value)})"
+        return f"{_TEXT[f.op]}({prop_expr(f.prop, params, dialect)}, {params.add(f.value)})"
     if f.op == "regex":
-        return f"regexp_matches({prop_expr(f.prop, params)}, {params.add(f.value)})"
+        return f"regexp_matches({prop_expr(f.prop, params, dialect)}, {params.add(f.value)})"
     if f.op in _COMPARE:
         value = params.add(float(f.value))
-        return f"(TRY_CAST({prop_expr(f.prop, params)} AS DOUBLE) {_COMPARE[f.op]} {value})"
+        return (
+            f"(TRY_CAST({prop_expr(f.prop, params, dialect)} AS DOUBLE) {_COMPARE[f.op]} {value})"
+        )
     if f.op == "is_set":
-        return f"({prop_expr(f.prop, params)} IS NOT NULL)"
+        return f"({prop_expr(f.prop, params, dialect)} IS NOT NULL)"
     if f.op == "is_not_set":
-        return f"({prop_expr(f.prop, params)} IS NULL)"
+        return f"({prop_expr(f.prop, params, dialect)} IS NULL)"
     raise AssertionError(f"unchecked operator {f.op!r}")  # make_filter refuses it first
 
 
-def step_predicate(step: Step, params: Params) -> str:
+def step_predicate(step: Step, params: Params, dialect: Dialect = DUCKDB) -> str:
     parts = []
     if step.event is not None:
         parts.append(f"event = {params.add(step.event)}")
     for f in step.filters:
-        parts.append(filter_predicate(f, params))
+        parts.append(filter_predicate(f, params, dialect))
     return "coalesce(" + " AND ".join(parts) + ", false)" if parts else "true"

@@ -12,10 +12,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_df
 from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
+from .engine import DUCKDB, EVENTS, Dialect, Runner, runner_for
 from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
@@ -119,11 +119,15 @@ def _validate(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionPla
     return RetentionPlan(tz, start, ret, lo, hi, tuple(found), unit, as_of)
 
 
-def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str:
+def retention_sql(
+    q: RetentionQuery, plan: RetentionPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
+    """The retention table's SQL over the events ``table``, from a validated plan (no connection)."""
     tz, start, ret = plan.tz, plan.start, plan.ret
-    cal = Calendar(q.period, q.week_start, tz, params)
-    sp, rp = step_predicate(start, params), step_predicate(ret, params)
-    data_end = "(SELECT max(ts) FROM events)"
+    events = dialect.table(table)
+    cal = Calendar(q.period, q.week_start, tz, params, dialect)
+    sp, rp = step_predicate(start, params, dialect), step_predicate(ret, params, dialect)
+    data_end = f"(SELECT max(ts) FROM {events})"
     until = ""
     if plan.as_of is not None:
         data_end = params.add(plan.as_of) + "::TIMESTAMPTZ"
@@ -131,7 +135,7 @@ def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str
     lo = (
         cal.start(params.add(plan.date_from) + "::TIMESTAMPTZ")
         if plan.date_from is not None
-        else cal.start("(SELECT min(ts) FROM events)")
+        else cal.start(f"(SELECT min(ts) FROM {events})")
     )
     hi = (
         cal.start(params.add(plan.date_to) + "::TIMESTAMPTZ")
@@ -142,7 +146,7 @@ def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str
     # One pass over the events: each user's active periods, flagged by start and return events.
     activity = (
         f"SELECT user_id, {cal.start('ts')} AS p, bool_or({sp}) AS s, bool_or({rp}) AS r "
-        f"FROM {unit_source(plan.unit, params)} WHERE (({sp}) OR ({rp})){until} GROUP BY ALL"
+        f"FROM {unit_source(plan.unit, params, table=table, dialect=dialect)} WHERE (({sp}) OR ({rp})){until} GROUP BY ALL"
     )
     in_range = "BETWEEN (SELECT lo FROM bounds) AND (SELECT hi FROM bounds)"
     if q.cohort == "first_time":  # the period of the first start event ever, then kept if in range
@@ -157,7 +161,7 @@ def retention_sql(q: RetentionQuery, plan: RetentionPlan, params: Params) -> str
     if q.cumulative:
         counted = f"""SELECT c, k, count(*) AS users FROM (
                 SELECT m.user_id, m.c, {reached} AS last_k FROM members m JOIN returns r USING (user_id)
-                WHERE r.p > m.c GROUP BY m.user_id, m.c) x, range(1, {n} + 1) AS t(k)
+                WHERE r.p > m.c GROUP BY m.user_id, m.c) x, {dialect.series("1", f"{n} + 1")}
             WHERE x.last_k >= k GROUP BY c, k"""
     else:
         counted = f"""SELECT m.c, {gap} AS k, count(DISTINCT m.user_id) AS users
@@ -170,7 +174,7 @@ members AS ({members}),
 returns AS (SELECT user_id, p FROM activity WHERE r),
 sizes AS (SELECT c, count(*) AS cohort_size FROM members GROUP BY c),
 counted AS ({counted}),
-grid AS (SELECT s.c, s.cohort_size, t.k, {cal.add("s.c", "t.k")} AS cell FROM sizes s, range(0, {n} + 1) AS t(k))
+grid AS (SELECT s.c, s.cohort_size, t.k, {cal.add("s.c", "t.k")} AS cell FROM sizes s, {dialect.series("0", f"{n} + 1")})
 SELECT g.c AS cohort_start, g.cohort_size, CAST(g.k AS INTEGER) AS interval,
        CASE WHEN g.cell > b.last_p THEN NULL WHEN g.k = 0 THEN g.cohort_size ELSE coalesce(x.users, 0) END AS users,
        CASE WHEN g.cell > b.last_p THEN NULL
@@ -181,30 +185,41 @@ ORDER BY cohort_start, interval"""
 
 
 @metric_boundary("retention")
-def run_retention(con: duckdb.DuckDBPyConnection, q: RetentionQuery) -> RetentionResult:
+def run_retention(
+    con: duckdb.DuckDBPyConnection, q: RetentionQuery, *, table: str = EVENTS
+) -> RetentionResult:
     """Retention table: cohort_start, cohort_size, interval, users, rate (NULL when unobservable), incomplete."""
     drop_released(con)
     plan = _validate(con, q)
+    run = runner_for(con, table)
     params = Params()
-    sql = retention_sql(q, plan, params)
+    sql = retention_sql(q, plan, params, table=run.table_name, dialect=run.dialect)
     used = params.used_in(sql)
-    table = fetch_df(con, sql, used)
-    if table.empty:
-        table = pd.DataFrame(
+    frame = run.table(sql, used)
+    if frame.empty:
+        frame = pd.DataFrame(
             columns=["cohort_start", "cohort_size", "interval", "users", "rate", "incomplete"]
         )
-    result = RetentionResult(q, table, sql, used, con)
+    result = RetentionResult(q, frame, sql, used, con)
     result.warnings.extend(plan.warnings)
-    result.warnings.extend(_left_out(con, plan))
+    result.warnings.extend(_left_out(run, plan))
     return result
 
 
-def _left_out(con: duckdb.DuckDBPyConnection, plan: RetentionPlan) -> list[PoaWarning]:
+def left_out_retention_sql(
+    plan: RetentionPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str | None:
+    """SQL counting the start and return events with no value for the unit (None for users)."""
+    sp = step_predicate(plan.start, params, dialect)
+    rp = step_predicate(plan.ret, params, dialect)
+    return left_out_sql(plan.unit, params, f"({sp}) OR ({rp})", table=table, dialect=dialect)
+
+
+def _left_out(run: Runner, plan: RetentionPlan) -> list[PoaWarning]:
     """F17: how many start and return events have no value for the unit, as a warning."""
     params = Params()
-    where = f"({step_predicate(plan.start, params)}) OR ({step_predicate(plan.ret, params)})"
-    sql = left_out_sql(plan.unit, params, where)
+    sql = left_out_retention_sql(plan, params, table=run.table_name, dialect=run.dialect)
     if sql is None:
         return []
-    rows = fetch_df(con, sql, params.used_in(sql))
-    return left_out_warning(plan.unit, int(rows.iloc[0, 0]), "events", "retention")
+    count = run.value(sql, params.used_in(sql))
+    return left_out_warning(plan.unit, int(count), "events", "retention")

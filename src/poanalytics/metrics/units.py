@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..db import quote_ident
 from ..errors import PoaWarning, did_you_mean, warn
 from ..sql import Params
+from .engine import DUCKDB, Dialect
 from .predicates import prop_expr
 from .spec import MetricError
 
@@ -35,14 +35,14 @@ class Unit:
         """How the unit is named in messages: "user", "session", "company_id"."""
         return self.prop if self.kind == "property" and self.prop else self.kind
 
-    def id_sql(self, params: Params) -> str | None:
+    def id_sql(self, params: Params, dialect: Dialect = DUCKDB) -> str | None:
         """The unit's id as SQL over the events table (NULL when an event has none); None for users."""
         if self.kind == "session":
             return (
                 "CASE WHEN nullif(session_id, '') IS NOT NULL THEN user_id || '/' || session_id END"
             )
         if self.kind == "property" and self.prop:
-            return f"nullif({prop_expr(self.prop, params)}, '')"
+            return f"nullif({prop_expr(self.prop, params, dialect)}, '')"
         return None
 
 
@@ -67,11 +67,11 @@ def parse_unit(value: Any, area: str) -> Unit:
     )
 
 
-def unit_source(unit: Unit, params: Params, table: str = "events") -> str:
+def unit_source(unit: Unit, params: Params, *, table: str, dialect: Dialect = DUCKDB) -> str:
     """The events as the metric reads them: the table itself, or a view whose ``user_id`` is the
     unit's id, without the events that have none (rowid kept for the funnel's tie order)."""
-    src = quote_ident(table)
-    expr = unit.id_sql(params)
+    src = dialect.table(table)
+    expr = unit.id_sql(params, dialect)
     if expr is None:
         return src
     return (
@@ -80,12 +80,14 @@ def unit_source(unit: Unit, params: Params, table: str = "events") -> str:
     )
 
 
-def left_out_sql(unit: Unit, params: Params, where: str, table: str = "events") -> str | None:
+def left_out_sql(
+    unit: Unit, params: Params, where: str, *, table: str, dialect: Dialect = DUCKDB
+) -> str | None:
     """SQL counting the events matching ``where`` that have no value for the unit (None for users)."""
-    expr = unit.id_sql(params)
+    expr = unit.id_sql(params, dialect)
     if expr is None:
         return None
-    return f"SELECT count(*) FROM {quote_ident(table)} WHERE ({expr}) IS NULL AND ({where})"
+    return f"SELECT count(*) FROM {dialect.table(table)} WHERE ({expr}) IS NULL AND ({where})"
 
 
 def left_out_warning(unit: Unit, count: int, what: str, area: str) -> list[PoaWarning]:

@@ -1,0 +1,119 @@
+"""The seam between building a metric's SQL and running it (issue 12).
+
+A metric is three steps: validate the query against the warehouse (names, catalog), build SQL text
+from the validated plan, run it. Building needs no connection: a builder takes the plan, a
+``Params`` to bind values into, the events ``table`` and a ``Dialect``, and returns text. Running is
+a ``Runner``'s job: it executes built SQL with its bound values and returns a table.
+
+``Dialect`` names the few pieces of SQL that are DuckDB's own spelling (epoch microseconds, JSON
+text extraction, a local wall-clock timestamp, a row generator, arg_min, ordered list aggregation,
+struct construction). A builder never writes those functions itself; it asks its dialect. Another
+engine (Spark, issue 13) adds a module with a ``Dialect`` subclass and a ``Runner`` that executes
+on it, and every metric builds for it unchanged.
+
+``DuckDBRunner`` runs on a DuckDB connection; the Workbench makes one per call, over the
+connection its ``db.Session`` holds for that call, with the events table it was opened with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import duckdb
+import pandas as pd
+
+from ..db import fetch_df, fetch_value
+from ..sql import quote_ident
+
+EVENTS = "events"  # the warehouse's events table: the default of runners, never of builders
+
+
+class Dialect:
+    """DuckDB's spelling of the engine-specific SQL pieces; another engine subclasses this."""
+
+    name = "duckdb"
+
+    def table(self, name: str) -> str:
+        """A table name as SQL (quoted identifier)."""
+        return quote_ident(name)
+
+    def epoch_us(self, ts: str) -> str:
+        """Microseconds since the epoch of the instant ``ts`` (an integer)."""
+        return f"epoch_us({ts})"
+
+    def utc_wall(self, ts: str) -> str:
+        """The instant ``ts`` as a zone-less TIMESTAMP of its UTC wall time."""
+        return f"make_timestamp(epoch_us({ts}))"
+
+    def json_text(self, column: str, path: str) -> str:
+        """The value at JSON ``path`` (a bound '$.name' parameter) of ``column`` as text, NULL when
+        missing."""
+        return f"json_extract_string({column}, {path})"
+
+    def json_keys(self, column: str) -> str:
+        """The top-level keys of the JSON ``column``, one row each (a set-returning expression)."""
+        return f"unnest(json_keys({column}))"
+
+    def series(self, start: str, stop: str, alias: str = "t", column: str = "k") -> str:
+        """A FROM item of the integers start .. stop - 1 as ``alias(column)``."""
+        return f"range({start}, {stop}) AS {alias}({column})"
+
+    def arg_min(self, value: str, key: str) -> str:
+        """``value`` on the row with the smallest ``key`` (NULL values skipped)."""
+        return f"arg_min({value}, {key})"
+
+    def list_agg(self, expr: str, order: str) -> str:
+        """The values of ``expr`` in a group as a list, ordered by ``order``."""
+        return f"list({expr} ORDER BY {order})"
+
+    def struct(self, **fields: str) -> str:
+        """A struct (named tuple) value of SQL expressions."""
+        return "struct_pack(" + ", ".join(f"{k} := {v}" for k, v in fields.items()) + ")"
+
+
+DUCKDB = Dialect()
+
+
+class Runner(Protocol):
+    """Executes built SQL with its bound values; the one place a metric touches a connection."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The SQL spelling the engine reads."""
+        ...
+
+    @property
+    def table_name(self) -> str:
+        """The events table builders read (the warehouse's ``events`` unless told otherwise)."""
+        ...
+
+    def table(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+        """The result of ``sql`` as a DataFrame."""
+        ...
+
+    def value(self, sql: str, params: dict[str, Any]) -> Any:
+        """The first column of the first row of ``sql``."""
+        ...
+
+
+@dataclass(frozen=True)
+class DuckDBRunner:
+    """Runs built SQL on a DuckDB connection (the Workbench's, during one call)."""
+
+    con: duckdb.DuckDBPyConnection
+    table_name: str = EVENTS
+    dialect: Dialect = DUCKDB
+
+    def table(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+        return fetch_df(self.con, sql, params)
+
+    def value(self, sql: str, params: dict[str, Any]) -> Any:
+        return fetch_value(self.con, sql, params)
+
+
+def runner_for(con: duckdb.DuckDBPyConnection | Runner, table: str = EVENTS) -> Runner:
+    """A runner over ``con`` (a DuckDB connection, or a runner passed through as it is)."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return DuckDBRunner(con, table)
+    return con
