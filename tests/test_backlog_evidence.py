@@ -560,11 +560,11 @@ def test_an_as_of_after_the_newest_event_is_measured_with_a_warning(small):
         small.connection() as con,
     ):
         result = ev.run_evidence(
-            con, ev.EvidenceQuery((item,), config=CONFIG, as_of=later, quotes=0)
+            con, ev.EvidenceQuery(items=(item,), config=CONFIG, as_of=later, quotes=0)
         )
     assert "backlog.as_of_after_data" in [w.code for w in result.warnings]
     with warnings.catch_warnings():
         warnings.simplefilter("error", poa.PoaWarning)
         with small.connection() as con:
-            at_data = ev.run_evidence(con, ev.EvidenceQuery((item,), config=CONFIG, quotes=0))
+            at_data = ev.run_evidence(con, ev.EvidenceQuery(items=(item,), config=CONFIG, quotes=0))
     assert "backlog.as_of_after_data" not in [w.code for w in at_data.warnings]
