@@ -25,6 +25,7 @@ import pandas as pd
 
 from .errors import PoaError
 from .metrics import Step
+from .metrics.catalog import event_names, property_keys
 
 NONE = ""  # the value of "(none)" in the drop-downs
 WINDOWS = ["1h", "1d", "3d", "7d", "14d", "30d", "90d"]
@@ -158,16 +159,14 @@ class FunnelExplorer:
 
     # -- what the warehouse holds ------------------------------------------------------------
     def _events(self) -> list[str]:
-        return [
-            str(e) for e in self.wb.sql("SELECT DISTINCT event FROM events ORDER BY event").event
-        ]
+        """The event names, from the warehouse's catalog (a few rows, however many events)."""
+        with self.wb.connection() as con:
+            return event_names(con)
 
     def _keys(self) -> list[str]:
-        frame = self.wb.sql(
-            "SELECT DISTINCT unnest(json_keys(properties)) AS k FROM events "
-            "WHERE properties IS NOT NULL ORDER BY k"
-        )
-        return [str(k) for k in frame.k]
+        """The property keys any event carries, from the catalog."""
+        with self.wb.connection() as con:
+            return property_keys(con)
 
     def _values(self, key: str, top: int = 50) -> list[tuple[str, str]]:
         """The ``top`` most common values of property ``key`` (for the segment)."""

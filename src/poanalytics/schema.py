@@ -259,6 +259,44 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        6,
+        "event and property catalog",
+        """
+        -- What the events are called and which property keys they carry, kept by every load in its
+        -- own transaction (poanalytics.ingest.catalog), so a name check, a notebook picker or the
+        -- report reads a few rows instead of every event's JSON. Counts are exact.
+        CREATE TABLE event_catalog (
+            event VARCHAR NOT NULL,             -- one row per event name in events
+            events BIGINT NOT NULL,             -- events with this name
+            first_ts TIMESTAMPTZ NOT NULL,      -- the earliest and the latest of them
+            last_ts TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE property_catalog (
+            event VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,               -- a top-level key of properties
+            json_type VARCHAR NOT NULL,         -- its value's JSON type: VARCHAR, BIGINT, UBIGINT,
+                                                -- DOUBLE, BOOLEAN, NULL, ARRAY or OBJECT
+            events BIGINT NOT NULL              -- events of this name whose key has this type
+        );
+        -- the events already loaded (a warehouse made before this migration), in one read: each
+        -- event's properties parsed once, grouped by name and structure (json_structure)
+        CREATE TEMP TABLE __poa_catalog_grouped AS
+            SELECT event, json_structure(properties) AS s, count(*) AS n, min(ts) AS first_ts,
+                   max(ts) AS last_ts
+            FROM events GROUP BY ALL;
+        INSERT INTO event_catalog
+            SELECT event, sum(n)::BIGINT, min(first_ts), max(last_ts)
+            FROM __poa_catalog_grouped GROUP BY event;
+        INSERT INTO property_catalog
+            SELECT g.event, j.key, CASE j.type WHEN 'VARCHAR' THEN j.value ->> '$' ELSE j.type END,
+                   sum(g.n)::BIGINT
+            FROM __poa_catalog_grouped AS g, json_each(g.s) AS j
+            WHERE json_type(g.s) = 'OBJECT' AND j.key IS NOT NULL
+            GROUP BY ALL;
+        DROP TABLE __poa_catalog_grouped;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -146,6 +146,7 @@ import pandas as pd
 from .. import format as fmt
 from ..db import fetch_all, fetch_df, fetch_one
 from ..errors import PoaWarning, warn
+from ..metrics.catalog import event_names, property_keys
 from ..metrics.funnel import wilson
 from ..metrics.funnel_lists import lists_sql
 from ..metrics.funnel_sql import FunnelPlan
@@ -770,14 +771,7 @@ class _Ledger:
         names = list(funnel.steps)
         # a step is measurable when the events of it and of every step before it exist (a step
         # whose event the warehouse does not hold is unknown, as an unknown event link is)
-        held = {
-            r[0]
-            for r in fetch_all(
-                self.con,
-                "SELECT DISTINCT event FROM events WHERE event IN (SELECT unnest(?::VARCHAR[]))",
-                [names],
-            )
-        }
+        held = set(event_names(self.con)) & set(names)
         measurable = [s for i, s in enumerate(names) if i and set(names[: i + 1]) <= held]
         wanted = sorted({names.index(s) + 1 for it in group for s in it.steps if s in measurable})
         if not wanted:
@@ -1298,9 +1292,7 @@ def _unknown_segment(con: duckdb.DuckDBPyConnection, items: Iterable[Item]) -> s
     props = sorted({k for it in items for k in (it.segment or {})})
     if not props:
         return set()
-    from ..metrics.catalog import KEYS_SQL
-
-    known = {r[0] for r in fetch_all(con, KEYS_SQL)}
+    known = set(property_keys(con))
     return {p for p in props if p not in known}
 
 

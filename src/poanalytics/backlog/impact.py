@@ -60,8 +60,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, fetch_df, fetch_one
+from ..db import fetch_df, fetch_one
 from ..errors import PoaWarning, did_you_mean, warn
+from ..metrics.catalog import event_names
 from ..metrics.funnel import wilson
 from ..metrics.funnel_analysis import SMALL_SAMPLE
 from ..metrics.result import MetricResult
@@ -170,13 +171,13 @@ def adoption(
 
 
 def _check_event(con: duckdb.DuckDBPyConnection, event: str) -> None:
-    known = [r[0] for r in fetch_all(con, "SELECT DISTINCT event FROM events ORDER BY 1")]
+    known = event_names(con)
     if event not in known:
         raise BacklogError(
             f"no event is called {event!r}.{did_you_mean(event, known)}",
             code="backlog.unknown_event",
             hint="fix the item's events column; the warehouse's names: "
-            "wb.sql('SELECT DISTINCT event FROM events')",
+            "wb.sql('SELECT event, events FROM event_catalog ORDER BY 1')",
         )
 
 

@@ -65,6 +65,7 @@ import pandas as pd
 
 from ..config import find_root
 from ..errors import did_you_mean
+from ..metrics.catalog import event_names, property_keys
 from .errors import BacklogError
 from .model import IMPACT_SCALE, STATUSES, Item, Planning, ProductConfig, Segment
 
@@ -1200,8 +1201,9 @@ def check_items(
 def warehouse_names(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """What ``check_items`` checks links against, read from a warehouse: ``events`` (distinct event
     names), ``themes`` (of the latest voice refresh; empty when voice was never refreshed) and
-    ``properties`` (top-level keys of the events' properties)."""
-    events = [r[0] for r in con.execute("SELECT DISTINCT event FROM events ORDER BY 1").fetchall()]
+    ``properties`` (top-level keys of the events' properties); events and properties from the
+    event catalog (``metrics.catalog``)."""
+    events = event_names(con)
     themes = [
         r[0]
         for r in con.execute(
@@ -1209,11 +1211,4 @@ def warehouse_names(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
             "(SELECT max(refresh_id) FROM voice_themes) ORDER BY 1"
         ).fetchall()
     ]
-    props = [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT unnest(json_keys(properties)) FROM events "
-            "WHERE properties IS NOT NULL ORDER BY 1"
-        ).fetchall()
-    ]
-    return {"events": events, "themes": themes, "properties": props}
+    return {"events": events, "themes": themes, "properties": property_keys(con)}

@@ -29,7 +29,7 @@ from ..config import Settings
 from ..db import fetch_one, fetch_value, quote_ident
 from ..errors import PoaError
 from ..sql import Params
-from . import decode, failures, lines, multi, readers, timestamps
+from . import catalog, decode, failures, lines, multi, readers, timestamps
 from . import formats as formats_mod
 from .mapping import Columns, Mapping
 from .sources import Input, resolve
@@ -1159,6 +1159,7 @@ def _run_load(
         report.rows_duplicate = report.rows_conflict = report.files_in_place = 0
         report.dst_ambiguous = report.dst_nonexistent = 0
         con.execute("BEGIN TRANSACTION")
+    catalog.add_load(con, target.table, load_id)  # the event catalog, in the load's transaction
     report.seconds = round(time.perf_counter() - started, 3)
     con.execute(
         "INSERT INTO load_log (load_id, kind, source, format, started_at, finished_at, rows_read, "
