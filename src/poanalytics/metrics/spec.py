@@ -4,7 +4,7 @@ validation error. Parameters are parsed and checked in ``validate``."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,6 +167,66 @@ def _value_error(f: tuple[str, str, Any], why: str, hint: str) -> MetricError:
     )
 
 
+def _check_one(triple: tuple[str, str, Any]) -> Any:
+    prop, value = triple[0], triple[2]
+    if value is None:
+        raise _value_error(
+            triple, "None is not a value", f'use Prop.is_not_set() or ("{prop}", "is_not_set")'
+        )
+    if isinstance(value, (list, tuple, set, frozenset)):
+        raise _value_error(triple, "a list is not one value", "use Prop.is_in([...])")
+    if not _scalar(value):
+        raise _value_error(triple, "give text, a number or True/False", 'e.g. "pro"')
+    return value
+
+
+def _check_list(triple: tuple[str, str, Any]) -> Any:
+    value = triple[2]
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise _value_error(triple, "give a list of values", 'e.g. Prop.is_in(["pro", "team"])')
+    if not value or not all(_scalar(v) for v in value):
+        raise _value_error(
+            triple, "give a non-empty list of texts, numbers or True/False", '["pro", "team"]'
+        )
+    return tuple(sorted(value, key=repr)) if isinstance(value, (set, frozenset)) else tuple(value)
+
+
+def _check_text(triple: tuple[str, str, Any]) -> Any:
+    if not isinstance(triple[2], str) or not triple[2]:
+        raise _value_error(triple, "give non-empty text", 'e.g. Prop.starts_with("C")')
+    return triple[2]
+
+
+def _check_number(triple: tuple[str, str, Any]) -> Any:
+    value = triple[2]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(float(value))
+    ):
+        raise _value_error(triple, "give a finite number", "e.g. Prop.gt(100)")
+    return value
+
+
+def _check_none(triple: tuple[str, str, Any]) -> Any:  # is_set / is_not_set
+    if triple[2] is not None:
+        raise _value_error(triple, "takes no value", f"use Prop.{triple[1]}()")
+    return None
+
+
+def _value_check(op: str) -> Callable[[tuple[str, str, Any]], Any]:
+    """The check (and normalisation) of an operator's value."""
+    if op in ("eq", "ne"):
+        return _check_one
+    if op in ("in", "not_in"):
+        return _check_list
+    if op in TEXT:
+        return _check_text
+    if op in NUMERIC:
+        return _check_number
+    return _check_none
+
+
 def make_filter(prop: Any, op: Any, value: Any = None) -> Filter:
     """Check one (property, operator, value) triple (codes ``step.filter_*``, "did you mean")."""
     if not isinstance(prop, str) or not prop:
@@ -183,39 +243,7 @@ def make_filter(prop: Any, op: Any, value: Any = None) -> Filter:
             hint="use one of " + ", ".join(OPERATORS),
         )
     op = ALIASES.get(op, op)
-    triple = (prop, op, value)
-    if op in ("eq", "ne"):
-        if value is None:
-            raise _value_error(
-                triple, "None is not a value", f'use Prop.is_not_set() or ("{prop}", "is_not_set")'
-            )
-        if isinstance(value, (list, tuple, set, frozenset)):
-            raise _value_error(triple, "a list is not one value", "use Prop.is_in([...])")
-        if not _scalar(value):
-            raise _value_error(triple, "give text, a number or True/False", 'e.g. "pro"')
-    elif op in ("in", "not_in"):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
-            raise _value_error(triple, "give a list of values", 'e.g. Prop.is_in(["pro", "team"])')
-        if not value or not all(_scalar(v) for v in value):
-            raise _value_error(
-                triple, "give a non-empty list of texts, numbers or True/False", '["pro", "team"]'
-            )
-        value = (
-            tuple(sorted(value, key=repr)) if isinstance(value, (set, frozenset)) else tuple(value)
-        )
-    elif op in TEXT:
-        if not isinstance(value, str) or not value:
-            raise _value_error(triple, "give non-empty text", 'e.g. Prop.starts_with("C")')
-    elif op in NUMERIC:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(float(value))
-        ):
-            raise _value_error(triple, "give a finite number", "e.g. Prop.gt(100)")
-    elif value is not None:  # is_set / is_not_set
-        raise _value_error(triple, "takes no value", f"use Prop.{op}()")
-    return Filter(prop, op, value)
+    return Filter(prop, op, _value_check(op)((prop, op, value)))
 
 
 def parse_where(where: Any) -> tuple[Filter, ...]:

@@ -130,55 +130,64 @@ _ISO = re.compile(
 _YYYYMMDD = re.compile(r"\s*(\d{4})(\d{2})(\d{2})\s*")
 
 
+def _date_error(name: str, value: Any, why: str = "", hint: str = "") -> MetricError:
+    return MetricError(
+        f"cannot read {name}={value!r} as a date{why}",
+        code="metric.date",
+        hint=hint or f'write it like {name}="2026-09-01" or "2026-09-01 12:00+02:00"',
+    )
+
+
+def _from_number(value: Any, name: str) -> str:
+    """A number as the YYYYMMDD text it must be (never epoch seconds), else metric.date."""
+    if not isinstance(value, numbers.Integral):
+        number = float(value)
+        if not (math.isfinite(number) and number.is_integer()):
+            raise _date_error(name, value)
+        value = int(number)
+    text = str(int(value))
+    if not _YYYYMMDD.fullmatch(text):
+        raise MetricError(
+            f"cannot read {name}={text} as a date: a number is read only as YYYYMMDD "
+            "(never as epoch seconds)",
+            code="metric.date",
+            hint=f'write it like {name}="2026-09-01" or "2026-09-01 12:00+02:00", or as {name}=20260901',
+        )
+    return text
+
+
+def _from_text(value: str, name: str) -> str:
+    """Text as ISO 8601 (YYYYMMDD turned into YYYY-MM-DD); a bare number or another order refused."""
+    ymd = _YYYYMMDD.fullmatch(value)
+    if ymd:
+        return "-".join(ymd.groups())
+    if re.fullmatch(r"\s*[-+]?\d+(?:\.\d+)?\s*", value):  # "1700000000", "7": not a date
+        raise _date_error(name, value, ": a number is read only as YYYYMMDD")
+    if not _ISO.fullmatch(value):  # "03/04/2026" (which is the month?), "0s", "today"
+        raise _date_error(name, value, ": write it year first (ISO 8601)")
+    return value
+
+
 def parse_instant(value: Any, name: str, end: bool = False) -> pd.Timestamp | None:
     """A date range bound as a UTC instant. Strings ("2026-09-01", "2026-09-01 12:00+02:00"),
     dates, datetimes and pandas Timestamps are taken; naive times are UTC; None and "" are no bound.
     A number is read as YYYYMMDD (``20240101``, as papermill passes ``-p date_from 20240101``) when
     it is one, else refused: never as epoch seconds. A bare date as the end of a range (``end=True``)
     means the end of that day, so ``date_to="2026-09-30"`` includes it."""
-    hint = f'write it like {name}="2026-09-01" or "2026-09-01 12:00+02:00"'
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
-        raise MetricError(f"cannot read {name}={value!r} as a date", code="metric.date", hint=hint)
-    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
-        number = float(value)
-        if not (math.isfinite(number) and number.is_integer()):
-            raise MetricError(
-                f"cannot read {name}={value!r} as a date", code="metric.date", hint=hint
-            )
-        value = int(number)
-    from_number = isinstance(value, numbers.Integral)
-    if isinstance(value, numbers.Integral):
-        value = str(int(value))
-        if not _YYYYMMDD.fullmatch(value):
-            raise MetricError(
-                f"cannot read {name}={value} as a date: a number is read only as YYYYMMDD "
-                "(never as epoch seconds)",
-                code="metric.date",
-                hint=hint + f", or as {name}=20260901",
-            )
+        raise _date_error(name, value)
+    from_number = isinstance(value, numbers.Real)
+    if from_number:
+        value = _from_number(value, name)
     if isinstance(value, str):
-        ymd = _YYYYMMDD.fullmatch(value)
-        if ymd:
-            value = "-".join(ymd.groups())
-        elif re.fullmatch(r"\s*[-+]?\d+(?:\.\d+)?\s*", value):  # "1700000000", "7": not a date
-            raise MetricError(
-                f"cannot read {name}={value!r} as a date: a number is read only as YYYYMMDD",
-                code="metric.date",
-                hint=hint,
-            )
-        elif not _ISO.fullmatch(value):  # "03/04/2026" (which is the month?), "0s", "today"
-            raise MetricError(
-                f"cannot read {name}={value!r} as a date: write it year first (ISO 8601)",
-                code="metric.date",
-                hint=hint,
-            )
+        value = _from_text(value, name)
     elif not isinstance(value, (date, datetime, pd.Timestamp)):
         raise MetricError(
             f"cannot read {name}={value!r} ({type(value).__name__}) as a date",
             code="metric.date",
-            hint=hint,
+            hint=f'write it like {name}="2026-09-01" or "2026-09-01 12:00+02:00"',
         )
     day_only = (isinstance(value, date) and not isinstance(value, datetime)) or (
         isinstance(value, str) and _DAY.fullmatch(value) is not None
@@ -187,9 +196,7 @@ def parse_instant(value: Any, name: str, end: bool = False) -> pd.Timestamp | No
         ts = pd.Timestamp(value.strip() if isinstance(value, str) else value)
     except (ValueError, TypeError, OverflowError) as exc:
         how = " (a number is read as YYYYMMDD)" if from_number else ""
-        raise MetricError(
-            f"cannot read {name}={value!r} as a date or time{how}", code="metric.date", hint=hint
-        ) from exc
+        raise _date_error(name, value, f" or time{how}") from exc
     if pd.isna(ts):
         return None
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
