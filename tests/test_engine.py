@@ -229,3 +229,12 @@ def test_unit_source_reads_the_table_given():
     assert f'FROM "{OTHER}"' in src
     assert left_out_sql(Unit(), params, "true", table=OTHER) is None
     assert f'FROM "{OTHER}"' in (left_out_sql(Unit("session"), params, "true", table=OTHER) or "")
+
+
+def test_params_number_after_the_values_they_embed():
+    """A statement that re-runs a result's query takes its values and numbers new ones after the
+    highest, so no placeholder is reused (a result's values need not be p0..pN without gaps)."""
+    p = Params({"p0": "a", "p5": "b"})
+    assert p.add("c") == "$p6" and p.add("d") == "$p7"
+    assert p.used_in("$p0 $p7") == {"p0": "a", "p7": "d"}
+    assert Params().add(1) == "$p0"

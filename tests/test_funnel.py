@@ -390,8 +390,9 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
         )
         assert counts(f)[:3] == [3, 3, 1] and counts(f)[-1] == 1, strategy
         assert f.table.median_seconds_from_previous[1] == 7, strategy  # 1, 7 and 90 seconds
-    two = wb.funnel(names[:2], window="1h")  # its per-unit table lives as long as the result
-    times = wb.sql(f"SELECT t2 - t1 AS gap FROM {two.per_user_table} WHERE user_id = 'far'")
+    two = wb.funnel(names[:2], window="1h")  # its per-unit query, re-run with its values
+    sql = f"SELECT t2 - t1 AS gap FROM {two.per_user_table} WHERE user_id = 'far'"
+    times = wb.sql(sql, two.params)
     assert times.gap[0] == pd.Timedelta(seconds=90)
     with pytest.raises(poa.MetricError) as many:
         wb.funnel([*names, "s30"])
@@ -434,7 +435,8 @@ def test_times_before_1970_and_far_ahead_keep_their_order_windows_and_times(
     assert f.users(3) == ["epoch", "old"]
     times = wb.sql(
         f"SELECT user_id, epoch(t2) - epoch(t1) AS gap, t1 FROM {f.per_user_table} "
-        "WHERE depth >= 2 ORDER BY user_id"
+        "WHERE depth >= 2 ORDER BY user_id",
+        f.params,
     )
     assert list(times.gap) == [55, 1, 20, 30]
     assert str(times.t1[0]) == "1969-12-31 23:59:05+00:00"

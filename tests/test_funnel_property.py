@@ -132,7 +132,7 @@ def test_sql_funnel_matches_reference(case):
             (r[0], r[1]): (r[2], [int(t) for t in r[4 : 4 + r[2]]], bool(r[3]))
             for r in wb.sql(
                 f"SELECT user_id, breakdown, depth, in_progress, {secs} FROM {result.per_user_table}",
-                {"t0": t0},
+                {**result.params, "t0": t0},
             ).itertuples(index=False)
         }
         # the reference: each unit's events, in seconds from t0, cut at the observation end

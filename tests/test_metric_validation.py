@@ -3,7 +3,6 @@ hostile values are answered or refused with a coded error, never a raw exception
 
 from __future__ import annotations
 
-import gc
 import inspect
 import math
 import warnings
@@ -257,7 +256,7 @@ def test_duckdb_errors_that_escape_are_wrapped_with_the_query(wb):
         wb.funnel(["signed_up", "activated"])
     err = info.value
     assert err.code == "metric.engine" and "funnel" in str(err) and "What to do" in str(err)
-    assert "__poa_funnel_" in err.sql and isinstance(err.params, dict)
+    assert "per_unit" in err.sql and isinstance(err.params, dict)  # the failing statement
     for call in (lambda: wb.retention(), lambda: wb.lifecycle(), lambda: wb.churn()):
         with pytest.raises(poa.MetricError) as info:
             call()
@@ -272,33 +271,51 @@ def poa_tables(wb: poa.Workbench) -> list[str]:
     )
 
 
-def test_funnel_temp_tables_are_dropped(wb, monkeypatch):
+def temp_tables(wb: poa.Workbench) -> list[str]:
+    return list(wb.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").table_name)
+
+
+def test_funnel_results_hold_no_temp_table(wb, monkeypatch):
+    """Results are stateless (issue 12): a funnel keeps its query, SQL and values, never a table on
+    the connection; its views re-run the per-unit query; close() still refuses them."""
     shared_wb = load(wb, journeys())
     f = shared_wb.funnel(["signed_up", "activated"], window="1d")
-    assert poa_tables(shared_wb) == [f.per_user_table.strip('"')]  # lives with its result
-    assert f.users(2)  # and serves it
-    del f
-    gc.collect()
-    assert poa_tables(shared_wb) == []
-    shared_wb.funnel(["signed_up", "activated"], window="1d").trend()  # never kept
-    gc.collect()
-    assert poa_tables(shared_wb) == []
+    assert temp_tables(shared_wb) == [] and poa_tables(shared_wb) == []
+    assert f.users(2) and f.trend() is not None  # served by re-running the per-unit query
+    assert f.per_user_table.startswith("(") and f.params
+    assert temp_tables(shared_wb) == []
     g = shared_wb.funnel(["signed_up", "activated"], window="1d")
+    assert g.users(2) == f.users(2)
     g.close()
-    assert poa_tables(shared_wb) == []
     with pytest.raises(poa.MetricError) as info:
         g.users(2)
     assert info.value.code == "funnel.closed"
+    assert f.users(2)  # another result is not affected
 
     import poanalytics.metrics.funnel as funnel_module
 
     def broken(raw, plan):
-        raise RuntimeError("failed after the temp table was made")
+        raise RuntimeError("failed after the per-unit rows were counted")
 
     monkeypatch.setattr(funnel_module, "_finish", broken)
     with pytest.raises(RuntimeError):
         shared_wb.funnel(["signed_up", "activated"], window="1d")
-    assert poa_tables(shared_wb) == []
+    assert temp_tables(shared_wb) == []
+
+
+def test_a_funnel_result_reads_the_file_again_after_the_call(wb_file, tmp_path):
+    """The Workbench holds the file only during a call (db.Session): a result's later view attaches
+    it again; in between another connection can write the file (nothing holds it open)."""
+    import duckdb
+
+    load(wb_file, journeys())
+    f = wb_file.funnel(["signed_up", "activated"], window="1d")
+    users = f.users(2)
+    other = duckdb.connect(wb_file.path)  # a writer: only possible while nobody holds the file
+    other.execute("CREATE TABLE scratch AS SELECT 1 AS x")
+    other.close()
+    assert f.users(2) == users and f.dropped(2) == f.dropped(2)
+    assert not f.trend().empty and not f.conversion_times(2).empty
 
 
 # -- F13: an event with no data yet gives zeros and a warning, not an error -------------------

@@ -203,6 +203,14 @@ def fetch_df(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> pd
     return execute(con, sql, params).df()
 
 
+def drop_table(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a temp table (quoted name) a call made for itself, if it exists; a closed connection
+    has none left anyway."""
+    # con.execute, not execute: the failed statement stays the one an error report shows
+    with contextlib.suppress(duckdb.ConnectionException):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def fetch_all(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[tuple]:
     return execute(con, sql, params).fetchall()
 

@@ -8,6 +8,7 @@ text: :meth:`Params.add` returns a ``$pN`` placeholder and keeps the value. Iden
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from .errors import WarehouseError
@@ -18,11 +19,16 @@ _PLACEHOLDER = re.compile(r"\$(p\d+)\b")
 class Params:
     """Collects bound parameters for one statement (or a family of statements)."""
 
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        """``values``: parameters of SQL this statement embeds (a result's query, re-run inside a
+        later one); new placeholders are numbered after them, so no name is taken twice."""
+        self.values: dict[str, Any] = dict(values or {})
+        taken = [int(m.group(1)) for k in self.values if (m := re.fullmatch(r"p(\d+)", k))]
+        self._next = max(taken, default=-1) + 1
 
     def add(self, value: Any) -> str:
-        name = f"p{len(self.values)}"
+        name = f"p{self._next}"
+        self._next += 1
         self.values[name] = value
         return "$" + name
 

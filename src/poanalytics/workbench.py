@@ -39,7 +39,6 @@ from .metrics import (
     run_stickiness,
     run_survival,
 )
-from .metrics.temp import drop_released
 from .status import Status, warehouse_status
 from .voice.accept import Accepted
 from .voice.discover import DiscoveryResult
@@ -167,7 +166,6 @@ class Workbench:
     def sql(self, query: str, params: Any = None) -> pd.DataFrame:
         """Run SQL against the warehouse with bound parameters (``?`` or ``$name``); returns a DataFrame."""
         with self.connection() as con:
-            drop_released(con)  # temp tables of funnel results that are gone
             return db.fetch_df(con, query, params)
 
     # -- loading --------------------------------------------------------------------------------

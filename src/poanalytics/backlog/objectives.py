@@ -315,7 +315,7 @@ def step_conversion(
     j = steps.index(from_step) + 1 if from_step else k - 1
     res = run_window_funnel(con, config, steps, segment, lo, hi, as_of)
     try:
-        p = Params()
+        p = res.new_params()  # the funnel's per-unit query is re-run inside this one
         sql = closed_counts_sql(res, p, [j, k], "NULL")
         used = p.used_in(sql)
         raw = fetch_df(con, sql, used)
@@ -367,7 +367,7 @@ def _time_to_convert(
     j = steps.index(obj.from_step) + 1 if obj.from_step else k - 1
     res = run_window_funnel(con, config, steps, obj.segment, lo, hi, as_of)
     try:
-        p = Params()
+        p = res.new_params()  # the funnel's per-unit query is re-run inside this one
         w_us = p.add(res.plan.window * 1_000_000)
         end = p.add(as_of) + "::TIMESTAMPTZ"
         sql = f"""SELECT (epoch_us(t{k}) - epoch_us(t{j})) / 3.6e9 AS hours

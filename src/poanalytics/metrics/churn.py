@@ -34,7 +34,6 @@ from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
 from .spec import Step
-from .temp import drop_released
 from .validate import (
     check_event,
     check_flag,
@@ -192,7 +191,6 @@ def run_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery, *, table: str = EVE
     """Per period (and segment): active_at_start, churned, churn_rate, inactive_days, observable
     (false: too early for churn to show, churned and churn_rate NULL), incomplete (the data ends
     inside or before the period)."""
-    drop_released(con)
     plan = _validate_churn(con, q)
     run = runner_for(con, table)
     p = Params()
@@ -269,7 +267,6 @@ def run_survival(
     con: duckdb.DuckDBPyConnection, q: SurvivalQuery, *, table: str = EVENTS
 ) -> SurvivalResult:
     """Kaplan-Meier: group, day, at_risk, events, censored, survival, ci_low, ci_high, inactive_days."""
-    drop_released(con)
     plan = _validate_survival(con, q)
     run = runner_for(con, table)
     p = Params()

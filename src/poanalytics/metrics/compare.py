@@ -21,7 +21,6 @@ import duckdb
 import pandas as pd
 
 from ..db import fetch_df
-from ..sql import Params
 from .funnel_analysis import CLEAR_P, INCOMPLETE_SHARE, closed_counts_sql, compare_proportions
 from .result import MetricResult
 from .spec import MetricError
@@ -170,7 +169,7 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
     }
     frames, sqls, params_all = [], [], {}
     for res, span, period in ((baseline, other, label), (result, current, "current")):
-        params = Params()
+        params = res.new_params()
         sql = closed_counts_sql(res, params, steps, "breakdown")
         used = params.used_in(sql)
         raw = fetch_df(res.con, sql, used)

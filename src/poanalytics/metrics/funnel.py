@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import uuid
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import execute, fetch_all, fetch_df, quote_ident
+from ..db import fetch_all, fetch_df
 from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
@@ -24,7 +22,6 @@ from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, bind, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .predicates import step_predicate
 from .spec import Exclusion, MetricError, Step
-from .temp import drop_released, drop_table, release
 from .units import Unit, left_out_sql, left_out_warning, parse_unit, unit_source
 from .validate import (
     check_choice,
@@ -115,6 +112,41 @@ class FunnelQuery:
             warnings.extend(found)
         check_filters(con, [*steps, *(x.as_step() for x in exclusions)], "funnel")
         check_properties(con, [breakdown] if breakdown else [], "funnel")
+        self._check_exclusions(steps, exclusions)
+        breakdown_step = check_int(
+            self.breakdown_step,
+            "breakdown_step",
+            code="funnel.breakdown_step",
+            low=1,
+            high=len(steps),
+            none_ok=True,
+        )
+        if self.attribution == "step" and (not breakdown or breakdown_step is None):
+            raise MetricError(
+                "attribution='step' needs a breakdown and breakdown_step between 1 and "
+                f"{len(steps)}",
+                code="funnel.breakdown_step",
+                hint="e.g. breakdown='platform', attribution='step', breakdown_step=2",
+            )
+        self._check_unordered(steps)
+        unit, terminal, as_of = self._closing(con)
+        return FunnelPlan(
+            steps,
+            window,
+            self.order,
+            exclusions,
+            breakdown,
+            self.attribution,
+            breakdown_step,
+            date_from,
+            date_to,
+            unit,
+            terminal,
+            as_of,
+        )
+
+    def _check_exclusions(self, steps: tuple[Step, ...], exclusions: tuple[Exclusion, ...]) -> None:
+        """Each exclusion spans increasing steps of the funnel and is no step itself."""
         for x in exclusions:
             if not (0 <= x.from_step < x.to_step <= len(steps) - 1):
                 raise MetricError(
@@ -135,21 +167,9 @@ class FunnelQuery:
                     code="funnel.exclusion_unordered",
                     hint=f"use from_step=0, to_step={len(steps) - 1}",
                 )
-        breakdown_step = check_int(
-            self.breakdown_step,
-            "breakdown_step",
-            code="funnel.breakdown_step",
-            low=1,
-            high=len(steps),
-            none_ok=True,
-        )
-        if self.attribution == "step" and (not breakdown or breakdown_step is None):
-            raise MetricError(
-                "attribution='step' needs a breakdown and breakdown_step between 1 and "
-                f"{len(steps)}",
-                code="funnel.breakdown_step",
-                hint="e.g. breakdown='platform', attribution='step', breakdown_step=2",
-            )
+
+    def _check_unordered(self, steps: tuple[Step, ...]) -> None:
+        """An unordered funnel's own limits: step count and attribution."""
         if self.order == "unordered":
             if len(steps) > MAX_STEPS:
                 raise MetricError(
@@ -163,21 +183,6 @@ class FunnelQuery:
                     code="funnel.unordered_attribution",
                     hint="use attribution='first_touch' or 'all_events'",
                 )
-        unit, terminal, as_of = self._closing(con)
-        return FunnelPlan(
-            steps,
-            window,
-            self.order,
-            exclusions,
-            breakdown,
-            self.attribution,
-            breakdown_step,
-            date_from,
-            date_to,
-            unit,
-            terminal,
-            as_of,
-        )
 
     def _closing(self, con: duckdb.DuckDBPyConnection) -> tuple[Unit, tuple[Step, ...], Any]:
         """The unit counted (F17), the events that end a journey and the observation end (F18).
@@ -246,6 +251,9 @@ class FunnelResult:
     table: pd.DataFrame
     sql: str
     params: dict[str, Any]
+    # the per-unit rows as a FROM item: the per-unit SQL in parentheses, its values in ``params``.
+    # Nothing is held on the connection: every view (users, trend, times, correlation, drop-off
+    # paths, compare) re-runs it inside its own statement, the warehouse attached for that call.
     per_user_table: str
     con: duckdb.DuckDBPyConnection = field(repr=False)
     # PoaWarnings met on the way (e.g. a step whose event has no data yet: zeros, F13)
@@ -262,40 +270,48 @@ class FunnelResult:
     def _check_open(self) -> None:
         if self.closed:
             raise MetricError(
-                "this funnel result was closed: its per-unit table is gone",
+                "this funnel result was closed (result.close())",
                 code="funnel.closed",
                 hint="run the funnel again for users, trends, times, correlation or drop-off paths",
             )
 
     def close(self) -> None:
-        """Drop the per-unit temp table now (it is dropped anyway once the result is gone); the
-        table of steps stays, the views that read the per-unit table are refused (funnel.closed)."""
-        drop_table(self.con, self.per_user_table)
+        """Refuse the views that re-run the per-unit query from now on (funnel.closed); the table of
+        steps stays. Nothing is held to free: the result keeps only its query, SQL and values."""
         self.closed = True
+
+    def new_params(self) -> Params:
+        """A Params for a statement that reads ``per_user_table``: it holds the per-unit query's
+        values and numbers new ones after them."""
+        return Params(self.params)
 
     @metric_boundary("funnel")
     def users(self, step: int, breakdown_value: str | None = None) -> list[str]:
         """User ids whose furthest step is at least ``step`` (1-based)."""
         step = self._step(step, 1)
         check_breakdown_value(breakdown_value)
-        sql = f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth >= ?"
-        params: list[Any] = [step]
+        params = self.new_params()
+        sql = (
+            f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth >= {params.add(step)}"
+        )
         if breakdown_value is not None:
-            sql += " AND breakdown = ?"
-            params.append(breakdown_value)
-        return sorted(r[0] for r in fetch_all(self.con, sql + " ORDER BY 1", params))
+            sql += f" AND breakdown = {params.add(breakdown_value)}"
+        sql += " ORDER BY 1"
+        return sorted(r[0] for r in fetch_all(self.con, sql, params.used_in(sql)))
 
     @metric_boundary("funnel")
     def dropped(self, step: int, breakdown_value: str | None = None) -> list[str]:
         """User ids who reached step-1 but not ``step``, with their windows closed."""
         step = self._step(step, 2)
         check_breakdown_value(breakdown_value)
-        sql = f"SELECT DISTINCT user_id FROM {self.per_user_table} WHERE depth = ? AND NOT in_progress"
-        params: list[Any] = [step - 1]
+        params = self.new_params()
+        sql = (
+            f"SELECT DISTINCT user_id FROM {self.per_user_table} "
+            f"WHERE depth = {params.add(step - 1)} AND NOT in_progress"
+        )
         if breakdown_value is not None:
-            sql += " AND breakdown = ?"
-            params.append(breakdown_value)
-        return sorted(r[0] for r in fetch_all(self.con, sql, params))
+            sql += f" AND breakdown = {params.add(breakdown_value)}"
+        return sorted(r[0] for r in fetch_all(self.con, sql, params.used_in(sql)))
 
     @metric_boundary("funnel")
     def trend(
@@ -477,10 +493,8 @@ def run_funnel(
     joins) or "window" (portable SQL with window functions only). All implement the same
     definition and give the same numbers.
 
-    The per-unit temp table (``__poa_funnel_*``) lives as long as the result: it is dropped when a
-    step fails, by ``result.close()``, or once the result is garbage (at the next metric call or
-    ``wb.sql``); never while a query may be reading from the connection."""
-    drop_released(con)
+    The result holds nothing on the connection: it keeps the per-unit SQL and its values, and
+    its views (``users``, ``trend``, ``conversion_times``, ``correlation``, ...) re-run it."""
     found: list[PoaWarning] = []
     plan = query.plan(con, found)
     params = Params()
@@ -491,7 +505,7 @@ def run_funnel(
     else:  # strict funnels need every event between steps: the ASOF chain
         per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
     per_user = _close_journeys(plan, params, per_user)
-    name = quote_ident(f"__poa_funnel_{uuid.uuid4().hex[:10]}")
+    name = "per_unit"  # the per-unit rows, materialized once for the step counts below
     used = params.used_in(per_user)
     n = len(plan.steps)
     parts = []
@@ -508,18 +522,16 @@ def run_funnel(
             f"median({span}) {reached} / 1e6 AS median_seconds_from_start "
             f"FROM {name} GROUP BY breakdown"
         )
-    agg = " UNION ALL ".join(parts) + " ORDER BY breakdown, step"
-    try:
-        execute(con, f"CREATE TEMP TABLE {name} AS {per_user}", used)
-        raw = fetch_df(con, agg)
-        table = _finish(raw, plan)
-        found += _left_out(con, plan)
-        result = FunnelResult(query, plan, table, per_user + ";\n" + agg, used, name, con)
-    except BaseException:
-        drop_table(con, name)
-        raise
+    agg = (
+        f"WITH {name} AS MATERIALIZED ({per_user})\n"
+        + " UNION ALL ".join(parts)
+        + " ORDER BY breakdown, step"
+    )
+    raw = fetch_df(con, agg, used)
+    table = _finish(raw, plan)
+    found += _left_out(con, plan)
+    result = FunnelResult(query, plan, table, agg, used, f"({per_user})", con)
     result.warnings.extend(found)
-    weakref.finalize(result, release, id(con), name)
     return result
 
 

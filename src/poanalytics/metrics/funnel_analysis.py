@@ -147,7 +147,7 @@ def trend(
         )
     step = _check_step(result, step)
     start = "entered" if by == "entry" else "t1"
-    params = Params()
+    params = result.new_params()  # the per-unit query's values, and these after them
     sql = closed_counts_sql(result, params, [step], f"date_trunc('{period}', {start})", start)
     raw = fetch_df(result.con, sql, params.used_in(sql))
     frame = pd.DataFrame(
@@ -200,12 +200,10 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
             code="funnel.step",
             hint=f"pick 1 <= from_step < step <= {n}",
         )
-    return fetch_df(
-        result.con,
-        f"""
+    sql = f"""
         SELECT user_id, breakdown, (epoch_us(t{step}) - epoch_us(t{from_step})) / 1e6 AS seconds
-        FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id""",
-    )
+        FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id"""
+    return fetch_df(result.con, sql, result.new_params().used_in(sql))
 
 
 CALLOUT_COLUMNS = [
@@ -239,7 +237,7 @@ def breakdown_callouts(result: FunnelResult, step: int | None = None) -> pd.Data
             hint="run the funnel with breakdown='<property>'",
         )
     step = _check_step(result, step)
-    params = Params()
+    params = result.new_params()  # the per-unit query's values, and these after them
     sql = closed_counts_sql(result, params, [step], "breakdown")
     raw = fetch_df(result.con, sql, params.used_in(sql))
     conv = raw[f"converted_{step}"]

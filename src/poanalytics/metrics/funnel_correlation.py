@@ -23,7 +23,7 @@ the few aggregated rows into ratios and p-values.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -84,25 +84,25 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     if log_p(mode) <= observed:  # the observed table is one of the most likely: all tables count
         return 1.0
     # The far side (across the mode from a): log_p rises towards the mode, so the tables there as
-    # unlikely as a form one run from the boundary outward; bisect for its innermost table.
-    if a > mode:
-        far, outward = None, -1
-        if log_p(lo) <= observed:
-            inside, outside = mode, lo  # log_p(inside) > observed >= log_p(outside)
-            while abs(inside - outside) > 1:
-                mid = (inside + outside) // 2
-                inside, outside = (inside, mid) if log_p(mid) <= observed else (mid, outside)
-            far = outside
-    else:
-        far, outward = None, 1
-        if log_p(hi) <= observed:
-            inside, outside = mode, hi
-            while abs(inside - outside) > 1:
-                mid = (inside + outside) // 2
-                inside, outside = (inside, mid) if log_p(mid) <= observed else (mid, outside)
-            far = outside
+    # unlikely as a form one run from the boundary outward; its innermost table by bisection.
+    outward = -1 if a > mode else 1
+    far = _first_as_unlikely(log_p, observed, mode, lo if a > mode else hi)
     far_tail = tail(far, outward) if far is not None else 0.0
     return min(1.0, tail(a, -outward) + far_tail)
+
+
+def _first_as_unlikely(
+    log_p: Callable[[int], float], observed: float, mode: int, bound: int
+) -> int | None:
+    """The table nearest the mode, between the mode and ``bound``, no more likely than the observed
+    one (``log_p`` rises from ``bound`` to ``mode``); None when even ``bound`` is more likely."""
+    if log_p(bound) > observed:
+        return None
+    inside, outside = mode, bound  # log_p(inside) > observed >= log_p(outside)
+    while abs(inside - outside) > 1:
+        mid = (inside + outside) // 2
+        inside, outside = (inside, mid) if log_p(mid) <= observed else (mid, outside)
+    return outside
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -253,7 +253,7 @@ def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResu
     step = _validate(f, query)
     props = None if query.properties is None else _names(query.properties)
     query = replace(query, properties=props, exclude_events=_names(query.exclude_events))
-    params = Params()
+    params = f.new_params()  # the funnel's per-unit query is re-run inside each statement
     units = _units_sql(f, step, query, params)
     totals_sql = (
         f"WITH {units}\nSELECT coalesce(sum(success), 0), coalesce(sum(1 - success), 0) FROM units"
@@ -280,9 +280,7 @@ def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResu
         else pd.DataFrame(columns=[*keys, "success_count", "failure_count"])
     )
     table = _table(counts, keys, success_total, failure_total, query)
-    sql = (
-        f"-- {f.per_user_table}: the funnel's per-unit table (see the funnel's .sql)\n{totals_sql}"
-    )
+    sql = f"-- units: the funnel's per-unit rows, its per-unit query re-run\n{totals_sql}"
     sql += f";\n{main}" if main else ""
     skewed = (
         not (success_total and failure_total)

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..db import quote_ident
-from ..sql import Params
 from .paths import MAX_STEPS, check_count, check_window, compute_paths
 from .paths_sql import PathPlan, Stream
 from .predicates import step_predicate
@@ -87,7 +86,7 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
             hint="pick one from result.table.breakdown",
         )
     k = q.step - 1
-    params = Params()
+    params = result.new_params()  # the funnel's per-unit query is re-run inside the paths query
     only = (
         f" AND breakdown = {params.add(q.breakdown_value)}" if q.breakdown_value is not None else ""
     )

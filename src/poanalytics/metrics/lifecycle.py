@@ -22,7 +22,6 @@ from .periods import Calendar, check
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step
-from .temp import drop_released
 from .validate import check_event, check_flag, check_name, metric_boundary, parse_range
 
 LIFECYCLE_COLUMNS = ["period_start", "new", "returning", "resurrecting", "dormant"]
@@ -168,7 +167,6 @@ WHERE period_start BETWEEN {lo} AND {hi} GROUP BY ALL ORDER BY period_start, act
 def run_lifecycle(
     con: duckdb.DuckDBPyConnection, q: LifecycleQuery, *, table: str = EVENTS
 ) -> LifecycleResult:
-    drop_released(con)
     plan = _validate(con, q, "lifecycle")
     run = runner_for(con, table)
     params = Params()
@@ -188,7 +186,6 @@ def run_stickiness(
     con: duckdb.DuckDBPyConnection, q: LifecycleQuery, *, table: str = EVENTS
 ) -> StickinessResult:
     """Users by the number of days (local calendar days) they were active in each period."""
-    drop_released(con)
     plan = _validate(con, q, "stickiness")
     run = runner_for(con, table)
     params = Params()

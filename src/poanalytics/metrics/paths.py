@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import execute, fetch_all, fetch_df, quote_ident
+from ..db import drop_table, execute, fetch_all, fetch_df, quote_ident
 from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters
@@ -31,7 +31,6 @@ from .paths_sql import (
 from .predicates import step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step
-from .temp import drop_released, drop_table
 from .validate import (
     check_choice,
     check_event,
@@ -268,7 +267,6 @@ def compute_paths(
 @metric_boundary("paths")
 def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> PathsResult:
     """Paths from ``start_event`` (or to ``end_event``, or from each user's first event)."""
-    drop_released(con)
     found: list[PoaWarning] = []
     plan, anchor = plan_paths(con, q, found)
     params = Params()

@@ -20,7 +20,6 @@ from .periods import Calendar, check
 from .predicates import step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step
-from .temp import drop_released
 from .units import Unit, left_out_sql, left_out_warning, parse_unit, unit_source
 from .validate import (
     check_choice,
@@ -189,7 +188,6 @@ def run_retention(
     con: duckdb.DuckDBPyConnection, q: RetentionQuery, *, table: str = EVENTS
 ) -> RetentionResult:
     """Retention table: cohort_start, cohort_size, interval, users, rate (NULL when unobservable), incomplete."""
-    drop_released(con)
     plan = _validate(con, q)
     run = runner_for(con, table)
     params = Params()

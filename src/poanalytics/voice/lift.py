@@ -58,7 +58,6 @@ from ..metrics.funnel_analysis import is_small_sample
 from ..metrics.funnel_correlation import fisher_exact
 from ..metrics.predicates import prop_expr
 from ..metrics.result import MetricResult
-from ..metrics.temp import drop_released
 from ..metrics.validate import check_int, check_name, metric_boundary, parse_instant
 from ..sql import Params
 from .errors import VoiceError
@@ -357,7 +356,6 @@ def lift_table(counts: pd.DataFrame, segmented: bool) -> pd.DataFrame:
 @metric_boundary("voice")
 def run_lift(con: duckdb.DuckDBPyConnection, q: LiftQuery) -> LiftResult:
     """The lift table, the join rate and the population's counts (see the module's docstring)."""
-    drop_released(con)
     fs = q.funnel_step()
     if fs is not None:
         f, step = fs
@@ -370,7 +368,7 @@ def run_lift(con: duckdb.DuckDBPyConnection, q: LiftQuery) -> LiftResult:
             )
     if q.segment:
         check_properties(con, [q.segment], "voice")
-    p = Params()
+    p = Params(fs[0].params) if fs is not None else Params()  # a funnel's per-unit values
     sql = lift_sql(q, p)
     used = p.used_in(sql)
     counts = fetch_df(con, sql, used)  # a row with no theme per segment when there are no themes
