@@ -145,9 +145,6 @@ def test_runner_for_a_connection_and_a_runner(wb):
 PENDING: set[str] = {
     "catalog.py",  # the catalog's own scans (helper D's module)
     "funnel.py",
-    "funnel_analysis.py",
-    "funnel_correlation.py",
-    "funnel_dropoff.py",
     "funnel_lists.py",
     "funnel_sql.py",
     "funnel_unordered.py",

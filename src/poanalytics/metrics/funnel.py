@@ -256,6 +256,7 @@ class FunnelResult:
     # paths, compare) re-runs it inside its own statement, the warehouse attached for that call.
     per_user_table: str
     con: duckdb.DuckDBPyConnection = field(repr=False)
+    events: str = field(default=EVENTS, repr=False)  # the events table its views read
     # PoaWarnings met on the way (e.g. a step whose event has no data yet: zeros, F13)
     warnings: list[PoaWarning] = field(default_factory=list, init=False, repr=False)
 
@@ -504,7 +505,7 @@ def run_funnel(
         per_user = lists_sql(plan, params, work_limit=work_limit)
     else:  # strict funnels need every event between steps: the ASOF chain
         per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
-    per_user = _close_journeys(plan, params, per_user)
+    per_user = _close_journeys(plan, params, per_user, table=EVENTS)
     name = "per_unit"  # the per-unit rows, materialized once for the step counts below
     used = params.used_in(per_user)
     n = len(plan.steps)
@@ -529,8 +530,8 @@ def run_funnel(
     )
     raw = fetch_df(con, agg, used)
     table = _finish(raw, plan)
-    found += _left_out(con, plan)
-    result = FunnelResult(query, plan, table, agg, used, f"({per_user})", con)
+    found += _left_out(con, plan, EVENTS)
+    result = FunnelResult(query, plan, table, agg, used, f"({per_user})", con, EVENTS)
     result.warnings.extend(found)
     return result
 
@@ -539,11 +540,11 @@ def _nth(k: int) -> str:
     return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
-def _close_journeys(plan: FunnelPlan, params: Params, per_user: str) -> str:
+def _close_journeys(plan: FunnelPlan, params: Params, per_user: str, *, table: str) -> str:
     """F18: a unit whose last event (up to as_of) is terminal has ended: not in progress."""
     if not plan.terminal:
         return per_user
-    src = unit_source(plan.unit, params, table=EVENTS)
+    src = unit_source(plan.unit, params, table=table)
     term = " OR ".join(step_predicate(t, params) for t in plan.terminal)
     until = f"WHERE ts <= {params.add(plan.as_of)}" if plan.as_of is not None else ""
     ended = f"""SELECT user_id FROM {src} {until} GROUP BY user_id
@@ -552,12 +553,17 @@ def _close_journeys(plan: FunnelPlan, params: Params, per_user: str) -> str:
 FROM ({per_user}) p"""
 
 
-def _left_out(con: duckdb.DuckDBPyConnection, plan: FunnelPlan) -> list[PoaWarning]:
+def left_out_funnel_sql(plan: FunnelPlan, params: Params, *, table: str) -> str | None:
+    """SQL counting the funnel's events that have no value for the unit (None for users)."""
+    c = bind(plan, params, table)
+    events = " OR ".join([*c.preds, *c.xpreds])
+    return left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}", table=table)
+
+
+def _left_out(con: duckdb.DuckDBPyConnection, plan: FunnelPlan, table: str) -> list[PoaWarning]:
     """F17: how many of the funnel's events have no value for the unit, as a warning."""
     params = Params()
-    c = bind(plan, params)
-    events = " OR ".join([*c.preds, *c.xpreds])
-    sql = left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}", table=EVENTS)
+    sql = left_out_funnel_sql(plan, params, table=table)
     if sql is None:
         return []
     rows = fetch_df(con, sql, params.used_in(sql))

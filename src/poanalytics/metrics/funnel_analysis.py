@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import did_you_mean
-from ..sql import Params
+from ..sql import Params, quote_ident
 from .spec import MetricError
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def observation_end(result: FunnelResult, params: Params) -> str:
     as_of = getattr(result.plan, "as_of", None)
     if as_of is not None:
         return f"{params.add(as_of)}::TIMESTAMPTZ"
-    return "(SELECT max(ts) FROM events)"
+    return f"(SELECT max(ts) FROM {quote_ident(result.events)})"
 
 
 def closed_counts_sql(

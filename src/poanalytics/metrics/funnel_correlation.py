@@ -211,7 +211,7 @@ def _events_sql(f: FunnelResult, q: CorrelationQuery, params: Params) -> str:
     not_in = f"AND e.event NOT IN ({', '.join(params.add(x) for x in skip)})" if skip else ""
     w_us = params.add(f.plan.window * 1_000_000)
     return f"""hits AS (SELECT DISTINCT u.unit, u.success, e.event FROM units u
-    JOIN {quote_ident("events")} e ON e.user_id = u.user_id
+    JOIN {quote_ident(f.events)} e ON e.user_id = u.user_id
     WHERE e.ts > u.t1 AND CASE WHEN u.success = 1 THEN e.ts < u.t_goal
         ELSE epoch_us(e.ts) - epoch_us(u.t1) <= {w_us} END {not_in})
 SELECT event, sum(success) AS success_count, sum(1 - success) AS failure_count
@@ -232,7 +232,7 @@ def _first_events_sql(f: FunnelResult, params: Params) -> str:
     )
     return f"""firsts AS (SELECT u.unit, u.success, e.properties,
         row_number() OVER (PARTITION BY u.unit ORDER BY e.rowid) AS rn
-    FROM units u JOIN {quote_ident("events")} e ON e.user_id = u.user_id AND e.ts = u.t1
+    FROM units u JOIN {quote_ident(f.events)} e ON e.user_id = u.user_id AND e.ts = u.t1
     WHERE {step_predicate(plan.steps[0], params)}{value}),
 picked AS (SELECT unit, success, properties FROM firsts WHERE rn = 1)"""
 

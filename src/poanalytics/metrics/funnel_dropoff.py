@@ -100,7 +100,7 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
         until = f"epoch_us(e.ts) <= epoch_us(m.t1) + {params.add(plan.window * 1_000_000)}"
     last = plan.steps[k - 1]
     stream = Stream(
-        source=f"{quote_ident('events')} e JOIN droppers m ON m.user_id = e.user_id",
+        source=f"{quote_ident(result.events)} e JOIN droppers m ON m.user_id = e.user_id",
         where=f"e.ts >= m.ats AND {until}",
         anchor=f"e.ts = m.ats AND {step_predicate(last, params)}",
         in_range="true",
