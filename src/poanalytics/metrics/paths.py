@@ -16,6 +16,7 @@ from ..db import drop_table, execute, fetch_all, fetch_df, quote_ident
 from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters
+from .engine import EVENTS
 from .paths_sql import (
     PathPlan,
     Stream,
@@ -152,8 +153,10 @@ def plan_paths(
     return plan, anchor
 
 
-def events_stream(q: PathsQuery, plan: PathPlan, anchor: Step | None, params: Params) -> Stream:
-    """The warehouse's events as a path stream: date bounds, exclusions, the anchor predicate.
+def events_stream(
+    q: PathsQuery, plan: PathPlan, anchor: Step | None, params: Params, *, table: str
+) -> Stream:
+    """The events ``table`` as a path stream: date bounds, exclusions, the anchor predicate.
 
     The anchor must fall in [date_from, date_to]; the rest of a path may lie outside the range
     (as a funnel's later steps may, F12), up to the window.
@@ -177,7 +180,7 @@ def events_stream(q: PathsQuery, plan: PathPlan, anchor: Step | None, params: Pa
     if anchor is not None and (anchor.where or anchor.label):
         label = params.add(anchor.name)  # e.g. "view (page=pricing)": only matching rows anchor
     return Stream(
-        source=f"{quote_ident('events')} e",
+        source=f"{quote_ident(table)} e",
         where=" AND ".join(where) or "true",
         anchor=step_predicate(anchor, params) if anchor is not None else "true",
         in_range=" AND ".join(in_range) or "true",
@@ -265,12 +268,12 @@ def compute_paths(
 
 
 @metric_boundary("paths")
-def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery) -> PathsResult:
+def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery, *, table: str = EVENTS) -> PathsResult:
     """Paths from ``start_event`` (or to ``end_event``, or from each user's first event)."""
     found: list[PoaWarning] = []
     plan, anchor = plan_paths(con, q, found)
     params = Params()
-    stream = events_stream(q, plan, anchor, params)
+    stream = events_stream(q, plan, anchor, params, table=table)
     t = compute_paths(
         con, plan, stream, params, top=q.top, max_edges=q.max_edges, min_users=q.min_users
     )
