@@ -135,35 +135,50 @@ def import_graph():
     return graph
 
 
+class _Tarjan:
+    """Tarjan's strongly connected components, split so each step reads on its own."""
+
+    def __init__(self, graph):
+        self.graph, self.index, self.low = graph, {}, {}
+        self.stack, self.on, self.found = [], set(), []
+
+    def run(self):
+        for v in sorted(self.graph):
+            if v not in self.index:
+                self.visit(v)
+        return self.found
+
+    def visit(self, v):
+        self.index[v] = self.low[v] = len(self.index)
+        self.stack.append(v)
+        self.on.add(v)
+        for w in sorted(self.graph.get(v, ())):
+            self.edge(v, w)
+        if self.low[v] == self.index[v]:
+            self.pop_group(v)
+
+    def edge(self, v, w):
+        if w not in self.index:
+            self.visit(w)
+            self.low[v] = min(self.low[v], self.low[w])
+        elif w in self.on:
+            self.low[v] = min(self.low[v], self.index[w])
+
+    def pop_group(self, v):
+        group = []
+        while True:
+            w = self.stack.pop()
+            self.on.discard(w)
+            group.append(w)
+            if w == v:
+                break
+        if len(group) > 1:
+            self.found.append(sorted(group))
+
+
 def cycles(graph):
     """Every strongly connected group of more than one node (Tarjan): each holds an import circle."""
-    index, low, stack, on, found = {}, {}, [], set(), []
-
-    def visit(v):
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on.add(v)
-        for w in sorted(graph.get(v, ())):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                group.append(w)
-                if w == v:
-                    break
-            if len(group) > 1:
-                found.append(sorted(group))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
+    return _Tarjan(graph).run()
 
 
 def test_layers_import_only_downwards():
