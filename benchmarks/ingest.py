@@ -12,8 +12,10 @@ DuckDB file:
 - loader: ``Workbench(file).load_events(path)`` + CHECKPOINT (typing, checks, quarantine, load log)
 - reload: the same ``load_events`` again on that warehouse (every row is a duplicate, nothing written)
 
-and prints rows/s and the loader/bare ratio: medians of ``--runs`` runs (default 3), taken in turns
-(bare, schema, loader, then again), so that the machine's drift touches each of them alike.
+and prints one line per step: seconds, rows/s and peak memory (MB), and the loader/bare ratio: medians
+of ``--runs`` runs (default 3), taken in turns (bare, schema, loader, re-load, then again), so that the
+machine's drift touches each of them alike. Each step runs in its own process, so its peak memory
+(VmHWM, the largest of its runs) is its own: reading the file, DuckDB and Python included.
 
 A last line times a folder of ``--folder-files`` daily CSV files (default 305) holding the first
 ``--folder-rows`` events (default 1M), against the same rows in one file: a folder of files that
@@ -24,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,21 +44,67 @@ from poanalytics import Workbench, db, demo  # noqa: E402
 GOAL = 1.5
 
 
+STEPS = {
+    "bare": "bare CREATE TABLE AS",
+    "schema": "schema: INSERT, no checks",
+    "loader": "loader: load_events",
+    "reload": "re-load the same file (all duplicates)",
+}
+
+
 @dataclass
 class Row:
     fmt: str
     rows: int
     size_mb: float
-    bare: float
-    schema: float
-    loader: float
-    reload: float
+    seconds: dict[str, float]  # step -> median seconds
+    peak_mb: dict[str, float]  # step -> the largest peak of its runs
     loaded: int
     duplicates: int
 
     @property
     def ratio(self) -> float:
-        return self.loader / self.bare if self.bare else float("nan")
+        bare = self.seconds["bare"]
+        return self.seconds["loader"] / bare if bare else float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss it does not carry over the
+    parent's peak through fork and exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def in_process(step: str, path: Path, source: Path, fmt: str) -> dict:
+    """Run one step here (a worker process) and return its seconds, counts and peak memory."""
+    out: dict = {}
+    if step == "bare":
+        out["seconds"] = bench_bare(path, source, fmt)
+    elif step == "schema":
+        out["seconds"] = bench_schema(path, source, fmt)
+    elif step in ("loader", "reload"):
+        out["seconds"], out["loaded"], out["duplicates"] = bench_load(
+            path, source, step == "loader"
+        )
+    else:
+        raise ValueError(step)
+    out["peak_mb"] = peak_rss_mb()
+    return out
+
+
+def run_step(step: str, path: Path, source: Path, fmt: str) -> dict:
+    """One step in a fresh process (so that its peak memory is its own)."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", step, str(path), str(source), fmt],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{step} on {source.name} failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def rows_per_user(weeks: int, seed: int) -> float:
@@ -136,27 +186,27 @@ def bench_schema(path: Path, source: Path, fmt: str) -> float:
         wb.close()
 
 
-def bench_loader(path: Path, source: Path) -> tuple[float, float, int, int]:
-    wb = Workbench(fresh(path))
+def bench_load(path: Path, source: Path, first: bool) -> tuple[float, int, int]:
+    """``load_events`` (+ CHECKPOINT) into a fresh warehouse (``first``), or again into the one the
+    loader step left (every row a duplicate); seconds, rows loaded, rows duplicate."""
+    wb = Workbench(fresh(path) if first else path)
     try:
         started = time.perf_counter()
-        first = wb.load_events(source)
+        report = wb.load_events(source)
         wb.con.execute("CHECKPOINT")
-        load = time.perf_counter() - started
-        if first.rows_quarantined:
-            print(f"  warning: {first.rows_quarantined:,} rows quarantined loading {source.name}")
-        started = time.perf_counter()
-        second = wb.load_events(source)
-        wb.con.execute("CHECKPOINT")
-        reload = time.perf_counter() - started
-        return load, reload, first.rows_loaded, second.rows_duplicate
+        seconds = time.perf_counter() - started
+        if report.rows_quarantined:
+            print(f"  warning: {report.rows_quarantined:,} rows quarantined loading {source.name}")
+        return seconds, report.rows_loaded, report.rows_duplicate
     finally:
         wb.close()
 
 
-def bench_folder(data: Path, csv: Path, files: int, rows: int, runs: int) -> tuple[float, float]:
-    """Seconds to load ``rows`` events split over ``files`` CSV files, and the same rows in one file
-    (medians of ``runs``, each into a fresh warehouse)."""
+def bench_folder(
+    data: Path, csv: Path, files: int, rows: int, runs: int
+) -> dict[str, tuple[float, float]]:
+    """Seconds (median of ``runs``, each into a fresh warehouse, in its own process) and peak MB to
+    load ``rows`` events split over ``files`` CSV files ("folder"), and the same rows in one file."""
     folder, one = data / f"folder_{files}_{rows}", data / f"folder_{files}_{rows}.csv"
     if not one.exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -174,19 +224,15 @@ def bench_folder(data: Path, csv: Path, files: int, rows: int, runs: int) -> tup
             con.execute("COPY r TO $dst (FORMAT csv, HEADER true)", {"dst": str(one)})
         finally:
             con.close()
-    times: dict[str, list[float]] = {"folder": [], "one": []}
+    runs_of: dict[str, list[dict]] = {"folder": [], "one": []}
     for _ in range(runs):
         for name, source in (("folder", folder), ("one", one)):
-            wb = Workbench(fresh(data / "bench_folder.duckdb"))
-            try:
-                started = time.perf_counter()
-                wb.load_events(source)
-                wb.con.execute("CHECKPOINT")
-                times[name].append(time.perf_counter() - started)
-            finally:
-                wb.close()
+            runs_of[name].append(run_step("loader", data / "bench_folder.duckdb", source, "csv"))
     fresh(data / "bench_folder.duckdb")
-    return statistics.median(times["folder"]), statistics.median(times["one"])
+    return {
+        name: (statistics.median(r["seconds"] for r in got), max(r["peak_mb"] for r in got))
+        for name, got in runs_of.items()
+    }
 
 
 def rate(rows: int, seconds: float) -> str:
@@ -209,7 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         "--folder-files", type=int, default=305, help="files of the folder line (0: skip)"
     )
     ap.add_argument("--folder-rows", type=float, default=1e6, help="events in the folder line")
+    ap.add_argument(
+        "--worker", nargs=4, metavar=("STEP", "DB", "SOURCE", "FMT"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
+    if args.worker:
+        step, path, source, fmt = args.worker
+        print(json.dumps(in_process(step, Path(path), Path(source), fmt)))
+        return 0
 
     users = args.users or max(1, round(args.rows / rows_per_user(args.weeks, args.seed)))
     print(f"demo events: users={users:,} weeks={args.weeks} seed={args.seed}")
@@ -218,26 +271,21 @@ def main(argv: list[str] | None = None) -> int:
     for fmt in [f.strip() for f in args.formats.split(",") if f.strip()]:
         source = parquet if fmt == "parquet" else csv
         print(f"timing {fmt} ({args.runs} runs) ...", flush=True)
-        bares, schemas, loads, reloads, loaded, dup = [], [], [], [], rows, rows
+        got: dict[str, list[dict]] = {step: [] for step in STEPS}
         for _ in range(args.runs):
-            bares.append(bench_bare(args.data / "bench_bare.duckdb", source, fmt))
-            schemas.append(bench_schema(args.data / "bench_loader.duckdb", source, fmt))
-            load, reload, n_loaded, n_dup = bench_loader(args.data / "bench_loader.duckdb", source)
-            loads.append(load)
-            reloads.append(reload)
-            loaded, dup = min(loaded, n_loaded), min(dup, n_dup)  # every run must load every row
-        med = statistics.median
+            got["bare"].append(run_step("bare", args.data / "bench_bare.duckdb", source, fmt))
+            got["schema"].append(run_step("schema", args.data / "bench_loader.duckdb", source, fmt))
+            for step in ("loader", "reload"):  # the re-load reads the warehouse the loader wrote
+                got[step].append(run_step(step, args.data / "bench_loader.duckdb", source, fmt))
         results.append(
             Row(
                 fmt,
                 rows,
                 source.stat().st_size / 1e6,
-                med(bares),
-                med(schemas),
-                med(loads),
-                med(reloads),
-                loaded,
-                dup,
+                {step: statistics.median(r["seconds"] for r in got[step]) for step in STEPS},
+                {step: max(r["peak_mb"] for r in got[step]) for step in STEPS},
+                min(r["loaded"] for r in got["loader"]),  # every run must load every row
+                min(r["duplicates"] for r in got["reload"]),  # and find every row again
             )
         )
     for name in ("bench_bare.duckdb", "bench_loader.duckdb"):
@@ -245,30 +293,36 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"{'format':8} {'rows':>12} {'MB':>7} | {'bare s':>7} {'rows/s':>8} | {'schema s':>8} | {'loader s':>8} {'rows/s':>8} "
-        f"{'ratio':>6} | {'reload s':>8} {'rows/s':>8} | ok"
+        f"{'format':8} {'step':40} {'rows':>12} {'MB':>6} | {'s':>7} {'rows/s':>8} | {'peak MB':>7} | note"
     )
     ok_all = True
     for r in results:
         ok = r.loaded == r.rows and r.duplicates == r.rows
         ok_all &= ok
-        print(
-            f"{r.fmt:8} {r.rows:>12,} {r.size_mb:>7.0f} | {r.bare:>7.2f} {rate(r.rows, r.bare):>8} | "
-            f"{r.schema:>8.2f} | "
-            f"{r.loader:>8.2f} {rate(r.rows, r.loader):>8} {r.ratio:>5.2f}x | {r.reload:>8.2f} "
-            f"{rate(r.rows, r.reload):>8} | {'yes' if ok else 'NO'}{'' if r.ratio <= GOAL else ' (over goal)'}"
-        )
+        for step, label in STEPS.items():
+            note = ""
+            if step == "loader":
+                note = f"{r.ratio:.2f}x bare" + ("" if r.ratio <= GOAL else " (over goal)")
+                note += f"; every row loaded: {'yes' if r.loaded == r.rows else 'NO'}"
+            elif step == "reload":
+                note = f"all duplicates: {'yes' if r.duplicates == r.rows else 'NO'}"
+            print(
+                f"{r.fmt:8} {label:40} {r.rows:>12,} {r.size_mb:>6.0f} | {r.seconds[step]:>7.2f} "
+                f"{rate(r.rows, r.seconds[step]):>8} | {r.peak_mb[step]:>7.0f} | {note}"
+            )
     if args.folder_files:
         n = min(int(args.folder_rows), rows)
-        folder_s, one_s = bench_folder(args.data, csv, args.folder_files, n, args.runs)
+        got_folder = bench_folder(args.data, csv, args.folder_files, n, args.runs)
+        (folder_s, folder_mb), (one_s, one_mb) = got_folder["folder"], got_folder["one"]
         print(
             f"\nfolder: {n:,} events in {args.folder_files} CSV files {folder_s:.2f}s "
-            f"({rate(n, folder_s)} rows/s), the same rows in one file {one_s:.2f}s "
-            f"({rate(n, one_s)} rows/s): {folder_s / one_s:.2f}x"
+            f"({rate(n, folder_s)} rows/s, peak {folder_mb:.0f} MB), the same rows in one file "
+            f"{one_s:.2f}s ({rate(n, one_s)} rows/s, peak {one_mb:.0f} MB): {folder_s / one_s:.2f}x"
         )
     print(
         "\nschema = a plain INSERT into the events table (8 columns, JSON properties) with no checks"
-        f"\ngoal: loader <= {GOAL}x bare; 'ok' = every row loaded once, and all duplicates on re-load "
+        "\npeak MB = the step's own process (VmHWM), the largest of its runs"
+        f"\ngoal: loader <= {GOAL}x bare; every row loaded once, and all duplicates on re-load "
         "(exit status 1 when not)"
     )
     return 0 if ok_all else 1
