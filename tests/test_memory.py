@@ -73,3 +73,41 @@ def test_metrics_under_a_small_memory_limit_give_the_same_answer(warehouse, tmp_
         got = answers(wb)
     for want, have in zip(expected, got, strict=True):
         pd.testing.assert_frame_equal(want, have)
+
+
+def test_a_load_runs_under_load_memory_limit_and_queries_do_not(warehouse, tmp_path):
+    source = tmp_path / "again.parquet"
+    with poa.Workbench(warehouse, read_only=True) as wb:
+        default = db.fetch_value(wb.con, "SELECT current_setting('memory_limit')")
+        wb.con.execute(
+            f"COPY (SELECT user_id, event, ts FROM events) TO {db.quote_literal(str(source))}"
+        )
+    # far too little for a load: it stops with db.out_of_memory, so the bound is in force
+    tiny = dataclasses.replace(settings(), load_memory_limit="4MB", temp_directory=tmp_path / "s")
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    with poa.Workbench(copy, config=tiny) as wb:
+        with pytest.raises(poa.PoaError) as info:
+            wb.load_events(source)
+        assert info.value.code == "db.out_of_memory"
+        # queries afterwards run under DuckDB's default again
+        assert db.fetch_value(wb.con, "SELECT current_setting('memory_limit')") == default
+        assert wb.paths(start_event="signed_up", steps=3).users > 0
+    # a small bound that lets DuckDB spill: a re-load of every event, all duplicates, exact counts
+    small = dataclasses.replace(settings(), load_memory_limit="64MB", temp_directory=tmp_path / "s")
+    with poa.Workbench(copy, config=small) as wb:
+        report = wb.load_events(source)
+        assert (report.rows_read, report.rows_duplicate, report.rows_loaded) == (EVENTS, EVENTS, 0)
+    # memory_limit, when set, holds for loads too (load_memory_limit is not applied)
+    both = dataclasses.replace(small, memory_limit="2GB", load_memory_limit="4MB")
+    with poa.Workbench(copy, config=both) as wb:
+        assert wb.load_events(source).rows_duplicate == EVENTS
+
+
+def test_a_load_memory_limit_duckdb_refuses_is_a_config_error(warehouse, tmp_path):
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(warehouse.read_bytes())
+    lots = dataclasses.replace(settings(), load_memory_limit="lots")
+    with poa.Workbench(copy, config=lots) as wb, pytest.raises(poa.PoaError) as info:
+        wb.load_events(pd.DataFrame({"user_id": ["u"], "event": ["e"], "ts": ["2026-01-01"]}))
+    assert info.value.code == "config.load_memory_limit"

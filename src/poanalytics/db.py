@@ -83,6 +83,28 @@ def _apply_memory_settings(
             )
 
 
+@contextlib.contextmanager
+def memory_limit_for(con: duckdb.DuckDBPyConnection, limit: str | None) -> Iterator[None]:
+    """DuckDB's ``memory_limit`` set to ``limit`` for the ``with`` block, then back to DuckDB's
+    default (for a connection opened without a memory_limit); nothing when ``limit`` is empty."""
+    if not limit:
+        yield
+        return
+    refused = _set(con, "memory_limit", limit)
+    if refused:
+        raise ConfigError(
+            f"DuckDB refuses load_memory_limit = {limit!r}: {refused}",
+            code="config.load_memory_limit",
+            hint="set load_memory_limit under [duckdb] in conf/poanalytics.toml to a size such as "
+            "'1GB', or to '' for no bound of its own during loads",
+        )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("RESET memory_limit")
+
+
 def _set(con: duckdb.DuckDBPyConnection, name: str, value: str) -> str | None:
     """SET a DuckDB option (name is one of ours, value a quoted literal); the refusal, if any."""
     try:

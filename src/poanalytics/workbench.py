@@ -172,10 +172,18 @@ class Workbench:
     def _load(self, loader: Any, target: Any, source: Any, **options: Any) -> LoadReport:
         """Run one loader on a write connection held for the load alone (see ``connection``);
         ``target`` is the canonical table for ``run_load``, None for loaders that know theirs."""
-        with self.connection(write=True) as con:
+        with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
             if target is None:
                 return loader(con, source, settings=self.settings, **options)
             return loader(con, target, source, settings=self.settings, **options)
+
+    def _load_limit(self) -> str | None:
+        """DuckDB's memory limit for a load into a warehouse file: [duckdb] load_memory_limit when
+        memory_limit is not set (then that one holds for everything). An in-memory warehouse keeps
+        its events in DuckDB's memory, so bounding it would only push them to disk."""
+        if self._memory is not None or self.settings.memory_limit:
+            return None
+        return self.settings.load_memory_limit or None
 
     def load_events(
         self,
