@@ -16,12 +16,14 @@ into ``--data`` and reused. In one run, on one warehouse file:
 - funnel: the 5-step demo funnel with ``breakdown="plan"``, its names checked from the catalog and
   by the scan (``has_catalog`` made to answer no): the whole call, as a user waits for it.
 
-Each figure is the median of ``--runs`` runs taken in turns.
+Each figure is the median of ``--runs`` runs taken in turns; the machine's load average is printed
+with them (a busy machine stretches every time, so compare the figures of one run with each other).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -122,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
     n = {k: statistics.median(v) for k, v in names.items()}
     f = {k: statistics.median(v) for k, v in funnel.items()}
-    print(f"\n{rows:,} demo events, medians of {args.runs} runs")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{rows:,} demo events, medians of {args.runs} runs (load average now {load})")
     print(f"load              {load_s:7.2f} s  (catalog update included)")
     print(
         f"catalog update    {update_s:7.2f} s  = {update_s / load_s:.1%} of the load "

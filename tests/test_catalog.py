@@ -280,6 +280,21 @@ def test_events_written_by_hand_are_read_from_the_events_until_rebuilt(wb_file):
         assert stored(con) == scanned(con)
 
 
+def test_the_next_load_repairs_a_catalog_left_behind(wb_file):
+    wb_file.load_events(frame(6))
+    with wb_file.connection(write=True) as con:
+        con.execute(
+            "INSERT INTO events VALUES ('u9', 'by_hand', now(), NULL, '{\"hand\": 1}', 'test', "
+            "NULL, 0)"
+        )
+        assert not catalog.has_catalog(con)
+    wb_file.load_events(frame(6, start="2025-01-01"))
+    events, props = assert_exact(wb_file)
+    assert "by_hand" in [e[0] for e in events] and "hand" in [p[1] for p in props]
+    with wb_file.connection() as con:
+        assert catalog.has_catalog(con)
+
+
 def test_a_connection_without_a_catalog_reads_the_events(tmp_path: Path):
     """Metrics run on any connection with an events table (tests, a hand-made DuckDB file)."""
     import duckdb

@@ -9,15 +9,17 @@ never a scan of the warehouse. A failed load rolls the catalog back with its eve
 Nothing in poanalytics deletes events or changes their names or properties (identity stitching only
 sets ``user_id``, which the catalog does not hold). A change made by hand (``wb.con.execute("INSERT
 INTO events ...")``) leaves the catalog behind: the metrics notice that its counts no longer add up to
-the events and read the events instead (``poanalytics.metrics.catalog``); ``rebuild`` makes it exact
-again. A future path that deletes or edits events must keep the catalog in its transaction too (the
-simplest: ``rebuild`` before COMMIT; tests/test_catalog.py compares the catalog with a full scan).
+the events and read the events instead (``poanalytics.metrics.catalog``), and the next load, finding
+the same, rebuilds it from all the events (``rebuild``, which can also be called by hand). A future
+path that deletes or edits events must keep the catalog in its transaction too (the simplest:
+``rebuild`` before COMMIT; tests/test_catalog.py compares the catalog with a full scan).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from ..db import fetch_value
 from ..sql import Params
 
 # The catalog of a set of events, in one read of them (``{rows}``: a relation with event, ts and
@@ -60,6 +62,15 @@ def add_load(con: duckdb.DuckDBPyConnection, table: str, load_id: int) -> None:
     rows = f"(SELECT event, ts, properties FROM events WHERE load_id = {p.add(int(load_id))})"
     # no try/finally: a failure aborts the load's transaction, whose rollback drops the temp tables
     con.execute(f"CREATE TEMP TABLE {_GROUPED} AS {GROUPED.format(rows=rows)}", p.values)
+    behind = fetch_value(
+        con,
+        "SELECT (SELECT coalesce(sum(events), 0) FROM event_catalog) "
+        f"+ (SELECT coalesce(sum(n), 0) FROM {_GROUPED}) <> (SELECT count(*) FROM events)",
+    )
+    if behind:  # events were written by hand since: this load makes the catalog exact again
+        con.execute(f"DROP TABLE {_GROUPED}")
+        rebuild(con)
+        return
     # a name's count grows by the batch's and its span widens to the batch's; new names are added.
     # The catalog is small (a row per name, and per name, key and type): it is written again whole.
     batch = EVENTS_OF.format(grouped=_GROUPED)
