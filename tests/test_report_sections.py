@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -595,6 +596,20 @@ def test_parameters_override_the_config_for_one_run(warehouse, project):
 def test_poa_report_is_reachable_from_the_package():
     assert poa.report.weekly is poa.report.weekly
     assert callable(poa.report.data_health) and poa.report.sections.register is register
+
+
+def test_importing_every_report_module_leaves_the_packages_functions_callable():
+    """Importing a submodule sets it as its package's attribute: a module named like a lazily loaded
+    function (report/weekly.py beside poa.report.weekly) replaced the function by the module once
+    anything imported it, and every later poa.report.weekly(wb) was 'module is not callable'."""
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(poa.report.__path__, "poanalytics.report."):
+        importlib.import_module(info.name)
+    for name in ("weekly", "data_health", "check_funnel_events", "parse_week", "register"):
+        assert callable(getattr(poa.report, name)), name
+        assert not inspect.ismodule(getattr(poa.report, name)), name
 
 
 # -- the notebook ----------------------------------------------------------------------------------

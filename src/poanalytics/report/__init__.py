@@ -1,6 +1,6 @@
 """Reports: what leaves the workbench (weekly HTML report, exports) and the redaction it goes through.
 
-``poa.report.weekly(wb, week="2026-W47")`` builds the weekly report's context (report/weekly.py);
+``poa.report.weekly(wb, week="2026-W47")`` builds the weekly report's context (report/week_context.py);
 ``poa.report.data_health(wb)`` the data health checks (report/health.py); sections register
 themselves in ``poa.report.sections``. The names load on first use, so ``poa.redact`` stays light.
 """
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .context import ReportContext
     from .health import DataHealth, data_health
     from .sections import Section, register
-    from .weekly import check_funnel_events, weekly
+    from .week_context import check_funnel_events, weekly
     from .weeks import Week, parse_week
 
 _LAZY = {
@@ -27,8 +27,8 @@ _LAZY = {
     "data_health": ".health",
     "Section": ".sections",
     "register": ".sections",
-    "check_funnel_events": ".weekly",
-    "weekly": ".weekly",
+    "check_funnel_events": ".week_context",
+    "weekly": ".week_context",
     "Week": ".weeks",
     "parse_week": ".weeks",
 }
