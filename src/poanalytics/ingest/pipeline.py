@@ -34,8 +34,10 @@ from . import formats as formats_mod
 from .mapping import Columns, Mapping
 from .sources import Input, resolve
 from .targets import Target
+from .typed import typed_select
 
 AfterWrite = Callable[[duckdb.DuckDBPyConnection, "StageResult", str], None]
+StageFn = Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage]
 
 
 @dataclass
@@ -148,243 +150,6 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str, params: Params) -> int:
 def _has_events(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the warehouse holds any event (loads into an empty one need no de-duplication)."""
     return bool(fetch_value(con, "SELECT EXISTS (SELECT 1 FROM events)"))
-
-
-def _text(expr: str) -> str:
-    """Text with surrounding blanks removed and '' as NULL. trim() copies every value and most have
-    nothing to trim, so only values whose first or last character sorts below '!' (blanks, control
-    characters, or the empty string) are trimmed: two comparisons, far cheaper than starts_with and
-    ends_with for each blank."""
-    x = f"CAST({expr} AS VARCHAR)"
-    return f"(CASE WHEN {x} < '!' OR ({x})[-1] < '!' THEN nullif(trim({x}, ' \r\n\t'), '') ELSE {x} END)"
-
-
-# Identifiers (not names such as event or status) whose integral floats are integers: 17850.0 is
-# the id 17850 (a pandas column of integer ids with a gap becomes float, and its CSV says 17850.0).
-NUMERIC_IDS = frozenset({"user_id", "session_id", "source_key", "ticket_id", "note_id"})
-# Text that stands for a missing value when pandas turned it into a string.
-MISSING_IDS = ("nan", "NaN", "NAN", "None")
-
-
-def _id(expr: str, type_: str) -> str:
-    """An identifier as text: integral floats as integers, NaN/None/empty as NULL (missing)."""
-    t = type_.upper()
-    if t in {"DOUBLE", "FLOAT", "REAL"} or t.startswith("DECIMAL"):
-        x = f"({expr})"
-        return (
-            f"(CASE WHEN NOT isfinite({x}::DOUBLE) THEN NULL WHEN {x} = trunc({x}) AND abs({x}) < 9e15 "
-            f"THEN CAST(CAST({x} AS BIGINT) AS VARCHAR) ELSE CAST({x} AS VARCHAR) END)"
-        )
-    x = _text(expr)
-    missing = ", ".join(f"'{m}'" for m in MISSING_IDS)
-    return (
-        f"(CASE WHEN {x}[-1] = '0' AND regexp_full_match({x}, '-?[0-9]+\\.0+') "
-        f"THEN split_part({x}, '.', 1) WHEN strlen({x}) <= 4 AND {x} IN ({missing}) THEN NULL "
-        f"ELSE {x} END)"
-    )
-
-
-def _starts_with_brace(text: str) -> str:
-    """Whether text starts with '{' after blanks; the common case is one comparison."""
-    return (
-        f"(CASE WHEN {text} >= '{{' AND {text} < '|' THEN true "
-        f"ELSE starts_with(ltrim({text}, ' \r\n\t'), '{{') END)"
-    )
-
-
-def typed_select(
-    con: duckdb.DuckDBPyConnection,
-    target: Target,
-    st: readers.Stage,
-    mapping: Mapping,
-    *,
-    tz: str,
-    timestamp_format: str | None,
-    settings: Settings,
-    detect: bool = True,
-) -> str:
-    """SELECT over the stage with one parsed column per field, plus _row, _reason and _column.
-    ``detect=False`` reads times as ISO 8601 only, without a pass over the values first."""
-    p = st.params
-    inner = ["s._row AS _row"]
-    checks: list[tuple[str, str, str]] = []  # (condition, reason SQL, column label)
-
-    def lab(name: str) -> str:
-        return mapping.label(name)
-
-    for f in target.fields:
-        expr = mapping.fields.get(f.name)
-        col = quote_ident(f.name)
-        raw_col = quote_ident("_in_" + f.name)
-        if expr is None and not (f.kind == "json" and mapping.extras):
-            inner.append(f"NULL AS {col}")
-            if f.required:
-                checks.append(("true", p.add(f"{f.name} is not mapped"), f.name))
-            continue
-        if f.kind in ("id", "text"):
-            assert expr is not None
-            if f.name in NUMERIC_IDS:
-                inner.append(f"{_id(expr.sql, expr.type)} AS {col}")
-            else:
-                inner.append(f"{_text(expr.sql)} AS {col}")
-            limit = settings.max_name if f.kind == "id" else settings.max_text
-            checks.append(
-                (
-                    f"strlen({col}) > {int(limit)} AND length({col}) > {int(limit)}",
-                    f"'value is ' || length({col}) || ' characters long, over the limit of {int(limit)}; "
-                    f"shorten it or raise limits in conf/poanalytics.toml'",
-                    lab(f.name),
-                )
-            )
-        elif f.kind == "timestamp":
-            assert expr is not None
-            naive: list[str] = []
-            parsed = timestamps.plan(
-                con,
-                relation=f"{st.relation} AS s",
-                expr=expr.sql,
-                type_=expr.type,
-                tz=tz,
-                fmt=timestamp_format,
-                params=p,
-                file=st.input.label,
-                column=lab(f.name),
-                detect=detect,
-                naive=naive,
-            )
-            # typed sources (Parquet timestamps, epoch integers) need no text round trip
-            inner.append(
-                f"{_text(expr.sql) if expr.type.upper() == 'VARCHAR' else expr.sql} AS {raw_col}"
-            )
-            inner.append(f"{parsed} AS {col}")
-            if naive:  # a local time at a daylight-saving change: counted (see process)
-                dst = timestamps.dst_kind(f"coalesce({', '.join(naive)})", tz, p)
-                inner.append(f"{dst} AS {quote_ident('_dst_' + f.name)}")
-            if expr.type.upper() == "VARCHAR":
-                checks.append(
-                    (
-                        f"{raw_col} IS NOT NULL AND {col} IS NULL "
-                        f"AND regexp_matches({raw_col}, '{timestamps.BAD_OFFSET}')",
-                        f"'invalid UTC offset in ' || to_json(left({raw_col}, 80)) || "
-                        "'; offsets run from -12:00 to +14:00'",
-                        lab(f.name),
-                    )
-                )
-            checks.append(
-                (
-                    f"{raw_col} IS NOT NULL AND {col} IS NULL",
-                    f"'cannot read ' || to_json(left({raw_col}::VARCHAR, 80)) || ' as a time; use ISO 8601 "
-                    f"(2024-03-04T10:00:00+01:00), epoch seconds/ms, or pass timestamp_format='",
-                    lab(f.name),
-                )
-            )
-            checks.append(
-                (
-                    f"{col} IS NOT NULL AND NOT {timestamps.in_range(col)}",
-                    f"'time ' || {col}::VARCHAR || ' is outside {timestamps.MIN_TS[:4]}-"
-                    f"{timestamps.MAX_TS[:4]}; check the unit of epoch numbers'",
-                    lab(f.name),
-                )
-            )
-        elif f.kind == "number":
-            assert expr is not None
-            inner.append(f"{_text(expr.sql)} AS {raw_col}")
-            inner.append(f"try_cast({_text(expr.sql)} AS DOUBLE) AS {col}")
-            checks.append(
-                (
-                    f"{raw_col} IS NOT NULL AND {col} IS NULL",
-                    f"'expected a number, found ' || to_json(left({raw_col}, 80))",
-                    lab(f.name),
-                )
-            )
-        elif f.kind == "tags":
-            assert expr is not None
-            if expr.type.endswith("[]"):
-                inner.append(
-                    f"list_filter(list_transform({expr.sql}, lambda x: trim(x::VARCHAR)), lambda x: x <> '') AS {col}"
-                )
-            else:
-                t = _text(expr.sql)
-                inner.append(
-                    f"CASE WHEN {t} IS NULL THEN NULL WHEN json_valid({t}) AND json_type({t}) = 'ARRAY' "
-                    f"THEN list_filter(list_transform(CAST(json_extract_string({t}, '$[*]') AS VARCHAR[]), "
-                    f"lambda x: trim(x)), lambda x: x <> '') "
-                    f"ELSE list_filter(list_transform(regexp_split_to_array({t}, '[,;]'), lambda x: trim(x)), "
-                    f"lambda x: x <> '') END AS {col}"
-                )
-        elif f.kind == "json":
-            base = "NULL"
-            text_col = None  # the properties as text, for the object and length checks
-            if expr is not None:
-                t = expr.type.upper()
-                parsed = quote_ident("_json_" + f.name)
-                if t == "VARCHAR":
-                    # JSON parsing ignores blanks: no trim; parse once and check the parse
-                    inner.append(f"nullif(CAST({expr.sql} AS VARCHAR), '') AS {raw_col}")
-                    inner.append(f"try_cast({raw_col} AS JSON) AS {parsed}")
-                    checks.append(
-                        (
-                            f"{raw_col} IS NOT NULL AND {parsed} IS NULL",
-                            f"'not valid JSON: ' || to_json(left({raw_col}, 80))",
-                            lab(f.name),
-                        )
-                    )
-                    text_col = raw_col
-                else:
-                    value = f"({expr.sql})" if t == "JSON" else f"to_json({expr.sql})"
-                    inner.append(f"{value} AS {parsed}")
-                base = parsed
-                checks.append(
-                    (
-                        f"{parsed} IS NOT NULL AND NOT {_starts_with_brace(text_col or parsed + '::VARCHAR')}",
-                        p.add(f"{f.name} must be a JSON object"),
-                        lab(f.name),
-                    )
-                )
-            if mapping.extras:
-                pairs = ", ".join(f"{p.add(k)}, {v}" for k, v in mapping.extras)
-                merged = quote_ident("_merged_" + f.name)
-                inner.append(
-                    f"json_merge_patch(coalesce({base}, '{{}}'::JSON), json_object({pairs})) AS {merged}"
-                )
-                inner.append(
-                    f"CASE WHEN {merged}::VARCHAR = '{{}}' THEN NULL ELSE {merged} END AS {col}"
-                )
-                text_col = f"{col}::VARCHAR"
-            else:
-                inner.append(f"{base} AS {col}")
-            size = text_col or f"{col}::VARCHAR"
-            checks.append(
-                (
-                    f"strlen({size}) > {int(settings.max_properties)}",
-                    f"'properties are ' || length({size}) || ' characters long, over the limit "
-                    f"of {int(settings.max_properties)}; drop columns you do not need'",
-                    lab(f.name),
-                )
-            )
-        if f.required:
-            checks.insert(
-                0,
-                (
-                    f"{col} IS NULL" if f.kind != "timestamp" else f"{raw_col} IS NULL",
-                    p.add(f"{f.name} is empty"),
-                    lab(f.name),
-                ),
-            )
-    reason = (
-        "CASE " + " ".join(f"WHEN {c} THEN {r}" for c, r, _ in checks) + " END"
-        if checks
-        else "NULL"
-    )
-    column = (
-        "CASE " + " ".join(f"WHEN {c} THEN {p.add(label)}" for c, _, label in checks) + " END"
-        if checks
-        else "NULL"
-    )
-    return (
-        f"(SELECT *, {reason} AS _reason, {column} AS _column FROM "
-        f"(SELECT {', '.join(inner)} FROM {st.relation} AS s))"
-    )
 
 
 def _count_dst(
@@ -933,7 +698,7 @@ def run_load(
     version_field: str | None = None,
     after_write: AfterWrite | None = None,
     inputs: list[Input] | None = None,
-    stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None = None,
+    stage_fn: StageFn | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
 ) -> LoadReport:
@@ -1012,6 +777,32 @@ def load_options(
     return json.dumps(options, default=str)  # a Const as Const('purchase')
 
 
+@dataclass
+class _Load:
+    """One load as ``_run_load`` checked its options: what every input is read and written with,
+    and the report the stages add to."""
+
+    con: duckdb.DuckDBPyConnection
+    target: Target
+    load_id: int
+    report: LoadReport
+    current: list[str | None]  # the input being read, for the error's file context
+    work: decode.Scratch
+    inputs: list[Input]
+    chosen: formats_mod.Format | None  # the format given (None: detected for each input)
+    container: str | None  # the container every input is read as (a generic format given)
+    codec: str | None
+    columns: Columns | None
+    tz: str
+    timestamp_format: str | None
+    settings: Settings
+    id_field: str | None
+    version_field: str | None
+    after_write: AfterWrite | None
+    stage_fn: StageFn | None
+    max_line: int
+
+
 def _run_load(
     con: duckdb.DuckDBPyConnection,
     target: Target,
@@ -1032,10 +823,12 @@ def _run_load(
     version_field: str | None,
     after_write: AfterWrite | None,
     inputs: list[Input] | None,
-    stage_fn: Callable[[duckdb.DuckDBPyConnection, Input], readers.Stage] | None,
+    stage_fn: StageFn | None,
     encoding: str | None,
     delimiter: str | None,
 ) -> LoadReport:
+    """Check the options, load every input in one transaction (``_load_until_done``), log the
+    load in load_log and commit."""
     tz = timestamps.check_timezone(timezone)
     timestamps.check_format(timestamp_format, con)
     delimiter = readers.check_delimiter(delimiter)
@@ -1046,104 +839,53 @@ def _run_load(
     inputs = inputs if inputs is not None else resolve(source)
     if delimiter:
         inputs = [replace(i, delimiter=delimiter) for i in inputs]
-    report = LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs))
-    max_line = readers.EVENTS_MAX_LINE if target.kind == "events" else readers.MAX_LINE
-
-    container = None
-    if chosen is not None and chosen.name in formats_mod.GENERIC and chosen.name != "dataframe":
-        container = chosen.name
-
-    def load_all(in_place: bool, grouped: bool) -> None:
-        """Every input into the open transaction; ``in_place`` lets clean CSV files into an empty
-        events table be read in one pass (raises NeedsStage when one is not clean); ``grouped``
-        reads CSV files that share a layout in one scan (raises multi.Split when that cannot
-        account for their lines)."""
-        used: dict[str, formats_mod.Format] = {}
-        for i, given in enumerate(inputs):  # text in another encoding: read a UTF-8 copy
-            current[0] = given.label
-            inp = inputs[i] = decode.as_utf8(given, container or given.container, codec, work)
-            if inp.encoding not in (None, "utf-8"):
-                report.notes.append(f"{inp.label}: decoded from {inp.encoding} to UTF-8")
-        batches = (
-            multi.group(inputs, lambda i: (container or i.container) == "csv")
-            if grouped and stage_fn is None and len(inputs) > 1
-            else [[i] for i in inputs]
-        )
-        for batch in batches:
-            inp = batch[0]
-            current[0] = inp.label
-            st: readers.Stage
-            if len(batch) > 1:
-                st = multi.stage_csv_files(con, batch, max_line)
-                current[0] = st.input.label
-                report.notes.append(f"{len(batch)} files read in one scan: {st.input.label}")
-            elif (
-                in_place
-                and stage_fn is None
-                and (container or inp.container) == "csv"
-                and target.write == "append"
-                and not _has_events(con)
-            ):
-                st = readers.csv_in_place(con, inp, max_line)
-            else:
-                st = (
-                    stage_fn(con, inp) if stage_fn else readers.stage(con, inp, container, max_line)
-                )
-            try:
-                if isinstance(st, multi.MultiStage):
-                    account_lines_per_file(con, st, max_line)
-                elif stage_fn is None and st.container == "csv" and not st.in_place:
-                    account_lines(con, st, max_line)
-                fmt = chosen or formats_mod.detect(target.kind, st)
-                res = process(
-                    con,
-                    target,
-                    st,
-                    fmt,
-                    load_id=load_id,
-                    columns=columns,
-                    tz=tz,
-                    timestamp_format=timestamp_format,
-                    settings=settings,
-                    id_field=id_field,
-                    version_field=version_field,
-                    after_write=after_write,
-                    max_line=max_line,
-                )
-            except PoaError:
-                if isinstance(st, multi.MultiStage):
-                    # read the files one by one: the error, or the load, is then each file's own
-                    raise multi.Split from None
-                raise
-            finally:
-                st.drop(con)
-            used[fmt.name] = fmt
-            if fmt.name not in report.formats:
-                report.formats.append(fmt.name)
-                report.notes.append(
-                    f"format {fmt.name}: {'given' if chosen else 'detected'} from {inp.label}"
-                )
-            report.notes.extend(res.mapping.notes)
-            report.notes.extend(st.notes)
-            report.rows_read += res.read
-            report.rows_loaded += res.loaded
-            report.rows_quarantined += res.quarantined
-            report.rows_duplicate += res.duplicate
-            report.dst_ambiguous += res.dst_ambiguous
-            report.dst_nonexistent += res.dst_nonexistent
-            report.rows_conflict += res.conflict
-            report.files_in_place += int(st.in_place)
-        current[0] = None
-        for fmt in used.values():
-            if fmt.after_load is not None:
-                fmt.after_load(con, load_id)
-
+    load = _Load(
+        con=con,
+        target=target,
+        load_id=load_id,
+        report=LoadReport(kind=target.kind, source=label, load_id=load_id, files=len(inputs)),
+        current=current,
+        work=work,
+        inputs=inputs,
+        chosen=chosen,
+        container=_generic_container(chosen),
+        codec=codec,
+        columns=columns,
+        tz=tz,
+        timestamp_format=timestamp_format,
+        settings=settings,
+        id_field=id_field,
+        version_field=version_field,
+        after_write=after_write,
+        stage_fn=stage_fn,
+        max_line=readers.EVENTS_MAX_LINE if target.kind == "events" else readers.MAX_LINE,
+    )
     con.execute("BEGIN TRANSACTION")
+    _load_until_done(load)
+    catalog.add_load(con, target.table, load_id)  # the event catalog, in the load's transaction
+    load.report.seconds = round(time.perf_counter() - started, 3)
+    _log_ok(con, load.report, options)
+    con.execute("COMMIT")
+    return load.report
+
+
+def _generic_container(chosen: formats_mod.Format | None) -> str | None:
+    """The container a generic format given by the user names (csv, json, ...): every input is
+    read as one; None lets each input's own container decide."""
+    if chosen is not None and chosen.name in formats_mod.GENERIC and chosen.name != "dataframe":
+        return chosen.name
+    return None
+
+
+def _load_until_done(load: _Load) -> None:
+    """Load every input into the open transaction, first in the fastest way; when that cannot
+    finish (a CSV file that is not clean for the one-pass read, files of one scan that must be
+    read one by one), undo what was written and start again the slower way."""
     in_place, grouped = True, True
     while True:
         try:
-            load_all(in_place, grouped)
-            break
+            _load_all(load, in_place, grouped)
+            return
         except NeedsStage:
             if not in_place:
                 raise
@@ -1153,22 +895,151 @@ def _run_load(
                 raise
             grouped = False  # read the files one by one
         # start again, the rows written so far undone
-        con.execute("ROLLBACK")
-        report.formats, report.notes = [], []
-        report.rows_read = report.rows_loaded = report.rows_quarantined = 0
-        report.rows_duplicate = report.rows_conflict = report.files_in_place = 0
-        report.dst_ambiguous = report.dst_nonexistent = 0
-        con.execute("BEGIN TRANSACTION")
-    catalog.add_load(con, target.table, load_id)  # the event catalog, in the load's transaction
-    report.seconds = round(time.perf_counter() - started, 3)
+        load.con.execute("ROLLBACK")
+        _reset_counts(load.report)
+        load.con.execute("BEGIN TRANSACTION")
+
+
+def _reset_counts(report: LoadReport) -> None:
+    """The report as before any input was loaded (the load starts again)."""
+    report.formats, report.notes = [], []
+    report.rows_read = report.rows_loaded = report.rows_quarantined = 0
+    report.rows_duplicate = report.rows_conflict = report.files_in_place = 0
+    report.dst_ambiguous = report.dst_nonexistent = 0
+
+
+def _load_all(load: _Load, in_place: bool, grouped: bool) -> None:
+    """Every input into the open transaction; ``in_place`` lets clean CSV files into an empty
+    events table be read in one pass (raises NeedsStage when one is not clean); ``grouped``
+    reads CSV files that share a layout in one scan (raises multi.Split when that cannot
+    account for their lines)."""
+    _decode_inputs(load)
+    used: dict[str, formats_mod.Format] = {}
+    for batch in _batches(load, grouped):
+        fmt = _load_batch(load, batch, in_place)
+        used[fmt.name] = fmt
+    load.current[0] = None
+    for fmt in used.values():
+        if fmt.after_load is not None:
+            fmt.after_load(load.con, load.load_id)
+
+
+def _decode_inputs(load: _Load) -> None:
+    """Text in another encoding: read a UTF-8 copy (the input is replaced by the copy)."""
+    for i, given in enumerate(load.inputs):
+        load.current[0] = given.label
+        inp = load.inputs[i] = decode.as_utf8(
+            given, load.container or given.container, load.codec, load.work
+        )
+        if inp.encoding not in (None, "utf-8"):
+            load.report.notes.append(f"{inp.label}: decoded from {inp.encoding} to UTF-8")
+
+
+def _batches(load: _Load, grouped: bool) -> list[list[Input]]:
+    """The inputs in the order they are read: CSV files that share a layout together (one scan),
+    when ``grouped``; every other input on its own."""
+    if grouped and load.stage_fn is None and len(load.inputs) > 1:
+        return multi.group(load.inputs, lambda i: (load.container or i.container) == "csv")
+    return [[i] for i in load.inputs]
+
+
+def _load_batch(load: _Load, batch: list[Input], in_place: bool) -> formats_mod.Format:
+    """Stage one batch of inputs, account for its lines, load it (``process``) and add its counts
+    to the report; returns the format it was read with."""
+    inp = batch[0]
+    load.current[0] = inp.label
+    st = _stage(load, batch, in_place)
+    try:
+        _account_lines(load, st)
+        fmt = load.chosen or formats_mod.detect(load.target.kind, st)
+        res = process(
+            load.con,
+            load.target,
+            st,
+            fmt,
+            load_id=load.load_id,
+            columns=load.columns,
+            tz=load.tz,
+            timestamp_format=load.timestamp_format,
+            settings=load.settings,
+            id_field=load.id_field,
+            version_field=load.version_field,
+            after_write=load.after_write,
+            max_line=load.max_line,
+        )
+    except PoaError:
+        if isinstance(st, multi.MultiStage):
+            # read the files one by one: the error, or the load, is then each file's own
+            raise multi.Split from None
+        raise
+    finally:
+        st.drop(load.con)
+    _tally(load, fmt, inp, st, res)
+    return fmt
+
+
+def _stage(load: _Load, batch: list[Input], in_place: bool) -> readers.Stage:
+    """The stage of a batch: several CSV files in one scan, one clean CSV file read in place (into
+    an empty events table), or the input staged by its reader."""
+    con, inp = load.con, batch[0]
+    if len(batch) > 1:
+        st = multi.stage_csv_files(con, batch, load.max_line)
+        load.current[0] = st.input.label
+        load.report.notes.append(f"{len(batch)} files read in one scan: {st.input.label}")
+        return st
+    if (
+        in_place
+        and load.stage_fn is None
+        and (load.container or inp.container) == "csv"
+        and load.target.write == "append"
+        and not _has_events(con)
+    ):
+        return readers.csv_in_place(con, inp, load.max_line)
+    if load.stage_fn:
+        return load.stage_fn(con, inp)
+    return readers.stage(con, inp, load.container, load.max_line)
+
+
+def _account_lines(load: _Load, st: readers.Stage) -> None:
+    """Account for every line of a staged CSV file (each file of a multi-file stage on its own)."""
+    if isinstance(st, multi.MultiStage):
+        account_lines_per_file(load.con, st, load.max_line)
+    elif load.stage_fn is None and st.container == "csv" and not st.in_place:
+        account_lines(load.con, st, load.max_line)
+
+
+def _tally(
+    load: _Load, fmt: formats_mod.Format, inp: Input, st: readers.Stage, res: StageResult
+) -> None:
+    """Add a stage's format, notes and counts to the load's report."""
+    report = load.report
+    if fmt.name not in report.formats:
+        report.formats.append(fmt.name)
+        report.notes.append(
+            f"format {fmt.name}: {'given' if load.chosen else 'detected'} from {inp.label}"
+        )
+    report.notes.extend(res.mapping.notes)
+    report.notes.extend(st.notes)
+    report.rows_read += res.read
+    report.rows_loaded += res.loaded
+    report.rows_quarantined += res.quarantined
+    report.rows_duplicate += res.duplicate
+    report.dst_ambiguous += res.dst_ambiguous
+    report.dst_nonexistent += res.dst_nonexistent
+    report.rows_conflict += res.conflict
+    report.files_in_place += int(st.in_place)
+
+
+def _log_ok(con: duckdb.DuckDBPyConnection, report: LoadReport, options: str) -> None:
+    """The load's line in load_log (status ok), in its transaction."""
     con.execute(
         "INSERT INTO load_log (load_id, kind, source, format, started_at, finished_at, rows_read, "
         "rows_loaded, rows_quarantined, rows_duplicate, rows_conflict, options, status, message) "
         "VALUES (?, ?, ?, ?, now() - to_microseconds(?), now(), ?, ?, ?, ?, ?, ?, 'ok', NULL)",
         [
-            load_id,
-            target.kind,
-            label,
+            report.load_id,
+            report.kind,
+            report.source,
             ",".join(report.formats),
             int(report.seconds * 1e6),
             report.rows_read,
@@ -1179,5 +1050,3 @@ def _run_load(
             options,
         ],
     )
-    con.execute("COMMIT")
-    return report

@@ -272,7 +272,7 @@ def plan(
     else:
         raw = f"({expr})::VARCHAR"
         # trim() copies every value; most have no blanks to trim, so only trim those whose first or
-        # last character sorts below '!' (see pipeline._text)
+        # last character sorts below '!' (see typed._text)
         text = f"(CASE WHEN {raw} < '!' OR ({raw})[-1] < '!' THEN trim({raw}, ' \r\n\t') ELSE {raw} END)"
     if fmt:
         if fmt in EPOCH_UNITS:
