@@ -516,6 +516,118 @@ def _one_line_wrapper(inp: Input, obj: object) -> bool:
     return len(head.strip().splitlines()) == 1
 
 
+def _is_json_lines(inp: Input, first: str, first_line: str) -> bool:
+    """Whether the file is JSON Lines (one object per line) rather than one JSON document."""
+    import json
+
+    if first != "{":
+        return False
+    try:
+        first_object = json.loads(first_line)
+        # a compact one-line document wrapping the records ({"tickets": [{...}, ...]}) is not JSON Lines
+        return not _one_line_wrapper(inp, first_object)
+    except ValueError:
+        return False
+    except RecursionError:
+        # nested deeper than Python's parser goes: a record, not a wrapper; DuckDB reads
+        # each line (and the checks quarantine a line over the limits)
+        return True
+
+
+def _stage_json_lines(
+    con: duckdb.DuckDBPyConnection, data: str, rejects: str, path: str, params: Params
+) -> None:
+    """JSON Lines into ``data``, one row per non-blank line; lines that are not an object go to
+    ``rejects``."""
+    con.execute(
+        f"CREATE TEMP TABLE {quote_ident(data)} AS "
+        f"SELECT _row, line AS _raw, CASE WHEN json_valid(line) THEN line::JSON END AS _json FROM ("
+        f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, columns = {{'line': 'VARCHAR'}}, "
+        "header = false, auto_detect = false, delim = '\x01', quote = '', escape = '', "
+        f"max_line_size = {MAX_LINE})) WHERE line IS NOT NULL AND trim(line) <> ''",
+        params.values,
+    )
+    con.execute(
+        f"INSERT INTO {quote_ident(rejects)} SELECT _row, NULL, "
+        "CASE WHEN json_valid(_raw) THEN 'the line is JSON but not an object' "
+        "ELSE 'the line is not valid JSON' END, _raw "
+        f"FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'"
+    )
+    con.execute(
+        f"DELETE FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'"
+    )
+
+
+def _json_records_path(
+    con: duckdb.DuckDBPyConnection, inp: Input, path: str, params: Params
+) -> str:
+    """The JSON path of the records in a JSON document: its array, or the array an object wraps
+    (the first key holding one); a document that is neither fails."""
+    import json
+
+    try:
+        doc = fetch_one(
+            con,
+            f"SELECT json_valid(content), CASE WHEN json_valid(content) THEN "
+            f"json_type(content::JSON) END FROM read_text({path})",
+            params.values,
+        )
+    except duckdb.Error as exc:
+        raise InputError(
+            f"cannot read the file: {exc}",
+            code="ingest.json_read",
+            file=inp.label,
+            hint="check that the file is UTF-8 JSON",
+        ) from exc
+    if not doc or not doc[0]:
+        raise InputError(
+            "the file is not valid JSON (neither JSON Lines nor one JSON document)",
+            code="ingest.json_invalid",
+            file=inp.label,
+            hint="export it again; JSON Lines needs one complete object per line",
+        )
+    if doc[1] != "OBJECT":
+        return "$[*]"
+    keys = fetch_all(
+        con,
+        f"SELECT k FROM (SELECT content::JSON AS j FROM read_text({path})), "
+        "unnest(json_keys(j)) AS t(k) WHERE json_type(j, '$.' || to_json(k)::VARCHAR) = 'ARRAY'",
+        params.values,
+    )
+    if not keys:
+        raise InputError(
+            "the JSON document holds no list of records",
+            code="ingest.json_shape",
+            file=inp.label,
+            hint='expected a list of objects, or an object with one (such as {"tickets": [...]})',
+        )
+    return "$." + json.dumps(keys[0][0]) + "[*]"
+
+
+def _stage_json_document(
+    con: duckdb.DuckDBPyConnection,
+    inp: Input,
+    data: str,
+    rejects: str,
+    path: str,
+    params: Params,
+) -> None:
+    """One JSON document's records into ``data``, one row each; records that are not an object go
+    to ``rejects``."""
+    jp = params.add(_json_records_path(con, inp, path, params))
+    con.execute(
+        f"CREATE TEMP TABLE {quote_ident(data)} AS "
+        "SELECT generate_subscripts(items, 1) AS _row, unnest(items)::VARCHAR AS _raw, unnest(items) AS _json "
+        f"FROM (SELECT json_extract(content::JSON, {jp}) AS items FROM read_text({path}))",
+        params.values,
+    )
+    con.execute(
+        f"INSERT INTO {quote_ident(rejects)} SELECT _row, NULL, 'the record is not a JSON object', _raw "
+        f"FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'"
+    )
+    con.execute(f"DELETE FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'")
+
+
 def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     """JSON Lines, a JSON array of objects, or one object wrapping such an array ({"tickets": [...]})."""
     import json
@@ -525,87 +637,10 @@ def stage_json(con: duckdb.DuckDBPyConnection, inp: Input) -> Stage:
     rejects = _rejects_table(con)
     data = _new_name("json")
     path = params.add(str(inp.path))
-    one_object_per_line = False
-    if first == "{":
-        try:
-            first_object = json.loads(first_line)
-            # a compact one-line document wrapping the records ({"tickets": [{...}, ...]}) is not JSON Lines
-            one_object_per_line = not _one_line_wrapper(inp, first_object)
-        except ValueError:
-            one_object_per_line = False
-        except RecursionError:
-            # nested deeper than Python's parser goes: a record, not a wrapper; DuckDB reads
-            # each line (and the checks quarantine a line over the limits)
-            one_object_per_line = True
-    if one_object_per_line:
-        con.execute(
-            f"CREATE TEMP TABLE {quote_ident(data)} AS "
-            f"SELECT _row, line AS _raw, CASE WHEN json_valid(line) THEN line::JSON END AS _json FROM ("
-            f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, columns = {{'line': 'VARCHAR'}}, "
-            "header = false, auto_detect = false, delim = '\x01', quote = '', escape = '', "
-            f"max_line_size = {MAX_LINE})) WHERE line IS NOT NULL AND trim(line) <> ''",
-            params.values,
-        )
-        con.execute(
-            f"INSERT INTO {quote_ident(rejects)} SELECT _row, NULL, "
-            "CASE WHEN json_valid(_raw) THEN 'the line is JSON but not an object' "
-            "ELSE 'the line is not valid JSON' END, _raw "
-            f"FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'"
-        )
-        con.execute(
-            f"DELETE FROM {quote_ident(data)} WHERE _json IS NULL OR json_type(_json) <> 'OBJECT'"
-        )
+    if _is_json_lines(inp, first, first_line):
+        _stage_json_lines(con, data, rejects, path, params)
     else:
-        try:
-            doc = fetch_one(
-                con,
-                f"SELECT json_valid(content), CASE WHEN json_valid(content) THEN "
-                f"json_type(content::JSON) END FROM read_text({path})",
-                params.values,
-            )
-        except duckdb.Error as exc:
-            raise InputError(
-                f"cannot read the file: {exc}",
-                code="ingest.json_read",
-                file=inp.label,
-                hint="check that the file is UTF-8 JSON",
-            ) from exc
-        if not doc or not doc[0]:
-            raise InputError(
-                "the file is not valid JSON (neither JSON Lines nor one JSON document)",
-                code="ingest.json_invalid",
-                file=inp.label,
-                hint="export it again; JSON Lines needs one complete object per line",
-            )
-        json_path = "$[*]"
-        if doc[1] == "OBJECT":
-            keys = fetch_all(
-                con,
-                f"SELECT k FROM (SELECT content::JSON AS j FROM read_text({path})), "
-                "unnest(json_keys(j)) AS t(k) WHERE json_type(j, '$.' || to_json(k)::VARCHAR) = 'ARRAY'",
-                params.values,
-            )
-            if not keys:
-                raise InputError(
-                    "the JSON document holds no list of records",
-                    code="ingest.json_shape",
-                    file=inp.label,
-                    hint="expected a list of objects, or an object with one "
-                    '(such as {"tickets": [...]})',
-                )
-            json_path = "$." + json.dumps(keys[0][0]) + "[*]"
-        jp = params.add(json_path)
-        con.execute(
-            f"CREATE TEMP TABLE {quote_ident(data)} AS "
-            "SELECT generate_subscripts(items, 1) AS _row, unnest(items)::VARCHAR AS _raw, unnest(items) AS _json "
-            f"FROM (SELECT json_extract(content::JSON, {jp}) AS items FROM read_text({path}))",
-            params.values,
-        )
-        con.execute(
-            f"INSERT INTO {quote_ident(rejects)} SELECT _row, NULL, 'the record is not a JSON object', _raw "
-            f"FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'"
-        )
-        con.execute(f"DELETE FROM {quote_ident(data)} WHERE json_type(_json) <> 'OBJECT'")
+        _stage_json_document(con, inp, data, rejects, path, params)
     n_rej = fetch_value(con, f"SELECT count(*) FROM {quote_ident(rejects)}")
     notes = []
     repeats = f"({repeats_a_key('_json')} OR {repeats_a_key(chr(40) + '_json->' + _key_path('properties') + chr(41))})"

@@ -105,6 +105,8 @@ def read_sources(path: str | Path | None = None, *, root: str | Path | None = No
 
 
 def _source(file: Path, base: Path, kind: str, number: int, entry: dict[str, Any]) -> Source:
+    """One ``[[kind]]`` entry, checked: its keys, path, name and optional flag, and its loader
+    options (``_text_options``, ``_notes_options``, ``_columns``)."""
     where = f"[[{kind}]] entry {number}"
     allowed = _OWN_KEYS | set(_TEXT_OPTIONS) | (set(_NOTES_OPTIONS) if kind == "notes" else set())
     unknown = sorted(set(entry) - allowed)
@@ -128,6 +130,18 @@ def _source(file: Path, base: Path, kind: str, number: int, entry: dict[str, Any
             f"{where}: optional must be true or false, got {optional!r}",
             "write optional = true",
         )
+    options = _text_options(file, where, entry)
+    if kind == "notes":
+        options.update(_notes_options(file, where, entry))
+    if "columns" in entry:
+        options["columns"] = _columns(file, where, entry["columns"])
+    path = Path(raw).expanduser()
+    resolved = str(path if path.is_absolute() else base / path)
+    return Source(kind=kind, name=name, path=resolved, optional=optional, options=options)
+
+
+def _text_options(file: Path, where: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The loader options written as text (format, timezone, ...); empty ones are left out."""
     options: dict[str, Any] = {}
     for key in _TEXT_OPTIONS:
         if key in entry:
@@ -136,28 +150,27 @@ def _source(file: Path, base: Path, kind: str, number: int, entry: dict[str, Any
                 raise _bad(file, f"{where}: {key} must be text, got {value!r}", _TEXT_OPTIONS[key])
             if value:
                 options[key] = value
-    if kind == "notes":
-        survey = entry.get("survey")
-        if survey is not None:
-            if not isinstance(survey, str):
-                raise _bad(file, f"{where}: survey must be text", "write survey = 'NPS 2026'")
-            options["survey"] = survey
-        text_columns = entry.get("text_columns")
-        if text_columns is not None:
-            if not isinstance(text_columns, list) or not all(
-                isinstance(c, str) for c in text_columns
-            ):
-                raise _bad(
-                    file,
-                    f"{where}: text_columns must be a list of column names",
-                    "write text_columns = ['comment']",
-                )
-            options["text_columns"] = text_columns
-    if "columns" in entry:
-        options["columns"] = _columns(file, where, entry["columns"])
-    path = Path(raw).expanduser()
-    resolved = str(path if path.is_absolute() else base / path)
-    return Source(kind=kind, name=name, path=resolved, optional=optional, options=options)
+    return options
+
+
+def _notes_options(file: Path, where: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The survey options of a notes source: ``survey`` (text) and ``text_columns`` (a list)."""
+    options: dict[str, Any] = {}
+    survey = entry.get("survey")
+    if survey is not None:
+        if not isinstance(survey, str):
+            raise _bad(file, f"{where}: survey must be text", "write survey = 'NPS 2026'")
+        options["survey"] = survey
+    text_columns = entry.get("text_columns")
+    if text_columns is not None:
+        if not isinstance(text_columns, list) or not all(isinstance(c, str) for c in text_columns):
+            raise _bad(
+                file,
+                f"{where}: text_columns must be a list of column names",
+                "write text_columns = ['comment']",
+            )
+        options["text_columns"] = text_columns
+    return options
 
 
 def _columns(file: Path, where: str, value: Any) -> dict[str, str | Const]:

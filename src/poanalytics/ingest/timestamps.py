@@ -16,7 +16,9 @@ loader counts both (``LoadReport.dst_ambiguous`` / ``dst_nonexistent``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import duckdb
 
@@ -236,12 +238,7 @@ def plan(
     months) that one pass over the values finds; ``detect=False`` skips that pass and reads ISO
     8601 only."""
     t = type_.upper()
-
-    def local(naive_expr: str) -> str:
-        if naive is not None and tz != "UTC":
-            naive.append(naive_expr)
-        return _naive_to_utc(naive_expr, tz, params)
-
+    local = _local(tz, params, naive)
     if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
         return f"({expr})"
     if t.startswith("TIMESTAMP") or t == "DATE":
@@ -254,37 +251,88 @@ def plan(
         if not fmt:
             if not detect:
                 return epoch_expr(num)
-            ranges = [(19000101, 21991231), (190001010000, 219912312359)]
-            ranges.append((19000101000000, 21991231235959))
-            counts = ", ".join(
-                f"count(*) FILTER (WHERE {num} BETWEEN {lo} AND {hi} AND {num} = trunc({num}))"
-                for lo, hi in ranges
-            )
-            query = (
-                f"SELECT count(*) FILTER (WHERE isfinite({num})), {counts}, "
-                f"max({epoch_expr(num)}), any_value({text}) "
-                f"FROM {relation} WHERE ({expr}) IS NOT NULL"
-            )
-            row = fetch_one(con, query, params.used_in(query))
-            assert row is not None
-            n, *dates, latest, example = row
-            return _numeric(text, num, n, dates, latest, example, file, column, params, local)
+            where = _Where(con, relation, params, file, column)
+            return _numbers_detected(where, expr, num, text, local)
     else:
-        raw = f"({expr})::VARCHAR"
-        # trim() copies every value; most have no blanks to trim, so only trim those whose first or
-        # last character sorts below '!' (see typed._text)
-        text = f"(CASE WHEN {raw} < '!' OR ({raw})[-1] < '!' THEN trim({raw}, ' \r\n\t') ELSE {raw} END)"
+        text = _trimmed(expr)
     if fmt:
-        if fmt in EPOCH_UNITS:
-            return _epoch_unit_expr(f"try_cast({text} AS DOUBLE)", fmt)
-        formats = params.add([fmt])
-        parsed = f"try_strptime({text}, {formats})"
-        if "%z" in fmt or "%Z" in fmt:
-            return f"{parsed}::TIMESTAMPTZ"
-        return local(f"{parsed}::TIMESTAMP")
+        return _with_format(text, fmt, params, local)
+    iso = _iso(text, tz, params, naive)
+    if not detect:
+        return iso  # ISO 8601 only: the caller treats any other value as a reason to look closer
+    return _text_detected(_Where(con, relation, params, file, column), text, iso, local)
 
-    # An offset no place uses (+25:00) is not read. Only values whose offset hours (+HH, +HHMM,
-    # +HH:MM) are above 14 or minutes above 59, by character comparisons, go on to the pattern.
+
+@dataclass
+class _Where:
+    """The column being planned: the connection and relation to look at its values, the parameters
+    of the load's SQL, and the file and column an error names."""
+
+    con: duckdb.DuckDBPyConnection
+    relation: str
+    params: Params
+    file: str
+    column: str
+
+
+def _local(tz: str, params: Params, naive: list[str] | None) -> Callable[[str], str]:
+    """Local times (no offset) to instants in ``tz``, noting each local-time expression in
+    ``naive`` (the load counts the ones at a daylight-saving change)."""
+
+    def local(naive_expr: str) -> str:
+        if naive is not None and tz != "UTC":
+            naive.append(naive_expr)
+        return _naive_to_utc(naive_expr, tz, params)
+
+    return local
+
+
+def _trimmed(expr: str) -> str:
+    """The value as text, blanks trimmed. trim() copies every value; most have no blanks to trim,
+    so only those whose first or last character sorts below '!' are trimmed (see typed._text)."""
+    raw = f"({expr})::VARCHAR"
+    return (
+        f"(CASE WHEN {raw} < '!' OR ({raw})[-1] < '!' THEN trim({raw}, ' \r\n\t') ELSE {raw} END)"
+    )
+
+
+def _numbers_detected(
+    w: _Where, expr: str, num: str, text: str, local: Callable[[str], str]
+) -> str:
+    """Typed numbers read as dates (20101201) or epoch numbers, decided by one pass over them."""
+    ranges = [(19000101, 21991231), (190001010000, 219912312359)]
+    ranges.append((19000101000000, 21991231235959))
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE {num} BETWEEN {lo} AND {hi} AND {num} = trunc({num}))"
+        for lo, hi in ranges
+    )
+    query = (
+        f"SELECT count(*) FILTER (WHERE isfinite({num})), {counts}, "
+        f"max({epoch_expr(num)}), any_value({text}) "
+        f"FROM {w.relation} WHERE ({expr}) IS NOT NULL"
+    )
+    row = fetch_one(w.con, query, w.params.used_in(query))
+    assert row is not None
+    n, *dates, latest, example = row
+    return _numeric(text, num, n, dates, latest, example, w.file, w.column, w.params, local)
+
+
+def _with_format(text: str, fmt: str, params: Params, local: Callable[[str], str]) -> str:
+    """Text read with the load's ``timestamp_format`` (an epoch unit, or a strptime format)."""
+    if fmt in EPOCH_UNITS:
+        return _epoch_unit_expr(f"try_cast({text} AS DOUBLE)", fmt)
+    formats = params.add([fmt])
+    parsed = f"try_strptime({text}, {formats})"
+    if "%z" in fmt or "%Z" in fmt:
+        return f"{parsed}::TIMESTAMPTZ"
+    return local(f"{parsed}::TIMESTAMP")
+
+
+def _iso(text: str, tz: str, params: Params, naive: list[str] | None) -> str:
+    """Text read as ISO 8601: with an offset as that instant, without one as a local time in
+    ``tz``. An offset no place uses (+25:00) is not read. Only values whose offset hours (+HH,
+    +HHMM, +HH:MM) are above 14 or minutes above 59, by character comparisons, go on to the
+    pattern."""
     x = text
     bad_offset = (
         f"CASE WHEN ({x})[-3] IN ('+', '-') THEN ({x})[-2:] > '14' "
@@ -293,22 +341,62 @@ def plan(
         f"ELSE false END AND regexp_matches({x}, '{BAD_OFFSET}')"
     )
     if tz == "UTC":
-        iso = f"CASE WHEN {bad_offset} THEN NULL ELSE try_cast({text} AS TIMESTAMPTZ) END"
-    else:
-        iso = (
-            f"CASE WHEN {bad_offset} THEN NULL "
-            f"WHEN regexp_matches({text}, '{ISO_OFFSET}') THEN try_cast({text} AS TIMESTAMPTZ) "
-            f"ELSE {_naive_to_utc(f'try_cast({text} AS TIMESTAMP)', tz, params)} END"
+        return f"CASE WHEN {bad_offset} THEN NULL ELSE try_cast({text} AS TIMESTAMPTZ) END"
+    iso = (
+        f"CASE WHEN {bad_offset} THEN NULL "
+        f"WHEN regexp_matches({text}, '{ISO_OFFSET}') THEN try_cast({text} AS TIMESTAMPTZ) "
+        f"ELSE {_naive_to_utc(f'try_cast({text} AS TIMESTAMP)', tz, params)} END"
+    )
+    if naive is not None:  # only the values without an offset are local times
+        naive.append(
+            f"CASE WHEN NOT regexp_matches({text}, '{ISO_OFFSET}') "
+            f"THEN try_cast({text} AS TIMESTAMP) END"
         )
-        if naive is not None:  # only the values without an offset are local times
-            naive.append(
-                f"CASE WHEN NOT regexp_matches({text}, '{ISO_OFFSET}') "
-                f"THEN try_cast({text} AS TIMESTAMP) END"
-            )
-    if not detect:
-        return iso  # ISO 8601 only: the caller treats any other value as a reason to look closer
+    return iso
 
-    # One pass over the values that are not ISO 8601, to decide how to read them.
+
+def _text_detected(w: _Where, text: str, iso: str, local: Callable[[str], str]) -> str:
+    """Text read as ISO 8601 and as the other forms one pass over the values that are not ISO
+    8601 finds: a blank before the offset, numbers (dates or epochs), day/month orders, named
+    months."""
+    info = _text_profile(w, text)
+    numeric, dmy, max_first, max_second, year_len, year_len_min, seps, example, spaced = info[:9]
+    max_year, min_year, *dates, latest, num_example = info[9:]
+    branches = [iso]
+    if spaced:  # '2024-03-04 10:00:00 +0100': a blank before the offset
+        branches.append(
+            f"try_cast(regexp_replace({text}, '{SPACED_OFFSET}', '\\1:\\2') AS TIMESTAMPTZ)"
+        )
+    if numeric:
+        branches.append(
+            f"CASE WHEN regexp_full_match({text}, '{NUMERIC}') THEN "
+            + _numeric(
+                text,
+                f"try_cast({text} AS DOUBLE)",
+                numeric,
+                dates,
+                latest,
+                num_example,
+                w.file,
+                w.column,
+                w.params,
+                local,
+            )
+            + " END"
+        )
+    if dmy:
+        first_is_day = _day_first(w, max_first, max_second, example)
+        _check_dmy_years(w, example, max_year, min_year, year_len, year_len_min)
+        formats = _dmy_formats(first_is_day, seps, year_len, year_len_min)
+        branches.append(local(f"try_strptime({text}, {w.params.add(formats)})::TIMESTAMP"))
+    branches.append(local(f"try_strptime({text}, {w.params.add(NAMED_MONTH_FORMATS)})::TIMESTAMP"))
+    return "coalesce(" + ", ".join(branches) + ")"
+
+
+def _text_profile(w: _Where, text: str) -> tuple[Any, ...]:
+    """One pass over the values that are not ISO 8601: how many are numbers, day/month dates
+    (with the largest first and second numbers, year lengths, separators, an example), times with
+    a blank before the offset, and numeric dates of each form."""
     num = "try_cast(x AS DOUBLE)"
     date_counts = ", ".join(
         f"count(*) FILTER (WHERE regexp_full_match(x, '{pattern}'))" for pattern, _ in NUMERIC_DATES
@@ -319,7 +407,7 @@ def plan(
         f"AND TRY_CAST(regexp_extract(x, '{DMY}', 3) AS INTEGER) > 12, false)"
     )
     query = f"""
-        WITH v AS (SELECT {text} AS x FROM {relation} WHERE {text} <> ''
+        WITH v AS (SELECT {text} AS x FROM {w.relation} WHERE {text} <> ''
                    AND try_cast({text} AS TIMESTAMPTZ) IS NULL)
         SELECT
           count(*) FILTER (WHERE regexp_full_match(x, '{NUMERIC}')) AS numeric,
@@ -338,80 +426,75 @@ def plan(
           any_value(x) FILTER (WHERE regexp_full_match(x, '{NUMERIC}')) AS num_example
         FROM v
         """
-    info = fetch_one(con, query, params.used_in(query))
+    info = fetch_one(w.con, query, w.params.used_in(query))
     assert info is not None
-    numeric, dmy, max_first, max_second, year_len, year_len_min, seps, example, spaced = info[:9]
-    max_year, min_year, *dates, latest, num_example = info[9:]
-    branches = [iso]
-    if spaced:  # '2024-03-04 10:00:00 +0100': a blank before the offset
-        branches.append(
-            f"try_cast(regexp_replace({text}, '{SPACED_OFFSET}', '\\1:\\2') AS TIMESTAMPTZ)"
+    return tuple(info)
+
+
+def _day_first(w: _Where, max_first: int | None, max_second: int | None, example: object) -> bool:
+    """Whether day/month dates put the day first: the position with a number above 12 is the day;
+    refused when both positions have one, or neither."""
+    first_is_day = (max_first or 0) > 12
+    second_is_day = (max_second or 0) > 12
+    if first_is_day and second_is_day:
+        raise InputError(
+            f"dates such as {example!r} mix day/month and month/day orders in one column",
+            code="ingest.date_order_mixed",
+            file=w.file,
+            column=w.column,
+            hint="export the dates in ISO 8601 (2024-03-04 10:00) or fix the column, then load again",
         )
-    if numeric:
-        branches.append(
-            f"CASE WHEN regexp_full_match({text}, '{NUMERIC}') THEN "
-            + _numeric(
-                text,
-                f"try_cast({text} AS DOUBLE)",
-                numeric,
-                dates,
-                latest,
-                num_example,
-                file,
-                column,
-                params,
-                local,
-            )
-            + " END"
+    if not first_is_day and not second_is_day:
+        raise InputError(
+            f"dates such as {example!r} could be day/month or month/day, and no value in the file "
+            "settles it (every day number is 12 or less)",
+            code="ingest.date_order_ambiguous",
+            file=w.file,
+            column=w.column,
+            hint="say which it is: timestamp_format='%d/%m/%Y %H:%M' (day first) or "
+            "timestamp_format='%m/%d/%Y %H:%M' (month first), adjusted to your separator and time part",
         )
-    if dmy:
-        first_is_day = (max_first or 0) > 12
-        second_is_day = (max_second or 0) > 12
-        if first_is_day and second_is_day:
-            raise InputError(
-                f"dates such as {example!r} mix day/month and month/day orders in one column",
-                code="ingest.date_order_mixed",
-                file=file,
-                column=column,
-                hint="export the dates in ISO 8601 (2024-03-04 10:00) or fix the column, then load again",
-            )
-        if not first_is_day and not second_is_day:
-            raise InputError(
-                f"dates such as {example!r} could be day/month or month/day, and no value in the file "
-                "settles it (every day number is 12 or less)",
-                code="ingest.date_order_ambiguous",
-                file=file,
-                column=column,
-                hint="say which it is: timestamp_format='%d/%m/%Y %H:%M' (day first) or "
-                "timestamp_format='%m/%d/%Y %H:%M' (month first), adjusted to your separator and time part",
-            )
-        if max_year is not None and (
-            (year_len_min == year_len == 4 and max_year < 1980)
-            or (year_len_min == year_len == 2 and min_year >= 69 and max_year < 80)
-        ):  # two-digit years 69-99 are read as 19xx
-            raise _implausible(
-                file,
-                column,
-                example,
-                "day/month/year dates",
-                "if the years are right, say how to read them: timestamp_format='%d/%m/%Y' "
-                "(or '%m/%d/%y', ... as written); otherwise fix the export's years",
-            )
-        order = ["%d", "%m"] if first_is_day else ["%m", "%d"]
-        years = (
-            ["%Y"]
-            if (year_len_min or 4) == 4
-            else (["%y"] if (year_len or 2) == 2 else ["%Y", "%y"])
+    return first_is_day
+
+
+def _check_dmy_years(
+    w: _Where,
+    example: object,
+    max_year: Any,
+    min_year: Any,
+    year_len: Any,
+    year_len_min: Any,
+) -> None:
+    """Day/month dates whose every year is before 1980 are refused as implausible."""
+    if max_year is not None and (
+        (year_len_min == year_len == 4 and max_year < 1980)
+        or (year_len_min == year_len == 2 and min_year >= 69 and max_year < 80)
+    ):  # two-digit years 69-99 are read as 19xx
+        raise _implausible(
+            w.file,
+            w.column,
+            example,
+            "day/month/year dates",
+            "if the years are right, say how to read them: timestamp_format='%d/%m/%Y' "
+            "(or '%m/%d/%y', ... as written); otherwise fix the export's years",
         )
-        dmy_formats = [
-            f"{order[0]}{sep}{order[1]}{sep}{year}{suffix}"
-            for sep in (seps or "/")
-            for year in years
-            for suffix in TIME_SUFFIXES
-        ]
-        branches.append(local(f"try_strptime({text}, {params.add(dmy_formats)})::TIMESTAMP"))
-    branches.append(local(f"try_strptime({text}, {params.add(NAMED_MONTH_FORMATS)})::TIMESTAMP"))
-    return "coalesce(" + ", ".join(branches) + ")"
+
+
+def _dmy_formats(
+    first_is_day: bool, seps: str | None, year_len: int | None, year_len_min: int | None
+) -> list[str]:
+    """The strptime formats of the day/month dates found: their order, each separator seen,
+    four- or two-digit years, with or without a time."""
+    order = ["%d", "%m"] if first_is_day else ["%m", "%d"]
+    years = (
+        ["%Y"] if (year_len_min or 4) == 4 else (["%y"] if (year_len or 2) == 2 else ["%Y", "%y"])
+    )
+    return [
+        f"{order[0]}{sep}{order[1]}{sep}{year}{suffix}"
+        for sep in (seps or "/")
+        for year in years
+        for suffix in TIME_SUFFIXES
+    ]
 
 
 def _numeric(
