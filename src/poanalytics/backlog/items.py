@@ -54,11 +54,11 @@ import io
 import math
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import pandas as pd
@@ -301,34 +301,60 @@ def parse_segment(value: Any, sep: str) -> Segment:
     """``platform=android`` or ``plan=starter|pro`` (several properties separated by ``sep`` or
     ``&``), or a mapping; raises ValueError with the reason."""
     if isinstance(value, dict):
-        parts = [(str(k), v if isinstance(v, list) else [v]) for k, v in value.items()]
-        out: Segment = {}
-        for k, vals in parts:
-            if not _NAME.match(k) or not vals or not all(str(x).strip() for x in vals):
-                raise ValueError(f"{k} = {vals!r} is not property = value(s)")
-            out[k] = [str(x).strip() for x in vals]
-        return out
+        return _segment_of_mapping(value)
     text = _clean(value)
-    out = {}
+    out: Segment = {}
     if not text:
         return out
     for part in re.split(rf"{re.escape(sep)}|&", text):
         part = part.strip()
         if not part:
             continue
-        if "=" not in part:
-            raise ValueError(f"{part!r} has no '=': write property=value, e.g. platform=android")
-        key, _, written = part.partition("=")
-        key = key.strip()
-        values = [v.strip() for v in written.split("|")]
-        if not _NAME.match(key):
-            raise ValueError(f"{key!r} is not an event property name")
-        if not values or not all(values):
-            raise ValueError(f"{part!r} has an empty value: write plan=starter or plan=starter|pro")
+        key, values = _segment_part(part)
         if key in out:
             raise ValueError(f"names {key!r} twice: list its values as {key}=a|b")
         out[key] = values
     return out
+
+
+def _segment_of_mapping(value: dict[Any, Any]) -> Segment:
+    """A segment written as a mapping (TOML/YAML): property -> value or list of values."""
+    parts = [(str(k), v if isinstance(v, list) else [v]) for k, v in value.items()]
+    out: Segment = {}
+    for k, vals in parts:
+        if not _NAME.match(k) or not vals or not all(str(x).strip() for x in vals):
+            raise ValueError(f"{k} = {vals!r} is not property = value(s)")
+        out[k] = [str(x).strip() for x in vals]
+    return out
+
+
+def _segment_part(part: str) -> tuple[str, list[str]]:
+    """One ``property=value|value`` of a segment written as text."""
+    if "=" not in part:
+        raise ValueError(f"{part!r} has no '=': write property=value, e.g. platform=android")
+    key, _, written = part.partition("=")
+    key = key.strip()
+    values = [v.strip() for v in written.split("|")]
+    if not _NAME.match(key):
+        raise ValueError(f"{key!r} is not an event property name")
+    if not values or not all(values):
+        raise ValueError(f"{part!r} has an empty value: write plan=starter or plan=starter|pro")
+    return key, values
+
+
+# Dates as trackers write them besides ISO 8601 (Jira's 02/Nov/26 3:45 PM, ...), tried in order.
+_DATE_FORMATS = (
+    "%d/%b/%y %I:%M %p",
+    "%d/%b/%y %H:%M",
+    "%d/%b/%Y %I:%M %p",
+    "%d/%b/%Y %H:%M",
+    "%d/%b/%y",
+    "%d/%b/%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%Y/%m/%d",
+    "%Y/%m/%d %H:%M",
+)
 
 
 def parse_date(value: Any) -> datetime | None:
@@ -343,36 +369,37 @@ def parse_date(value: Any) -> datetime | None:
     text = _clean(value)
     if not text:
         return None
-    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
-    try:
-        parsed = datetime.fromisoformat(iso)
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        js = re.match(r"^\w{3} (\w{3} \d{1,2} \d{4} \d{1,2}:\d{2}:\d{2}) GMT([+-]\d{4})", text)
-        if js:
-            parsed = datetime.strptime(js.group(1) + " " + js.group(2), "%b %d %Y %H:%M:%S %z")
-    if parsed is None:
-        for fmt in (
-            "%d/%b/%y %I:%M %p",
-            "%d/%b/%y %H:%M",
-            "%d/%b/%Y %I:%M %p",
-            "%d/%b/%Y %H:%M",
-            "%d/%b/%y",
-            "%d/%b/%Y",
-            "%d %b %Y",
-            "%b %d, %Y",
-            "%Y/%m/%d",
-            "%Y/%m/%d %H:%M",
-        ):
-            try:
-                parsed = datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
+    parsed = _iso_date(text) or _js_date(text) or _tracker_date(text)
     if parsed is None:
         raise ValueError(f"{text!r} is not a date (write 2026-11-02 or 2026-11-02T14:30:00Z)")
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _iso_date(text: str) -> datetime | None:
+    """ISO 8601 (a trailing Z is UTC); None when it is not."""
+    iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+    try:
+        return datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+
+
+def _js_date(text: str) -> datetime | None:
+    """A JavaScript date as Linear writes it (Mon Nov 02 2026 14:30:00 GMT+0100 ...)."""
+    js = re.match(r"^\w{3} (\w{3} \d{1,2} \d{4} \d{1,2}:\d{2}:\d{2}) GMT([+-]\d{4})", text)
+    if js:
+        return datetime.strptime(js.group(1) + " " + js.group(2), "%b %d %Y %H:%M:%S %z")
+    return None
+
+
+def _tracker_date(text: str) -> datetime | None:
+    """The first of ``_DATE_FORMATS`` that reads ``text``."""
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    return None
 
 
 def parse_status(value: Any) -> str | None:
@@ -509,6 +536,34 @@ def _tshirt(size: str, sizes: dict[str, float]) -> tuple[float, float, float]:
 # -- one record -------------------------------------------------------------------------------------
 
 
+class _Cells:
+    """The cells of one record, read one by one: a cell that cannot be read is a Problem (one per
+    bad cell), and the record is quarantined when it has any."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.problems: list[Problem] = []
+
+    def bad(self, column: str, value: Any, reason: str, code: str) -> None:
+        self.problems.append(
+            Problem(
+                column,
+                _clean(value) if not isinstance(value, (list, dict)) else str(value),
+                reason,
+                code,
+            )
+        )
+
+    def read(self, column: str, parse: Callable[[Any], Any], code: str, note: str = "") -> Any:
+        """``parse`` of the cell; None, and a problem, when it raises ValueError."""
+        value = self.record.get(column)
+        try:
+            return parse(value)
+        except ValueError as exc:
+            self.bad(column, value, f"{exc}{note}", code)
+            return None
+
+
 def normalise(
     record: dict[str, Any],
     planning: Planning,
@@ -520,64 +575,30 @@ def normalise(
 ) -> tuple[Item | None, list[Problem]]:
     """An Item from ``record`` (canonical field -> cell text or value), or the problems that
     quarantine it (one per bad cell). Used for CSV rows and for [[items]] of the product file."""
-    problems: list[Problem] = []
-
-    def bad(column: str, value: Any, reason: str, code: str) -> None:
-        problems.append(
-            Problem(
-                column,
-                _clean(value) if not isinstance(value, (list, dict)) else str(value),
-                reason,
-                code,
-            )
-        )
-
+    cells = _Cells(record)
     item_id = _clean(record.get("id"))
     title = " ".join(_clean(record.get("title")).split())
     if not item_id:
-        bad("id", record.get("id"), "the item has no id", "backlog.missing_id")
+        cells.bad("id", record.get("id"), "the item has no id", "backlog.missing_id")
     if not title:
-        bad("title", record.get("title"), "the item has no title", "backlog.missing_title")
-    args: dict[str, Any] = {}
-    try:
-        raw, weeks, low, high = parse_effort(record.get("effort"), planning, effort_unit)
-        args.update(effort_raw=raw, effort_weeks=weeks, effort_low=low, effort_high=high)
-    except ValueError as exc:
-        bad("effort", record.get("effort"), str(exc), "backlog.bad_effort")
-    status: str | None = None
-    try:
-        status = parse_status(record.get("status"))
-    except ValueError as exc:
-        bad("status", record.get("status"), str(exc), "backlog.bad_status")
-    shipped_at = None
-    try:
-        shipped_at = parse_date(record.get("shipped_at"))
-    except ValueError as exc:
-        bad("shipped_at", record.get("shipped_at"), str(exc), "backlog.bad_date")
-    try:
-        args["segment"] = parse_segment(record.get("segment"), sep)
-    except ValueError as exc:
-        bad("segment", record.get("segment"), str(exc), "backlog.bad_segment")
-    try:
-        args["moscow"] = parse_moscow(record.get("moscow"))
-    except ValueError as exc:
-        bad("moscow", record.get("moscow"), str(exc), "backlog.bad_moscow")
-    try:
-        args["impact"] = parse_impact(record.get("impact"))
-    except ValueError as exc:
-        bad("impact", record.get("impact"), str(exc), "backlog.bad_impact")
+        cells.bad("title", record.get("title"), "the item has no title", "backlog.missing_title")
+    effort = cells.read(
+        "effort", lambda v: parse_effort(v, planning, effort_unit), "backlog.bad_effort"
+    )
+    status: str | None = cells.read("status", parse_status, "backlog.bad_status")
+    shipped_at: datetime | None = cells.read("shipped_at", parse_date, "backlog.bad_date")
+    args: dict[str, Any] = {
+        "segment": cells.read("segment", lambda v: parse_segment(v, sep), "backlog.bad_segment"),
+        "moscow": cells.read("moscow", parse_moscow, "backlog.bad_moscow"),
+        "impact": cells.read("impact", parse_impact, "backlog.bad_impact"),
+    }
     for key in NUMBER_FIELDS:
-        try:
-            args[key] = parse_number(record.get(key))
-        except ValueError as exc:
-            bad(
-                key,
-                record.get(key),
-                f"{exc} ({key} is a WSJF input, e.g. 1 2 3 5 8 13 20)",
-                "backlog.bad_number",
-            )
-    if problems:
-        return None, problems
+        note = f" ({key} is a WSJF input, e.g. 1 2 3 5 8 13 20)"
+        args[key] = cells.read(key, parse_number, "backlog.bad_number", note)
+    if cells.problems:
+        return None, cells.problems
+    raw, weeks, low, high = effort
+    args.update(effort_raw=raw, effort_weeks=weeks, effort_low=low, effort_high=high)
     more = dict(extra or {})
     if status is None:
         status = "shipped" if shipped_at is not None else "open"
@@ -673,22 +694,14 @@ class _Mapping:
 
 
 def _map_header(header: list[str], config: ProductConfig, file: str) -> _Mapping:
+    """Which column is which item field: by the tool's preset ([backlog] format) or by our names
+    and their aliases, then the columns the product file maps ([backlog] columns). A column one
+    typo away from a missing field, or a missing id or title column, fails the read."""
     fmt = config.source.format
     by_name: dict[str, list[int]] = {}
     for i, h in enumerate(header):
         by_name.setdefault(h.strip().lower(), []).append(i)
-    mapped: dict[str, list[tuple[int, str | None]]] = {}
-    if fmt:
-        for canon, candidates in PRESETS[fmt].items():
-            cols = [(i, unit) for name, unit in candidates for i in by_name.get(name.lower(), [])]
-            if cols:
-                mapped[canon] = cols if canon in ("labels", "effort") else cols[:1]
-    else:
-        for i, h in enumerate(header):
-            k = _key(h)
-            field_name = k if k in CANONICAL else ALIASES.get(k)
-            if field_name and field_name not in mapped:
-                mapped[field_name] = [(i, None)]
+    mapped = _preset_columns(fmt, by_name) if fmt else _named_columns(header)
     for canon, column in config.source.columns.items():
         idx = by_name.get(column.strip().lower())
         if not idx:
@@ -703,35 +716,70 @@ def _map_header(header: list[str], config: ProductConfig, file: str) -> _Mapping
     missing = [c for c in ("id", "title") if c not in mapped]
     used = {i for cols in mapped.values() for i, _ in cols}
     if not fmt:
-        # a header one typo away from a field the file lacks is a mistake, not an extra column
-        for i, h in enumerate(header):
-            if i in used or not h.strip():
-                continue
-            wanted = [c for c in CANONICAL if c not in mapped]
-            hint = did_you_mean(_key(h), wanted)
-            if hint:
-                raise BacklogError(
-                    f"the column {h!r} is not an item field.{hint} Fields: {', '.join(CANONICAL)}.",
-                    code="backlog.csv_columns",
-                    file=file,
-                    hint="rename the column in the CSV, or map it with [backlog] columns",
-                )
+        _check_typos(header, mapped, used, file)
     if missing:
-        names = {
-            "": "poanalytics columns",
-            "jira": "the Jira preset",
-            "linear": "the Linear preset",
-        }[fmt]
-        raise BacklogError(
-            f"the file has no column for {' and '.join(missing)} (read with {names}). "
-            f"Columns: {', '.join(header) or '(none)'}."
-            + "".join(did_you_mean(m, header) for m in missing),
-            code="backlog.csv_columns",
-            file=file,
-            hint='set [backlog] format ("jira", "linear") for an export of those tools, or map the '
-            'columns: [backlog] columns = { id = "Key", title = "Name" }',
-        )
+        _missing_columns(header, fmt, missing, file)
     return _Mapping(mapped, [i for i in range(len(header)) if i not in used])
+
+
+def _preset_columns(
+    fmt: str, by_name: dict[str, list[int]]
+) -> dict[str, list[tuple[int, str | None]]]:
+    """The columns a tool's export names (Jira, Linear): each field's first, all of the list
+    fields (labels) and all effort columns (with their units, the first filled one is used)."""
+    mapped: dict[str, list[tuple[int, str | None]]] = {}
+    for canon, candidates in PRESETS[fmt].items():
+        cols = [(i, unit) for name, unit in candidates for i in by_name.get(name.lower(), [])]
+        if cols:
+            mapped[canon] = cols if canon in ("labels", "effort") else cols[:1]
+    return mapped
+
+
+def _named_columns(header: list[str]) -> dict[str, list[tuple[int, str | None]]]:
+    """The columns named as our fields or their aliases (the first of each)."""
+    mapped: dict[str, list[tuple[int, str | None]]] = {}
+    for i, h in enumerate(header):
+        k = _key(h)
+        field_name = k if k in CANONICAL else ALIASES.get(k)
+        if field_name and field_name not in mapped:
+            mapped[field_name] = [(i, None)]
+    return mapped
+
+
+def _check_typos(
+    header: list[str], mapped: dict[str, list[tuple[int, str | None]]], used: set[int], file: str
+) -> None:
+    """A header one typo away from a field the file lacks is a mistake, not an extra column."""
+    for i, h in enumerate(header):
+        if i in used or not h.strip():
+            continue
+        wanted = [c for c in CANONICAL if c not in mapped]
+        hint = did_you_mean(_key(h), wanted)
+        if hint:
+            raise BacklogError(
+                f"the column {h!r} is not an item field.{hint} Fields: {', '.join(CANONICAL)}.",
+                code="backlog.csv_columns",
+                file=file,
+                hint="rename the column in the CSV, or map it with [backlog] columns",
+            )
+
+
+def _missing_columns(header: list[str], fmt: str, missing: list[str], file: str) -> NoReturn:
+    """The file has no id or no title column."""
+    names = {
+        "": "poanalytics columns",
+        "jira": "the Jira preset",
+        "linear": "the Linear preset",
+    }[fmt]
+    raise BacklogError(
+        f"the file has no column for {' and '.join(missing)} (read with {names}). "
+        f"Columns: {', '.join(header) or '(none)'}."
+        + "".join(did_you_mean(m, header) for m in missing),
+        code="backlog.csv_columns",
+        file=file,
+        hint='set [backlog] format ("jira", "linear") for an export of those tools, or map the '
+        'columns: [backlog] columns = { id = "Key", title = "Name" }',
+    )
 
 
 def _record(
@@ -744,10 +792,9 @@ def _record(
         if canon == "labels":
             continue
         if canon == "effort":
-            for i, u in cols:
-                if row[i].strip():
-                    record["effort"], unit = row[i], u
-                    break
+            record_unit = _effort_cell(row, cols)
+            if record_unit is not None:
+                record["effort"], unit = record_unit
             continue
         if canon in LIST_FIELDS and len(cols) > 1:
             record[canon] = sep.join(row[i] for i, _ in cols if row[i].strip())
@@ -758,23 +805,39 @@ def _record(
             record[canon] = record[canon][1:]
     extra = {}
     labels = [row[i] for i, _ in mapping.fields.get("labels", []) if row[i].strip()]
-    if labels:
-        plain: list[str] = []
-        for cell in labels:
-            for label in re.split(LABEL_SPLIT.get(fmt, re.escape(sep)), cell.strip()):
-                prefix, colon, rest = label.partition(":")
-                target = LABEL_PREFIXES.get(prefix.strip().lower()) if colon else None
-                if target is None or not rest.strip():
-                    if label.strip():
-                        plain.append(label.strip())
-                elif target in LIST_FIELDS or target == "segment":
-                    before = _clean(record.get(target))
-                    record[target] = f"{before}{sep}{rest.strip()}" if before else rest.strip()
-                else:
-                    record[target] = rest.strip()
-        if plain:
-            extra["labels"] = plain
+    plain = _read_labels(labels, record, fmt, sep)
+    if plain:
+        extra["labels"] = plain
     return record, unit, extra
+
+
+def _effort_cell(
+    row: list[str], cols: list[tuple[int, str | None]]
+) -> tuple[str, str | None] | None:
+    """The first filled effort column of the row, with its unit; None when all are empty."""
+    for i, u in cols:
+        if row[i].strip():
+            return row[i], u
+    return None
+
+
+def _read_labels(labels: list[str], record: dict[str, Any], fmt: str, sep: str) -> list[str]:
+    """Labels that name a field (``objective:Activation``, ``segment:plan=pro``) go into the
+    record; the others are returned as plain labels."""
+    plain: list[str] = []
+    for cell in labels:
+        for label in re.split(LABEL_SPLIT.get(fmt, re.escape(sep)), cell.strip()):
+            prefix, colon, rest = label.partition(":")
+            target = LABEL_PREFIXES.get(prefix.strip().lower()) if colon else None
+            if target is None or not rest.strip():
+                if label.strip():
+                    plain.append(label.strip())
+            elif target in LIST_FIELDS or target == "segment":
+                before = _clean(record.get(target))
+                record[target] = f"{before}{sep}{rest.strip()}" if before else rest.strip()
+            else:
+                record[target] = rest.strip()
+    return plain
 
 
 def read_items(
@@ -813,9 +876,12 @@ def _line_of(source: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _read_csv_rows(
-    file: Path, label: str, config: ProductConfig
-) -> tuple[list[tuple[Item | None, list[Problem], str, int | None, str]], int]:
+_Row = tuple[Item | None, list[Problem], str, int | None, str]  # item, problems, file, row, where
+
+
+def _read_csv_rows(file: Path, label: str, config: ProductConfig) -> tuple[list[_Row], int]:
+    """Every data row of the CSV export as an item or its problems, and the number of data rows
+    DuckDB's reader counts (the second count ``_account`` checks)."""
     if not file.is_file():
         raise BacklogError(
             f"the backlog file {file} does not exist",
@@ -825,19 +891,39 @@ def _read_csv_rows(
             'path = "" to read the items of the product file only',
         )
     src = config.source
+    text = _decode(file, label, src.encoding)
+    records = _csv_records(text, label)
+    header = [h.strip() for h in records[0][2]]
+    mapping = _map_header(header, config, label)
+    loaded_by_duckdb, rejected = _duckdb_rows(text, len(header), label)
+    bad = _rejected_rows(records, rejected, label)
+    out: list[_Row] = []
+    for k, (_first, _last, row) in enumerate(records[1:], start=2):  # spreadsheet rows
+        if not row:
+            continue  # a blank line: no item, but it keeps its row number
+        out.append(_csv_row(k, row, header, bad, mapping, config, label))
+    return out, loaded_by_duckdb + len(rejected)
+
+
+def _decode(file: Path, label: str, encoding_name: str) -> str:
+    """The file's text in the product file's encoding (UTF-8: a byte-order mark dropped)."""
     raw = file.read_bytes()
-    encoding = "utf-8-sig" if codecs.lookup(src.encoding).name == "utf-8" else src.encoding
+    encoding = "utf-8-sig" if codecs.lookup(encoding_name).name == "utf-8" else encoding_name
     try:
-        text = raw.decode(encoding)
+        return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise BacklogError(
-            f"line {line} is not {src.encoding} text (byte {raw[exc.start]:#04x}); no row was read",
+            f"line {line} is not {encoding_name} text (byte {raw[exc.start]:#04x}); no row was read",
             code="backlog.csv_encoding",
             file=label,
             hint='export the CSV as UTF-8, or name its encoding: [backlog] encoding = "cp1252"',
         ) from exc
-    # Python's reader: each record with the physical line it starts on
+
+
+def _csv_records(text: str, label: str) -> list[tuple[int, int, list[str]]]:
+    """Python's reader: each record with the physical lines it starts and ends on; the first is
+    the header."""
     stream = io.StringIO(text, newline="")
     reader = csv.reader(stream, strict=False)
     records: list[tuple[int, int, list[str]]] = []  # first line, last line, cells
@@ -860,11 +946,15 @@ def _read_csv_rows(
             file=label,
             hint="export the backlog with its header row (id,title,effort,... or the tool's own)",
         )
-    header = [h.strip() for h in records[0][2]]
-    mapping = _map_header(header, config, label)
-    loaded_by_duckdb, rejected = _duckdb_rows(text, len(header), label)
-    # DuckDB numbers the rows it rejects as we do (a blank line counts, a row over several lines
-    # is one): each must be a row Python's reader found too
+    return records
+
+
+def _rejected_rows(
+    records: list[tuple[int, int, list[str]]], rejected: dict[int, str], label: str
+) -> dict[int, str]:
+    """The rows DuckDB's reader rejects ({row: why}). DuckDB numbers the rows it rejects as we do
+    (a blank line counts, a row over several lines is one): each must be a row Python's reader
+    found too, or the two readers disagree and no row is used."""
     rows_at = {k for k, (_f, _l, rec) in enumerate(records[1:], start=2) if rec}
     bad = {k: why for k, why in rejected.items() if k in rows_at}
     strays = sorted(k for k in rejected if k not in rows_at)
@@ -877,38 +967,44 @@ def _read_csv_rows(
             hint="look for a quote that is never closed or a quote inside an unquoted cell near "
             "that line, and export the file again",
         )
-    out: list[tuple[Item | None, list[Problem], str, int | None, str]] = []
-    fmt = src.format
-    for k, (_first, _last, row) in enumerate(records[1:], start=2):  # spreadsheet rows
-        if not row:
-            continue  # a blank line: no item, but it keeps its row number
-        where = f"{label} row {k}"
-        if len(row) != len(header) or k in bad:
-            shown = ",".join(row)
-            reason = (
-                f"the row has {len(row)} cells, the header {len(header)} (a comma outside quotes?)"
-                if len(row) != len(header)
-                else f"the row is not well-formed CSV ({bad[k]}): a quote inside a cell "
-                'must be doubled ("") and the cell quoted'
-            )
-            out.append(
-                (None, [Problem(None, shown[:200], reason, "backlog.bad_row")], label, k, where)
-            )
-            continue
-        record, unit, extra = _record(row, mapping, fmt, src.list_separator)
-        for i in mapping.extra:
-            if row[i].strip():
-                extra[header[i] or f"column {i + 1}"] = row[i]
-        item, problems = normalise(
-            record,
-            config.planning,
-            sep=src.list_separator,
-            effort_unit=unit,
-            source=where,
-            extra=extra,
+    return bad
+
+
+def _csv_row(
+    k: int,
+    row: list[str],
+    header: list[str],
+    bad: dict[int, str],
+    mapping: _Mapping,
+    config: ProductConfig,
+    label: str,
+) -> _Row:
+    """Spreadsheet row ``k`` as an item, or quarantined: a row with another number of cells than
+    the header, or one DuckDB rejects, as a whole; otherwise one problem per bad cell."""
+    src = config.source
+    where = f"{label} row {k}"
+    if len(row) != len(header) or k in bad:
+        shown = ",".join(row)
+        reason = (
+            f"the row has {len(row)} cells, the header {len(header)} (a comma outside quotes?)"
+            if len(row) != len(header)
+            else f"the row is not well-formed CSV ({bad[k]}): a quote inside a cell "
+            'must be doubled ("") and the cell quoted'
         )
-        out.append((item, problems, label, k, where))
-    return out, loaded_by_duckdb + len(rejected)
+        return (None, [Problem(None, shown[:200], reason, "backlog.bad_row")], label, k, where)
+    record, unit, extra = _record(row, mapping, src.format, src.list_separator)
+    for i in mapping.extra:
+        if row[i].strip():
+            extra[header[i] or f"column {i + 1}"] = row[i]
+    item, problems = normalise(
+        record,
+        config.planning,
+        sep=src.list_separator,
+        effort_unit=unit,
+        source=where,
+        extra=extra,
+    )
+    return (item, problems, label, k, where)
 
 
 def _duckdb_rows(text: str, columns: int, label: str) -> tuple[int, dict[int, str]]:
@@ -955,13 +1051,49 @@ def _duckdb_rows(text: str, columns: int, label: str) -> tuple[int, dict[int, st
 
 
 def _account(
-    rows: list[tuple[Item | None, list[Problem], str, int | None, str]],
+    rows: list[_Row],
     counted: int,
     source: str | None,
     config: ProductConfig,
 ) -> ItemsRead:
-    # duplicates: same id; identical content (all but where it was read) -> counted once; any
-    # difference -> every row of that id quarantined
+    """Every row is an item, quarantined or a duplicate; the rows read must match the rows
+    counted a second way."""
+    duplicate_rows, conflict = _duplicates(rows)
+    items: list[Item] = []
+    quarantine: list[dict[str, Any]] = []
+    q_rows = 0
+    for n, (item, problems, file, row, _where) in enumerate(rows):
+        if n in conflict:
+            problems = [conflict[n]]
+        if problems:
+            q_rows += 1
+            quarantine.extend(_quarantine_rows(problems, file, row))
+        elif n in duplicate_rows:
+            continue
+        elif item is not None:
+            items.append(item)
+    accounting = {
+        "rows_read": len(rows),
+        "rows_counted": counted,
+        "loaded": len(items),
+        "quarantined": q_rows,
+        "duplicates": len(duplicate_rows),
+    }
+    _check_accounting(accounting, rows, counted, source, config)
+    return ItemsRead(
+        items=tuple(items),
+        table=items_table(items),
+        quarantine=pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS), dtype=object).astype(
+            {"row": "Int64"}
+        ),
+        accounting=accounting,
+        source=source,
+    )
+
+
+def _duplicates(rows: list[_Row]) -> tuple[set[int], dict[int, Problem]]:
+    """Rows with the same id: identical content (all but where it was read) is counted once (the
+    later rows are duplicates); any difference quarantines every row of that id (a conflict)."""
     by_id: dict[str, list[int]] = {}
     for n, (item, _p, _f, _r, _w) in enumerate(rows):
         if item is not None:
@@ -976,47 +1108,43 @@ def _account(
         same = all(replace(rows[n][0], source="") == replace(first, source="") for n in ns[1:])  # type: ignore[type-var]
         if same:
             duplicate_rows.update(ns[1:])
-        else:
-            places = ", ".join(rows[n][4] for n in ns)
-            for n in ns:
-                conflict[n] = Problem(
-                    "id",
-                    item_id,
-                    f"the id {item_id!r} is on {len(ns)} rows with different content ({places}): keep one",
-                    "backlog.duplicate_id",
-                )
-    items: list[Item] = []
-    quarantine: list[dict[str, Any]] = []
-    q_rows = 0
-    for n, (item, problems, file, row, _where) in enumerate(rows):
-        if n in conflict:
-            problems = [conflict[n]]
-        if problems:
-            q_rows += 1
-            for p in problems:
-                quarantine.append(
-                    {
-                        "file": file,
-                        "row": row,
-                        "column": p.column,
-                        "value": p.value,
-                        "reason": p.reason,
-                        "code": p.code,
-                    }
-                )
-        elif n in duplicate_rows:
             continue
-        elif item is not None:
-            items.append(item)
-    accounting = {
-        "rows_read": len(rows),
-        "rows_counted": counted,
-        "loaded": len(items),
-        "quarantined": q_rows,
-        "duplicates": len(duplicate_rows),
-    }
-    if accounting["rows_read"] != accounting["loaded"] + q_rows + len(
-        duplicate_rows
+        places = ", ".join(rows[n][4] for n in ns)
+        for n in ns:
+            conflict[n] = Problem(
+                "id",
+                item_id,
+                f"the id {item_id!r} is on {len(ns)} rows with different content ({places}): keep one",
+                "backlog.duplicate_id",
+            )
+    return duplicate_rows, conflict
+
+
+def _quarantine_rows(problems: list[Problem], file: str, row: int | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "file": file,
+            "row": row,
+            "column": p.column,
+            "value": p.value,
+            "reason": p.reason,
+            "code": p.code,
+        }
+        for p in problems
+    ]
+
+
+def _check_accounting(
+    accounting: dict[str, int],
+    rows: list[_Row],
+    counted: int,
+    source: str | None,
+    config: ProductConfig,
+) -> None:
+    """The parts add up to the rows read, and Python's reader read as many rows as DuckDB's."""
+    if (
+        accounting["rows_read"]
+        != accounting["loaded"] + accounting["quarantined"] + accounting["duplicates"]
     ):  # pragma: no cover
         raise BacklogError(
             "the item accounting does not add up",
@@ -1033,15 +1161,6 @@ def _account(
             hint="look for a quote that is never closed or a line break inside an unquoted cell, "
             "and export the file again",
         )
-    return ItemsRead(
-        items=tuple(items),
-        table=items_table(items),
-        quarantine=pd.DataFrame(quarantine, columns=list(QUARANTINE_COLUMNS), dtype=object).astype(
-            {"row": "Int64"}
-        ),
-        accounting=accounting,
-        source=source,
-    )
 
 
 def items_table(items: Iterable[Item]) -> pd.DataFrame:
@@ -1055,6 +1174,21 @@ def items_table(items: Iterable[Item]) -> pd.DataFrame:
 
 
 # -- refinement checks ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Known:
+    """What ``check_items`` checks an item's links against (None: not checked)."""
+
+    funnel_steps: list[str] | None
+    events: set[str] | None
+    themes: set[str] | None
+    properties: set[str] | None
+    objectives: list[str]
+    capacity: float | None
+
+
+_Finding = tuple[str, str, str, bool]  # check, code, detail, blocks ready
 
 
 def check_items(
@@ -1078,109 +1212,165 @@ def check_items(
     (``backlog.no_ship_date``: its before/after needs one) without changing ``ready``. An id that
     an impact of the config lists but no item has gets a row of its own (``backlog.unknown_item``,
     ready False): the impact map would otherwise lose that link without a word."""
-    funnel_steps = (
-        list(steps) if steps is not None else (list(config.funnel.steps) if config.funnel else None)
+    known = _Known(
+        funnel_steps=(
+            list(steps)
+            if steps is not None
+            else (list(config.funnel.steps) if config.funnel else None)
+        ),
+        events=set(events) if events is not None else None,
+        themes=set(themes) if themes is not None else None,
+        properties=set(properties) if properties is not None else None,
+        objectives=[o.name for o in config.objectives],
+        capacity=config.planning.capacity,
     )
-    ev = set(events) if events is not None else None
-    th = set(themes) if themes is not None else None
-    props = set(properties) if properties is not None else None
-    objectives = [o.name for o in config.objectives]
-    capacity = config.planning.capacity
     rows: list[dict[str, Any]] = []
     items = list(items)
     ids = [i.item_id for i in items]
     for item in items:
-        found: list[tuple[str, str, str, bool]] = []  # check, code, detail, blocks ready
+        found = [*_effort_findings(item, known.capacity), *_link_findings(item, known)]
+        if item.status == "shipped" and item.shipped_at is None:
+            found.append(
+                (
+                    "no ship date",
+                    "backlog.no_ship_date",
+                    "shipped without shipped_at: its before/after cannot be measured",
+                    False,
+                )
+            )
+        rows.extend(_finding_rows(item.item_id, found))
+    rows.extend(_unknown_items(config, {i["item_id"] for i in rows}, ids))
+    return pd.DataFrame(rows, columns=list(CHECK_COLUMNS))
 
-        def add(
-            check: str, code: str, detail: str, blocks: bool = True, found: list = found
-        ) -> None:
-            found.append((check, code, detail, blocks))
 
-        if item.effort_weeks is None:
-            add("no effort", "backlog.no_effort", "no effort estimate: RICE, ICE and WSJF need one")
-        elif item.effort_weeks == 0:
-            add(
+def _effort_findings(item: Item, capacity: float | None) -> list[_Finding]:
+    """No effort, zero effort, or more than the capacity."""
+    if item.effort_weeks is None:
+        return [
+            (
+                "no effort",
+                "backlog.no_effort",
+                "no effort estimate: RICE, ICE and WSJF need one",
+                True,
+            )
+        ]
+    if item.effort_weeks == 0:
+        return [
+            (
                 "zero effort",
                 "backlog.zero_effort",
                 f"effort {item.effort_raw!r} is 0 person-weeks: scores would divide by zero",
+                True,
             )
-        elif capacity is not None and item.effort_weeks > capacity:
-            add(
+        ]
+    if capacity is not None and item.effort_weeks > capacity:
+        return [
+            (
                 "too large",
                 "backlog.too_large",
                 f"{item.effort_weeks:g} person-weeks is more than the capacity of {capacity:g}: split it",
+                True,
             )
-        if not (item.steps or item.events or item.themes or item.segment):
-            add(
+        ]
+    return []
+
+
+def _link_findings(item: Item, known: _Known) -> list[_Finding]:
+    """No evidence link at all, and each link to a step, event, theme, objective or segment
+    property that is not known."""
+    found: list[_Finding] = []
+    if not (item.steps or item.events or item.themes or item.segment):
+        found.append(
+            (
                 "no evidence link",
                 "backlog.no_evidence_link",
                 "no step, event, theme or segment: nothing in the data can say how many users it reaches",
+                True,
             )
-        for step in item.steps:
-            if funnel_steps is not None and step not in funnel_steps:
-                add(
+        )
+    found += _step_findings(item, known)
+    found += [
+        (
+            "unknown event",
+            "backlog.unknown_event",
+            f"{event!r} is no event of the warehouse.{did_you_mean(event, known.events)}",
+            True,
+        )
+        for event in item.events
+        if known.events is not None and event not in known.events
+    ]
+    found += [
+        (
+            "unknown theme",
+            "backlog.unknown_theme",
+            f"{theme!r} is no voice theme.{did_you_mean(theme, known.themes)}",
+            True,
+        )
+        for theme in item.themes
+        if known.themes is not None and theme not in known.themes
+    ]
+    found += [
+        (
+            "unknown objective",
+            "backlog.unknown_objective",
+            f"{name!r} is no objective of the product file.{did_you_mean(name, known.objectives)}",
+            True,
+        )
+        for name in item.objectives
+        if name not in known.objectives
+    ]
+    found += [
+        (
+            "unknown segment property",
+            "backlog.unknown_property",
+            f"{prop!r} is no event property.{did_you_mean(prop, known.properties)}",
+            True,
+        )
+        for prop in item.segment
+        if known.properties is not None and prop not in known.properties
+    ]
+    return found
+
+
+def _step_findings(item: Item, known: _Known) -> list[_Finding]:
+    """A step must be a step of the funnel, and an event of the warehouse."""
+    found: list[_Finding] = []
+    for step in item.steps:
+        if known.funnel_steps is not None and step not in known.funnel_steps:
+            found.append(
+                (
                     "unknown step",
                     "backlog.unknown_step",
-                    f"{step!r} is not a step of [funnel].{did_you_mean(step, funnel_steps)}",
+                    f"{step!r} is not a step of [funnel].{did_you_mean(step, known.funnel_steps)}",
+                    True,
                 )
-            elif ev is not None and step not in ev:
-                add(
+            )
+        elif known.events is not None and step not in known.events:
+            found.append(
+                (
                     "unknown step",
                     "backlog.unknown_step",
-                    f"step {step!r} is no event of the warehouse.{did_you_mean(step, ev)}",
+                    f"step {step!r} is no event of the warehouse.{did_you_mean(step, known.events)}",
+                    True,
                 )
-        for event in item.events:
-            if ev is not None and event not in ev:
-                add(
-                    "unknown event",
-                    "backlog.unknown_event",
-                    f"{event!r} is no event of the warehouse.{did_you_mean(event, ev)}",
-                )
-        for theme in item.themes:
-            if th is not None and theme not in th:
-                add(
-                    "unknown theme",
-                    "backlog.unknown_theme",
-                    f"{theme!r} is no voice theme.{did_you_mean(theme, th)}",
-                )
-        for name in item.objectives:
-            if name not in objectives:
-                add(
-                    "unknown objective",
-                    "backlog.unknown_objective",
-                    f"{name!r} is no objective of the product file.{did_you_mean(name, objectives)}",
-                )
-        for prop in item.segment:
-            if props is not None and prop not in props:
-                add(
-                    "unknown segment property",
-                    "backlog.unknown_property",
-                    f"{prop!r} is no event property.{did_you_mean(prop, props)}",
-                )
-        if item.status == "shipped" and item.shipped_at is None:
-            add(
-                "no ship date",
-                "backlog.no_ship_date",
-                "shipped without shipped_at: its before/after cannot be measured",
-                blocks=False,
             )
-        ready = not any(b for *_, b in found)
-        if not found:
-            rows.append(
-                {"item_id": item.item_id, "check": "ready", "code": "", "detail": "", "ready": True}
-            )
-        for check, code, detail, _b in found:
-            rows.append(
-                {
-                    "item_id": item.item_id,
-                    "check": check,
-                    "code": code,
-                    "detail": detail,
-                    "ready": ready,
-                }
-            )
-    known = {i["item_id"] for i in rows}
+    return found
+
+
+def _finding_rows(item_id: str, found: list[_Finding]) -> list[dict[str, Any]]:
+    """An item's rows: one per finding with the item's verdict, or one ``ready`` row."""
+    if not found:
+        return [{"item_id": item_id, "check": "ready", "code": "", "detail": "", "ready": True}]
+    ready = not any(b for *_, b in found)
+    return [
+        {"item_id": item_id, "check": check, "code": code, "detail": detail, "ready": ready}
+        for check, code, detail, _b in found
+    ]
+
+
+def _unknown_items(config: ProductConfig, known: set[str], ids: list[str]) -> list[dict[str, Any]]:
+    """An id an impact of the config lists but no item has: a row of its own."""
+    rows: list[dict[str, Any]] = []
     for imp in config.impacts:
         for item_id in imp.items:
             if item_id not in known:
@@ -1195,7 +1385,7 @@ def check_items(
                         "ready": False,
                     }
                 )
-    return pd.DataFrame(rows, columns=list(CHECK_COLUMNS))
+    return rows
 
 
 def warehouse_names(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
