@@ -301,37 +301,15 @@ class _Locator:
         return found
 
     def _toml_line(self, path: tuple[Any, ...]) -> int | None:
-        # sections: (line index, dotted name, is_array)
-        header = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-        sections: list[tuple[int, str, bool]] = []
-        for i, text in enumerate(self.lines):
-            m = header.match(text)
-            if m:
-                name = ".".join(p.strip().strip("\"'") for p in m.group(2).split("."))
-                sections.append((i, name, m.group(1) == "[["))
+        sections = self._toml_sections()
         parts = [str(p) for p in path if not isinstance(p, int)]
         index = next((p for p in path if isinstance(p, int)), None)
         # the longest header that is a prefix of the path (array tables: the index-th one)
         for cut in range(len(parts), 0, -1):
             name = ".".join(parts[:cut])
             matches = [s for s in sections if s[1] == name]
-            if not matches:
-                continue
-            if matches[0][2] and index is not None:
-                if index >= len(matches):
-                    return None
-                start = matches[index][0]
-            else:
-                start = matches[0][0]
-            rest = parts[cut:]
-            if not rest:
-                return start + 1
-            stop = next((s[0] for s in sections if s[0] > start), len(self.lines))
-            key = re.compile(rf"^\s*[\"']?{re.escape(rest[0])}[\"']?\s*[=.]")
-            for j in range(start + 1, stop):
-                if key.match(self.lines[j]):
-                    return j + 1
-            return start + 1
+            if matches:
+                return self._toml_line_under(sections, matches, index, parts[cut:])
         # top-level keys (before the first header) or inline tables: the first `key =` line
         key = re.compile(rf"^\s*[\"']?{re.escape(parts[-1] if parts else '')}[\"']?\s*=")
         stop = sections[0][0] if sections and len(parts) == 1 else len(self.lines)
@@ -339,6 +317,41 @@ class _Locator:
             if key.match(self.lines[j]):
                 return j + 1
         return None
+
+    def _toml_sections(self) -> list[tuple[int, str, bool]]:
+        """The table headers: (line index, dotted name, is_array)."""
+        header = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+        sections: list[tuple[int, str, bool]] = []
+        for i, text in enumerate(self.lines):
+            m = header.match(text)
+            if m:
+                name = ".".join(p.strip().strip("\"'") for p in m.group(2).split("."))
+                sections.append((i, name, m.group(1) == "[["))
+        return sections
+
+    def _toml_line_under(
+        self,
+        sections: list[tuple[int, str, bool]],
+        matches: list[tuple[int, str, bool]],
+        index: int | None,
+        rest: list[str],
+    ) -> int | None:
+        """The line of key ``rest[0]`` in the table ``matches`` name (an array table: its
+        ``index``-th one); the header's line when the key is not written there."""
+        if matches[0][2] and index is not None:
+            if index >= len(matches):
+                return None
+            start = matches[index][0]
+        else:
+            start = matches[0][0]
+        if not rest:
+            return start + 1
+        stop = next((s[0] for s in sections if s[0] > start), len(self.lines))
+        key = re.compile(rf"^\s*[\"']?{re.escape(rest[0])}[\"']?\s*[=.]")
+        for j in range(start + 1, stop):
+            if key.match(self.lines[j]):
+                return j + 1
+        return start + 1
 
 
 class _Validator:
@@ -592,141 +605,193 @@ class _Validator:
         self, data: dict[str, Any], funnel: Funnel | None, planning: Planning
     ) -> tuple[Objective, ...]:
         raw_all = self.table(data, "objectives")
-        out = []
-        for name, raw in raw_all.items():
-            table = f"objectives.{name}"
-            p: tuple[Any, ...] = ("objectives", name)
-            if not isinstance(raw, dict):
+        return tuple(self.objective(name, raw, funnel, planning) for name, raw in raw_all.items())
+
+    def objective(
+        self, name: Any, raw: Any, funnel: Funnel | None, planning: Planning
+    ) -> Objective:
+        """One [objectives.NAME] table: its keys for its metric, the funnel steps it converts
+        between, its options, baseline -> target and the direction they give."""
+        table = f"objectives.{name}"
+        p: tuple[Any, ...] = ("objectives", name)
+        self._objective_keys(name, raw, p)
+        metric = self.text(raw, "metric", table, p, choices=METRICS)
+        self._metric_keys(raw, metric, table, p)
+        args: dict[str, Any] = {"metric": metric}
+        if "description" in raw:
+            args["description"] = self.text(raw, "description", table, p)
+        if "step" in raw or "from_step" in raw:
+            args.update(self._objective_steps(raw, funnel, table, p))
+        args.update(self._objective_options(raw, metric, planning, table, p))
+        args.update(self._baseline_target(raw, metric, table, p))
+        args["direction"] = self._direction(raw, args["baseline"], args["target"], table, p)
+        return Objective(str(name), line=self.where.line(p), **args)
+
+    def _objective_keys(self, name: Any, raw: Any, p: tuple[Any, ...]) -> None:
+        """A table with a valid name, known keys, and metric, baseline and target."""
+        table = f"objectives.{name}"
+        if not isinstance(raw, dict):
+            raise self.invalid(
+                name,
+                f"an objective must be a table: [objectives.{name}]",
+                path=p,
+                table="objectives",
+            )
+        if not _NAME.match(str(name)):
+            raise self.invalid(
+                name,
+                "an objective's name is letters, digits, _ . - (no spaces)",
+                path=p,
+                table="objectives",
+            )
+        self.unknown_keys(raw, OBJECTIVE_KEYS, table, p)
+        for key in ("metric", "baseline", "target"):
+            if key not in raw:
                 raise self.invalid(
-                    name,
-                    f"an objective must be a table: [objectives.{name}]",
+                    key,
+                    "is missing: every objective needs metric, baseline and target",
                     path=p,
-                    table="objectives",
-                )
-            if not _NAME.match(str(name)):
-                raise self.invalid(
-                    name,
-                    "an objective's name is letters, digits, _ . - (no spaces)",
-                    path=p,
-                    table="objectives",
-                )
-            self.unknown_keys(raw, OBJECTIVE_KEYS, table, p)
-            for key in ("metric", "baseline", "target"):
-                if key not in raw:
-                    raise self.invalid(
-                        key,
-                        "is missing: every objective needs metric, baseline and target",
-                        path=p,
-                        table=table,
-                    )
-            metric = self.text(raw, "metric", table, p, choices=METRICS)
-            for key in METRIC_REQUIRED[metric]:
-                if key not in raw:
-                    need = {
-                        "step": "the funnel step converted into (a step of [funnel] steps)",
-                        "week": "the week after the cohort's week that counts as retained (e.g. week = 4)",
-                        "theme": "the voice theme whose items per week are counted (conf/themes.toml)",
-                    }[key]
-                    raise self.invalid(
-                        key,
-                        f"is missing: a {metric} objective needs {key}: {need}",
-                        path=p,
-                        table=table,
-                    )
-            allowed = (*METRIC_REQUIRED[metric], *METRIC_OPTIONAL[metric])
-            for key in SPECIFIC_KEYS:
-                if key in raw and key not in allowed:
-                    raise self.invalid(
-                        key,
-                        f"does not apply to a {metric} objective (it takes "
-                        f"{', '.join(allowed) or 'none of step, week, theme'}); remove it",
-                        path=(*p, key),
-                        table=table,
-                    )
-            args: dict[str, Any] = {"metric": metric}
-            if "description" in raw:
-                args["description"] = self.text(raw, "description", table, p)
-            if "step" in raw or "from_step" in raw:
-                if funnel is None:
-                    raise self.invalid(
-                        "step",
-                        "needs a [funnel] with steps to refer to",
-                        path=(*p, "step"),
-                        table=table,
-                    )
-                steps = list(funnel.steps)
-                step = self.text(raw, "step", table, p, nonempty=True)
-                if step not in steps:
-                    raise self.invalid(
-                        "step",
-                        f"{step!r} is not a step of [funnel] steps.{did_you_mean(step, steps)} Steps: {', '.join(steps)}.",
-                        path=(*p, "step"),
-                        table=table,
-                    )
-                args["step"] = step
-                if "from_step" in raw:
-                    frm = self.text(raw, "from_step", table, p, nonempty=True)
-                    if frm not in steps or steps.index(frm) >= steps.index(step):
-                        raise self.invalid(
-                            "from_step",
-                            f"{frm!r} must be a step of [funnel] steps before {step!r}.{did_you_mean(frm, steps)}",
-                            path=(*p, "from_step"),
-                            table=table,
-                        )
-                    args["from_step"] = frm
-                elif steps.index(step) == 0:
-                    raise self.invalid(
-                        "step",
-                        f"{step!r} is the funnel's first step: there is no step before it to convert from; name from_step or a later step",
-                        path=(*p, "step"),
-                        table=table,
-                    )
-                else:
-                    args["from_step"] = steps[steps.index(step) - 1]
-            if "week" in raw:
-                args["week"] = self.number(raw, "week", table, p, whole=True, minimum=1)
-            if "theme" in raw:
-                args["theme"] = self.text(raw, "theme", table, p, nonempty=True).strip()
-            if "inactive_days" in raw:
-                args["inactive_days"] = self.number(
-                    raw, "inactive_days", table, p, whole=True, minimum=1
-                )
-            elif metric == "churn_rate":
-                args["inactive_days"] = planning.inactive_days
-            if "segment" in raw:
-                args["segment"] = self.segment(raw, "segment", table, p)
-            bounded = metric in ("conversion", "retention", "churn_rate")
-            for key in ("baseline", "target"):
-                kw: dict[str, Any] = {"minimum": 0}
-                if bounded:
-                    kw["maximum"] = 1
-                try:
-                    args[key] = float(self.number(raw, key, table, p, **kw))
-                except BacklogError as exc:
-                    if bounded:
-                        exc.message += " (a rate: a share between 0 and 1, e.g. 0.8 for 80%)"
-                        exc.args = (str(exc),)
-                    raise
-            if args["baseline"] == args["target"]:
-                raise self.invalid(
-                    "target",
-                    f"equals the baseline ({args['target']:g}): an objective needs a target to move to (its direction comes from baseline -> target)",
-                    path=(*p, "target"),
                     table=table,
                 )
-            derived = "up" if args["target"] > args["baseline"] else "down"
-            if "direction" in raw:
-                given = self.text(raw, "direction", table, p, choices=DIRECTIONS)
-                if given != derived:
-                    raise self.invalid(
-                        "direction",
-                        f"is {given!r} but baseline {args['baseline']:g} -> target {args['target']:g} goes {derived}",
-                        path=(*p, "direction"),
-                        table=table,
-                    )
-            args["direction"] = derived
-            out.append(Objective(str(name), line=self.where.line(p), **args))
-        return tuple(out)
+
+    def _metric_keys(
+        self, raw: dict[str, Any], metric: str, table: str, p: tuple[Any, ...]
+    ) -> None:
+        """The keys the metric needs are there, and no key that does not apply to it."""
+        for key in METRIC_REQUIRED[metric]:
+            if key not in raw:
+                need = {
+                    "step": "the funnel step converted into (a step of [funnel] steps)",
+                    "week": "the week after the cohort's week that counts as retained (e.g. week = 4)",
+                    "theme": "the voice theme whose items per week are counted (conf/themes.toml)",
+                }[key]
+                raise self.invalid(
+                    key,
+                    f"is missing: a {metric} objective needs {key}: {need}",
+                    path=p,
+                    table=table,
+                )
+        allowed = (*METRIC_REQUIRED[metric], *METRIC_OPTIONAL[metric])
+        for key in SPECIFIC_KEYS:
+            if key in raw and key not in allowed:
+                raise self.invalid(
+                    key,
+                    f"does not apply to a {metric} objective (it takes "
+                    f"{', '.join(allowed) or 'none of step, week, theme'}); remove it",
+                    path=(*p, key),
+                    table=table,
+                )
+
+    def _objective_steps(
+        self, raw: dict[str, Any], funnel: Funnel | None, table: str, p: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        """``step`` (a step of [funnel]) and ``from_step`` (an earlier one; default the step
+        before)."""
+        if funnel is None:
+            raise self.invalid(
+                "step",
+                "needs a [funnel] with steps to refer to",
+                path=(*p, "step"),
+                table=table,
+            )
+        steps = list(funnel.steps)
+        step = self.text(raw, "step", table, p, nonempty=True)
+        if step not in steps:
+            raise self.invalid(
+                "step",
+                f"{step!r} is not a step of [funnel] steps.{did_you_mean(step, steps)} Steps: {', '.join(steps)}.",
+                path=(*p, "step"),
+                table=table,
+            )
+        if "from_step" in raw:
+            frm = self.text(raw, "from_step", table, p, nonempty=True)
+            if frm not in steps or steps.index(frm) >= steps.index(step):
+                raise self.invalid(
+                    "from_step",
+                    f"{frm!r} must be a step of [funnel] steps before {step!r}.{did_you_mean(frm, steps)}",
+                    path=(*p, "from_step"),
+                    table=table,
+                )
+            return {"step": step, "from_step": frm}
+        if steps.index(step) == 0:
+            raise self.invalid(
+                "step",
+                f"{step!r} is the funnel's first step: there is no step before it to convert from; name from_step or a later step",
+                path=(*p, "step"),
+                table=table,
+            )
+        return {"step": step, "from_step": steps[steps.index(step) - 1]}
+
+    def _objective_options(
+        self,
+        raw: dict[str, Any],
+        metric: str,
+        planning: Planning,
+        table: str,
+        p: tuple[Any, ...],
+    ) -> dict[str, Any]:
+        """week, theme, inactive_days (churn_rate: default [planning]'s) and segment."""
+        args: dict[str, Any] = {}
+        if "week" in raw:
+            args["week"] = self.number(raw, "week", table, p, whole=True, minimum=1)
+        if "theme" in raw:
+            args["theme"] = self.text(raw, "theme", table, p, nonempty=True).strip()
+        if "inactive_days" in raw:
+            args["inactive_days"] = self.number(
+                raw, "inactive_days", table, p, whole=True, minimum=1
+            )
+        elif metric == "churn_rate":
+            args["inactive_days"] = planning.inactive_days
+        if "segment" in raw:
+            args["segment"] = self.segment(raw, "segment", table, p)
+        return args
+
+    def _baseline_target(
+        self, raw: dict[str, Any], metric: str, table: str, p: tuple[Any, ...]
+    ) -> dict[str, float]:
+        """baseline and target: numbers of 0 or more (rates: at most 1), not equal."""
+        bounded = metric in ("conversion", "retention", "churn_rate")
+        args: dict[str, float] = {}
+        for key in ("baseline", "target"):
+            kw: dict[str, Any] = {"minimum": 0}
+            if bounded:
+                kw["maximum"] = 1
+            try:
+                args[key] = float(self.number(raw, key, table, p, **kw))
+            except BacklogError as exc:
+                if bounded:
+                    exc.message += " (a rate: a share between 0 and 1, e.g. 0.8 for 80%)"
+                    exc.args = (str(exc),)
+                raise
+        if args["baseline"] == args["target"]:
+            raise self.invalid(
+                "target",
+                f"equals the baseline ({args['target']:g}): an objective needs a target to move to (its direction comes from baseline -> target)",
+                path=(*p, "target"),
+                table=table,
+            )
+        return args
+
+    def _direction(
+        self,
+        raw: dict[str, Any],
+        baseline: float,
+        target: float,
+        table: str,
+        p: tuple[Any, ...],
+    ) -> str:
+        """up or down, from baseline -> target; a direction written must agree."""
+        derived = "up" if target > baseline else "down"
+        if "direction" in raw:
+            given = self.text(raw, "direction", table, p, choices=DIRECTIONS)
+            if given != derived:
+                raise self.invalid(
+                    "direction",
+                    f"is {given!r} but baseline {baseline:g} -> target {target:g} goes {derived}",
+                    path=(*p, "direction"),
+                    table=table,
+                )
+        return derived
 
     def actors(self, data: dict[str, Any]) -> tuple[Actor, ...]:
         out = []

@@ -769,105 +769,167 @@ class _Ledger:
         if funnel is None:
             return
         names = list(funnel.steps)
-        # a step is measurable when the events of it and of every step before it exist (a step
-        # whose event the warehouse does not hold is unknown, as an unknown event link is)
-        held = set(event_names(self.con)) & set(names)
-        measurable = [s for i, s in enumerate(names) if i and set(names[: i + 1]) <= held]
+        measurable = self._measurable_steps(names)
         wanted = sorted({names.index(s) + 1 for it in group for s in it.steps if s in measurable})
         if not wanted:
             return
         shared = steps_sql(self.q.config, wanted, key, self.w, self.p)
         frame = self.run(shared)
-        weeks = self.w.weeks
         by = {(r.link, r.kind): r for r in frame.itertuples(index=False)}
         for it in group:
             for step in dict.fromkeys(s for s in it.steps if s in measurable):
-                link = f"step:{step}"
-                before = names[names.index(step) - 1]
-                drop = by.get((link, "dropoff"))
-                change = by.get((link, "dropoff_change"))
-                reach = by.get((link, "reach"))
-                rate_lo = rate_hi = math.nan
-                change_lo = change_hi = math.nan
-                worse = False
-                if drop is not None:
-                    rate_lo, rate_hi = wilson(int(drop.dropped), int(drop.dropped + drop.converted))
-                if change is not None:
-                    _, change_lo, change_hi = newcombe(
-                        int(change.dropped),
-                        int(change.dropped + change.converted),
-                        int(change.prev_dropped),
-                        int(change.prev_dropped + change.prev_converted),
-                    )
-                    worse = change.value > 0 and change_lo > 0
-                if reach is not None:
-                    extra = []
-                    if drop is not None:
-                        extra.append(f"{fmt.percent(drop.value, 0)} drop")
-                    if change is not None:
-                        extra.append(_change_words(change.value, weeks))
-                    detail = f"{_users(reach.value)} {_who(key, reach.value)} a week stop at {step}"
-                    if extra:
-                        detail += f" ({', '.join(extra)})"
-                    low = high = math.nan
-                    if drop is not None:
-                        final = int(drop.dropped + drop.converted)
-                        if final:
-                            ip = int(drop.in_progress)
-                            low = (int(drop.dropped) + ip * rate_lo) / weeks
-                            high = (int(drop.dropped) + ip * rate_hi) / weeks
-                            # the interval of the in-progress share; the dropped are counted
-                            low, high = min(low, reach.value), max(high, reach.value)
-                    self.add(
-                        it,
-                        "reach",
-                        link,
-                        reach.value,
-                        shared=shared,
-                        low=low,
-                        high=high,
-                        n=reach.n,
-                        supports=reach.value > 0,
-                        detail=detail,
-                    )
-                if drop is not None:
-                    large = rate_lo >= DROPOFF_LARGE
-                    final = int(drop.dropped + drop.converted)
-                    self.add(
-                        it,
-                        "dropoff",
-                        link,
-                        drop.value,
-                        shared=shared,
-                        low=rate_lo,
-                        high=rate_hi,
-                        n=final,
-                        supports=large or worse,
-                        detail=(
-                            f"{fmt.percent(drop.value, 0)} of {fmt.count(final)} {_who(key)} "
-                            f"who reached {before} stopped at {step} "
-                            f"(95% CI {fmt.percent(rate_lo)} to {fmt.percent(rate_hi)})"
-                        ),
-                    )
-                if change is not None:
-                    prev_n = int(change.prev_dropped + change.prev_converted)
-                    self.add(
-                        it,
-                        "dropoff_change",
-                        link,
-                        change.value,
-                        shared=shared,
-                        low=change_lo,
-                        high=change_hi,
-                        n=int(change.dropped + change.converted),
-                        supports=worse,
-                        detail=(
-                            f"drop-off at {step} {_change_words(change.value, weeks)} "
-                            f"({fmt.percent(change.prev_dropped / prev_n, 0)} of "
-                            f"{fmt.count(prev_n)} then; 95% CI {fmt.signed_points(change_lo)} to "
-                            f"{fmt.signed_points(change_hi)})"
-                        ),
-                    )
+                self._step(it, step, names, by, shared, key)
+
+    def _measurable_steps(self, names: list[str]) -> list[str]:
+        """A step is measurable when the events of it and of every step before it exist (a step
+        whose event the warehouse does not hold is unknown, as an unknown event link is)."""
+        held = set(event_names(self.con)) & set(names)
+        return [s for i, s in enumerate(names) if i and set(names[: i + 1]) <= held]
+
+    def _step(
+        self,
+        it: Item,
+        step: str,
+        names: list[str],
+        by: dict[tuple[str, str], Any],
+        shared: str,
+        key: Any,
+    ) -> None:
+        """The evidence of one step link: the users a week who stop at it (reach), its drop-off
+        rate, and the drop-off's change against the weeks before."""
+        link = f"step:{step}"
+        before = names[names.index(step) - 1]
+        drop = by.get((link, "dropoff"))
+        change = by.get((link, "dropoff_change"))
+        reach = by.get((link, "reach"))
+        rate_lo = rate_hi = math.nan
+        change_lo = change_hi = math.nan
+        worse = False
+        if drop is not None:
+            rate_lo, rate_hi = wilson(int(drop.dropped), int(drop.dropped + drop.converted))
+        if change is not None:
+            _, change_lo, change_hi = newcombe(
+                int(change.dropped),
+                int(change.dropped + change.converted),
+                int(change.prev_dropped),
+                int(change.prev_dropped + change.prev_converted),
+            )
+            worse = change.value > 0 and change_lo > 0
+        if reach is not None:
+            self._step_reach(it, step, link, reach, drop, change, (rate_lo, rate_hi), shared, key)
+        if drop is not None:
+            self._step_dropoff(it, step, before, link, drop, (rate_lo, rate_hi), worse, shared, key)
+        if change is not None:
+            self._step_change(it, step, link, change, (change_lo, change_hi), worse, shared)
+
+    def _step_reach(
+        self,
+        it: Item,
+        step: str,
+        link: str,
+        reach: Any,
+        drop: Any,
+        change: Any,
+        rate: tuple[float, float],
+        shared: str,
+        key: Any,
+    ) -> None:
+        """The users a week who stop at the step; its interval counts the dropped users and the
+        in-progress ones at the drop-off rate's interval."""
+        weeks = self.w.weeks
+        extra = []
+        if drop is not None:
+            extra.append(f"{fmt.percent(drop.value, 0)} drop")
+        if change is not None:
+            extra.append(_change_words(change.value, weeks))
+        detail = f"{_users(reach.value)} {_who(key, reach.value)} a week stop at {step}"
+        if extra:
+            detail += f" ({', '.join(extra)})"
+        low = high = math.nan
+        if drop is not None:
+            final = int(drop.dropped + drop.converted)
+            if final:
+                ip = int(drop.in_progress)
+                low = (int(drop.dropped) + ip * rate[0]) / weeks
+                high = (int(drop.dropped) + ip * rate[1]) / weeks
+                # the interval of the in-progress share; the dropped are counted
+                low, high = min(low, reach.value), max(high, reach.value)
+        self.add(
+            it,
+            "reach",
+            link,
+            reach.value,
+            shared=shared,
+            low=low,
+            high=high,
+            n=reach.n,
+            supports=reach.value > 0,
+            detail=detail,
+        )
+
+    def _step_dropoff(
+        self,
+        it: Item,
+        step: str,
+        before: str,
+        link: str,
+        drop: Any,
+        rate: tuple[float, float],
+        worse: bool,
+        shared: str,
+        key: Any,
+    ) -> None:
+        """The share of users who reached the step before and stopped at this one."""
+        rate_lo, rate_hi = rate
+        large = rate_lo >= DROPOFF_LARGE
+        final = int(drop.dropped + drop.converted)
+        self.add(
+            it,
+            "dropoff",
+            link,
+            drop.value,
+            shared=shared,
+            low=rate_lo,
+            high=rate_hi,
+            n=final,
+            supports=large or worse,
+            detail=(
+                f"{fmt.percent(drop.value, 0)} of {fmt.count(final)} {_who(key)} "
+                f"who reached {before} stopped at {step} "
+                f"(95% CI {fmt.percent(rate_lo)} to {fmt.percent(rate_hi)})"
+            ),
+        )
+
+    def _step_change(
+        self,
+        it: Item,
+        step: str,
+        link: str,
+        change: Any,
+        interval: tuple[float, float],
+        worse: bool,
+        shared: str,
+    ) -> None:
+        """The drop-off's change against the weeks before (Newcombe's interval)."""
+        change_lo, change_hi = interval
+        prev_n = int(change.prev_dropped + change.prev_converted)
+        self.add(
+            it,
+            "dropoff_change",
+            link,
+            change.value,
+            shared=shared,
+            low=change_lo,
+            high=change_hi,
+            n=int(change.dropped + change.converted),
+            supports=worse,
+            detail=(
+                f"drop-off at {step} {_change_words(change.value, self.w.weeks)} "
+                f"({fmt.percent(change.prev_dropped / prev_n, 0)} of "
+                f"{fmt.count(prev_n)} then; 95% CI {fmt.signed_points(change_lo)} to "
+                f"{fmt.signed_points(change_hi)})"
+            ),
+        )
 
     def events(self, groups: dict[Any, list[Item]]) -> None:
         """Event links of every item, and the segment of segment-only items: one query."""

@@ -483,8 +483,7 @@ class Backlog:
         items = {i.item_id: i for i in self.item_list}
         described = {o.name: o.description for o in self.config.objectives}
         rows: list[dict[str, Any]] = []
-
-        def add(objective: Any, actor: Any, impact: Any, item_id: Any) -> None:
+        for objective, actor, impact, item_id in self._impact_links():
             item = items.get(item_id) if item_id else None
             rows.append(
                 {
@@ -497,22 +496,6 @@ class Backlog:
                     "objective_description": described.get(objective),
                 }
             )
-
-        for imp in self.config.impacts:
-            for item_id in imp.items or (None,):
-                add(imp.objective, imp.actor, imp.impact, item_id)
-        via_impacts = {(imp.objective, i) for imp in self.config.impacts for i in imp.items}
-        for item in self.item_list:
-            for name in item.objectives:
-                if (name, item.item_id) not in via_impacts:
-                    add(name, None, None, item.item_id)
-        served = {r["objective"] for r in rows}
-        for obj in self.config.objectives:
-            if obj.name not in served:
-                add(obj.name, None, None, None)
-        for item in self.item_list:
-            if not self.config.item_objectives(item):
-                add(None, None, None, item.item_id)
         table = pd.DataFrame(
             rows,
             columns=[
@@ -526,6 +509,32 @@ class Backlog:
             ],
         )
         return ImpactMapResult(AsOfQuery(), table, "", {}, vision=self.config.vision)
+
+    def _impact_links(self) -> list[tuple[Any, Any, Any, Any]]:
+        """(objective, actor, impact, item_id) of each row of the impact map, in its order."""
+        impacts = self.config.impacts
+        links: list[tuple[Any, Any, Any, Any]] = [
+            (imp.objective, imp.actor, imp.impact, item_id)
+            for imp in impacts
+            for item_id in imp.items or (None,)
+        ]
+        via_impacts = {(imp.objective, i) for imp in impacts for i in imp.items}
+        links += [
+            (name, None, None, item.item_id)
+            for item in self.item_list
+            for name in item.objectives
+            if (name, item.item_id) not in via_impacts
+        ]
+        served = {link[0] for link in links}
+        links += [
+            (obj.name, None, None, None) for obj in self.config.objectives if obj.name not in served
+        ]
+        links += [
+            (None, None, None, item.item_id)
+            for item in self.item_list
+            if not self.config.item_objectives(item)
+        ]
+        return links
 
     # -- display --------------------------------------------------------------------------------
     def summary(self) -> str:
