@@ -166,75 +166,15 @@ def _env_name(section: Mapping[str, Any], key: str, where: str, source: str) -> 
 def parse_email_config(data: Mapping[str, Any], source: str = "<config mapping>") -> EmailConfig:
     """Check the ``[email]`` table of a parsed report config."""
     section = table(data, "email", source)
-    for key in ("password", "user", "username", "pass", "secret"):
-        if key in section:
-            raise _cfg_error(
-                f"[email] holds a credential ({key} = ...); credentials are read from the "
-                "environment only",
-                "email.credentials_in_config",
-                "remove the line (and change that password: it may be in git history), export "
-                "the values in environment variables and name them with user_env / password_env",
-                source,
-            )
+    _no_credentials(section, source)
     check_keys(section, EMAIL_KEYS, "email", source)
     enabled = _bool(section, "enabled", False, "email", source)
-    security = section.get("security", "starttls")
-    if security not in SECURITY:
-        raise _cfg_error(
-            f"[email] security = {security!r} is not one of {list(SECURITY)}",
-            "email.security",
-            '"starttls" (port 587), "ssl" (SMTPS, port 465) or "none" (a relay on this machine)',
-            source,
-        )
-    port = section.get("port", 465 if security == "ssl" else 587)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise _cfg_error(
-            f"[email] port = {port!r} is not a TCP port",
-            "email.port",
-            "write the SMTP server's port as a number: 587 (starttls), 465 (ssl) or 25",
-            source,
-        )
-    to = section.get("to", [])
-    if isinstance(to, str):
-        to = [to]
-    if not isinstance(to, list) or not all(isinstance(a, str) and _ADDRESS.match(a) for a in to):
-        raise _cfg_error(
-            f"[email] to = {to!r} is not a list of e-mail addresses",
-            "email.to",
-            'write to = ["po@example.com", "team@example.com"]',
-            source,
-        )
-    sender = section.get("from", "")
-    if not isinstance(sender, str) or (sender and not _ADDRESS.search(sender.strip("<> "))):
-        raise _cfg_error(
-            f"[email] from = {sender!r} is not an e-mail address",
-            "email.from",
-            'write from = "poanalytics@example.com" (or "Reports <reports@example.com>")',
-            source,
-        )
-    subject = section.get("subject", EmailConfig.subject)
-    if not isinstance(subject, str):
-        subject = repr(subject)
-    try:
-        subject.format(**{k: "" for k in SUBJECT_FIELDS})
-    except (KeyError, IndexError, ValueError) as exc:
-        raise _cfg_error(
-            f"[email] subject {subject!r} uses a placeholder that does not exist ({exc})",
-            "email.subject",
-            "use only " + ", ".join("{" + k + "}" for k in SUBJECT_FIELDS) + "; write {{ for {",
-            source,
-        ) from None
-    link_base = section.get("link_base", "")
-    if not isinstance(link_base, str) or (
-        link_base and urllib.parse.urlparse(link_base).scheme not in ("http", "https")
-    ):
-        raise _cfg_error(
-            f"[email] link_base = {link_base!r} is not an http(s) URL",
-            "email.link_base",
-            'write the address where reports/ is published, e.g. "https://reports.example.com/", '
-            'or "" to attach the HTML instead',
-            source,
-        )
+    security = _security(section, source)
+    port = _port(section, security, source)
+    to = _recipients(section, source)
+    sender = _sender(section, source)
+    subject = _subject_line(section, source)
+    link_base = _link_base(section, source)
     attach = _bool(section, "attach_html", True, "email", source)
     if not attach and not link_base:
         raise _cfg_error(
@@ -243,15 +183,7 @@ def parse_email_config(data: Mapping[str, Any], source: str = "<config mapping>"
             "set attach_html = true, or link_base to where reports/ is published",
             source,
         )
-    ca_file = section.get("ca_file", "")
-    if not isinstance(ca_file, str) or (ca_file and not Path(ca_file).expanduser().is_file()):
-        raise _cfg_error(
-            f"[email] ca_file = {ca_file!r} is not a file",
-            "email.ca_file",
-            'name a PEM file with the certificate authority of your SMTP server, or "" for the '
-            "system's certificates",
-            source,
-        )
+    ca_file = _ca_file(section, source)
     cfg = EmailConfig(
         enabled=enabled,
         host=str(section.get("host", "")),
@@ -272,17 +204,133 @@ def parse_email_config(data: Mapping[str, Any], source: str = "<config mapping>"
         image_height=int(_number(section, "image_height", 440, "email", source, low=100)),
     )
     if enabled:
-        missing = [
-            k for k, v in (("host", cfg.host), ("from", cfg.sender), ("to", cfg.to)) if not v
-        ]
-        if missing:
+        _check_complete(cfg, source)
+    return cfg
+
+
+def _no_credentials(section: Mapping[str, Any], source: str) -> None:
+    """Credentials are read from the environment only, never from the config file."""
+    for key in ("password", "user", "username", "pass", "secret"):
+        if key in section:
             raise _cfg_error(
-                f"[email] is enabled but {', '.join(missing)} is not set",
-                "email.incomplete",
-                "fill in host, from and to under [email], or set enabled = false",
+                f"[email] holds a credential ({key} = ...); credentials are read from the "
+                "environment only",
+                "email.credentials_in_config",
+                "remove the line (and change that password: it may be in git history), export "
+                "the values in environment variables and name them with user_env / password_env",
                 source,
             )
-    return cfg
+
+
+def _security(section: Mapping[str, Any], source: str) -> Any:
+    security = section.get("security", "starttls")
+    if security not in SECURITY:
+        raise _cfg_error(
+            f"[email] security = {security!r} is not one of {list(SECURITY)}",
+            "email.security",
+            '"starttls" (port 587), "ssl" (SMTPS, port 465) or "none" (a relay on this machine)',
+            source,
+        )
+    return security
+
+
+def _port(section: Mapping[str, Any], security: str, source: str) -> int:
+    """The port (default: the security's usual one)."""
+    port = section.get("port", 465 if security == "ssl" else 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise _cfg_error(
+            f"[email] port = {port!r} is not a TCP port",
+            "email.port",
+            "write the SMTP server's port as a number: 587 (starttls), 465 (ssl) or 25",
+            source,
+        )
+    return port
+
+
+def _recipients(section: Mapping[str, Any], source: str) -> list[str]:
+    """``to``: an address or a list of them."""
+    to = section.get("to", [])
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not all(isinstance(a, str) and _ADDRESS.match(a) for a in to):
+        raise _cfg_error(
+            f"[email] to = {to!r} is not a list of e-mail addresses",
+            "email.to",
+            'write to = ["po@example.com", "team@example.com"]',
+            source,
+        )
+    return to
+
+
+def _sender(section: Mapping[str, Any], source: str) -> str:
+    sender = section.get("from", "")
+    if not isinstance(sender, str) or (sender and not _ADDRESS.search(sender.strip("<> "))):
+        raise _cfg_error(
+            f"[email] from = {sender!r} is not an e-mail address",
+            "email.from",
+            'write from = "poanalytics@example.com" (or "Reports <reports@example.com>")',
+            source,
+        )
+    return sender
+
+
+def _subject_line(section: Mapping[str, Any], source: str) -> str:
+    """The subject line; its placeholders must be ones the mail fills in."""
+    subject = section.get("subject", EmailConfig.subject)
+    if not isinstance(subject, str):
+        subject = repr(subject)
+    try:
+        subject.format(**{k: "" for k in SUBJECT_FIELDS})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise _cfg_error(
+            f"[email] subject {subject!r} uses a placeholder that does not exist ({exc})",
+            "email.subject",
+            "use only " + ", ".join("{" + k + "}" for k in SUBJECT_FIELDS) + "; write {{ for {",
+            source,
+        ) from None
+    return subject
+
+
+def _link_base(section: Mapping[str, Any], source: str) -> str:
+    """Where reports/ is published (an http(s) URL), or "" to attach the HTML."""
+    link_base = section.get("link_base", "")
+    if not isinstance(link_base, str) or (
+        link_base and urllib.parse.urlparse(link_base).scheme not in ("http", "https")
+    ):
+        raise _cfg_error(
+            f"[email] link_base = {link_base!r} is not an http(s) URL",
+            "email.link_base",
+            'write the address where reports/ is published, e.g. "https://reports.example.com/", '
+            'or "" to attach the HTML instead',
+            source,
+        )
+    return link_base
+
+
+def _ca_file(section: Mapping[str, Any], source: str) -> str:
+    """A PEM file of the SMTP server's certificate authority, or "" (the system's)."""
+    ca_file = section.get("ca_file", "")
+    if not isinstance(ca_file, str) or (ca_file and not Path(ca_file).expanduser().is_file()):
+        raise _cfg_error(
+            f"[email] ca_file = {ca_file!r} is not a file",
+            "email.ca_file",
+            'name a PEM file with the certificate authority of your SMTP server, or "" for the '
+            "system's certificates",
+            source,
+        )
+    return ca_file
+
+
+def _check_complete(cfg: EmailConfig, source: str) -> None:
+    """Enabled e-mail needs a host, a sender and recipients."""
+    missing = [k for k, v in (("host", cfg.host), ("from", cfg.sender), ("to", cfg.to)) if not v]
+    if missing:
+        raise _cfg_error(
+            f"[email] is enabled but {', '.join(missing)} is not set",
+            "email.incomplete",
+            "fill in host, from and to under [email], or set enabled = false",
+            source,
+        )
 
 
 def load_email_config(config: ConfigArg = None) -> EmailConfig:
@@ -694,76 +742,88 @@ def _send(msg: EmailMessage, cfg: EmailConfig, creds: tuple[str, str] | None) ->
             hint='use security = "starttls" or "ssl", or a relay on this machine (localhost)',
         )
     context = ssl.create_default_context(cafile=cfg.ca_file or None)
-    env_names = f"{cfg.user_env or 'user_env'} / {cfg.password_env or 'password_env'}"
     try:
-        smtp: smtplib.SMTP
-        if cfg.security == "ssl":
-            smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context)
-        else:
-            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
-        with smtp:
-            if cfg.security == "starttls":
-                smtp.starttls(context=context)
-            if creds:
-                smtp.login(*creds)
-            return smtp.send_message(msg)
-    except smtplib.SMTPAuthenticationError as exc:
-        raise DeliveryError(
+        return _converse(msg, cfg, creds, context)
+    except OSError as exc:  # smtplib's and ssl's errors, timeouts, refused connections
+        raise _delivery_error(exc, cfg, where) from None
+
+
+def _converse(
+    msg: EmailMessage, cfg: EmailConfig, creds: tuple[str, str] | None, context: ssl.SSLContext
+) -> dict[str, Any]:
+    """Connect (SMTPS, or STARTTLS after connecting), log in when there are credentials, send."""
+    smtp: smtplib.SMTP
+    if cfg.security == "ssl":
+        smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context)
+    else:
+        smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+    with smtp:
+        if cfg.security == "starttls":
+            smtp.starttls(context=context)
+        if creds:
+            smtp.login(*creds)
+        return smtp.send_message(msg)
+
+
+def _delivery_error(exc: OSError, cfg: EmailConfig, where: str) -> DeliveryError:
+    """What went wrong talking to the SMTP server, as a coded error saying what to check."""
+    env_names = f"{cfg.user_env or 'user_env'} / {cfg.password_env or 'password_env'}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return DeliveryError(
             f"the SMTP server {where} refused the login ({exc.smtp_code})",
             code="email.auth",
             hint=f"check the user name and password in the environment variables {env_names}",
-        ) from None
-    except smtplib.SMTPNotSupportedError as exc:
-        raise DeliveryError(
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryError(
             f"the SMTP server {where} does not offer what [email] asks for: {exc}",
             code="email.unsupported",
             hint='a server without STARTTLS needs security = "ssl" (port 465) or "none" (only for '
             "a relay on this machine); one without AUTH needs no credentials in the environment",
-        ) from None
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return DeliveryError(
             "the SMTP server refused every recipient: "
             + "; ".join(
                 f"{a}: {c} {m.decode(errors='replace')}" for a, (c, m) in exc.recipients.items()
             ),
             code="email.recipients",
             hint=f"check [email] to; a server that wants a login needs {env_names} set",
-        ) from None
-    except smtplib.SMTPSenderRefused as exc:
-        raise DeliveryError(
+        )
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return DeliveryError(
             f"the SMTP server refused the sender {cfg.sender}: {exc.smtp_code} "
             f"{exc.smtp_error.decode(errors='replace')}",
             code="email.sender",
             hint=f"use a from address the server accepts; a server that wants a login needs "
             f"{env_names} set",
-        ) from None
-    except smtplib.SMTPException as exc:
-        raise DeliveryError(
+        )
+    if isinstance(exc, smtplib.SMTPException):
+        return DeliveryError(
             f"the SMTP conversation with {where} failed: {exc}",
             code="email.smtp",
             hint="check [email] host, port and security against your mail provider's settings",
-        ) from None
-    except ssl.SSLError as exc:
-        raise DeliveryError(
+        )
+    if isinstance(exc, ssl.SSLError):
+        return DeliveryError(
             f"the TLS connection to {where} failed: {exc.reason or exc}",
             code="email.tls",
             hint='check security ("ssl" for port 465, "starttls" for 587) and, for a server with '
             "a private certificate authority, set [email] ca_file",
-        ) from None
-    except TimeoutError:
-        raise DeliveryError(
+        )
+    if isinstance(exc, TimeoutError):
+        return DeliveryError(
             f"the SMTP server {where} did not answer within {cfg.timeout:g} s",
             code="email.connect",
             hint="check [email] host and port and that the server is reachable from here "
             "(firewall, VPN); raise [email] timeout for a slow server",
-        ) from None
-    except OSError as exc:
-        raise DeliveryError(
-            f"cannot connect to the SMTP server {where}: {exc.strerror or exc}",
-            code="email.connect",
-            hint="check [email] host and port and that the server runs and is reachable from "
-            "here (connection refused: nothing listens on that port)",
-        ) from None
+        )
+    return DeliveryError(
+        f"cannot connect to the SMTP server {where}: {exc.strerror or exc}",
+        code="email.connect",
+        hint="check [email] host and port and that the server runs and is reachable from "
+        "here (connection refused: nothing listens on that port)",
+    )
 
 
 def deliver(

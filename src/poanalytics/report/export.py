@@ -27,7 +27,7 @@ import copy
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -306,14 +306,22 @@ def _display(mimetype: str, value: Any, **metadata: Any) -> dict[str, Any]:
     )
 
 
+@dataclass
+class _Figures:
+    """The page's charts as the outputs are prepared: how many (each gets its id) and the trace
+    types of all."""
+
+    count: int = 0
+    traces: list[str] = field(default_factory=list)
+
+
 def _prepare(nb: Any, redactor: _Redactor) -> tuple[Any, list[str]]:
     """A copy of ``nb`` holding only what the page shows, redacted and normalised: every output
     becomes a display_data with one mimetype, HTML sanitized (marked ``poa_sanitized``), plotly
     JSON redacted. Returns the copy and the trace types of its figures."""
     out = copy.deepcopy(nb)
     cells = []
-    traces: list[str] = []
-    charts = 0
+    figures = _Figures()
     for cell in out.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags or "remove-cell" in tags or cell.cell_type == "raw":
@@ -326,48 +334,68 @@ def _prepare(nb: Any, redactor: _Redactor) -> tuple[Any, list[str]]:
         if cell.cell_type != "code":
             continue
         cell.source = ""  # code is never shown (nor kept in the page)
-        outputs = []
-        for output in cell.get("outputs", []):
-            kind = output.get("output_type")
-            if kind == "stream":
-                text = redactor(_ANSI.sub("", _text(output.get("text", ""))))
-                if output.get("name") == "stdout" and text.strip():
-                    stream: dict[str, Any] = {"output_type": "stream", "name": "stdout"}
-                    outputs.append({**stream, "text": text})
-                elif output.get("name") == "stderr":
-                    for note in _warning_notes(text):
-                        html = f'<div class="poa-note">{_escape(note)}</div>'
-                        outputs.append(_display("text/html", html, poa_sanitized=True))
-                continue
-            if kind == "error":
-                ename = redactor(_ANSI.sub("", str(output.get("ename", ""))))
-                evalue = redactor(_ANSI.sub("", str(output.get("evalue", ""))))
-                error: dict[str, Any] = {"output_type": "error", "ename": ename, "evalue": evalue}
-                outputs.append({**error, "traceback": []})  # the traceback is never shown
-                continue
-            data = output.get("data", {})
-            if not data or (any(m in data for m in _LIVE_ONLY) and PLOTLY not in data):
-                continue
-            mimetype = next((m for m in PRIORITY if m in data), None)
-            if mimetype is None:
-                continue
-            value = data[mimetype]
-            if mimetype == PLOTLY:
-                spec, types = _figure_json(dict(value), redactor)
-                traces += types
-                charts += 1
-                outputs.append(_display(PLOTLY, spec, poa_chart_id=f"poa-chart-{charts}"))
-            elif mimetype == "text/html":
-                html = sanitize_html(_text(value), redactor)
-                outputs.append(_display(mimetype, html, poa_sanitized=True))
-            elif mimetype in ("text/markdown", "text/plain"):
-                outputs.append(_display(mimetype, redactor(_ANSI.sub("", _text(value)))))
-            else:  # images: base64 (PNG, JPEG) or SVG text, shown through <img src="data:...">
-                outputs.append(_display(mimetype, _text(value)))
-        cell.outputs = outputs
+        cell.outputs = [
+            shown
+            for output in cell.get("outputs", [])
+            for shown in _page_outputs(output, redactor, figures)
+        ]
         cells.append(cell)
     out.cells = cells
-    return out, traces
+    return out, figures.traces
+
+
+def _page_outputs(output: Any, redactor: _Redactor, figures: _Figures) -> list[dict[str, Any]]:
+    """What the page shows of one output (nothing, or one or more outputs)."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return _stream_outputs(output, redactor)
+    if kind == "error":
+        ename = redactor(_ANSI.sub("", str(output.get("ename", ""))))
+        evalue = redactor(_ANSI.sub("", str(output.get("evalue", ""))))
+        error: dict[str, Any] = {"output_type": "error", "ename": ename, "evalue": evalue}
+        return [{**error, "traceback": []}]  # the traceback is never shown
+    data = output.get("data", {})
+    if not data or (any(m in data for m in _LIVE_ONLY) and PLOTLY not in data):
+        return []
+    mimetype = next((m for m in PRIORITY if m in data), None)
+    if mimetype is None:
+        return []
+    return [_display_output(mimetype, data[mimetype], redactor, figures)]
+
+
+def _stream_outputs(output: Any, redactor: _Redactor) -> list[dict[str, Any]]:
+    """Printed text (stdout) as it is; of stderr, only the warnings, each as a note."""
+    text = redactor(_ANSI.sub("", _text(output.get("text", ""))))
+    if output.get("name") == "stdout" and text.strip():
+        stream: dict[str, Any] = {"output_type": "stream", "name": "stdout"}
+        return [{**stream, "text": text}]
+    if output.get("name") == "stderr":
+        return [
+            _display(
+                "text/html", f'<div class="poa-note">{_escape(note)}</div>', poa_sanitized=True
+            )
+            for note in _warning_notes(text)
+        ]
+    return []
+
+
+def _display_output(
+    mimetype: str, value: Any, redactor: _Redactor, figures: _Figures
+) -> dict[str, Any]:
+    """One rich output in its best mimetype: a chart (redacted, numbered), sanitized HTML,
+    redacted text, or an image."""
+    if mimetype == PLOTLY:
+        spec, types = _figure_json(dict(value), redactor)
+        figures.traces += types
+        figures.count += 1
+        return _display(PLOTLY, spec, poa_chart_id=f"poa-chart-{figures.count}")
+    if mimetype == "text/html":
+        html = sanitize_html(_text(value), redactor)
+        return _display(mimetype, html, poa_sanitized=True)
+    if mimetype in ("text/markdown", "text/plain"):
+        return _display(mimetype, redactor(_ANSI.sub("", _text(value))))
+    # images: base64 (PNG, JPEG) or SVG text, shown through <img src="data:...">
+    return _display(mimetype, _text(value))
 
 
 def _escape(text: str) -> str:

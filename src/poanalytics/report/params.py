@@ -9,7 +9,7 @@ wrong type is a coded error listing the valid parameters with their types and he
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,33 +135,57 @@ def convert(
             hint=f"the parameters of {notebook} are:\n{listing(params)}",
         )
 
-    if kind == "list":
-        if isinstance(value, (list, tuple)):
-            return [str(v) for v in value]
-        if not isinstance(value, str):
-            raise wrong()
-        return [part.strip() for part in value.split(",") if part.strip()]
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in TRUE or text in FALSE:
-            return text in TRUE
-        raise wrong(" (write true or false)")
-    if kind == "int":
-        if isinstance(value, bool):
-            raise wrong()
-        try:
-            return int(str(value).strip())
-        except ValueError:
-            raise wrong() from None
-    if kind == "float":
-        if isinstance(value, bool):
-            raise wrong()
-        try:
-            return float(str(value).strip())
-        except ValueError:
-            raise wrong() from None
+    return _CONVERT.get(kind, _as_text)(value, wrong)
+
+
+_Wrong = Callable[..., ConfigError]
+
+
+def _as_list(value: Any, wrong: _Wrong) -> list[str]:
+    """A list, or text of comma-separated values."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if not isinstance(value, str):
+        raise wrong()
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _as_bool(value: Any, wrong: _Wrong) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise wrong(" (write true or false)")
+
+
+def _as_int(value: Any, wrong: _Wrong) -> int:
+    if isinstance(value, bool):
+        raise wrong()
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise wrong() from None
+
+
+def _as_float(value: Any, wrong: _Wrong) -> float:
+    if isinstance(value, bool):
+        raise wrong()
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise wrong() from None
+
+
+def _as_text(value: Any, wrong: _Wrong) -> str:
     if not isinstance(value, str):
         raise wrong()
     return value
+
+
+_CONVERT: dict[str, Callable[[Any, _Wrong], str | int | float | bool | list[str]]] = {
+    "list": _as_list,
+    "bool": _as_bool,
+    "int": _as_int,
+    "float": _as_float,
+}

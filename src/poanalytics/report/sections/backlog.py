@@ -230,34 +230,18 @@ def _moves(ctx: Any, b: Any, order: pd.DataFrame) -> None:
     }
     now = {str(r.item_id): int(r.rank) for r in order.itertuples(index=False)}
     top = ctx.config.backlog.top
-    watched = [i for i in now if now[i] <= top] + [
-        i for i, r in sorted(before.items(), key=lambda kv: kv[1]) if r <= top and i not in now
-    ]
-    watched += [i for i in before if i not in now and i not in watched]
+    watched = _watched(before, now, top)
     statuses = dict(zip(b.items["item_id"].astype(str), b.items["status"], strict=False))
     changes = _evidence_changes(ctx, int(last_id), b, [i for i in watched if i in now])
     lines, kept = [], 0
     for item in watched:
-        title = literal(ctx.redact(_title(b, item)))
-        if item not in now:
-            status = statuses.get(item)
-            why = f" ({esc(status)})" if status in ("shipped", "dropped") else ""
-            lines.append(f"- **{esc(item)}** {title}: left the order{why}, was #{before[item]}")
-            continue
-        if item not in before:
-            lines.append(f"- **{esc(item)}** {title}: new at #{now[item]}")
-        elif now[item] != before[item]:
-            step = before[item] - now[item]
-            word = "up" if step > 0 else "down"
-            lines.append(
-                f"- **{esc(item)}** {title}: {word} {abs(step)} to #{now[item]} "
-                f"(was #{before[item]})"
-            )
-        else:
+        line = _move_line(ctx, b, item, before, now, statuses)
+        if line is None:
             kept += 1
             continue
-        if changes.get(item):
-            lines[-1] += f"; new evidence: {literal(ctx.redact(changes[item]))}"
+        if item in now and changes.get(item):
+            line += f"; new evidence: {literal(ctx.redact(changes[item]))}"
+        lines.append(line)
     intro = (
         f"Against the ordering published {pd.Timestamp(first['published_at']):%Y-%m-%d} "
         f"(snapshot {int(last_id)}, evidence up to {pd.Timestamp(first['as_of']):%Y-%m-%d})"
@@ -273,6 +257,41 @@ def _moves(ctx: Any, b: Any, order: pd.DataFrame) -> None:
     if log["snapshot_id"].nunique() > 1:
         charts = importlib.import_module("poanalytics.charts.backlog")
         ctx.figure(charts.rank_changes_figure(log, top=min(top, 9)), title="Rank changes")
+
+
+def _watched(before: dict[str, int], now: dict[str, int], top: int) -> list[str]:
+    """The items whose place is reported: the top now, the top then that left the order, then
+    every other item that left it."""
+    watched = [i for i in now if now[i] <= top] + [
+        i for i, r in sorted(before.items(), key=lambda kv: kv[1]) if r <= top and i not in now
+    ]
+    watched += [i for i in before if i not in now and i not in watched]
+    return watched
+
+
+def _move_line(
+    ctx: Any,
+    b: Any,
+    item: str,
+    before: dict[str, int],
+    now: dict[str, int],
+    statuses: dict[str, Any],
+) -> str | None:
+    """The item's line: left the order, new, up or down; None when it kept its place."""
+    title = literal(ctx.redact(_title(b, item)))
+    if item not in now:
+        status = statuses.get(item)
+        why = f" ({esc(status)})" if status in ("shipped", "dropped") else ""
+        return f"- **{esc(item)}** {title}: left the order{why}, was #{before[item]}"
+    if item not in before:
+        return f"- **{esc(item)}** {title}: new at #{now[item]}"
+    if now[item] != before[item]:
+        step = before[item] - now[item]
+        word = "up" if step > 0 else "down"
+        return (
+            f"- **{esc(item)}** {title}: {word} {abs(step)} to #{now[item]} (was #{before[item]})"
+        )
+    return None
 
 
 def _title(b: Any, item: str) -> str:
