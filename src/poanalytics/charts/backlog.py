@@ -284,11 +284,7 @@ def score_breakdown_figure(
     if rows.empty:
         return _empty(full, f"no item has a {name} score ({_names(list(unscored.item_id))})")
     ranked = "rank" in rows and rows["rank"].notna().any()
-    if ranked:  # an order (b.order().figure()): its ranks, overrides included
-        rows = rows.assign(_rank=pd.to_numeric(rows["rank"], errors="coerce"))
-        rows = rows.sort_values(["_rank", "item_id"], na_position="last", kind="stable")
-    else:
-        rows = rows.sort_values(["_score", "item_id"], ascending=[False, True], kind="stable")
+    rows = _in_order(rows, ranked)
     cut = rows.iloc[limit:]
     rows = rows.head(limit).reset_index(drop=True)
     labels = [
@@ -307,6 +303,46 @@ def score_breakdown_figure(
         column_widths=widths,
         horizontal_spacing=0.03,
     )
+    col = _add_cost_of_delay(fig, rows, labels, parts)
+    col = _add_factors(fig, rows, labels, factors, col)
+    top_words = _top_words(top_n, p_framework, framework)
+    has_interval = _add_score(fig, rows, labels, framework, top_words, col)
+    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
+    notes = _breakdown_notes(framework, has_interval, top_words, top_n, unscored, len(cut))
+    bottom = footnote(fig, notes, gap=90 if parts else 60)
+    fig.update_annotations(font_size=LABEL_FONT)
+    return apply(
+        fig,
+        full,
+        barmode="stack",
+        height=max(380, 200 + ROW_PX * len(labels)) + bottom // 2,
+        showlegend=bool(parts),
+        legend={
+            "orientation": "h",
+            "y": -0.08,
+            "yanchor": "top",
+            "x": 0,
+            "traceorder": "normal",
+            "title": {"text": "cost of delay:"},
+        },
+        margin={"b": bottom, "t": 100},
+    )
+
+
+def _in_order(rows: pd.DataFrame, ranked: bool) -> pd.DataFrame:
+    """An order's rows by rank (overrides included); otherwise the best score first."""
+    if ranked:  # an order (b.order().figure()): its ranks, overrides included
+        rows = rows.assign(_rank=pd.to_numeric(rows["rank"], errors="coerce"))
+        rows = rows.sort_values(["_rank", "item_id"], na_position="last", kind="stable")
+    else:
+        rows = rows.sort_values(["_score", "item_id"], ascending=[False, True], kind="stable")
+    return rows
+
+
+def _add_cost_of_delay(
+    fig: go.Figure, rows: pd.DataFrame, labels: list[str], parts: list[tuple[str, str, str]]
+) -> int:
+    """WSJF's cost of delay stacked from its parts in the first panel; returns the next panel."""
     col = 1
     for column, label, colour in parts:
         values = [_num(v) for v in rows[column]]
@@ -328,6 +364,17 @@ def score_breakdown_figure(
         )
     if parts:
         col += 1
+    return col
+
+
+def _add_factors(
+    fig: go.Figure,
+    rows: pd.DataFrame,
+    labels: list[str],
+    factors: list[tuple[str, str, str]],
+    col: int,
+) -> int:
+    """A panel per factor of the formula, from panel ``col``; returns the next panel."""
     for column, label, kind in factors:
         values = [_num(v) for v in rows[column]]
         fig.add_trace(
@@ -353,15 +400,33 @@ def score_breakdown_figure(
             widest = max([v for v in values if v is not None] or [1.0]) or 1.0
             fig.update_xaxes(range=[0, widest * 1.35], row=1, col=col)
         col += 1
+    return col
+
+
+def _top_words(top_n: int | None, p_framework: str, framework: str) -> str:
+    top_words = f"p(top {top_n})" if top_n else "p(top N)"
+    if p_framework != framework:  # p_top_n is the chance of the top N of another framework
+        top_words += f" by {p_framework.upper()}"
+    return top_words
+
+
+def _add_score(
+    fig: go.Figure,
+    rows: pd.DataFrame,
+    labels: list[str],
+    framework: str,
+    top_words: str,
+    col: int,
+) -> bool:
+    """The last panel: the score, its Monte Carlo interval as an error bar and p(top N) beside
+    it. Returns whether the table has the interval."""
+    name = framework.upper()
     score = rows["_score"].astype(float)
     has_interval = f"{framework}_low" in rows and f"{framework}_high" in rows
     nothing = pd.Series([float("nan")] * len(rows), index=rows.index)
     low = pd.to_numeric(rows[f"{framework}_low"], errors="coerce") if has_interval else nothing
     high = pd.to_numeric(rows[f"{framework}_high"], errors="coerce") if has_interval else nothing
     p_top = rows["p_top_n"] if "p_top_n" in rows else pd.Series([None] * len(rows))
-    top_words = f"p(top {top_n})" if top_n else "p(top N)"
-    if p_framework != framework:  # p_top_n is the chance of the top N of another framework
-        top_words += f" by {p_framework.upper()}"
     words = [
         f"{_score_text(s)} · {top_words} {percent(p, 0)}" if _num(p) is not None else _score_text(s)
         for s, p in zip(score, p_top, strict=True)
@@ -407,7 +472,19 @@ def score_breakdown_figure(
     )
     top = max([v for v in high.tolist() + score.tolist() if _num(v) is not None] or [1.0])
     fig.update_xaxes(range=[0, top * 1.45], row=1, col=col)
-    fig.update_yaxes(categoryorder="array", categoryarray=labels[::-1], automargin=True)
+    return has_interval
+
+
+def _breakdown_notes(
+    framework: str,
+    has_interval: bool,
+    top_words: str,
+    top_n: int | None,
+    unscored: pd.DataFrame,
+    cut: int,
+) -> list[str]:
+    """The footnotes: the formula, the error bars, the items not drawn."""
+    name = framework.upper()
     notes = [FORMULA[framework]]
     if has_interval:
         notes.append(
@@ -422,26 +499,9 @@ def score_breakdown_figure(
             )
         ]
         notes.append(f"no {name} score, not drawn: {_names(why)}")
-    if len(cut):
-        notes.append(f"{len(cut)} items with lower scores are not drawn")
-    bottom = footnote(fig, notes, gap=90 if parts else 60)
-    fig.update_annotations(font_size=LABEL_FONT)
-    return apply(
-        fig,
-        full,
-        barmode="stack",
-        height=max(380, 200 + ROW_PX * len(labels)) + bottom // 2,
-        showlegend=bool(parts),
-        legend={
-            "orientation": "h",
-            "y": -0.08,
-            "yanchor": "top",
-            "x": 0,
-            "traceorder": "normal",
-            "title": {"text": "cost of delay:"},
-        },
-        margin={"b": bottom, "t": 100},
-    )
+    if cut:
+        notes.append(f"{cut} items with lower scores are not drawn")
+    return notes
 
 
 # -- rank changes -------------------------------------------------------------------------------
@@ -1004,25 +1064,10 @@ def order_figure(
     top_words = f"p(top {top_n})" if top_n else "p(top N)"
     if framework != "rice":  # b.scores() counts the chance of RICE's top N
         top_words += " by RICE"
-    hover = []
-    for i, r in rows.iterrows():
-        text = f"<b>{_label(r, 80)}</b><br>score {_score_text(score[i])}"
-        if _num(low[i]) is not None and _num(high[i]) is not None:
-            text += f" ({_score_text(low[i])} to {_score_text(high[i])})"
-        if _num(p_top[i]) is not None:
-            text += f"<br>{top_words}: {percent(p_top[i], 0)}"
-        if fits[i] is not None:
-            text += "<br>fits this cycle" if fits[i] else "<br>beyond the capacity"
-        if _text(r.get("reason")):
-            text += f"<br>{_text(r.get('reason'), 200)}"
-        if overridden[i]:
-            evidence = _num(r.get("evidence_rank"))
-            text += "<br>override" + (
-                f" (the evidence ranks it {int(evidence)})" if evidence is not None else ""
-            )
-            if _text(r.get("override_reason")):
-                text += f": {_text(r.get('override_reason'), 160)}"
-        hover.append(text)
+    hover = [
+        _order_hover(r, score[i], low[i], high[i], p_top[i], fits[i], overridden[i], top_words)
+        for i, r in rows.iterrows()
+    ]
     fig = go.Figure(
         go.Bar(
             name="score",
@@ -1052,16 +1097,7 @@ def order_figure(
             hovertemplate="%{customdata}<extra></extra>",
         )
     )
-    notes = ["error bars: the score's interval from the Monte Carlo draws"]
-    if any(f is False for f in fits):
-        notes.append("grey: beyond this cycle's capacity (effort summed in rank order)")
-    if any(overridden):
-        notes.append("ringed: placed by the product owner's override (reason in the hover)")
-    unscored = rows[score.isna()]
-    if len(unscored):
-        notes.append(f"no score (bar at 0): {_names(list(unscored['item_id']))}")
-    if len(cut):
-        notes.append(f"{len(cut)} further items are in the table, not drawn")
+    notes = _order_notes(fits, overridden, list(rows[score.isna()]["item_id"]), len(cut))
     bottom = footnote(fig, notes, gap=60)
     top = max([v for v in (high.tolist() + score.tolist()) if _num(v) is not None] or [1.0])
     return apply(
@@ -1073,6 +1109,54 @@ def order_figure(
         showlegend=False,
         margin={"b": bottom, "t": 80},
     )
+
+
+def _order_hover(
+    r: Any,
+    score: Any,
+    low: Any,
+    high: Any,
+    p_top: Any,
+    fits: bool | None,
+    overridden: bool,
+    top_words: str,
+) -> str:
+    """The hover text of an item of the order: score and interval, p(top N), whether it fits
+    this cycle, the reason, and the override with its reason."""
+    text = f"<b>{_label(r, 80)}</b><br>score {_score_text(score)}"
+    if _num(low) is not None and _num(high) is not None:
+        text += f" ({_score_text(low)} to {_score_text(high)})"
+    if _num(p_top) is not None:
+        text += f"<br>{top_words}: {percent(p_top, 0)}"
+    if fits is not None:
+        text += "<br>fits this cycle" if fits else "<br>beyond the capacity"
+    if _text(r.get("reason")):
+        text += f"<br>{_text(r.get('reason'), 200)}"
+    if overridden:
+        evidence = _num(r.get("evidence_rank"))
+        text += "<br>override" + (
+            f" (the evidence ranks it {int(evidence)})" if evidence is not None else ""
+        )
+        if _text(r.get("override_reason")):
+            text += f": {_text(r.get('override_reason'), 160)}"
+    return text
+
+
+def _order_notes(
+    fits: list[bool | None], overridden: list[bool], unscored: list[Any], cut: int
+) -> list[str]:
+    """The footnotes of the order: error bars, grey bars, rings, items without a score or not
+    drawn."""
+    notes = ["error bars: the score's interval from the Monte Carlo draws"]
+    if any(f is False for f in fits):
+        notes.append("grey: beyond this cycle's capacity (effort summed in rank order)")
+    if any(overridden):
+        notes.append("ringed: placed by the product owner's override (reason in the hover)")
+    if len(unscored):
+        notes.append(f"no score (bar at 0): {_names(unscored)}")
+    if cut:
+        notes.append(f"{cut} further items are in the table, not drawn")
+    return notes
 
 
 def _tradeoff_figure(table: pd.DataFrame, title: str) -> go.Figure:

@@ -197,6 +197,7 @@ def _strings(file: Path, theme: str, key: str, value: Any) -> tuple[str, ...]:
 
 
 def _theme(file: Path, name: str, raw: Any) -> Theme:
+    """One [themes.NAME] table: its keys, description, terms, min_matches, sources and links."""
     if not isinstance(raw, dict):
         raise _invalid(file, name, name, "a theme must be a table: [themes.<name>]")
     if not name.strip():
@@ -207,49 +208,10 @@ def _theme(file: Path, name: str, raw: Any) -> Theme:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise _invalid(file, name, "description", "must be text")
-    terms = {k: _strings(file, name, k, raw.get(k, [])) for k in (*TERM_KEYS, "exclude")}
-    for key in ("phrases", "keywords", "exclude"):
-        for term in terms[key]:
-            if not re.search(r"[^\W_]", term):
-                raise _invalid(
-                    file,
-                    name,
-                    key,
-                    f"{term!r} has no letter or digit: literal terms are matched as words, "
-                    "punctuation alone matches nothing (write a pattern for it)",
-                )
+    terms = _terms(file, name, raw)
     count = sum(len(terms[k]) for k in TERM_KEYS)
-    if count == 0:
-        raise _invalid(
-            file,
-            name,
-            "phrases/keywords/patterns",
-            "the theme has no phrases, keywords or patterns: nothing can match",
-        )
-    min_matches = raw.get("min_matches", 1)
-    if isinstance(min_matches, bool) or not isinstance(min_matches, int) or min_matches < 1:
-        raise _invalid(
-            file, name, "min_matches", f"must be a whole number >= 1, got {min_matches!r}"
-        )
-    if min_matches > count:
-        raise _invalid(
-            file,
-            name,
-            "min_matches",
-            f"is {min_matches} but the theme has only {count} terms: it can never match",
-        )
-    sources = _strings(file, name, "sources", raw.get("sources", list(SOURCES)))
-    for s in sources:
-        if s not in SOURCES:
-            raise _invalid(
-                file,
-                name,
-                "sources",
-                f"unknown source {s!r}.{did_you_mean(s, SOURCES)} Use "
-                + " and ".join(repr(x) for x in SOURCES),
-            )
-    if not sources:
-        raise _invalid(file, name, "sources", "is empty: the theme would match nothing")
+    min_matches = _min_matches(file, name, raw, count)
+    sources = _theme_sources(file, name, raw)
     links = _links(file, name, raw.get("links", {}))
     return Theme(
         name=name,
@@ -262,6 +224,64 @@ def _theme(file: Path, name: str, raw: Any) -> Theme:
         sources=tuple(s for s in SOURCES if s in sources),
         links=links,
     )
+
+
+def _terms(file: Path, name: str, raw: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """The phrases, keywords, patterns and exclusions; literal terms need a letter or digit, and
+    the theme needs at least one term."""
+    terms = {k: _strings(file, name, k, raw.get(k, [])) for k in (*TERM_KEYS, "exclude")}
+    for key in ("phrases", "keywords", "exclude"):
+        for term in terms[key]:
+            if not re.search(r"[^\W_]", term):
+                raise _invalid(
+                    file,
+                    name,
+                    key,
+                    f"{term!r} has no letter or digit: literal terms are matched as words, "
+                    "punctuation alone matches nothing (write a pattern for it)",
+                )
+    if sum(len(terms[k]) for k in TERM_KEYS) == 0:
+        raise _invalid(
+            file,
+            name,
+            "phrases/keywords/patterns",
+            "the theme has no phrases, keywords or patterns: nothing can match",
+        )
+    return terms
+
+
+def _min_matches(file: Path, name: str, raw: dict[str, Any], count: int) -> int:
+    """How many of the theme's ``count`` terms an item must match: 1 to ``count``."""
+    min_matches = raw.get("min_matches", 1)
+    if isinstance(min_matches, bool) or not isinstance(min_matches, int) or min_matches < 1:
+        raise _invalid(
+            file, name, "min_matches", f"must be a whole number >= 1, got {min_matches!r}"
+        )
+    if min_matches > count:
+        raise _invalid(
+            file,
+            name,
+            "min_matches",
+            f"is {min_matches} but the theme has only {count} terms: it can never match",
+        )
+    return min_matches
+
+
+def _theme_sources(file: Path, name: str, raw: dict[str, Any]) -> tuple[str, ...]:
+    """The sources the theme matches in (tickets, notes; default both), none unknown, not empty."""
+    sources = _strings(file, name, "sources", raw.get("sources", list(SOURCES)))
+    for s in sources:
+        if s not in SOURCES:
+            raise _invalid(
+                file,
+                name,
+                "sources",
+                f"unknown source {s!r}.{did_you_mean(s, SOURCES)} Use "
+                + " and ".join(repr(x) for x in SOURCES),
+            )
+    if not sources:
+        raise _invalid(file, name, "sources", "is empty: the theme would match nothing")
+    return sources
 
 
 def _links(file: Path, name: str, raw: Any) -> dict[str, Any]:
