@@ -152,26 +152,39 @@ def _code_cells(notebook: Path) -> list[dict]:
 def thin_notebook_problems(notebook: Path) -> list[str]:
     """Why a notebook is not thin: outputs committed, a def, class or lambda, SQL, a parameter
     without a typed default or a help comment (`papermill --help-notebook` shows the comment)."""
+    cells = _code_cells(notebook)
+    problems = [p for number, cell in enumerate(cells, 1) for p in _cell_problems(number, cell)]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        return [*problems, f"one cell tagged 'parameters' expected, found {len(tagged)}"]
+    return problems + _parameter_problems("".join(tagged[0]["source"]))
+
+
+def _cell_problems(number: int, cell: dict) -> list[str]:
+    """A code cell with outputs, a def, class or lambda, or SQL."""
     import ast
     import re
+
+    problems = []
+    source = "".join(cell["source"])
+    if cell.get("outputs") or cell.get("execution_count") is not None:
+        problems.append(f"code cell {number} has outputs (commit notebooks without outputs)")
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            problems.append(f"code cell {number} defines a {type(node).__name__}")
+    if re.search(SQL, source, re.I | re.S):
+        problems.append(f"code cell {number} holds SQL (put the query in the library)")
+    return problems
+
+
+def _parameter_problems(source: str) -> list[str]:
+    """Each parameter must be `name: type = default  # help`, its default of its type, its help
+    comment one papermill shows."""
+    import ast
 
     from papermill.translators import PythonTranslator
 
     problems = []
-    cells = _code_cells(notebook)
-    for number, cell in enumerate(cells, 1):
-        source = "".join(cell["source"])
-        if cell.get("outputs") or cell.get("execution_count") is not None:
-            problems.append(f"code cell {number} has outputs (commit notebooks without outputs)")
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-                problems.append(f"code cell {number} defines a {type(node).__name__}")
-        if re.search(SQL, source, re.I | re.S):
-            problems.append(f"code cell {number} holds SQL (put the query in the library)")
-    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(tagged) != 1:
-        return [*problems, f"one cell tagged 'parameters' expected, found {len(tagged)}"]
-    source = "".join(tagged[0]["source"])
     inferred = {p.name: p for p in PythonTranslator.inspect({"source": source})}
     for node in ast.parse(source).body:
         if not (
