@@ -475,6 +475,27 @@ def parse_effort(
     sizes = {k.upper(): v for k, v in planning.tshirt.items()}
     if raw.upper() in sizes:
         return (raw, *_tshirt(raw.upper(), sizes))
+    number, suffix = _effort_number(raw, planning, sizes)
+    kind = _effort_kind(raw, suffix, unit or planning.effort_unit, sizes)
+    if kind == "points" and planning.points_per_week is None:
+        raise ValueError(
+            f"{raw!r} is in story points but [planning] points_per_week is not set, and how many "
+            "points make a person-week is the team's figure, not a guess: set points_per_week in "
+            "the product file (e.g. 2), or write the effort in weeks (3 pw) or days (4 pd)"
+        )
+    per_week = {
+        "weeks": 1.0,
+        "points": planning.points_per_week or 1.0,  # set: checked above
+        "days": DAYS_PER_WEEK,
+        "seconds": SECONDS_PER_WEEK,
+    }[kind]
+    weeks = number / per_week
+    return raw, weeks, weeks * (1 - spread), weeks * (1 + spread)
+
+
+def _effort_number(raw: str, planning: Planning, sizes: dict[str, float]) -> tuple[float, str]:
+    """The number of an effort and its unit as written ('' for a bare number); a number with a
+    thousands comma is ambiguous, a negative one refused."""
     m = re.fullmatch(r"([+-]?\d+(?:[.,]\d+)?)\s*([A-Za-z][A-Za-z /\-]*)?", raw)
     if not m:
         sizes_text = ", ".join(sizes)
@@ -490,7 +511,12 @@ def parse_effort(
     number = float(m.group(1).replace(",", "."))
     if number < 0:
         raise ValueError(f"{raw!r} is negative: effort is at least 0")
-    suffix = (m.group(2) or "").strip().lower()
+    return number, (m.group(2) or "").strip().lower()
+
+
+def _effort_kind(raw: str, suffix: str, default: str, sizes: dict[str, float]) -> str:
+    """weeks, points, days or seconds: from the unit written, else the column's or the
+    planning's unit (which cannot be t-shirt sizes for a number)."""
     if suffix:
         kind = _SUFFIX.get(suffix)
         if kind is None:
@@ -498,27 +524,13 @@ def parse_effort(
                 f"{raw!r}: unknown unit {suffix!r}.{did_you_mean(suffix, list(_SUFFIX))} Units: "
                 "w / pw / weeks, p / pts / points, d / pd / days"
             )
-    else:
-        kind = unit or planning.effort_unit
-        if kind == "tshirt":
-            raise ValueError(
-                f"{raw!r} is a number but [planning] effort_unit is tshirt: write a size "
-                f"({', '.join(sizes)}) or a unit (3 pw)"
-            )
-    if kind == "points" and planning.points_per_week is None:
+        return kind
+    if default == "tshirt":
         raise ValueError(
-            f"{raw!r} is in story points but [planning] points_per_week is not set, and how many "
-            "points make a person-week is the team's figure, not a guess: set points_per_week in "
-            "the product file (e.g. 2), or write the effort in weeks (3 pw) or days (4 pd)"
+            f"{raw!r} is a number but [planning] effort_unit is tshirt: write a size "
+            f"({', '.join(sizes)}) or a unit (3 pw)"
         )
-    per_week = {
-        "weeks": 1.0,
-        "points": planning.points_per_week or 1.0,  # set: checked above
-        "days": DAYS_PER_WEEK,
-        "seconds": SECONDS_PER_WEEK,
-    }[kind]
-    weeks = number / per_week
-    return raw, weeks, weeks * (1 - spread), weeks * (1 + spread)
+    return default
 
 
 def _tshirt(size: str, sizes: dict[str, float]) -> tuple[float, float, float]:
