@@ -259,3 +259,47 @@ def test_paths_build_without_a_warehouse_and_read_the_table_given(wb_file):
     assert mine.users == other.users == 4 and fewer.users == 3
     _same(other.table, mine.table)
     assert f'"{OTHER}"' in other.sql
+
+
+def _funnel_plan(order="ordered"):
+    from poanalytics.metrics.funnel_sql import FunnelPlan
+
+    steps = (Step("signup"), Step("e"))
+    return FunnelPlan(steps, 14 * D, order, (), None, "first_touch", None, None, None)
+
+
+def _funnel_builders():
+    from poanalytics.metrics.funnel_lists import lists_sql
+    from poanalytics.metrics.funnel_sql import per_user_sql
+    from poanalytics.metrics.funnel_unordered import unordered_sql
+
+    return {
+        "lists": lambda t, p: lists_sql(_funnel_plan(), p, table=t),
+        "asof": lambda t, p: per_user_sql(_funnel_plan(), p, table=t, strategy="asof"),
+        "window": lambda t, p: per_user_sql(_funnel_plan(), p, table=t, strategy="window"),
+        "unordered": lambda t, p: unordered_sql(_funnel_plan("unordered"), p, table=t),
+    }
+
+
+@pytest.mark.parametrize("strategy", ["lists", "asof", "window", "unordered"])
+def test_funnel_per_unit_sql_builds_from_a_plan_and_answers_as_the_funnel(wb_file, strategy):
+    """A funnel's per-unit SQL builds from a hand-made plan with no connection, for the table
+    given; run on a copy of the events in a real file, its units and depths are the funnel's."""
+    params = Params()
+    sql = _funnel_builders()[strategy](OTHER, params)
+    assert f'"{OTHER}"' in sql
+    assert not re.search(r"\b(FROM|JOIN)\s+\"?events\"?(\s|\)|$)", sql), sql
+
+    load(wb_file, JOURNEYS)
+    with wb_file.connection(write=True) as con:
+        con.execute(f'CREATE TABLE "{OTHER}" AS SELECT * FROM events')
+    order = "unordered" if strategy == "unordered" else "ordered"
+    q = poa.metrics.FunnelQuery(steps=["signup", "e"], window="14d", order=order)
+    with wb_file.connection() as con:
+        run = DuckDBRunner(con, OTHER)
+        pick = "SELECT user_id, depth FROM ({}) ORDER BY user_id"
+        built = run.table(pick.format(sql), params.used_in(sql))
+        f = poa.metrics.run_funnel(con, q, strategy="lists" if order == "unordered" else strategy)
+        mine = run.table(pick.format(f.per_user_table[1:-1]), f.params)
+    assert list(mine.user_id) == ["a", "b", "c", "d"] and list(mine.depth) == [2, 2, 2, 2]
+    _same(built, mine)
