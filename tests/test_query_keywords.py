@@ -7,28 +7,50 @@ import ast
 import dataclasses
 import importlib
 import inspect
-import pkgutil
 
 import pytest
 
-import poanalytics
 from tests.conftest import ROOT
+
+_MISSING = object()
+
+
+def _defines_query(path) -> bool:
+    tree = ast.parse(path.read_text())
+    return any(isinstance(n, ast.ClassDef) and n.name.endswith("Query") for n in ast.walk(tree))
+
+
+def _import_quietly(name: str):
+    """Import a module without letting it replace an attribute of its package (importing
+    poanalytics.report.weekly for the first time would set poanalytics.report.weekly, the
+    function, to the module for every later test)."""
+    parent, _, child = name.rpartition(".")
+    package = importlib.import_module(parent)
+    before = getattr(package, child, _MISSING)
+    module = importlib.import_module(name)
+    if before is not _MISSING and getattr(package, child, _MISSING) is not before:
+        setattr(package, child, before)
+    return module
 
 
 def _query_classes():
+    """Every dataclass named *Query in the package, found from the source (only the modules that
+    define one are imported)."""
+    src = ROOT / "src"
     found = {}
-    for info in pkgutil.walk_packages(poanalytics.__path__, "poanalytics."):
-        if info.name.endswith("__main__"):
+    for path in sorted((src / "poanalytics").rglob("*.py")):
+        if not _defines_query(path):
             continue
-        mod = importlib.import_module(info.name)
-        for name, cls in vars(mod).items():
+        name = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+        mod = _import_quietly(name)
+        for attr, cls in vars(mod).items():
             if (
                 inspect.isclass(cls)
                 and cls.__module__ == mod.__name__
-                and name.endswith("Query")
+                and attr.endswith("Query")
                 and dataclasses.is_dataclass(cls)
             ):
-                found[f"{cls.__module__}.{name}"] = cls
+                found[f"{cls.__module__}.{attr}"] = cls
     return found
 
 
