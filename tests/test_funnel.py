@@ -243,7 +243,7 @@ def test_f10_last_touch_reads_the_row_the_attempt_used(wb):
     # [a, a]: two a's at one instant fill steps 1 and 2; the last step's value is the second row's,
     # though the first row (step 1's) has the same time and event
     load(wb, {"u": [(0, "a", {"src": "web"}), (0, "a", {"src": "ios"})]})
-    for strategy in ("lists", "asof", "window"):
+    for strategy in ("ranks", "lists", "asof", "window"):
         f = poa.metrics.run_funnel(
             wb.con,
             poa.metrics.FunnelQuery(steps=["a", "a"], breakdown="src", attribution="last_touch"),
@@ -384,7 +384,7 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
     late = pd.Timestamp("2150-06-01", tz="UTC")
     load(wb, {"u": [(k, e) for k, e in enumerate(names)], "v": [(0, "s00"), (7, "s01")]})
     load(wb, {"far": [(0, "s00"), (90, "s01")]}, start=late)
-    for strategy in ("lists", "asof", "window"):
+    for strategy in ("ranks", "lists", "asof", "window"):
         f = poa.metrics.run_funnel(
             wb.con, poa.metrics.FunnelQuery(steps=names, window="1h"), strategy=strategy
         )
@@ -400,6 +400,7 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
 
 
 STRATEGIES = [
+    ("ranks", {}),
     ("lists", {}),
     ("lists", {"work_limit": -1}),  # every unit takes the lists' ASOF fallback
     ("asof", {}),

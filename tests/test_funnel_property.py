@@ -79,7 +79,7 @@ def funnel_case(draw):
         "date_to": date_to if date_to != 99 else None,
         "as_of": draw(st.one_of(st.none(), st.integers(min_value=0, max_value=25))),
     }
-    strategy = draw(st.sampled_from(["lists", "lists-asof", "asof", "window"]))
+    strategy = draw(st.sampled_from(["ranks", "lists", "lists-asof", "asof", "window"]))
     return draw(base_st), events, steps, query, strategy
 
 
@@ -172,5 +172,86 @@ def test_sql_funnel_matches_reference(case):
         for i in range(0, len(result.table), n):  # F1: never increases along the funnel
             counts = list(result.table.users[i : i + n])
             assert counts == sorted(counts, reverse=True)
+    finally:
+        wb.close()
+
+
+# One unit with many step-1 rows and repeats of every later step (the "visit" shape of issue 12):
+# the ranks strategy follows each attempt through next-row indices found by sorting, so a wrong
+# index (a row filling two steps, a tie read in the wrong order, an attempt taking a step it should
+# not) shows up as a depth or a step time that differs from the reference's one-attempt-at-a-time.
+many_st = st.lists(
+    st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(min_value=0, max_value=40)),
+    min_size=1,
+    max_size=60,
+)
+steps_many_st = st.sampled_from(
+    [
+        ["a", "b", "c"],
+        ["a", "b", "c", "d"],
+        ["a", "a", "b"],  # one event twice: one row must not fill both
+        ["a", "b", "a", "b"],
+        [None, "b", "c"],  # any event first: every row is an attempt
+        [None, None, "c"],
+        ["b", None, "b"],
+    ]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events=many_st,
+    steps=steps_many_st,
+    window=st.integers(min_value=1, max_value=15),
+    strategy=st.sampled_from(["ranks", "lists"]),
+    as_of=st.one_of(st.none(), st.integers(min_value=0, max_value=45)),
+)
+def test_many_attempts_per_unit_match_reference(events, steps, window, strategy, as_of):
+    t0 = pd.Timestamp("2026-01-05", tz="UTC")
+    wb = poa.Workbench(":memory:")
+    try:
+        frame = pd.DataFrame(
+            {
+                "user_id": ["u"] * len(events) + ["zz"],
+                "event": [e for e, _ in events] + ["a"],
+                "ts": [t0 + pd.Timedelta(seconds=s) for _, s in events]
+                + [t0 + pd.Timedelta(seconds=45)],
+            }
+        )
+        wb.load_events(frame)
+        at = t0 + pd.Timedelta(seconds=as_of) if as_of is not None else None
+        result = run_funnel(
+            wb.con,
+            FunnelQuery([Step(s) for s in steps], window=f"{window}s", as_of=at),
+            strategy=strategy,
+        )
+        n = len(steps)
+        secs = ", ".join(f"(epoch_us(t{k}) - epoch_us($t0)) // 1000000" for k in range(1, n + 1))
+        got = {
+            r[0]: (r[1], [int(t) for t in r[3 : 3 + r[1]]], bool(r[2]))
+            for r in wb.sql(
+                f"SELECT user_id, depth, in_progress, {secs} FROM {result.per_user_table}",
+                {"t0": t0},
+            ).itertuples(index=False)
+        }
+        rows = wb.sql(
+            "SELECT rowid, user_id, event, (epoch_us(ts) - epoch_us($t0)) // 1000000 AS s FROM events",
+            {"t0": t0},
+        )
+        units: dict[str, list] = {}
+        for rid, user, ev, s in rows.itertuples(index=False):
+            if as_of is None or s <= as_of:
+                units.setdefault(user, []).append((int(s), ev, {}, int(rid)))
+        end = as_of if as_of is not None else 45
+        want = {}
+        for unit, evs in units.items():
+            for _, res in ref.unit_results(
+                evs, [Step(s) for s in steps], window, order="ordered", end=end
+            ).items():
+                want[unit] = res
+        assert got == want, (events, steps, window, as_of)
+        event(f"deepest: {max((v[0] for v in want.values()), default=0)} of {n}")
     finally:
         wb.close()

@@ -408,7 +408,7 @@ def purchases(wb: poa.Workbench) -> poa.Workbench:
         ({"invoice": INJECTION}, []),
     ],
 )
-@pytest.mark.parametrize("strategy", ["lists", "asof", "window", "unordered"])
+@pytest.mark.parametrize("strategy", ["ranks", "lists", "asof", "window", "unordered"])
 def test_step_filters_in_every_funnel_strategy(wb, where, reached, strategy):
     purchases(wb)
     order = "unordered" if strategy == "unordered" else "ordered"

@@ -17,7 +17,7 @@ from .catalog import check_events, check_filters, check_properties
 from .engine import EVENTS
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
-from .funnel_lists import WORK_LIMIT, lists_sql
+from .funnel_lists import WORK_LIMIT, lists_sql, ranks_sql
 from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, bind, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .predicates import step_predicate
@@ -486,13 +486,14 @@ class FunnelResult:
 def run_funnel(
     con: duckdb.DuckDBPyConnection,
     query: FunnelQuery,
-    strategy: str = "lists",
+    strategy: str = "ranks",
     work_limit: int = WORK_LIMIT,
 ) -> FunnelResult:
-    """Compute a funnel. ``strategy``: "lists" (per-unit position lists, the fastest; units whose
-    lists exceed ``work_limit`` and strict funnels take the ASOF chain), "asof" (DuckDB's ASOF
-    joins) or "window" (portable SQL with window functions only). All implement the same
-    definition and give the same numbers.
+    """Compute a funnel. ``strategy``: "ranks" (per-unit sorted position lists, the fastest;
+    funnels with exclusions take "lists"), "lists" (per-unit position lists, one chain per
+    attempt; units whose lists exceed ``work_limit`` take the ASOF chain), "asof" (DuckDB's ASOF
+    joins) or "window" (portable SQL with window functions only); strict funnels take the ASOF
+    chain. All implement the same definition and give the same numbers.
 
     The result holds nothing on the connection: it keeps the per-unit SQL and its values, and
     its views (``users``, ``trend``, ``conversion_times``, ``correlation``, ...) re-run it."""
@@ -501,7 +502,9 @@ def run_funnel(
     params = Params()
     if plan.order == "unordered":
         per_user = unordered_sql(plan, params)
-    elif plan.order == "ordered" and strategy == "lists":
+    elif plan.order == "ordered" and strategy == "ranks" and not plan.exclusions:
+        per_user = ranks_sql(plan, params)
+    elif plan.order == "ordered" and strategy in ("lists", "ranks"):
         per_user = lists_sql(plan, params, work_limit=work_limit)
     else:  # strict funnels need every event between steps: the ASOF chain
         per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from ..sql import Params
 from .funnel_sql import (
     KEY_SHIFT,
+    TIME_SHIFT,
     FunnelPlan,
     breakdown_expr,
     first_pos_at,
@@ -171,3 +172,84 @@ def _taint(plan: FunnelPlan, w_us: str, p: Callable[[int], str]) -> str:
         inside = _inside("z", p(x.from_step + 1), p(x.to_step + 1), p(1), w_us)
         conds.append(f"len(list_filter(coalesce(lx{j}, []), lambda z: {inside})) > 0")
     return " OR ".join(conds)
+
+
+def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
+    """``lists_sql``'s rows (ordered mode, no exclusions) by sorting, with no work per pair of rows.
+
+    After the lists are sorted, the next step-(k+1) row after each step-k row is found for all of
+    them at once: in the step-(k+1) and step-k positions together, a step-k row's rank minus its
+    own index is the number of step-(k+1) rows before it, so the next one is at that count + 1
+    (``list_grade_up`` twice gives the ranks). A row that fills both steps counts as before itself
+    (its step-(k+1) copy sorts first), so the chain moves strictly forward: one row fills one step
+    (F3). Every step-1 row in range is an attempt (F4); its chain is these next-row indices
+    followed step by step (``list_select``), cut at the window from step 1 (F5), and the unit's
+    result is the smallest key as in ``lists_sql`` (F1, F11). The work is a few sorts of each
+    unit's lists, so a frequent first step costs n log n, never one chain per step-1 row.
+    """
+    ctes, c = rows_ctes(plan, params, table)
+    n, w_us, in_range = c.n, c.w_us, c.in_range
+    entry = f"s1 AND {in_range}"
+    # the lists hold 2 * pos: a step-k row's copy is made odd where it meets step k + 1 (below)
+    lists = [f"list(pos * 2) FILTER (WHERE {entry}) AS l1"]
+    lists += [f"list(pos * 2) FILTER (WHERE s{k}) AS l{k}" for k in range(2, n + 1)]
+    per_unit = []
+    if plan.attribution in ("all_events", "step") and plan.breakdown:
+        per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
+    else:
+        per_unit += ["unit AS user_id", "'' AS unit_b"]
+    first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
+    per_unit.append(f"{first_b} AS first_b")
+    ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, {", ".join(lists)}
+        FROM seq GROUP BY unit)""")
+    sorted_ = ", ".join(
+        ["list_sort(l1) AS s1"]
+        + [f"list_sort(coalesce(l{k}, [])) AS s{k}" for k in range(2, n + 1)]
+    )
+    ctes.append(f"""sorted AS (SELECT unit, user_id, unit_b, first_b, {sorted_}
+        FROM lists WHERE l1 IS NOT NULL)""")
+    # nx{k}: for each step-k row (index i in s{k}), the index in s{k+1} of the next step-(k+1)
+    # row after it; len(s{k+1}) + 1 (past the end) when there is none, also for the index past
+    # the end of s{k}, so the indices can be followed without NULLs
+    nexts = []
+    for k in range(1, n):
+        m = f"len(s{k + 1})"
+        both = f"list_concat(s{k + 1}, list_transform(s{k}, lambda x: x + 1))"
+        # walking the merged order (rank r), a step-k row with index i has r - i step-(k+1) rows
+        # before it; kept in the order of the step-k rows (their merged order is their sorted one)
+        at = f"list_transform(list_grade_up({both}), lambda x, r: CASE WHEN x > {m} THEN r - (x - {m}) + 1 END)"
+        nexts.append(f"list_append(list_filter({at}, lambda y: y IS NOT NULL), {m} + 1) AS nx{k}")
+    ctes.append(f"""nexts AS (SELECT *, {", ".join(nexts)} FROM sorted)""")
+    # the attempts' indices j{k} into s{k}, and their positions a{k}
+    follow = ["nx1 AS j2"]
+    for k in range(2, n):
+        follow.append(f"list_select(nx{k}, j{k}) AS j{k + 1}")
+    ctes.append(f"""chained AS (SELECT *, {", ".join(follow)} FROM nexts)""")
+    ps = [f"list_select(s{k}, j{k}) AS a{k}" for k in range(2, n + 1)]
+    ctes.append(f"""attempts AS (SELECT unit, user_id, unit_b, first_b, s1, {", ".join(ps)}
+        FROM chained)""")
+    # depth: the steps inside the window from step 1 (steps move forward in time, so a prefix);
+    # the attempts are in time order, so the first of the deepest is list_position's
+    hi = f"((((x >> 1) >> {TIME_SHIFT}) + {w_us} + 1) << {TIME_SHIFT + 1})"
+    zipped = f"list_zip(list_transform(s1, lambda x: {hi}), {', '.join(f'a{k}' for k in range(2, n + 1))})"
+    depth = " + ".join(
+        ["1"] + [f"coalesce(z[{k}] < z[1], false)::INTEGER" for k in range(2, n + 1)]
+    )
+    ctes.append(f"""deep AS (SELECT unit, user_id, unit_b, first_b, s1, {", ".join(f"a{k}" for k in range(2, n + 1))},
+            list_transform({zipped}, lambda z: {depth}) AS depths FROM attempts)""")
+    ctes.append("""picked AS (SELECT *, list_max(depths) AS d, list_position(depths, list_max(depths)) AS i
+        FROM deep)""")
+    pick = ["s1[i] >> 1"] + [f"CASE WHEN {k} <= d THEN a{k}[i] >> 1 END" for k in range(2, n + 1)]
+    ctes.append(f"""best AS (SELECT unit, user_id, unit_b, first_b,
+            make_timestamptz({_us("(s1[1] >> 1)")}::BIGINT) AS entered,
+            {_us("(s1[-1] >> 1)")} + {w_us} > {c.end_us} AS open,
+            [NULL, {", ".join(pick)}] AS best, {n} - d AS gap
+        FROM picked)""")
+    bexpr = breakdown_expr(plan, lambda d: f"b.gap = {n - d}", lambda d: f"b.best[{d + 1}]")
+    cols = ", ".join(
+        f"make_timestamptz({_us(f'b.best[{k + 1}]')}::BIGINT) AS t{k}" for k in range(1, n + 1)
+    )
+    final = f"""SELECT b.unit, b.user_id, {bexpr} AS breakdown, {n} - b.gap AS depth,
+            (b.open AND b.gap > 0) AS in_progress, b.entered, {cols}
+        FROM best b"""
+    return "WITH " + ",\n".join(ctes) + "\n" + final
