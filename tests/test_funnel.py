@@ -399,6 +399,26 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
     assert many.value.code == "funnel.too_many_steps"
 
 
+def test_ranks_at_its_step_limit_keeps_far_future_times(wb):
+    # "ranks" shifts positions by the step count: at RANKS_MAX_STEPS steps and times to 2150 the
+    # values still fit (one more step and run_funnel gives the funnel to "lists")
+    from poanalytics.metrics.funnel_lists import RANKS_MAX_STEPS
+
+    names = [f"s{k:02d}" for k in range(RANKS_MAX_STEPS)]
+    late = pd.Timestamp("2150-06-01", tz="UTC")
+    load(wb, {"u": [(k, e) for k, e in enumerate(names)], "v": [(0, "s00"), (7, "s01")]})
+    load(wb, {"far": [(0, "s00"), (90, "s01"), (95, "s00"), (99, "s01"), (100, "s02")]}, start=late)
+    q = poa.metrics.FunnelQuery(steps=names, window="1h")
+    ranks = poa.metrics.run_funnel(wb.con, q, strategy="ranks")
+    lists = poa.metrics.run_funnel(wb.con, q, strategy="lists")
+    assert counts(ranks)[:4] == [3, 3, 2, 1] and counts(ranks)[-1] == 1
+    pd.testing.assert_frame_equal(ranks.table, lists.table)
+    sql = f"SELECT t2 - t1 AS gap, t3 FROM {ranks.per_user_table} WHERE user_id = 'far'"
+    times = wb.sql(sql, ranks.params)
+    assert times.gap[0] == pd.Timedelta(seconds=90)  # the first attempt reaching step 3
+    assert times.t3[0] == late + pd.Timedelta(seconds=100)
+
+
 STRATEGIES = [
     ("ranks", {}),
     ("lists", {}),

@@ -224,7 +224,7 @@ def test_many_attempts_per_unit_match_reference(events, steps, window, strategy,
         at = t0 + pd.Timedelta(seconds=as_of) if as_of is not None else None
         result = run_funnel(
             wb.con,
-            FunnelQuery([Step(s) for s in steps], window=f"{window}s", as_of=at),
+            FunnelQuery(steps=[Step(s) for s in steps], window=f"{window}s", as_of=at),
             strategy=strategy,
         )
         n = len(steps)
@@ -233,7 +233,7 @@ def test_many_attempts_per_unit_match_reference(events, steps, window, strategy,
             r[0]: (r[1], [int(t) for t in r[3 : 3 + r[1]]], bool(r[2]))
             for r in wb.sql(
                 f"SELECT user_id, depth, in_progress, {secs} FROM {result.per_user_table}",
-                {"t0": t0},
+                {**result.params, "t0": t0},
             ).itertuples(index=False)
         }
         rows = wb.sql(

@@ -17,7 +17,7 @@ from .catalog import check_events, check_filters, check_properties
 from .engine import EVENTS
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
-from .funnel_lists import WORK_LIMIT, lists_sql, ranks_sql
+from .funnel_lists import RANKS_MAX_STEPS, WORK_LIMIT, lists_sql, ranks_sql
 from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, bind, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
 from .predicates import step_predicate
@@ -490,7 +490,7 @@ def run_funnel(
     work_limit: int = WORK_LIMIT,
 ) -> FunnelResult:
     """Compute a funnel. ``strategy``: "ranks" (per-unit sorted position lists, the fastest;
-    funnels with exclusions take "lists"), "lists" (per-unit position lists, one chain per
+    funnels with exclusions or over 16 steps take "lists"), "lists" (per-unit position lists, one chain per
     attempt; units whose lists exceed ``work_limit`` take the ASOF chain), "asof" (DuckDB's ASOF
     joins) or "window" (portable SQL with window functions only); strict funnels take the ASOF
     chain. All implement the same definition and give the same numbers.
@@ -502,7 +502,12 @@ def run_funnel(
     params = Params()
     if plan.order == "unordered":
         per_user = unordered_sql(plan, params)
-    elif plan.order == "ordered" and strategy == "ranks" and not plan.exclusions:
+    elif (
+        plan.order == "ordered"
+        and strategy == "ranks"
+        and not plan.exclusions
+        and len(plan.steps) <= RANKS_MAX_STEPS
+    ):
         per_user = ranks_sql(plan, params)
     elif plan.order == "ordered" and strategy in ("lists", "ranks"):
         per_user = lists_sql(plan, params, work_limit=work_limit)

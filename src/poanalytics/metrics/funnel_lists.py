@@ -37,6 +37,9 @@ from .funnel_sql import (
 )
 
 WORK_LIMIT = 4096  # positions filtered per unit before it takes the ASOF chain
+# ranks_sql shifts each position by n + 1 bits (the step bits and a tie bit): with pos below
+# 2^KEY_SHIFT, n + 1 + KEY_SHIFT must stay below the 127 bits of a signed HUGEINT, with one spare
+RANKS_MAX_STEPS = 126 - KEY_SHIFT - 2
 
 
 def _us(x: str) -> str:
@@ -190,9 +193,13 @@ def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
     ctes, c = rows_ctes(plan, params, table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     entry = f"s1 AND {in_range}"
-    # the lists hold 2 * pos: a step-k row's copy is made odd where it meets step k + 1 (below)
-    lists = [f"list(pos * 2) FILTER (WHERE {entry}) AS l1"]
-    lists += [f"list(pos * 2) FILTER (WHERE s{k}) AS l{k}" for k in range(2, n + 1)]
+    # One list per unit, sorted once: each row as pos << (n + 1), its step bits above bit 0 (bit
+    # 1: an entry, bit k: it can fill step k), bit 0 free for the tie order below. The steps'
+    # lists are filtered from it, so they come sorted.
+    sh = n + 1
+    bits = " + ".join(
+        [f"({entry})::INTEGER * 2"] + [f"s{k}::INTEGER * {1 << k}" for k in range(2, n + 1)]
+    )
     per_unit = []
     if plan.attribution in ("all_events", "step") and plan.breakdown:
         per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
@@ -200,14 +207,32 @@ def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
         per_unit += ["unit AS user_id", "'' AS unit_b"]
     first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
     per_unit.append(f"{first_b} AS first_b")
-    ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, {", ".join(lists)}
+    ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)},
+            list(pos * {1 << sh} + ({bits})) AS l, count(*) FILTER (WHERE {entry}) AS enters
         FROM seq GROUP BY unit)""")
-    sorted_ = ", ".join(
-        ["list_sort(l1) AS s1"]
-        + [f"list_sort(coalesce(l{k}, [])) AS s{k}" for k in range(2, n + 1)]
+    split = ", ".join(
+        f"list_filter(l, lambda x: (x & {1 << k}) <> 0) AS s{k}" for k in range(1, n + 1)
     )
-    ctes.append(f"""sorted AS (SELECT unit, user_id, unit_b, first_b, {sorted_}
-        FROM lists WHERE l1 IS NOT NULL)""")
+    ctes.append(f"""sorted AS (SELECT unit, user_id, unit_b, first_b, {split}
+        FROM (SELECT * REPLACE (list_sort(l) AS l) FROM lists WHERE enters > 1))""")
+    # a unit with one attempt (most, when step 1 is a one-off like a sign-up) needs no sort: its
+    # chain is the first row of each step after the previous one, inside the window
+    hi1 = f"(((p1 >> {sh + TIME_SHIFT}) + {w_us} + 1) << {sh + TIME_SHIFT})"
+    ctes.append("""o1 AS (SELECT unit, user_id, unit_b, first_b, l,
+            list_filter(l, lambda x: (x & 2) <> 0)[1] AS p1 FROM lists WHERE enters = 1)""")
+    ctes.append(f"o1h AS (SELECT *, {hi1} AS hi FROM o1)")
+    prev = "o1h"
+    for k in range(2, n + 1):
+        nxt = f"list_min(list_filter(l, lambda x: (x & {1 << k}) <> 0 AND x > p{k - 1} AND x < hi))"
+        ctes.append(f"o{k} AS (SELECT *, {nxt} AS p{k} FROM {prev})")
+        prev = f"o{k}"
+    odepth = " + ".join(["1"] + [f"(p{k} IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
+    opick = ", ".join(f"p{k} >> {sh}" for k in range(1, n + 1))
+    ctes.append(f"""one AS (SELECT unit, user_id, unit_b, first_b,
+            make_timestamptz({_us(f"(p1 >> {sh})")}::BIGINT) AS entered,
+            {_us(f"(p1 >> {sh})")} + {w_us} > {c.end_us} AS open,
+            [NULL, {opick}] AS best, {n} - ({odepth}) AS gap
+        FROM {prev})""")
     # nx{k}: for each step-k row (index i in s{k}), the index in s{k+1} of the next step-(k+1)
     # row after it; len(s{k+1}) + 1 (past the end) when there is none, also for the index past
     # the end of s{k}, so the indices can be followed without NULLs
@@ -230,7 +255,7 @@ def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
         FROM chained)""")
     # depth: the steps inside the window from step 1 (steps move forward in time, so a prefix);
     # the attempts are in time order, so the first of the deepest is list_position's
-    hi = f"((((x >> 1) >> {TIME_SHIFT}) + {w_us} + 1) << {TIME_SHIFT + 1})"
+    hi = f"(((x >> {sh + TIME_SHIFT}) + {w_us} + 1) << {sh + TIME_SHIFT})"
     zipped = f"list_zip(list_transform(s1, lambda x: {hi}), {', '.join(f'a{k}' for k in range(2, n + 1))})"
     depth = " + ".join(
         ["1"] + [f"coalesce(z[{k}] < z[1], false)::INTEGER" for k in range(2, n + 1)]
@@ -239,12 +264,14 @@ def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
             list_transform({zipped}, lambda z: {depth}) AS depths FROM attempts)""")
     ctes.append("""picked AS (SELECT *, list_max(depths) AS d, list_position(depths, list_max(depths)) AS i
         FROM deep)""")
-    pick = ["s1[i] >> 1"] + [f"CASE WHEN {k} <= d THEN a{k}[i] >> 1 END" for k in range(2, n + 1)]
+    pick = [f"s1[i] >> {sh}"] + [
+        f"CASE WHEN {k} <= d THEN a{k}[i] >> {sh} END" for k in range(2, n + 1)
+    ]
     ctes.append(f"""best AS (SELECT unit, user_id, unit_b, first_b,
-            make_timestamptz({_us("(s1[1] >> 1)")}::BIGINT) AS entered,
-            {_us("(s1[-1] >> 1)")} + {w_us} > {c.end_us} AS open,
+            make_timestamptz({_us(f"(s1[1] >> {sh})")}::BIGINT) AS entered,
+            {_us(f"(s1[-1] >> {sh})")} + {w_us} > {c.end_us} AS open,
             [NULL, {", ".join(pick)}] AS best, {n} - d AS gap
-        FROM picked)""")
+        FROM picked UNION ALL SELECT * FROM one)""")
     bexpr = breakdown_expr(plan, lambda d: f"b.gap = {n - d}", lambda d: f"b.best[{d + 1}]")
     cols = ", ".join(
         f"make_timestamptz({_us(f'b.best[{k + 1}]')}::BIGINT) AS t{k}" for k in range(1, n + 1)
