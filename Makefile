@@ -51,6 +51,9 @@ bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB
 	$(BIN)/uv pip install --python $(BIN)/python --quiet chdb
 	$(BIN)/python benchmarks/metrics.py --out data/bench/metrics_results.md
 
+bench-scale: setup ## scale benchmark: funnel, retention, lifecycle on 1M-300M generated events under memory_limit 2GB (spills; ~100 GB of disk, hours on 2 cores)
+	$(BIN)/python benchmarks/scale.py --write
+
 bench-voice: setup ## voice benchmark: theme assignment, discovery, near-duplicates on 100k generated tickets
 	$(BIN)/python benchmarks/voice.py
 
@@ -67,4 +70,4 @@ clean: ## remove the venv, generated data and reports
 	rm -rf $(VENV) data/demo data/warehouse.duckdb data/warehouse.duckdb.wal data/bench reports/*.html \
 		reports/20??-W?? reports/.run-* reports/.run.lock
 
-.PHONY: help setup browser run test lint docs bench bench-metrics bench-report bench-voice lab clean
+.PHONY: help setup browser run test lint docs bench bench-metrics bench-report bench-scale bench-voice lab clean
