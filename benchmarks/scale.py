@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -340,16 +342,21 @@ class Table:
         self.path = data / "scale_results.json"
         self.records: list[dict] = json.loads(self.path.read_text()) if self.path.exists() else []
         self.commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
+            ["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "src"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()  # the last commit of the library code measured
 
     def add(self, size: int, step: str, limit: str, r: dict, load: float) -> None:
         rec = {"size": size, "step": step, "limit": limit, "commit": self.commit, "load": load, **r}
         print("  " + self.cells(rec, short=True), flush=True)
         key = (size, step, limit)
-        self.records = [x for x in self.records if (x["size"], x["step"], x["limit"]) != key]
-        self.records.append(rec)
-        self.path.write_text(json.dumps(self.records, indent=1))
+        with self.path.with_suffix(".lock").open("w") as lock:  # runs of other sizes may write too
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.records = json.loads(self.path.read_text()) if self.path.exists() else []
+            self.records = [x for x in self.records if (x["size"], x["step"], x["limit"]) != key]
+            self.records.append(rec)
+            self.path.write_text(json.dumps(self.records, indent=1))
 
     @staticmethod
     def cells(r: dict, short: bool = False) -> str:
@@ -357,7 +364,7 @@ class Table:
         if "error" in r:
             body = ["-", "-", "-", f"{r['spill_mb']:,.0f}", "failed: " + r["error"]]
         else:
-            answer = r.get("answer", r.get("rows", ""))
+            answer = r.get("answer", f"{r.get('rows', 0):,} rows")
             if "top" in r:
                 answer = (
                     f"{answer}; {r['queries']} queries, {r['total_s']:.1f} s in DuckDB, buffer "
@@ -417,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", action="store_true", help="also run each question profiled (under 2GB)"
     )
     ap.add_argument("--append", action="store_true", help="also time one more file into each")
+    ap.add_argument("--parallel", action="store_true", help="run a size's questions at once")
     ap.add_argument("--write", action="store_true", help="write the section of RESULTS.md")
     ap.add_argument("--drop-parquet", action="store_true", help="delete the Parquet once loaded")
     ap.add_argument("--worker", nargs=3, metavar=("STEP", "ARG", "SIZE"), help=argparse.SUPPRESS)
@@ -447,11 +455,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.append:
             extra_part(args.data)
             steps.append(("append", "-", args.load_limit))
-        for step, q, limit in steps:
+
+        def one(step: str, q: str, limit: str, size: int = size) -> None:
             name = {"ask": q, "profile": f"{q} (profiled)", "append": "load 1 more file"}[step]
             la = load_average()
             r = run_step(step, q, size, args.data, limit, f"{step}_{q}_{tag(size)}_{limit}")
             table.add(size, name, limit, r, la)
+
+        # --parallel: the steps of a size at once (each still its own process, memory and spill
+        # folder); on a machine busy with other work they then get more of its time
+        with ThreadPoolExecutor(max_workers=len(steps) if args.parallel else 1) as pool:
+            list(pool.map(lambda s: one(*s), steps))
     if args.write:
         write_results(table, args.data)
     return 0
@@ -466,7 +480,7 @@ def write_results(table: Table, data: Path) -> None:
     lines = [
         SECTION,
         "",
-        f"Produced by `benchmarks/scale.py --write` (commit {', '.join(commits)}; DuckDB "
+        f"Produced by `benchmarks/scale.py --write` (library code of commit {', '.join(commits)}; DuckDB "
         f"{duckdb.__version__}), {os.cpu_count()} cores shared with other work (1-minute load "
         f"average {min(loads):.0f}-{max(loads):.0f} while the steps ran), one run each: wall "
         "seconds grow with the machine's load, CPU seconds much less. Every step runs in its own "
