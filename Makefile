@@ -51,7 +51,7 @@ bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB
 	$(BIN)/uv pip install --python $(BIN)/python --quiet chdb
 	$(BIN)/python benchmarks/metrics.py --out data/bench/metrics_results.md
 
-bench-scale: setup ## scale benchmark: funnel, retention, lifecycle on 1M-300M generated events under memory_limit 2GB (spills; ~100 GB of disk, hours on 2 cores)
+bench-scale: setup ## scale benchmark: funnel, retention, lifecycle on 1M-300M generated events under memory_limit 2GB (spills; ~17 GB of disk, hours on 2 cores)
 	$(BIN)/python benchmarks/scale.py --write
 
 bench-voice: setup ## voice benchmark: theme assignment, discovery, near-duplicates on 100k generated tickets
