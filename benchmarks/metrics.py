@@ -277,7 +277,10 @@ def worker(engine: str, question: str, shape: str, size: int, data: Path, baseli
     elif engine == "pandas":
         import pandas  # noqa: F401
     else:
-        import poanalytics  # noqa: F401
+        # poanalytics imports its modules (pandas, numpy, pyarrow, plotly) lazily: import the ones
+        # a Workbench query uses here, as chdb.session and pandas are imported above
+        import poanalytics.metrics.funnel  # noqa: F401
+        import poanalytics.workbench  # noqa: F401
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     answer = ENGINES[engine](question, p)

@@ -79,7 +79,7 @@ def funnel_case(draw):
         "date_to": date_to if date_to != 99 else None,
         "as_of": draw(st.one_of(st.none(), st.integers(min_value=0, max_value=25))),
     }
-    strategy = draw(st.sampled_from(["ranks", "lists", "lists-asof", "asof", "window"]))
+    strategy = draw(st.sampled_from(["kernel", "ranks", "lists", "lists-asof", "asof", "window"]))
     return draw(base_st), events, steps, query, strategy
 
 
@@ -177,7 +177,7 @@ def test_sql_funnel_matches_reference(case):
 
 
 # One unit with many step-1 rows and repeats of every later step (the "visit" shape of issue 12):
-# the ranks strategy follows each attempt through next-row indices found by sorting, so a wrong
+# the ranks and kernel strategies follow each attempt through next-row indices found by sorting, so a wrong
 # index (a row filling two steps, a tie read in the wrong order, an attempt taking a step it should
 # not) shows up as a depth or a step time that differs from the reference's one-attempt-at-a-time.
 many_st = st.lists(
@@ -205,7 +205,7 @@ steps_many_st = st.sampled_from(
     events=many_st,
     steps=steps_many_st,
     window=st.integers(min_value=1, max_value=15),
-    strategy=st.sampled_from(["ranks", "lists"]),
+    strategy=st.sampled_from(["kernel", "ranks", "lists"]),
     as_of=st.one_of(st.none(), st.integers(min_value=0, max_value=45)),
 )
 def test_many_attempts_per_unit_match_reference(events, steps, window, strategy, as_of):

@@ -13,10 +13,12 @@ import pandas as pd
 from ..db import fetch_all, fetch_df
 from ..errors import PoaWarning
 from ..sql import Params
+from . import funnel_kernel
 from .catalog import check_events, check_filters, check_properties
 from .engine import EVENTS
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
+from .funnel_kernel import KERNEL_MAX_STEPS, kernel_sql
 from .funnel_lists import RANKS_MAX_STEPS, WORK_LIMIT, lists_sql, ranks_sql
 from .funnel_sql import MAX_ORDERED_STEPS, FunnelPlan, bind, per_user_sql
 from .funnel_unordered import MAX_STEPS, unordered_sql
@@ -486,11 +488,13 @@ class FunnelResult:
 def run_funnel(
     con: duckdb.DuckDBPyConnection,
     query: FunnelQuery,
-    strategy: str = "ranks",
+    strategy: str = "kernel",
     work_limit: int = WORK_LIMIT,
 ) -> FunnelResult:
-    """Compute a funnel. ``strategy``: "ranks" (per-unit sorted position lists, the fastest;
-    funnels with exclusions or over 16 steps take "lists"), "lists" (per-unit position lists, one chain per
+    """Compute a funnel. ``strategy``: "kernel" (per-unit lists from DuckDB, every attempt's chain
+    vectorised in numpy by ``funnel_kernel``, the fastest; funnels with exclusions or over
+    KERNEL_MAX_STEPS steps take "lists"), "ranks" (per-unit sorted position lists in SQL alone;
+    with exclusions or over RANKS_MAX_STEPS steps, "lists"), "lists" (per-unit position lists, one chain per
     attempt; units whose lists exceed ``work_limit`` take the ASOF chain), "asof" (DuckDB's ASOF
     joins) or "window" (portable SQL with window functions only); strict funnels take the ASOF
     chain. All implement the same definition and give the same numbers.
@@ -504,12 +508,20 @@ def run_funnel(
         per_user = unordered_sql(plan, params)
     elif (
         plan.order == "ordered"
+        and strategy == "kernel"
+        and not plan.exclusions
+        and len(plan.steps) <= KERNEL_MAX_STEPS
+    ):
+        funnel_kernel.register(con)
+        per_user = kernel_sql(plan, params, table=EVENTS)
+    elif (
+        plan.order == "ordered"
         and strategy == "ranks"
         and not plan.exclusions
         and len(plan.steps) <= RANKS_MAX_STEPS
     ):
         per_user = ranks_sql(plan, params)
-    elif plan.order == "ordered" and strategy in ("lists", "ranks"):
+    elif plan.order == "ordered" and strategy in ("lists", "ranks", "kernel"):
         per_user = lists_sql(plan, params, work_limit=work_limit)
     else:  # strict funnels need every event between steps: the ASOF chain
         per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
