@@ -5,13 +5,15 @@ itself on rows worked out by hand."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import poanalytics as poa
 from poanalytics.metrics.funnel import FunnelQuery, run_funnel
-from poanalytics.metrics.funnel_kernel import chains
+from poanalytics.metrics.funnel_kernel import bigint_base, chains
 from poanalytics.metrics.spec import Step
 
 T0 = pd.Timestamp("2026-03-02", tz="UTC")
@@ -130,3 +132,36 @@ def test_kernel_breakdowns_match_lists():
             pd.testing.assert_frame_equal(kernel.table, lists.table)
     finally:
         wb.close()
+
+
+def test_bigint_keys_only_where_the_order_cannot_change():
+    """Plain event-name steps take the BIGINT keys (no rowid in the order); "any event" steps,
+    property filters, a last_touch breakdown or a span too wide for 63 bits take the HUGEINT
+    ones, whose order is the reference's (time, lowest step, rowid)."""
+    wb = poa.Workbench(":memory:")
+    try:
+        log = _log(300, seed=5)
+        log["properties"] = [{"plan": "pro"}] * len(log)
+        wb.load_events(log)
+
+        def sql_of(steps, **extra):
+            result = run_funnel(wb.con, FunnelQuery(steps=steps, window="1d", **extra))
+            return result.per_user_table
+
+        assert "poa_funnel_chain64(" in sql_of([Step("a"), Step("b")])
+        assert "poa_funnel_chain64(" in sql_of([Step("a"), Step("b")], breakdown="plan")
+        assert "poa_funnel_chain(" in sql_of([Step(None), Step("b")])
+        assert "poa_funnel_chain(" in sql_of([Step("a"), Step("b", {"plan": "pro"})])
+        assert "poa_funnel_chain(" in sql_of(
+            [Step("a"), Step("b")], breakdown="plan", attribution="last_touch"
+        )
+    finally:
+        wb.close()
+    # two steps: the key is (microseconds << 5 | lowest step) << 2 | bits, kept to a quarter of 2^63
+    wide = 1 << (63 - 5 - 2 - 2)
+    planned = SimpleNamespace(
+        steps=(Step("a"), Step("b")), breakdown=None, attribution="first_touch"
+    )
+    assert bigint_base(planned, 0, wide - 1) == 0
+    assert bigint_base(planned, 0, wide) is None
+    assert bigint_base(planned, None, None) is None

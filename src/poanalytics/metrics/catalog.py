@@ -65,6 +65,25 @@ def property_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     return sorted(str(r[0]) for r in fetch_all(con, sql))
 
 
+def event_span(
+    con: duckdb.DuckDBPyConnection, names: Iterable[str]
+) -> tuple[int | None, int | None]:
+    """Epoch microseconds of the earliest and latest event with one of ``names``, from the catalog
+    (None, None without a catalog that fits, or when none occurs): a few rows, never the events."""
+    wanted = sorted(set(names))
+    if not wanted or not has_catalog(con):
+        return None, None
+    marks = ", ".join("?" for _ in wanted)
+    rows = fetch_all(
+        con,
+        f"SELECT epoch_us(min(first_ts)), epoch_us(max(last_ts)) FROM event_catalog "
+        f"WHERE event IN ({marks})",
+        wanted,
+    )
+    first, last = rows[0]
+    return (int(first), int(last)) if first is not None else (None, None)
+
+
 def check_events(
     con: duckdb.DuckDBPyConnection,
     names: Iterable[str | None],

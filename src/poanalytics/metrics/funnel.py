@@ -14,7 +14,7 @@ from ..db import fetch_all, fetch_df
 from ..errors import PoaWarning
 from ..sql import Params
 from . import funnel_kernel
-from .catalog import check_events, check_filters, check_properties
+from .catalog import check_events, check_filters, check_properties, event_span
 from .engine import EVENTS
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
@@ -513,7 +513,9 @@ def run_funnel(
         and len(plan.steps) <= KERNEL_MAX_STEPS
     ):
         funnel_kernel.register(con)
-        per_user = kernel_sql(plan, params, table=EVENTS)
+        span = event_span(con, [str(s.event) for s in plan.steps if s.event is not None])
+        base = funnel_kernel.bigint_base(plan, *span)
+        per_user = kernel_sql(plan, params, table=EVENTS, base_us=base)
     elif (
         plan.order == "ordered"
         and strategy == "ranks"
