@@ -14,7 +14,7 @@ import pytest
 import poanalytics as poa
 from poanalytics.metrics.funnel import FunnelQuery, run_funnel
 from poanalytics.metrics.funnel_kernel import bigint_base, chains
-from poanalytics.metrics.spec import Step
+from poanalytics.metrics.spec import Exclusion, Step
 
 T0 = pd.Timestamp("2026-03-02", tz="UTC")
 CLOCK0 = np.uint64(1 << 63)  # the kernel's clock: epoch microseconds + 2^63
@@ -91,6 +91,9 @@ def _per_unit(wb: poa.Workbench, result) -> pd.DataFrame:
             {"date_from": T0 + pd.Timedelta(days=5), "date_to": T0 + pd.Timedelta(days=9)},
         ),
         (["a", "b", "c"], "2d", {"as_of": T0 + pd.Timedelta(days=12)}),
+        (["a", "b", "c", "d"], "2d", {"exclusions": [Exclusion("x", 1, 3)]}),
+        (["a", "b", "c"], "1d", {"exclusions": [Exclusion("x", 0, 1), Exclusion("d", 1, 2)]}),
+        ([None, "b", "c"], "6h", {"exclusions": [Exclusion("x", 0, 2)]}),
     ],
 )
 def test_kernel_equals_the_sql_strategies_over_many_chunks(steps, window, extra):
@@ -107,6 +110,9 @@ def test_kernel_equals_the_sql_strategies_over_many_chunks(steps, window, extra)
         pd.testing.assert_frame_equal(got, _per_unit(wb, asof))
         pd.testing.assert_frame_equal(kernel.table, lists.table)
         assert got.depth.max() >= 2  # the data reaches past step 1, so chains were followed
+        if "exclusions" in extra:  # the exclusions removed some units (F9), not none
+            plain = FunnelQuery(steps=[Step(s) for s in steps], window=window)
+            assert len(got) < len(_per_unit(wb, run_funnel(wb.con, plain, strategy="kernel")))
     finally:
         wb.close()
 
@@ -160,7 +166,7 @@ def test_bigint_keys_only_where_the_order_cannot_change():
     # two steps: the key is (microseconds << 5 | lowest step) << 2 | bits, kept to a quarter of 2^63
     wide = 1 << (63 - 5 - 2 - 2)
     planned = SimpleNamespace(
-        steps=(Step("a"), Step("b")), breakdown=None, attribution="first_touch"
+        steps=(Step("a"), Step("b")), exclusions=(), breakdown=None, attribution="first_touch"
     )
     assert bigint_base(planned, 0, wide - 1) == 0
     assert bigint_base(planned, 0, wide) is None

@@ -492,8 +492,8 @@ def run_funnel(
     work_limit: int = WORK_LIMIT,
 ) -> FunnelResult:
     """Compute a funnel. ``strategy``: "kernel" (per-unit lists from DuckDB, every attempt's chain
-    vectorised in numpy by ``funnel_kernel``, the fastest; funnels with exclusions or over
-    KERNEL_MAX_STEPS steps take "lists"), "ranks" (per-unit sorted position lists in SQL alone;
+    vectorised in numpy by ``funnel_kernel``, the fastest; funnels with more than
+    KERNEL_MAX_STEPS steps and exclusions take "lists"), "ranks" (per-unit sorted position lists in SQL alone;
     with exclusions or over RANKS_MAX_STEPS steps, "lists"), "lists" (per-unit position lists, one chain per
     attempt; units whose lists exceed ``work_limit`` take the ASOF chain), "asof" (DuckDB's ASOF
     joins) or "window" (portable SQL with window functions only); strict funnels take the ASOF
@@ -509,11 +509,11 @@ def run_funnel(
     elif (
         plan.order == "ordered"
         and strategy == "kernel"
-        and not plan.exclusions
-        and len(plan.steps) <= KERNEL_MAX_STEPS
+        and len(plan.steps) + len(plan.exclusions) <= KERNEL_MAX_STEPS
     ):
         funnel_kernel.register(con)
-        span = event_span(con, [str(s.event) for s in plan.steps if s.event is not None])
+        named = [*plan.steps, *(x.as_step() for x in plan.exclusions)]
+        span = event_span(con, [str(s.event) for s in named if s.event is not None])
         base = funnel_kernel.bigint_base(plan, *span)
         per_user = kernel_sql(plan, params, table=EVENTS, base_us=base)
     elif (

@@ -41,27 +41,45 @@ KERNEL_MAX_STEPS = min(126 - KEY_SHIFT, 63 - TIME_SHIFT)
 
 
 def chains(
-    offsets: np.ndarray, clock: np.ndarray, bits: np.ndarray, n: int, window: int
+    offsets: np.ndarray,
+    clock: np.ndarray,
+    bits: np.ndarray,
+    n: int,
+    window: int,
+    exclusions: tuple[tuple[int, int], ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every unit's best attempt, from its rows in funnel order.
 
     ``offsets`` (units + 1): where each unit's rows start in ``clock`` and ``bits``; ``clock`` the
     rows' times in microseconds (unsigned epoch + 2^63 from a HUGEINT key, or signed from a
-    BIGINT one: only differences within a unit are used);
-    ``bits`` bit 0 entry, bit k-1 step k. Returns ``(out, valid)``, both (units, n + 3): depth,
-    first entry, last entry, then the rows the best attempt used for steps 1..n, as 0-based
-    indices into the unit's rows; ``valid`` is False where there is none (no entry at all: the
-    whole row)."""
+    BIGINT one: only differences within a unit are used); ``bits`` bit 0 entry, bit k-1 step k,
+    bit n + j exclusion j, whose ``exclusions[j]`` is its (from, to) pair as 1-based step numbers.
+    Returns ``(out, valid)``, both (units, n + 3): depth, first entry, last entry, then the rows
+    the best attempt used for steps 1..n, as 0-based indices into the unit's rows; ``valid`` is
+    False where there is none, for the whole row when the unit has no entry or its best attempt
+    is tainted by an exclusion (F9: it leaves the funnel)."""
     units, rows = len(offsets) - 1, len(clock)
-    itype = np.int32 if rows < 2**31 - 1 else np.int64
+    itype = np.int32 if rows < 2**31 - 2 else np.int64
     out = np.zeros((units, n + 3), np.int64)
     valid = np.zeros((units, n + 3), bool)
     entries = np.flatnonzero(bits & 1).astype(itype)
     if not len(entries):
         return out, valid
     unit_of = np.repeat(np.arange(units, dtype=itype), np.diff(offsets))
-    a_unit = unit_of[entries]
-    a_end = offsets[1:][a_unit]  # each attempt's unit ends here (exclusive)
+    a_end = offsets[1:][unit_of[entries]].astype(itype)  # each attempt's unit ends here
+    used, depth = _follow(clock, bits, entries, a_end, n, window)
+    tainted = None
+    if exclusions:
+        tainted = _tainted(offsets, unit_of, clock, bits, used, a_end, n, window, exclusions)
+    _pick(out, valid, offsets, unit_of[entries], used, depth, tainted, n)
+    return out, valid
+
+
+def _follow(
+    clock: np.ndarray, bits: np.ndarray, entries: np.ndarray, a_end: np.ndarray, n: int, window: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each attempt's row for every step (``len(clock)``: not reached) and its depth."""
+    rows, itype = len(clock), entries.dtype.type
     t1 = clock[entries]
     clock_x = np.append(clock, clock[-1:])  # index `rows` (none) reads something harmless
     rows_idx = np.arange(rows, dtype=itype)
@@ -77,15 +95,75 @@ def chains(
         cur = np.where(ok, cand, itype(rows))  # stopped attempts stay at `rows`: none after it
         depth += ok
         used.append(cur)
-    # per unit: the deepest attempt, the first among the deepest (attempts are in funnel order)
+    return used, depth
+
+
+def _timeline(offsets: np.ndarray, unit_of: np.ndarray, clock: np.ndarray) -> np.ndarray:
+    """A key that grows along the rows, across units too: each unit's microseconds from its first
+    row, the units laid end to end. Searching it finds rows by time inside one unit."""
+    rel = clock - clock[offsets[:-1]][unit_of]  # >= 0: a unit's rows are in time order
+    rel = rel.astype(np.int64)
+    spans = rel[offsets[1:] - 1] + 1
+    if int(spans.astype(object).sum()) >= 1 << 62:
+        raise OverflowError("the units' time spans do not fit one 64-bit timeline")
+    return rel + (np.cumsum(spans) - spans)[unit_of]
+
+
+def _tainted(
+    offsets: np.ndarray,
+    unit_of: np.ndarray,
+    clock: np.ndarray,
+    bits: np.ndarray,
+    used: list[np.ndarray],
+    a_end: np.ndarray,
+    n: int,
+    window: int,
+    exclusions: tuple[tuple[int, int], ...],
+) -> np.ndarray:
+    """F9 per attempt: an exclusion row strictly after its ``from`` step's instant and strictly
+    before its ``to`` step's, or, with ``to`` not reached, no later than the window from step 1."""
+    rows = len(clock)
+    line = _timeline(offsets, unit_of, clock)
+    start = line[used[0]]
+    tainted = np.zeros(len(used[0]), bool)
+    for j, (step_from, step_to) in enumerate(exclusions):
+        marks = np.zeros(rows + 1, np.int64)
+        np.cumsum((bits >> (n + j)) & 1, out=marks[1:])  # exclusion rows before each row
+        p_from, p_to = used[step_from - 1], used[step_to - 1]
+        has_from, has_to = p_from < rows, p_to < rows
+        lo = np.searchsorted(line, line[np.where(has_from, p_from, 0)], side="right")
+        to_at = np.searchsorted(line, line[np.where(has_to, p_to, 0)], side="left")
+        by_window = np.minimum(np.searchsorted(line, start + window, side="right"), a_end)
+        hi = np.maximum(np.where(has_to, to_at, by_window), lo)
+        tainted |= has_from & (marks[hi] > marks[lo])
+    return tainted
+
+
+def _pick(
+    out: np.ndarray,
+    valid: np.ndarray,
+    offsets: np.ndarray,
+    a_unit: np.ndarray,
+    used: list[np.ndarray],
+    depth: np.ndarray,
+    tainted: np.ndarray | None,
+    n: int,
+) -> None:
+    """Per unit: the deepest attempt, clean before tainted, the first of those (attempts are in
+    funnel order): F1, F9, F11. Writes ``out`` and ``valid``."""
+    rows = int(offsets[-1])
+    entries = used[0]
     starts = np.flatnonzero(np.r_[True, a_unit[1:] != a_unit[:-1]])
     units_in = a_unit[starts]
     count = len(entries)
-    key = (n - depth).astype(np.int64) * count + np.arange(count)
-    best_key = np.minimum.reduceat(key, starts)
+    rank = (n - depth).astype(np.int64) * 2
+    if tainted is not None:
+        rank += tainted
+    best_key = np.minimum.reduceat(rank * count + np.arange(count), starts)
     best = best_key % count
+    clean = best_key // count % 2 == 0
     first = offsets[:-1][units_in]
-    out[units_in, 0] = n - best_key // count
+    out[units_in, 0] = n - best_key // count // 2
     out[units_in, 1] = entries[starts] - first
     out[units_in, 2] = entries[np.r_[starts[1:], count] - 1] - first
     valid[units_in, :3] = True
@@ -94,7 +172,7 @@ def chains(
         hit = at_k < rows
         out[units_in[hit], 3 + k] = at_k[hit] - first[hit]
         valid[units_in[hit], 3 + k] = True
-    return out, valid
+    valid[units_in[~clean]] = False  # tainted at its deepest: the unit leaves the funnel (F9)
 
 
 def _decode(values: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,29 +213,42 @@ def _times(out: np.ndarray, offsets: np.ndarray, clock: np.ndarray) -> np.ndarra
     return clock[at] if len(clock) else np.zeros_like(out[:, 1:])
 
 
-def arrow_chains(lists: pa.Array, steps: pa.Array, window: pa.Array) -> pa.Array:
-    """``poa_funnel_chain(lists, n, window_us)``: DuckDB's vectorised call, one chunk of units.
+def _pairs(exclusions: pa.Array) -> tuple[tuple[int, int], ...]:
+    """The exclusions' (from, to) step numbers from the flat constant list [f1, t1, f2, t2, ...]."""
+    flat = exclusions[0].as_py() or []
+    return tuple(zip(flat[0::2], flat[1::2], strict=True))
+
+
+def arrow_chains(
+    lists: pa.Array, steps: pa.Array, window: pa.Array, exclusions: pa.Array
+) -> pa.Array:
+    """``poa_funnel_chain(lists, n, window_us, exclusions)``: DuckDB's vectorised call, one chunk
+    of units. ``exclusions``: [from, to, ...] as 1-based step numbers, exclusion j on bit n + j.
 
     Per unit ``[depth, entered, last entry, t1, ..., tN, i1, ..., iN]``: the times (epoch
     microseconds) of the first and last entry and of the best attempt's steps, then the 1-based
     list indices of those steps' rows (for a breakdown that reads the exact row)."""
-    n, w = int(steps[0].as_py()), int(window[0].as_py())
+    n, w, pairs = int(steps[0].as_py()), int(window[0].as_py()), _pairs(exclusions)
     lists, offsets, values = _flat(lists)
-    clock, bits = _decode(values, n)
-    out, valid = chains(offsets, clock, bits, n, w)
+    clock, bits = _decode(values, n + len(pairs))
+    out, valid = chains(offsets, clock, bits, n, w, pairs)
     # the clock (epoch microseconds + 2^63) back to signed microseconds
     times = (_times(out, offsets, clock) - np.uint64(1 << 63)).view(np.int64)
     return _result(lists, n, out, valid, times)
 
 
-def arrow_chains64(lists: pa.Array, steps: pa.Array, window: pa.Array, base: pa.Array) -> pa.Array:
-    """``poa_funnel_chain64(lists, n, window_us, base_us)``: the same over BIGINT keys
-    ``((epoch_us - base_us) << 5 | lowest step) << n | bits`` (see ``bigint_base``)."""
+def arrow_chains64(
+    lists: pa.Array, steps: pa.Array, window: pa.Array, exclusions: pa.Array, base: pa.Array
+) -> pa.Array:
+    """``poa_funnel_chain64(lists, n, window_us, exclusions, base_us)``: the same over BIGINT
+    keys ``((epoch_us - base_us) << 5 | lowest step) << width | bits`` (see ``bigint_base``)."""
     n, w, b = int(steps[0].as_py()), int(window[0].as_py()), int(base[0].as_py())
+    pairs = _pairs(exclusions)
+    width = n + len(pairs)
     lists, offsets, values = _flat(lists)
     v = values.to_numpy()
-    clock, bits = v >> (n + 5), v & ((1 << n) - 1)  # microseconds from base_us
-    out, valid = chains(offsets, clock, bits, n, w)
+    clock, bits = v >> (width + 5), v & ((1 << width) - 1)  # microseconds from base_us
+    out, valid = chains(offsets, clock, bits, n, w, pairs)
     return _result(lists, n, out, valid, _times(out, offsets, clock) + b)
 
 
@@ -170,12 +261,15 @@ def bigint_base(plan: FunnelPlan, first_us: int | None, last_us: int | None) -> 
     such rows are alike) and the unit's breakdown value is not read from the chosen rows
     (last_touch) or tested per step (attribution "step"). ``first_us``/``last_us``: the span of
     the steps' events (the catalog's); the key must fit 63 bits with room to spare."""
-    plain = all(s.event is not None and not s.filters for s in plan.steps)
+    named = [*plan.steps, *(x.as_step() for x in plan.exclusions)]
+    plain = all(s.event is not None and not s.filters for s in named)
     by_row = plan.breakdown is not None and plan.attribution in ("last_touch", "step")
     if not plain or by_row or first_us is None or last_us is None:
         return None
-    n = len(plan.steps)
-    if last_us - first_us >= 1 << (63 - 5 - n - 2):  # a quarter of the room: stale spans fit too
+    width = len(plan.steps) + len(plan.exclusions)
+    if last_us - first_us >= 1 << (
+        63 - 5 - width - 2
+    ):  # a quarter of the room: stale spans fit too
         return None
     return first_us
 
@@ -185,13 +279,13 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
     connection)."""
     for name, fn, key, extra in (
         (FUNCTION, arrow_chains, "HUGEINT", []),
-        (FUNCTION64, arrow_chains64, "BIGINT", ["BIGINT"]),
+        (FUNCTION64, arrow_chains64, "BIGINT", ["BIGINT"]),  # + base_us
     ):
         try:
             con.create_function(
                 name,
                 fn,
-                [duckdb.list_type(key), "INTEGER", "BIGINT", *extra],
+                [duckdb.list_type(key), "INTEGER", "BIGINT", duckdb.list_type("INTEGER"), *extra],
                 duckdb.list_type("BIGINT"),
                 type="arrow",
                 side_effects=False,
@@ -202,15 +296,21 @@ def register(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | None = None) -> str:
-    """``ranks_sql``'s rows (ordered mode, no exclusions, up to KERNEL_MAX_STEPS steps), with the
+    """``lists_sql``'s rows (ordered mode, steps plus exclusions up to KERNEL_MAX_STEPS), with the
     chains run by ``poa_funnel_chain`` (``register`` it on the connection first). With
     ``base_us`` (from ``bigint_base``) the keys are BIGINTs, cheaper to sort and hand over."""
     ctes, c = rows_ctes(plan, params, table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
+    width = n + len(plan.exclusions)
     entry = f"s1 AND {in_range}"
     bits = " + ".join(
-        [f"({entry})::INTEGER"] + [f"s{k}::INTEGER * {1 << (k - 1)}" for k in range(2, n + 1)]
+        [f"({entry})::INTEGER"]
+        + [f"s{k}::INTEGER * {1 << (k - 1)}" for k in range(2, n + 1)]
+        + [f"x{j + 1}::INTEGER * {1 << (n + j)}" for j in range(len(plan.exclusions))]
     )
+    # the exclusions' (from, to) as 1-based step numbers: validated integers, structural
+    pairs = [k for x in plan.exclusions for k in (x.from_step + 1, x.to_step + 1)]
+    pairs_sql = f"[{', '.join(str(int(k)) for k in pairs)}]::INTEGER[]"
     per_unit = []
     if plan.attribution in ("all_events", "step") and plan.breakdown:
         per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
@@ -219,7 +319,8 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
     per_unit.append(f"{first_b} AS first_b")
     if base_us is None:
-        key, call = f"pos * {1 << n} + ({bits})", f"{FUNCTION}(l, {n}, {w_us})"
+        key = f"pos * {1 << width} + ({bits})"
+        call = f"{FUNCTION}(l, {n}, {w_us}, {pairs_sql})"
     else:
         base = params.add(int(base_us))
         lowest = (
@@ -227,8 +328,8 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
             + " ".join(f"WHEN s{k} THEN {k}" for k in range(1, n + 1))
             + f" ELSE {n + 1} END"
         )
-        key = f"((epoch_us(ts) - {base}) * 32 + {lowest}) * {1 << n} + ({bits})"
-        call = f"{FUNCTION64}(l, {n}, {w_us}, {base})"
+        key = f"((epoch_us(ts) - {base}) * 32 + {lowest}) * {1 << width} + ({bits})"
+        call = f"{FUNCTION64}(l, {n}, {w_us}, {pairs_sql}, {base})"
     ctes.append(f"""keyed AS (SELECT *, {key} AS v FROM seq)""")
     ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v ORDER BY v) AS l
         FROM keyed GROUP BY unit)""")
@@ -240,7 +341,7 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     def us(k: int) -> str:  # the k-th value of the result: epoch microseconds
         return f"make_timestamptz(c[{k}])"
 
-    steps = ", ".join(f"l[c[{n + 3 + k}]] >> {n}" for k in range(1, n + 1))
+    steps = ", ".join(f"l[c[{n + 3 + k}]] >> {width}" for k in range(1, n + 1))
     ctes.append(f"""best AS (SELECT unit, user_id, unit_b, first_b, c[1]::INTEGER AS depth,
             {us(2)} AS entered, c[3] + {w_us} > {c.end_us} AS open,
             {", ".join(f"{us(3 + k)} AS t{k}" for k in range(1, n + 1))},
