@@ -105,7 +105,11 @@ def _timeline(offsets: np.ndarray, unit_of: np.ndarray, clock: np.ndarray) -> np
     rel = rel.astype(np.int64)
     spans = rel[offsets[1:] - 1] + 1
     if int(spans.astype(object).sum()) >= 1 << 62:
-        raise OverflowError("the units' time spans do not fit one 64-bit timeline")
+        # 2,048 units spanning 70 years each: run such a funnel with strategy="lists"
+        raise OverflowError(
+            "the funnel's exclusions need the units' time spans on one 64-bit timeline and "
+            "these do not fit: run this funnel with strategy='lists'"
+        )
     return rel + (np.cumsum(spans) - spans)[unit_of]
 
 
