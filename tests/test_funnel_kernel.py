@@ -56,6 +56,36 @@ def test_one_row_never_fills_two_steps():
     assert out[1, 3:].tolist() == [0, 1] and not valid[0, 4]
 
 
+def test_exclusions_by_time_worked_out_by_hand():
+    # funnel [a, b], exclusion x between step 1 and step 2 (from 1 to 2), window 100 s; bits: a 1,
+    # b 2, x 4. Unit 0: a@0 x@5 b@10: tainted, it leaves the funnel. Unit 1: a@0 b@10 x@10: x at
+    # b's instant is ignored (F9), depth 2. Unit 2: a@0, x 10^12 s later (past the window, b not
+    # reached): clean, depth 1. Unit 3: a@0 b@1 a@60 x@65 b@70: the first attempt is clean, the
+    # second tainted; both reach 2, the clean first one wins (rows 0, 1). Unit 4: a@0 a@60 x@65
+    # b@70: both attempts take b@70 and both are tainted: the unit leaves the funnel.
+    units = [
+        [("a", 0), ("x", 5), ("b", 10)],
+        [("a", 0), ("b", 10), ("x", 10)],
+        [("a", 0), ("x", 10**12)],
+        [("a", 0), ("b", 1), ("a", 60), ("x", 65), ("b", 70)],
+        [("a", 0), ("a", 60), ("x", 65), ("b", 70)],
+    ]
+    bits_of = {"a": 1, "b": 2, "x": 4}
+    offsets = np.cumsum([0] + [len(u) for u in units])
+    clock = _clock([s for u in units for _, s in u])
+    bits = np.array([bits_of[e] for u in units for e, _ in u])
+    out, valid = chains(offsets, clock, bits, 2, 100_000_000, ((1, 2),))
+    assert not valid[0].any()
+    assert out[1, [0, 3, 4]].tolist() == [2, 0, 1] and valid[1].all()
+    assert out[2, 0] == 1 and valid[2].tolist() == [True] * 4 + [False]
+    assert out[3, [0, 3, 4]].tolist() == [2, 0, 1] and valid[3].all()
+    assert not valid[4].any()
+    # the same rows, the units' times centuries apart: one timeline still holds them
+    far = clock + np.repeat(np.arange(5, dtype=np.uint64) * np.uint64(10**16), np.diff(offsets))
+    again = chains(offsets, far, bits, 2, 100_000_000, ((1, 2),))
+    assert (again[0][valid] == out[valid]).all() and (again[1] == valid).all()
+
+
 def _log(users: int, seed: int) -> pd.DataFrame:
     """Random visit-like events: several a's per user, repeats of b, c, d, noise x, ties on the
     second, and one heavy user with 30,000 events."""

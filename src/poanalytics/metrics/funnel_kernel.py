@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..sql import Params
+from .funnel_lists import unit_columns
 from .funnel_sql import KEY_SHIFT, TIME_SHIFT, FunnelPlan, breakdown_expr, rows_ctes
 
 FUNCTION = "poa_funnel_chain"
@@ -70,7 +71,7 @@ def chains(
     used, depth = _follow(clock, bits, entries, a_end, n, window)
     tainted = None
     if exclusions:
-        tainted = _tainted(offsets, unit_of, clock, bits, used, a_end, n, window, exclusions)
+        tainted = _tainted(offsets, clock, bits, used, a_end, n, window, exclusions)
     _pick(out, valid, offsets, unit_of[entries], used, depth, tainted, n)
     return out, valid
 
@@ -98,24 +99,30 @@ def _follow(
     return used, depth
 
 
-def _timeline(offsets: np.ndarray, unit_of: np.ndarray, clock: np.ndarray) -> np.ndarray:
-    """A key that grows along the rows, across units too: each unit's microseconds from its first
-    row, the units laid end to end. Searching it finds rows by time inside one unit."""
-    rel = clock - clock[offsets[:-1]][unit_of]  # >= 0: a unit's rows are in time order
-    rel = rel.astype(np.int64)
-    spans = rel[offsets[1:] - 1] + 1
-    if int(spans.astype(object).sum()) >= 1 << 62:
-        # 2,048 units spanning 70 years each: run such a funnel with strategy="lists"
+def _timeline(offsets: np.ndarray, clock: np.ndarray, window: int) -> np.ndarray:
+    """A key that grows along the rows, across units too, for finding rows by time inside a unit.
+
+    Each gap between a unit's consecutive rows counts as itself up to ``window + 1``
+    microseconds, and the units follow each other ``window + 1`` apart. Every comparison the
+    exclusions make (the same instant, later, within the window of step 1) reads the same on it as
+    on the clock, and it stays small: at most the rows times the window, and at most the units'
+    spans added up."""
+    gaps = np.empty(len(clock), np.int64)
+    gaps[0] = 0
+    gaps[1:] = np.minimum(clock[1:] - clock[:-1], clock.dtype.type(window + 1))
+    starts = offsets[1:-1]
+    gaps[starts[starts < len(clock)]] = window + 1  # a unit's first row: not a gap of its own
+    if float(gaps.sum(dtype=np.float64)) >= 2.0**62:
+        # both a window of years and thousands of units spanning centuries in one chunk
         raise OverflowError(
-            "the funnel's exclusions need the units' time spans on one 64-bit timeline and "
-            "these do not fit: run this funnel with strategy='lists'"
+            "the funnel's exclusions cannot place these units' times on one 64-bit timeline: "
+            "narrow the date range (date_from, date_to) or shorten the window"
         )
-    return rel + (np.cumsum(spans) - spans)[unit_of]
+    return np.cumsum(gaps)
 
 
 def _tainted(
     offsets: np.ndarray,
-    unit_of: np.ndarray,
     clock: np.ndarray,
     bits: np.ndarray,
     used: list[np.ndarray],
@@ -127,7 +134,7 @@ def _tainted(
     """F9 per attempt: an exclusion row strictly after its ``from`` step's instant and strictly
     before its ``to`` step's, or, with ``to`` not reached, no later than the window from step 1."""
     rows = len(clock)
-    line = _timeline(offsets, unit_of, clock)
+    line = _timeline(offsets, clock, window)
     start = line[used[0]]
     tainted = np.zeros(len(used[0]), bool)
     for j, (step_from, step_to) in enumerate(exclusions):
@@ -315,13 +322,7 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     # the exclusions' (from, to) as 1-based step numbers: validated integers, structural
     pairs = [k for x in plan.exclusions for k in (x.from_step + 1, x.to_step + 1)]
     pairs_sql = f"[{', '.join(str(int(k)) for k in pairs)}]::INTEGER[]"
-    per_unit = []
-    if plan.attribution in ("all_events", "step") and plan.breakdown:
-        per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
-    else:
-        per_unit += ["unit AS user_id", "'' AS unit_b"]
-    first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
-    per_unit.append(f"{first_b} AS first_b")
+    per_unit = unit_columns(plan, entry)
     if base_us is None:
         key = f"pos * {1 << width} + ({bits})"
         call = f"{FUNCTION}(l, {n}, {w_us}, {pairs_sql})"

@@ -55,6 +55,18 @@ def _key(n: int, depth: str, tainted: str, p1: str) -> str:
     return f"((({n} - ({depth})) * 2 + ({tainted})::INTEGER)::HUGEINT << {KEY_SHIFT}) + {p1}"
 
 
+def unit_columns(plan: FunnelPlan, entry: str) -> list[str]:
+    """The per-unit aggregates beside the lists (GROUP BY unit over ``seq``): user_id, unit_b and
+    first_b, the first-touch breakdown value (F10) of the first ``entry`` row. Only what is needed
+    is aggregated: every other aggregate costs about as much as a list."""
+    if plan.attribution in ("all_events", "step") and plan.breakdown:
+        cols = ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
+    else:
+        cols = ["unit AS user_id", "'' AS unit_b"]  # the unit is the user
+    first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
+    return [*cols, f"{first_b} AS first_b"]
+
+
 def lists_sql(
     plan: FunnelPlan, params: Params, table: str = "events", work_limit: int = WORK_LIMIT
 ) -> str:
@@ -72,14 +84,7 @@ def lists_sql(
         [f"coalesce(len(l{k}), 0)" for k in range(2, n + 1)]
         + [f"coalesce(len(lx{j}), 0)" for j in range(1, nx + 1)]
     )
-    # Only the lists are aggregated per unit where possible: every other aggregate costs as much.
-    per_unit = []
-    if plan.attribution in ("all_events", "step") and plan.breakdown:
-        per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
-    else:
-        per_unit += ["unit AS user_id", "'' AS unit_b"]  # the unit is the user
-    first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
-    per_unit.append(f"{first_b} AS first_b")
+    per_unit = unit_columns(plan, entry)
     ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, {", ".join(lists)}
         FROM seq GROUP BY unit)""")
     work = f"len(l1)::BIGINT * ({others})"
@@ -200,13 +205,7 @@ def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
     bits = " + ".join(
         [f"({entry})::INTEGER * 2"] + [f"s{k}::INTEGER * {1 << k}" for k in range(2, n + 1)]
     )
-    per_unit = []
-    if plan.attribution in ("all_events", "step") and plan.breakdown:
-        per_unit += ["any_value(user_id) AS user_id", "any_value(unit_b) AS unit_b"]
-    else:
-        per_unit += ["unit AS user_id", "'' AS unit_b"]
-    first_b = f"arg_min(b, pos) FILTER (WHERE {entry})" if plan.breakdown else "''"
-    per_unit.append(f"{first_b} AS first_b")
+    per_unit = unit_columns(plan, entry)
     ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)},
             list(pos * {1 << sh} + ({bits})) AS l, count(*) FILTER (WHERE {entry}) AS enters
         FROM seq GROUP BY unit)""")
