@@ -147,6 +147,7 @@ from .. import format as fmt
 from ..db import fetch_all, fetch_df, fetch_one
 from ..errors import PoaWarning, warn
 from ..metrics.catalog import event_names, property_keys
+from ..metrics.engine import EVENTS
 from ..metrics.funnel import wilson
 from ..metrics.funnel_lists import lists_sql
 from ..metrics.funnel_sql import FunnelPlan
@@ -386,8 +387,8 @@ def steps_sql(config: ProductConfig, steps: Sequence[int], key: Any, w: Windows,
     assert config.funnel is not None
     names = list(config.funnel.steps)
     weeks = p.add(float(w.weeks))
-    cur = lists_sql(_plan(config, key, w.lo, w.hi, w.hi), p)
-    prev = lists_sql(_plan(config, key, w.prev_lo, w.lo, w.hi), p)
+    cur = lists_sql(_plan(config, key, w.lo, w.hi, w.hi), p, table=EVENTS)
+    prev = lists_sql(_plan(config, key, w.prev_lo, w.lo, w.hi), p, table=EVENTS)
     prev_lo = p.add(w.prev_lo.to_pydatetime())
     ctes = [
         f"cur AS ({cur})",
@@ -631,7 +632,7 @@ def dropoff_lift_sql(
 
     assert config.funnel is not None
     plan = _plan(config, key, w.lo, w.hi, w.hi)
-    per_user = lists_sql(plan, p)
+    per_user = lists_sql(plan, p, table=EVENTS)
     funnel = FunnelResult(
         FunnelQuery(steps=list(config.funnel.steps)),
         plan,
@@ -640,6 +641,7 @@ def dropoff_lift_sql(
         {},
         f"({per_user})",  # what voice.lift reads the funnel's users from
         con,
+        events=EVENTS,
     )
     q = LiftQuery(outcome=(funnel, k), date_to=w.hi - pd.Timedelta(microseconds=1))
     step = p.add(f",step:{config.funnel.steps[k - 1]}")

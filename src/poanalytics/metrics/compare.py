@@ -158,7 +158,7 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
     plan = result.plan
     current, other, label = other_range((plan.date_from, plan.date_to), compare, "funnel")
     query = dataclasses.replace(result.query, date_from=other[0], date_to=other[1])
-    baseline = run_funnel(result.con, query)
+    baseline = run_funnel(result.con, query, table=result.events)
     steps = list(range(2, len(plan.steps) + 1))
     n = len(plan.steps)
     names = {  # F8: an unordered funnel's bars are "at least k of N steps", not step names

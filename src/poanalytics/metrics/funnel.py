@@ -490,6 +490,8 @@ def run_funnel(
     query: FunnelQuery,
     strategy: str = "kernel",
     work_limit: int = WORK_LIMIT,
+    *,
+    table: str = EVENTS,
 ) -> FunnelResult:
     """Compute a funnel. ``strategy``: "kernel" (per-unit lists from DuckDB, every attempt's chain
     vectorised in numpy by ``funnel_kernel``, the fastest; funnels with more than
@@ -499,35 +501,18 @@ def run_funnel(
     joins) or "window" (portable SQL with window functions only); strict funnels take the ASOF
     chain. All implement the same definition and give the same numbers.
 
+    ``table``: the events table the funnel reads (the warehouse's ``events`` unless told
+    otherwise); the query's names are still checked against the warehouse's catalog, and the
+    result's views read the same table.
+
     The result holds nothing on the connection: it keeps the per-unit SQL and its values, and
     its views (``users``, ``trend``, ``conversion_times``, ``correlation``, ...) re-run it."""
     found: list[PoaWarning] = []
     plan = query.plan(con, found)
     params = Params()
-    if plan.order == "unordered":
-        per_user = unordered_sql(plan, params)
-    elif (
-        plan.order == "ordered"
-        and strategy == "kernel"
-        and len(plan.steps) + len(plan.exclusions) <= KERNEL_MAX_STEPS
-    ):
-        funnel_kernel.register(con)
-        named = [*plan.steps, *(x.as_step() for x in plan.exclusions)]
-        span = event_span(con, [str(s.event) for s in named if s.event is not None])
-        base = funnel_kernel.bigint_base(plan, *span)
-        per_user = kernel_sql(plan, params, table=EVENTS, base_us=base)
-    elif (
-        plan.order == "ordered"
-        and strategy == "ranks"
-        and not plan.exclusions
-        and len(plan.steps) <= RANKS_MAX_STEPS
-    ):
-        per_user = ranks_sql(plan, params)
-    elif plan.order == "ordered" and strategy in ("lists", "ranks", "kernel"):
-        per_user = lists_sql(plan, params, work_limit=work_limit)
-    else:  # strict funnels need every event between steps: the ASOF chain
-        per_user = per_user_sql(plan, params, strategy="window" if strategy == "window" else "asof")
-    per_user = _close_journeys(plan, params, per_user, table=EVENTS)
+    base = _kernel_base(con, plan, table) if _takes_kernel(plan, strategy) else None
+    per_user = _per_unit_sql(plan, params, strategy, work_limit, table=table, base_us=base)
+    per_user = _close_journeys(plan, params, per_user, table=table)
     name = "per_unit"  # the per-unit rows, materialized once for the step counts below
     used = params.used_in(per_user)
     n = len(plan.steps)
@@ -551,11 +536,57 @@ def run_funnel(
         + " ORDER BY breakdown, step"
     )
     raw = fetch_df(con, agg, used)
-    table = _finish(raw, plan)
-    found += _left_out(con, plan, EVENTS)
-    result = FunnelResult(query, plan, table, agg, used, f"({per_user})", con, EVENTS)
+    frame = _finish(raw, plan)
+    found += _left_out(con, plan, table)
+    result = FunnelResult(query, plan, frame, agg, used, f"({per_user})", con, events=table)
     result.warnings.extend(found)
     return result
+
+
+def _takes_kernel(plan: FunnelPlan, strategy: str) -> bool:
+    """Whether the funnel runs on ``funnel_kernel`` (ordered, few enough steps and exclusions)."""
+    return (
+        plan.order == "ordered"
+        and strategy == "kernel"
+        and len(plan.steps) + len(plan.exclusions) <= KERNEL_MAX_STEPS
+    )
+
+
+def _kernel_base(con: duckdb.DuckDBPyConnection, plan: FunnelPlan, table: str) -> int | None:
+    """Register the kernel's function on ``con`` and choose its key (``funnel_kernel.bigint_base``).
+    The catalog's span describes the warehouse's events table only: a funnel over another table
+    takes no span, so the HUGEINT key (the same answers)."""
+    funnel_kernel.register(con)
+    if table != EVENTS:
+        return None
+    named = [*plan.steps, *(x.as_step() for x in plan.exclusions)]
+    span = event_span(con, [str(s.event) for s in named if s.event is not None])
+    return funnel_kernel.bigint_base(plan, *span)
+
+
+def _per_unit_sql(
+    plan: FunnelPlan,
+    params: Params,
+    strategy: str,
+    work_limit: int,
+    *,
+    table: str,
+    base_us: int | None = None,
+) -> str:
+    """The per-unit SQL of the strategy asked for (or the one the funnel falls back to) over
+    ``table``; ``base_us`` is the kernel's key base (``_kernel_base``)."""
+    if plan.order == "unordered":
+        return unordered_sql(plan, params, table=table)
+    if _takes_kernel(plan, strategy):
+        return kernel_sql(plan, params, table=table, base_us=base_us)
+    plain = plan.order == "ordered" and not plan.exclusions
+    if plain and strategy == "ranks" and len(plan.steps) <= RANKS_MAX_STEPS:
+        return ranks_sql(plan, params, table=table)
+    if plan.order == "ordered" and strategy in ("lists", "ranks", "kernel"):
+        return lists_sql(plan, params, table=table, work_limit=work_limit)
+    # strict funnels need every event between steps: the ASOF chain
+    chain = "window" if strategy == "window" else "asof"
+    return per_user_sql(plan, params, table=table, strategy=chain)
 
 
 def _nth(k: int) -> str:
@@ -577,7 +608,7 @@ FROM ({per_user}) p"""
 
 def left_out_funnel_sql(plan: FunnelPlan, params: Params, *, table: str) -> str | None:
     """SQL counting the funnel's events that have no value for the unit (None for users)."""
-    c = bind(plan, params, table)
+    c = bind(plan, params, table=table)
     events = " OR ".join([*c.preds, *c.xpreds])
     return left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}", table=table)
 

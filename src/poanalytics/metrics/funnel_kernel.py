@@ -310,7 +310,7 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     """``lists_sql``'s rows (ordered mode, steps plus exclusions up to KERNEL_MAX_STEPS), with the
     chains run by ``poa_funnel_chain`` (``register`` it on the connection first). With
     ``base_us`` (from ``bigint_base``) the keys are BIGINTs, cheaper to sort and hand over."""
-    ctes, c = rows_ctes(plan, params, table)
+    ctes, c = rows_ctes(plan, params, table=table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     width = n + len(plan.exclusions)
     entry = f"s1 AND {in_range}"

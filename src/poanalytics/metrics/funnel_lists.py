@@ -67,11 +67,9 @@ def unit_columns(plan: FunnelPlan, entry: str) -> list[str]:
     return [*cols, f"{first_b} AS first_b"]
 
 
-def lists_sql(
-    plan: FunnelPlan, params: Params, table: str = "events", work_limit: int = WORK_LIMIT
-) -> str:
+def lists_sql(plan: FunnelPlan, params: Params, *, table: str, work_limit: int = WORK_LIMIT) -> str:
     """``funnel_sql.per_user_sql``'s rows (ordered mode), from the same ``seq`` rows."""
-    ctes, c = rows_ctes(plan, params, table)
+    ctes, c = rows_ctes(plan, params, table=table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     nx = len(plan.exclusions)
     limit = params.add(int(work_limit))
@@ -182,7 +180,7 @@ def _taint(plan: FunnelPlan, w_us: str, p: Callable[[int], str]) -> str:
     return " OR ".join(conds)
 
 
-def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
+def ranks_sql(plan: FunnelPlan, params: Params, *, table: str) -> str:
     """``lists_sql``'s rows (ordered mode, no exclusions) by sorting, with no work per pair of rows.
 
     After the lists are sorted, the next step-(k+1) row after each step-k row is found for all of
@@ -195,7 +193,7 @@ def ranks_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
     result is the smallest key as in ``lists_sql`` (F1, F11). The work is a few sorts of each
     unit's lists, so a frequent first step costs n log n, never one chain per step-1 row.
     """
-    ctes, c = rows_ctes(plan, params, table)
+    ctes, c = rows_ctes(plan, params, table=table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     entry = f"s1 AND {in_range}"
     # One list per unit, sorted once: each row as pos << (n + 1), its step bits above bit 0 (bit

@@ -95,7 +95,7 @@ class Bound:
     end_us: str  # the observation end in epoch microseconds: as_of, or the data's last event (F12)
 
 
-def bind(plan: FunnelPlan, params: Params, table: str = "events") -> Bound:
+def bind(plan: FunnelPlan, params: Params, *, table: str) -> Bound:
     w_us = params.add(plan.window * 1_000_000)
     dfrom = params.add(plan.date_from) if plan.date_from is not None else None
     dto = params.add(plan.date_to) if plan.date_to is not None else None
@@ -187,10 +187,10 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     return ctes
 
 
-def rows_ctes(plan: FunnelPlan, params: Params, table: str = "events") -> tuple[list[str], Bound]:
+def rows_ctes(plan: FunnelPlan, params: Params, *, table: str) -> tuple[list[str], Bound]:
     """The CTEs every strategy starts from, ending in ``seq``: the funnel's rows per unit, with
     their step flags (s1..sN, x1..), breakdown value ``b`` and ``pos``."""
-    c = bind(plan, params, table)
+    c = bind(plan, params, table=table)
     n, preds, xpreds, src = c.n, c.preds, c.xpreds, c.src
     dfrom, dto, in_range, lower, upper = c.dfrom, c.dto, c.in_range, c.lower, c.upper
 
@@ -269,14 +269,12 @@ def breakdown_expr(
     return "b.first_b"
 
 
-def per_user_sql(
-    plan: FunnelPlan, params: Params, table: str = "events", strategy: str = "asof"
-) -> str:
+def per_user_sql(plan: FunnelPlan, params: Params, *, table: str, strategy: str = "asof") -> str:
     """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN.
 
     ``strategy``: "asof" (ASOF joins) or "window" (portable SQL); ``funnel_lists.lists_sql`` is
     the third form of the same definition."""
-    ctes, c = rows_ctes(plan, params, table)
+    ctes, c = rows_ctes(plan, params, table=table)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     strict = plan.order == "strict"
     if strategy == "window":

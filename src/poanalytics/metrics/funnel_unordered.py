@@ -40,8 +40,8 @@ def _completed(n: int, frame: str) -> str:
     return f"({n} - greatest(0, {', '.join(deficits)}))::INTEGER"
 
 
-def unordered_sql(plan: FunnelPlan, params: Params, table: str = "events") -> str:
-    c = bind(plan, params, table)
+def unordered_sql(plan: FunnelPlan, params: Params, *, table: str) -> str:
+    c = bind(plan, params, table=table)
     n, w_us, preds, xpreds, src = c.n, c.w_us, c.preds, c.xpreds, c.src
     in_range, lower, upper = c.in_range, c.lower, c.upper
     bval = f"coalesce({prop_expr(plan.breakdown, params)}, '')" if plan.breakdown else "''"

@@ -59,7 +59,7 @@ from ..metrics.funnel_correlation import fisher_exact
 from ..metrics.predicates import prop_expr
 from ..metrics.result import MetricResult
 from ..metrics.validate import check_int, check_name, metric_boundary, parse_instant
-from ..sql import Params
+from ..sql import Params, quote_ident
 from .errors import VoiceError
 from .items import check_range, check_source
 from .people import current, join_rate, join_text, people_ctes
@@ -255,7 +255,12 @@ pop AS (SELECT user_id, segment, t_last + {n_us} <= e.t_end AS outcome
     FROM users, (SELECT epoch_us(max(ts)) AS t_end FROM {ev}) e WHERE t_first + {n_us} <= e.t_end)"""
     f, step = fs
     k = int(step)
-    segs = f"SELECT user_id, {seg} AS segment FROM events GROUP BY user_id" if q.segment else ""
+    # the segment from the events the funnel read (its result's table)
+    segs = (
+        f"SELECT user_id, {seg} AS segment FROM {quote_ident(f.events)} GROUP BY user_id"
+        if q.segment
+        else ""
+    )
     base = f"""reached AS (SELECT user_id, bool_or(depth >= {k}) AS converted,
         bool_or(depth = {k - 1} AND NOT in_progress) AS dropped
     FROM {f.per_user_table} WHERE depth >= {k - 1} GROUP BY user_id)"""
