@@ -29,6 +29,7 @@ from ..config import Settings
 from ..db import fetch_one, fetch_value, quote_ident
 from ..errors import PoaError
 from ..sql import Params
+from ..timezones import check_timezone
 from . import catalog, decode, failures, lines, multi, readers, timestamps
 from . import formats as formats_mod
 from .mapping import Columns, Mapping
@@ -829,7 +830,7 @@ def _run_load(
 ) -> LoadReport:
     """Check the options, load every input in one transaction (``_load_until_done``), log the
     load in load_log and commit."""
-    tz = timestamps.check_timezone(timezone)
+    tz = check_timezone(timezone)
     timestamps.check_format(timestamp_format, con)
     delimiter = readers.check_delimiter(delimiter)
     # the zone's own name

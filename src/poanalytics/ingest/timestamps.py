@@ -17,13 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import duckdb
 
 from ..db import fetch_one
-from ..errors import ConfigError, InputError, did_you_mean
+from ..errors import ConfigError, InputError
 from ..sql import Params
 
 ISO_OFFSET = r"\d[T ]\d{1,2}:\d{2}.*([zZ]|[+-]\d{2}(:?\d{2})?)$"
@@ -88,26 +87,6 @@ NUMERIC_TYPES = {
     "UTINYINT",
     "REAL",
 }
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    import zoneinfo
-
-    return frozenset(zoneinfo.available_timezones())
-
-
-def check_timezone(tz: str) -> str:
-    """Return the zone name, or raise with a 'did you mean' for a misspelt one."""
-    if tz in ("UTC", "utc", "Z"):
-        return "UTC"
-    if tz in _zone_names():
-        return tz
-    raise ConfigError(
-        f"unknown time zone {tz!r}.{did_you_mean(tz, _zone_names())}",
-        code="ingest.timezone",
-        hint="use an IANA name such as 'Europe/Amsterdam', 'America/New_York' or 'UTC'",
-    )
 
 
 def check_format(fmt: str | None, con: duckdb.DuckDBPyConnection) -> str | None:

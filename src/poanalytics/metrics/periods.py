@@ -6,8 +6,8 @@ change never moves an event into another day, week or month.
 
 from __future__ import annotations
 
-from ..ingest.timestamps import check_timezone
 from ..sql import Params
+from ..timezones import check_timezone
 from .engine import DUCKDB, Dialect
 from .spec import MetricError
 from .validate import check_choice
@@ -33,7 +33,7 @@ def check(period: str, week_start: str, timezone: str, code: str) -> str:
         )
     try:
         return check_timezone(timezone)
-    except Exception as exc:  # the ingest error, re-coded for metrics
+    except Exception as exc:  # the ConfigError (ingest.timezone), re-coded for metrics
         raise MetricError(
             str(getattr(exc, "message", exc)),
             code=f"{code}.timezone",
