@@ -201,3 +201,41 @@ def test_bigint_keys_only_where_the_order_cannot_change():
     assert bigint_base(planned, 0, wide - 1) == 0
     assert bigint_base(planned, 0, wide) is None
     assert bigint_base(planned, None, None) is None
+
+
+def test_units_with_one_attempt_take_the_sql_chain():
+    """A unit with one entry is chained in SQL (``one``), the others by the function; both read
+    like the lists strategy, with BIGINT keys (plain names) and HUGEINT ones (a filtered step 1,
+    a last_touch breakdown that reads the chosen rows). "Any event" first and exclusions send
+    every unit to the function."""
+    wb = poa.Workbench(":memory:")
+    try:
+        log = _log(3_000, seed=9)
+        log["properties"] = [
+            {"plan": p} for p in np.random.default_rng(10).choice(["free", "pro"], len(log))
+        ]
+        wb.load_events(log)
+        entries = wb.sql("SELECT user_id, count(*) AS n FROM events WHERE event = 'a' GROUP BY 1")
+        assert (entries.n == 1).sum() > 100 and (entries.n > 1).sum() > 100  # both kinds of unit
+        cases = [
+            ([Step("a"), Step("b"), Step("c")], {}),
+            ([Step("a", {"plan": "pro"}), Step("b"), Step("c")], {}),
+            ([Step("a"), Step("b"), Step("c")], {"breakdown": "plan", "attribution": "last_touch"}),
+        ]
+        for steps, extra in cases:
+            query = FunnelQuery(steps=steps, window="1d", **extra)
+            kernel = run_funnel(wb.con, query, strategy="kernel")
+            assert "enters = 1" in kernel.per_user_table and "enters > 1" in kernel.per_user_table
+            got = _per_unit(wb, kernel)
+            pd.testing.assert_frame_equal(
+                got, _per_unit(wb, run_funnel(wb.con, query, strategy="lists"))
+            )
+            assert got.depth.max() == 3 and (got.depth == 1).any()
+        for steps, extra in (
+            ([Step(None), Step("b")], {}),
+            ([Step("a"), Step("b")], {"exclusions": [Exclusion("x", 0, 1)]}),
+        ):
+            sql = run_funnel(wb.con, FunnelQuery(steps=steps, window="1d", **extra)).per_user_table
+            assert "enters" not in sql
+    finally:
+        wb.close()

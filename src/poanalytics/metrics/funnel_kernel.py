@@ -1,5 +1,5 @@
 """The ordered funnel's attempt chains, vectorised over many units at once (numpy, no Python loop
-over events): the "kernel" strategy, the default for ordered funnels without exclusions.
+over events): the "kernel" strategy, the default for ordered funnels.
 
 DuckDB does what it is fastest at: it filters the funnel's rows and collects, per unit, one list
 of its rows in funnel order (``list(v ORDER BY v)`` over one HUGEINT per row, ``v = pos << n |
@@ -16,15 +16,18 @@ those lists 2,048 units at a time as Arrow arrays and runs every attempt of ever
    its unit's list and within the window from its step-1 row (F5: the edge included).
 3. Per unit, the deepest attempt and, among the deepest, the first (F1, F11).
 
-It returns per unit the depth, the times of the first and last entry and of the chosen attempt's
+The function returns per unit the depth, the times of the first and last entry and of the chosen attempt's
 steps (NULL where it stopped), and the 1-based list indices of those steps' rows.
 The work is a few passes over the rows per step, whatever the number of attempts per unit, so a
 frequent first step (a page view, several per user per week) never makes it quadratic.
 The same function takes Arrow list arrays from any engine that can hand them over (Spark's
-``mapInArrow``), so the chain is written once.
+``mapInArrow``), so the chain is written once. Units with one entry (all of them when step 1 is
+a one-off like a sign-up) skip the function and the sort: ``kernel_sql`` chains them in SQL.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
@@ -326,6 +329,10 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     if base_us is None:
         key = f"pos * {1 << width} + ({bits})"
         call = f"{FUNCTION}(l, {n}, {w_us}, {pairs_sql})"
+        shift = width + TIME_SHIFT  # v >> shift: epoch microseconds + 2^63
+
+        def epoch(clock: str) -> str:
+            return f"({clock} - {1 << 63})"
     else:
         base = params.add(int(base_us))
         lowest = (
@@ -335,13 +342,30 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
         )
         key = f"((epoch_us(ts) - {base}) * 32 + {lowest}) * {1 << width} + ({bits})"
         call = f"{FUNCTION64}(l, {n}, {w_us}, {pairs_sql}, {base})"
-    ctes.append(f"""keyed AS (SELECT *, {key} AS v FROM seq)""")
-    ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v ORDER BY v) AS l
-        FROM keyed GROUP BY unit)""")
+        shift = width + 5  # v >> shift: microseconds from base_us
+
+        def epoch(clock: str) -> str:
+            return f"({clock} + {base})"
+
     exact = plan.attribution == "last_touch" and plan.breakdown  # reads the chosen rows again
+    ctes.append(f"""keyed AS (SELECT *, {key} AS v FROM seq)""")
+    # A unit with one attempt (all of them when step 1 is a one-off like a sign-up) needs neither a
+    # sorted list nor the function: its chain is the first row of each step after the previous
+    # one, inside the window from its step-1 row (``one`` below). Exclusions take the function, and
+    # so does "any event" as step 1: every unit then has many attempts, and one sorted aggregate
+    # costs less than sorting the lists apart.
+    split = not plan.exclusions and plan.steps[0].event is not None
+    if split:
+        ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v) AS l,
+            count(*) FILTER (WHERE {entry}) AS enters FROM keyed GROUP BY unit)""")
+        many = "(SELECT * REPLACE (list_sort(l) AS l) FROM lists WHERE enters > 1)"
+    else:
+        ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v ORDER BY v) AS l
+            FROM keyed GROUP BY unit)""")
+        many = "lists"
     # materialized: every c[k] below would otherwise call the function again
     ctes.append(f"""chained AS MATERIALIZED (SELECT unit, user_id, unit_b, first_b, {"l, " if exact else ""}
-            {call} AS c FROM lists)""")
+            {call} AS c FROM {many})""")
 
     def us(k: int) -> str:  # the k-th value of the result: epoch microseconds
         return f"make_timestamptz(c[{k}])"
@@ -352,9 +376,44 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
             {", ".join(f"{us(3 + k)} AS t{k}" for k in range(1, n + 1))},
             {f"[NULL, {steps}]" if exact else "NULL"} AS best
         FROM chained WHERE c[1] IS NOT NULL)""")
+    if split:
+        ctes.extend(_one_attempt(n, w_us, shift, epoch, width, bool(exact), c.end_us))
+        ctes.append("every AS (SELECT * FROM best UNION ALL SELECT * FROM one)")
+    final_from = "every" if split else "best"
     bexpr = breakdown_expr(plan, lambda d: f"b.depth = {d}", lambda d: f"b.best[{d + 1}]")
     cols = ", ".join(f"b.t{k}" for k in range(1, n + 1))
     final = f"""SELECT b.unit, b.user_id, {bexpr} AS breakdown, b.depth,
             (b.open AND b.depth < {n}) AS in_progress, b.entered, {cols}
-        FROM best b"""
+        FROM {final_from} b"""
     return "WITH " + ",\n".join(ctes) + "\n" + final
+
+
+def _one_attempt(
+    n: int, w_us: str, shift: int, epoch: Callable[[str], str], width: int, exact: bool, end_us: str
+) -> list[str]:
+    """The CTEs ``o1`` .. ``o{n}`` and ``one``: ``best``'s columns for the units with one entry
+    (``lists`` rows with ``enters = 1``; their lists unsorted). ``v >> shift`` is a row's clock,
+    ``epoch(clock)`` its epoch microseconds; step k's row is the smallest key after step k-1's
+    that can fill step k within the window from step 1 (F3, F5, F6), so the steps reached are a
+    prefix and the depth counts them."""
+    ctes = [
+        f"""o1 AS (SELECT unit, user_id, unit_b, first_b, l, p1, p1 >> {shift} AS c1
+            FROM (SELECT *, list_filter(l, lambda x: (x & 1) <> 0)[1] AS p1 FROM lists
+                  WHERE enters = 1))"""
+    ]
+    for k in range(2, n + 1):
+        nxt = (
+            f"list_min(list_filter(l, lambda x: (x & {1 << (k - 1)}) <> 0 AND x > p{k - 1} "
+            f"AND (x >> {shift}) - c1 <= {w_us}))"
+        )
+        ctes.append(f"o{k} AS (SELECT *, {nxt} AS p{k} FROM o{k - 1})")
+    depth = " + ".join(["1"] + [f"(p{k} IS NOT NULL)::INTEGER" for k in range(2, n + 1)])
+    times = ", ".join(
+        f"make_timestamptz({epoch(f'(p{k} >> {shift})')}::BIGINT) AS t{k}" for k in range(1, n + 1)
+    )
+    best = f"[NULL, {', '.join(f'p{k} >> {width}' for k in range(1, n + 1))}]" if exact else "NULL"
+    ctes.append(f"""one AS (SELECT unit, user_id, unit_b, first_b, {depth} AS depth,
+            make_timestamptz({epoch("c1")}::BIGINT) AS entered, {epoch("c1")} + {w_us} > {end_us} AS open,
+            {times}, {best} AS best
+        FROM o{n})""")
+    return ctes
