@@ -20,6 +20,11 @@ funnel_any's natural chDB query lets one row fill step 1 and a later step, so it
 the engine "chdb-1row1step" feeds windowFunnel every row twice (as a later step at 2t, as step 1 at
 2t + 1), so no row fills two steps of a chain, and gives the contract's answers.
 
+``--engines ...,poanalytics-clustered`` also times poanalytics on a copy of the warehouse whose events
+are rewritten in (user_id, ts, rowid) order, the order chDB's MergeTree keeps (made once beside the
+warehouse, ``<name>_clustered.duckdb``): what storing events clustered by user would give
+(docs/performance.md, "Where the next bottleneck is"). The loader does not write that order yet.
+
 Each (engine, question) runs in its own process, so peak memory (max RSS) is that run's alone.
 ``--baseline DIR`` adds the engine "baseline": poanalytics imported from DIR (the ``src`` folder of
 an older checkout, e.g. ``git worktree add /tmp/old main~3``), on the same warehouse, so old and new
@@ -124,6 +129,28 @@ def prepare(shape: str, size: int, data: Path) -> dict[str, Path | str]:
         )
         sess.close()
     return p
+
+
+def clustered(p: dict[str, Path | str]) -> Path:
+    """The copy of the warehouse with its events in (user_id, ts, rowid) order (made once)."""
+    import shutil
+
+    import duckdb
+
+    src = Path(p["warehouse"])
+    out = src.with_name(src.stem + "_clustered.duckdb")
+    if not out.exists():
+        print(f"writing {out.name} (events in user_id, ts order) ...", flush=True)
+        tmp = out.with_name(out.name + ".part")
+        shutil.copyfile(src, tmp)
+        con = duckdb.connect(str(tmp))
+        con.execute("CREATE TEMP TABLE kept AS SELECT *, rowid AS r FROM events")
+        con.execute("DELETE FROM events")
+        con.execute("INSERT INTO events SELECT * EXCLUDE (r) FROM kept ORDER BY user_id, ts, r")
+        con.execute("CHECKPOINT")
+        con.close()
+        tmp.rename(out)
+    return out
 
 
 # -- the questions, per engine ------------------------------------------------------------------------
@@ -249,12 +276,14 @@ def pandas_run(question: str, p: dict[str, Path | str]) -> object:
 ENGINES = {
     "poanalytics": ours,
     "baseline": ours,
+    "poanalytics-clustered": lambda q, p: ours(q, {**p, "warehouse": clustered(p)}),
     "chdb": chdb_run,
     "chdb-1row1step": lambda q, p: chdb_run(q, p, "chdb-1row1step"),
     "pandas": pandas_run,
 }
 ONLY_ANY = {"chdb-1row1step"}  # engines for funnel_any only
 ONLY_OURS = {"paths"}  # questions the peers have no counterpart for
+OURS = {"poanalytics", "baseline", "poanalytics-clustered"}  # poanalytics, in some form
 NO_PANDAS = {"paths", "funnel_any"}
 
 
@@ -377,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         for size_text in args.sizes.split(","):
             size = parse_size(size_text)
             p = prepare(shape, size, args.data)
+            if "poanalytics-clustered" in engines:
+                clustered(p)  # made before the timed runs
             import duckdb
 
             rows = (
@@ -388,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             for question in args.questions.split(","):
                 res = {}
                 for engine in engines:
-                    if engine not in ("poanalytics", "baseline") and question in ONLY_OURS:
+                    if engine not in OURS and question in ONLY_OURS:
                         res[engine] = {"skipped": "no counterpart"}
                         continue
                     if engine in ONLY_ANY and question != "funnel_any":
