@@ -10,6 +10,23 @@ import ast
 from tests.conftest import ROOT
 
 PKG = ROOT / "src" / "poanalytics"
+# every layer above the base modules (sql, timezones): a base module imports none of them
+ABOVE_BASE = {
+    "db",
+    "config",
+    "schema",
+    "ingest",
+    "metrics",
+    "charts",
+    "report",
+    "voice",
+    "backlog",
+    "workbench",
+    "cli",
+    "demo",
+    "status",
+    "explore",
+}
 # module (or package) -> poanalytics modules it must not import
 FORBIDDEN = {
     # browser: names the Chromium binary and flags (tests, benchmark, e-mail images); imports nothing
@@ -40,39 +57,9 @@ FORBIDDEN = {
         "status",
     },
     # sql: Params and the quoting helper, the base every SQL builder uses; imports only errors
-    "sql": {
-        "db",
-        "config",
-        "schema",
-        "ingest",
-        "metrics",
-        "charts",
-        "report",
-        "voice",
-        "backlog",
-        "workbench",
-        "cli",
-        "demo",
-        "status",
-        "explore",
-    },
+    "sql": ABOVE_BASE,
     # timezones: the IANA zone-name check, shared by ingest and metrics; imports only errors
-    "timezones": {
-        "db",
-        "config",
-        "schema",
-        "ingest",
-        "metrics",
-        "charts",
-        "report",
-        "voice",
-        "backlog",
-        "workbench",
-        "cli",
-        "demo",
-        "status",
-        "explore",
-    },
+    "timezones": ABOVE_BASE,
     "errors": {"db", "config", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "config": {"db", "schema", "ingest", "workbench", "cli", "demo", "status"},
     "db": {"schema", "ingest", "workbench", "cli", "demo", "status"},
