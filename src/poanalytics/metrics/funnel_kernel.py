@@ -32,6 +32,9 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
+from duckdb import sqltypes
+from duckdb.func import PythonUDFType
+from duckdb.sqltypes import DuckDBPyType
 
 from ..sql import Params
 from .funnel_lists import unit_columns
@@ -291,17 +294,25 @@ def bigint_base(plan: FunnelPlan, first_us: int | None, last_us: int | None) -> 
 def register(con: duckdb.DuckDBPyConnection) -> None:
     """Make ``poa_funnel_chain`` and ``poa_funnel_chain64`` callable on ``con`` (once per
     connection)."""
-    for name, fn, key, extra in (
-        (FUNCTION, arrow_chains, "HUGEINT", []),
-        (FUNCTION64, arrow_chains64, "BIGINT", ["BIGINT"]),  # + base_us
-    ):
+    functions: list[tuple[str, Callable[..., pa.Array], DuckDBPyType, list[DuckDBPyType]]] = [
+        (FUNCTION, arrow_chains, sqltypes.HUGEINT, []),
+        (FUNCTION64, arrow_chains64, sqltypes.BIGINT, [sqltypes.BIGINT]),  # + base_us
+    ]
+    for name, fn, key, extra in functions:
         try:
             con.create_function(
                 name,
                 fn,
-                [duckdb.list_type(key), "INTEGER", "BIGINT", duckdb.list_type("INTEGER"), *extra],
-                duckdb.list_type("BIGINT"),
-                type="arrow",
+                # lists, steps, window_us, exclusions (+ base_us)
+                [
+                    duckdb.list_type(key),
+                    sqltypes.INTEGER,
+                    sqltypes.BIGINT,
+                    duckdb.list_type(sqltypes.INTEGER),
+                    *extra,
+                ],
+                duckdb.list_type(sqltypes.BIGINT),
+                type=PythonUDFType.ARROW,
                 side_effects=False,
             )
         except duckdb.NotImplementedException as exc:  # already made on this connection
