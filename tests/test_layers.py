@@ -61,20 +61,8 @@ FORBIDDEN = {
     "backlog": {"workbench", "cli", "demo", "status", "explore", "report"},
     # report sits above metrics/charts/voice, below workbench/cli
     "report": {"workbench", "cli", "demo", "status", "explore"},
-    # charts draw results: no data access
-    "charts": {
-        "db",
-        "schema",
-        "ingest",
-        "metrics",
-        "voice",
-        "backlog",
-        "workbench",
-        "cli",
-        "demo",
-        "status",
-        "explore",
-    },
+    # charts draw tables: no data access, no settings, below the report that embeds them
+    "charts": ABOVE_BASE - {"charts"},
     "workbench": {"cli", "explore"},
     # explore: notebook controls over a Workbench (duck-typed), above it; the CLI has no use for it
     "explore": {"cli", "demo"},
