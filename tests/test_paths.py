@@ -362,7 +362,8 @@ def test_empty_result_has_zero_rows_and_no_error(wb):
 def test_result_carries_its_sql_with_values_bound(wb):
     load(wb, {"u": [(0, "signup"), (1, "view")]})
     p = wb.paths("signup", date_from=at(0))
-    assert "CREATE TEMP TABLE" in p.sql and "row_number() OVER" in p.sql and "lag(event)" in p.sql
+    # the whole script: the path rows (one top-K pass per user), then the edges and the sequences
+    assert "CREATE TEMP TABLE" in p.sql and "min_by(" in p.sql and "lead(label)" in p.sql
     assert "'signup'" not in p.sql and "signup" in p.params.values()
     assert at(0) in p.params.values()
     # the temp table is dropped again

@@ -20,14 +20,12 @@ from .engine import EVENTS
 from .paths_sql import (
     PathPlan,
     Stream,
-    cut_sql,
     edges_sql,
+    first_path_sql,
     only_users,
     path_sql,
     prune_orphans,
-    restrict,
     sequences_sql,
-    short_sql,
 )
 from .predicates import step_predicate
 from .result import MetricResult
@@ -214,7 +212,7 @@ def compute_paths(
     ``extra_sql`` over them (``{nodes}`` names the table); the temp table is dropped afterwards."""
     tag = uuid.uuid4().hex[:10]
     name = quote_ident(f"__poa_paths_{tag}")
-    cut, short = quote_ident(f"__poa_pathcut_{tag}"), quote_ident(f"__poa_pathshort_{tag}")
+    short = quote_ident(f"__poa_pathshort_{tag}")
     script: list[str] = []
     queries = [
         edges_sql(name, params, max_edges, min_users),
@@ -228,23 +226,19 @@ def compute_paths(
         execute(con, sql, params.used_in(sql))
 
     try:
-        if plan.first_only:  # read only the rows each user's path can reach (see paths_sql)
-            run(f"CREATE TEMP TABLE {cut} AS {cut_sql(plan, stream, params)}")
-            run(
-                f"CREATE TEMP TABLE {name} AS {path_sql(plan, restrict(plan, stream, cut), params, end_label)}"
-            )
-            if plan.collapse:
-                run(f"CREATE TEMP TABLE {short} AS {short_sql(plan, cut, name)}")
-                if fetch_all(con, f"SELECT 1 FROM {short} LIMIT 1"):
-                    run(f"DELETE FROM {name} WHERE user_id IN (SELECT user_id FROM {short})")
-                    full = path_sql(plan, only_users(stream, short), params, end_label)
-                    run(f"INSERT INTO {name} {full}")
+        if plan.first_only:  # one pass over the rows each user's path can reach (see paths_sql)
+            run(f"CREATE TEMP TABLE {name} AS {first_path_sql(plan, stream, params, end_label)}")
+            if fetch_all(con, f"SELECT 1 FROM {name} WHERE short LIMIT 1"):
+                run(f"CREATE TEMP TABLE {short} AS SELECT DISTINCT user_id FROM {name} WHERE short")
+                run(f"DELETE FROM {name} WHERE short")
+                full = path_sql(plan, only_users(stream, short), params, end_label)
+                run(f"INSERT INTO {name} (user_id, anchor_node, i, label, marker) {full}")
         else:
             run(f"CREATE TEMP TABLE {name} AS {path_sql(plan, stream, params, end_label)}")
         frames = [fetch_df(con, s, params.used_in(s)) for s in queries]
         users = int(fetch_all(con, f"SELECT count(DISTINCT user_id) FROM {name}")[0][0])
     finally:
-        for table in (name, cut, short):
+        for table in (name, short):
             drop_table(con, table)
     edges = frames[0] if not frames[0].empty else pd.DataFrame(columns=EDGE_COLUMNS)
     edges = prune_orphans(edges, plan.direction, plan.steps)

@@ -120,13 +120,16 @@ FROM sizes WHERE n < {n}"""
     )
 
 
-# -- reading only the rows a path can reach ---------------------------------------------------------
+# -- one path per user: only the rows it can reach, and no window function ----------------------------
 # With one path per user (the first anchor), a path needs only the ``steps`` rows after its anchor
-# (before it, in paths to an event), or a few more when repeats collapse. ``cut_sql`` finds, in one
-# pass and without sorting any user's history, each user's anchor time and the time of the last row
-# the path may need (a top-K aggregate); ``restrict`` keeps the rows between them (a superset: ties
-# at either end stay, and the path SQL orders them exactly). A user with more rows than that whose
-# collapsed path still came out short is computed again from all their rows (``short_sql``).
+# (before it, in paths to an event), or a few more when repeats collapse. ``first_path_sql`` finds, in
+# one pass and without sorting any user's history, each user's first anchor (time, then load order)
+# and the time of the last row the path may need (``edge``: a top-K aggregate of times); a second pass
+# gathers each user's rows from the anchor to the edge into one short list (every row at the edge's
+# time too, so ties are never split), sorts it by (time, tie, load order) as ``path_sql`` orders rows,
+# collapses repeats and keeps the first ``steps`` nodes. A user with more rows than that whose
+# collapsed path still came out short is flagged ``short``, to be computed again from all their rows
+# by ``path_sql`` (``only_users``).
 
 
 def row_limit(plan: PathPlan) -> int:
@@ -134,51 +137,62 @@ def row_limit(plan: PathPlan) -> int:
     return int(plan.steps) * (4 if plan.collapse else 1)
 
 
-def cut_sql(plan: PathPlan, stream: Stream, params: Params) -> str:
-    """One row per user with an anchor: user_id, ats (the first anchor's time), edge (the time of
-    the last row to read: the ``row_limit``-th from the anchor), n (rows on the path's side of the
-    anchor, inside the window). Rows at ``ats`` or ``edge`` are all kept, so ties are never split."""
+def first_path_sql(
+    plan: PathPlan, stream: Stream, params: Params, end_label: str | None = None
+) -> str:
+    """``path_sql``'s rows for ``first_only`` plans, plus ``short`` (true for every row of a user to
+    compute again: see above). Engine-specific: ``min_by``/``max_by`` with a count, lists
+    (``list``, ``list_sort``, ``list_filter`` with an index lambda, slicing, ``unnest``), ``rowid``."""
     forward = plan.direction == "from"
+    n = int(plan.steps)
     k = row_limit(plan)
     t = "epoch_us(e.ts)"
-    side = f"{t} >= pa_f.ats" if forward else f"{t} <= pa_f.ats"
+    anchor = f"coalesce(({stream.anchor}), false)"
+    side = f"{t} >= pa_f.a.t" if forward else f"{t} <= pa_f.a.t"
     if plan.window is not None:
         w_us = params.add(int(plan.window) * 1_000_000)
-        side += f" AND {t} - pa_f.ats <= {w_us}" if forward else f" AND pa_f.ats - {t} <= {w_us}"
+        side += f" AND {t} - pa_f.a.t <= {w_us}" if forward else f" AND pa_f.a.t - {t} <= {w_us}"
     edge = f"list_max(min_by({t}, {t}, {k}))" if forward else f"list_min(max_by({t}, {t}, {k}))"
+    # rows at the anchor's time: anchors come first in paths from it (last in paths to it), then
+    # load order; those before (after) the first anchor are not on the path
+    if forward:
+        span = f"{t} BETWEEN pa_c.a.t AND pa_c.edge AND ({t} > pa_c.a.t OR NOT {anchor} OR e.rowid >= pa_c.a.r)"
+    else:
+        span = f"{t} BETWEEN pa_c.edge AND pa_c.a.t AND ({t} < pa_c.a.t OR NOT {anchor} OR e.rowid <= pa_c.a.r)"
+    tie = f"CASE WHEN {anchor} THEN {0 if forward else 1} ELSE {1 if forward else 0} END"
+    row = f"{{t: {t}, o: {tie}, r: e.rowid, event: e.event}}"  # sorts as path_sql orders rows
+    order = "list_sort(l)" if forward else "list_reverse(list_sort(l))"
+    nodes = (
+        "list_filter(r, lambda x, j: j = 1 OR x.event <> r[j - 1].event)" if plan.collapse else "r"
+    )
+    first = f"{stream.anchor_label}" if stream.anchor_label else "p[1].event"
+    marker = params.add(end_label or (END if forward else START))
     ctes = [
         *stream.ctes,
-        f"""pa_f AS (SELECT e.user_id, min({t}) AS ats FROM {stream.source}
-            WHERE ({stream.where}) AND ({stream.anchor}) AND ({stream.in_range}) GROUP BY e.user_id)""",
+        f"""pa_f AS (SELECT e.user_id, min({{t: {t}, r: e.rowid}}) AS a FROM {stream.source}
+            WHERE ({stream.where}) AND {anchor} AND ({stream.in_range}) GROUP BY e.user_id)""",
+        f"""pa_c AS (SELECT e.user_id, any_value(pa_f.a) AS a, {edge} AS edge, count(*) AS cnt
+            FROM {stream.source} JOIN pa_f ON pa_f.user_id = e.user_id
+            WHERE ({stream.where}) AND {side} GROUP BY e.user_id)""",
+        f"""pa_l AS (SELECT e.user_id, any_value(pa_c.cnt) AS cnt, list({row}) AS l
+            FROM {stream.source} JOIN pa_c ON pa_c.user_id = e.user_id
+            WHERE ({stream.where}) AND {span} GROUP BY e.user_id)""",
+        f"pa_r AS (SELECT user_id, cnt, {order} AS r FROM pa_l)",
+        f"pa_n AS (SELECT user_id, cnt, ({nodes})[1:{n}] AS p FROM pa_r)",
+        # the labels, the anchor's first, and the marker where the path stops before the step limit
+        f"""pa_m AS (SELECT user_id, len(p) AS m, cnt > {k} AND len(p) < {n} AS short,
+            list_prepend({first}, list_transform(p[2:], lambda x: x.event))
+            || CASE WHEN len(p) < {n} THEN [{marker}] ELSE [] END AS labels FROM pa_n)""",
+        """pa_u AS (SELECT user_id, m, short, unnest(labels) AS label,
+            unnest(range(1, len(labels) + 1)) AS j FROM pa_m)""",
     ]
     return (
         "WITH "
         + ",\n".join(ctes)
         + f"""
-SELECT e.user_id, any_value(pa_f.ats) AS ats, {edge} AS edge, count(*) AS n
-FROM {stream.source} JOIN pa_f ON pa_f.user_id = e.user_id
-WHERE ({stream.where}) AND {side} GROUP BY e.user_id"""
+SELECT user_id, 1 AS anchor_node, {"j" if forward else f"{n} + 1 - j"} AS i, label, j > m AS marker, short
+FROM pa_u"""
     )
-
-
-def restrict(plan: PathPlan, stream: Stream, cut: str) -> Stream:
-    """The stream cut down to the rows between each user's anchor and edge (``cut``: a table)."""
-    span = "pa_c.ats AND pa_c.edge" if plan.direction == "from" else "pa_c.edge AND pa_c.ats"
-    return Stream(
-        source=f"{stream.source} JOIN {cut} pa_c ON pa_c.user_id = e.user_id",
-        where=f"({stream.where}) AND epoch_us(e.ts) BETWEEN {span}",
-        anchor=stream.anchor,
-        in_range=stream.in_range,
-        anchor_label=stream.anchor_label,
-        ctes=stream.ctes,
-    )
-
-
-def short_sql(plan: PathPlan, cut: str, nodes: str) -> str:
-    """Users whose rows were cut and whose (collapsed) path has fewer nodes than ``steps``."""
-    return f"""SELECT c.user_id FROM {cut} c JOIN (SELECT user_id,
-        count(*) FILTER (WHERE NOT marker) AS m FROM {nodes} GROUP BY user_id) t USING (user_id)
-    WHERE c.n > {row_limit(plan)} AND t.m < {int(plan.steps)}"""
 
 
 def only_users(stream: Stream, users: str) -> Stream:
