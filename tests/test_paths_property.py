@@ -129,7 +129,7 @@ def test_users_with_long_runs_take_the_fallback_and_ties_at_the_edge_are_kept(wb
             }
         )
     )
-    q = PathsQuery("a", steps=3)
+    q = PathsQuery(start_event="a", steps=3)
     plan, anchor = plan_paths(wb.con, q)
     assert row_limit(plan) == 12
     params = Params()
