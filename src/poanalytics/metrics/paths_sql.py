@@ -132,6 +132,9 @@ FROM sizes WHERE n < {n}"""
 # by ``path_sql`` (``only_users``).
 
 
+ID_BITS = 23  # bits of an event's number in first_path_sql's row keys (8M names)
+
+
 def row_limit(plan: PathPlan) -> int:
     """Rows read per user: exactly ``steps`` without collapsing, else room for some repeats."""
     return int(plan.steps) * (4 if plan.collapse else 1)
@@ -148,50 +151,67 @@ def first_path_sql(
     k = row_limit(plan)
     t = "epoch_us(e.ts)"
     anchor = f"coalesce(({stream.anchor}), false)"
-    side = f"{t} >= pa_f.a.t" if forward else f"{t} <= pa_f.a.t"
+    side = f"{t} >= pa_f.t" if forward else f"{t} <= pa_f.t"
     if plan.window is not None:
         w_us = params.add(int(plan.window) * 1_000_000)
-        side += f" AND {t} - pa_f.a.t <= {w_us}" if forward else f" AND pa_f.a.t - {t} <= {w_us}"
+        side += f" AND {t} - pa_f.t <= {w_us}" if forward else f" AND pa_f.t - {t} <= {w_us}"
     edge = f"list_max(min_by({t}, {t}, {k}))" if forward else f"list_min(max_by({t}, {t}, {k}))"
     # rows at the anchor's time: anchors come first in paths from it (last in paths to it), then
     # load order; those before (after) the first anchor are not on the path
     if forward:
-        span = f"{t} BETWEEN pa_c.a.t AND pa_c.edge AND ({t} > pa_c.a.t OR NOT {anchor} OR e.rowid >= pa_c.a.r)"
+        span = f"{t} BETWEEN pa_c.t AND pa_c.edge AND ({t} > pa_c.t OR NOT {anchor} OR e.rowid >= pa_c.r)"
     else:
-        span = f"{t} BETWEEN pa_c.edge AND pa_c.a.t AND ({t} < pa_c.a.t OR NOT {anchor} OR e.rowid <= pa_c.a.r)"
+        span = f"{t} BETWEEN pa_c.edge AND pa_c.t AND ({t} < pa_c.t OR NOT {anchor} OR e.rowid <= pa_c.r)"
     tie = f"CASE WHEN {anchor} THEN {0 if forward else 1} ELSE {1 if forward else 0} END"
-    row = f"{{t: {t}, o: {tie}, r: e.rowid, event: e.event}}"  # sorts as path_sql orders rows
-    order = "list_sort(l)" if forward else "list_reverse(list_sort(l))"
-    nodes = (
-        "list_filter(r, lambda x, j: j = 1 OR x.event <> r[j - 1].event)" if plan.collapse else "r"
+    # one HUGEINT per row, ordered as path_sql orders rows: time (the top 64 bits), tie (1 bit),
+    # load order (40 bits), and the event's number in pa_d (23 bits): a list of a fixed-size type
+    # spills under a small memory_limit, a list of structs or text does not
+    row = (
+        f"{t}::HUGEINT * {2**64} + ({tie})::HUGEINT * {2**63} + e.rowid::HUGEINT * {2**ID_BITS} "
+        "+ pa_d.pa_id"
     )
-    first = f"{stream.anchor_label}" if stream.anchor_label else "p[1].event"
+    order = "list_sort(l)" if forward else "list_sort(l, 'DESC')"
+    ev = f"& {2**ID_BITS - 1}"  # the event's number (two's complement: right for times before 1970)
+    nodes = (
+        f"list_filter(r, lambda x, j: j = 1 OR (x {ev}) <> (r[j - 1] {ev}))"
+        if plan.collapse
+        else "r"
+    )
+    first = f"{stream.anchor_label}" if stream.anchor_label else "d.pa_event"
     marker = params.add(end_label or (END if forward else START))
     ctes = [
         *stream.ctes,
-        f"""pa_f AS (SELECT e.user_id, min({{t: {t}, r: e.rowid}}) AS a FROM {stream.source}
+        f"""pa_d AS (SELECT pa_event, row_number() OVER (ORDER BY pa_event) AS pa_id
+            FROM (SELECT DISTINCT e.event AS pa_event FROM {stream.source} WHERE {stream.where}))""",
+        # the first anchor: its time (the top 64 bits) and its load order (the low 64)
+        f"""pa_a AS (SELECT e.user_id, min({t}::HUGEINT * {2**64} + e.rowid) AS a FROM {stream.source}
             WHERE ({stream.where}) AND {anchor} AND ({stream.in_range}) GROUP BY e.user_id)""",
-        f"""pa_c AS (SELECT e.user_id, any_value(pa_f.a) AS a, {edge} AS edge, count(*) AS cnt
+        f"""pa_f AS (SELECT user_id, (a >> 64)::BIGINT AS t, (a & {2**64 - 1})::BIGINT AS r
+            FROM pa_a)""",
+        f"""pa_c AS (SELECT e.user_id, any_value(pa_f.t) AS t, any_value(pa_f.r) AS r, {edge} AS edge,
+            count(*) AS cnt
             FROM {stream.source} JOIN pa_f ON pa_f.user_id = e.user_id
             WHERE ({stream.where}) AND {side} GROUP BY e.user_id)""",
         f"""pa_l AS (SELECT e.user_id, any_value(pa_c.cnt) AS cnt, list({row}) AS l
-            FROM {stream.source} JOIN pa_c ON pa_c.user_id = e.user_id
+            FROM {stream.source} JOIN pa_c ON pa_c.user_id = e.user_id JOIN pa_d ON pa_d.pa_event = e.event
             WHERE ({stream.where}) AND {span} GROUP BY e.user_id)""",
         f"pa_r AS (SELECT user_id, cnt, {order} AS r FROM pa_l)",
         f"pa_n AS (SELECT user_id, cnt, ({nodes})[1:{n}] AS p FROM pa_r)",
-        # the labels, the anchor's first, and the marker where the path stops before the step limit
-        f"""pa_m AS (SELECT user_id, len(p) AS m, cnt > {k} AND len(p) < {n} AS short,
-            list_prepend({first}, list_transform(p[2:], lambda x: x.event))
-            || CASE WHEN len(p) < {n} THEN [{marker}] ELSE [] END AS labels FROM pa_n)""",
-        """pa_u AS (SELECT user_id, m, short, unnest(labels) AS label,
-            unnest(range(1, len(labels) + 1)) AS j FROM pa_m)""",
+        # the events' numbers, and 0 for the marker where the path stops before the step limit
+        f"""pa_m AS (SELECT user_id, cnt > {k} AND len(p) < {n} AS short,
+            list_transform(p, lambda x: x {ev}) || CASE WHEN len(p) < {n} THEN [0] ELSE [] END AS ids
+            FROM pa_n)""",
+        """pa_u AS (SELECT user_id, short, unnest(ids) AS id, unnest(range(1, len(ids) + 1)) AS j
+            FROM pa_m)""",
     ]
+    label = f"CASE WHEN u.id = 0 THEN {marker} WHEN u.j = 1 THEN {first} ELSE d.pa_event END"
     return (
         "WITH "
         + ",\n".join(ctes)
         + f"""
-SELECT user_id, 1 AS anchor_node, {"j" if forward else f"{n} + 1 - j"} AS i, label, j > m AS marker, short
-FROM pa_u"""
+SELECT u.user_id, 1 AS anchor_node, {"u.j" if forward else f"{n} + 1 - u.j"} AS i, {label} AS label,
+    u.id = 0 AS marker, u.short
+FROM pa_u u LEFT JOIN pa_d d ON d.pa_id = u.id"""
     )
 
 
