@@ -97,7 +97,7 @@ def test_first_path_rows_equal_path_sql_over_every_row(case):
         fast = compute_paths(
             con,
             plan,
-            events_stream(q, plan, anchor, params),
+            events_stream(q, plan, anchor, params, table="events"),
             params,
             top=10,
             max_edges=50,
@@ -105,7 +105,7 @@ def test_first_path_rows_equal_path_sql_over_every_row(case):
             extra_sql="SELECT user_id, i, label, marker FROM {nodes}",
         ).extra
         ref_params = Params()
-        sql = path_sql(plan, events_stream(q, plan, anchor, ref_params), ref_params)
+        sql = path_sql(plan, events_stream(q, plan, anchor, ref_params, table="events"), ref_params)
         reference = fetch_df(con, sql, ref_params.used_in(sql))
         assert fast is not None
         assert nodes(fast) == nodes(reference)
@@ -136,7 +136,7 @@ def test_users_with_long_runs_take_the_fallback_and_ties_at_the_edge_are_kept(wb
     fast = compute_paths(
         wb.con,
         plan,
-        events_stream(q, plan, anchor, params),
+        events_stream(q, plan, anchor, params, table="events"),
         params,
         top=10,
         max_edges=50,
@@ -145,7 +145,7 @@ def test_users_with_long_runs_take_the_fallback_and_ties_at_the_edge_are_kept(wb
     )
     assert "DELETE FROM" in fast.sql  # the fallback ran (u1)
     ref_params = Params()
-    sql = path_sql(plan, events_stream(q, plan, anchor, ref_params), ref_params)
+    sql = path_sql(plan, events_stream(q, plan, anchor, ref_params, table="events"), ref_params)
     assert fast.extra is not None
     assert nodes(fast.extra) == nodes(fetch_df(wb.con, sql, ref_params.used_in(sql)))
     assert list(zip(fast.sequences.path, fast.sequences.users, strict=True)) == [("a → b → c", 2)]
