@@ -227,14 +227,7 @@ def compute_paths(
 
     try:
         if plan.first_only:  # one pass over the rows each user's path can reach (see paths_sql)
-            try:
-                run(
-                    f"CREATE TEMP TABLE {name} AS {first_path_sql(plan, stream, params, end_label)}"
-                )
-            except duckdb.OutOfMemoryException:  # the per-user lists cannot spill; windows can
-                script.pop()
-                full = path_sql(plan, stream, params, end_label)
-                run(f"CREATE TEMP TABLE {name} AS SELECT *, false AS short FROM ({full})")
+            run(f"CREATE TEMP TABLE {name} AS {first_path_sql(plan, stream, params, end_label)}")
             if fetch_all(con, f"SELECT 1 FROM {name} WHERE short LIMIT 1"):
                 run(f"CREATE TEMP TABLE {short} AS SELECT DISTINCT user_id FROM {name} WHERE short")
                 run(f"DELETE FROM {name} WHERE short")
