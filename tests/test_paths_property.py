@@ -72,6 +72,26 @@ def nodes(frame: pd.DataFrame) -> list[tuple]:
     return sorted(rows.itertuples(index=False, name=None))
 
 
+def _both(con, q: PathsQuery):
+    """compute_paths' result for ``q`` (its node rows in ``.extra``), and the window definition's
+    node rows over every event (``path_sql``)."""
+    plan, anchor = plan_paths(con, q)
+    params = Params()
+    fast = compute_paths(
+        con,
+        plan,
+        events_stream(q, plan, anchor, params, table="events"),
+        params,
+        top=10,
+        max_edges=50,
+        min_users=1,
+        extra_sql="SELECT user_id, i, label, marker FROM {nodes}",
+    )
+    ref_params = Params()
+    sql = path_sql(plan, events_stream(q, plan, anchor, ref_params, table="events"), ref_params)
+    return fast, fetch_df(con, sql, ref_params.used_in(sql))
+
+
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
@@ -91,24 +111,11 @@ def test_first_path_rows_equal_path_sql_over_every_row(case):
         wb.load_events(frame)
         con = wb.con
         q = PathsQuery(**kwargs)
-        plan, anchor = plan_paths(con, q)
+        plan, _ = plan_paths(con, q)
         assert plan.first_only
-        params = Params()
-        fast = compute_paths(
-            con,
-            plan,
-            events_stream(q, plan, anchor, params, table="events"),
-            params,
-            top=10,
-            max_edges=50,
-            min_users=1,
-            extra_sql="SELECT user_id, i, label, marker FROM {nodes}",
-        ).extra
-        ref_params = Params()
-        sql = path_sql(plan, events_stream(q, plan, anchor, ref_params, table="events"), ref_params)
-        reference = fetch_df(con, sql, ref_params.used_in(sql))
-        assert fast is not None
-        assert nodes(fast) == nodes(reference)
+        fast, reference = _both(con, q)
+        assert fast.extra is not None
+        assert nodes(fast.extra) == nodes(reference)
         # and the public result is built from the same rows
         assert wb.paths(**kwargs).users == reference.user_id.nunique()
     finally:
@@ -130,22 +137,9 @@ def test_users_with_long_runs_take_the_fallback_and_ties_at_the_edge_are_kept(wb
         )
     )
     q = PathsQuery(start_event="a", steps=3)
-    plan, anchor = plan_paths(wb.con, q)
-    assert row_limit(plan) == 12
-    params = Params()
-    fast = compute_paths(
-        wb.con,
-        plan,
-        events_stream(q, plan, anchor, params, table="events"),
-        params,
-        top=10,
-        max_edges=50,
-        min_users=1,
-        extra_sql="SELECT user_id, i, label, marker FROM {nodes}",
-    )
+    assert row_limit(plan_paths(wb.con, q)[0]) == 12
+    fast, reference = _both(wb.con, q)
     assert "DELETE FROM" in fast.sql  # the fallback ran (u1)
-    ref_params = Params()
-    sql = path_sql(plan, events_stream(q, plan, anchor, ref_params, table="events"), ref_params)
     assert fast.extra is not None
-    assert nodes(fast.extra) == nodes(fetch_df(wb.con, sql, ref_params.used_in(sql)))
+    assert nodes(fast.extra) == nodes(reference)
     assert list(zip(fast.sequences.path, fast.sequences.users, strict=True)) == [("a → b → c", 2)]
