@@ -226,7 +226,7 @@ def compute_paths(
         execute(con, sql, params.used_in(sql))
 
     try:
-        if plan.first_only:  # one pass over the rows each user's path can reach (see paths_sql)
+        if plan.first_only:  # only the rows each user's path can reach, as lists (first_path_sql)
             run(f"CREATE TEMP TABLE {name} AS {first_path_sql(plan, stream, params, end_label)}")
             if fetch_all(con, f"SELECT 1 FROM {name} WHERE short LIMIT 1"):
                 run(f"CREATE TEMP TABLE {short} AS SELECT DISTINCT user_id FROM {name} WHERE short")
