@@ -227,7 +227,14 @@ def compute_paths(
 
     try:
         if plan.first_only:  # only the rows each user's path can reach, as lists (first_path_sql)
-            run(f"CREATE TEMP TABLE {name} AS {first_path_sql(plan, stream, params, end_label)}")
+            try:
+                run(
+                    f"CREATE TEMP TABLE {name} AS {first_path_sql(plan, stream, params, end_label)}"
+                )
+            except duckdb.OutOfMemoryException:  # per-user lists may not spill; windows do
+                script.pop()
+                full = path_sql(plan, stream, params, end_label)
+                run(f"CREATE TEMP TABLE {name} AS SELECT *, false AS short FROM ({full})")
             if fetch_all(con, f"SELECT 1 FROM {name} WHERE short LIMIT 1"):
                 run(f"CREATE TEMP TABLE {short} AS SELECT DISTINCT user_id FROM {name} WHERE short")
                 run(f"DELETE FROM {name} WHERE short")
