@@ -13,7 +13,7 @@ import poanalytics as poa
 from poanalytics.cli import main
 from poanalytics.metrics import wilson
 
-HEAVY = ("pandas", "numpy", "duckdb", "plotly", "pyarrow", "scipy")
+HEAVY = ("pandas", "numpy", "duckdb", "plotly", "pyarrow", "scipy", "numba")
 
 PROBE = """
 import json, sys

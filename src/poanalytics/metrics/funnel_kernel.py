@@ -1,25 +1,18 @@
-"""The ordered funnel's attempt chains, vectorised over many units at once (numpy, no Python loop
-over events): the "kernel" strategy, the default for ordered funnels.
+"""The ordered funnel's attempt chains, run over many units at once by compiled code (no Python
+loop over events): the "kernel" strategy, the default for ordered funnels.
 
 DuckDB does what it is fastest at: it filters the funnel's rows and collects, per unit, one list
 of its rows in funnel order (``list(v ORDER BY v)`` over one HUGEINT per row, ``v = pos << n |
 bits``: the row's time, lowest step and rowid as in ``funnel_sql``'s ``pos``, and below it one bit
 per thing the row can be: bit 0 an entry (a step-1 row in the date range, F4, F12), bit k-1 a
 row that can fill step k >= 2). A vectorised DuckDB function, ``poa_funnel_chain``, receives
-those lists 2,048 units at a time as Arrow arrays and runs every attempt of every unit together:
-
-1. For each step k >= 2 the index of the next row after every row that can fill step k: a
-   reversed running minimum over the chunk, one pass per step. "After" is strictly after in
-   funnel order, so one row fills one step of an attempt (F3) and a step-1 row before a step-2
-   row at the same instant comes first (F6).
-2. Each attempt (every entry row, F4) follows those indices step by step while the row lies in
-   its unit's list and within the window from its step-1 row (F5: the edge included).
-3. Per unit, the deepest attempt and, among the deepest, the first (F1, F11).
+those lists 2,048 units at a time as Arrow arrays, decodes them with numpy and hands them to
+``funnel_chain.follow`` (compiled by numba, run outside the interpreter's lock so DuckDB's threads
+work side by side), which follows every attempt of every unit: the rules and their contract
+numbers are in ``funnel_chain``'s docstring.
 
 The function returns per unit the depth, the times of the first and last entry and of the chosen attempt's
 steps (NULL where it stopped), and the 1-based list indices of those steps' rows.
-The work is a few passes over the rows per step, whatever the number of attempts per unit, so a
-frequent first step (a page view, several per user per week) never makes it quadratic.
 The same function takes Arrow list arrays from any engine that can hand them over (Spark's
 ``mapInArrow``), so the chain is written once. Units with one entry (all of them when step 1 is
 a one-off like a sign-up) skip the function and the sort: ``kernel_sql`` chains them in SQL.
@@ -55,7 +48,7 @@ def chains(
     window: int,
     exclusions: tuple[tuple[int, int], ...] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every unit's best attempt, from its rows in funnel order.
+    """Every unit's best attempt, from its rows in funnel order (``funnel_chain.follow``).
 
     ``offsets`` (units + 1): where each unit's rows start in ``clock`` and ``bits``; ``clock`` the
     rows' times in microseconds (unsigned epoch + 2^63 from a HUGEINT key, or signed from a
@@ -65,131 +58,34 @@ def chains(
     the best attempt used for steps 1..n, as 0-based indices into the unit's rows; ``valid`` is
     False where there is none, for the whole row when the unit has no entry or its best attempt
     is tainted by an exclusion (F9: it leaves the funnel)."""
-    units, rows = len(offsets) - 1, len(clock)
-    itype = np.int32 if rows < 2**31 - 2 else np.int64
+    from .funnel_chain import follow  # numba: loaded on the first funnel, not on import
+
+    units = len(offsets) - 1
     out = np.zeros((units, n + 3), np.int64)
     valid = np.zeros((units, n + 3), bool)
-    entries = np.flatnonzero(bits & 1).astype(itype)
-    if not len(entries):
-        return out, valid
-    unit_of = np.repeat(np.arange(units, dtype=itype), np.diff(offsets))
-    a_end = offsets[1:][unit_of[entries]].astype(itype)  # each attempt's unit ends here
-    used, depth = _follow(clock, bits, entries, a_end, n, window)
-    tainted = None
-    if exclusions:
-        tainted = _tainted(offsets, clock, bits, used, a_end, n, window, exclusions)
-    _pick(out, valid, offsets, unit_of[entries], used, depth, tainted, n)
+    pairs = np.array(exclusions, np.int64).reshape(-1, 2)
+    clock = np.ascontiguousarray(clock)
+    follow(
+        np.ascontiguousarray(offsets, np.int64),
+        clock,
+        np.ascontiguousarray(bits, np.int64),
+        int(n),
+        clock.dtype.type(window),
+        np.ascontiguousarray(pairs[:, 0]),
+        np.ascontiguousarray(pairs[:, 1]),
+        out,
+        valid,
+    )
     return out, valid
 
 
-def _follow(
-    clock: np.ndarray, bits: np.ndarray, entries: np.ndarray, a_end: np.ndarray, n: int, window: int
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """Each attempt's row for every step (``len(clock)``: not reached) and its depth."""
-    rows, itype = len(clock), entries.dtype.type
-    t1 = clock[entries]
-    clock_x = np.append(clock, clock[-1:])  # index `rows` (none) reads something harmless
-    rows_idx = np.arange(rows, dtype=itype)
-    cur, depth, used = entries, np.ones(len(entries), np.int8), [entries]
-    for k in range(2, n + 1):
-        # the next row after each row that can fill step k; `rows` when there is none
-        at = np.where((bits & (1 << (k - 1))) != 0, rows_idx, itype(rows))
-        nxt = np.empty(rows + 1, itype)
-        nxt[:-1] = np.minimum.accumulate(at[::-1])[::-1]
-        nxt[-1] = rows
-        cand = nxt[np.minimum(cur + 1, rows)]
-        ok = (cand < a_end) & (clock_x[cand] - t1 <= clock.dtype.type(window))
-        cur = np.where(ok, cand, itype(rows))  # stopped attempts stay at `rows`: none after it
-        depth += ok
-        used.append(cur)
-    return used, depth
-
-
-def _timeline(offsets: np.ndarray, clock: np.ndarray, window: int) -> np.ndarray:
-    """A key that grows along the rows, across units too, for finding rows by time inside a unit.
-
-    Each gap between a unit's consecutive rows counts as itself up to ``window + 1``
-    microseconds, and the units follow each other ``window + 1`` apart. Every comparison the
-    exclusions make (the same instant, later, within the window of step 1) reads the same on it as
-    on the clock, and it stays small: at most the rows times the window, and at most the units'
-    spans added up."""
-    gaps = np.empty(len(clock), np.int64)
-    gaps[0] = 0
-    gaps[1:] = np.minimum(clock[1:] - clock[:-1], clock.dtype.type(window + 1))
-    starts = offsets[1:-1]
-    gaps[starts[starts < len(clock)]] = window + 1  # a unit's first row: not a gap of its own
-    if float(gaps.sum(dtype=np.float64)) >= 2.0**62:
-        # both a window of years and thousands of units spanning centuries in one chunk
-        raise OverflowError(
-            "the funnel's exclusions cannot place these units' times on one 64-bit timeline: "
-            "narrow the date range (date_from, date_to) or shorten the window"
-        )
-    return np.cumsum(gaps)
-
-
-def _tainted(
-    offsets: np.ndarray,
-    clock: np.ndarray,
-    bits: np.ndarray,
-    used: list[np.ndarray],
-    a_end: np.ndarray,
-    n: int,
-    window: int,
-    exclusions: tuple[tuple[int, int], ...],
-) -> np.ndarray:
-    """F9 per attempt: an exclusion row strictly after its ``from`` step's instant and strictly
-    before its ``to`` step's, or, with ``to`` not reached, no later than the window from step 1."""
-    rows = len(clock)
-    line = _timeline(offsets, clock, window)
-    start = line[used[0]]
-    tainted = np.zeros(len(used[0]), bool)
-    for j, (step_from, step_to) in enumerate(exclusions):
-        marks = np.zeros(rows + 1, np.int64)
-        np.cumsum((bits >> (n + j)) & 1, out=marks[1:])  # exclusion rows before each row
-        p_from, p_to = used[step_from - 1], used[step_to - 1]
-        has_from, has_to = p_from < rows, p_to < rows
-        lo = np.searchsorted(line, line[np.where(has_from, p_from, 0)], side="right")
-        to_at = np.searchsorted(line, line[np.where(has_to, p_to, 0)], side="left")
-        by_window = np.minimum(np.searchsorted(line, start + window, side="right"), a_end)
-        hi = np.maximum(np.where(has_to, to_at, by_window), lo)
-        tainted |= has_from & (marks[hi] > marks[lo])
-    return tainted
-
-
-def _pick(
-    out: np.ndarray,
-    valid: np.ndarray,
-    offsets: np.ndarray,
-    a_unit: np.ndarray,
-    used: list[np.ndarray],
-    depth: np.ndarray,
-    tainted: np.ndarray | None,
-    n: int,
-) -> None:
-    """Per unit: the deepest attempt, clean before tainted, the first of those (attempts are in
-    funnel order): F1, F9, F11. Writes ``out`` and ``valid``."""
-    rows = int(offsets[-1])
-    entries = used[0]
-    starts = np.flatnonzero(np.r_[True, a_unit[1:] != a_unit[:-1]])
-    units_in = a_unit[starts]
-    count = len(entries)
-    rank = (n - depth).astype(np.int64) * 2
-    if tainted is not None:
-        rank += tainted
-    best_key = np.minimum.reduceat(rank * count + np.arange(count), starts)
-    best = best_key % count
-    clean = best_key // count % 2 == 0
-    first = offsets[:-1][units_in]
-    out[units_in, 0] = n - best_key // count // 2
-    out[units_in, 1] = entries[starts] - first
-    out[units_in, 2] = entries[np.r_[starts[1:], count] - 1] - first
-    valid[units_in, :3] = True
-    for k, rows_k in enumerate(used):
-        at_k = rows_k[best]
-        hit = at_k < rows
-        out[units_in[hit], 3 + k] = at_k[hit] - first[hit]
-        valid[units_in[hit], 3 + k] = True
-    valid[units_in[~clean]] = False  # tainted at its deepest: the unit leaves the funnel (F9)
+def warm_up() -> None:
+    """Load numba and the compiled chain now rather than in the first ordered funnel: about 1 s
+    once per process (numba's import and first call, from the machine code it keeps in
+    ``__pycache__``; a few seconds the first time on a machine, when it compiles)."""
+    none = np.zeros(0, np.int64)
+    for clock in (np.zeros(0, np.uint64), none):  # the HUGEINT key's clock, the BIGINT key's
+        chains(np.zeros(1, np.int64), clock, none, 1, 0)
 
 
 def _decode(values: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
