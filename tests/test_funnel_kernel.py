@@ -239,3 +239,20 @@ def test_units_with_one_attempt_take_the_sql_chain():
             assert "enters" not in sql
     finally:
         wb.close()
+
+
+def test_bigint_lists_are_sorted_inside_each_unit_only():
+    # units in order, short and shuffled (insertion), long and shuffled (merge sort), with ties
+    from poanalytics.metrics.funnel_kernel import _sorted
+
+    rng = np.random.default_rng(5)
+    lengths = [0, 1, 5, 64, 65, 300, 2, 40]
+    units = [np.sort(rng.integers(-50, 50, k)) for k in lengths]
+    units = [u if i % 3 == 0 else rng.permutation(u) for i, u in enumerate(units)]
+    offsets = np.cumsum([0, *lengths])
+    v = np.concatenate(units).astype(np.int64)
+    got, order = _sorted(offsets, v)
+    assert got.tolist() == np.concatenate([np.sort(u) for u in units]).tolist()
+    assert (v[order] == got).all()
+    unit_of = np.repeat(np.arange(len(lengths)), lengths)
+    assert (unit_of[order] == unit_of).all()  # no row left its unit

@@ -132,3 +132,29 @@ def follow(offsets, clock, bits, n, window, xfrom, xto, out, valid):
         out[u, 0], out[u, 1], out[u, 2] = depth, first - s, last - s
         valid[u, : 3 + depth] = True
         out[u, 3 : 3 + depth] = best[:depth] - s
+
+
+@njit(nogil=True, cache=True)
+def sort_units(offsets, v, order):
+    """``order``: the indices that put ``v`` in ascending order inside each unit (rows stay in
+    their unit). A unit already in order costs one pass; a short one is sorted by insertion, a
+    long one by a stable merge sort."""
+    for u in range(offsets.shape[0] - 1):
+        s, e = offsets[u], offsets[u + 1]
+        ordered = True
+        for i in range(s, e):
+            order[i] = i
+            if i > s and v[i] < v[i - 1]:
+                ordered = False
+        if ordered:
+            continue
+        if e - s > 64:
+            order[s:e] = s + np.argsort(v[s:e], kind="mergesort")
+            continue
+        for i in range(s + 1, e):
+            at = order[i]
+            j = i - 1
+            while j >= s and v[order[j]] > v[at]:
+                order[j + 1] = order[j]
+                j -= 1
+            order[j + 1] = at
