@@ -241,18 +241,27 @@ def test_units_with_one_attempt_take_the_sql_chain():
         wb.close()
 
 
-def test_bigint_lists_are_sorted_inside_each_unit_only():
-    # units in order, short and shuffled (insertion), long and shuffled (merge sort), with ties
-    from poanalytics.metrics.funnel_kernel import _sorted
+def test_lists_are_sorted_inside_each_unit_only():
+    # units in order, short and shuffled (insertion), long and shuffled (merge sort), with ties;
+    # BIGINT keys (one word) and HUGEINT keys (two words, compared high word first)
+    from poanalytics.metrics.funnel_kernel import _order
 
     rng = np.random.default_rng(5)
-    lengths = [0, 1, 5, 64, 65, 300, 2, 40]
+    lengths = [0, 1, 5, 64, 65, 300, 2, 40, 1000]
     units = [np.sort(rng.integers(-50, 50, k)) for k in lengths]
     units = [u if i % 3 == 0 else rng.permutation(u) for i, u in enumerate(units)]
     offsets = np.cumsum([0, *lengths])
     v = np.concatenate(units).astype(np.int64)
-    got, order = _sorted(offsets, v)
-    assert got.tolist() == np.concatenate([np.sort(u) for u in units]).tolist()
-    assert (v[order] == got).all()
+    expected = np.concatenate([np.sort(u) for u in units])
     unit_of = np.repeat(np.arange(len(lengths)), lengths)
+    order = _order(offsets, v, v)
+    assert v[order].tolist() == expected.tolist()
     assert (unit_of[order] == unit_of).all()  # no row left its unit
+    # two words: hi = v // 8 (shifted to unsigned), lo = v % 8; the pair orders as v does
+    hi = (v // 8 + 100).astype(np.uint64)
+    lo = (v % 8).astype(np.uint64)
+    order = _order(offsets, hi, lo)
+    assert v[order].tolist() == expected.tolist()
+    # ties keep the order sent (a stable sort): equal keys come out in rising index
+    same = np.zeros(200, np.int64)
+    assert _order(np.array([0, 200]), same, same).tolist() == list(range(200))

@@ -135,26 +135,66 @@ def follow(offsets, clock, bits, n, window, xfrom, xto, out, valid):
 
 
 @njit(nogil=True, cache=True)
-def sort_units(offsets, v, order):
-    """``order``: the indices that put ``v`` in ascending order inside each unit (rows stay in
-    their unit). A unit already in order costs one pass; a short one is sorted by insertion, a
-    long one by a stable merge sort."""
+def _insertion(hi, lo, order, s, e):
+    """Insertion sort of ``order[s:e]`` by the keys (hi, lo): stable, quick on short units."""
+    for i in range(s + 1, e):
+        at = order[i]
+        h, low = hi[at], lo[at]
+        j = i - 1
+        while j >= s:
+            o = order[j]
+            if hi[o] > h or (hi[o] == h and lo[o] > low):
+                order[j + 1] = o
+                j -= 1
+            else:
+                break
+        order[j + 1] = at
+
+
+@njit(nogil=True, cache=True)
+def _merge(hi, lo, order, buf, s, e):
+    """A stable bottom-up merge sort of ``order[s:e]`` by the keys (hi, lo); ``buf`` as room."""
+    src, dst, in_order, width = order, buf, True, 1
+    while width < e - s:
+        for left in range(s, e, 2 * width):
+            mid, right = min(left + width, e), min(left + 2 * width, e)
+            i, j = left, mid
+            for k in range(left, right):
+                take_right = False
+                if j < right:
+                    if i >= mid:
+                        take_right = True
+                    else:
+                        a, b = src[j], src[i]
+                        take_right = hi[a] < hi[b] or (hi[a] == hi[b] and lo[a] < lo[b])
+                if take_right:
+                    dst[k] = src[j]
+                    j += 1
+                else:
+                    dst[k] = src[i]
+                    i += 1
+        src, dst, in_order, width = dst, src, not in_order, width * 2
+    if not in_order:
+        order[s:e] = buf[s:e]
+
+
+@njit(nogil=True, cache=True)
+def sort_units(offsets, hi, lo, order):
+    """``order``: the indices that put the keys ``(hi, lo)`` (one number, compared as a pair; pass
+    one array twice for one-word keys) in ascending order inside each unit; rows stay in their
+    unit. A unit already in order costs one pass; a short one is sorted by insertion, a long one
+    by a stable merge sort."""
+    buf = np.empty(order.shape[0], np.int64)
     for u in range(offsets.shape[0] - 1):
         s, e = offsets[u], offsets[u + 1]
         ordered = True
         for i in range(s, e):
             order[i] = i
-            if i > s and v[i] < v[i - 1]:
+            if i > s and (hi[i] < hi[i - 1] or (hi[i] == hi[i - 1] and lo[i] < lo[i - 1])):
                 ordered = False
         if ordered:
             continue
         if e - s > 64:
-            order[s:e] = s + np.argsort(v[s:e], kind="mergesort")
-            continue
-        for i in range(s + 1, e):
-            at = order[i]
-            j = i - 1
-            while j >= s and v[order[j]] > v[at]:
-                order[j + 1] = order[j]
-                j -= 1
-            order[j + 1] = at
+            _merge(hi, lo, order, buf, s, e)
+        else:
+            _insertion(hi, lo, order, s, e)

@@ -2,7 +2,7 @@
 loop over events): the "kernel" strategy, the default for ordered funnels.
 
 DuckDB does what it is fastest at: it filters the funnel's rows and collects, per unit, one list
-of its rows in funnel order (``list(v ORDER BY v)`` over one HUGEINT per row, ``v = pos << n |
+of its rows (``list(v)`` over one HUGEINT per row, in no order, ``v = pos << n |
 bits``: the row's time, lowest step and rowid as in ``funnel_sql``'s ``pos``, and below it one bit
 per thing the row can be: bit 0 an entry (a step-1 row in the date range, F4, F12), bit k-1 a
 row that can fill step k >= 2). A vectorised DuckDB function, ``poa_funnel_chain``, receives
@@ -11,8 +11,8 @@ those lists 2,048 units at a time as Arrow arrays, decodes them with numpy and h
 work side by side), which follows every attempt of every unit: the rules and their contract
 numbers are in ``funnel_chain``'s docstring.
 
-With BIGINT keys (``bigint_base``) DuckDB sends the lists unsorted and ``funnel_chain.sort_units``
-sorts each unit's rows, which costs less than a sort inside DuckDB's aggregate.
+``funnel_chain.sort_units`` puts each unit's rows in funnel order (the order of ``v``), for less
+than a sort inside DuckDB's aggregate, and the indices returned point into the lists as sent.
 
 The function returns per unit the depth, the times of the first and last entry and of the chosen attempt's
 steps (NULL where it stopped), and the 1-based list indices of those steps' rows.
@@ -89,19 +89,16 @@ def warm_up() -> None:
     none = np.zeros(0, np.int64)
     for clock in (np.zeros(0, np.uint64), none):  # the HUGEINT key's clock, the BIGINT key's
         chains(np.zeros(1, np.int64), clock, none, 1, 0)
-    _sorted(np.zeros(1, np.int64), none)
+    _order(np.zeros(1, np.int64), none, none)  # BIGINT keys
+    _order(np.zeros(1, np.int64), np.zeros(0, np.uint64), np.zeros(0, np.uint64))  # HUGEINT
 
 
-def _decode(values: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """The time field and step bits of each ``v`` (HUGEINT, in Arrow a decimal128: 16-byte
-    little-endian two's complement, read as two 64-bit words without a copy)."""
+def _decode(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high 64-bit words of each ``v`` (HUGEINT, in Arrow a decimal128: 16-byte
+    little-endian two's complement, read without a copy)."""
     words = np.frombuffer(values.buffers()[1], dtype=np.uint64)
     words = words[2 * values.offset : 2 * (values.offset + len(values))]
-    lo, hi = words[0::2], words[1::2]
-    shift = TIME_SHIFT + n
-    clock = (lo >> np.uint64(shift)) | (hi << np.uint64(64 - shift))
-    bits = (lo & np.uint64((1 << n) - 1)).astype(np.int64)
-    return clock, bits
+    return words[0::2], words[1::2]
 
 
 def _result(
@@ -144,13 +141,21 @@ def arrow_chains(
 
     Per unit ``[depth, entered, last entry, t1, ..., tN, i1, ..., iN]``: the times (epoch
     microseconds) of the first and last entry and of the best attempt's steps, then the 1-based
-    list indices of those steps' rows (for a breakdown that reads the exact row)."""
+    list indices (in the lists as sent) of those steps' rows, for a breakdown that reads the
+    exact row."""
     n, w, pairs = int(steps[0].as_py()), int(window[0].as_py()), _pairs(exclusions)
+    width = n + len(pairs)
     lists, offsets, values = _flat(lists)
-    clock, bits = _decode(values, n + len(pairs))
+    lo, hi = _decode(values)
+    order = _order(offsets, hi, lo)
+    lo, hi = lo[order], hi[order]
+    shift = TIME_SHIFT + width
+    clock = (lo >> np.uint64(shift)) | (hi << np.uint64(64 - shift))  # epoch us + 2^63
+    bits = (lo & np.uint64((1 << width) - 1)).astype(np.int64)
     out, valid = chains(offsets, clock, bits, n, w, pairs)
     # the clock (epoch microseconds + 2^63) back to signed microseconds
     times = (_times(out, offsets, clock) - np.uint64(1 << 63)).view(np.int64)
+    _as_sent(out, offsets, order)
     return _result(lists, n, out, valid, times)
 
 
@@ -163,25 +168,39 @@ def arrow_chains64(
     pairs = _pairs(exclusions)
     width = n + len(pairs)
     lists, offsets, values = _flat(lists)
-    v, order = _sorted(offsets, values.to_numpy())
+    v = np.ascontiguousarray(values.to_numpy())
+    order = _order(offsets, v, v)
+    v = v[order]
     clock, bits = v >> (width + 5), v & ((1 << width) - 1)  # microseconds from base_us
     out, valid = chains(offsets, clock, bits, n, w, pairs)
     times = _times(out, offsets, clock) + b
-    # the steps' rows as indices into the lists as DuckDB sent them
-    at = np.minimum(out[:, 3:] + offsets[:-1, None], max(len(v) - 1, 0))
-    out[:, 3:] = order[at] - offsets[:-1, None] if len(v) else out[:, 3:]
+    _as_sent(out, offsets, order)
     return _result(lists, n, out, valid, times)
 
 
-def _sorted(offsets: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``v`` in ascending order inside each unit, and where each of its values came from. DuckDB
-    sends the BIGINT keys' lists unsorted: a sort inside ``list()`` or a ``list_sort`` costs more
-    than this pass, which finds most units already in order when the events are."""
+def _order(offsets: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+    """The indices that sort each unit's keys (``hi``, ``lo``: one number; the same array twice
+    for a BIGINT key). DuckDB sends the lists unsorted: a sort inside ``list()`` or a
+    ``list_sort`` costs more than ``funnel_chain.sort_units``, which passes once over units
+    already in order and sorts the rest."""
     from .funnel_chain import sort_units
 
-    order = np.empty(len(v), np.int64)
-    sort_units(np.ascontiguousarray(offsets, np.int64), np.ascontiguousarray(v), order)
-    return v[order], order
+    order = np.empty(len(lo), np.int64)
+    sort_units(
+        np.ascontiguousarray(offsets, np.int64),
+        np.ascontiguousarray(hi),
+        np.ascontiguousarray(lo),
+        order,
+    )
+    return order
+
+
+def _as_sent(out: np.ndarray, offsets: np.ndarray, order: np.ndarray) -> None:
+    """The steps' rows in ``out`` (indices into each unit's sorted rows) as indices into the
+    lists as DuckDB sent them."""
+    if len(order):
+        at = np.minimum(out[:, 3:] + offsets[:-1, None], len(order) - 1)
+        out[:, 3:] = order[at] - offsets[:-1, None]
 
 
 def bigint_base(plan: FunnelPlan, first_us: int | None, last_us: int | None) -> int | None:
@@ -280,17 +299,15 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     # one, inside the window from its step-1 row (``one`` below). Exclusions take the function, and
     # so does "any event" as step 1: every unit then has many attempts, and one sorted aggregate
     # costs less than sorting the lists apart.
-    # BIGINT lists go to the function unsorted: it sorts them (``_sorted``) for less than DuckDB.
+    # The lists go to the function unsorted: it sorts each unit's rows (``_order``) for less
+    # than DuckDB would.
     split = not plan.exclusions and plan.steps[0].event is not None
     if split:
         ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v) AS l,
             count(*) FILTER (WHERE {entry}) AS enters FROM keyed GROUP BY unit)""")
-        many = "(SELECT * REPLACE (list_sort(l) AS l) FROM lists WHERE enters > 1)"
-        if base_us is not None:
-            many = "(SELECT * FROM lists WHERE enters > 1)"
+        many = "(SELECT * FROM lists WHERE enters > 1)"
     else:
-        order = "" if base_us is not None else " ORDER BY v"
-        ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v{order}) AS l
+        ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v) AS l
             FROM keyed GROUP BY unit)""")
         many = "lists"
     # materialized: every c[k] below would otherwise call the function again
