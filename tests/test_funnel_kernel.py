@@ -124,6 +124,13 @@ def _per_unit(wb: poa.Workbench, result) -> pd.DataFrame:
         (["a", "b", "c", "d"], "2d", {"exclusions": [Exclusion("x", 1, 3)]}),
         (["a", "b", "c"], "1d", {"exclusions": [Exclusion("x", 0, 1), Exclusion("d", 1, 2)]}),
         ([None, "b", "c"], "6h", {"exclusions": [Exclusion("x", 0, 2)]}),
+        # a step repeated, an exclusion and a date range: the BIGINT key's codes from the event
+        # name (one name, several bits; the entry bit by the range)
+        (
+            ["a", "b", "a", "c"],
+            "2d",
+            {"exclusions": [Exclusion("x", 0, 1)], "date_from": T0 + pd.Timedelta(days=3)},
+        ),
     ],
 )
 def test_kernel_equals_the_sql_strategies_over_many_chunks(steps, window, extra):

@@ -258,7 +258,7 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     """``lists_sql``'s rows (ordered mode, steps plus exclusions up to KERNEL_MAX_STEPS), with the
     chains run by ``poa_funnel_chain`` (``register`` it on the connection first). With
     ``base_us`` (from ``bigint_base``) the keys are BIGINTs, cheaper to sort and hand over."""
-    ctes, c = rows_ctes(plan, params, table=table)
+    ctes, c = rows_ctes(plan, params, table=table, with_event=base_us is not None)
     n, w_us, in_range = c.n, c.w_us, c.in_range
     width = n + len(plan.exclusions)
     entry = f"s1 AND {in_range}"
@@ -280,12 +280,7 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
             return f"({clock} - {1 << 63})"
     else:
         base = params.add(int(base_us))
-        lowest = (
-            "CASE "
-            + " ".join(f"WHEN s{k} THEN {k}" for k in range(1, n + 1))
-            + f" ELSE {n + 1} END"
-        )
-        key = f"((epoch_us(ts) - {base}) * 32 + {lowest}) * {1 << width} + ({bits})"
+        key = f"(epoch_us(ts) - {base}) * {1 << (width + 5)} + {_codes(plan, params, in_range)}"
         call = f"{FUNCTION64}(l, {n}, {w_us}, {pairs_sql}, {base})"
         shift = width + 5  # v >> shift: microseconds from base_us
 
@@ -304,7 +299,7 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     split = not plan.exclusions and plan.steps[0].event is not None
     if split:
         ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v) AS l,
-            count(*) FILTER (WHERE {entry}) AS enters FROM keyed GROUP BY unit)""")
+            count(*) FILTER (WHERE (v & 1) <> 0) AS enters FROM keyed GROUP BY unit)""")
         many = "(SELECT * FROM lists WHERE enters > 1)"
     else:
         ctes.append(f"""lists AS (SELECT unit, {", ".join(per_unit)}, list(v) AS l
@@ -333,6 +328,28 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
             (b.open AND b.depth < {n}) AS in_progress, b.entered, {cols}
         FROM {final_from} b"""
     return "WITH " + ",\n".join(ctes) + "\n" + final
+
+
+def _codes(plan: FunnelPlan, params: Params, in_range: str) -> str:
+    """A BIGINT key's low bits, ``lowest step << width | bits``, from the event's name alone: with
+    every step and exclusion a plain name (``bigint_base``) they follow from it, and one CASE on
+    the name costs less than the step flags and their sum. The entry bit also needs the date
+    range (F12): added apart when there is one."""
+    n, width = len(plan.steps), len(plan.steps) + len(plan.exclusions)
+    names = [str(s.event) for s in plan.steps]
+    xnames = [str(x.event) for x in plan.exclusions]
+    plain_entry = in_range.strip() == "true"
+    whens = []
+    for name in dict.fromkeys([*names, *xnames]):
+        lowest = next((k for k, s in enumerate(names, 1) if s == name), n + 1)
+        bits = sum(1 << (k - 1) for k in range(2, n + 1) if names[k - 1] == name)
+        bits += sum(1 << (n + j) for j, x in enumerate(xnames) if x == name)
+        bits += 1 if plain_entry and name == names[0] else 0
+        whens.append(f"WHEN {params.add(name)} THEN {lowest * (1 << width) + bits}")
+    codes = f"CASE event {' '.join(whens)} END"
+    if not plain_entry:
+        codes += f" + (event = {params.add(names[0])} AND {in_range})::INTEGER"
+    return codes
 
 
 def _one_attempt(

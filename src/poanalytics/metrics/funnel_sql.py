@@ -187,9 +187,12 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     return ctes
 
 
-def rows_ctes(plan: FunnelPlan, params: Params, *, table: str) -> tuple[list[str], Bound]:
+def rows_ctes(
+    plan: FunnelPlan, params: Params, *, table: str, with_event: bool = False
+) -> tuple[list[str], Bound]:
     """The CTEs every strategy starts from, ending in ``seq``: the funnel's rows per unit, with
-    their step flags (s1..sN, x1..), breakdown value ``b`` and ``pos``."""
+    their step flags (s1..sN, x1..), breakdown value ``b`` and ``pos`` (and ``event`` if
+    ``with_event``)."""
     c = bind(plan, params, table=table)
     n, preds, xpreds, src = c.n, c.preds, c.xpreds, c.src
     dfrom, dto, in_range, lower, upper = c.dfrom, c.dto, c.in_range, c.lower, c.upper
@@ -238,11 +241,11 @@ def rows_ctes(plan: FunnelPlan, params: Params, *, table: str) -> tuple[list[str
     entrants_filter = "e.user_id IN (SELECT user_id FROM entrants)" if (dfrom or dto) else "true"
     ctes = [
         f"""entrants AS (SELECT DISTINCT user_id FROM {src} WHERE {preds[0]} AND {in_range})""",
-        f"""raw AS (SELECT e.user_id, e.ts, e.rowid AS rid, {bval} AS b, {unit} AS unit, {unit_b} AS unit_b,
+        f"""raw AS (SELECT e.user_id, e.ts, {"e.event, " if with_event else ""}e.rowid AS rid, {bval} AS b, {unit} AS unit, {unit_b} AS unit_b,
                    {step_cols}{x_cols}
             FROM {src} e {replicate}
             WHERE {entrants_filter} {lower} {upper} {only_relevant})""",
-        f"""seq0 AS (SELECT unit, user_id, ts, rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
+        f"""seq0 AS (SELECT unit, user_id, ts, {"event, " if with_event else ""}rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
             FROM raw)""",
         # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
         # (products, not shifts: DuckDB multiplies HUGEINTs faster than it shifts them)
