@@ -20,10 +20,9 @@ funnel_any's natural chDB query lets one row fill step 1 and a later step, so it
 the engine "chdb-1row1step" feeds windowFunnel every row twice (as a later step at 2t, as step 1 at
 2t + 1), so no row fills two steps of a chain, and gives the contract's answers.
 
-``--engines ...,poanalytics-clustered`` also times poanalytics on a copy of the warehouse whose events
-are rewritten in (user_id, ts, rowid) order, the order chDB's MergeTree keeps (made once beside the
-warehouse, ``<name>_clustered.duckdb``): what storing events clustered by user would give
-(docs/performance.md, "Where the next bottleneck is"). The loader does not write that order yet.
+``--engines ...,poanalytics-clustered`` also times poanalytics on a copy of the warehouse after
+``poanalytics optimize`` (``Workbench.optimize``: events rewritten in user_id, ts, load order, the
+order chDB's MergeTree keeps; made once beside the warehouse, ``<name>_clustered.duckdb``).
 
 Each (engine, question) runs in its own process, so peak memory (max RSS) is that run's alone.
 ``--baseline DIR`` adds the engine "baseline": poanalytics imported from DIR (the ``src`` folder of
@@ -135,23 +134,20 @@ def prepare(shape: str, size: int, data: Path) -> dict[str, Path | str]:
 
 
 def clustered(p: dict[str, Path | str]) -> Path:
-    """The copy of the warehouse with its events in (user_id, ts, rowid) order (made once)."""
+    """A copy of the warehouse after ``poanalytics optimize`` (events in user_id, ts, load order;
+    made once, timed and printed)."""
     import shutil
 
-    import duckdb
+    from poanalytics import Workbench
 
     src = Path(p["warehouse"])
     out = src.with_name(src.stem + "_clustered.duckdb")
     if not out.exists():
-        print(f"writing {out.name} (events in user_id, ts order) ...", flush=True)
+        print(f"writing {out.name} (Workbench.optimize on a copy) ...", flush=True)
         tmp = out.with_name(out.name + ".part")
         shutil.copyfile(src, tmp)
-        con = duckdb.connect(str(tmp))
-        con.execute("CREATE TEMP TABLE kept AS SELECT *, rowid AS r FROM events")
-        con.execute("DELETE FROM events")
-        con.execute("INSERT INTO events SELECT * EXCLUDE (r) FROM kept ORDER BY user_id, ts, r")
-        con.execute("CHECKPOINT")
-        con.close()
+        with Workbench(tmp) as wb:
+            print(f"  {wb.optimize()}", flush=True)
         tmp.rename(out)
     return out
 

@@ -15,6 +15,7 @@ from .config import Settings, settings
 from .errors import ConfigError, WarehouseError, warn
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .ingest.mapping import Columns
+from .ingest.optimize import OptimizeReport
 from .metrics import (
     ChurnQuery,
     ChurnResult,
@@ -302,6 +303,23 @@ class Workbench:
         if errors == "raise":
             result.raise_failed()
         return result
+
+    def optimize(self) -> OptimizeReport:
+        """Rewrite the events in user order (``poanalytics optimize``): each user's events together
+        and in time order, so funnels, paths, retention and lifecycle answer faster, with the
+        same numbers (docs/warehouse.md). Every row is kept (counted before and after in one
+        transaction); one user's events keep their load order, and later loads append after
+        them. Worth running after a large load; it rewrites the whole table twice (the second
+        time into the space the first one freed, so the file does not grow), under the load's
+        memory limit ([duckdb] load_memory_limit)."""
+        from .ingest.optimize import compact_events, sort_events
+
+        with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
+            report = sort_events(con)
+        if self._memory is None:  # the file attached again, so the freed blocks can be reused
+            with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
+                report.seconds += compact_events(con).seconds
+        return report
 
     # -- metrics ------------------------------------------------------------------------------
     def funnel(
