@@ -301,7 +301,7 @@ def worker(engine: str, question: str, shape: str, size: int, data: Path, baseli
         sys.path.insert(0, baseline)
     # imports and one-time set-up are not what is measured, but are reported ("setup s")
     t0 = time.perf_counter()
-    if engine == "chdb":
+    if engine.startswith("chdb"):
         import chdb.session  # noqa: F401
     elif engine == "pandas":
         import pandas  # noqa: F401
