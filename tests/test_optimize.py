@@ -165,6 +165,20 @@ def test_the_file_does_not_grow(tmp_path):
         wb.load_events(_events(25_000, seed=7, days=90))  # 300,000 events
     before = db.stat().st_size
     with poa.Workbench(db) as wb:
-        wb.optimize()
-        assert _out_of_user_order(wb) == 0
+        report = wb.optimize()
+        assert report.compacted and _out_of_user_order(wb) == 0
     assert db.stat().st_size <= before * 1.15, (before, db.stat().st_size)
+
+
+def test_no_second_copy_where_it_would_not_fit(tmp_path):
+    # a file with no free blocks: a second copy could only go to its end, so none is made
+    from poanalytics.ingest.optimize import compact_events, free_bytes
+
+    db = tmp_path / "w.duckdb"
+    with poa.Workbench(db) as wb:
+        wb.load_events(_events(25_000, seed=8))
+        rows = _rows(wb)
+        with wb.connection(write=True) as con:
+            assert free_bytes(con) < 1 << 20
+            assert compact_events(con) is None
+        pd.testing.assert_frame_equal(_rows(wb), rows)

@@ -309,16 +309,20 @@ class Workbench:
         and in time order, so funnels, paths, retention and lifecycle answer faster, with the
         same numbers (docs/warehouse.md). Every row is kept (counted before and after in one
         transaction); one user's events keep their load order, and later loads append after
-        them. Worth running after a large load; it rewrites the whole table twice (the second
-        time into the space the first one freed, so the file does not grow), under the load's
+        them. Worth running after a large load; it rewrites the whole table, then once more into
+        the space the first copy freed when the table fits there, so the file keeps its size
+        (else that space stays free for later loads: ``report.free_bytes``), under the load's
         memory limit ([duckdb] load_memory_limit)."""
-        from .ingest.optimize import compact_events, sort_events
+        from .ingest.optimize import compact_events, free_bytes, sort_events
 
         with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
             report = sort_events(con)
         if self._memory is None:  # the file attached again, so the freed blocks can be reused
             with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
-                report.seconds += compact_events(con).seconds
+                seconds = compact_events(con)
+                report.compacted = seconds is not None
+                report.seconds += seconds or 0.0
+                report.free_bytes = free_bytes(con)
         return report
 
     # -- metrics ------------------------------------------------------------------------------

@@ -37,13 +37,19 @@ from ..errors import WarehouseError
 
 @dataclass
 class OptimizeReport:
-    """What ``Workbench.optimize`` (``sort_events``, ``compact_events``) did."""
+    """What ``Workbench.optimize`` (``sort_events``, ``compact_events``) did: ``free_bytes`` is
+    the space left free inside the file (reused by later loads)."""
 
     events: int
     seconds: float
+    compacted: bool = False
+    free_bytes: int = 0
 
     def __str__(self) -> str:
-        return f"events rewritten in user order: {self.events:,} events in {self.seconds:.1f} s"
+        text = f"events rewritten in user order: {self.events:,} events in {self.seconds:.1f} s"
+        if self.free_bytes >= 1 << 20:
+            text += f"; {self.free_bytes / (1 << 20):,.0f} MB free inside the file for later loads"
+        return text
 
 
 def sort_events(con: duckdb.DuckDBPyConnection) -> OptimizeReport:
@@ -54,11 +60,33 @@ def sort_events(con: duckdb.DuckDBPyConnection) -> OptimizeReport:
     return _in_order(con, "ORDER BY user_id, ts, rowid")
 
 
-def compact_events(con: duckdb.DuckDBPyConnection) -> OptimizeReport:
-    """Copy ``events`` once more in its own order: into the blocks the last rewrite freed at the
+def compact_events(con: duckdb.DuckDBPyConnection) -> float | None:
+    """Copy ``events`` once more in its own order, into the blocks the last rewrite freed at the
     start of the file (DuckDB reuses them once the file is attached again), after which it cuts
-    the free end off. The same checks as ``sort_events``."""
-    return _in_order(con, "")  # preserve_insertion_order: the copies keep the rowid order
+    the free end off; the same checks as ``sort_events``. Returns its seconds, or None (and does
+    nothing) when the table needs more blocks than are free: the copy would only grow the file
+    (events in user order can take more room than in load order, their times compress less)."""
+    free = fetch_one(
+        con,
+        "SELECT free_blocks FROM pragma_database_size() WHERE database_name = current_database()",
+    )
+    used = fetch_one(
+        con,
+        "SELECT count(DISTINCT block_id) FROM pragma_storage_info('events') WHERE block_id >= 0",
+    )
+    if free is None or used is None or int(free[0]) < int(used[0]):
+        return None
+    return _in_order(con, "").seconds  # preserve_insertion_order: the copies keep the rowid order
+
+
+def free_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The space inside the file DuckDB holds free (reused by later writes)."""
+    row = fetch_one(
+        con,
+        "SELECT free_blocks * block_size FROM pragma_database_size() "
+        "WHERE database_name = current_database()",
+    )
+    return int(row[0]) if row else 0
 
 
 def _in_order(con: duckdb.DuckDBPyConnection, order: str) -> OptimizeReport:
