@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from poanalytics.backlog.items import (
     parse_effort,
     read_items,
     warehouse_names,
+    zoneless,
 )
 from poanalytics.backlog.model import BacklogSource, Planning, ProductConfig
 
@@ -461,6 +462,70 @@ def test_export_dates_are_read_as_utc(text):
     assert got.date().isoformat() == "2026-11-03"
     if len(text) > 10:
         assert (got.hour, got.minute) == (10, 0)
+
+
+@pytest.mark.parametrize(
+    "text, is_zoneless",
+    [
+        ("02/Nov/26 3:45 PM", True),  # Jira: the exporting user's zone, not written
+        ("2026-11-02T15:45:00", True),
+        ("2026-11-02 15:45", True),
+        ("2026-11-02T15:45:00Z", False),
+        ("2026-11-02T16:45:00+01:00", False),
+        ("Mon Nov 02 2026 15:45:00 GMT+0000 (Coordinated Universal Time)", False),
+        ("2026-11-02", False),  # a day, not an instant
+        ("02/Nov/26", False),
+        (datetime(2026, 11, 2, 15, 45), True),  # TOML's local date-time
+        (datetime(2026, 11, 2, 15, 45, tzinfo=UTC), False),
+        (date(2026, 11, 2), False),
+    ],
+)
+def test_a_date_time_without_a_zone_is_told_apart(text, is_zoneless):
+    assert zoneless(text) is is_zoneless
+
+
+def test_a_date_without_a_zone_is_in_the_backlog_timezone():
+    # 15:45 in Berlin (CET, +01:00 in November) is 14:45 UTC; a written offset wins; a bare
+    # date is that day's midnight in the zone
+    assert parse_date("02/Nov/26 3:45 PM") == datetime(2026, 11, 2, 15, 45, tzinfo=UTC)
+    assert parse_date("02/Nov/26 3:45 PM", "Europe/Berlin") == datetime(
+        2026, 11, 2, 14, 45, tzinfo=UTC
+    )
+    assert parse_date("2026-11-02T15:45:00Z", "Europe/Berlin") == datetime(
+        2026, 11, 2, 15, 45, tzinfo=UTC
+    )
+    assert parse_date("2026-11-02", "Europe/Berlin") == datetime(2026, 11, 1, 23, 0, tzinfo=UTC)
+    assert parse_date("2026-07-02 12:00", "America/New_York") == datetime(
+        2026, 7, 2, 16, 0, tzinfo=UTC
+    )
+
+
+def test_a_ship_date_without_a_zone_is_flagged_until_the_zone_is_set(tmp_path):
+    write(tmp_path, JIRA, "jira.csv")
+    config = product(format="jira")
+    read = read_items(config, "jira.csv", root=tmp_path)
+    checks = check_items(read.items, config)
+    flagged = checks[checks.code == "backlog.ship_date_no_zone"]
+    assert list(flagged.item_id) == ["POA-1"]  # the only shipped item; POA-3's date is no release
+    assert (
+        "'02/Nov/26 3:45 PM'" in flagged.detail.item()
+        and "[backlog] timezone" in flagged.detail.item()
+    )
+    assert bool(flagged.ready.item())  # a flag, not a reason to hold the item back
+    zoned = dataclasses.replace(
+        config, source=dataclasses.replace(config.source, timezone="Europe/Berlin")
+    )
+    read = read_items(zoned, "jira.csv", root=tmp_path)
+    assert read.items[0].shipped_at == datetime(2026, 11, 2, 14, 45, tzinfo=UTC)
+    assert "backlog.ship_date_no_zone" not in set(check_items(read.items, zoned).code)
+
+
+def test_the_backlog_timezone_must_be_a_zone():
+    with pytest.raises(BacklogError) as info:
+        parse_product(PRODUCT + '[backlog]\ntimezone = "Europe/Berln"\n', "product.toml")
+    assert info.value.code == "backlog.config_invalid" and "Europe/Berlin" in str(info.value)
+    ok = parse_product(PRODUCT + '[backlog]\ntimezone = "Europe/Berlin"\n', "product.toml")
+    assert ok.source.timezone == "Europe/Berlin"
 
 
 @pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "31/Foo/26"])

@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from ..config import CONFIG_NAME, find_root
-from ..errors import did_you_mean
+from ..errors import PoaError, did_you_mean
 from .errors import BacklogError
 from .model import (
     METRICS,
@@ -83,7 +83,7 @@ METRIC_OPTIONAL = {
 SPECIFIC_KEYS = ("step", "from_step", "week", "theme", "inactive_days")
 ACTOR_KEYS = ("description", "segment")
 IMPACT_KEYS = ("objective", "actor", "impact", "items")
-BACKLOG_KEYS = ("path", "format", "columns", "list_separator", "encoding")
+BACKLOG_KEYS = ("path", "format", "columns", "list_separator", "encoding", "timezone")
 FORMATS = ("", "jira", "linear")
 EFFORT_UNITS = ("weeks", "points", "tshirt")
 ICE_VARIANTS = ("ease",)  # what backlog.scores computes (impact x confidence x ease)
@@ -889,20 +889,43 @@ class _Validator:
         if "list_separator" in raw:
             args["list_separator"] = self.text(raw, "list_separator", "backlog", p, nonempty=True)
         if "encoding" in raw:
-            enc = self.text(raw, "encoding", "backlog", p, nonempty=True)
-            import codecs
-
-            try:
-                codecs.lookup(enc)
-            except LookupError as exc:
-                raise self.invalid(
-                    "encoding",
-                    f"unknown encoding {enc!r} (e.g. utf-8, cp1252, latin-1)",
-                    path=(*p, "encoding"),
-                    table="backlog",
-                ) from exc
-            args["encoding"] = enc
+            args["encoding"] = self.encoding(raw, p)
+        if "timezone" in raw:
+            args["timezone"] = self.zone(raw, p)
         return BacklogSource(**args)
+
+    def encoding(self, raw: dict[str, Any], p: tuple[str, ...]) -> str:
+        """[backlog] encoding: a name Python's codecs know."""
+        import codecs
+
+        enc = self.text(raw, "encoding", "backlog", p, nonempty=True)
+        try:
+            codecs.lookup(enc)
+        except LookupError as exc:
+            raise self.invalid(
+                "encoding",
+                f"unknown encoding {enc!r} (e.g. utf-8, cp1252, latin-1)",
+                path=(*p, "encoding"),
+                table="backlog",
+            ) from exc
+        return enc
+
+    def zone(self, raw: dict[str, Any], p: tuple[str, ...]) -> str:
+        """[backlog] timezone: empty, or an IANA zone name (a misspelt one with a suggestion)."""
+        from ..timezones import check_timezone
+
+        zone = self.text(raw, "timezone", "backlog", p).strip()
+        if not zone:
+            return ""
+        try:
+            return check_timezone(zone)
+        except PoaError as exc:
+            raise self.invalid(
+                "timezone",
+                f"{exc.args[0]} (an IANA name such as 'Europe/Berlin', or 'UTC')",
+                path=(*p, "timezone"),
+                table="backlog",
+            ) from exc
 
     def items(self, data: dict[str, Any], config: ProductConfig, shown: str) -> tuple[Any, ...]:
         from .items import items_from_records

@@ -342,6 +342,8 @@ def _segment_part(part: str) -> tuple[str, list[str]]:
     return key, values
 
 
+ZONELESS = "shipped_at_without_zone"  # Item.extra: the zone-less text read as UTC (flagged)
+
 # Dates as trackers write them besides ISO 8601 (Jira's 02/Nov/26 3:45 PM, ...), tried in order.
 _DATE_FORMATS = (
     "%d/%b/%y %I:%M %p",
@@ -357,13 +359,57 @@ _DATE_FORMATS = (
 )
 
 
-def parse_date(value: Any) -> datetime | None:
+def parse_date(value: Any, timezone: str = "") -> datetime | None:
     """A date or date-time (ISO 8601; Jira's 02/Nov/26 3:45 PM; Linear's JavaScript dates), as
-    UTC; None when empty; ValueError when unreadable. Without a zone it is read as UTC."""
+    UTC; None when empty; ValueError when unreadable. Without a zone it is in ``timezone`` ([backlog]
+    timezone), else read as UTC (``zoneless`` tells such values apart, to flag them)."""
+    parsed = _parsed_date(value)
+    if parsed is None or parsed.tzinfo is not None:
+        return parsed if parsed is None else parsed.astimezone(UTC)
+    if timezone and timezone != "UTC":
+        from zoneinfo import ZoneInfo
+
+        return parsed.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    return parsed.replace(tzinfo=UTC)
+
+
+def zoneless(value: Any) -> bool:
+    """Whether ``value`` is a date-time with a time of day but no zone (a bare date is a day,
+    read as that day in the zone; it is not flagged)."""
     if isinstance(value, datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.tzinfo is None
+    if isinstance(value, date) or not isinstance(value, (str, int, float)):
+        return False
+    text = _clean(value)
+    try:
+        parsed = _parsed_date(text)
+    except ValueError:
+        return False
+    return parsed is not None and parsed.tzinfo is None and not _date_only(text)
+
+
+def _date_only(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+        return True
+    except ValueError:
+        return any(_fits(text, fmt) for fmt in _DATE_FORMATS if "%H" not in fmt and "%I" not in fmt)
+
+
+def _fits(text: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(text, fmt)
+        return True
+    except ValueError:
+        return False
+
+
+def _parsed_date(value: Any) -> datetime | None:
+    """``value`` as a datetime, with its zone if it had one; a bare date is its midnight."""
+    if isinstance(value, datetime):
+        return value
     if isinstance(value, date):  # a TOML/YAML date
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return datetime(value.year, value.month, value.day)
     if not isinstance(value, (str, int, float)) and value is not None:
         raise ValueError(f"{value!r} is not a date (write 2026-11-02 or 2026-11-02T14:30:00Z)")
     text = _clean(value)
@@ -372,7 +418,7 @@ def parse_date(value: Any) -> datetime | None:
     parsed = _iso_date(text) or _js_date(text) or _tracker_date(text)
     if parsed is None:
         raise ValueError(f"{text!r} is not a date (write 2026-11-02 or 2026-11-02T14:30:00Z)")
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed
 
 
 def _iso_date(text: str) -> datetime | None:
@@ -584,6 +630,7 @@ def normalise(
     effort_unit: str | None = None,
     source: str = "",
     extra: dict[str, Any] | None = None,
+    timezone: str = "",
 ) -> tuple[Item | None, list[Problem]]:
     """An Item from ``record`` (canonical field -> cell text or value), or the problems that
     quarantine it (one per bad cell). Used for CSV rows and for [[items]] of the product file."""
@@ -598,7 +645,9 @@ def normalise(
         "effort", lambda v: parse_effort(v, planning, effort_unit), "backlog.bad_effort"
     )
     status: str | None = cells.read("status", parse_status, "backlog.bad_status")
-    shipped_at: datetime | None = cells.read("shipped_at", parse_date, "backlog.bad_date")
+    shipped_at: datetime | None = cells.read(
+        "shipped_at", lambda v: parse_date(v, timezone), "backlog.bad_date"
+    )
     args: dict[str, Any] = {
         "segment": cells.read("segment", lambda v: parse_segment(v, sep), "backlog.bad_segment"),
         "moscow": cells.read("moscow", parse_moscow, "backlog.bad_moscow"),
@@ -612,6 +661,8 @@ def normalise(
     raw, weeks, low, high = effort
     args.update(effort_raw=raw, effort_weeks=weeks, effort_low=low, effort_high=high)
     more = dict(extra or {})
+    if shipped_at is not None and not timezone and zoneless(record.get("shipped_at")):
+        more[ZONELESS] = _clean(record.get("shipped_at"))  # read as UTC: a guess, flagged
     if status is None:
         status = "shipped" if shipped_at is not None else "open"
     if status != "shipped" and shipped_at is not None:
@@ -666,7 +717,11 @@ def items_from_records(
             for k, v in raw.items()
         }
         item, problems = normalise(
-            record, config.planning, sep=config.source.list_separator, source=where
+            record,
+            config.planning,
+            sep=config.source.list_separator,
+            source=where,
+            timezone=config.source.timezone,
         )
         if problems or item is None:
             p = problems[0]
@@ -1015,6 +1070,7 @@ def _csv_row(
         effort_unit=unit,
         source=where,
         extra=extra,
+        timezone=src.timezone,
     )
     return (item, problems, label, k, where)
 
@@ -1247,6 +1303,17 @@ def check_items(
                     "no ship date",
                     "backlog.no_ship_date",
                     "shipped without shipped_at: its before/after cannot be measured",
+                    False,
+                )
+            )
+        if item.shipped_at is not None and ZONELESS in item.extra:
+            found.append(
+                (
+                    "ship date without a zone",
+                    "backlog.ship_date_no_zone",
+                    f"shipped_at {item.extra[ZONELESS]!r} has no time zone and is read as UTC: set "
+                    "[backlog] timezone to the zone the tracker wrote it in (Jira: the exporting "
+                    "user's), or write it with its offset",
                     False,
                 )
             )

@@ -137,6 +137,7 @@ class BacklogSource:
     columns: dict[str, str] = field(default_factory=dict)  # canonical name -> CSV column
     list_separator: str = ";"  # inside a list cell (themes, steps, ...); Jira labels: " "
     encoding: str = "utf-8"
+    timezone: str = ""  # the zone of dates written without one; "": UTC, flagged (a guess)
 
 
 @dataclass(frozen=True)
