@@ -182,3 +182,17 @@ def test_no_second_copy_where_it_would_not_fit(tmp_path):
             assert free_bytes(con) < 1 << 20
             assert compact_events(con) is None
         pd.testing.assert_frame_equal(_rows(wb), rows)
+
+
+def test_no_second_copy_while_the_file_stays_attached(tmp_path):
+    # held by wb.con, the file is never attached again, so the freed blocks cannot be reused yet:
+    # the rows are sorted all the same, and the free space is reported, not grown further
+    db = tmp_path / "w.duckdb"
+    with poa.Workbench(db) as wb:
+        wb.load_events(_events(25_000, seed=9, days=90))
+        rows = _rows(wb)
+        wb.con  # noqa: B018 (holds the file)
+        report = wb.optimize()
+        assert not report.compacted and report.free_bytes > 0
+        assert _out_of_user_order(wb) == 0
+        pd.testing.assert_frame_equal(_rows(wb), rows)

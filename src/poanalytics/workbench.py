@@ -317,12 +317,14 @@ class Workbench:
 
         with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
             report = sort_events(con)
-        if self._memory is None:  # the file attached again, so the freed blocks can be reused
-            with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
-                seconds = compact_events(con)
-                report.compacted = seconds is not None
-                report.seconds += seconds or 0.0
-                report.free_bytes = free_bytes(con)
+        # The file attached again, so DuckDB reuses the freed blocks; not while it stays attached
+        # (held by ``wb.con`` or an enclosing call), where a second copy would only grow it.
+        detached = self._session is not None and self._session.mode is None
+        with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
+            seconds = compact_events(con) if detached else None
+            report.compacted = seconds is not None
+            report.seconds += seconds or 0.0
+            report.free_bytes = free_bytes(con) if self._memory is None else 0
         return report
 
     # -- metrics ------------------------------------------------------------------------------
