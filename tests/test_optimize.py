@@ -130,9 +130,12 @@ def test_loads_after_optimize_answer_as_without_it(tmp_path):
     _same(answers["optimized"], answers["plain"])
 
 
-def test_optimize_an_empty_warehouse(tmp_path):
+def test_optimize_an_empty_warehouse_and_a_missing_one(tmp_path):
     with poa.Workbench(tmp_path / "w.duckdb", create=True) as wb:
         assert wb.optimize().events == 0
+    with pytest.raises(poa.PoaError) as info:
+        poa.Workbench(tmp_path / "typo.duckdb").optimize()
+    assert info.value.code == "db.not_found" and not (tmp_path / "typo.duckdb").exists()
 
 
 def test_the_command(tmp_path, capsys):

@@ -315,6 +315,8 @@ class Workbench:
         memory limit ([duckdb] load_memory_limit)."""
         from .ingest.optimize import compact_events, free_bytes, sort_events
 
+        if self._memory is None and not Path(self.path).exists():
+            raise db.not_found(self.path)  # nothing to rewrite; never an empty file made by a typo
         with self.connection(write=True) as con, db.memory_limit_for(con, self._load_limit()):
             report = sort_events(con)
         # The file attached again, so DuckDB reuses the freed blocks; not while it stays attached
