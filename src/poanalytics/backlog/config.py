@@ -899,15 +899,7 @@ class _Validator:
         import codecs
 
         enc = self.text(raw, "encoding", "backlog", p, nonempty=True)
-        try:
-            codecs.lookup(enc)
-        except LookupError as exc:
-            raise self.invalid(
-                "encoding",
-                f"unknown encoding {enc!r} (e.g. utf-8, cp1252, latin-1)",
-                path=(*p, "encoding"),
-                table="backlog",
-            ) from exc
+        self.checked("encoding", p, lambda: codecs.lookup(enc), "e.g. utf-8, cp1252, latin-1")
         return enc
 
     def zone(self, raw: dict[str, Any], p: tuple[str, ...]) -> str:
@@ -917,14 +909,24 @@ class _Validator:
         zone = self.text(raw, "timezone", "backlog", p).strip()
         if not zone:
             return ""
+        return self.checked(
+            "timezone", p, lambda: check_timezone(zone), "an IANA name such as 'Europe/Berlin'"
+        )
+
+    def checked(self, key: str, p: tuple[str, ...], check: Any, example: str) -> Any:
+        """``check()``'s value, or ``backlog.config_invalid`` naming [backlog] ``key`` with why."""
         try:
-            return check_timezone(zone)
-        except PoaError as exc:
+            return check()
+        except LookupError as exc:  # codecs: unknown encoding
             raise self.invalid(
-                "timezone",
-                f"{exc.args[0]} (an IANA name such as 'Europe/Berlin', or 'UTC')",
-                path=(*p, "timezone"),
+                key,
+                f"unknown {key} {str(exc).split(': ')[-1]!r} ({example})",
+                path=(*p, key),
                 table="backlog",
+            ) from exc
+        except PoaError as exc:  # check_timezone: with a "did you mean"
+            raise self.invalid(
+                key, f"{exc.message} ({example})", path=(*p, key), table="backlog"
             ) from exc
 
     def items(self, data: dict[str, Any], config: ProductConfig, shown: str) -> tuple[Any, ...]:
