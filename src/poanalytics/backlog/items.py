@@ -661,14 +661,14 @@ def normalise(
     raw, weeks, low, high = effort
     args.update(effort_raw=raw, effort_weeks=weeks, effort_low=low, effort_high=high)
     more = dict(extra or {})
-    if shipped_at is not None and not timezone and zoneless(record.get("shipped_at")):
-        more[ZONELESS] = _clean(record.get("shipped_at"))  # read as UTC: a guess, flagged
     if status is None:
         status = "shipped" if shipped_at is not None else "open"
     if status != "shipped" and shipped_at is not None:
         # Jira's Resolved date of a Won't Do item: a resolution, not a release
         more["shipped_at"] = shipped_at.isoformat()
         shipped_at = None
+    if shipped_at is not None and not timezone and zoneless(record.get("shipped_at")):
+        more[ZONELESS] = _clean(record.get("shipped_at"))  # read as UTC: a guess, flagged
     item = Item(
         item_id,
         title=title,
