@@ -25,6 +25,7 @@ import hashlib
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -913,7 +914,7 @@ class _Validator:
             "timezone", p, lambda: check_timezone(zone), "an IANA name such as 'Europe/Berlin'"
         )
 
-    def checked(self, key: str, p: tuple[str, ...], check: Any, example: str) -> Any:
+    def checked(self, key: str, p: tuple[str, ...], check: Callable[[], Any], example: str) -> Any:
         """``check()``'s value, or ``backlog.config_invalid`` naming [backlog] ``key`` with why."""
         try:
             return check()

@@ -262,16 +262,16 @@ def kernel_sql(plan: FunnelPlan, params: Params, *, table: str, base_us: int | N
     n, w_us, in_range = c.n, c.w_us, c.in_range
     width = n + len(plan.exclusions)
     entry = f"s1 AND {in_range}"
-    bits = " + ".join(
-        [f"({entry})::INTEGER"]
-        + [f"s{k}::INTEGER * {1 << (k - 1)}" for k in range(2, n + 1)]
-        + [f"x{j + 1}::INTEGER * {1 << (n + j)}" for j in range(len(plan.exclusions))]
-    )
     # the exclusions' (from, to) as 1-based step numbers: validated integers, structural
     pairs = [k for x in plan.exclusions for k in (x.from_step + 1, x.to_step + 1)]
     pairs_sql = f"[{', '.join(str(int(k)) for k in pairs)}]::INTEGER[]"
     per_unit = unit_columns(plan, entry)
     if base_us is None:
+        bits = " + ".join(
+            [f"({entry})::INTEGER"]
+            + [f"s{k}::INTEGER * {1 << (k - 1)}" for k in range(2, n + 1)]
+            + [f"x{j + 1}::INTEGER * {1 << (n + j)}" for j in range(len(plan.exclusions))]
+        )
         key = f"pos * {1 << width} + ({bits})"
         call = f"{FUNCTION}(l, {n}, {w_us}, {pairs_sql})"
         shift = width + TIME_SHIFT  # v >> shift: epoch microseconds + 2^63
