@@ -91,18 +91,22 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _reader(args: argparse.Namespace):
+    """A Workbench that only looks: read-only (a read-only file or folder works too); a missing
+    warehouse is db.not_found at the first query."""
     from .config import settings
 
-    # only looked at: read-only (a read-only file or folder works too); a missing one is db.not_found
     path = Path(args.db) if args.db else settings().default_warehouse()
     try:
-        wb = _workbench(args, read_only=path.is_file())
+        return _workbench(args, read_only=path.is_file())
     except PoaError as exc:
         if exc.code != "db.read_only_schema":
             raise
-        wb = _workbench(args)  # made by an older poanalytics: opening it writable upgrades it
-    with wb:
+        return _workbench(args)  # made by an older poanalytics: opening it writable upgrades it
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _reader(args) as wb:
         print(wb.status())
     return 0
 
@@ -110,6 +114,20 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_optimize(args: argparse.Namespace) -> int:
     with _workbench(args) as wb:
         print(wb.optimize())
+    return 0
+
+
+def cmd_export_events(args: argparse.Namespace) -> int:
+    from .ingest.export import check_options
+
+    partition_by = None if args.partition_by.lower() == "none" else args.partition_by
+    check_options(args.format, partition_by)  # before the warehouse is opened
+    with _reader(args) as wb:
+        print(
+            wb.export_events(
+                args.path, format=args.format, partition_by=partition_by, overwrite=args.overwrite
+            )
+        )
     return 0
 
 
@@ -700,6 +718,43 @@ def build_parser() -> argparse.ArgumentParser:
         "every row is kept, checked by a count. Worth running after a large load.",
     )
     opt.set_defaults(func=cmd_optimize)
+
+    exp = sub.add_parser(
+        "export",
+        help="write the events as a Parquet data set that Spark reads as it is",
+        description="Write a table of the warehouse to a data lake folder (docs/warehouse.md).",
+    )
+    exp_sub = exp.add_subparsers(
+        dest="export_what", required=True, metavar="WHAT", help="events (the events table)"
+    )
+    exp_events = exp_sub.add_parser(
+        "events",
+        help="write the events as Parquet, in day=YYYY-MM-DD folders of the UTC day",
+        description="Write the events to the folder PATH as Parquet that Apache Spark, pyarrow "
+        "and DuckDB read as it is: the events' columns (properties as JSON text, ts a UTC "
+        "timestamp) and seq, the load order that breaks ties at one instant; partitioned by the "
+        "UTC day (day=YYYY-MM-DD folders) or not (one file). Written beside PATH and renamed "
+        "into place once every row is found in the files. Only reads the warehouse.",
+    )
+    exp_events.add_argument("path", help="the folder to write (new or empty, or --overwrite)")
+    exp_events.add_argument(
+        "--format", default="parquet", help="file format (default and only one: parquet)"
+    )
+    exp_events.add_argument(
+        "--partition-by",
+        dest="partition_by",
+        default="day",
+        metavar="day|none",
+        help="day: one folder per UTC day, day=YYYY-MM-DD (default); none: one file",
+    )
+    exp_events.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export in PATH (a folder of Parquet files; anything else is "
+        "refused)",
+    )
+    exp_events.add_argument("--db", default=argparse.SUPPRESS, help="warehouse file")
+    exp_events.set_defaults(func=cmd_export_events)
 
     q = sub.add_parser(
         "quarantine",

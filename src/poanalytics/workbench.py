@@ -14,6 +14,7 @@ from . import db, schema
 from .config import Settings, settings
 from .errors import ConfigError, WarehouseError, warn
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
+from .ingest.export import ExportReport
 from .ingest.mapping import Columns
 from .ingest.optimize import OptimizeReport
 from .metrics import (
@@ -328,6 +329,32 @@ class Workbench:
             report.seconds += seconds or 0.0
             report.free_bytes = free_bytes(con) if self._memory is None else 0
         return report
+
+    def export_events(
+        self,
+        path: str | Path,
+        *,
+        format: str = "parquet",
+        partition_by: str | None = "day",
+        overwrite: bool = False,
+    ) -> ExportReport:
+        """Write the events to the folder ``path`` as a Parquet data set that Apache Spark,
+        pyarrow or DuckDB read as it is (``poanalytics export events``; docs/warehouse.md):
+        the events' columns (``properties`` as JSON text, ``ts`` a UTC timestamp in
+        microseconds) and ``seq``, the row's load order (its rowid), which breaks ties at one
+        instant as the metrics do; ``partition_by="day"`` puts them in ``day=YYYY-MM-DD``
+        folders of the UTC day, ``None`` in one file. Written beside ``path`` and renamed into
+        place once every row is found in the files (``export.lost_rows`` otherwise). A folder
+        holding anything is refused (``export.exists``) unless ``overwrite=True``, which replaces
+        an earlier export (a folder of Parquet files) only. Only reads the warehouse (read-only
+        is fine; a missing one is ``db.not_found``), under the load's memory limit."""
+        from .ingest.export import check_options, export_events
+
+        check_options(format, partition_by)
+        with self.connection() as con, db.memory_limit_for(con, self._load_limit()):
+            return export_events(
+                con, path, format=format, partition_by=partition_by, overwrite=overwrite
+            )
 
     # -- metrics ------------------------------------------------------------------------------
     def funnel(
