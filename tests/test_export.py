@@ -124,7 +124,7 @@ def _hidden_siblings(path):
 
 def test_every_row_comes_back_in_utc_day_folders(tmp_path):
     db = _warehouse(tmp_path / "w.duckdb")
-    out = tmp_path / "lake" / "events"
+    out = tmp_path / "l'ac [ü]*" / "events"  # a quote, glob characters, non-ASCII: all literal
     with poa.Workbench(db, read_only=True) as wb:
         expected = _expected(wb)
         report = wb.export_events(out)

@@ -197,7 +197,7 @@ def _write(
     transaction, so the count and the files see the same rows. Returns the counts."""
     day = f", {DAY} AS day" if partition_by else ""
     select = f"SELECT {COLUMNS}{day} FROM events"
-    execute(con, "BEGIN TRANSACTION")
+    execute(con, "BEGIN TRANSACTION")  # outside the try: a refused BEGIN rolls nothing back
     try:
         expected = _counts(con, partition_by)
         try:
