@@ -16,7 +16,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev,spark]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install poanalytics with its dev tools
@@ -29,11 +29,14 @@ run: setup ## the main job: demo data -> data/warehouse.duckdb -> status -> week
 	$(BIN)/poanalytics status
 	$(BIN)/poanalytics report weekly
 
-test: setup browser ## run the whole test suite
+test: setup browser spark ## run the whole test suite
 	$(BIN)/python -m pytest -q
 
 browser: ## install Debian's chromium for the browser tests when it is missing (never `playwright install`)
 	scripts/ensure-chromium.sh
+
+spark: ## install Debian's Java (17+) for the Spark engine and its tests when it is missing
+	scripts/ensure-java.sh
 
 lint: setup ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check src tests benchmarks

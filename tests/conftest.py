@@ -20,6 +20,32 @@ def wb() -> poa.Workbench:
     workbench.close()
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark (local[2]) for the whole test session (Java from Debian, `make spark`)."""
+    from poanalytics.spark import local_session
+
+    session = local_session(cores=2, memory="1g")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=["duckdb", "spark"])
+def engine_wb(request: pytest.FixtureRequest):
+    """An in-memory warehouse whose metric calls run on DuckDB, then on Spark (tests/engines.py):
+    a journey test module takes it as its ``wb`` to prove both engines give the same numbers."""
+    workbench = poa.Workbench(":memory:")
+    if request.param == "duckdb":
+        yield workbench
+        workbench.close()
+        return
+    from tests.engines import OnSpark
+
+    both = OnSpark(workbench, request.getfixturevalue("spark"))
+    yield both
+    both.close()
+
+
 @pytest.fixture
 def wb_file(tmp_path: Path) -> poa.Workbench:
     """A warehouse in a real DuckDB file."""

@@ -9,6 +9,13 @@ import poanalytics as poa
 from poanalytics.metrics import kaplan_meier
 from tests.journeys import load
 
+
+@pytest.fixture
+def wb(engine_wb):
+    """Every journey here runs on DuckDB and on Spark, with the same expected numbers."""
+    return engine_wb
+
+
 D = 86400
 W = 7 * D
 

@@ -26,6 +26,7 @@ ABOVE_BASE = {
     "demo",
     "status",
     "explore",
+    "spark",
 }
 # module (or package) -> poanalytics modules it must not import
 FORBIDDEN = {
@@ -45,6 +46,21 @@ FORBIDDEN = {
     "demo": {"cli"},
     # metrics reads the warehouse ingest wrote, never ingest's code: both stand on the base modules
     "metrics": {
+        "spark",
+        "ingest",
+        "workbench",
+        "cli",
+        "demo",
+        "status",
+        "explore",
+        "voice",
+        "backlog",
+        "report",
+    },
+    # spark: the metrics' engine on Spark, beside metrics (it builds with them), below workbench
+    "spark": {
+        "db",
+        "schema",
         "ingest",
         "workbench",
         "cli",
@@ -234,3 +250,19 @@ def test_charts_take_tables_not_results():
                     bad.append(f"{info.name}.{name}({p.name}: {ann})")
     assert seen > 30
     assert not bad, bad
+
+
+def test_the_default_install_does_not_import_pyspark():
+    """pyspark is the ``spark`` extra: importing poanalytics, its Workbench and its metrics, and
+    even the spark package itself, loads none of it (a session or a SparkWorkbench does)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, poanalytics, poanalytics.metrics, poanalytics.workbench, poanalytics.spark\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyspark', 'py4j')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]", out.stdout

@@ -55,27 +55,32 @@ def _doc(obj: Any) -> str:
 
 
 def _members(cls: type) -> list[tuple[str, Any]]:
-    """Public methods and properties the class itself defines (not those of object or of an
-    unrelated base), in the order of the source."""
-    out = []
-    for name, value in cls.__dict__.items():
-        if name.startswith("_"):
+    """Public methods and properties the class defines, itself or through a poanalytics base
+    (``MetricMethods``; not those of object or of an unrelated base), in the order of the
+    source, the class's own first."""
+    out: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("poanalytics"):
             continue
-        if isinstance(value, property | staticmethod | classmethod) or inspect.isfunction(value):
-            out.append((name, value))
-    return out
+        for name, value in klass.__dict__.items():
+            if name.startswith("_") or name in out:
+                continue
+            if isinstance(value, property | staticmethod | classmethod) or inspect.isfunction(
+                value
+            ):
+                out[name] = value
+    return list(out.items())
 
 
 def _returned(cls: type) -> list[type]:
     """Classes the public methods of ``cls`` are annotated to return (defined in poanalytics)."""
     found: list[type] = []
-    module = sys.modules[cls.__module__]
     for _, value in _members(cls):
         func = value.fget if isinstance(value, property) else value
         if not callable(func):
             continue
         try:
-            hints = typing.get_type_hints(func, vars(module))
+            hints = typing.get_type_hints(func, vars(sys.modules[func.__module__]))
         except Exception:  # an annotation only a type checker can resolve
             continue
         ret = hints.get("return")

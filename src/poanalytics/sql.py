@@ -38,15 +38,16 @@ class Params:
         return {k: v for k, v in self.values.items() if k in used}
 
 
-def quote_ident(name: str) -> str:
-    """Quote an identifier (table or column name) for DuckDB SQL."""
+def quote_ident(name: str, quote: str = '"') -> str:
+    """Quote an identifier (table or column name) for DuckDB SQL, or with ``quote="`"`` for Spark
+    SQL (a quote character inside the name is doubled in both)."""
     if not isinstance(name, str) or name == "" or "\x00" in name:
         raise WarehouseError(
             f"invalid SQL identifier {name!r}",
             code="db.identifier",
             hint="use a non-empty name without NUL characters",
         )
-    return '"' + name.replace('"', '""') + '"'
+    return quote + name.replace(quote, quote + quote) + quote
 
 
 def quote_literal(value: str) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -17,30 +17,7 @@ from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .ingest.export import ExportReport
 from .ingest.mapping import Columns
 from .ingest.optimize import OptimizeReport
-from .metrics import (
-    ChurnQuery,
-    ChurnResult,
-    Exclusion,
-    FunnelQuery,
-    FunnelResult,
-    LifecycleQuery,
-    LifecycleResult,
-    PathsQuery,
-    PathsResult,
-    RetentionQuery,
-    RetentionResult,
-    Step,
-    StickinessResult,
-    SurvivalQuery,
-    SurvivalResult,
-    run_churn,
-    run_funnel,
-    run_lifecycle,
-    run_paths,
-    run_retention,
-    run_stickiness,
-    run_survival,
-)
+from .metrics.methods import MetricMethods
 from .status import Status, warehouse_status
 from .voice.accept import Accepted
 from .voice.discover import DiscoveryResult
@@ -50,8 +27,10 @@ from .voice.people import join_rate
 from .voice.quotes import QuotesQuery, QuotesResult, run_quotes
 from .voice.trends import TrendsQuery, TrendsResult, run_trends
 
+R = TypeVar("R")
 
-class Workbench:
+
+class Workbench(MetricMethods):
     """A warehouse file (``path=None``: the project's ``data/warehouse.duckdb``) or ``":memory:"``.
 
     The file is held open only while a query or load runs (read-only for a query, read-write for a
@@ -357,244 +336,21 @@ class Workbench:
             )
 
     # -- metrics ------------------------------------------------------------------------------
-    def funnel(
-        self,
-        steps: Sequence[str | Step | None],
-        window: Any = "14d",
-        order: str = "ordered",
-        exclusions: Sequence[Exclusion] = (),
-        breakdown: str | None = None,
-        attribution: str = "first_touch",
-        breakdown_step: int | None = None,
-        date_from: Any = None,
-        date_to: Any = None,
-        *,
-        strict: bool = False,
-        unit: Any = "user",
-        terminal_events: Sequence[str | Step] = (),
-        as_of: Any = None,
-    ) -> FunnelResult:
-        """Conversion through ``steps`` (see docs/metrics-funnels.md for every rule).
-
-        Each step is an event name, None (any event) or ``Step("event", where={"prop": value})``
-        (other operators: ``where={"invoice": poa.Prop.starts_with("C")}``). ``window`` needs a
-        unit ("7d"). A step whose event the warehouse does not hold gives zeros and a ``PoaWarning``
-        (also in ``result.warnings``); ``strict=True`` refuses it.
-        ``unit``: "user" (default), "session" or {"property": "company_id"} (F17).
-        ``terminal_events``: events that end a journey, so a unit that ends on one without
-        converting is dropped, not in progress; ``as_of``: the observation end of historical data
-        instead of its last event (F18).
-        """
-        query = FunnelQuery(
-            steps=steps,
-            window=window,
-            order=order,
-            exclusions=exclusions,
-            breakdown=breakdown,
-            attribution=attribution,
-            breakdown_step=breakdown_step,
-            date_from=date_from,
-            date_to=date_to,
-            strict=strict,
-            unit=unit,
-            terminal_events=terminal_events,
-            as_of=as_of,
-        )
+    def _run_metric(self, area: str, run: Callable[..., R], query: Any) -> R:
+        """A metric call (``MetricMethods``) runs on the warehouse's connection for the call."""
         with self.connection() as con:
-            return run_funnel(con, query)
+            return run(con, query)
 
-    def paths(
-        self,
-        start_event: str | Step | None = None,
-        end_event: str | Step | None = None,
-        steps: int = 5,
-        window: Any = None,
-        occurrence: str = "first",
-        collapse_repeats: bool = True,
-        exclude_events: Sequence[str] | str = (),
-        date_from: Any = None,
-        date_to: Any = None,
-        top: int = 10,
-        max_edges: int = 50,
-        min_users: int = 1,
-        *,
-        strict: bool = False,
-    ) -> PathsResult:
-        """The most common paths after ``start_event`` (or before ``end_event``, or from each user's
-        first event): a Sankey-ready edge table, the top sequences and ``figure()``.
+    def on_spark(self, spark: Any, events: Any) -> Any:
+        """The same metric calls (``funnel``, ``retention``, ``lifecycle``, ``stickiness``,
+        ``churn``, ``survival``) answered by Apache Spark over ``events``: a table name
+        ("catalog.schema.events"), a path to Parquet (e.g. ``poanalytics export events``'s folder)
+        or a Spark DataFrame in the canonical events schema. Needs ``poanalytics[spark]`` and
+        Java 17+; see docs/scale-out.md. Equivalent to ``poanalytics.spark.SparkWorkbench(spark,
+        events)``: this warehouse is not read."""
+        from .spark import SparkWorkbench
 
-        ``steps`` counts the event itself; ``window`` limits the time from it; ``occurrence`` is
-        "first" (one path per user) or "every". See docs/metrics.md for every rule.
-        """
-        query = PathsQuery(
-            start_event=start_event,
-            end_event=end_event,
-            steps=steps,
-            window=window,
-            occurrence=occurrence,
-            collapse_repeats=collapse_repeats,
-            exclude_events=exclude_events,
-            date_from=date_from,
-            date_to=date_to,
-            top=top,
-            max_edges=max_edges,
-            min_users=min_users,
-            strict=strict,
-        )
-        with self.connection() as con:
-            return run_paths(con, query)
-
-    def retention(
-        self,
-        start_event: str | Step | None = None,
-        return_event: str | Step | None = None,
-        period: str = "week",
-        intervals: int = 8,
-        cohort: str = "recurring",
-        cumulative: bool = False,
-        date_from: Any = None,
-        date_to: Any = None,
-        week_start: str = "monday",
-        timezone: str = "UTC",
-        *,
-        strict: bool = False,
-        unit: Any = "user",
-        as_of: Any = None,
-    ) -> RetentionResult:
-        """Cohort retention by calendar period (R1-R4); unobservable cells are NULL, not 0.
-        ``unit``: "user" (default), "session" or {"property": "company_id"} (F17); ``as_of``: the
-        observation end instead of the data's last event (later events are ignored)."""
-        query = RetentionQuery(
-            start_event=start_event,
-            return_event=return_event,
-            period=period,
-            intervals=intervals,
-            cohort=cohort,
-            cumulative=cumulative,
-            date_from=date_from,
-            date_to=date_to,
-            week_start=week_start,
-            timezone=timezone,
-            strict=strict,
-            unit=unit,
-            as_of=as_of,
-        )
-        with self.connection() as con:
-            return run_retention(con, query)
-
-    def lifecycle(
-        self,
-        event: str | Step | None = None,
-        period: str = "week",
-        date_from: Any = None,
-        date_to: Any = None,
-        timezone: str = "UTC",
-        week_start: str = "monday",
-        *,
-        segment: str | None = None,
-        strict: bool = False,
-    ) -> LifecycleResult:
-        """New, returning, resurrecting and dormant (negative) users per period (L1); with
-        ``segment`` (a property), per period and segment: a user's segment is the first non-empty
-        value on their events (as churn's, L2), users without one are the group "no <property>"."""
-        with self.connection() as con:
-            return run_lifecycle(
-                con,
-                LifecycleQuery(
-                    event=event,
-                    period=period,
-                    segment=segment,
-                    date_from=date_from,
-                    date_to=date_to,
-                    timezone=timezone,
-                    week_start=week_start,
-                    strict=strict,
-                ),
-            )
-
-    def stickiness(
-        self,
-        event: str | Step | None = None,
-        period: str = "week",
-        date_from: Any = None,
-        date_to: Any = None,
-        timezone: str = "UTC",
-        week_start: str = "monday",
-        *,
-        strict: bool = False,
-    ) -> StickinessResult:
-        """Users by number of active days in each period."""
-        with self.connection() as con:
-            return run_stickiness(
-                con,
-                LifecycleQuery(
-                    event=event,
-                    period=period,
-                    date_from=date_from,
-                    date_to=date_to,
-                    timezone=timezone,
-                    week_start=week_start,
-                    strict=strict,
-                ),
-            )
-
-    def churn(
-        self,
-        inactive_days: int = 28,
-        event: str | Step | None = None,
-        period: str = "week",
-        segment: str | None = None,
-        date_from: Any = None,
-        date_to: Any = None,
-        timezone: str = "UTC",
-        week_start: str = "monday",
-        *,
-        strict: bool = False,
-    ) -> ChurnResult:
-        """Churn rate per period (L2): became churned in the period / active at its start."""
-        query = ChurnQuery(
-            inactive_days=inactive_days,
-            event=event,
-            period=period,
-            segment=segment,
-            date_from=date_from,
-            date_to=date_to,
-            timezone=timezone,
-            week_start=week_start,
-            strict=strict,
-        )
-        with self.connection() as con:
-            return run_churn(con, query)
-
-    def survival(
-        self,
-        signup_event: str | Step | None = "signed_up",
-        inactive_days: int = 28,
-        event: str | Step | None = None,
-        by: str | None = None,
-        max_days: int | None = None,
-        date_from: Any = None,
-        date_to: Any = None,
-        *,
-        strict: bool = False,
-    ) -> SurvivalResult:
-        """Kaplan-Meier share of a signup cohort still active t days after signup (L2).
-        ``date_from``/``date_to``: the users whose first signup falls in the range (a bare
-        ``date_to`` is the whole day), followed on to the data's end."""
-        with self.connection() as con:
-            return run_survival(
-                con,
-                SurvivalQuery(
-                    signup_event=signup_event,
-                    inactive_days=inactive_days,
-                    event=event,
-                    by=by,
-                    max_days=max_days,
-                    date_from=date_from,
-                    date_to=date_to,
-                    strict=strict,
-                ),
-            )
+        return SparkWorkbench(spark, events)
 
     # -- voice of the customer -------------------------------------------------------------------
     def voice_taxonomy(self) -> Taxonomy | None:

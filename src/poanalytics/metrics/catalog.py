@@ -21,6 +21,7 @@ retention, lifecycle, stickiness, churn, survival and paths; ``{area}.unknown_pr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
 
 import duckdb
 
@@ -48,28 +49,55 @@ _IN_STEP = (
 )
 
 
+@runtime_checkable
+class Catalog(Protocol):
+    """What a metric's validation reads of an engine other than a DuckDB warehouse (Spark): the
+    event names, the property keys and the span of some events. A DuckDB connection is read
+    through the functions below instead."""
+
+    def event_names(self) -> list[str]:
+        """Every event name, sorted."""
+        ...
+
+    def property_keys(self) -> list[str]:
+        """Every top-level property key, sorted."""
+        ...
+
+    def event_span(self, names: Iterable[str]) -> tuple[int | None, int | None]:
+        """Epoch microseconds of the earliest and latest event with one of ``names``, or
+        (None, None) when the engine does not know them cheaply."""
+        ...
+
+
+Source = duckdb.DuckDBPyConnection | Catalog
+
+
 def has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
     """The connection's warehouse has the catalog, and its counts add up to the events."""
     return bool(fetch_value(con, _HAS_CATALOG)) and bool(fetch_value(con, _IN_STEP))
 
 
-def event_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+def event_names(con: Source) -> list[str]:
     """Every event name in the warehouse, sorted (from the catalog when it fits)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return con.event_names()
     sql = "SELECT event FROM event_catalog" if has_catalog(con) else EVENTS_SQL
     return sorted(str(r[0]) for r in fetch_all(con, sql))
 
 
-def property_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
+def property_keys(con: Source) -> list[str]:
     """Every top-level property key any event carries, sorted (from the catalog when it fits)."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return con.property_keys()
     sql = "SELECT DISTINCT key FROM property_catalog" if has_catalog(con) else KEYS_SQL
     return sorted(str(r[0]) for r in fetch_all(con, sql))
 
 
-def event_span(
-    con: duckdb.DuckDBPyConnection, names: Iterable[str]
-) -> tuple[int | None, int | None]:
+def event_span(con: Source, names: Iterable[str]) -> tuple[int | None, int | None]:
     """Epoch microseconds of the earliest and latest event with one of ``names``, from the catalog
     (None, None without a catalog that fits, or when none occurs): a few rows, never the events."""
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return con.event_span(names)
     wanted = sorted(set(names))
     if not wanted or not has_catalog(con):
         return None, None
@@ -85,7 +113,7 @@ def event_span(
 
 
 def check_events(
-    con: duckdb.DuckDBPyConnection,
+    con: Source,
     names: Iterable[str | None],
     area: str,
     strict: bool = True,
@@ -123,7 +151,7 @@ def check_events(
     return found
 
 
-def check_properties(con: duckdb.DuckDBPyConnection, names: Iterable[str], area: str) -> None:
+def check_properties(con: Source, names: Iterable[str], area: str) -> None:
     """Raise ``{area}.unknown_property`` for the first property key no event carries."""
     wanted = list(dict.fromkeys(names))
     if not wanted:
@@ -139,11 +167,21 @@ def check_properties(con: duckdb.DuckDBPyConnection, names: Iterable[str], area:
             )
 
 
-def check_filters(con: duckdb.DuckDBPyConnection, steps: Iterable[Step], area: str) -> None:
+def check_filters(con: Source, steps: Iterable[Step], area: str) -> None:
     """The steps' property names exist, and their regular expressions compile in DuckDB (RE2:
-    no look-arounds or back-references): ``{area}.unknown_property``, ``step.filter_regex``."""
+    no look-arounds or back-references): ``{area}.unknown_property``, ``step.filter_regex``.
+    On another engine the expressions are checked by an in-memory DuckDB all the same, so both
+    engines accept the same expressions."""
     steps = list(steps)
     check_properties(con, [p for s in steps for p in s.props], area)
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        _check_regexes(con, steps)
+    elif any(f.op in ("regex", "not_regex") for s in steps for f in s.filters):
+        with duckdb.connect() as mem:
+            _check_regexes(mem, steps)
+
+
+def _check_regexes(con: duckdb.DuckDBPyConnection, steps: list[Step]) -> None:
     for s in steps:
         for f in s.filters:
             if f.op in ("regex", "not_regex"):

@@ -103,7 +103,7 @@ def _check_days(days: int, code: str) -> int:
 def churns_sql(pred: str, n_us: str, *, table: str, dialect: Dialect = DUCKDB) -> str:
     """CTE body: one row per churn moment (user_id, churned_at) over the events ``table``."""
     events, ep = dialect.table(table), dialect.epoch_us
-    return f"""SELECT user_id, ts + to_microseconds({n_us}) AS churned_at FROM (
+    return f"""SELECT user_id, {dialect.add_us("ts", n_us)} AS churned_at FROM (
             SELECT user_id, ts, lead(ts) OVER (PARTITION BY user_id ORDER BY ts) AS nxt FROM {events} WHERE {pred})
         WHERE (nxt IS NULL OR {ep("nxt")} - {ep("ts")} > {n_us})
           AND {ep("ts")} + {n_us} <= (SELECT {ep("max(ts)")} FROM {events})"""
@@ -148,15 +148,11 @@ def churn_sql(
     if plan.segment:
         first = dialect.arg_min(f"nullif({prop_expr(plan.segment, p, dialect)}, '')", "ts")
         seg = f"coalesce({first}, {p.add(no_value(plan.segment))})"
-    lo = (
-        cal.start(p.add(plan.date_from) + "::TIMESTAMPTZ")
-        if plan.date_from is not None
-        else cal.start(f"(SELECT min(ts) FROM {events})")
-    )
-    hi = (
-        cal.start(p.add(plan.date_to) + "::TIMESTAMPTZ")
-        if plan.date_to is not None
-        else cal.start(f"(SELECT max(ts) FROM {events})")
+    lo, hi = cal.span(
+        plan.date_from,
+        plan.date_to,
+        f"(SELECT min(ts) FROM {events})",
+        f"(SELECT max(ts) FROM {events})",
     )
     periods = dialect.series("0", f"{cal.index('lo', 'hi')} + 1")
     return f"""
@@ -164,8 +160,8 @@ WITH segs AS (SELECT user_id, {seg} AS segment FROM {events} WHERE {pred} GROUP 
 churns AS ({churns_sql(pred, n_us, table=table, dialect=dialect)}),
 bounds AS (SELECT {lo} AS lo, {hi} AS hi, (SELECT min(ts) FROM {events}) AS first_ts,
                   (SELECT max(ts) FROM {events}) AS last_ts),
-periods AS (SELECT {cal.add("lo", "k")} AS period_start, timezone({cal.tz}, {cal.add("lo", "k")}) AS t0,
-                   timezone({cal.tz}, {cal.add("lo", "k + 1")}) AS t1, first_ts, last_ts
+periods AS (SELECT {cal.add("lo", "k")} AS period_start, {cal.instant(cal.add("lo", "k"))} AS t0,
+                   {cal.instant(cal.add("lo", "k + 1"))} AS t1, first_ts, last_ts
             FROM bounds, {periods}),
 active AS (SELECT x.period_start, s.segment, count(DISTINCT e.user_id) AS active_at_start
            FROM periods x JOIN {events} e ON e.ts <= x.t0 AND {ep("e.ts")} > {ep("x.t0")} - {n_us}
@@ -240,12 +236,16 @@ def survival_sql(plan: SurvivalPlan, p: Params, *, table: str, dialect: Dialect 
     n_us = p.add(plan.days * 86_400_000_000)
     sp, ap = step_predicate(plan.signup, p, dialect), step_predicate(plan.activity, p, dialect)
     cohort = (
-        [f"min(ts) >= {p.add(plan.date_from)}::TIMESTAMPTZ"] if plan.date_from is not None else []
+        [f"min(ts) >= {dialect.instant(p.add(plan.date_from))}"]
+        if plan.date_from is not None
+        else []
     )
-    cohort += [f"min(ts) <= {p.add(plan.date_to)}::TIMESTAMPTZ"] if plan.date_to is not None else []
+    cohort += (
+        [f"min(ts) <= {dialect.instant(p.add(plan.date_to))}"] if plan.date_to is not None else []
+    )
     having = f" HAVING {' AND '.join(cohort)}" if cohort else ""
     if plan.by == "cohort":
-        group = "strftime(date_trunc('week', min(ts)), '%Y-%m-%d')"
+        group = dialect.day_label(dialect.trunc("week", dialect.utc_wall("min(ts)")))
     elif plan.by:
         group = f"coalesce({dialect.arg_min(prop_expr(plan.by, p, dialect), 'ts')}, '')"
     else:
@@ -258,7 +258,7 @@ firsts AS (SELECT s.user_id, s.grp, s.t0, min(c.churned_at) AS churned_at
            FROM signups s LEFT JOIN churns c ON c.user_id = s.user_id AND c.churned_at > s.t0 GROUP BY ALL),
 durations AS (SELECT grp, CAST(floor(({ep(end)} - {ep("t0")})
                                     / 86400e6) AS INTEGER) AS day, churned_at IS NOT NULL AS churned FROM firsts)
-SELECT grp AS "group", day, count(*) FILTER (WHERE churned) AS events, count(*) FILTER (WHERE NOT churned) AS censored
+SELECT grp AS {dialect.ident("group")}, day, count(*) FILTER (WHERE churned) AS events, count(*) FILTER (WHERE NOT churned) AS censored
 FROM durations GROUP BY ALL ORDER BY 1, 2"""
 
 

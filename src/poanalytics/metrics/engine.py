@@ -17,6 +17,7 @@ connection its ``db.Session`` holds for that call, with the events table it was 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +71,73 @@ class Dialect:
     def struct(self, **fields: str) -> str:
         """A struct (named tuple) value of SQL expressions."""
         return "struct_pack(" + ", ".join(f"{k} := {v}" for k, v in fields.items()) + ")"
+
+    def ident(self, name: str) -> str:
+        """A column alias or other identifier as SQL (quoted)."""
+        return quote_ident(name)
+
+    def json_path(self, key: str) -> str:
+        """The JSON path (a value to bind) of the top-level key ``key``."""
+        return "$." + json.dumps(key)
+
+    def instant(self, value: str) -> str:
+        """A bound instant (a tz-aware timestamp parameter) as the engine's instant type."""
+        return f"CAST({value} AS TIMESTAMPTZ)"
+
+    def local_wall(self, ts: str, tz: str) -> str:
+        """The wall-clock TIMESTAMP in zone ``tz`` (bound) of the instant ``ts``."""
+        return f"timezone({tz}, {ts})"
+
+    def from_local(self, local: str, tz: str) -> str:
+        """The instant at which the wall clock of zone ``tz`` (bound) shows ``local``."""
+        return f"timezone({tz}, {local})"
+
+    def trunc(self, unit: str, local: str) -> str:
+        """The local timestamp ``local`` truncated to its ``unit`` (day, week, month; a literal)."""
+        return f"date_trunc('{unit}', {local})"
+
+    def days_between(self, a: str, b: str) -> str:
+        """Whole days from the local timestamp ``a`` to ``b`` (midnights crossed)."""
+        return f"date_diff('day', {a}, {b})"
+
+    def months_between(self, a: str, b: str) -> str:
+        """Whole months from the local timestamp ``a`` to ``b`` (month starts crossed)."""
+        return f"date_diff('month', {a}, {b})"
+
+    def int_div(self, a: str, b: str) -> str:
+        """Integer division, truncating toward zero."""
+        return f"({a} // {b})"
+
+    def add_days(self, ts: str, k: str) -> str:
+        """The local timestamp ``ts`` plus ``k`` (an integer expression) calendar days."""
+        return f"({ts} + to_days(CAST({k} AS INTEGER)))"
+
+    def add_months(self, ts: str, k: str) -> str:
+        """The local timestamp ``ts`` plus ``k`` calendar months (clamped to the month's end)."""
+        return f"({ts} + to_months(CAST({k} AS INTEGER)))"
+
+    def add_us(self, ts: str, us: str) -> str:
+        """The instant ``ts`` plus ``us`` microseconds."""
+        return f"({ts} + to_microseconds({us}))"
+
+    def text_test(self, op: str, text: str, value: str) -> str:
+        """``text`` contains / starts with / ends with ``value`` (op: contains, starts_with,
+        ends_with)."""
+        name = {"contains": "contains", "starts_with": "starts_with", "ends_with": "suffix"}[op]
+        return f"{name}({text}, {value})"
+
+    def regex_test(self, text: str, pattern: str) -> str:
+        """``pattern`` matches somewhere in ``text``."""
+        return f"regexp_matches({text}, {pattern})"
+
+    def day_label(self, ts: str) -> str:
+        """The local timestamp ``ts``'s date as 'YYYY-MM-DD' text."""
+        return f"strftime({ts}, '%Y-%m-%d')"
+
+    def with_user_id(self, source: str, expr: str) -> str:
+        """The rows of ``source`` with ``user_id`` replaced by ``expr`` and the row order as
+        ``rowid``."""
+        return f"SELECT * REPLACE ({expr} AS user_id), rowid AS rowid FROM {source}"
 
 
 DUCKDB = Dialect()

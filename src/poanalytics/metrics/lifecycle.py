@@ -86,30 +86,18 @@ def _validate(con: duckdb.DuckDBPyConnection, q: LifecycleQuery, code: str) -> L
     return LifecyclePlan(tz, step, date_from, date_to, segment, tuple(found))
 
 
-def _bounds(
-    q: LifecycleQuery, plan: LifecyclePlan, cal: Calendar, params: Params, events: str
-) -> tuple[str, str]:
-    """The first and last period starts: the range asked for, else the data's."""
-    lo = (
-        cal.start(params.add(plan.date_from) + "::TIMESTAMPTZ")
-        if plan.date_from is not None
-        else cal.start(f"(SELECT min(ts) FROM {events})")
-    )
-    hi = (
-        cal.start(params.add(plan.date_to) + "::TIMESTAMPTZ")
-        if plan.date_to is not None
-        else cal.start(f"(SELECT max(ts) FROM {events})")
-    )
-    return lo, hi
-
-
 def lifecycle_sql(
     q: LifecycleQuery, plan: LifecyclePlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
 ) -> str:
     """The lifecycle table's SQL over the events ``table``, from a validated plan (no connection)."""
     events = dialect.table(table)
     cal = Calendar(q.period, q.week_start, plan.tz, params, dialect)
-    lo, hi = _bounds(q, plan, cal, params, events)
+    lo, hi = cal.span(
+        plan.date_from,
+        plan.date_to,
+        f"(SELECT min(ts) FROM {events})",
+        f"(SELECT max(ts) FROM {events})",
+    )
     pred = step_predicate(plan.step, params, dialect)
     nxt = cal.add("p", "1")
     # with a segment: each user's segment (churn's rule, L2) rides along every row, and every
@@ -154,7 +142,12 @@ def stickiness_sql(
     """The stickiness table's SQL over the events ``table``, from a validated plan (no connection)."""
     events = dialect.table(table)
     cal = Calendar(q.period, q.week_start, plan.tz, params, dialect)
-    lo, hi = _bounds(q, plan, cal, params, events)
+    lo, hi = cal.span(
+        plan.date_from,
+        plan.date_to,
+        f"(SELECT min(ts) FROM {events})",
+        f"(SELECT max(ts) FROM {events})",
+    )
     pred = step_predicate(plan.step, params, dialect)
     return f"""
 WITH days AS (SELECT user_id, {cal.start("ts")} AS period_start, count(DISTINCT CAST({cal.local("ts")} AS DATE)) AS active_days

@@ -1,10 +1,12 @@
 """Calendar periods in a time zone (R2): local wall time, then date_trunc; weeks start Monday or Sunday.
 
-Periods are computed on local wall-clock TIMESTAMPs (``timezone(tz, ts)``), so a daylight-saving
+Periods are computed on local wall-clock TIMESTAMPs (``Dialect.local_wall``), so a daylight-saving
 change never moves an event into another day, week or month.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..sql import Params
 from ..timezones import check_timezone
@@ -48,6 +50,7 @@ class Calendar:
         self, period: str, week_start: str, tz: str, params: Params, dialect: Dialect = DUCKDB
     ) -> None:
         self.period, self.week_start, self.dialect = period, week_start, dialect
+        self.params = params
         self.utc = tz in UTC_ZONES
         # bound even for UTC: callers turn local period starts back into instants with it
         self.tz = params.add(tz)
@@ -56,28 +59,41 @@ class Calendar:
         """The local wall-clock TIMESTAMP of the instant ``ts``."""
         if self.utc:
             return self.dialect.utc_wall(ts)
-        return f"timezone({self.tz}, {ts})"
+        return self.dialect.local_wall(ts, self.tz)
+
+    def instant(self, local: str) -> str:
+        """The instant of the local wall-clock TIMESTAMP ``local`` (a period start)."""
+        return self.dialect.from_local(local, self.tz)
+
+    def span(self, date_from: Any, date_to: Any, first: str, last: str) -> tuple[str, str]:
+        """The first and last period starts: those holding ``date_from`` and ``date_to`` (bound
+        instants) where given, else those holding the instants ``first`` and ``last`` (SQL, e.g.
+        the data's first and last event)."""
+        bound = [
+            self.dialect.instant(self.params.add(v)) if v is not None else None
+            for v in (date_from, date_to)
+        ]
+        return self.start(bound[0] or first), self.start(bound[1] or last)
 
     def start(self, ts: str) -> str:
         """The start (local TIMESTAMP) of the period holding the instant ``ts``."""
         local = self.local(ts)
         if self.period == "week" and self.week_start == "sunday":
-            return f"(date_trunc('week', {local} + INTERVAL 1 DAY) - INTERVAL 1 DAY)"
-        return f"date_trunc('{self.period}', {local})"
+            return f"({self.dialect.trunc('week', f'{local} + INTERVAL 1 DAY')} - INTERVAL 1 DAY)"
+        return self.dialect.trunc(self.period, local)
 
     def index(self, a: str, b: str) -> str:
         """Whole periods from period start ``a`` to period start ``b``."""
+        d = self.dialect
         if self.period == "day":
-            return f"date_diff('day', {a}, {b})"
+            return d.days_between(a, b)
         if self.period == "week":
-            return f"(date_diff('day', {a}, {b}) // 7)"
-        return f"date_diff('month', {a}, {b})"
+            return d.int_div(d.days_between(a, b), "7")
+        return d.months_between(a, b)
 
     def add(self, start: str, k: str) -> str:
         """The period start ``k`` periods after ``start``."""
-        unit = {"day": "DAY", "week": "WEEK", "month": "MONTH"}[self.period]
-        return (
-            f"({start} + to_{unit.lower()}s(CAST({k} AS INTEGER)))"
-            if unit != "WEEK"
-            else f"({start} + to_days(CAST({k} AS INTEGER) * 7))"
-        )
+        d = self.dialect
+        if self.period == "month":
+            return d.add_months(start, k)
+        return d.add_days(start, f"({k}) * 7" if self.period == "week" else k)

@@ -6,7 +6,6 @@ not carry matches only the negative operators (ne, not_in, not_contains, not_reg
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..sql import Params
@@ -15,12 +14,12 @@ from .spec import Filter, Step
 
 _NEGATIONS = {"ne": "eq", "not_in": "in", "not_contains": "contains", "not_regex": "regex"}
 _COMPARE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_TEXT = {"contains": "contains", "starts_with": "starts_with", "ends_with": "suffix"}
+_TEXT = ("contains", "starts_with", "ends_with")
 
 
 def prop_expr(name: str, params: Params, dialect: Dialect = DUCKDB) -> str:
     """A property's value as text (NULL when missing)."""
-    return dialect.json_text("properties", params.add("$." + json.dumps(name)))
+    return dialect.json_text("properties", params.add(dialect.json_path(name)))
 
 
 def value_eq(name: str, value: Any, params: Params, dialect: Dialect = DUCKDB) -> str:
@@ -43,9 +42,9 @@ def filter_predicate(f: Filter, params: Params, dialect: Dialect = DUCKDB) -> st
     if f.op == "in":
         return "(" + " OR ".join(value_eq(f.prop, v, params, dialect) for v in f.value) + ")"
     if f.op in _TEXT:
-        return f"{_TEXT[f.op]}({prop_expr(f.prop, params, dialect)}, {params.add(f.value)})"
+        return dialect.text_test(f.op, prop_expr(f.prop, params, dialect), params.add(f.value))
     if f.op == "regex":
-        return f"regexp_matches({prop_expr(f.prop, params, dialect)}, {params.add(f.value)})"
+        return dialect.regex_test(prop_expr(f.prop, params, dialect), params.add(f.value))
     if f.op in _COMPARE:
         value = params.add(float(f.value))
         return (

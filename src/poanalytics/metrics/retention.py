@@ -129,18 +129,9 @@ def retention_sql(
     data_end = f"(SELECT max(ts) FROM {events})"
     until = ""
     if plan.as_of is not None:
-        data_end = params.add(plan.as_of) + "::TIMESTAMPTZ"
+        data_end = dialect.instant(params.add(plan.as_of))
         until = f" AND ts <= {data_end}"
-    lo = (
-        cal.start(params.add(plan.date_from) + "::TIMESTAMPTZ")
-        if plan.date_from is not None
-        else cal.start(f"(SELECT min(ts) FROM {events})")
-    )
-    hi = (
-        cal.start(params.add(plan.date_to) + "::TIMESTAMPTZ")
-        if plan.date_to is not None
-        else cal.start(data_end)
-    )
+    lo, hi = cal.span(plan.date_from, plan.date_to, f"(SELECT min(ts) FROM {events})", data_end)
     n = int(q.intervals)
     # One pass over the events: each user's active periods, flagged by start and return events.
     activity = (

@@ -74,10 +74,7 @@ def unit_source(unit: Unit, params: Params, *, table: str, dialect: Dialect = DU
     expr = unit.id_sql(params, dialect)
     if expr is None:
         return src
-    return (
-        f"(SELECT * REPLACE ({expr} AS user_id), rowid AS rowid FROM {src} "
-        f"WHERE ({expr}) IS NOT NULL)"
-    )
+    return f"({dialect.with_user_id(src, expr)} WHERE ({expr}) IS NOT NULL)"
 
 
 def left_out_sql(

@@ -1,0 +1,116 @@
+"""Spark SQL's spelling of the engine-specific SQL pieces (``metrics.engine.Dialect``).
+
+Every metric builds its SQL once, from one validated plan; this class is the whole of what differs
+on Spark. Instants are Spark ``TIMESTAMP`` (with local time zone) read with the session time zone
+UTC (``SparkRunner`` sets it for each query), local wall-clock times ``TIMESTAMP_NTZ``.
+"""
+
+from __future__ import annotations
+
+from ..metrics.engine import Dialect
+from ..metrics.spec import MetricError
+from ..sql import quote_ident
+
+# characters a key cannot hold in Spark's bracket JSON path ($['key']): it has no escape for them
+_PATH_UNSAFE = frozenset("'[]\\")
+
+
+class SparkDialect(Dialect):
+    """Spark SQL (Spark 4): the same metrics, spelled for Spark."""
+
+    name = "spark"
+
+    def table(self, name: str) -> str:
+        return quote_ident(name, quote="`")
+
+    def ident(self, name: str) -> str:
+        return quote_ident(name, quote="`")
+
+    def epoch_us(self, ts: str) -> str:
+        return f"unix_micros({ts})"
+
+    def utc_wall(self, ts: str) -> str:
+        return f"CAST({ts} AS TIMESTAMP_NTZ)"  # the session time zone is UTC
+
+    def json_text(self, column: str, path: str) -> str:
+        return f"get_json_object({column}, {path})"
+
+    def json_keys(self, column: str) -> str:
+        return f"explode(json_object_keys({column}))"
+
+    def json_path(self, key: str) -> str:
+        if _PATH_UNSAFE & set(key):
+            raise MetricError(
+                f"Spark cannot read the property {key!r}: its JSON paths have no escape for "
+                "quotes, brackets or backslashes",
+                code="spark.property_name",
+                hint="rename the property at load time, or run this query on DuckDB",
+            )
+        return f"$['{key}']"
+
+    def series(self, start: str, stop: str, alias: str = "t", column: str = "k") -> str:
+        # a lateral generator, so the bounds may name columns of the FROM items before it; an
+        # empty range gives no rows (Spark's sequence(1, 0) would count down)
+        return (
+            f"LATERAL explode(CASE WHEN ({stop}) > ({start}) THEN sequence({start}, ({stop}) - 1) "
+            f"END) AS {alias}({column})"
+        )
+
+    def arg_min(self, value: str, key: str) -> str:
+        # DuckDB's arg_min skips rows whose value is NULL; Spark's min_by does not
+        return f"min_by({value}, CASE WHEN ({value}) IS NOT NULL THEN {key} END)"
+
+    def list_agg(self, expr: str, order: str) -> str:
+        raise NotImplementedError("ordered lists are built by the Spark funnel itself")
+
+    def struct(self, **fields: str) -> str:
+        return "named_struct(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
+
+    def instant(self, value: str) -> str:
+        return f"CAST({value} AS TIMESTAMP)"
+
+    def local_wall(self, ts: str, tz: str) -> str:
+        return f"convert_timezone('UTC', {tz}, CAST({ts} AS TIMESTAMP_NTZ))"
+
+    def from_local(self, local: str, tz: str) -> str:
+        return f"CAST(convert_timezone({tz}, 'UTC', {local}) AS TIMESTAMP)"
+
+    def trunc(self, unit: str, local: str) -> str:
+        # Spark's date_trunc answers a TIMESTAMP; with the session in UTC its wall time is the
+        # truncated local time, kept a wall-clock TIMESTAMP_NTZ as DuckDB's is
+        return f"CAST(date_trunc('{unit}', {local}) AS TIMESTAMP_NTZ)"
+
+    def days_between(self, a: str, b: str) -> str:
+        return f"datediff({b}, {a})"
+
+    def months_between(self, a: str, b: str) -> str:
+        return f"timestampdiff(MONTH, {a}, {b})"
+
+    def int_div(self, a: str, b: str) -> str:
+        return f"({a} div {b})"
+
+    def add_days(self, ts: str, k: str) -> str:
+        return f"({ts} + make_dt_interval(CAST({k} AS INT)))"
+
+    def add_months(self, ts: str, k: str) -> str:
+        return f"({ts} + make_ym_interval(0, CAST({k} AS INT)))"
+
+    def add_us(self, ts: str, us: str) -> str:
+        return f"timestamp_micros(unix_micros({ts}) + {us})"
+
+    def text_test(self, op: str, text: str, value: str) -> str:
+        name = {"contains": "contains", "starts_with": "startswith", "ends_with": "endswith"}[op]
+        return f"{name}({text}, {value})"
+
+    def regex_test(self, text: str, pattern: str) -> str:
+        return f"regexp({text}, {pattern})"
+
+    def day_label(self, ts: str) -> str:
+        return f"date_format({ts}, 'yyyy-MM-dd')"
+
+    def with_user_id(self, source: str, expr: str) -> str:
+        # the events view has exactly these columns (SparkRunner), rowid among them
+        return f"SELECT {expr} AS user_id, event, ts, session_id, properties, rowid FROM {source}"
+
+
+SPARK = SparkDialect()

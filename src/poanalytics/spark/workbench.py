@@ -1,0 +1,185 @@
+"""``SparkWorkbench``: the Workbench's metric calls answered by Apache Spark.
+
+The calls, their keywords and their validation are the Workbench's own (``MetricMethods``); the
+SQL is built from the same plans for ``SparkDialect`` and run by ``SparkRunner``, so a metric's
+definition is written once. What Spark does not answer yet raises ``spark.unsupported``; nothing
+falls back to collecting events on the driver.
+
+The events are read as they are, from a table name, a folder of Parquet (``poanalytics export
+events``), Delta or Iceberg files, or a Spark DataFrame, in the canonical events schema:
+``user_id``, ``event``, ``ts`` (TIMESTAMP, an instant) and optionally ``session_id``,
+``properties`` (JSON text, or a map or struct, written as JSON) and ``seq`` (the load order, which
+breaks ties between events at one instant as DuckDB's row order does; without it those ties are
+broken arbitrarily). Rows without a user, event or time are not events and are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..metrics.methods import MetricMethods
+from ..metrics.spec import MetricError
+from ..sql import quote_ident
+from .runner import SparkRunner
+from .session import require_pyspark
+
+R = TypeVar("R")
+# the metric calls Spark answers (MetricMethods' areas)
+SUPPORTED = ("retention", "lifecycle", "stickiness", "churn", "survival")
+REQUIRED = ("user_id", "event", "ts")
+
+
+def schema_error(message: str) -> MetricError:
+    return MetricError(
+        message,
+        code="spark.events_schema",
+        hint="give the events in the canonical schema: user_id, event, ts (TIMESTAMP) and "
+        "optionally session_id, properties (JSON text), seq (load order); "
+        "`poanalytics export events` writes it (docs/scale-out.md)",
+    )
+
+
+def _read_path(spark: Any, path: Path) -> Any:
+    """A DataFrame over the files at ``path``: Delta (a _delta_log folder), Iceberg (a metadata
+    folder) or Parquet."""
+    fmt = "parquet"
+    if (path / "_delta_log").is_dir():
+        fmt = "delta"
+    elif (path / "metadata").is_dir() and any((path / "metadata").glob("*.metadata.json")):
+        fmt = "iceberg"
+    try:
+        return spark.read.format(fmt).load(str(path))
+    except Exception as exc:  # Spark's AnalysisException, or a missing format's ClassNotFound
+        raise MetricError(
+            f"Spark cannot read {path} as {fmt}: {str(exc).strip().splitlines()[0][:300]}",
+            code="spark.events_unreadable",
+            hint="check the path; Delta and Iceberg need their Spark packages on the session "
+            "(delta-spark, iceberg-spark-runtime)",
+        ) from exc
+
+
+def events_frame(spark: Any, events: Any) -> Any:
+    """The events as a Spark DataFrame: a DataFrame as it is, a path's files, or a table."""
+    from pyspark.sql import DataFrame
+
+    if isinstance(events, DataFrame):
+        return events
+    if isinstance(events, os.PathLike) or (
+        isinstance(events, str) and (os.sep in events or Path(events).exists())
+    ):
+        path = Path(events)
+        if not path.exists():
+            raise MetricError(
+                f"there are no events at {path}",
+                code="spark.events_unreadable",
+                hint="check the path (`poanalytics export events PATH` writes one)",
+            )
+        return _read_path(spark, path)
+    if isinstance(events, str) and events:
+        try:
+            return spark.table(events)
+        except Exception as exc:
+            raise MetricError(
+                f"Spark has no table {events!r}: {str(exc).strip().splitlines()[0][:300]}",
+                code="spark.events_unreadable",
+                hint="name a table the session's catalog holds (catalog.schema.events), or "
+                "give a path or a DataFrame",
+            ) from exc
+    raise MetricError(
+        f"cannot read events from {events!r}",
+        code="spark.events_type",
+        hint="give a table name, a path to Parquet/Delta/Iceberg files or a Spark DataFrame",
+    )
+
+
+def _column(fields: dict[str, Any], name: str, kinds: tuple[str, ...]) -> str | None:
+    """The SQL for the canonical column ``name`` from the input's field of that name (any case),
+    NULL when the input has none; a field of another type than ``kinds`` is refused."""
+    field = fields.get(name)
+    if field is None:
+        return None
+    kind = field.dataType.typeName()
+    col = quote_ident(field.name, quote="`")
+    if name == "properties" and kind in ("map", "struct"):
+        return f"to_json({col})"
+    if kind not in kinds:
+        raise schema_error(
+            f"the events' {name!r} is {field.dataType.simpleString()}, not {kinds[0]}"
+        )
+    return col
+
+
+def canonical_sql(frame: Any, source: str) -> tuple[str, bool]:
+    """SQL selecting the canonical events from the view ``source`` (columns user_id, event, ts,
+    session_id, properties, rowid), and whether the input carries the load order (``seq``)."""
+    fields = {f.name.lower(): f for f in frame.schema.fields}
+    missing = [n for n in REQUIRED if n not in fields]
+    if missing:
+        raise schema_error(f"the events have no {', '.join(missing)} column")
+    if fields["ts"].dataType.typeName() == "timestamp_ntz":
+        raise schema_error(
+            "the events' ts is TIMESTAMP_NTZ: a wall-clock time in an unknown zone, not an "
+            "instant (cast it to TIMESTAMP in the zone it was written in)"
+        )
+    text = ("string", "long", "integer")
+    user = _column(fields, "user_id", text)
+    event = _column(fields, "event", ("string",))
+    ts = _column(fields, "ts", ("timestamp",))
+    session = _column(fields, "session_id", text) or "NULL"
+    props = _column(fields, "properties", ("string",)) or "NULL"
+    seq = _column(fields, "seq", ("long", "integer"))
+    select = (
+        f"SELECT CAST({user} AS STRING) AS user_id, {event} AS event, {ts} AS ts, "
+        f"CAST({session} AS STRING) AS session_id, CAST({props} AS STRING) AS properties, "
+        f"CAST({seq or '0'} AS BIGINT) AS rowid FROM {quote_ident(source, quote='`')} "
+        f"WHERE {user} IS NOT NULL AND {event} IS NOT NULL AND {ts} IS NOT NULL"
+    )
+    return select, seq is not None
+
+
+class SparkWorkbench(MetricMethods):
+    """The metric calls of a Workbench, answered by Spark over ``events`` (see the module)."""
+
+    def __init__(self, spark: Any, events: Any) -> None:
+        require_pyspark()
+        self.spark = spark
+        frame = events_frame(spark, events)
+        raw = f"poa_input_{uuid.uuid4().hex[:12]}"
+        frame.createOrReplaceTempView(raw)
+        select, self.load_order = canonical_sql(frame, raw)
+        self.view = f"poa_events_{uuid.uuid4().hex[:12]}"
+        spark.sql(
+            f"CREATE OR REPLACE TEMPORARY VIEW {quote_ident(self.view, quote='`')} AS {select}"
+        )
+        self.runner = SparkRunner(spark, self.view)
+
+    def _run_metric(self, area: str, run: Callable[..., R], query: Any) -> R:
+        if area not in SUPPORTED:
+            raise MetricError(
+                f"{area} is not available on Spark yet",
+                code="spark.unsupported",
+                hint=f"Spark answers {', '.join(SUPPORTED)}; run {area} on the DuckDB "
+                "Workbench (docs/scale-out.md)",
+            )
+        return run(self.runner, query)
+
+    def sql(self, query: str) -> Any:
+        """A Spark DataFrame of ``query``; the events are the view named ``self.view``."""
+        return self.spark.sql(query)
+
+    def close(self) -> None:
+        """Drop the views this workbench made (the session stays)."""
+        self.spark.catalog.dropTempView(self.view)
+
+    def __enter__(self) -> SparkWorkbench:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SparkWorkbench(view={self.view!r})"
