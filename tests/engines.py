@@ -2,13 +2,16 @@
 
 ``OnSpark`` wraps a DuckDB ``Workbench``: loads, ``sql`` and everything else go to the warehouse;
 the metric calls (``retention``, ``lifecycle``, ...) go to a ``SparkWorkbench`` over the
-warehouse's events, handed to Spark through Arrow with their load order (``seq``), re-read after
-every load. A journey test written against ``wb`` then runs unchanged on both engines
+warehouse's events as ``poanalytics export events`` writes them (day-partitioned Parquet with the
+load order, ``seq``), exported again after every load: the round trip a team makes to its lake. A journey test written against ``wb`` then runs unchanged on both engines
 (conftest's ``engine_wb``); any difference in a number fails it.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import poanalytics as poa
@@ -36,6 +39,7 @@ class OnSpark:
         self.wb, self.spark = wb, spark
         self._on: Any = None
         self._loads = -1
+        self._lake = Path(tempfile.mkdtemp(prefix="poa-lake-"))
 
     def __getattr__(self, name: str) -> Any:
         if name in SPARK_CALLS:
@@ -48,7 +52,10 @@ class OnSpark:
         if self._on is None or loads != self._loads:
             if self._on is not None:
                 self._on.close()
-            self._on = self.wb.on_spark(self.spark, spark_frame(self.spark, self.wb))
+            # a new folder per export: Spark keeps the file listing of a path it has read
+            folder = self._lake / f"events-{loads}"
+            self.wb.export_events(folder)
+            self._on = self.wb.on_spark(self.spark, events=folder)
             self._loads = loads
         return self._on
 
@@ -56,3 +63,4 @@ class OnSpark:
         if self._on is not None:
             self._on.close()
         self.wb.close()
+        shutil.rmtree(self._lake, ignore_errors=True)

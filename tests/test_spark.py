@@ -1,0 +1,173 @@
+"""The Spark engine itself (issue 13): reading events from a lake, the canonical schema, what it
+refuses, and that it leaves the session as it found it. The metric journeys run on both engines
+in their own modules (conftest's ``engine_wb``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import poanalytics as poa
+from poanalytics.spark import SparkWorkbench
+from tests.engines import spark_frame
+from tests.journeys import load
+
+D = 86400
+JOURNEYS = {
+    "a": [(0, "signup", {"plan": "pro"}), (D, "use"), (9 * D, "use"), (30 * D, "use")],
+    "b": [(2 * D, "signup", {"plan": "free"}), (3 * D, "use"), (16 * D, "use")],
+    "c": [(8 * D, "signup"), (8 * D, "use"), (40 * D, "use", {"plan": "pro"})],
+    "d": [(-3 * D, "signup", {"plan": "free"}), (20 * D + 3600, "use")],
+}
+CALLS = [
+    ("retention", {"start_event": "signup", "return_event": "use", "intervals": 4}),
+    ("retention", {"period": "day", "intervals": 10, "cohort": "first_time"}),
+    ("lifecycle", {"event": "use", "segment": "plan", "timezone": "Asia/Kolkata"}),
+    ("stickiness", {"period": "month"}),
+    ("churn", {"inactive_days": 7, "segment": "plan"}),
+    ("survival", {"signup_event": "signup", "inactive_days": 7, "by": "plan"}),
+]
+
+
+@pytest.fixture
+def lake(wb_file, tmp_path):
+    """A warehouse file holding JOURNEYS, and its events exported as day-partitioned Parquet."""
+    load(wb_file, JOURNEYS)
+    folder = tmp_path / "lake" / "events"
+    report = wb_file.export_events(folder)
+    assert report.rows == sum(len(v) for v in JOURNEYS.values())
+    return wb_file, folder
+
+
+def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(("call", "kwargs"), CALLS)
+def test_the_exported_parquet_answers_as_the_warehouse(spark, lake, call, kwargs):
+    """The README's round trip: export events -> Spark reads the folder as it is -> same tables."""
+    wb, folder = lake
+    on = wb.on_spark(spark, events=str(folder))
+    try:
+        expected = getattr(wb, call)(**kwargs)
+        got = getattr(on, call)(**kwargs)
+        same(expected.table, got.table)
+        assert got.sql and "unix_micros" in got.sql or "convert_timezone" in got.sql
+    finally:
+        on.close()
+
+
+def test_a_table_name_and_a_dataframe_answer_alike(spark, lake):
+    wb, folder = lake
+    frame = spark.read.parquet(str(folder))
+    frame.createOrReplaceTempView("lake_events")
+    expected = wb.churn(inactive_days=7).table
+    for events in ("lake_events", frame, spark_frame(spark, wb)):
+        with SparkWorkbench(spark, events) as on:
+            same(expected, on.churn(inactive_days=7).table)
+
+
+def test_the_session_time_zone_is_used_as_utc_and_restored(spark, lake):
+    """Instants are read in UTC whatever the session's zone, and the zone is put back."""
+    wb, folder = lake
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        with wb.on_spark(spark, events=folder) as on:
+            same(wb.lifecycle(period="day").table, on.lifecycle(period="day").table)
+            same(
+                wb.survival("signup", 7, by="cohort").table,
+                on.survival("signup", 7, by="cohort").table,
+            )
+        assert spark.conf.get("spark.sql.session.timeZone") == "America/New_York"
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_validation_reads_the_events_names_and_keys_from_spark(spark, lake):
+    wb, folder = lake
+    with wb.on_spark(spark, events=folder) as on:
+        assert on.runner.event_names() == ["signup", "use"]
+        assert on.runner.property_keys() == ["plan"]
+        with pytest.warns(poa.PoaWarning, match="no event is called 'sigup'"):
+            r = on.retention("sigup", "use")
+        assert r.table.empty or int(r.table.cohort_size.fillna(0).sum()) == 0
+        with pytest.raises(poa.MetricError) as err:
+            on.lifecycle(segment="palm")
+        assert err.value.code == "lifecycle.unknown_property" and "plan" in str(err.value)
+        with pytest.raises(poa.MetricError) as err:
+            on.retention("signup", poa.Step("use", where={"plan": poa.Prop.regex("(?<=x)")}))
+        assert err.value.code == "step.filter_regex"  # RE2's rules on both engines
+
+
+def test_what_spark_does_not_answer_yet_is_named(spark, lake):
+    wb, folder = lake
+    with wb.on_spark(spark, events=folder) as on:
+        for call in (lambda: on.funnel(["signup", "use"]), lambda: on.paths("signup")):
+            with pytest.raises(poa.MetricError) as err:
+                call()
+            assert err.value.code == "spark.unsupported"
+            assert "DuckDB" in err.value.hint
+
+
+def test_events_without_the_load_order_still_answer(spark, lake):
+    """Without ``seq`` ties at one instant have no load order; these journeys have no ties, so
+    every table is the same."""
+    wb, folder = lake
+    frame = spark.read.parquet(str(folder)).drop("seq")
+    with SparkWorkbench(spark, frame) as on:
+        assert not on.load_order
+        same(wb.retention("signup", "use").table, on.retention("signup", "use").table)
+
+
+def test_properties_as_a_map_are_read_as_json(spark, lake):
+    wb, folder = lake
+    frame = spark.read.parquet(str(folder)).selectExpr(
+        "user_id", "event", "ts", "seq", "from_json(properties, 'map<string,string>') AS properties"
+    )
+    with SparkWorkbench(spark, frame) as on:
+        same(wb.churn(7, segment="plan").table, on.churn(7, segment="plan").table)
+
+
+@pytest.mark.parametrize(
+    ("select", "code", "words"),
+    [
+        ("user_id, event", "spark.events_schema", "no ts"),
+        ("user_id, event, CAST(ts AS TIMESTAMP_NTZ) AS ts", "spark.events_schema", "TIMESTAMP_NTZ"),
+        ("user_id, event, ts, 1.5 AS seq", "spark.events_schema", "'seq' is decimal"),
+    ],
+)
+def test_events_outside_the_canonical_schema_are_refused(spark, lake, select, code, words):
+    wb, folder = lake
+    frame = spark.read.parquet(str(folder)).selectExpr(*select.split(", "))
+    with pytest.raises(poa.MetricError) as err:
+        SparkWorkbench(spark, frame)
+    assert err.value.code == code and words in str(err.value)
+
+
+def test_unreadable_events_are_coded(spark, tmp_path):
+    for events, code in [
+        (tmp_path / "nothing-here", "spark.events_unreadable"),
+        ("no_such_catalog.no_such_table", "spark.events_unreadable"),
+        (42, "spark.events_type"),
+    ]:
+        with pytest.raises(poa.MetricError) as err:
+            SparkWorkbench(spark, events)
+        assert err.value.code == code, events
+
+
+def test_a_property_spark_cannot_address_is_refused(spark, wb):
+    load(wb, {"a": [(0, "signup", {"it's": "x"})]})
+    with wb.on_spark(spark, events=spark_frame(spark, wb)) as on:
+        with pytest.raises(poa.MetricError) as err:
+            on.lifecycle(segment="it's")
+        assert err.value.code == "spark.property_name"
+
+
+def test_java_missing_is_a_coded_error(monkeypatch, tmp_path):
+    from poanalytics.spark.session import require_java
+
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(poa.ConfigError) as err:
+        require_java()
+    assert err.value.code == "spark.java_missing" and "openjdk" in err.value.hint
