@@ -97,6 +97,27 @@ def paths(shape: str, size: int, data: Path) -> dict[str, Path | str]:
 
 
 def prepare(shape: str, size: int, data: Path) -> dict[str, Path | str]:
+    p = paths(shape, size, data)
+    prepare_warehouse(shape, size, data)
+    if not Path(p["chdb"]).exists():
+        print("loading chDB ...", flush=True)
+        from chdb import session
+
+        sess = session.Session(str(p["chdb"]))
+        sess.query(
+            "CREATE TABLE events (user_id String, event LowCardinality(String), ts DateTime64(6, 'UTC')) "
+            "ENGINE = MergeTree ORDER BY (user_id, ts)"
+        )
+        sess.query(
+            f"INSERT INTO events SELECT user_id, event, timestamp FROM file('{p['glob']}', Parquet)"
+        )
+        sess.close()
+    return p
+
+
+def prepare_warehouse(shape: str, size: int, data: Path) -> Path:
+    """The generated events of ``shape`` and ``size`` and their DuckDB warehouse, made once in
+    ``data`` (benchmarks/spark.py reads them too); returns the warehouse's path."""
     from poanalytics import Workbench, demo
     from shapes import generate_visit
 
@@ -117,20 +138,7 @@ def prepare(shape: str, size: int, data: Path) -> dict[str, Path | str]:
             print(wb.load_events(p["events"]), flush=True)
     with Workbench(p["warehouse"]):
         pass  # an older warehouse is migrated here, not inside the first timed run
-    if not Path(p["chdb"]).exists():
-        print("loading chDB ...", flush=True)
-        from chdb import session
-
-        sess = session.Session(str(p["chdb"]))
-        sess.query(
-            "CREATE TABLE events (user_id String, event LowCardinality(String), ts DateTime64(6, 'UTC')) "
-            "ENGINE = MergeTree ORDER BY (user_id, ts)"
-        )
-        sess.query(
-            f"INSERT INTO events SELECT user_id, event, timestamp FROM file('{p['glob']}', Parquet)"
-        )
-        sess.close()
-    return p
+    return Path(p["warehouse"])
 
 
 def clustered(p: dict[str, Path | str]) -> Path:

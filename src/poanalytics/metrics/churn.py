@@ -30,7 +30,7 @@ from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .engine import DUCKDB, EVENTS, Dialect, runner_for
-from .periods import Calendar, check
+from .periods import Calendar, check, data_span
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
 from .spec import Step
@@ -148,12 +148,7 @@ def churn_sql(
     if plan.segment:
         first = dialect.arg_min(f"nullif({prop_expr(plan.segment, p, dialect)}, '')", "ts")
         seg = f"coalesce({first}, {p.add(no_value(plan.segment))})"
-    lo, hi = cal.span(
-        plan.date_from,
-        plan.date_to,
-        f"(SELECT min(ts) FROM {events})",
-        f"(SELECT max(ts) FROM {events})",
-    )
+    lo, hi = cal.span(plan.date_from, plan.date_to, *data_span(events))
     periods = dialect.series("0", f"{cal.index('lo', 'hi')} + 1")
     return f"""
 WITH segs AS (SELECT user_id, {seg} AS segment FROM {events} WHERE {pred} GROUP BY user_id),

@@ -18,7 +18,7 @@ from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .churn import no_value
 from .engine import DUCKDB, EVENTS, Dialect, runner_for
-from .periods import Calendar, check
+from .periods import Calendar, check, data_span
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step
@@ -92,12 +92,7 @@ def lifecycle_sql(
     """The lifecycle table's SQL over the events ``table``, from a validated plan (no connection)."""
     events = dialect.table(table)
     cal = Calendar(q.period, q.week_start, plan.tz, params, dialect)
-    lo, hi = cal.span(
-        plan.date_from,
-        plan.date_to,
-        f"(SELECT min(ts) FROM {events})",
-        f"(SELECT max(ts) FROM {events})",
-    )
+    lo, hi = cal.span(plan.date_from, plan.date_to, *data_span(events))
     pred = step_predicate(plan.step, params, dialect)
     nxt = cal.add("p", "1")
     # with a segment: each user's segment (churn's rule, L2) rides along every row, and every
@@ -142,12 +137,7 @@ def stickiness_sql(
     """The stickiness table's SQL over the events ``table``, from a validated plan (no connection)."""
     events = dialect.table(table)
     cal = Calendar(q.period, q.week_start, plan.tz, params, dialect)
-    lo, hi = cal.span(
-        plan.date_from,
-        plan.date_to,
-        f"(SELECT min(ts) FROM {events})",
-        f"(SELECT max(ts) FROM {events})",
-    )
+    lo, hi = cal.span(plan.date_from, plan.date_to, *data_span(events))
     pred = step_predicate(plan.step, params, dialect)
     return f"""
 WITH days AS (SELECT user_id, {cal.start("ts")} AS period_start, count(DISTINCT CAST({cal.local("ts")} AS DATE)) AS active_days

@@ -43,6 +43,11 @@ def check(period: str, week_start: str, timezone: str, code: str) -> str:
         ) from exc
 
 
+def data_span(events: str) -> tuple[str, str]:
+    """SQL for the first and last instant of the events table ``events`` (a quoted name)."""
+    return f"(SELECT min(ts) FROM {events})", f"(SELECT max(ts) FROM {events})"
+
+
 class Calendar:
     """SQL for a period's start, distance and arithmetic, bound to one zone and week start."""
 

@@ -16,7 +16,7 @@ from ..errors import PoaWarning
 from ..sql import Params
 from .catalog import check_events, check_filters, check_properties
 from .engine import DUCKDB, EVENTS, Dialect, Runner, runner_for
-from .periods import Calendar, check
+from .periods import Calendar, check, data_span
 from .predicates import step_predicate
 from .result import MetricResult
 from .spec import MetricError, Step
@@ -131,7 +131,7 @@ def retention_sql(
     if plan.as_of is not None:
         data_end = dialect.instant(params.add(plan.as_of))
         until = f" AND ts <= {data_end}"
-    lo, hi = cal.span(plan.date_from, plan.date_to, f"(SELECT min(ts) FROM {events})", data_end)
+    lo, hi = cal.span(plan.date_from, plan.date_to, data_span(events)[0], data_end)
     n = int(q.intervals)
     # One pass over the events: each user's active periods, flagged by start and return events.
     activity = (
