@@ -57,6 +57,9 @@ bench-metrics: setup ## metrics benchmark (funnel, retention, lifecycle) vs chDB
 bench-scale: setup ## scale benchmark: funnel, retention, lifecycle on 1M-300M generated events under memory_limit 2GB (spills; ~17 GB of disk, hours on 2 cores)
 	$(BIN)/python benchmarks/scale.py --write
 
+bench-spark: setup spark ## Spark benchmark: DuckDB vs Spark local[1] / local[2] at 10M events (benchmarks/spark.py)
+	$(BIN)/python benchmarks/spark.py
+
 bench-voice: setup ## voice benchmark: theme assignment, discovery, near-duplicates on 100k generated tickets
 	$(BIN)/python benchmarks/voice.py
 

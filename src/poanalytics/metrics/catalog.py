@@ -72,6 +72,13 @@ class Catalog(Protocol):
 Source = duckdb.DuckDBPyConnection | Catalog
 
 
+def _names_hint(con: Source, method: str, sql: str) -> str:
+    """Where a user reads the names: the warehouse's catalog, or another engine's Catalog."""
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return f"check the name in wb.sql({sql!r})"
+    return f"check the name in {method}() of the Spark workbench (on.{method}())"
+
+
 def has_catalog(con: duckdb.DuckDBPyConnection) -> bool:
     """The connection's warehouse has the catalog, and its counts add up to the events."""
     return bool(fetch_value(con, _HAS_CATALOG)) and bool(fetch_value(con, _IN_STEP))
@@ -137,7 +144,7 @@ def check_events(
                 raise MetricError(
                     f"no event is called {name!r}.{did_you_mean(name, known)}",
                     code=f"{area}.unknown_event",
-                    hint=f"check the name in wb.sql({EVENTS_HINT!r})",
+                    hint=_names_hint(con, "event_names", EVENTS_HINT),
                 )
             warning = PoaWarning(
                 f"no event is called {name!r}, so nobody reached it: its counts are zero."
@@ -163,7 +170,7 @@ def check_properties(con: Source, names: Iterable[str], area: str) -> None:
             raise MetricError(
                 f"no event has a property {name!r}.{did_you_mean(name, known)}",
                 code=f"{area}.unknown_property",
-                hint=f"check the name in wb.sql({KEYS_HINT!r})",
+                hint=_names_hint(con, "property_keys", KEYS_HINT),
             )
 
 

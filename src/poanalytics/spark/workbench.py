@@ -167,6 +167,14 @@ class SparkWorkbench(MetricMethods):
             )
         return run(self.runner, query)
 
+    def event_names(self) -> list[str]:
+        """Every event name in the events, sorted (one aggregate on Spark, kept)."""
+        return self.runner.event_names()
+
+    def property_keys(self) -> list[str]:
+        """Every top-level property key of the events, sorted (one aggregate on Spark, kept)."""
+        return self.runner.property_keys()
+
     def sql(self, query: str) -> Any:
         """A Spark DataFrame of ``query``; the events are the view named ``self.view``."""
         return self.spark.sql(query)
