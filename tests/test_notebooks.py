@@ -386,3 +386,28 @@ def test_a_changed_date_range_changes_every_chart_of_the_notebook(name, demo_war
     assert len(runs["all"]) >= 4  # every section draws
     same = [n for n, fig in runs["all"].items() if runs["narrow"].get(n) == fig]
     assert not same, f"code cells {same} drew the same chart for another date range"
+
+
+def test_the_retention_notebook_draws_the_same_charts_on_spark(demo_warehouse, tmp_path):
+    """``-p engine spark``: the same notebook, its metrics computed by Spark (in the kernel's own
+    local session) over the warehouse's events exported to Parquet, draws the same charts."""
+    lake = tmp_path / "lake"
+    with poa.Workbench(demo_warehouse) as wb:
+        wb.export_events(lake)
+    runs = {}
+    for engine, extra in (
+        ("duckdb", {}),
+        ("spark", {"engine": "spark", "spark_events": str(lake)}),
+    ):
+        out = tmp_path / f"{engine}.ipynb"
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "20_retention_churn.ipynb"),
+            str(out),
+            parameters={"warehouse": str(demo_warehouse), **extra},
+            kernel_name="poanalytics",
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+        )
+        runs[engine] = _figures(out)
+    assert len(runs["duckdb"]) >= 4
+    assert runs["spark"] == runs["duckdb"]

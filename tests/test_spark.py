@@ -172,3 +172,20 @@ def test_java_missing_is_a_coded_error(monkeypatch, tmp_path):
     with pytest.raises(poa.ConfigError) as err:
         require_java()
     assert err.value.code == "spark.java_missing" and "openjdk" in err.value.hint
+
+
+def test_the_engine_parameter_picks_what_answers(spark, lake):
+    """Notebooks' and reports' ``engine``: "duckdb" is the warehouse itself, "spark" a Spark
+    workbench over the events given; anything else, or Spark without events, is a coded error."""
+    wb, folder = lake
+    assert wb.metrics_engine("duckdb") is wb
+    with wb.metrics_engine("spark", str(folder), spark=spark) as on:
+        same(wb.stickiness().table, on.stickiness().table)
+    for engine, events, code in [
+        ("sparc", None, "engine.unknown"),
+        ("spark", "", "engine.spark_events"),
+    ]:
+        with pytest.raises(poa.ConfigError) as err:
+            wb.metrics_engine(engine, events, spark=spark)
+        assert err.value.code == code
+    assert "'spark'" in str(pytest.raises(poa.ConfigError, wb.metrics_engine, "sparc").value)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import db, schema
 from .config import Settings, settings
-from .errors import ConfigError, WarehouseError, warn
+from .errors import ConfigError, WarehouseError, did_you_mean, warn
 from .ingest import EVENTS, TICKETS, LoadReport, run_load
 from .ingest.export import ExportReport
 from .ingest.mapping import Columns
@@ -351,6 +351,34 @@ class Workbench(MetricMethods):
         from .spark import SparkWorkbench
 
         return SparkWorkbench(spark, events)
+
+    def metrics_engine(
+        self, engine: str = "duckdb", events: Any = None, *, spark: Any = None
+    ) -> Any:
+        """What answers the metric calls (``funnel``, ``retention``, ...) for a notebook's or a
+        report's ``engine`` parameter: "duckdb", this Workbench itself, or "spark",
+        ``on_spark(spark, events)`` (``spark``: the session given, else the one running in this
+        process, else a local one on every core). On Spark ``events`` is required: a table name
+        or a folder (``poanalytics export events`` writes one); docs/scale-out.md."""
+        engines = ("duckdb", "spark")
+        if engine not in engines:
+            raise ConfigError(
+                f"there is no engine {engine!r}.{did_you_mean(str(engine), engines)}",
+                code="engine.unknown",
+                hint='use engine="duckdb" (the warehouse) or engine="spark" (docs/scale-out.md)',
+            )
+        if engine == "duckdb":
+            return self
+        if events is None or events == "":
+            raise ConfigError(
+                "the Spark engine needs the events to read",
+                code="engine.spark_events",
+                hint="pass events: a table name (catalog.schema.events) or a folder that "
+                "`poanalytics export events PATH` wrote",
+            )
+        from .spark.session import active_or_local
+
+        return self.on_spark(spark or active_or_local(), events)
 
     # -- voice of the customer -------------------------------------------------------------------
     def voice_taxonomy(self) -> Taxonomy | None:

@@ -57,7 +57,7 @@ def require_java() -> str:
 
 def local_session(cores: int = 2, memory: str = "2g", name: str = "poanalytics") -> Any:
     """A SparkSession on this machine (``local[cores]``) that stays off the network: the driver
-    binds to 127.0.0.1, no web UI, its scratch space in a temporary folder, the session time zone
+    binds to 127.0.0.1, no web UI, its catalog's scratch space in a temporary folder, the session time zone
     UTC and ``2 * cores`` shuffle partitions. An existing session is returned as it is
     (``getOrCreate``): stop it first to change the settings."""
     require_pyspark()
@@ -76,10 +76,18 @@ def local_session(cores: int = 2, memory: str = "2g", name: str = "poanalytics")
         .config("spark.sql.shuffle.partitions", str(2 * int(cores)))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.local.dir", scratch)
         .config("spark.sql.warehouse.dir", os.path.join(scratch, "warehouse"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={scratch}")
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def active_or_local() -> Any:
+    """The session already running in this process (a cluster notebook's ``spark``), else a
+    ``local_session`` on every core of this machine."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
+    return SparkSession.getActiveSession() or local_session(cores=os.cpu_count() or 2)
