@@ -189,3 +189,24 @@ def test_the_engine_parameter_picks_what_answers(spark, lake):
             wb.metrics_engine(engine, events, spark=spark)
         assert err.value.code == code
     assert "'spark'" in str(pytest.raises(poa.ConfigError, wb.metrics_engine, "sparc").value)
+
+
+def test_a_heavily_skewed_user_gives_the_same_answers(spark, wb, tmp_path):
+    """One user with far more events than the rest (a bot; 30,000 events here, a million in
+    benchmarks/spark.py --skew): every per-user step is a window or aggregate partitioned by user,
+    so the user is one (long) task, and the numbers are DuckDB's."""
+    import duckdb
+
+    load(wb, JOURNEYS)
+    with duckdb.connect() as con:
+        bot = con.sql(
+            "SELECT 'bot' AS user_id, CASE WHEN i % 3 = 0 THEN 'signup' ELSE 'use' END AS event, "
+            "TIMESTAMPTZ '2024-03-04 00:00:00+00' + to_seconds(i * 97) AS ts "
+            "FROM range(30000) t(i)"
+        ).df()
+    wb.load_events(bot)
+    folder = tmp_path / "skewed"
+    wb.export_events(folder)
+    with wb.on_spark(spark, events=folder) as on:
+        for call, kwargs in CALLS:
+            same(getattr(wb, call)(**kwargs).table, getattr(on, call)(**kwargs).table)
