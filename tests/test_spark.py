@@ -210,3 +210,22 @@ def test_a_heavily_skewed_user_gives_the_same_answers(spark, wb, tmp_path):
     with wb.on_spark(spark, events=folder) as on:
         for call, kwargs in CALLS:
             same(getattr(wb, call)(**kwargs).table, getattr(on, call)(**kwargs).table)
+
+
+def test_rows_that_are_not_events_are_counted_and_named(spark, lake):
+    """A lake table may hold rows without a user, event or time: they are left out of every
+    metric, and every result says how many (spark.rows_left_out), once per workbench."""
+    wb, folder = lake
+    good = spark.read.parquet(str(folder))
+    bad = good.limit(3).selectExpr(
+        "CAST(NULL AS STRING) AS user_id", "event", "ts", "session_id", "properties", "seq", "day"
+    )
+    warned = pytest.warns(poa.PoaWarning, match="3 rows of the events have no user_id")
+    with warned, SparkWorkbench(spark, good.unionByName(bad, allowMissingColumns=True)) as on:
+        r = on.retention("signup", "use")
+        again = on.churn(7)
+    same(wb.retention("signup", "use").table, r.table)
+    assert [w.code for w in r.warnings] == ["spark.rows_left_out"]
+    assert [w.code for w in again.warnings] == ["spark.rows_left_out"]
+    with SparkWorkbench(spark, good) as on:
+        assert on.churn(7).warnings == []

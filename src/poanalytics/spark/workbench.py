@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..errors import PoaWarning, warn
 from ..metrics.methods import MetricMethods
 from ..metrics.spec import MetricError
 from ..sql import quote_ident
@@ -136,9 +137,14 @@ def canonical_sql(frame: Any, source: str) -> tuple[str, bool]:
         f"SELECT CAST({user} AS STRING) AS user_id, {event} AS event, {ts} AS ts, "
         f"CAST({session} AS STRING) AS session_id, CAST({props} AS STRING) AS properties, "
         f"CAST({seq or '0'} AS BIGINT) AS rowid FROM {quote_ident(source, quote='`')} "
-        f"WHERE {user} IS NOT NULL AND {event} IS NOT NULL AND {ts} IS NOT NULL"
+        f"WHERE {usable_sql(user, event, ts)}"
     )
     return select, seq is not None
+
+
+def usable_sql(user: str | None, event: str | None, ts: str | None) -> str:
+    """A row is an event when it has a user, an event name and a time."""
+    return f"{user} IS NOT NULL AND {event} IS NOT NULL AND {ts} IS NOT NULL"
 
 
 class SparkWorkbench(MetricMethods):
@@ -148,9 +154,10 @@ class SparkWorkbench(MetricMethods):
         require_pyspark()
         self.spark = spark
         frame = events_frame(spark, events)
-        raw = f"poa_input_{uuid.uuid4().hex[:12]}"
-        frame.createOrReplaceTempView(raw)
-        select, self.load_order = canonical_sql(frame, raw)
+        self.raw = f"poa_input_{uuid.uuid4().hex[:12]}"
+        frame.createOrReplaceTempView(self.raw)
+        select, self.load_order = canonical_sql(frame, self.raw)
+        self._left_out: list[PoaWarning] | None = None
         self.view = f"poa_events_{uuid.uuid4().hex[:12]}"
         spark.sql(
             f"CREATE OR REPLACE TEMPORARY VIEW {quote_ident(self.view, quote='`')} AS {select}"
@@ -165,7 +172,33 @@ class SparkWorkbench(MetricMethods):
                 hint=f"Spark answers {', '.join(SUPPORTED)}; run {area} on the DuckDB "
                 "Workbench (docs/scale-out.md)",
             )
-        return run(self.runner, query)
+        result = run(self.runner, query)
+        result.warnings.extend(self.left_out())
+        return result
+
+    def left_out(self) -> list[PoaWarning]:
+        """The input's rows that are not events (no user, event name or time): counted once,
+        on the first metric, and carried by every result as ``spark.rows_left_out`` (a load
+        would quarantine them; here they are read as they are, so they are counted instead)."""
+        if self._left_out is None:
+            fields = {f.name.lower(): f.name for f in self.spark.table(self.raw).schema.fields}
+            cols = [quote_ident(fields[n], quote="`") for n in REQUIRED]
+            view = quote_ident(self.raw, quote="`")
+            count = self.runner.value(
+                f"SELECT count(*) FROM {view} WHERE NOT ({usable_sql(*cols)})", {}
+            )
+            self._left_out = []
+            if count:
+                warning = PoaWarning(
+                    f"{int(count):,} rows of the events have no user_id, event or ts: they are "
+                    "not events and are left out of every metric",
+                    code="spark.rows_left_out",
+                    hint="fill them in at the source, or filter them out before Spark reads "
+                    "the events; `poanalytics export events` never writes such rows",
+                )
+                warn(warning)
+                self._left_out = [warning]
+        return self._left_out
 
     def event_names(self) -> list[str]:
         """Every event name in the events, sorted (one aggregate on Spark, kept)."""
@@ -182,6 +215,7 @@ class SparkWorkbench(MetricMethods):
     def close(self) -> None:
         """Drop the views this workbench made (the session stays)."""
         self.spark.catalog.dropTempView(self.view)
+        self.spark.catalog.dropTempView(self.raw)
 
     def __enter__(self) -> SparkWorkbench:
         return self
