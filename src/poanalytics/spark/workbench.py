@@ -173,7 +173,8 @@ class SparkWorkbench(MetricMethods):
                 "Workbench (docs/scale-out.md)",
             )
         result = run(self.runner, query)
-        result.warnings.extend(self.left_out())
+        carried: Any = result  # every metric's result carries its warnings
+        carried.warnings.extend(self.left_out())
         return result
 
     def left_out(self) -> list[PoaWarning]:
