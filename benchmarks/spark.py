@@ -114,8 +114,15 @@ def vm_peak_mb(pid: int | str = "self") -> float:
 def children(pid: int) -> list[int]:
     """Every descendant process of ``pid`` (the JVM, its Python workers)."""
     out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        kids = (task / "children").read_text().split()
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:  # a thread may end while it is read
+            kids = (task / "children").read_text().split()
+        except OSError:
+            continue
         for k in kids:
             out.append(int(k))
             out.extend(children(int(k)))
