@@ -172,7 +172,7 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
         params = res.new_params()
         sql = closed_counts_sql(res, params, steps, "breakdown")
         used = params.used_in(sql)
-        raw = fetch_df(res.con, sql, used)
+        raw = fetch_df(res.duckdb_con("compare"), sql, used)
         if raw.empty:  # nobody entered in this range: zeros, not a missing row (F13)
             raw = pd.DataFrame([{c: 0 for c in raw.columns}]).assign(grp=None)
         sqls.append(f"-- {period}: {_span(*span)}\n{res.sql};\n{sql}")

@@ -139,6 +139,38 @@ class Dialect:
         ``rowid``."""
         return f"SELECT * REPLACE ({expr} AS user_id), rowid AS rowid FROM {source}"
 
+    # -- pieces the funnel needs (metrics/funnel_sql.py, funnel_unordered.py, funnel.py) -------
+
+    # whether ``WITH x AS MATERIALIZED (...)`` computes a CTE once for all its references; an
+    # engine without it is given queries that read each heavy CTE once
+    materializes_ctes = True
+    # whether a correlated subquery may name the enclosing query's alias ``b`` when its own table
+    # has a column ``b`` (DuckDB looks the alias up; Spark reads the column); without it, a value
+    # looked up by key is joined instead
+    correlated_alias = True
+
+    def row_position(self, packed: str, partition: str, order: list[str]) -> str:
+        """A number ordering the rows of each ``partition`` as the expressions ``order`` do,
+        compared only within a partition. ``packed`` is the same order as one number built by the
+        caller (the funnel's HUGEINT key: time, step, rowid), used where the engine has integers
+        that wide; an engine without them numbers the rows with a window (``order`` then ends in
+        enough columns that rows it ties are identical)."""
+        return packed
+
+    def ranked_key(self, rank: str, position: str, shift: int) -> str:
+        """A key ordering by ``rank`` (a small non-negative integer), then ``position`` (below
+        2^``shift``): one HUGEINT here, a struct where there is none."""
+        return f"(({rank})::HUGEINT << {shift}) + {position}"
+
+    def list_value(self, *items: str) -> str:
+        """A list (array) of the expressions ``items``: an ordering key compared element-wise."""
+        return "[" + ", ".join(items) + "]"
+
+    def replacing(self, alias: str, columns: list[str], column: str, expr: str) -> str:
+        """The select list of every column of ``alias`` (``columns``, in order) with ``column``
+        replaced by ``expr``."""
+        return f"{alias}.* REPLACE ({expr} AS {column})"
+
 
 DUCKDB = Dialect()
 

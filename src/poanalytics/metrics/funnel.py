@@ -10,12 +10,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_all, fetch_df
+from ..db import fetch_all
 from ..errors import PoaWarning
 from ..sql import Params
 from . import funnel_kernel
-from .catalog import check_events, check_filters, check_properties, event_span
-from .engine import EVENTS
+from .catalog import Source, check_events, check_filters, check_properties, event_span
+from .engine import DUCKDB, EVENTS, Dialect, DuckDBRunner, Runner, runner_for
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_kernel import KERNEL_MAX_STEPS, kernel_sql
@@ -80,10 +80,9 @@ class FunnelQuery:
     terminal_events: Sequence[str | Step] = ()  # events that end a journey (F18)
     as_of: Any = None  # the observation end (F18); None: the data's last event
 
-    def plan(
-        self, con: duckdb.DuckDBPyConnection, warnings: list[PoaWarning] | None = None
-    ) -> FunnelPlan:
-        """Validate against the warehouse and return the plan (raises MetricError with a stable code).
+    def plan(self, con: Source, warnings: list[PoaWarning] | None = None) -> FunnelPlan:
+        """Validate against the warehouse (a DuckDB connection, or another engine's ``Catalog``)
+        and return the plan (raises MetricError with a stable code).
 
         A step or exclusion whose event the warehouse does not hold is a step nobody reaches (F13):
         a ``PoaWarning``, appended to ``warnings``; ``strict=True`` refuses it instead."""
@@ -186,7 +185,7 @@ class FunnelQuery:
                     hint="use attribution='first_touch' or 'all_events'",
                 )
 
-    def _closing(self, con: duckdb.DuckDBPyConnection) -> tuple[Unit, tuple[Step, ...], Any]:
+    def _closing(self, con: Source) -> tuple[Unit, tuple[Step, ...], Any]:
         """The unit counted (F17), the events that end a journey and the observation end (F18).
         An unknown terminal event is refused even without ``strict``: it would leave every unit
         that ended on it in progress."""
@@ -257,7 +256,9 @@ class FunnelResult:
     # Nothing is held on the connection: every view (users, trend, times, correlation, drop-off
     # paths, compare) re-runs it inside its own statement, the warehouse attached for that call.
     per_user_table: str
-    con: duckdb.DuckDBPyConnection = field(repr=False)
+    # the DuckDB connection, or the runner of another engine (Spark), that ran it: users() and
+    # dropped() run there; the other views need DuckDB (spark.unsupported elsewhere)
+    con: duckdb.DuckDBPyConnection | Runner = field(repr=False)
     events: str = field(default=EVENTS, repr=False)  # the events table its views read
     # PoaWarnings met on the way (e.g. a step whose event has no data yet: zeros, F13)
     warnings: list[PoaWarning] = field(default_factory=list, init=False, repr=False)
@@ -283,6 +284,33 @@ class FunnelResult:
         steps stays. Nothing is held to free: the result keeps only its query, SQL and values."""
         self.closed = True
 
+    def _ids(self, sql: str, params: dict[str, Any]) -> list[str]:
+        """The first column of ``sql``'s rows (unit ids), sorted, from the engine that ran it."""
+        if isinstance(self.con, duckdb.DuckDBPyConnection):
+            return sorted(r[0] for r in fetch_all(self.con, sql, params))
+        frame = runner_for(self.con, self.events).table(sql, params)
+        return sorted(str(v) for v in frame.iloc[:, 0])
+
+    def duckdb_con(self, view: str) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection the views other than users() and dropped() run on; on a result
+        another engine computed, ``spark.unsupported`` naming ``view``."""
+        self._duckdb_only(view)
+        assert isinstance(self.con, duckdb.DuckDBPyConnection)
+        return self.con
+
+    def _duckdb_only(self, view: str) -> None:
+        """Refuse ``view`` on a result another engine computed (``spark.unsupported``): it is not
+        built for that engine yet, and nothing falls back to collecting its events."""
+        if isinstance(self.con, duckdb.DuckDBPyConnection):
+            return
+        engine = getattr(getattr(self.con, "dialect", None), "name", "another engine")
+        raise MetricError(
+            f"the funnel's {view} is not available on {engine.capitalize()} yet",
+            code="spark.unsupported",
+            hint="there, a funnel answers its table, figure(), users() and dropped(); run the "
+            f"funnel on the DuckDB Workbench for its {view} (docs/scale-out.md)",
+        )
+
     def new_params(self) -> Params:
         """A Params for a statement that reads ``per_user_table``: it holds the per-unit query's
         values and numbers new ones after them."""
@@ -300,7 +328,7 @@ class FunnelResult:
         if breakdown_value is not None:
             sql += f" AND breakdown = {params.add(breakdown_value)}"
         sql += " ORDER BY 1"
-        return sorted(r[0] for r in fetch_all(self.con, sql, params.used_in(sql)))
+        return self._ids(sql, params.used_in(sql))
 
     @metric_boundary("funnel")
     def dropped(self, step: int, breakdown_value: str | None = None) -> list[str]:
@@ -314,7 +342,7 @@ class FunnelResult:
         )
         if breakdown_value is not None:
             sql += f" AND breakdown = {params.add(breakdown_value)}"
-        return sorted(r[0] for r in fetch_all(self.con, sql, params.used_in(sql)))
+        return self._ids(sql, params.used_in(sql))
 
     @metric_boundary("funnel")
     def trend(
@@ -325,6 +353,7 @@ class FunnelResult:
         closed, with Wilson intervals; in-progress users beside it, incomplete periods flagged (F15)."""
         from .funnel_analysis import PERIODS, TREND_BY, trend
 
+        self._duckdb_only("trend")
         check_choice(period, PERIODS, "period", code="funnel.period")
         check_choice(by, TREND_BY, "trend basis by", code="funnel.trend_by")
         return trend(self, period, self._step(step, 2, none_ok=True), by)
@@ -337,6 +366,7 @@ class FunnelResult:
         from .compare import compare_funnel
 
         self._check_open()
+        self._duckdb_only("compare")
         return compare_funnel(self, compare)
 
     @metric_boundary("funnel")
@@ -344,6 +374,8 @@ class FunnelResult:
         """Per-user seconds from ``from_step`` (default: previous) to ``step`` (for a histogram)."""
         from .funnel_analysis import conversion_times
 
+        self._check_open()
+        self._duckdb_only("conversion times")
         step = self._step(step, 2)
         from_step = self._step(from_step, 1, "from_step", none_ok=True)
         return conversion_times(self, step, from_step)
@@ -382,6 +414,8 @@ class FunnelResult:
         """Breakdown values whose conversion differs clearly from the rest (two-proportion test)."""
         from .funnel_analysis import breakdown_callouts
 
+        self._check_open()
+        self._duckdb_only("call-outs")
         return breakdown_callouts(self, self._step(step, 2, none_ok=True))
 
     @metric_boundary("funnel")
@@ -398,6 +432,7 @@ class FunnelResult:
         """Events (kind="events") or step-1 property values (kind="properties") that go with
         converting to ``step`` (default: last) rather than dropping off: odds ratios, Fisher tests."""
         self._check_open()
+        self._duckdb_only("correlation")
         self._users_only("correlation")
         query = CorrelationQuery(
             step=step,
@@ -426,6 +461,7 @@ class FunnelResult:
         events (with "(no further events)", shares add up to 1) and paths, until their window closes
         (or for ``horizon``); ``steps`` counts the step event and the events after it."""
         self._check_open()
+        self._duckdb_only("drop-off paths")
         self._users_only("drop-off paths")
         query = DropoffQuery(
             step=step,
@@ -486,7 +522,7 @@ class FunnelResult:
 
 @metric_boundary("funnel")
 def run_funnel(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | Runner,
     query: FunnelQuery,
     strategy: str = "kernel",
     work_limit: int = WORK_LIMIT,
@@ -506,20 +542,61 @@ def run_funnel(
     result's views read the same table.
 
     The result holds nothing on the connection: it keeps the per-unit SQL and its values, and
-    its views (``users``, ``trend``, ``conversion_times``, ``correlation``, ...) re-run it."""
+    its views (``users``, ``trend``, ``conversion_times``, ``correlation``, ...) re-run it.
+
+    ``con`` may also be another engine's runner (``spark.SparkRunner``, which is its catalog for
+    validation too): the funnel is then built for its dialect in the portable forms, "window" for
+    ordered and strict funnels and ``unordered_sql`` for unordered ones, whatever ``strategy``
+    says (the kernel and the list and ASOF forms are DuckDB's); it reads the runner's table."""
     found: list[PoaWarning] = []
-    plan = query.plan(con, found)
+    plan = query.plan(con, found)  # type: ignore[arg-type]  # another engine's runner is a Catalog
+    run = runner_for(con, table)
+    table, dialect = run.table_name, run.dialect
     params = Params()
-    base = _kernel_base(con, plan, table) if _takes_kernel(plan, strategy) else None
-    per_user = _per_unit_sql(plan, params, strategy, work_limit, table=table, base_us=base)
-    per_user = _close_journeys(plan, params, per_user, table=table)
-    name = "per_unit"  # the per-unit rows, materialized once for the step counts below
+    if isinstance(run, DuckDBRunner):
+        base = _kernel_base(run.con, plan, table) if _takes_kernel(plan, strategy) else None
+        per_user = _per_unit_sql(plan, params, strategy, work_limit, table=table, base_us=base)
+    else:
+        per_user = portable_per_unit_sql(plan, params, table=table, dialect=dialect)
+    per_user = _close_journeys(plan, params, per_user, table=table, dialect=dialect)
     used = params.used_in(per_user)
+    agg = steps_sql(plan, per_user, dialect)
+    raw = run.table(agg, used)
+    frame = _finish(raw, plan)
+    found += _left_out(run, plan)
+    result = FunnelResult(query, plan, frame, agg, used, f"({per_user})", con, events=table)
+    result.warnings.extend(found)
+    return result
+
+
+def steps_sql(plan: FunnelPlan, per_user: str, dialect: Dialect = DUCKDB) -> str:
+    """The step table's SQL over the per-unit rows ``per_user``: per breakdown value and step,
+    the units that reached it, those in progress before it, and the mean and median seconds
+    from the previous step and from step 1 (F11, F16)."""
+    name = "per_unit"  # the per-unit rows, read once for the step counts below
+    us = dialect.epoch_us
     n = len(plan.steps)
+    if not dialect.materializes_ctes:
+        # one pass: every unit's row once per step (a join with the N step numbers)
+        gaps = " ".join(f"WHEN {k} THEN {us(f't{k}')} - {us(f't{k - 1}')}" for k in range(2, n + 1))
+        spans = " ".join(f"WHEN {k} THEN {us(f't{k}')} - {us('t1')}" for k in range(2, n + 1))
+        numbers = ", ".join(f"({k})" for k in range(1, n + 1))
+        reached = "FILTER (WHERE depth >= step)"
+        return f"""WITH {name} AS ({per_user}),
+stepped AS (SELECT p.breakdown, p.depth, p.in_progress, s.step,
+        CASE s.step {gaps} END AS gap, CASE s.step {spans} END AS span
+    FROM {name} p CROSS JOIN (VALUES {numbers}) AS s(step))
+SELECT breakdown, step, count(*) {reached} AS users,
+    count(*) FILTER (WHERE depth = step - 1 AND in_progress) AS in_progress,
+    avg(gap) {reached} / 1e6 AS mean_seconds_from_previous,
+    median(gap) {reached} / 1e6 AS median_seconds_from_previous,
+    avg(span) {reached} / 1e6 AS mean_seconds_from_start,
+    median(span) {reached} / 1e6 AS median_seconds_from_start
+FROM stepped GROUP BY breakdown, step ORDER BY breakdown, step"""
     parts = []
     for k in range(1, n + 1):
-        gap = f"epoch_us(t{k}) - epoch_us(t{k - 1})" if k > 1 else "NULL"
-        span = f"epoch_us(t{k}) - epoch_us(t1)" if k > 1 else "NULL"
+        gap = f"{us(f't{k}')} - {us(f't{k - 1}')}" if k > 1 else "NULL"
+        span = f"{us(f't{k}')} - {us('t1')}" if k > 1 else "NULL"
         reached = f"FILTER (WHERE depth >= {k})"
         parts.append(
             f"SELECT breakdown, {k} AS step, count(*) {reached} AS users, "
@@ -530,17 +607,22 @@ def run_funnel(
             f"median({span}) {reached} / 1e6 AS median_seconds_from_start "
             f"FROM {name} GROUP BY breakdown"
         )
-    agg = (
+    # materialized once for the N parts
+    return (
         f"WITH {name} AS MATERIALIZED ({per_user})\n"
         + " UNION ALL ".join(parts)
         + " ORDER BY breakdown, step"
     )
-    raw = fetch_df(con, agg, used)
-    frame = _finish(raw, plan)
-    found += _left_out(con, plan, table)
-    result = FunnelResult(query, plan, frame, agg, used, f"({per_user})", con, events=table)
-    result.warnings.extend(found)
-    return result
+
+
+def portable_per_unit_sql(
+    plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
+    """The per-unit SQL in the forms any engine with window functions runs: the window chain for
+    ordered and strict funnels, ``unordered_sql`` for unordered ones (built for ``dialect``)."""
+    if plan.order == "unordered":
+        return unordered_sql(plan, params, table=table, dialect=dialect)
+    return per_user_sql(plan, params, table=table, strategy="window", dialect=dialect)
 
 
 def _takes_kernel(plan: FunnelPlan, strategy: str) -> bool:
@@ -593,34 +675,43 @@ def _nth(k: int) -> str:
     return f"{k}{'th' if 10 <= k % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(k % 10, 'th')}"
 
 
-def _close_journeys(plan: FunnelPlan, params: Params, per_user: str, *, table: str) -> str:
+def _close_journeys(
+    plan: FunnelPlan, params: Params, per_user: str, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
     """F18: a unit whose last event (up to as_of) is terminal has ended: not in progress."""
     if not plan.terminal:
         return per_user
-    src = unit_source(plan.unit, params, table=table)
-    term = " OR ".join(step_predicate(t, params) for t in plan.terminal)
+    src = unit_source(plan.unit, params, table=table, dialect=dialect)
+    term = " OR ".join(step_predicate(t, params, dialect) for t in plan.terminal)
     until = f"WHERE ts <= {params.add(plan.as_of)}" if plan.as_of is not None else ""
     ended = f"""SELECT user_id FROM {src} {until} GROUP BY user_id
         HAVING max(ts) FILTER (WHERE {term}) = max(ts)"""
-    return f"""SELECT p.* REPLACE (p.in_progress AND p.user_id NOT IN ({ended}) AS in_progress)
+    columns = ["unit", "user_id", "breakdown", "depth", "in_progress", "entered"]
+    columns += [f"t{k}" for k in range(1, len(plan.steps) + 1)]
+    closed = f"p.in_progress AND p.user_id NOT IN ({ended})"
+    return f"""SELECT {dialect.replacing("p", columns, "in_progress", closed)}
 FROM ({per_user}) p"""
 
 
-def left_out_funnel_sql(plan: FunnelPlan, params: Params, *, table: str) -> str | None:
+def left_out_funnel_sql(
+    plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str | None:
     """SQL counting the funnel's events that have no value for the unit (None for users)."""
-    c = bind(plan, params, table=table)
+    c = bind(plan, params, table=table, dialect=dialect)
     events = " OR ".join([*c.preds, *c.xpreds])
-    return left_out_sql(plan.unit, params, f"({events}) {c.lower} {c.upper}", table=table)
+    return left_out_sql(
+        plan.unit, params, f"({events}) {c.lower} {c.upper}", table=table, dialect=dialect
+    )
 
 
-def _left_out(con: duckdb.DuckDBPyConnection, plan: FunnelPlan, table: str) -> list[PoaWarning]:
+def _left_out(run: Runner, plan: FunnelPlan) -> list[PoaWarning]:
     """F17: how many of the funnel's events have no value for the unit, as a warning."""
     params = Params()
-    sql = left_out_funnel_sql(plan, params, table=table)
+    sql = left_out_funnel_sql(plan, params, table=run.table_name, dialect=run.dialect)
     if sql is None:
         return []
-    rows = fetch_df(con, sql, params.used_in(sql))
-    return left_out_warning(plan.unit, int(rows.iloc[0, 0]), "funnel events", "funnel")
+    count = run.value(sql, params.used_in(sql))
+    return left_out_warning(plan.unit, int(count), "funnel events", "funnel")
 
 
 def _finish(raw: pd.DataFrame, plan: FunnelPlan) -> pd.DataFrame:

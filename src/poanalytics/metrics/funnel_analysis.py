@@ -149,7 +149,7 @@ def trend(
     start = "entered" if by == "entry" else "t1"
     params = result.new_params()  # the per-unit query's values, and these after them
     sql = closed_counts_sql(result, params, [step], f"date_trunc('{period}', {start})", start)
-    raw = fetch_df(result.con, sql, params.used_in(sql))
+    raw = fetch_df(result.duckdb_con("trend"), sql, params.used_in(sql))
     frame = pd.DataFrame(
         {
             "period_start": raw.grp,
@@ -203,7 +203,7 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
     sql = f"""
         SELECT user_id, breakdown, (epoch_us(t{step}) - epoch_us(t{from_step})) / 1e6 AS seconds
         FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id"""
-    return fetch_df(result.con, sql, result.new_params().used_in(sql))
+    return fetch_df(result.duckdb_con("conversion times"), sql, result.new_params().used_in(sql))
 
 
 CALLOUT_COLUMNS = [
@@ -239,7 +239,7 @@ def breakdown_callouts(result: FunnelResult, step: int | None = None) -> pd.Data
     step = _check_step(result, step)
     params = result.new_params()  # the per-unit query's values, and these after them
     sql = closed_counts_sql(result, params, [step], "breakdown")
-    raw = fetch_df(result.con, sql, params.used_in(sql))
+    raw = fetch_df(result.duckdb_con("call-outs"), sql, params.used_in(sql))
     conv = raw[f"converted_{step}"]
     total_n, total_x = float(raw.users.sum()), float(conv.sum())
     total_e, total_ip = float(raw.entrants.sum()), float(raw.in_progress.sum())

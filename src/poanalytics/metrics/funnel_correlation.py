@@ -188,10 +188,12 @@ def _validate(f: FunnelResult, q: CorrelationQuery) -> int:
             "pick one from result.table.breakdown",
         )
     excluded = event_names(q.exclude_events, "exclude_events", code="funnel.correlation_exclude")
-    check_events(f.con, excluded, "funnel")
+    check_events(f.duckdb_con("correlation"), excluded, "funnel")
     props = () if q.properties is None else q.properties
     check_properties(
-        f.con, event_names(props, "properties", code="funnel.correlation_properties"), "funnel"
+        f.duckdb_con("correlation"),
+        event_names(props, "properties", code="funnel.correlation_properties"),
+        "funnel",
     )
     return step
 
@@ -259,7 +261,8 @@ def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResu
         f"WITH {units}\nSELECT coalesce(sum(success), 0), coalesce(sum(1 - success), 0) FROM units"
     )
     success_total, failure_total = map(
-        int, fetch_one(f.con, totals_sql, params.used_in(totals_sql)) or (0, 0)
+        int,
+        fetch_one(f.duckdb_con("correlation"), totals_sql, params.used_in(totals_sql)) or (0, 0),
     )
     keys: Sequence[str] = ["event"]
     if query.kind == "events":
@@ -272,10 +275,12 @@ def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResu
             found = (
                 f"{firsts}\nSELECT DISTINCT unnest(json_keys(properties)) FROM picked ORDER BY 1"
             )
-            names = [r[0] for r in fetch_all(f.con, found, params.used_in(found))]
+            names = [
+                r[0] for r in fetch_all(f.duckdb_con("correlation"), found, params.used_in(found))
+            ]
         main = f"{firsts},\n{_properties_sql(names, params)}" if names else ""
     counts = (
-        fetch_df(f.con, main, params.used_in(main))
+        fetch_df(f.duckdb_con("correlation"), main, params.used_in(main))
         if main and success_total and failure_total
         else pd.DataFrame(columns=[*keys, "success_count", "failure_count"])
     )

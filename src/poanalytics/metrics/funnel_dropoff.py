@@ -109,7 +109,7 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
     )
     path_plan = PathPlan("from", steps, None, bool(q.collapse_repeats), first_only=True)
     t = compute_paths(
-        result.con,
+        result.duckdb_con("drop-off paths"),
         path_plan,
         stream,
         params,

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..db import quote_ident
 from ..sql import Params
+from .engine import DUCKDB, Dialect
 from .predicates import prop_expr, step_predicate
 from .spec import Exclusion, Step
 from .units import Unit, unit_source
@@ -95,7 +95,8 @@ class Bound:
     end_us: str  # the observation end in epoch microseconds: as_of, or the data's last event (F12)
 
 
-def bind(plan: FunnelPlan, params: Params, *, table: str) -> Bound:
+def bind(plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB) -> Bound:
+    us = dialect.epoch_us
     w_us = params.add(plan.window * 1_000_000)
     dfrom = params.add(plan.date_from) if plan.date_from is not None else None
     dto = params.add(plan.date_to) if plan.date_to is not None else None
@@ -105,19 +106,19 @@ def bind(plan: FunnelPlan, params: Params, *, table: str) -> Bound:
         + ([f"ts <= {dto}"] if dto else [])
         + ([f"ts <= {as_of}"] if as_of else [])
     )
-    upper = f"AND epoch_us(ts) <= epoch_us({dto}) + {w_us}" if dto else ""
+    upper = f"AND {us('ts')} <= {us(dto)} + {w_us}" if dto else ""
     upper += f" AND ts <= {as_of}" if as_of else ""
     end_us = (
-        f"epoch_us({as_of}::TIMESTAMPTZ)"
+        us(dialect.instant(as_of))
         if as_of
-        else f"(SELECT epoch_us(max(ts)) FROM {quote_ident(table)})"
+        else f"(SELECT {us('max(ts)')} FROM {dialect.table(table)})"
     )
     return Bound(
         n=len(plan.steps),
         w_us=w_us,
-        preds=[step_predicate(s, params) for s in plan.steps],
-        xpreds=[step_predicate(x.as_step(), params) for x in plan.exclusions],
-        src=unit_source(plan.unit, params, table=table),
+        preds=[step_predicate(s, params, dialect) for s in plan.steps],
+        xpreds=[step_predicate(x.as_step(), params, dialect) for x in plan.exclusions],
+        src=unit_source(plan.unit, params, table=table, dialect=dialect),
         dfrom=dfrom,
         dto=dto,
         in_range=in_range or "true",
@@ -127,9 +128,12 @@ def bind(plan: FunnelPlan, params: Params, *, table: str) -> Bound:
     )
 
 
-def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
+def _window_chain(
+    n: int, strict: bool, in_range: str, w_us: str, dialect: Dialect = DUCKDB
+) -> list[str]:
     """Portable form: each row points to the next row of every step (window functions); attempts
     follow the pointers with equi-joins. Runs on any SQL engine with window functions."""
+    us = dialect.epoch_us
     win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
     nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
     if strict:
@@ -142,7 +146,7 @@ def _window_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
     ctes.append(f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1, {first_carry}
         FROM nxt WHERE s1 AND {in_range})""")
     for k in range(2, n + 1):
-        ok = f"(r.pos IS NOT NULL AND epoch_us(r.ts) - epoch_us(a.t1) <= {w_us}"
+        ok = f"(r.pos IS NOT NULL AND {us('r.ts')} - {us('a.t1')} <= {w_us}"
         ok += f" AND (a.k{k} IS NULL OR a.k{k} > a.c{k}))" if strict else ")"
         carry = []
         if k < n:
@@ -188,16 +192,22 @@ def _asof_chain(n: int, strict: bool, in_range: str, w_us: str) -> list[str]:
 
 
 def rows_ctes(
-    plan: FunnelPlan, params: Params, *, table: str, with_event: bool = False
+    plan: FunnelPlan,
+    params: Params,
+    *,
+    table: str,
+    with_event: bool = False,
+    dialect: Dialect = DUCKDB,
 ) -> tuple[list[str], Bound]:
     """The CTEs every strategy starts from, ending in ``seq``: the funnel's rows per unit, with
     their step flags (s1..sN, x1..), breakdown value ``b`` and ``pos`` (and ``event`` if
-    ``with_event``)."""
-    c = bind(plan, params, table=table)
+    ``with_event``). ``pos`` orders a unit's rows; on DuckDB it is the HUGEINT [time | step |
+    rowid] (``pos_clock`` and ``pos_time_us`` read it), elsewhere ``Dialect.row_position``."""
+    c = bind(plan, params, table=table, dialect=dialect)
     n, preds, xpreds, src = c.n, c.preds, c.xpreds, c.src
     dfrom, dto, in_range, lower, upper = c.dfrom, c.dto, c.in_range, c.lower, c.upper
 
-    bprop = prop_expr(plan.breakdown, params) if plan.breakdown else "NULL"
+    bprop = prop_expr(plan.breakdown, params, dialect) if plan.breakdown else "NULL"
     bval = f"coalesce({bprop}, '')" if plan.breakdown else "''"
     step_cols = ", ".join(f"{p} AS s{i + 1}" for i, p in enumerate(preds))
     x_cols = "".join(f", {p} AS x{j + 1}" for j, p in enumerate(xpreds))
@@ -237,6 +247,26 @@ def rows_ctes(
         "CASE " + " ".join(f"WHEN s{i + 1} THEN {i + 1}" for i in range(n)) + f" ELSE {n + 1} END"
     )
 
+    xs = [f"x{j + 1}" for j in range(len(xpreds))]
+    # the funnel order: time, the lowest step the row can fill (ties, F6), rowid; then every other
+    # column, so that rows it ties are identical (an engine that numbers rows in this order, see
+    # Dialect.row_position, numbers them alike in every evaluation)
+    order = [
+        "ts",
+        min_step,
+        "rid",
+        "user_id",
+        "b",
+        "unit_b",
+        *(["event"] if with_event else []),
+        *(f"s{i + 1}" for i in range(n)),
+        *xs,
+    ]
+    # DuckDB: one number, products not shifts (DuckDB multiplies HUGEINTs faster than it shifts)
+    packed = f"""((epoch_us(ts)::HUGEINT + {TIME_OFFSET}) * {1 << STEP_BITS} + {min_step})
+            * {1 << ROW_BITS} + rid"""
+    pos = dialect.row_position(packed, "unit", order)
+
     # without a date range every user with a step-1 event enters; the others make no attempt anyway
     entrants_filter = "e.user_id IN (SELECT user_id FROM entrants)" if (dfrom or dto) else "true"
     ctes = [
@@ -247,10 +277,8 @@ def rows_ctes(
             WHERE {entrants_filter} {lower} {upper} {only_relevant})""",
         f"""seq0 AS (SELECT unit, user_id, ts, {"event, " if with_event else ""}rid, b, unit_b, {", ".join(step_flags)}{"".join(f", x{j + 1}" for j in range(len(xpreds)))}
             FROM raw)""",
-        # pos encodes the funnel order (time, lowest step the event can fill, rowid) in one number
-        # (products, not shifts: DuckDB multiplies HUGEINTs faster than it shifts them)
-        f"""seq AS (SELECT *, ((epoch_us(ts)::HUGEINT + {TIME_OFFSET}) * {1 << STEP_BITS} + {min_step})
-            * {1 << ROW_BITS} + rid AS pos FROM seq0)""",
+        # pos: the funnel order (time, lowest step the event can fill, rowid) as one number
+        f"""seq AS (SELECT *, {pos} AS pos FROM seq0)""",
     ]
     return ctes, c
 
@@ -272,16 +300,25 @@ def breakdown_expr(
     return "b.first_b"
 
 
-def per_user_sql(plan: FunnelPlan, params: Params, *, table: str, strategy: str = "asof") -> str:
-    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, t1..tN.
+def per_user_sql(
+    plan: FunnelPlan,
+    params: Params,
+    *,
+    table: str,
+    strategy: str = "asof",
+    dialect: Dialect = DUCKDB,
+) -> str:
+    """SQL with one row per funnel unit: unit, user_id, breakdown, depth, in_progress, entered,
+    t1..tN.
 
-    ``strategy``: "asof" (ASOF joins) or "window" (portable SQL); ``funnel_lists.lists_sql`` is
-    the third form of the same definition."""
-    ctes, c = rows_ctes(plan, params, table=table)
+    ``strategy``: "asof" (ASOF joins, DuckDB) or "window" (portable SQL, built for ``dialect``);
+    ``funnel_lists.lists_sql`` is the third form of the same definition."""
+    ctes, c = rows_ctes(plan, params, table=table, dialect=dialect)
     n, w_us, in_range = c.n, c.w_us, c.in_range
+    us = dialect.epoch_us
     strict = plan.order == "strict"
     if strategy == "window":
-        ctes += _window_chain(n, strict, in_range, w_us)
+        ctes += _window_chain(n, strict, in_range, w_us, dialect)
     else:
         ctes += _asof_chain(n, strict, in_range, w_us)
     prev = f"a{n}"
@@ -295,27 +332,33 @@ def per_user_sql(plan: FunnelPlan, params: Params, *, table: str, strategy: str 
             hi = f"a.t{x.to_step + 1}"
             conds.append(
                 f"EXISTS (SELECT 1 FROM seq z WHERE z.unit = a.unit AND z.x{j + 1} AND z.ts > {lo} AND "
-                f"(z.ts < {hi} OR ({hi} IS NULL AND epoch_us(z.ts) - epoch_us(a.t1) <= {w_us})))"
+                f"(z.ts < {hi} OR ({hi} IS NULL AND {us('z.ts')} - {us('a.t1')} <= {w_us})))"
             )
         taint = " OR ".join(conds)
     times = ", ".join(f"a.t{k}, a.p{k}" for k in range(1, n + 1))
     ctes.append(f"""att AS (SELECT a.unit, a.user_id, a.unit_b, a.b1, {times}, ({depth}) AS depth,
-            ({taint}) AS tainted, epoch_us(a.t1) + {w_us} > {c.end_us} AS open
+            ({taint}) AS tainted, {us("a.t1")} + {w_us} > {c.end_us} AS open
         FROM {prev} a)""")
-    struct = (
-        "struct_pack(" + ", ".join(f"t{k} := t{k}, p{k} := p{k}" for k in range(1, n + 1)) + ")"
-    )
+    struct = dialect.struct(**{f"{x}{k}": f"{x}{k}" for k in range(1, n + 1) for x in "tp"})
+    key = dialect.ranked_key(f"({n} - depth) * 2 + tainted::INTEGER", "p1", KEY_SHIFT)
     # One pass per unit: the furthest depth, and the times of the first clean attempt that reached
     # it (the smallest key: deepest first, clean before tainted, then the earliest start). The key is
     # one HUGEINT, (N - depth, tainted) above pos (pos < 2^KEY_SHIFT), far cheaper than a struct key.
     ctes.append(f"""best AS (SELECT unit, any_value(user_id) AS user_id, any_value(unit_b) AS unit_b,
             max(depth) AS d_all, max(depth) FILTER (WHERE NOT tainted) AS d_clean, bool_or(open) AS open,
-            arg_min(b1, p1) AS first_b, min(t1) AS entered,
-            arg_min({struct}, ((({n} - depth) * 2 + tainted::INTEGER)::HUGEINT << {KEY_SHIFT}) + p1) AS t
+            {dialect.arg_min("b1", "p1")} AS first_b, min(t1) AS entered,
+            {dialect.arg_min(struct, key)} AS t
         FROM att GROUP BY unit)""")
-    bexpr = breakdown_expr(plan, lambda d: f"b.d_all = {d}", lambda d: f"b.t.p{d}")
+    join = ""
+    if plan.attribution == "last_touch" and plan.breakdown and not dialect.correlated_alias:
+        # the value on the chosen attempt's last step row, joined by (unit, pos)
+        last = " ".join(f"WHEN b.d_all = {d} THEN b.t.p{d}" for d in range(1, n + 1))
+        join = f" LEFT JOIN seq l ON l.unit = b.unit AND l.pos = CASE {last} END"
+        bexpr = "l.b"
+    else:
+        bexpr = breakdown_expr(plan, lambda d: f"b.d_all = {d}", lambda d: f"b.t.p{d}")
     cols = ", ".join(f"b.t.t{k} AS t{k}" for k in range(1, n + 1))
     final = f"""SELECT b.unit, b.user_id, {bexpr} AS breakdown, b.d_all AS depth,
             (b.open AND b.d_all < {n}) AS in_progress, b.entered, {cols}
-        FROM best b WHERE b.d_clean IS NOT NULL AND b.d_clean = b.d_all"""
+        FROM best b{join} WHERE b.d_clean IS NOT NULL AND b.d_clean = b.d_all"""
     return "WITH " + ",\n".join(ctes) + "\n" + final

@@ -22,6 +22,7 @@ from __future__ import annotations
 from itertools import combinations
 
 from ..sql import Params
+from .engine import DUCKDB, Dialect
 from .funnel_sql import FunnelPlan, bind
 from .predicates import prop_expr
 
@@ -40,11 +41,16 @@ def _completed(n: int, frame: str) -> str:
     return f"({n} - greatest(0, {', '.join(deficits)}))::INTEGER"
 
 
-def unordered_sql(plan: FunnelPlan, params: Params, *, table: str) -> str:
-    c = bind(plan, params, table=table)
+def unordered_sql(
+    plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+) -> str:
+    """SQL with one row per funnel unit (``funnel_sql.per_user_sql``'s columns), for
+    ``dialect``."""
+    c = bind(plan, params, table=table, dialect=dialect)
+    us = dialect.epoch_us
     n, w_us, preds, xpreds, src = c.n, c.w_us, c.preds, c.xpreds, c.src
     in_range, lower, upper = c.in_range, c.lower, c.upper
-    bval = f"coalesce({prop_expr(plan.breakdown, params)}, '')" if plan.breakdown else "''"
+    bval = f"coalesce({prop_expr(plan.breakdown, params, dialect)}, '')" if plan.breakdown else "''"
     mask = " | ".join(f"(CASE WHEN {p} THEN {1 << i} ELSE 0 END)" for i, p in enumerate(preds))
     excl = " OR ".join(xpreds) if xpreds else "false"
     unit = (
@@ -53,14 +59,16 @@ def unordered_sql(plan: FunnelPlan, params: Params, *, table: str) -> str:
         else "user_id"
     )
     any_step = " OR ".join(preds)
-    order_by = "PARTITION BY unit ORDER BY epoch_us(ts)"
+    order_by = f"PARTITION BY unit ORDER BY {us('ts')}"
     windows = f"w AS ({order_by} RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING)"
     cleared = "false"
     if xpreds:  # an exclusion after the attempt's first instant, inside its window (F9)
         windows += f", wx AS ({order_by} RANGE BETWEEN 1 FOLLOWING AND {w_us} FOLLOWING)"
         cleared = "coalesce(bool_or(is_x) OVER wx, false)"
     # the attempt behind the result: deepest clean one, earliest first; none clean: the first one
-    best_key = f"[cleared::INTEGER, CASE WHEN cleared THEN 0 ELSE {n} - depth END, epoch_us(ts)]"
+    best_key = dialect.list_value(
+        "cleared::INTEGER", f"CASE WHEN cleared THEN 0 ELSE {n} - depth END", us("ts")
+    )
     reached = ", ".join(f"min(ts) FILTER (WHERE k >= {k}) AS t{k}" for k in range(2, n + 1))
     times = ", ".join(f"t.t{k}" for k in range(2, n + 1))
     breakdown = "split_part(p.unit, chr(31), 2)" if plan.attribution == "all_events" else "p.b"
@@ -73,14 +81,14 @@ raw AS (SELECT user_id, ts, rowid AS rid, {bval} AS b, {unit} AS unit, ({excl}) 
 win AS (SELECT unit, user_id, b, ts, rid, mask, {_completed(n, "w")} AS depth, {cleared} AS cleared
         FROM raw WINDOW {windows}),
 att AS (SELECT * FROM win WHERE mask <> 0 AND {in_range}),
-per AS (SELECT unit, any_value(user_id) AS user_id, arg_min(b, [epoch_us(ts), rid]) AS b,
+per AS (SELECT unit, any_value(user_id) AS user_id, {dialect.arg_min("b", dialect.list_value(us("ts"), "rid"))} AS b,
             greatest(1, coalesce(max(depth) FILTER (WHERE NOT cleared), 0)) AS depth,
-            arg_min(ts, {best_key}) AS start, min(ts) AS entered,
-            bool_or(epoch_us(ts) + {w_us} > {c.end_us}) AS open
+            {dialect.arg_min("ts", best_key)} AS start, min(ts) AS entered,
+            bool_or({us("ts")} + {w_us} > {c.end_us}) AS open
         FROM att GROUP BY unit),
 span AS (SELECT r.unit, r.ts, r.mask FROM per p JOIN raw r ON r.unit = p.unit
         WHERE p.depth >= 2 AND r.mask <> 0 AND r.ts >= p.start
-            AND epoch_us(r.ts) <= epoch_us(p.start) + {w_us}),
+            AND {us("r.ts")} <= {us("p.start")} + {w_us}),
 run AS (SELECT unit, ts, {_completed(n, "c")} AS k FROM span
         WINDOW c AS ({order_by} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)),
 times AS (SELECT unit, {reached} FROM run GROUP BY unit)

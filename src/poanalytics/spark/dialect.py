@@ -112,5 +112,26 @@ class SparkDialect(Dialect):
         # the events view has exactly these columns (SparkRunner), rowid among them
         return f"SELECT {expr} AS user_id, event, ts, session_id, properties, rowid FROM {source}"
 
+    materializes_ctes = False  # Spark inlines a CTE into every reference
+    correlated_alias = False  # inside (SELECT .. FROM seq s ..), b.unit is seq's column b
+
+    def row_position(self, packed: str, partition: str, order: list[str]) -> str:
+        # no 128-bit integers: the rows' running count in that order (a BIGINT; row_number is an
+        # INT). ``order`` ends in every column of the row, so any rows it ties are identical and
+        # each evaluation of the CTE numbers them alike
+        return (
+            f"count(*) OVER (PARTITION BY {partition} ORDER BY {', '.join(order)} "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+        )
+
+    def ranked_key(self, rank: str, position: str, shift: int) -> str:
+        return f"named_struct('r', {rank}, 'p', {position})"
+
+    def list_value(self, *items: str) -> str:
+        return "array(" + ", ".join(items) + ")"
+
+    def replacing(self, alias: str, columns: list[str], column: str, expr: str) -> str:
+        return ", ".join(f"{expr} AS {c}" if c == column else f"{alias}.{c}" for c in columns)
+
 
 SPARK = SparkDialect()

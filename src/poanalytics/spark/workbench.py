@@ -30,7 +30,7 @@ from .session import require_pyspark
 
 R = TypeVar("R")
 # the metric calls Spark answers (MetricMethods' areas)
-SUPPORTED = ("retention", "lifecycle", "stickiness", "churn", "survival")
+SUPPORTED = ("funnel", "retention", "lifecycle", "stickiness", "churn", "survival")
 REQUIRED = ("user_id", "event", "ts")
 
 
