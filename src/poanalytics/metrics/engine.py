@@ -171,6 +171,49 @@ class Dialect:
         replaced by ``expr``."""
         return f"{alias}.* REPLACE ({expr} AS {column})"
 
+    # lists (arrays) and lambdas: the funnel's attempt chains on engines that number rows
+    # (``metrics/funnel_chase.py``); ``var`` and ``acc`` name a lambda's parameters
+
+    def list_item(self, lst: str, index: str) -> str:
+        """The element at 1-based ``index`` of ``lst``; NULL when out of range or NULL."""
+        return f"{lst}[{index}]"
+
+    def list_transform(self, lst: str, var: str, expr: str) -> str:
+        """``expr`` (of ``var``) for every element of ``lst``."""
+        return f"list_transform({lst}, {var} -> {expr})"
+
+    def list_filter(self, lst: str, var: str, cond: str) -> str:
+        """The elements of ``lst`` for which ``cond`` (of ``var``) is true, in order."""
+        return f"list_filter({lst}, {var} -> {cond})"
+
+    def list_any(self, lst: str, var: str, cond: str) -> str:
+        """Whether ``cond`` is true for some element of ``lst`` (false for none, NULL or empty)."""
+        return f"coalesce(len(list_filter({lst}, {var} -> coalesce({cond}, false))) > 0, false)"
+
+    def list_fold(self, lst: str, init: str, acc: str, var: str, expr: str) -> str:
+        """``expr`` of (``acc``, ``var``) folded over ``lst`` from ``init``."""
+        return f"list_reduce({lst}, ({acc}, {var}) -> {expr}, {init})"
+
+    def list_max(self, lst: str) -> str:
+        """The largest element of ``lst`` (NULL when empty)."""
+        return f"list_max({lst})"
+
+    def list_min(self, lst: str) -> str:
+        """The smallest element of ``lst`` (NULL when empty); structs compare field by field."""
+        return f"list_min({lst})"
+
+    def list_len(self, lst: str) -> str:
+        """The number of elements of ``lst``."""
+        return f"len({lst})"
+
+    def list_slice(self, lst: str, start: str, length: str) -> str:
+        """``length`` elements of ``lst`` from 1-based ``start`` (fewer at its end)."""
+        return f"list_slice({lst}, {start}, ({start}) + ({length}) - 1)"
+
+    def list_concat(self, a: str, b: str) -> str:
+        """The elements of ``a``, then those of ``b``."""
+        return f"list_concat({a}, {b})"
+
 
 DUCKDB = Dialect()
 

@@ -16,6 +16,7 @@ from ..sql import Params
 from . import funnel_kernel
 from .catalog import Source, check_events, check_filters, check_properties, event_span
 from .engine import DUCKDB, EVENTS, Dialect, DuckDBRunner, Runner, runner_for
+from .funnel_chase import chase_sql
 from .funnel_correlation import CorrelationQuery, CorrelationResult, run_correlation
 from .funnel_dropoff import DropoffQuery, DropoffResult, dropoff_paths
 from .funnel_kernel import KERNEL_MAX_STEPS, kernel_sql
@@ -557,7 +558,7 @@ def run_funnel(
         base = _kernel_base(run.con, plan, table) if _takes_kernel(plan, strategy) else None
         per_user = _per_unit_sql(plan, params, strategy, work_limit, table=table, base_us=base)
     else:
-        per_user = portable_per_unit_sql(plan, params, table=table, dialect=dialect)
+        per_user = portable_per_unit_sql(plan, params, strategy, table=table, dialect=dialect)
     per_user = _close_journeys(plan, params, per_user, table=table, dialect=dialect)
     used = params.used_in(per_user)
     agg = steps_sql(plan, per_user, dialect)
@@ -616,13 +617,17 @@ FROM stepped GROUP BY breakdown, step ORDER BY breakdown, step"""
 
 
 def portable_per_unit_sql(
-    plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUCKDB
+    plan: FunnelPlan, params: Params, strategy: str, *, table: str, dialect: Dialect
 ) -> str:
-    """The per-unit SQL in the forms any engine with window functions runs: the window chain for
-    ordered and strict funnels, ``unordered_sql`` for unordered ones (built for ``dialect``)."""
+    """The per-unit SQL on an engine other than DuckDB (built for ``dialect``): ``unordered_sql``
+    for unordered funnels; for ordered and strict ones ``funnel_chase.chase_sql`` (each unit's
+    attempts followed through its rows as one list), or the window chain when ``strategy`` is
+    "window" (one join per step: fine for a few steps, a plan too large to plan for many)."""
     if plan.order == "unordered":
         return unordered_sql(plan, params, table=table, dialect=dialect)
-    return per_user_sql(plan, params, table=table, strategy="window", dialect=dialect)
+    if strategy == "window":
+        return per_user_sql(plan, params, table=table, strategy="window", dialect=dialect)
+    return chase_sql(plan, params, table=table, dialect=dialect)
 
 
 def _takes_kernel(plan: FunnelPlan, strategy: str) -> bool:

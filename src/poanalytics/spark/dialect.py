@@ -61,7 +61,11 @@ class SparkDialect(Dialect):
         return f"min_by({value}, CASE WHEN ({value}) IS NOT NULL THEN {key} END)"
 
     def list_agg(self, expr: str, order: str) -> str:
-        raise NotImplementedError("ordered lists are built by the Spark funnel itself")
+        # collect_list's order is not defined: sort (order, value) pairs, keep the values
+        return (
+            f"transform(array_sort(collect_list(named_struct('k', {order}, 'v', {expr}))), "
+            "x -> x.v)"
+        )
 
     def struct(self, **fields: str) -> str:
         return "named_struct(" + ", ".join(f"'{k}', {v}" for k, v in fields.items()) + ")"
@@ -132,6 +136,38 @@ class SparkDialect(Dialect):
 
     def replacing(self, alias: str, columns: list[str], column: str, expr: str) -> str:
         return ", ".join(f"{expr} AS {c}" if c == column else f"{alias}.{c}" for c in columns)
+
+    def list_item(self, lst: str, index: str) -> str:
+        # element_at raises when out of range (ANSI); its index is an INT, as an array's length
+        return f"try_element_at({lst}, CAST({index} AS INT))"
+
+    def list_transform(self, lst: str, var: str, expr: str) -> str:
+        return f"transform({lst}, {var} -> {expr})"
+
+    def list_filter(self, lst: str, var: str, cond: str) -> str:
+        return f"filter({lst}, {var} -> {cond})"
+
+    def list_any(self, lst: str, var: str, cond: str) -> str:
+        # exists() is NULL when no element is true and some is NULL
+        return f"coalesce(exists({lst}, {var} -> {cond}), false)"
+
+    def list_fold(self, lst: str, init: str, acc: str, var: str, expr: str) -> str:
+        return f"aggregate({lst}, {init}, ({acc}, {var}) -> {expr})"
+
+    def list_max(self, lst: str) -> str:
+        return f"array_max({lst})"
+
+    def list_min(self, lst: str) -> str:
+        return f"array_min({lst})"
+
+    def list_len(self, lst: str) -> str:
+        return f"size({lst})"
+
+    def list_slice(self, lst: str, start: str, length: str) -> str:
+        return f"slice({lst}, CAST({start} AS INT), CAST({length} AS INT))"
+
+    def list_concat(self, a: str, b: str) -> str:
+        return f"concat({a}, {b})"
 
 
 SPARK = SparkDialect()
