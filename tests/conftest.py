@@ -20,6 +20,16 @@ def wb() -> poa.Workbench:
     workbench.close()
 
 
+@pytest.fixture
+def duck_wb() -> poa.Workbench:
+    """An in-memory DuckDB warehouse, for tests of what only DuckDB does (its SQL, its funnel
+    strategies, the result views Spark does not answer yet) in modules whose ``wb`` runs on both
+    engines."""
+    workbench = poa.Workbench(":memory:")
+    yield workbench
+    workbench.close()
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One local Spark (local[2]) for the whole test session (Java from Debian, `make spark`)."""

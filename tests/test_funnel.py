@@ -1,4 +1,7 @@
-"""Funnel journeys, one or more per rule of the metric contract (F1-F14)."""
+"""Funnel journeys, one or more per rule of the metric contract (F1-F14), on DuckDB and on Spark.
+
+The strategies, the SQL they build and the result views Spark does not answer yet (trends,
+conversion-time histograms, call-outs) are DuckDB's: those tests take ``duck_wb``."""
 
 from __future__ import annotations
 
@@ -13,6 +16,12 @@ from tests.journeys import at, counts, load
 
 H = 3600
 D = 86400
+
+
+@pytest.fixture
+def wb(engine_wb):
+    """Every journey here runs on DuckDB and on Spark, with the same expected numbers."""
+    return engine_wb
 
 
 def test_f1_users_counted_once_at_their_furthest_step(wb):
@@ -239,20 +248,29 @@ def test_f10_breakdown_attributions(wb):
     assert step2.users(2, breakdown_value="ads") == ["u2"]
 
 
+LAST_TOUCH_TIE = {"u": [(0, "a", {"src": "web"}), (0, "a", {"src": "ios"})]}
+
+
 def test_f10_last_touch_reads_the_row_the_attempt_used(wb):
     # [a, a]: two a's at one instant fill steps 1 and 2; the last step's value is the second row's,
     # though the first row (step 1's) has the same time and event
-    load(wb, {"u": [(0, "a", {"src": "web"}), (0, "a", {"src": "ios"})]})
+    load(wb, LAST_TOUCH_TIE)
+    f = wb.funnel(["a", "a"], breakdown="src", attribution="last_touch")
+    assert set(f.table.breakdown) == {"ios"}
+
+
+def test_f10_last_touch_reads_the_row_the_attempt_used_in_every_strategy(duck_wb):
+    load(duck_wb, LAST_TOUCH_TIE)
     for strategy in ("ranks", "lists", "asof", "window"):
         f = poa.metrics.run_funnel(
-            wb.con,
+            duck_wb.con,
             poa.metrics.FunnelQuery(steps=["a", "a"], breakdown="src", attribution="last_touch"),
             strategy=strategy,
         )
         assert set(f.table.breakdown) == {"ios"}, strategy
 
 
-def test_f11_conversion_times_mean_median_and_histogram_data(wb):
+def test_f11_conversion_times_mean_median(wb):
     load(
         wb,
         {"u1": [(0, "a"), (60, "b")], "u2": [(0, "a"), (120, "b")], "u3": [(0, "a"), (600, "b")]},
@@ -260,6 +278,14 @@ def test_f11_conversion_times_mean_median_and_histogram_data(wb):
     f = wb.funnel(["a", "b"], window="1h")
     assert f.table.mean_seconds_from_previous[1] == 260
     assert f.table.median_seconds_from_previous[1] == 120
+
+
+def test_f11_conversion_times_histogram_data(duck_wb):
+    load(
+        duck_wb,
+        {"u1": [(0, "a"), (60, "b")], "u2": [(0, "a"), (120, "b")], "u3": [(0, "a"), (600, "b")]},
+    )
+    f = duck_wb.funnel(["a", "b"], window="1h")
     times = f.conversion_times(2)
     assert list(times.seconds) == [60, 120, 600]
     from poanalytics.charts.funnel import times_figure
@@ -320,14 +346,18 @@ def test_f13_empty_result_is_zero_for_every_step(wb):
     assert f.users(1) == [] and f.figure() is not None
 
 
-def test_f14_wilson_interval_and_clear_changes(wb):
+def two_weeks() -> dict:
     journeys = {}
     # week 1: 40 users, 30 convert; week 2: 40 users, 10 convert -> a clear drop
     for i in range(40):
         journeys[f"w1_{i}"] = [(i, "a")] + ([(i + 10, "b")] if i < 30 else [])
         journeys[f"w2_{i}"] = [(7 * D + i, "a")] + ([(7 * D + i + 10, "b")] if i < 10 else [])
     journeys["later"] = [(30 * D, "z")]  # closes every window
-    load(wb, journeys)
+    return journeys
+
+
+def test_f14_wilson_interval(wb):
+    load(wb, two_weeks())
     f = wb.funnel(["a", "b"], window="1h")
     row = f.table.iloc[1]
     assert (row.users, row.ci_low, row.ci_high) == (
@@ -335,6 +365,11 @@ def test_f14_wilson_interval_and_clear_changes(wb):
         pytest.approx(0.3930, abs=1e-4),
         pytest.approx(0.6070, abs=1e-4),
     )
+
+
+def test_f14_trend_and_clear_changes(duck_wb):
+    load(duck_wb, two_weeks())
+    f = duck_wb.funnel(["a", "b"], window="1h")
     trend = f.trend("week")
     assert list(trend.users) == [40, 40] and list(trend.converted) == [30, 10]
     assert list(trend.clear_change) == [False, True]
@@ -355,7 +390,8 @@ def test_result_carries_its_sql_and_figure(wb):
     assert list(fig.data[0].y) == [1, 1]
 
 
-def test_f14_breakdown_values_called_out_only_when_clear(wb):
+def test_f14_breakdown_values_called_out_only_when_clear(duck_wb):
+    wb = duck_wb
     journeys = {}
     for i in range(60):  # web converts 50/60, ios 20/60: clearly different; android has 6 users
         journeys[f"web{i}"] = [(i, "a", {"platform": "web"})] + ([(i + 1, "b")] if i < 50 else [])
@@ -377,13 +413,32 @@ def test_f14_breakdown_values_called_out_only_when_clear(wb):
     assert info.value.code == "funnel.no_breakdown"
 
 
-def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
+LONG = [f"s{k:02d}" for k in range(30)]
+
+
+def load_long(wb) -> None:
+    late = pd.Timestamp("2150-06-01", tz="UTC")
+    load(wb, {"u": [(k, e) for k, e in enumerate(LONG)], "v": [(0, "s00"), (7, "s01")]})
+    load(wb, {"far": [(0, "s00"), (90, "s01")]}, start=late)
+
+
+def test_long_funnels_and_far_future_times(wb):
+    # the longest funnel there is (30 steps) and times to the year 2150
+    load_long(wb)
+    f = wb.funnel(LONG, window="1h")
+    assert counts(f)[:3] == [3, 3, 1] and counts(f)[-1] == 1
+    assert f.table.median_seconds_from_previous[1] == 7  # 1, 7 and 90 seconds
+    assert f.users(2) == ["far", "u", "v"] and f.users(30) == ["u"]
+    with pytest.raises(poa.MetricError) as many:
+        wb.funnel([*LONG, "s30"])
+    assert many.value.code == "funnel.too_many_steps"
+
+
+def test_long_funnels_and_far_future_times_keep_their_order_and_times(duck_wb):
     # 30 steps fill the 5 bits the step has in the funnel's ordering key; times to the year 2150
     # stay below the bits that rank attempts
-    names = [f"s{k:02d}" for k in range(30)]
-    late = pd.Timestamp("2150-06-01", tz="UTC")
-    load(wb, {"u": [(k, e) for k, e in enumerate(names)], "v": [(0, "s00"), (7, "s01")]})
-    load(wb, {"far": [(0, "s00"), (90, "s01")]}, start=late)
+    wb, names = duck_wb, LONG
+    load_long(wb)
     for strategy in ("ranks", "lists", "asof", "window"):
         f = poa.metrics.run_funnel(
             wb.con, poa.metrics.FunnelQuery(steps=names, window="1h"), strategy=strategy
@@ -399,7 +454,8 @@ def test_long_funnels_and_far_future_times_keep_their_order_and_times(wb):
     assert many.value.code == "funnel.too_many_steps"
 
 
-def test_ranks_at_its_step_limit_keeps_far_future_times(wb):
+def test_ranks_at_its_step_limit_keeps_far_future_times(duck_wb):
+    wb = duck_wb
     # "ranks" shifts positions by the step count: at RANKS_MAX_STEPS steps and times to 2150 the
     # values still fit (one more step and run_funnel gives the funnel to "lists")
     from poanalytics.metrics.funnel_lists import RANKS_MAX_STEPS
@@ -419,6 +475,30 @@ def test_ranks_at_its_step_limit_keeps_far_future_times(wb):
     assert times.t3[0] == late + pd.Timedelta(seconds=100)
 
 
+def load_around_1970(wb) -> None:
+    load(
+        wb,
+        {"old": [(0, "a"), (30, "b"), (40, "c")], "old_slow": [(0, "a"), (61, "b")]},
+        start=pd.Timestamp("1900-01-01", tz="UTC"),
+    )
+    load(
+        wb,
+        {"epoch": [(0, "a"), (55, "b"), (60, "c")], "epoch_x": [(0, "a"), (1, "b"), (61, "c")]},
+        start=pd.Timestamp("1969-12-31 23:59:05", tz="UTC"),
+    )
+    load(wb, {"late": [(0, "a"), (20, "b")]}, start=pd.Timestamp("2199-12-31 23:00", tz="UTC"))
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict"])
+def test_times_before_1970_and_far_ahead(wb, order):
+    # every instant from 1900 to 2199, and a window edge at 1970-01-01 00:00:05 reached from 1969
+    load_around_1970(wb)
+    f = wb.funnel(["a", "b", "c"], window="60s", order=order)
+    assert counts(f) == [5, 4, 2]
+    assert f.users(3) == ["epoch", "old"]
+    assert list(f.table.mean_seconds_from_previous[1:]) == [pytest.approx(106 / 4), 7.5]
+
+
 STRATEGIES = [
     ("ranks", {}),
     ("lists", {}),
@@ -431,21 +511,12 @@ STRATEGIES = [
 @pytest.mark.parametrize(("strategy", "extra"), STRATEGIES)
 @pytest.mark.parametrize("order", ["ordered", "strict"])
 def test_times_before_1970_and_far_ahead_keep_their_order_windows_and_times(
-    wb, strategy, extra, order
+    duck_wb, strategy, extra, order
 ):
     # the ordering key holds every instant: 1900, across the epoch (a window edge at 1970-01-01
     # 00:00:05, reached from 1969) and 2199
-    load(
-        wb,
-        {"old": [(0, "a"), (30, "b"), (40, "c")], "old_slow": [(0, "a"), (61, "b")]},
-        start=pd.Timestamp("1900-01-01", tz="UTC"),
-    )
-    load(
-        wb,
-        {"epoch": [(0, "a"), (55, "b"), (60, "c")], "epoch_x": [(0, "a"), (1, "b"), (61, "c")]},
-        start=pd.Timestamp("1969-12-31 23:59:05", tz="UTC"),
-    )
-    load(wb, {"late": [(0, "a"), (20, "b")]}, start=pd.Timestamp("2199-12-31 23:00", tz="UTC"))
+    wb = duck_wb
+    load_around_1970(wb)
     f = poa.metrics.run_funnel(
         wb.con,
         poa.metrics.FunnelQuery(steps=["a", "b", "c"], window="60s", order=order),
@@ -523,7 +594,8 @@ def test_f16_unordered_conversion_times_run_from_the_first_completed_step(wb):
     assert (g.mean_seconds_from_previous[3], g.mean_seconds_from_start[3]) == (540, 600)
 
 
-def test_f16_unordered_conversion_times_per_user_and_histogram(wb):
+def test_f16_unordered_conversion_times_per_user_and_histogram(duck_wb):
+    wb = duck_wb
     load(
         wb,
         {

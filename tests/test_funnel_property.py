@@ -1,6 +1,6 @@
 """The SQL funnel agrees with a small pure-Python funnel on random event histories (hypothesis):
 every strategy and order, times from 1900 to 2199, date ranges, breakdowns, units (F17), terminal
-events and observation ends (F18), and units still in progress (F12)."""
+events and observation ends (F18), and units still in progress (F12); on DuckDB and on Spark."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import poanalytics as poa
 from poanalytics.metrics import Exclusion, FunnelQuery, Prop, Step, run_funnel
+from poanalytics.metrics.engine import DUCKDB
 from tests import funnel_reference as ref
 
 EVENTS = ["a", "b", "c", "x", "t"]
@@ -93,6 +94,47 @@ def unit_of(unit, user, session, company):
     return user
 
 
+def load_case(wb: poa.Workbench, events: list, t0: pd.Timestamp) -> None:
+    props = [{k: v for k, v in (("platform", e[3]), ("company", e[5])) if v} for e in events]
+    frame = pd.DataFrame(
+        {
+            "user_id": [e[0] for e in events],
+            "event": [e[1] for e in events],
+            "ts": [t0 + pd.Timedelta(seconds=e[2]) for e in events],
+            "session_id": [e[4] for e in events],
+            "properties": [p or None for p in props],
+        }
+    )
+    wb.load_events(frame)
+
+
+def funnel_query(steps, q: dict, t0: pd.Timestamp) -> FunnelQuery:
+    at = {
+        k: (t0 + pd.Timedelta(seconds=q[k]) if q[k] is not None else None)
+        for k in ("date_from", "date_to", "as_of")
+    }
+    return FunnelQuery(steps=steps, **{**q, **at, "window": f"{q['window']}s"})
+
+
+def per_unit(rows: pd.DataFrame) -> dict:
+    """{(unit, breakdown): (depth, step seconds from t0, in_progress)} from ``per_unit_sql``'s
+    rows."""
+    return {
+        (r[0], r[1]): (r[2], [int(t) for t in r[4 : 4 + r[2]]], bool(r[3]))
+        for r in rows.itertuples(index=False)
+    }
+
+
+def per_unit_sql(result, dialect, t0: pd.Timestamp) -> str:
+    """A result's per-unit rows with its step times in whole seconds from ``t0``."""
+    origin = (t0 - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
+    secs = ", ".join(
+        dialect.int_div(f"({dialect.epoch_us(f't{k}')} - ({origin}))", "1000000")
+        for k in range(1, len(result.plan.steps) + 1)
+    )
+    return f"SELECT user_id, breakdown, depth, in_progress, {secs} FROM {result.per_user_table}"
+
+
 @settings(
     max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -102,78 +144,97 @@ def test_sql_funnel_matches_reference(case):
     t0 = FIRST + pd.Timedelta(seconds=base)
     wb = poa.Workbench(":memory:")
     try:
-        props = [{k: v for k, v in (("platform", e[3]), ("company", e[5])) if v} for e in events]
-        frame = pd.DataFrame(
-            {
-                "user_id": [e[0] for e in events],
-                "event": [e[1] for e in events],
-                "ts": [t0 + pd.Timedelta(seconds=e[2]) for e in events],
-                "session_id": [e[4] for e in events],
-                "properties": [p or None for p in props],
-            }
-        )
-        wb.load_events(frame)
+        load_case(wb, events, t0)
         if any(x.as_step().key() in {s.key() for s in steps} for x in q["exclusions"]):
             return  # rejected by validation, tested elsewhere
-        at = {
-            k: (t0 + pd.Timedelta(seconds=q[k]) if q[k] is not None else None)
-            for k in ("date_from", "date_to", "as_of")
-        }
         result = run_funnel(
             wb.con,
-            FunnelQuery(steps=steps, **{**q, **at, "window": f"{q['window']}s"}),
+            funnel_query(steps, q, t0),
             # "lists-asof": every unit over the work limit, so the lists' ASOF fallback runs
             strategy=strategy.split("-")[0],
             work_limit=-1 if strategy == "lists-asof" else 4096,
         )
-        n = len(steps)
-        secs = ", ".join(f"(epoch_us(t{k}) - epoch_us($t0)) // 1000000" for k in range(1, n + 1))
-        got = {
-            (r[0], r[1]): (r[2], [int(t) for t in r[4 : 4 + r[2]]], bool(r[3]))
-            for r in wb.sql(
-                f"SELECT user_id, breakdown, depth, in_progress, {secs} FROM {result.per_user_table}",
-                {**result.params, "t0": t0},
-            ).itertuples(index=False)
-        }
-        # the reference: each unit's events, in seconds from t0, cut at the observation end
-        units: dict[str, list] = {}
-        rows = wb.sql(
-            "SELECT rowid, user_id, event, (epoch_us(ts) - epoch_us($t0)) // 1000000 AS s, "
-            "session_id, properties->>'$.platform' AS p, properties->>'$.company' AS c FROM events",
-            {"t0": t0},
-        )
-        for rid, user, ev, s, session, platform, company in rows.itertuples(index=False):
-            unit = unit_of(q["unit"], user, session, company)
-            if unit is None or (q["as_of"] is not None and s > q["as_of"]):
-                continue
-            units.setdefault(unit, []).append(
-                (int(s), ev, {"platform": platform} if isinstance(platform, str) else {}, int(rid))
-            )
-        end = q["as_of"] if q["as_of"] is not None else int(rows.s.max())
-        want = {}
-        for unit, evs in units.items():
-            for value, res in ref.unit_results(
-                evs,
-                steps,
-                q["window"],
-                order=q["order"],
-                exclusions=q["exclusions"],
-                date_from=q["date_from"],
-                date_to=q["date_to"],
-                breakdown=q["breakdown"],
-                attribution=q["attribution"],
-                terminal=q["terminal_events"],
-                end=end,
-            ).items():
-                want[(unit, value if q["breakdown"] else "")] = res
-        assert got == want, (events, steps, q)
-        event(f"units in progress: {any(v[2] for v in want.values())}")
-        event(f"deepest: {max((v[0] for v in want.values()), default=0)} of {n}")
-        for i in range(0, len(result.table), n):  # F1: never increases along the funnel
-            counts = list(result.table.users[i : i + n])
-            assert counts == sorted(counts, reverse=True)
+        got = per_unit(wb.sql(per_unit_sql(result, DUCKDB, t0), result.params))
+        assert got == reference(wb, steps, q, t0), (events, steps, q)
+        check_table(result, len(steps))
     finally:
         wb.close()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=funnel_case())
+def test_spark_funnel_matches_reference(spark, case):
+    """The same on Spark (the events through Arrow with their load order): its attempt lists for
+    ordered and strict funnels (the window chain when the case draws "window"), its unordered
+    windows; a modest number of cases, each a few Spark queries."""
+    from poanalytics.spark import SparkWorkbench
+    from tests.engines import spark_frame
+
+    base, events, steps, q, strategy = case
+    t0 = FIRST + pd.Timedelta(seconds=base)
+    if any(x.as_step().key() in {s.key() for s in steps} for x in q["exclusions"]):
+        return  # rejected by validation, tested elsewhere
+    wb = poa.Workbench(":memory:")
+    try:
+        load_case(wb, events, t0)
+        with SparkWorkbench(spark, spark_frame(spark, wb)) as on:
+            result = run_funnel(
+                on.runner,
+                funnel_query(steps, q, t0),
+                strategy="window" if strategy == "window" else "kernel",
+            )
+            rows = on.runner.table(per_unit_sql(result, on.runner.dialect, t0), result.params)
+        assert per_unit(rows) == reference(wb, steps, q, t0), (events, steps, q)
+        check_table(result, len(steps))
+    finally:
+        wb.close()
+
+
+def reference(wb: poa.Workbench, steps, q: dict, t0: pd.Timestamp) -> dict:
+    """The pure-Python funnel (tests/funnel_reference.py) of the warehouse's events."""
+    n = len(steps)
+    # the reference: each unit's events, in seconds from t0, cut at the observation end
+    units: dict[str, list] = {}
+    rows = wb.sql(
+        "SELECT rowid, user_id, event, (epoch_us(ts) - epoch_us($t0)) // 1000000 AS s, "
+        "session_id, properties->>'$.platform' AS p, properties->>'$.company' AS c FROM events",
+        {"t0": t0},
+    )
+    for rid, user, ev, s, session, platform, company in rows.itertuples(index=False):
+        unit = unit_of(q["unit"], user, session, company)
+        if unit is None or (q["as_of"] is not None and s > q["as_of"]):
+            continue
+        units.setdefault(unit, []).append(
+            (int(s), ev, {"platform": platform} if isinstance(platform, str) else {}, int(rid))
+        )
+    end = q["as_of"] if q["as_of"] is not None else int(rows.s.max())
+    want = {}
+    for unit, evs in units.items():
+        for value, res in ref.unit_results(
+            evs,
+            steps,
+            q["window"],
+            order=q["order"],
+            exclusions=q["exclusions"],
+            date_from=q["date_from"],
+            date_to=q["date_to"],
+            breakdown=q["breakdown"],
+            attribution=q["attribution"],
+            terminal=q["terminal_events"],
+            end=end,
+        ).items():
+            want[(unit, value if q["breakdown"] else "")] = res
+    event(f"units in progress: {any(v[2] for v in want.values())}")
+    event(f"deepest: {max((v[0] for v in want.values()), default=0)} of {n}")
+    return want
+
+
+def check_table(result, n: int) -> None:
+    for i in range(0, len(result.table), n):  # F1: never increases along the funnel
+        counts = list(result.table.users[i : i + n])
+        assert counts == sorted(counts, reverse=True)
 
 
 # One unit with many step-1 rows and repeats of every later step (the "visit" shape of issue 12):

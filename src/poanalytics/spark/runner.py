@@ -3,7 +3,8 @@
 ``SparkRunner`` is the Spark ``Runner`` of ``metrics.engine``: it takes the SQL a metric built for
 ``SparkDialect`` with its bound values, turns the ``$pN`` placeholders into Spark's named
 parameter markers (``:pN``; values stay bound, never written into the text), runs it with the
-session time zone UTC (restored afterwards) and returns the result, result-sized, through Arrow.
+session time zone UTC and constraint propagation off (both restored afterwards) and returns the
+result, result-sized, through Arrow.
 A Spark failure becomes ``spark.query`` with the SQL and values on the error.
 
 It is also the metrics' ``Catalog`` on Spark: the event names with their counts and first and last
@@ -29,6 +30,12 @@ from .dialect import SPARK
 
 _PLACEHOLDER = re.compile(r"\$(p\d+)\b")
 TZ_KEY = "spark.sql.session.timeZone"
+# Spark's optimizer derives constraints through every alias of an expression a filter also
+# names, doubling them per alias: the funnel's step flags (s1..sN, each aliasing a predicate its
+# row filter ORs together) made 2^N of them and ran a 1 GB driver out of memory at 20 steps over
+# Parquet. The inferred filters it would add are never needed by these queries.
+CONSTRAINTS_KEY = "spark.sql.constraintPropagation.enabled"
+SETTINGS = {TZ_KEY: "UTC", CONSTRAINTS_KEY: "false"}
 
 
 def spark_sql(sql: str) -> str:
@@ -89,14 +96,20 @@ class SparkRunner:
     _keys: list[str] | None = field(default=None, repr=False)
 
     @contextmanager
-    def _utc(self) -> Iterator[None]:
+    def _settings(self) -> Iterator[None]:
+        """The session with ``SETTINGS`` for the block, then as it was."""
         conf = self.spark.conf
-        before = conf.get(TZ_KEY)
-        conf.set(TZ_KEY, "UTC")
+        before = {key: conf.get(key, None) for key in SETTINGS}
+        for key, value in SETTINGS.items():
+            conf.set(key, value)
         try:
             yield
         finally:
-            conf.set(TZ_KEY, before)
+            for key, value in before.items():
+                if value is None:
+                    conf.unset(key)
+                else:
+                    conf.set(key, value)
 
     def table(self, sql: str, params: dict[str, Any]) -> pd.DataFrame:
         """The result of ``sql`` as a DataFrame (collected through Arrow)."""
@@ -107,7 +120,7 @@ class SparkRunner:
         from pyspark.errors import PySparkException
 
         try:
-            with self._utc():
+            with self._settings():
                 frame = self.spark.sql(text, args=args)
                 arrow = frame.toArrow()
         except (PySparkException, Py4JError) as exc:
