@@ -1,5 +1,6 @@
 """Funnels counted by session or account (F17) and closed journeys (F18), as journeys and on a real
-process log (the WABO receipt phase) against an independent pandas computation."""
+process log (the WABO receipt phase) against an independent pandas computation, on DuckDB and on
+Spark."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from tests.journeys import T0, at, counts, load
 
 H = 3600
 D = 86400
+
+
+@pytest.fixture
+def wb(engine_wb):
+    """Every journey here runs on DuckDB and on Spark, with the same expected numbers."""
+    return engine_wb
 
 
 def load_sessions(wb: poa.Workbench, rows: list[tuple]) -> None:

@@ -26,6 +26,8 @@ CALLS = [
     ("stickiness", {"period": "month"}),
     ("churn", {"inactive_days": 7, "segment": "plan"}),
     ("survival", {"signup_event": "signup", "inactive_days": 7, "by": "plan"}),
+    ("funnel", {"steps": ["signup", "use", "use"], "window": "10d", "breakdown": "plan"}),
+    ("funnel", {"steps": ["use", "signup"], "window": "30d", "order": "unordered"}),
 ]
 
 
@@ -103,11 +105,54 @@ def test_validation_reads_the_events_names_and_keys_from_spark(spark, lake):
 def test_what_spark_does_not_answer_yet_is_named(spark, lake):
     wb, folder = lake
     with wb.on_spark(spark, events=folder) as on:
-        for call in (lambda: on.funnel(["signup", "use"]), lambda: on.paths("signup")):
+        with pytest.raises(poa.MetricError) as err:
+            on.paths("signup")
+        assert err.value.code == "spark.unsupported"
+        assert "DuckDB" in err.value.hint
+
+
+def test_a_funnel_result_answers_its_users_on_spark(spark, lake):
+    """users() and dropped() re-run the per-unit query on Spark: the same ids as DuckDB's."""
+    wb, folder = lake
+    kwargs = {"steps": ["signup", "use", "use"], "window": "10d", "breakdown": "plan"}
+    expected = wb.funnel(**kwargs)
+    with wb.on_spark(spark, events=folder) as on:
+        got = on.funnel(**kwargs)
+        assert got.con is on.runner and "unix_micros" in got.per_user_table
+        queries = len(on.runner.log)
+        for step in (1, 2, 3):
+            assert got.users(step) == expected.users(step), step
+        assert got.users(2, breakdown_value="free") == expected.users(2, breakdown_value="free")
+        assert got.dropped(3) == expected.dropped(3) and got.dropped(2) == expected.dropped(2)
+        assert len(on.runner.log) == queries + 6  # each ran on Spark
+        assert got.figure() is not None and not got.summary_table().empty
+
+
+def test_funnel_views_spark_does_not_answer_yet_are_named(spark, lake):
+    """The views built for DuckDB alone raise spark.unsupported naming the view; none runs a
+    query (nothing falls back to collecting events)."""
+    wb, folder = lake
+    with wb.on_spark(spark, events=folder) as on:
+        f = on.funnel(["signup", "use"], window="10d", breakdown="plan")
+        queries = len(on.runner.log)
+        views = {
+            "trend": lambda: f.trend("week"),
+            "trend_figure": lambda: f.trend_figure("week"),
+            "compare": lambda: f.compare(),
+            "conversion times": lambda: f.conversion_times(2),
+            "times_figure": lambda: f.times_figure(2),
+            "call-outs": lambda: f.callouts(),
+            "correlation": lambda: f.correlation(),
+            "drop-off paths": lambda: f.dropoff_paths(2),
+        }
+        for name, view in views.items():
             with pytest.raises(poa.MetricError) as err:
-                call()
-            assert err.value.code == "spark.unsupported"
-            assert "DuckDB" in err.value.hint
+                view()
+            assert err.value.code == "spark.unsupported", name
+            assert "not available on Spark yet" in str(err.value), name
+            assert "DuckDB" in err.value.hint, name
+        assert "the funnel's trend is" in str(pytest.raises(poa.MetricError, f.trend).value)
+        assert len(on.runner.log) == queries
 
 
 def test_events_without_the_load_order_still_answer(spark, lake):

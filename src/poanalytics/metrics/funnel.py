@@ -433,8 +433,8 @@ class FunnelResult:
         """Events (kind="events") or step-1 property values (kind="properties") that go with
         converting to ``step`` (default: last) rather than dropping off: odds ratios, Fisher tests."""
         self._check_open()
-        self._duckdb_only("correlation")
         self._users_only("correlation")
+        self._duckdb_only("correlation")
         query = CorrelationQuery(
             step=step,
             kind=kind,
@@ -462,8 +462,8 @@ class FunnelResult:
         events (with "(no further events)", shares add up to 1) and paths, until their window closes
         (or for ``horizon``); ``steps`` counts the step event and the events after it."""
         self._check_open()
-        self._duckdb_only("drop-off paths")
         self._users_only("drop-off paths")
+        self._duckdb_only("drop-off paths")
         query = DropoffQuery(
             step=step,
             steps=steps,
