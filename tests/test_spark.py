@@ -151,7 +151,7 @@ def test_funnel_views_spark_does_not_answer_yet_are_named(spark, lake):
             assert err.value.code == "spark.unsupported", name
             assert "not available on Spark yet" in str(err.value), name
             assert "DuckDB" in err.value.hint, name
-        assert "the funnel's trend is" in str(pytest.raises(poa.MetricError, f.trend).value)
+        assert "the funnel's trend view is" in str(pytest.raises(poa.MetricError, f.trend).value)
         assert len(on.runner.log) == queries
 
 

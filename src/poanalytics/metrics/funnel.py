@@ -304,9 +304,8 @@ class FunnelResult:
         built for that engine yet, and nothing falls back to collecting its events."""
         if isinstance(self.con, duckdb.DuckDBPyConnection):
             return
-        engine = getattr(getattr(self.con, "dialect", None), "name", "another engine")
-        raise MetricError(
-            f"the funnel's {view} is not available on {engine.capitalize()} yet",
+        raise MetricError(  # Spark is the one other engine (its runner is the result's con)
+            f"the funnel's {view} view is not available on Spark yet",
             code="spark.unsupported",
             hint="there, a funnel answers its table, figure(), users() and dropped(); run the "
             f"funnel on the DuckDB Workbench for its {view} (docs/scale-out.md)",
