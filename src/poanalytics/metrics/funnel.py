@@ -545,9 +545,10 @@ def run_funnel(
     its views (``users``, ``trend``, ``conversion_times``, ``correlation``, ...) re-run it.
 
     ``con`` may also be another engine's runner (``spark.SparkRunner``, which is its catalog for
-    validation too): the funnel is then built for its dialect in the portable forms, "window" for
-    ordered and strict funnels and ``unordered_sql`` for unordered ones, whatever ``strategy``
-    says (the kernel and the list and ASOF forms are DuckDB's); it reads the runner's table."""
+    validation too): the funnel is then built for its dialect (``portable_per_unit_sql``:
+    ``funnel_chase`` for ordered and strict funnels, or the window chain for
+    ``strategy="window"``; ``unordered_sql`` for unordered ones; the kernel and the list and ASOF
+    forms are DuckDB's) and reads the runner's table."""
     found: list[PoaWarning] = []
     plan = query.plan(con, found)  # type: ignore[arg-type]  # another engine's runner is a Catalog
     run = runner_for(con, table)

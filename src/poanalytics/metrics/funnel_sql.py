@@ -18,7 +18,8 @@ Plan (ordered and strict modes), all in SQL with portable window functions and e
 
 Steps 1-2 (``rows_ctes``) and the breakdown value (``breakdown_expr``) are shared with the list
 form in ``funnel_lists``, the default for ordered funnels; steps 3-4 here are the ASOF form (DuckDB)
-and the window form (portable).
+and the window form (portable). On an engine without 128-bit integers (Spark) ``pos`` numbers a
+unit's rows 1..m instead (``Dialect.row_position``) and ``funnel_chase`` follows the attempts.
 """
 
 from __future__ import annotations
