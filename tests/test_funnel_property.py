@@ -270,6 +270,24 @@ steps_many_st = st.sampled_from(
     as_of=st.one_of(st.none(), st.integers(min_value=0, max_value=45)),
 )
 def test_many_attempts_per_unit_match_reference(events, steps, window, strategy, as_of):
+    check_many_attempts(events, steps, window, as_of, strategy=strategy)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events=many_st,
+    steps=steps_many_st,
+    window=st.integers(min_value=1, max_value=15),
+    as_of=st.one_of(st.none(), st.integers(min_value=0, max_value=45)),
+)
+def test_many_attempts_per_unit_match_reference_on_spark(spark, events, steps, window, as_of):
+    """The same on Spark: every attempt of one unit followed through its list of rows."""
+    check_many_attempts(events, steps, window, as_of, spark=spark)
+
+
+def check_many_attempts(events, steps, window, as_of, strategy="kernel", spark=None) -> None:
     t0 = pd.Timestamp("2026-01-05", tz="UTC")
     wb = poa.Workbench(":memory:")
     try:
@@ -283,20 +301,19 @@ def test_many_attempts_per_unit_match_reference(events, steps, window, strategy,
         )
         wb.load_events(frame)
         at = t0 + pd.Timedelta(seconds=as_of) if as_of is not None else None
-        result = run_funnel(
-            wb.con,
-            FunnelQuery(steps=[Step(s) for s in steps], window=f"{window}s", as_of=at),
-            strategy=strategy,
-        )
+        query = FunnelQuery(steps=[Step(s) for s in steps], window=f"{window}s", as_of=at)
+        if spark is None:
+            result = run_funnel(wb.con, query, strategy=strategy)
+            rows = wb.sql(per_unit_sql(result, DUCKDB, t0), result.params)
+        else:
+            from poanalytics.spark import SparkWorkbench
+            from tests.engines import spark_frame
+
+            with SparkWorkbench(spark, spark_frame(spark, wb)) as on:
+                result = run_funnel(on.runner, query)
+                rows = on.runner.table(per_unit_sql(result, on.runner.dialect, t0), result.params)
+        got = {unit: res for (unit, _), res in per_unit(rows).items()}
         n = len(steps)
-        secs = ", ".join(f"(epoch_us(t{k}) - epoch_us($t0)) // 1000000" for k in range(1, n + 1))
-        got = {
-            r[0]: (r[1], [int(t) for t in r[3 : 3 + r[1]]], bool(r[2]))
-            for r in wb.sql(
-                f"SELECT user_id, depth, in_progress, {secs} FROM {result.per_user_table}",
-                {**result.params, "t0": t0},
-            ).itertuples(index=False)
-        }
         rows = wb.sql(
             "SELECT rowid, user_id, event, (epoch_us(ts) - epoch_us($t0)) // 1000000 AS s FROM events",
             {"t0": t0},
