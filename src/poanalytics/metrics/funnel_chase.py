@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..sql import Params
 from .engine import Dialect
-from .funnel_sql import FunnelPlan, rows_ctes
+from .funnel_sql import FunnelPlan, next_rows_cte, rows_ctes
 
 ROWS = "u.r"  # the unit's rows, in position order, inside the lambdas below
 
@@ -40,14 +40,7 @@ def chase_sql(plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect)
     strict = plan.order == "strict"
     nx = len(plan.exclusions)
 
-    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
-    nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
-    if strict:
-        nexts += [
-            f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS k{k}"
-            for k in range(2, n + 1)
-        ]
-    ctes.append(f"nxt AS (SELECT *, {', '.join(nexts)} FROM seq WINDOW w AS {win})")
+    ctes.append(next_rows_cte(n, strict, breaker="k"))
 
     fields = {
         "pos": "pos",

@@ -129,20 +129,27 @@ def bind(plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUC
     )
 
 
+def next_rows_cte(n: int, strict: bool, breaker: str) -> str:
+    """``nxt``: ``seq``'s rows with, per row, the position of the next row that can fill step k
+    (``n{k}``, k >= 2) and, in strict mode, of the next row that is neither step k-1 nor step k
+    (``{breaker}{k}``, a breaker): one window partitioned by unit."""
+    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+    nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
+    if strict:
+        nexts += [
+            f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS {breaker}{k}"
+            for k in range(2, n + 1)
+        ]
+    return f"nxt AS (SELECT *, {', '.join(nexts)} FROM seq WINDOW w AS {win})"
+
+
 def _window_chain(
     n: int, strict: bool, in_range: str, w_us: str, dialect: Dialect = DUCKDB
 ) -> list[str]:
     """Portable form: each row points to the next row of every step (window functions); attempts
     follow the pointers with equi-joins. Runs on any SQL engine with window functions."""
     us = dialect.epoch_us
-    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
-    nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
-    if strict:
-        nexts += [
-            f"min(CASE WHEN NOT (s{k - 1} OR s{k}) THEN pos END) OVER w AS b{k}"
-            for k in range(2, n + 1)
-        ]
-    ctes = [f"""nxt AS (SELECT *, {", ".join(nexts)} FROM seq WINDOW w AS {win})"""]
+    ctes = [next_rows_cte(n, strict, breaker="b")]
     first_carry = "n2 AS c2" + (", b2 AS k2" if strict else "")
     ctes.append(f"""a1 AS (SELECT unit, user_id, unit_b, b AS b1, pos AS p1, ts AS t1, {first_carry}
         FROM nxt WHERE s1 AND {in_range})""")
