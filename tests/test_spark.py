@@ -160,9 +160,11 @@ def test_events_without_the_load_order_still_answer(spark, lake):
     every table is the same."""
     wb, folder = lake
     frame = spark.read.parquet(str(folder)).drop("seq")
-    with SparkWorkbench(spark, frame) as on:
+    with pytest.warns(poa.PoaWarning, match="no seq column"), SparkWorkbench(spark, frame) as on:
         assert not on.load_order
-        same(wb.retention("signup", "use").table, on.retention("signup", "use").table)
+        r = on.retention("signup", "use")
+        same(wb.retention("signup", "use").table, r.table)
+        assert [w.code for w in r.warnings] == ["spark.no_load_order"]  # flagged, not guessed
 
 
 def test_properties_as_a_map_are_read_as_json(spark, lake):

@@ -147,6 +147,20 @@ def usable_sql(user: str | None, event: str | None, ts: str | None) -> str:
     return f"{user} IS NOT NULL AND {event} IS NOT NULL AND {ts} IS NOT NULL"
 
 
+def no_order_warning() -> PoaWarning:
+    """``spark.no_load_order``: events without ``seq``, so ties at one instant have no order."""
+    warning = PoaWarning(
+        "the events have no seq column (their load order): events of one user at the same "
+        "instant are ordered arbitrarily, so a breakdown value taken from one of them, or which "
+        "of them a funnel step uses, may differ from DuckDB's and between runs",
+        code="spark.no_load_order",
+        hint="export the events with `poanalytics export events` (it writes seq), or add a "
+        "seq column that numbers the rows in the order they were recorded",
+    )
+    warn(warning)
+    return warning
+
+
 class SparkWorkbench(MetricMethods):
     """The metric calls of a Workbench, answered by Spark over ``events`` (see the module)."""
 
@@ -158,6 +172,7 @@ class SparkWorkbench(MetricMethods):
         frame.createOrReplaceTempView(self.raw)
         select, self.load_order = canonical_sql(frame, self.raw)
         self._left_out: list[PoaWarning] | None = None
+        self._no_order: list[PoaWarning] = [] if self.load_order else [no_order_warning()]
         self.view = f"poa_events_{uuid.uuid4().hex[:12]}"
         spark.sql(
             f"CREATE OR REPLACE TEMPORARY VIEW {quote_ident(self.view, quote='`')} AS {select}"
@@ -174,7 +189,7 @@ class SparkWorkbench(MetricMethods):
             )
         result = run(self.runner, query)
         carried: Any = result  # every metric's result carries its warnings
-        carried.warnings.extend(self.left_out())
+        carried.warnings.extend([*self._no_order, *self.left_out()])
         return result
 
     def left_out(self) -> list[PoaWarning]:
