@@ -1,5 +1,6 @@
 """Period comparison (F14, F15): a funnel or retention query against the previous range or a given
-one; both ranges, the difference and whether it is clear, in-progress users left out of the rates."""
+one; both ranges, the difference and whether it is clear, in-progress users left out of the rates.
+The journeys run on DuckDB and on Spark (``engine_wb``); the demo's story runs on DuckDB."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ from tests.journeys import T0, load
 H = 3600
 D = 86400
 W = 7 * D
+
+
+@pytest.fixture
+def wb(engine_wb):
+    """The comparisons on both engines: any difference in a number fails."""
+    return engine_wb
 
 
 def two_weeks(open_entrants: int) -> dict[str, list[tuple]]:

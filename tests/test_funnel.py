@@ -1,7 +1,7 @@
 """Funnel journeys, one or more per rule of the metric contract (F1-F14), on DuckDB and on Spark.
 
-The strategies, the SQL they build and the result views Spark does not answer yet (trends,
-conversion-time histograms, call-outs) are DuckDB's: those tests take ``duck_wb``."""
+The strategies and the SQL they build are DuckDB's: those tests take ``duck_wb``. The result's
+views (trends, conversion-time histograms, call-outs) run on both engines."""
 
 from __future__ import annotations
 
@@ -280,12 +280,12 @@ def test_f11_conversion_times_mean_median(wb):
     assert f.table.median_seconds_from_previous[1] == 120
 
 
-def test_f11_conversion_times_histogram_data(duck_wb):
+def test_f11_conversion_times_histogram_data(wb):
     load(
-        duck_wb,
+        wb,
         {"u1": [(0, "a"), (60, "b")], "u2": [(0, "a"), (120, "b")], "u3": [(0, "a"), (600, "b")]},
     )
-    f = duck_wb.funnel(["a", "b"], window="1h")
+    f = wb.funnel(["a", "b"], window="1h")
     times = f.conversion_times(2)
     assert list(times.seconds) == [60, 120, 600]
     from poanalytics.charts.funnel import times_figure
@@ -367,9 +367,9 @@ def test_f14_wilson_interval(wb):
     )
 
 
-def test_f14_trend_and_clear_changes(duck_wb):
-    load(duck_wb, two_weeks())
-    f = duck_wb.funnel(["a", "b"], window="1h")
+def test_f14_trend_and_clear_changes(wb):
+    load(wb, two_weeks())
+    f = wb.funnel(["a", "b"], window="1h")
     trend = f.trend("week")
     assert list(trend.users) == [40, 40] and list(trend.converted) == [30, 10]
     assert list(trend.clear_change) == [False, True]
@@ -390,8 +390,7 @@ def test_result_carries_its_sql_and_figure(wb):
     assert list(fig.data[0].y) == [1, 1]
 
 
-def test_f14_breakdown_values_called_out_only_when_clear(duck_wb):
-    wb = duck_wb
+def test_f14_breakdown_values_called_out_only_when_clear(wb):
     journeys = {}
     for i in range(60):  # web converts 50/60, ios 20/60: clearly different; android has 6 users
         journeys[f"web{i}"] = [(i, "a", {"platform": "web"})] + ([(i + 1, "b")] if i < 50 else [])
@@ -594,8 +593,7 @@ def test_f16_unordered_conversion_times_run_from_the_first_completed_step(wb):
     assert (g.mean_seconds_from_previous[3], g.mean_seconds_from_start[3]) == (540, 600)
 
 
-def test_f16_unordered_conversion_times_per_user_and_histogram(duck_wb):
-    wb = duck_wb
+def test_f16_unordered_conversion_times_per_user_and_histogram(wb):
     load(
         wb,
         {

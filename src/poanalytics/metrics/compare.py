@@ -20,8 +20,13 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from ..db import fetch_df
-from .funnel_analysis import CLEAR_P, INCOMPLETE_SHARE, closed_counts_sql, compare_proportions
+from .funnel_analysis import (
+    CLEAR_P,
+    INCOMPLETE_SHARE,
+    closed_counts_sql,
+    compare_proportions,
+    run_view,
+)
 from .result import MetricResult
 from .spec import MetricError
 from .validate import parse_range
@@ -172,7 +177,7 @@ def compare_funnel(result: FunnelResult, compare: Any = "previous") -> Compariso
         params = res.new_params()
         sql = closed_counts_sql(res, params, steps, "breakdown")
         used = params.used_in(sql)
-        raw = fetch_df(res.duckdb_con("compare"), sql, used)
+        raw = run_view(res, sql, used)
         if raw.empty:  # nobody entered in this range: zeros, not a missing row (F13)
             raw = pd.DataFrame([{c: 0 for c in raw.columns}]).assign(grp=None)
         sqls.append(f"-- {period}: {_span(*span)}\n{res.sql};\n{sql}")

@@ -257,8 +257,8 @@ class FunnelResult:
     # Nothing is held on the connection: every view (users, trend, times, correlation, drop-off
     # paths, compare) re-runs it inside its own statement, the warehouse attached for that call.
     per_user_table: str
-    # the DuckDB connection, or the runner of another engine (Spark), that ran it: users() and
-    # dropped() run there; the other views need DuckDB (spark.unsupported elsewhere)
+    # the DuckDB connection, or the runner of another engine (Spark), that ran it: the views run
+    # there too; drop-off paths and correlation need DuckDB (spark.unsupported elsewhere)
     con: duckdb.DuckDBPyConnection | Runner = field(repr=False)
     events: str = field(default=EVENTS, repr=False)  # the events table its views read
     # PoaWarnings met on the way (e.g. a step whose event has no data yet: zeros, F13)
@@ -293,8 +293,8 @@ class FunnelResult:
         return sorted(str(v) for v in frame.iloc[:, 0])
 
     def duckdb_con(self, view: str) -> duckdb.DuckDBPyConnection:
-        """The DuckDB connection the views other than users() and dropped() run on; on a result
-        another engine computed, ``spark.unsupported`` naming ``view``."""
+        """The DuckDB connection the views built for DuckDB alone run on (correlation, drop-off
+        paths); on a result another engine computed, ``spark.unsupported`` naming ``view``."""
         self._duckdb_only(view)
         assert isinstance(self.con, duckdb.DuckDBPyConnection)
         return self.con
@@ -307,8 +307,9 @@ class FunnelResult:
         raise MetricError(  # Spark is the one other engine (its runner is the result's con)
             f"the funnel's {view} view is not available on Spark yet",
             code="spark.unsupported",
-            hint="there, a funnel answers its table, figure(), users() and dropped(); run the "
-            f"funnel on the DuckDB Workbench for its {view} (docs/scale-out.md)",
+            hint="there, a funnel answers its table, figure(), users(), dropped(), trend(), "
+            "compare(), conversion_times() and callouts(); run the funnel on the DuckDB "
+            f"Workbench for its {view} (docs/scale-out.md)",
         )
 
     def new_params(self) -> Params:
@@ -353,7 +354,6 @@ class FunnelResult:
         closed, with Wilson intervals; in-progress users beside it, incomplete periods flagged (F15)."""
         from .funnel_analysis import PERIODS, TREND_BY, trend
 
-        self._duckdb_only("trend")
         check_choice(period, PERIODS, "period", code="funnel.period")
         check_choice(by, TREND_BY, "trend basis by", code="funnel.trend_by")
         return trend(self, period, self._step(step, 2, none_ok=True), by)
@@ -366,7 +366,6 @@ class FunnelResult:
         from .compare import compare_funnel
 
         self._check_open()
-        self._duckdb_only("compare")
         return compare_funnel(self, compare)
 
     @metric_boundary("funnel")
@@ -375,7 +374,6 @@ class FunnelResult:
         from .funnel_analysis import conversion_times
 
         self._check_open()
-        self._duckdb_only("conversion times")
         step = self._step(step, 2)
         from_step = self._step(from_step, 1, "from_step", none_ok=True)
         return conversion_times(self, step, from_step)
@@ -415,7 +413,6 @@ class FunnelResult:
         from .funnel_analysis import breakdown_callouts
 
         self._check_open()
-        self._duckdb_only("call-outs")
         return breakdown_callouts(self, self._step(step, 2, none_ok=True))
 
     @metric_boundary("funnel")

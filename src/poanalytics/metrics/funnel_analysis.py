@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..db import fetch_df
 from ..errors import did_you_mean
-from ..sql import Params, quote_ident
+from ..sql import Params
+from .engine import Dialect, runner_for
 from .spec import MetricError
 
 if TYPE_CHECKING:
@@ -72,13 +72,24 @@ def compare_proportions(
     }
 
 
+def run_view(result: FunnelResult, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    """``sql`` (a statement over the result's per-unit rows) run on the engine that computed the
+    result: DuckDB, or Spark through its runner."""
+    return runner_for(result.con, result.events).table(sql, params)
+
+
+def dialect_of(result: FunnelResult) -> Dialect:
+    return runner_for(result.con, result.events).dialect
+
+
 def observation_end(result: FunnelResult, params: Params) -> str:
     """SQL for the instant the funnel's windows are judged against: ``as_of`` when the query has
     one, else the data's last event (F12, F18)."""
+    d = dialect_of(result)
     as_of = getattr(result.plan, "as_of", None)
     if as_of is not None:
-        return f"{params.add(as_of)}::TIMESTAMPTZ"
-    return f"(SELECT max(ts) FROM {quote_ident(result.events)})"
+        return d.instant(params.add(as_of))
+    return f"(SELECT max(ts) FROM {d.table(result.events)})"
 
 
 def closed_counts_sql(
@@ -88,6 +99,7 @@ def closed_counts_sql(
     converted_k and converted_in_progress_k. An entrant is in progress when the window from
     ``start`` (its entry, or the attempt that gave its result) is still open at the observation
     end, or when it has not converted and another attempt's window is still open."""
+    d = dialect_of(result)
     w_us = params.add(result.plan.window * 1_000_000)
     end = observation_end(result, params)
     last = max(steps)
@@ -99,12 +111,12 @@ def closed_counts_sql(
         )
     return f"""
         WITH u AS (SELECT {group} AS grp, depth,
-                          epoch_us({start}) + {w_us} > epoch_us({end})
+                          {d.epoch_us(start)} + {w_us} > {d.epoch_us(end)}
                           OR (in_progress AND depth < {int(last)}) AS open
                    FROM {result.per_user_table})
         SELECT grp, count(*) AS entrants, count(*) FILTER (WHERE NOT open) AS users,
                count(*) FILTER (WHERE open) AS in_progress, {", ".join(cols)}
-        FROM u GROUP BY ALL ORDER BY 1"""
+        FROM u GROUP BY grp ORDER BY grp ASC NULLS LAST"""
 
 
 def _check_step(result: FunnelResult, step: int | None) -> int:
@@ -149,7 +161,7 @@ def trend(
     start = "entered" if by == "entry" else "t1"
     params = result.new_params()  # the per-unit query's values, and these after them
     sql = closed_counts_sql(result, params, [step], f"date_trunc('{period}', {start})", start)
-    raw = fetch_df(result.duckdb_con("trend"), sql, params.used_in(sql))
+    raw = run_view(result, sql, params.used_in(sql))
     frame = pd.DataFrame(
         {
             "period_start": raw.grp,
@@ -200,10 +212,12 @@ def conversion_times(result: FunnelResult, step: int, from_step: int | None = No
             code="funnel.step",
             hint=f"pick 1 <= from_step < step <= {n}",
         )
+    d = dialect_of(result)
+    seconds = f"({d.epoch_us(f't{step}')} - {d.epoch_us(f't{from_step}')}) / 1e6"
     sql = f"""
-        SELECT user_id, breakdown, (epoch_us(t{step}) - epoch_us(t{from_step})) / 1e6 AS seconds
+        SELECT user_id, breakdown, {seconds} AS seconds
         FROM {result.per_user_table} WHERE depth >= {int(step)} ORDER BY seconds, user_id"""
-    return fetch_df(result.duckdb_con("conversion times"), sql, result.new_params().used_in(sql))
+    return run_view(result, sql, result.new_params().used_in(sql))
 
 
 CALLOUT_COLUMNS = [
@@ -239,7 +253,7 @@ def breakdown_callouts(result: FunnelResult, step: int | None = None) -> pd.Data
     step = _check_step(result, step)
     params = result.new_params()  # the per-unit query's values, and these after them
     sql = closed_counts_sql(result, params, [step], "breakdown")
-    raw = fetch_df(result.duckdb_con("call-outs"), sql, params.used_in(sql))
+    raw = run_view(result, sql, params.used_in(sql))
     conv = raw[f"converted_{step}"]
     total_n, total_x = float(raw.users.sum()), float(conv.sum())
     total_e, total_ip = float(raw.entrants.sum()), float(raw.in_progress.sum())
