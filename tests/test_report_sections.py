@@ -662,3 +662,47 @@ def test_the_weekly_notebook_runs_with_papermill_and_writes_its_summary(
         assert f"## {title}" in markdown
     charts = [o["data"] for o in outputs if "application/vnd.plotly.v1+json" in o.get("data", {})]
     assert charts and not any("text/html" in d for d in charts)
+
+
+# -- the report on Spark (engine="spark") ---------------------------------------------------------
+
+
+def _shown(report) -> list[tuple[str, str]]:
+    """What a report showed, as comparable text: Markdown, tables and the traces of each chart."""
+    out = []
+    for kind, obj in report.outputs:
+        if kind == "table":
+            out.append((kind, obj.to_csv(index=False)))
+        elif kind == "figure":
+            out.append((kind, pio.to_json(obj)))
+        else:
+            out.append((kind, str(obj)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def lake(warehouse, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("lake") / "events"
+    with poa.Workbench(warehouse) as wb:
+        wb.export_events(folder)
+    return folder
+
+
+@pytest.mark.parametrize("section", ["headline", "retention"])
+def test_a_section_on_spark_shows_what_it_shows_on_duckdb(warehouse, project, lake, spark, section):
+    """``engine="spark"``: the event metrics of the section computed by Spark over the exported
+    events; every line, table and chart the same as DuckDB's (tickets stay the warehouse's)."""
+    with poa.Workbench(warehouse) as wb:
+        duck = poa.report.weekly(wb)
+        on = poa.report.weekly(wb, engine="spark", spark_events=str(lake), spark=spark)
+        log = on.metrics.runner.log  # the week and the funnel's events were read from Spark
+        assert on.metrics is not wb and "max(ts)" in log[0]
+        assert (on.week, on.parameters["engine"]) == (duck.week, "spark")
+        before = len(log)
+        duck.show(section)
+        on.show(section)
+        assert len(log) > before  # the section's numbers came from Spark
+        on.metrics.close()
+    assert len(duck.outputs) > 2
+    assert _shown(on) == _shown(duck)
+    assert on.headline == duck.headline and on.key_charts == duck.key_charts

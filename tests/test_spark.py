@@ -294,3 +294,26 @@ def test_rows_that_are_not_events_are_counted_and_named(spark, lake):
     assert [w.code for w in again.warnings] == ["spark.rows_left_out"]
     with SparkWorkbench(spark, good) as on:
         assert on.churn(7).warnings == []
+
+
+def test_a_question_of_ones_own_answers_alike_on_both_engines(spark, lake):
+    """``events_query``: one build function, the engine's spelling, values bound on both."""
+    wb, folder = lake
+
+    def build(q):
+        since = pd.Timestamp("2024-03-05", tz="UTC")
+        return (
+            f"SELECT coalesce({q.property('plan')}, '(none)') AS plan, "
+            f"count(DISTINCT user_id) AS users, count(*) AS events FROM {q.events} "
+            f"WHERE ts >= {q.instant(since)} AND event <> {q.value('signup')} "
+            "GROUP BY 1 ORDER BY 1"
+        )
+
+    expected = wb.events_query(build)
+    assert list(expected.plan) == ["(none)", "pro"] and list(expected.events) == [7, 1]
+    with wb.on_spark(spark, events=folder) as on:
+        same(on.events_query(build), expected)
+        assert "'signup'" not in on.runner.log[-1]  # bound, not pasted
+        with pytest.raises(poa.MetricError) as err:
+            on.events_query(lambda q: None)
+        assert err.value.code == "metric.events_query"

@@ -341,6 +341,11 @@ class Workbench(MetricMethods):
         with self.connection() as con:
             return run(con, query)
 
+    def events_source(self) -> Any:
+        """The warehouse's connection for one block (``with wb.events_source() as con``): what
+        ``events_query`` and the metric calls read."""
+        return self.connection()
+
     def on_spark(self, spark: Any, events: Any) -> Any:
         """The same metric calls (``funnel``, ``retention``, ``lifecycle``, ``stickiness``,
         ``churn``, ``survival``) answered by Apache Spark over ``events``: a table name

@@ -18,14 +18,15 @@ connection its ``db.Session`` holds for that call, with the events table it was 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import duckdb
 import pandas as pd
 
 from ..db import fetch_df, fetch_value
-from ..sql import quote_ident
+from ..sql import Params, quote_ident
 
 EVENTS = "events"  # the warehouse's events table: the default of runners, never of builders
 
@@ -260,3 +261,43 @@ def runner_for(con: duckdb.DuckDBPyConnection | Runner, table: str = EVENTS) -> 
     if isinstance(con, duckdb.DuckDBPyConnection):
         return DuckDBRunner(con, table)
     return con
+
+
+@dataclass
+class EventsSQL:
+    """What a query of one's own over the events is written with (``events_query``): the events
+    table as SQL (``events``), each value bound, never pasted (``value``, ``instant``), and the
+    engine's spelling of what engines spell differently (``dialect``: ``epoch_us``, ``json_text``,
+    ``json_path``, ``trunc``, ...)."""
+
+    dialect: Dialect
+    events: str
+    params: Params = field(default_factory=Params)
+
+    def value(self, value: Any) -> str:
+        """A bound value's placeholder."""
+        return self.params.add(value)
+
+    def instant(self, value: Any) -> str:
+        """A bound instant (a tz-aware timestamp) as the engine's instant type, to compare with
+        ``ts``."""
+        return self.dialect.instant(self.params.add(value))
+
+    def property(self, key: str, column: str = "properties") -> str:
+        """The top-level property ``key`` of ``column`` as text (NULL when missing)."""
+        return self.dialect.json_text(column, self.params.add(self.dialect.json_path(key)))
+
+
+def run_events_query(runner: Runner, build: Callable[[EventsSQL], str]) -> pd.DataFrame:
+    """The table of the SQL ``build`` writes for ``runner``'s engine, over its events."""
+    q = EventsSQL(runner.dialect, runner.dialect.table(runner.table_name))
+    sql = build(q)
+    if not isinstance(sql, str):
+        from .spec import MetricError
+
+        raise MetricError(
+            f"an events query's build function returned {type(sql).__name__}, not SQL text",
+            code="metric.events_query",
+            hint='return the SQL as text, e.g. lambda q: f"SELECT count(*) AS n FROM {q.events}"',
+        )
+    return runner.table(sql, q.params.used_in(sql))

@@ -10,9 +10,13 @@ validation, compiled for each engine (issue 13).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
+import pandas as pd
+
 from .churn import ChurnQuery, ChurnResult, SurvivalQuery, SurvivalResult, run_churn, run_survival
+from .engine import EventsSQL, run_events_query, runner_for
 from .funnel import FunnelQuery, FunnelResult, run_funnel
 from .lifecycle import (
     LifecycleQuery,
@@ -34,6 +38,21 @@ class MetricMethods:
     def _run_metric(self, area: str, run: Callable[..., R], query: Any) -> R:
         """Run ``query`` with ``run`` (``run_funnel``, ...) on this engine; ``area`` names it."""
         raise NotImplementedError
+
+    def events_source(self) -> AbstractContextManager[Any]:
+        """A context holding what the metric calls read: the warehouse's DuckDB connection, or
+        another engine's runner (a ``metrics.catalog.Catalog`` either way)."""
+        raise NotImplementedError
+
+    def events_query(self, build: Callable[[EventsSQL], str]) -> pd.DataFrame:
+        """A question of one's own over the events, answered by this engine (DuckDB, or Spark on
+        ``on_spark``) with only its result coming back. ``build(q)`` returns the SQL: the events
+        table as ``q.events``, values bound with ``q.value(v)`` / ``q.instant(ts)``, a property as
+        ``q.property("plan")``, and what engines spell differently through ``q.dialect``. E.g.
+        ``wb.events_query(lambda q: f"SELECT count(DISTINCT user_id) AS users FROM {q.events} "
+        f"WHERE event = {q.value('signed_up')}")``."""
+        with self.events_source() as source:
+            return run_events_query(runner_for(source), build)
 
     def funnel(
         self,

@@ -46,6 +46,9 @@ class ReportContext:
     """What one weekly report run knows and has shown.
 
     ``wb``: the Workbench (any object with its ``sql``, ``connection`` and metric methods);
+    ``metrics``: what answers the event metrics (funnels, retention, lifecycle, churn, the
+    headline's counts): ``wb`` itself, or a Spark workbench for ``engine="spark"``; tickets,
+    notes, voice and the backlog are the warehouse's (``wb``);
     ``week``: the report's ISO week; ``history``: the first week of its history window;
     ``config``: conf/report.toml with this run's parameters applied; ``parameters``: what the run
     was given (shown in the stamp and summary.json, secrets masked); ``snapshot``: the warehouse
@@ -58,12 +61,17 @@ class ReportContext:
     snapshot: dict[str, Any]
     names: tuple[str, ...] = ()
     redact_config: RedactConfig | None = None
+    metrics: Any = None  # None: ``wb`` answers the event metrics too
     started: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
     headline: list[dict[str, Any]] = field(default_factory=list)
     key_charts: list[dict[str, Any]] = field(default_factory=list)
     shown: list[str] = field(default_factory=list)
     # what was displayed, in order: (kind, redacted object); tests and the stamp read it
     outputs: list[tuple[str, Any]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.metrics = self.wb
 
     # -- the period ---------------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ..db import fetch_df
 from ..errors import InputError, did_you_mean
+from ..metrics.engine import run_events_query, runner_for
 from ..redaction import load_config as load_redact_config
 from .config import ReportConfig, load_report_config
 from .context import ReportContext
@@ -29,12 +30,20 @@ def weekly(
     segment: str = "",
     names: Sequence[str] = (),
     parameters: dict[str, Any] | None = None,
+    engine: str = "duckdb",
+    spark_events: Any = "",
+    spark: Any = None,
 ) -> ReportContext:
     """The weekly report on ``wb`` for ``week`` ("" = the data's last complete ISO week, or
     "2026-W47"). ``config``: a report config file ("" = conf/report.toml) or a ReportConfig;
     ``steps``, ``window``, ``breakdown`` and ``segment`` override it for this run (empty = from the
     config; ``segment`` sets both churn's and retention's segment). ``names``: more names to redact.
     ``parameters``: what to show as the run's parameters (default: the arguments above).
+    ``engine``: what answers the event metrics, "duckdb" (the warehouse) or "spark" over
+    ``spark_events`` (a table name or a folder ``poanalytics export events`` wrote; ``spark``: the
+    session, else the running one or a local one): the week, the funnel's events and the
+    properties are then checked against those events. Tickets, notes, voice and the backlog are
+    the warehouse's on either engine.
 
     Error codes: ``report.week_format``, ``report.week_range``, ``report.no_data``,
     ``report.no_complete_week`` (see weeks.py), ``report.parameter`` (an override of the wrong
@@ -43,12 +52,17 @@ def weekly(
     config loader's ``report.config_*``."""
     cfg = config if isinstance(config, ReportConfig) else load_report_config(config)
     cfg = with_overrides(cfg, steps=steps, window=window, breakdown=breakdown, segment=segment)
-    with wb.connection() as con:
-        span = fetch_df(con, "SELECT min(ts) AS first, max(ts) AS last FROM events")
+    metrics = wb.metrics_engine(engine, spark_events or None, spark=spark)
+    with metrics.events_source() as source:
+        runner = runner_for(source)
+        span = run_events_query(
+            runner, lambda q: f"SELECT min(ts) AS first, max(ts) AS last FROM {q.events}"
+        )
         first, last = _nat_to_none(span["first"][0]), _nat_to_none(span["last"][0])
         chosen = resolve_week(week, first, last)
-        check_funnel_events(con, cfg.funnel.steps, chosen)
-        check_properties(con, cfg)
+        check_funnel_events(runner, cfg.funnel.steps, chosen)
+        check_properties(source, cfg)
+    with wb.connection() as con:
         snapshot = warehouse_snapshot(con)
         people = known_names(con)
     if parameters is None:
@@ -60,6 +74,8 @@ def weekly(
             "breakdown": cfg.funnel.breakdown,
             "segment": cfg.churn.segment,
             "warehouse": str(getattr(wb, "path", "")),
+            "engine": engine,
+            "spark_events": str(spark_events or ""),
         }
     return ReportContext(
         wb=wb,
@@ -69,6 +85,7 @@ def weekly(
         snapshot=snapshot,
         names=tuple(sorted({*people, *names})),
         redact_config=load_redact_config(),
+        metrics=metrics,
     )
 
 
@@ -114,13 +131,16 @@ def with_overrides(
     return dataclasses.replace(cfg, funnel=funnel, churn=churn, retention=retention)
 
 
-def check_funnel_events(con: Any, steps: Sequence[str], week: Week) -> None:
+def check_funnel_events(runner: Any, steps: Sequence[str], week: Week) -> None:
     """Refuse a funnel whose steps' events do not occur in ``week`` (``report.funnel_events``,
-    naming them and the closest events the week holds): its numbers would all be zero."""
-    found = fetch_df(
-        con,
-        "SELECT event, count(*) AS n FROM events WHERE ts BETWEEN $lo AND $hi GROUP BY event",
-        {"lo": week.start, "hi": week.end},
+    naming them and the closest events the week holds): its numbers would all be zero.
+    ``runner``: a metrics engine's runner (``metrics.engine.runner_for``)."""
+    found = run_events_query(
+        runner,
+        lambda q: (
+            f"SELECT event, count(*) AS n FROM {q.events} "
+            f"WHERE ts BETWEEN {q.instant(week.start)} AND {q.instant(week.end)} GROUP BY event"
+        ),
     )
     present = set(found.event)
     missing = [s for s in dict.fromkeys(steps) if s not in present]

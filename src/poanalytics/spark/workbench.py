@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -191,6 +192,10 @@ class SparkWorkbench(MetricMethods):
         carried: Any = result  # every metric's result carries its warnings
         carried.warnings.extend([*self._no_order, *self.left_out()])
         return result
+
+    def events_source(self) -> Any:
+        """The runner over the events view, for one block: what ``events_query`` reads."""
+        return nullcontext(self.runner)
 
     def left_out(self) -> list[PoaWarning]:
         """The input's rows that are not events (no user, event name or time): counted once,

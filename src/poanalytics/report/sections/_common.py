@@ -28,7 +28,7 @@ def closed_week(ctx: Any) -> Week:
 def funnel(ctx: Any, first: Week, last: Week, breakdown: str | None = None) -> Any:
     """The configured funnel over users entering from ``first`` to ``last`` (whole weeks), judged at
     the report week's end (``as_of``): the same numbers whenever the report is run again."""
-    return ctx.wb.funnel(
+    return ctx.metrics.funnel(
         ctx.config.funnel.steps,
         window=ctx.config.funnel.window,
         breakdown=breakdown or None,

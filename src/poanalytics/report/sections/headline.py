@@ -20,19 +20,21 @@ from ..stats import count_change, paired_change
 from . import Section, register
 from ._common import closed_week, funnel, funnel_name
 
+# over the events of the report's engine (``ctx.metrics.events_query``): {lo} is the week before's
+# start, {cur} the report week's, {hi} its end
 ACTIVE_SQL = """
 WITH a AS (
-    SELECT user_id, bool_or(ts >= $cur) AS this_week, bool_or(ts < $cur) AS last_week
-    FROM events WHERE ts BETWEEN $lo AND $hi GROUP BY user_id)
-SELECT count(*) FILTER (this_week) AS current, count(*) FILTER (last_week) AS previous,
-       count(*) FILTER (this_week AND NOT last_week) AS only_current,
-       count(*) FILTER (last_week AND NOT this_week) AS only_previous
+    SELECT user_id, bool_or(ts >= {cur}) AS this_week, bool_or(ts < {cur}) AS last_week
+    FROM {events} WHERE ts BETWEEN {lo} AND {hi} GROUP BY user_id)
+SELECT count(*) FILTER (WHERE this_week) AS current, count(*) FILTER (WHERE last_week) AS previous,
+       count(*) FILTER (WHERE this_week AND NOT last_week) AS only_current,
+       count(*) FILTER (WHERE last_week AND NOT this_week) AS only_previous
 FROM a"""
 
 NEW_SQL = """
-WITH f AS (SELECT user_id, min(ts) AS first FROM events WHERE ts <= $hi GROUP BY user_id)
-SELECT count(*) FILTER (first >= $cur) AS current,
-       count(*) FILTER (first >= $lo AND first < $cur) AS previous
+WITH f AS (SELECT user_id, min(ts) AS first FROM {events} WHERE ts <= {hi} GROUP BY user_id)
+SELECT count(*) FILTER (WHERE first >= {cur}) AS current,
+       count(*) FILTER (WHERE first >= {lo} AND first < {cur}) AS previous
 FROM f"""
 
 TICKETS_SQL = """
@@ -50,16 +52,26 @@ NEWEST_TICKETS = 5  # tickets listed under the headline numbers
 
 
 def counts(ctx: Any, sql: str) -> pd.Series:
+    """The warehouse's counts of ``sql`` (tickets) for the report week and the week before."""
     week = ctx.week
     params = {"lo": week.shift(-1).start, "cur": week.start, "hi": week.end}
     return ctx.wb.sql(sql, params).iloc[0]
+
+
+def event_counts(ctx: Any, sql: str) -> pd.Series:
+    """The counts of ``sql`` (ACTIVE_SQL, NEW_SQL) over the events, on the report's engine."""
+    week = ctx.week
+    bounds = {"lo": week.shift(-1).start, "cur": week.start, "hi": week.end}
+    return ctx.metrics.events_query(
+        lambda q: sql.format(events=q.events, **{k: q.instant(v) for k, v in bounds.items()})
+    ).iloc[0]
 
 
 def build(ctx: Any) -> None:
     prev = ctx.week.shift(-1).label
     rows: list[dict[str, Any]] = []
 
-    active = counts(ctx, ACTIVE_SQL)
+    active = event_counts(ctx, ACTIVE_SQL)
     test = paired_change(
         int(active.current),
         int(active.previous),
@@ -68,7 +80,7 @@ def build(ctx: Any) -> None:
     )
     rows.append(_count_row(ctx, "Weekly active users", active, test, prev))
 
-    new = counts(ctx, NEW_SQL)
+    new = event_counts(ctx, NEW_SQL)
     rows.append(
         _count_row(ctx, "New users", new, count_change(int(new.current), int(new.previous)), prev)
     )

@@ -27,7 +27,7 @@ def build(ctx: Any) -> None:
     rc = cfg.retention
     span = {"date_from": ctx.history.start, "date_to": ctx.week.end}
     start = rc.start_event or None
-    retention = ctx.wb.retention(
+    retention = ctx.metrics.retention(
         start,
         rc.return_event or None,
         period="week",
@@ -47,7 +47,7 @@ def build(ctx: Any) -> None:
 
     _lifecycle(ctx, cfg.churn.segment or None, span)
 
-    churn = ctx.wb.churn(
+    churn = ctx.metrics.churn(
         inactive_days=cfg.churn.inactive_days,
         period="week",
         segment=cfg.churn.segment or None,
@@ -64,7 +64,7 @@ def build(ctx: Any) -> None:
 
 def _lifecycle(ctx: Any, segment: str | None, span: dict[str, Any]) -> None:
     """Lifecycle by week, split by churn's segment (the same users in the same groups)."""
-    lifecycle = ctx.wb.lifecycle(period="week", segment=segment, **span)
+    lifecycle = ctx.metrics.lifecycle(period="week", segment=segment, **span)
     by = f" by {esc(segment)}" if segment else ""
     text = (
         f"### Lifecycle{by}: new, returning, resurrecting and dormant users by week, "
@@ -82,18 +82,23 @@ def _lifecycle(ctx: Any, segment: str | None, span: dict[str, Any]) -> None:
 
 def _by_segment(ctx: Any, start: str | None, rc: Any, span: dict[str, Any]) -> None:
     """Retention at each interval for the segment's largest values (closed, complete cells)."""
-    values = ctx.wb.sql(
-        "SELECT coalesce(json_extract_string(properties, '$.' || $key), '') AS value, "
-        "count(DISTINCT user_id) AS users FROM events "
-        "WHERE ts BETWEEN $lo AND $hi AND ($event IS NULL OR event = $event) GROUP BY 1",
-        {"key": rc.segment, "lo": span["date_from"], "hi": span["date_to"], "event": start},
-    )
+    lo, hi = span["date_from"], span["date_to"]
+
+    def build(q: Any) -> str:
+        of_start = f" AND event = {q.value(start)}" if start is not None else ""
+        return (
+            f"SELECT coalesce({q.property(rc.segment)}, '') AS value, "
+            f"count(DISTINCT user_id) AS users FROM {q.events} "
+            f"WHERE ts BETWEEN {q.instant(lo)} AND {q.instant(hi)}{of_start} GROUP BY 1"
+        )
+
+    values = ctx.metrics.events_query(build)
     if values.empty:
         return
     kept, rest = top_values(values.set_index("value").users, ctx.config.segments.top)
     rows = []
     for value in kept:
-        r = ctx.wb.retention(
+        r = ctx.metrics.retention(
             Step(start, where={rc.segment: value}),
             rc.return_event or None,
             period="week",
