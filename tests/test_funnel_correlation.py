@@ -1,7 +1,8 @@
 """Funnel correlation: journeys as data, with counts, odds ratios and Fisher p-values worked by hand.
 
 Notation: a / c = converters / droppers who have the event (or value), S / F = all converters /
-droppers; odds_ratio = (a + 1)(F - c + 1) / ((S - a + 1)(c + 1)).
+droppers; odds_ratio = (a + 1)(F - c + 1) / ((S - a + 1)(c + 1)). Every journey runs on DuckDB
+and on Spark (``engine_wb``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ from tests.journeys import load
 
 H = 3600
 D = 86400
+
+
+@pytest.fixture
+def wb(engine_wb):
+    """The correlation journeys on both engines: any difference in a number fails."""
+    return engine_wb
+
+
 LADY_TEA_P = 0.4857142857142857  # [[3, 1], [1, 3]], two-sided: 34/70
 COLUMNS = [
     "success_count",

@@ -706,3 +706,15 @@ def test_a_section_on_spark_shows_what_it_shows_on_duckdb(warehouse, project, la
     assert len(duck.outputs) > 2
     assert _shown(on) == _shown(duck)
     assert on.headline == duck.headline and on.key_charts == duck.key_charts
+
+
+def test_the_stamp_names_the_engine_and_the_events_it_read(warehouse, project, lake, spark):
+    with poa.Workbench(warehouse) as wb:
+        on = poa.report.weekly(wb, engine="spark", spark_events=str(lake), spark=spark)
+        on.show("stamp")
+        last = wb.sql("SELECT max(ts) AS t FROM events").t[0]
+        on.metrics.close()
+    stamp = next(obj for kind, obj in on.outputs if kind == "table").set_index("what").value
+    assert stamp["event metrics on"] == f"spark: {lake}"
+    assert stamp["last event on spark"] == pd.Timestamp(last).isoformat()
+    assert stamp["parameter engine"] == "spark"

@@ -129,8 +129,8 @@ def test_a_funnel_result_answers_its_users_on_spark(spark, lake):
 
 
 def test_funnel_views_answer_on_spark_as_on_duckdb(spark, lake):
-    """trend, compare, conversion times and call-outs re-run the per-unit query on Spark and give
-    DuckDB's tables, column types included."""
+    """trend, compare, conversion times, call-outs and correlation re-run the per-unit query on
+    Spark and give DuckDB's tables, column types included."""
     wb, folder = lake
     kwargs = {"steps": ["signup", "use", "use"], "window": "10d", "breakdown": "plan"}
     expected = wb.funnel(**kwargs, date_from="2024-03-04", date_to="2024-03-17")
@@ -143,13 +143,16 @@ def test_funnel_views_answer_on_spark_as_on_duckdb(spark, lake):
             "conversion times": lambda f: f.conversion_times(3, from_step=1),
             "call-outs": lambda f: f.callouts(),
             "compare": lambda f: f.compare().table,
+            "property correlation": lambda f: f.correlation(kind="properties", min_users=1).table,
         }
         for name, view in views.items():
             want, have = view(expected), view(got)
             assert not want.empty, name  # the journeys give each view rows to compare
             pd.testing.assert_frame_equal(have, want, obj=name)
-        # each ran on Spark: 4 views, and compare runs the other range's funnel and both counts
-        assert len(on.runner.log) == queries + 7
+        # each ran on Spark: 4 views; compare runs the other range's funnel and both counts;
+        # correlation its totals, the step-1 events' keys and the counts (the event journeys of
+        # tests/test_funnel_correlation.py run on both engines)
+        assert len(on.runner.log) == queries + 10
         assert got.trend_figure("week") is not None and got.times_figure(2) is not None
 
 
@@ -161,7 +164,6 @@ def test_funnel_views_spark_does_not_answer_yet_are_named(spark, lake):
         f = on.funnel(["signup", "use"], window="10d", breakdown="plan")
         queries = len(on.runner.log)
         views = {
-            "correlation": lambda: f.correlation(),
             "drop-off paths": lambda: f.dropoff_paths(2),
         }
         for name, view in views.items():

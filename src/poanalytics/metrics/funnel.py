@@ -430,7 +430,6 @@ class FunnelResult:
         converting to ``step`` (default: last) rather than dropping off: odds ratios, Fisher tests."""
         self._check_open()
         self._users_only("correlation")
-        self._duckdb_only("correlation")
         query = CorrelationQuery(
             step=step,
             kind=kind,

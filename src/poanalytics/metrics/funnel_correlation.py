@@ -25,14 +25,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 
-from ..db import fetch_all, fetch_df, fetch_one, quote_ident
 from ..sql import Params
-from .catalog import check_events, check_properties
-from .funnel_analysis import SMALL_SAMPLE
+from .catalog import Source, check_events, check_properties
+from .funnel_analysis import SMALL_SAMPLE, dialect_of, run_view
 from .predicates import prop_expr, step_predicate
 from .result import MetricResult
 from .spec import MetricError
@@ -188,10 +187,11 @@ def _validate(f: FunnelResult, q: CorrelationQuery) -> int:
             "pick one from result.table.breakdown",
         )
     excluded = event_names(q.exclude_events, "exclude_events", code="funnel.correlation_exclude")
-    check_events(f.duckdb_con("correlation"), excluded, "funnel")
+    catalog = cast(Source, f.con)  # the DuckDB connection, or Spark's runner (its Catalog)
+    check_events(catalog, excluded, "funnel")
     props = () if q.properties is None else q.properties
     check_properties(
-        f.duckdb_con("correlation"),
+        catalog,
         event_names(props, "properties", code="funnel.correlation_properties"),
         "funnel",
     )
@@ -212,37 +212,38 @@ def _events_sql(f: FunnelResult, q: CorrelationQuery, params: Params) -> str:
     skip = sorted({s.event for s in f.plan.steps if s.event is not None} | set(q.exclude_events))
     not_in = f"AND e.event NOT IN ({', '.join(params.add(x) for x in skip)})" if skip else ""
     w_us = params.add(f.plan.window * 1_000_000)
+    d = dialect_of(f)
     return f"""hits AS (SELECT DISTINCT u.unit, u.success, e.event FROM units u
-    JOIN {quote_ident(f.events)} e ON e.user_id = u.user_id
+    JOIN {d.table(f.events)} e ON e.user_id = u.user_id
     WHERE e.ts > u.t1 AND CASE WHEN u.success = 1 THEN e.ts < u.t_goal
-        ELSE epoch_us(e.ts) - epoch_us(u.t1) <= {w_us} END {not_in})
+        ELSE {d.epoch_us("e.ts")} - {d.epoch_us("u.t1")} <= {w_us} END {not_in})
 SELECT event, sum(success) AS success_count, sum(1 - success) AS failure_count
 FROM hits GROUP BY event"""
 
 
 def _first_events_sql(f: FunnelResult, params: Params) -> str:
     """Each unit's step-1 event of the attempt behind its result (at t1; the first loaded on ties)."""
-    plan = f.plan
+    plan, d = f.plan, dialect_of(f)
     carries = plan.breakdown and (
         plan.attribution == "all_events"
         or (plan.attribution == "step" and plan.breakdown_step == 1)
     )
     value = (
-        f" AND coalesce({prop_expr(plan.breakdown, params)}, '') = u.breakdown"
+        f" AND coalesce({prop_expr(plan.breakdown, params, d)}, '') = u.breakdown"
         if carries and plan.breakdown
         else ""
     )
     return f"""firsts AS (SELECT u.unit, u.success, e.properties,
         row_number() OVER (PARTITION BY u.unit ORDER BY e.rowid) AS rn
-    FROM units u JOIN {quote_ident(f.events)} e ON e.user_id = u.user_id AND e.ts = u.t1
-    WHERE {step_predicate(plan.steps[0], params)}{value}),
+    FROM units u JOIN {d.table(f.events)} e ON e.user_id = u.user_id AND e.ts = u.t1
+    WHERE {step_predicate(plan.steps[0], params, d)}{value}),
 picked AS (SELECT unit, success, properties FROM firsts WHERE rn = 1)"""
 
 
-def _properties_sql(names: Sequence[str], params: Params) -> str:
+def _properties_sql(f: FunnelResult, names: Sequence[str], params: Params) -> str:
     vals = " UNION ALL ".join(
         f"SELECT unit, success, {params.add(p)} AS property, "
-        f"coalesce({prop_expr(p, params)}, '') AS value FROM picked"
+        f"coalesce({prop_expr(p, params, dialect_of(f))}, '') AS value FROM picked"
         for p in names
     )
     return f"""vals AS ({vals})
@@ -260,10 +261,8 @@ def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResu
     totals_sql = (
         f"WITH {units}\nSELECT coalesce(sum(success), 0), coalesce(sum(1 - success), 0) FROM units"
     )
-    success_total, failure_total = map(
-        int,
-        fetch_one(f.duckdb_con("correlation"), totals_sql, params.used_in(totals_sql)) or (0, 0),
-    )
+    totals = run_view(f, totals_sql, params.used_in(totals_sql))
+    success_total, failure_total = (int(v) for v in totals.iloc[0]) if len(totals) else (0, 0)
     keys: Sequence[str] = ["event"]
     if query.kind == "events":
         main = f"WITH {units},\n{_events_sql(f, query, params)}"
@@ -272,15 +271,12 @@ def run_correlation(f: FunnelResult, query: CorrelationQuery) -> CorrelationResu
         firsts = f"WITH {units},\n{_first_events_sql(f, params)}"
         names = list(query.properties or [])
         if query.properties is None:
-            found = (
-                f"{firsts}\nSELECT DISTINCT unnest(json_keys(properties)) FROM picked ORDER BY 1"
-            )
-            names = [
-                r[0] for r in fetch_all(f.duckdb_con("correlation"), found, params.used_in(found))
-            ]
-        main = f"{firsts},\n{_properties_sql(names, params)}" if names else ""
+            keys_of = dialect_of(f).json_keys("properties")
+            found = f"{firsts}\nSELECT DISTINCT {keys_of} AS k FROM picked ORDER BY 1"
+            names = [str(k) for k in run_view(f, found, params.used_in(found)).k]
+        main = f"{firsts},\n{_properties_sql(f, names, params)}" if names else ""
     counts = (
-        fetch_df(f.duckdb_con("correlation"), main, params.used_in(main))
+        run_view(f, main, params.used_in(main))
         if main and success_total and failure_total
         else pd.DataFrame(columns=[*keys, "success_count", "failure_count"])
     )

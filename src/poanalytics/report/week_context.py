@@ -65,6 +65,12 @@ def weekly(
     with wb.connection() as con:
         snapshot = warehouse_snapshot(con)
         people = known_names(con)
+    if engine != "duckdb":  # the event metrics read other events than the warehouse's
+        snapshot["engine"] = {
+            "name": engine,
+            "events": str(spark_events),
+            "last_event": None if last is None else pd.Timestamp(last).isoformat(),
+        }
     if parameters is None:
         parameters = {
             "week": week.label if isinstance(week, Week) else (week or ""),

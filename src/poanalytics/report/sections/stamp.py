@@ -35,6 +35,10 @@ def build(ctx: Any) -> None:
     for kind, n in snap["rows"].items():
         rows.append((f"rows in {kind}", f"{n:,}"))
     rows.append(("last event", snap["last_event"] or "none"))
+    if "engine" in snap:  # funnels, retention, churn and the headline counts read these events
+        on = snap["engine"]
+        rows.append(("event metrics on", f"{on['name']}: {on['events']}"))
+        rows.append((f"last event on {on['name']}", on["last_event"] or "none"))
     ids = snap["load_ids"]
     rows.append(("loads", f"{len(ids)}: " + ", ".join(str(i) for i in ids) if ids else "none"))
     for name, version in versions().items():
