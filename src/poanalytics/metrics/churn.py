@@ -138,7 +138,14 @@ def _validate_churn(con: duckdb.DuckDBPyConnection, q: ChurnQuery) -> ChurnPlan:
 def churn_sql(
     q: ChurnQuery, plan: ChurnPlan, p: Params, *, table: str, dialect: Dialect = DUCKDB
 ) -> str:
-    """The churn table's SQL over the events ``table``, from a validated plan (no connection)."""
+    """The churn table's SQL over the events ``table``, from a validated plan (no connection).
+
+    Active at a period's start ``t0``: an event in (t0 - n, t0], n = inactive_days >= 1 day. The
+    events are first cut to each user's first and last event of each UTC day (``days``), then
+    joined to the periods: a day holds such an event exactly when its first or its last does.
+    (If its first is at or before t0 - n, the whole day, shorter than n, ends by t0, so its last
+    is at or before t0 too, and it is the day's latest candidate.) The range join then reads
+    one or two rows per user and day instead of every event."""
     events, ep = dialect.table(table), dialect.epoch_us
     cal = Calendar(q.period, q.week_start, plan.tz, p, dialect)
     pred = step_predicate(plan.step, p, dialect)
@@ -158,9 +165,13 @@ bounds AS (SELECT {lo} AS lo, {hi} AS hi, (SELECT min(ts) FROM {events}) AS firs
 periods AS (SELECT {cal.add("lo", "k")} AS period_start, {cal.instant(cal.add("lo", "k"))} AS t0,
                    {cal.instant(cal.add("lo", "k + 1"))} AS t1, first_ts, last_ts
             FROM bounds, {periods}),
-active AS (SELECT x.period_start, s.segment, count(DISTINCT e.user_id) AS active_at_start
-           FROM periods x JOIN {events} e ON e.ts <= x.t0 AND {ep("e.ts")} > {ep("x.t0")} - {n_us}
-           JOIN segs s USING (user_id) WHERE {pred} GROUP BY ALL),
+days AS (SELECT user_id, min(ts) AS first_ts, max(ts) AS last_ts FROM {events} WHERE {pred}
+         GROUP BY user_id, CAST({dialect.utc_wall("ts")} AS DATE)),
+active AS (SELECT x.period_start, s.segment, count(DISTINCT d.user_id) AS active_at_start
+           FROM periods x JOIN days d
+             ON (d.first_ts <= x.t0 AND {ep("d.first_ts")} > {ep("x.t0")} - {n_us})
+             OR (d.last_ts <= x.t0 AND {ep("d.last_ts")} > {ep("x.t0")} - {n_us})
+           JOIN segs s USING (user_id) GROUP BY ALL),
 gone AS (SELECT x.period_start, s.segment, count(DISTINCT c.user_id) AS churned
          FROM periods x JOIN churns c ON c.churned_at >= x.t0 AND c.churned_at < x.t1
          JOIN segs s USING (user_id) GROUP BY ALL),
