@@ -16,7 +16,7 @@ from typing import Any
 
 import poanalytics as poa
 
-SPARK_CALLS = ("funnel", "retention", "lifecycle", "stickiness", "churn", "survival")
+SPARK_CALLS = ("funnel", "paths", "retention", "lifecycle", "stickiness", "churn", "survival")
 EXPORT_SQL = (
     "SELECT user_id, event, ts, session_id, CAST(properties AS VARCHAR) AS properties, "
     "rowid AS seq FROM events"

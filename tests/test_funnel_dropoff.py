@@ -1,4 +1,5 @@
-"""What droppers did instead (f.dropoff_paths): journeys as data, exact next events and paths."""
+"""What droppers did instead (f.dropoff_paths): journeys as data, exact next events and paths, on
+DuckDB and on Spark (the funnel and its drop-off paths both run on the engine)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from tests.test_paths import edges, flows, sequences
 
 H = 3600
 STEPS = ["signup", "profile", "activate"]
+
+
+@pytest.fixture
+def wb(engine_wb):
+    """Every journey here runs on DuckDB and on Spark, with the same expected numbers."""
+    return engine_wb
 
 
 def next_events(result) -> list[tuple]:

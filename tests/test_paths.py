@@ -1,4 +1,6 @@
-"""User paths, journeys written as data: exact edges and sequences for every rule in docs/metrics.md."""
+"""User paths, journeys written as data: exact edges and sequences for every rule in docs/metrics.md,
+on DuckDB and on Spark. The SQL script DuckDB runs (its temp table) is DuckDB's: that test takes
+``duck_wb``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,12 @@ from poanalytics import Step
 from tests.journeys import at, load
 
 D = 86400
+
+
+@pytest.fixture
+def wb(engine_wb):
+    """Every journey here runs on DuckDB and on Spark, with the same expected numbers."""
+    return engine_wb
 
 
 def edges(result) -> list[tuple]:
@@ -359,7 +367,8 @@ def test_empty_result_has_zero_rows_and_no_error(wb):
     empty.close()
 
 
-def test_result_carries_its_sql_with_values_bound(wb):
+def test_result_carries_its_sql_with_values_bound(duck_wb):
+    wb = duck_wb
     load(wb, {"u": [(0, "signup"), (1, "view")]})
     p = wb.paths("signup", date_from=at(0))
     # the whole script: the path rows (one top-K pass per user), then the edges and the sequences

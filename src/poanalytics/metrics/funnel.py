@@ -458,7 +458,6 @@ class FunnelResult:
         (or for ``horizon``); ``steps`` counts the step event and the events after it."""
         self._check_open()
         self._users_only("drop-off paths")
-        self._duckdb_only("drop-off paths")
         query = DropoffQuery(
             step=step,
             steps=steps,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..db import quote_ident
+from .engine import runner_for
 from .paths import MAX_STEPS, check_count, check_window, compute_paths
 from .paths_sql import PathPlan, Stream
 from .predicates import step_predicate
@@ -86,6 +86,8 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
             hint="pick one from result.table.breakdown",
         )
     k = q.step - 1
+    run = runner_for(result.con, result.events)  # DuckDB's connection, or Spark's runner
+    d = run.dialect
     params = result.new_params()  # the funnel's per-unit query is re-run inside the paths query
     only = (
         f" AND breakdown = {params.add(q.breakdown_value)}" if q.breakdown_value is not None else ""
@@ -95,21 +97,21 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
         FROM {result.per_user_table} WHERE depth = {params.add(k)} AND NOT in_progress{only}
         GROUP BY user_id)"""
     if horizon is not None:
-        until = f"epoch_us(e.ts) <= epoch_us(m.ats) + {params.add(horizon * 1_000_000)}"
+        until = f"{d.epoch_us('e.ts')} <= {d.epoch_us('m.ats')} + {params.add(horizon * 1_000_000)}"
     else:
-        until = f"epoch_us(e.ts) <= epoch_us(m.t1) + {params.add(plan.window * 1_000_000)}"
+        until = f"{d.epoch_us('e.ts')} <= {d.epoch_us('m.t1')} + {params.add(plan.window * 1_000_000)}"
     last = plan.steps[k - 1]
     stream = Stream(
-        source=f"{quote_ident(result.events)} e JOIN droppers m ON m.user_id = e.user_id",
+        source=f"{d.table(result.events)} e JOIN droppers m ON m.user_id = e.user_id",
         where=f"e.ts >= m.ats AND {until}",
-        anchor=f"e.ts = m.ats AND {step_predicate(last, params)}",
+        anchor=f"e.ts = m.ats AND {step_predicate(last, params, d)}",
         in_range="true",
         anchor_label=params.add(last.name),
         ctes=(droppers,),
     )
     path_plan = PathPlan("from", steps, None, bool(q.collapse_repeats), first_only=True)
     t = compute_paths(
-        result.duckdb_con("drop-off paths"),
+        result.con,
         path_plan,
         stream,
         params,

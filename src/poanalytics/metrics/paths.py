@@ -15,17 +15,19 @@ import pandas as pd
 from ..db import drop_table, execute, fetch_all, fetch_df, quote_ident
 from ..errors import PoaWarning
 from ..sql import Params
-from .catalog import check_events, check_filters
-from .engine import EVENTS
+from .catalog import Source, check_events, check_filters
+from .engine import DUCKDB, EVENTS, Dialect, DuckDBRunner, Runner, runner_for
 from .paths_sql import (
     PathPlan,
     Stream,
     edges_sql,
     first_path_sql,
     only_users,
+    path_parts,
     path_sql,
     prune_orphans,
     sequences_sql,
+    with_nodes,
 )
 from .predicates import step_predicate
 from .result import MetricResult
@@ -103,9 +105,10 @@ def excluded_events(q: PathsQuery) -> tuple[str, ...]:
 
 
 def plan_paths(
-    con: duckdb.DuckDBPyConnection, q: PathsQuery, warnings: list[PoaWarning] | None = None
+    con: Source, q: PathsQuery, warnings: list[PoaWarning] | None = None
 ) -> tuple[PathPlan, Step | None]:
-    """Validate against the warehouse (MetricError with a stable ``paths.*`` code)."""
+    """Validate against the warehouse, or another engine's catalog (MetricError with a stable
+    ``paths.*`` code)."""
     if q.start_event is not None and q.end_event is not None:
         raise MetricError(
             "give a start_event or an end_event, not both",
@@ -152,7 +155,13 @@ def plan_paths(
 
 
 def events_stream(
-    q: PathsQuery, plan: PathPlan, anchor: Step | None, params: Params, *, table: str
+    q: PathsQuery,
+    plan: PathPlan,
+    anchor: Step | None,
+    params: Params,
+    *,
+    table: str,
+    dialect: Dialect = DUCKDB,
 ) -> Stream:
     """The events ``table`` as a path stream: date bounds, exclusions, the anchor predicate.
 
@@ -160,27 +169,28 @@ def events_stream(
     (as a funnel's later steps may, F12), up to the window.
     """
     lo, hi = parse_range(q.date_from, q.date_to, "paths")  # a bare date_to: the whole day
-    dfrom = f"CAST({params.add(lo)} AS TIMESTAMPTZ)" if lo is not None else None
-    dto = f"CAST({params.add(hi)} AS TIMESTAMPTZ)" if hi is not None else None
+    d = dialect
+    dfrom = d.instant(params.add(lo)) if lo is not None else None
+    dto = d.instant(params.add(hi)) if hi is not None else None
     w_us = params.add(plan.window * 1_000_000) if plan.window is not None else None
     in_range = [f"e.ts >= {dfrom}"] if dfrom else []
     in_range += [f"e.ts <= {dto}"] if dto else []
     where = []
     if plan.direction == "from":
         where += [f"e.ts >= {dfrom}"] if dfrom else []
-        where += [f"epoch_us(e.ts) <= epoch_us({dto}) + {w_us}"] if dto and w_us else []
+        where += [f"{d.epoch_us('e.ts')} <= {d.epoch_us(dto)} + {w_us}"] if dto and w_us else []
     else:
         where += [f"e.ts <= {dto}"] if dto else []
-        where += [f"epoch_us(e.ts) >= epoch_us({dfrom}) - {w_us}"] if dfrom and w_us else []
+        where += [f"{d.epoch_us('e.ts')} >= {d.epoch_us(dfrom)} - {w_us}"] if dfrom and w_us else []
     if excluded_events(q):
         where.append(f"e.event NOT IN ({', '.join(params.add(x) for x in excluded_events(q))})")
     label = None
     if anchor is not None and (anchor.where or anchor.label):
         label = params.add(anchor.name)  # e.g. "view (page=pricing)": only matching rows anchor
     return Stream(
-        source=f"{quote_ident(table)} e",
+        source=f"{d.table(table)} e",
         where=" AND ".join(where) or "true",
-        anchor=step_predicate(anchor, params) if anchor is not None else "true",
+        anchor=step_predicate(anchor, params, d) if anchor is not None else "true",
         in_range=" AND ".join(in_range) or "true",
         anchor_label=label,
     )
@@ -197,7 +207,7 @@ class PathTables:
 
 
 def compute_paths(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | Runner,
     plan: PathPlan,
     stream: Stream,
     params: Params,
@@ -208,8 +218,58 @@ def compute_paths(
     end_label: str | None = None,
     extra_sql: str | None = None,
 ) -> PathTables:
-    """Build the path nodes once (a temp table), then the edges, the top sequences and an optional
-    ``extra_sql`` over them (``{nodes}`` names the table); the temp table is dropped afterwards."""
+    """The edges, the top sequences, the users with a path and an optional ``extra_sql`` over the
+    path's node rows (``{nodes}`` names them).
+
+    On DuckDB (a connection, or its runner) the nodes are built once into a temp table
+    (``first_path_sql`` for one path per user, its fallback and ``path_sql`` otherwise), read by
+    each query and dropped afterwards. Another engine's runner (Spark) has no temp tables: each
+    query is one statement with the definition's node rows (``path_sql``, built for its dialect)
+    as a CTE, and only the result-sized answers return."""
+    if isinstance(con, DuckDBRunner):
+        con = con.con
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        frames, users, script, queries = _duckdb_paths(
+            con, plan, stream, params, top, max_edges, min_users, end_label, extra_sql
+        )
+    else:
+        frames, users, script, queries = _runner_paths(
+            runner_for(con), plan, stream, params, top, max_edges, min_users, end_label, extra_sql
+        )
+    edges = frames[0] if not frames[0].empty else pd.DataFrame(columns=EDGE_COLUMNS)
+    edges = prune_orphans(edges, plan.direction, plan.steps)
+    sequences = frames[1] if not frames[1].empty else pd.DataFrame(columns=SEQUENCE_COLUMNS)
+    for frame, ints in (
+        (edges, ["step", "users", "paths"]),
+        (sequences, ["events", "users", "paths"]),
+    ):
+        for col in ints:
+            frame[col] = frame[col].astype("int64")
+    sequences["share"] = sequences["share"].astype("float64")
+    script_text = ";\n".join([*script, *queries])
+    return PathTables(
+        edges,
+        sequences,
+        users,
+        frames[2] if extra_sql else None,
+        script_text,
+        params.used_in(script_text),
+    )
+
+
+def _duckdb_paths(
+    con: duckdb.DuckDBPyConnection,
+    plan: PathPlan,
+    stream: Stream,
+    params: Params,
+    top: int,
+    max_edges: int,
+    min_users: int,
+    end_label: str | None,
+    extra_sql: str | None,
+) -> tuple[list[pd.DataFrame], int, list[str], list[str]]:
+    """The path nodes once (a temp table), then the edges, the top sequences and ``extra_sql``
+    over them; the temp table is dropped afterwards. Frames, users, the script and the queries."""
     tag = uuid.uuid4().hex[:10]
     name = quote_ident(f"__poa_paths_{tag}")
     short = quote_ident(f"__poa_pathshort_{tag}")
@@ -247,34 +307,54 @@ def compute_paths(
     finally:
         for table in (name, short):
             drop_table(con, table)
-    edges = frames[0] if not frames[0].empty else pd.DataFrame(columns=EDGE_COLUMNS)
-    edges = prune_orphans(edges, plan.direction, plan.steps)
-    sequences = frames[1] if not frames[1].empty else pd.DataFrame(columns=SEQUENCE_COLUMNS)
-    for frame, ints in (
-        (edges, ["step", "users", "paths"]),
-        (sequences, ["events", "users", "paths"]),
-    ):
-        for col in ints:
-            frame[col] = frame[col].astype("int64")
-    sequences["share"] = sequences["share"].astype("float64")
-    script_text = ";\n".join([*script, *queries])
-    return PathTables(
-        edges,
-        sequences,
-        users,
-        frames[2] if extra_sql else None,
-        script_text,
-        params.used_in(script_text),
-    )
+    return frames, users, script, queries
+
+
+NODES = "pa_nodes"  # the node rows' CTE in the statements of an engine without temp tables
+
+
+def _runner_paths(
+    run: Runner,
+    plan: PathPlan,
+    stream: Stream,
+    params: Params,
+    top: int,
+    max_edges: int,
+    min_users: int,
+    end_label: str | None,
+    extra_sql: str | None,
+) -> tuple[list[pd.DataFrame], int, list[str], list[str]]:
+    """The edges, the top sequences (with the users with a path) and ``extra_sql``, each one
+    statement over the definition's node rows (``path_sql``'s CTEs, for the runner's dialect):
+    window functions partitioned by user, so each user's rows are shuffled together once."""
+    ctes, select = path_parts(plan, stream, params, end_label, run.dialect)
+    queries = [
+        edges_sql(NODES, params, max_edges, min_users),
+        sequences_sql(NODES, params, plan.steps, top, all_users=True),
+    ]
+    if extra_sql:
+        queries.append(extra_sql.format(nodes=NODES))
+    statements = [with_nodes(ctes, select, q, NODES) for q in queries]
+    frames = [run.table(s, params.used_in(s)) for s in statements]
+    sequences = frames[1]
+    users = int(sequences["all_users"].iloc[0]) if len(sequences) else 0
+    frames[1] = sequences.drop(columns="all_users")
+    return frames, users, [], statements
 
 
 @metric_boundary("paths")
-def run_paths(con: duckdb.DuckDBPyConnection, q: PathsQuery, *, table: str = EVENTS) -> PathsResult:
-    """Paths from ``start_event`` (or to ``end_event``, or from each user's first event)."""
+def run_paths(
+    con: duckdb.DuckDBPyConnection | Runner, q: PathsQuery, *, table: str = EVENTS
+) -> PathsResult:
+    """Paths from ``start_event`` (or to ``end_event``, or from each user's first event).
+
+    ``con`` may also be another engine's runner (``spark.SparkRunner``, its catalog for validation
+    too): the paths are then built for its dialect and read the runner's table."""
     found: list[PoaWarning] = []
-    plan, anchor = plan_paths(con, q, found)
+    plan, anchor = plan_paths(con, q, found)  # type: ignore[arg-type]  # a runner is a Catalog
+    run = runner_for(con, table)
     params = Params()
-    stream = events_stream(q, plan, anchor, params, table=table)
+    stream = events_stream(q, plan, anchor, params, table=run.table_name, dialect=run.dialect)
     t = compute_paths(
         con, plan, stream, params, top=q.top, max_edges=q.max_edges, min_users=q.min_users
     )

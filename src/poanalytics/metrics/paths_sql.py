@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..sql import Params
+from .engine import DUCKDB, Dialect
 
 END = "(end)"
 START = "(start)"
@@ -53,11 +54,31 @@ class Stream:
     ctes: tuple[str, ...] = ()  # CTEs the source refers to
 
 
-def path_sql(plan: PathPlan, stream: Stream, params: Params, end_label: str | None = None) -> str:
+def path_sql(
+    plan: PathPlan,
+    stream: Stream,
+    params: Params,
+    end_label: str | None = None,
+    dialect: Dialect = DUCKDB,
+) -> str:
     """SQL with one row per path node: user_id, anchor_node (with user_id: the path), i, label, marker.
 
     ``i`` runs 1..steps from left to right; in paths to an event the anchor is at ``i = steps``.
     """
+    ctes, select = path_parts(plan, stream, params, end_label, dialect)
+    return "WITH " + ",\n".join(ctes) + "\n" + select
+
+
+def path_parts(
+    plan: PathPlan,
+    stream: Stream,
+    params: Params,
+    end_label: str | None = None,
+    dialect: Dialect = DUCKDB,
+) -> tuple[list[str], str]:
+    """``path_sql`` as its CTEs and its final SELECT over them (for a statement that adds its own
+    queries over the node rows: ``with_nodes``)."""
+    us = dialect.epoch_us
     forward = plan.direction == "from"
     n = int(plan.steps)
     tie = (
@@ -83,9 +104,9 @@ def path_sql(plan: PathPlan, stream: Stream, params: Params, end_label: str | No
     if plan.window is not None:
         w_us = params.add(int(plan.window) * 1_000_000)
         cut.append(
-            f"epoch_us(n.ts_first) - epoch_us(a.ats) <= {w_us}"
+            f"{us('n.ts_first')} - {us('a.ats')} <= {w_us}"
             if forward
-            else f"epoch_us(a.ats) - epoch_us(n.ts_last) <= {w_us}"
+            else f"{us('a.ats')} - {us('n.ts_last')} <= {w_us}"
         )
     marker = params.add(end_label or (END if forward else START))
     ctes = [
@@ -109,15 +130,22 @@ def path_sql(plan: PathPlan, stream: Stream, params: Params, end_label: str | No
             WHERE {" AND ".join(cut) or "true"})""",
         "sizes AS (SELECT user_id, anchor_node, count(*) AS n FROM path GROUP BY user_id, anchor_node)",
     ]
-    return (
-        "WITH "
-        + ",\n".join(ctes)
-        + f"""
-SELECT user_id, anchor_node, i, label, false AS marker FROM path
+    select = f"""SELECT user_id, anchor_node, i, label, false AS marker FROM path
 UNION ALL
 SELECT user_id, anchor_node, {"n + 1" if forward else f"{n} - n"} AS i, {marker} AS label, true AS marker
 FROM sizes WHERE n < {n}"""
-    )
+    return ctes, select
+
+
+def with_nodes(ctes: list[str], select: str, query: str, name: str = "pa_nodes") -> str:
+    """``query`` (a SELECT or a WITH statement reading the node rows as ``name``) with the node
+    rows' CTEs (``path_parts``) before it, in one statement: an engine without temp tables (Spark)
+    computes the nodes inside each query that reads them."""
+    head = "WITH " + ",\n".join([*ctes, f"{name} AS ({select})"])
+    body = query.lstrip()
+    if body[:5].upper() == "WITH ":
+        return f"{head},\n{body[5:]}"
+    return f"{head}\n{body}"
 
 
 # -- one path per user: only the rows it can reach, and no window function ----------------------------
@@ -240,13 +268,18 @@ WHERE users >= {params.add(int(min_users))} AND r <= {params.add(int(max_edges))
 ORDER BY step, users DESC, source, target"""
 
 
-def sequences_sql(nodes: str, params: Params, steps: int, top: int) -> str:
-    """The most common whole paths: path (labels joined by " → "), events, users, paths, share."""
+def sequences_sql(
+    nodes: str, params: Params, steps: int, top: int, *, all_users: bool = False
+) -> str:
+    """The most common whole paths: path (labels joined by " → "), events, users, paths, share;
+    with ``all_users``, also the users with a path (the same on every row) as ``all_users``."""
     cols = ", ".join(f"max(CASE WHEN i = {k} THEN label END)" for k in range(1, int(steps) + 1))
+    total = f"(SELECT count(DISTINCT user_id) FROM {nodes})"
+    extra = f",\n    {total} AS all_users" if all_users else ""
     return f"""WITH whole AS (SELECT user_id, concat_ws({params.add(SEPARATOR)}, {cols}) AS path,
         sum(CASE WHEN marker THEN 0 ELSE 1 END) AS events FROM {nodes} GROUP BY user_id, anchor_node)
 SELECT path, min(events) AS events, count(DISTINCT user_id) AS users, count(*) AS paths,
-    count(DISTINCT user_id) / (SELECT count(DISTINCT user_id) FROM {nodes}) AS share
+    count(DISTINCT user_id) / {total} AS share{extra}
 FROM whole GROUP BY path ORDER BY users DESC, paths DESC, path LIMIT {params.add(int(top))}"""
 
 

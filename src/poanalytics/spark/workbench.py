@@ -31,7 +31,7 @@ from .session import require_pyspark
 
 R = TypeVar("R")
 # the metric calls Spark answers (MetricMethods' areas)
-SUPPORTED = ("funnel", "retention", "lifecycle", "stickiness", "churn", "survival")
+SUPPORTED = ("funnel", "paths", "retention", "lifecycle", "stickiness", "churn", "survival")
 REQUIRED = ("user_id", "event", "ts")
 
 
