@@ -1,7 +1,11 @@
 """The fast path of ``wb.paths`` (one path per user: ``first_path_sql``, with its fallback for long
 runs of repeats) gives the same path rows as the definition, ``path_sql`` over every row, on random
 event histories (hypothesis): ties at one instant, long runs of repeats, both directions, windows,
-date ranges, exclusions, anchors with property filters, with and without collapsing repeats."""
+date ranges, exclusions, anchors with property filters, with and without collapsing repeats.
+
+Spark builds the definition for its dialect (no temp tables, no lists): on fewer such histories
+its node rows equal DuckDB's ``path_sql`` over every row, and its edges, sequences and users equal
+the DuckDB Workbench's."""
 
 from __future__ import annotations
 
@@ -67,6 +71,17 @@ def paths_case(draw):
     return events, kwargs
 
 
+def events_frame(events: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "user_id": [e[0] for e in events],
+            "event": [e[1] for e in events],
+            "ts": [T0 + pd.Timedelta(seconds=e[2]) for e in events],
+            "properties": [{"platform": e[3]} if e[3] else None for e in events],
+        }
+    )
+
+
 def nodes(frame: pd.DataFrame) -> list[tuple]:
     rows = frame[NODE_COLUMNS].astype({"i": "int64", "marker": "bool"})
     return sorted(rows.itertuples(index=False, name=None))
@@ -100,15 +115,7 @@ def test_first_path_rows_equal_path_sql_over_every_row(case):
     events, kwargs = case
     wb = poa.Workbench(":memory:")
     try:
-        frame = pd.DataFrame(
-            {
-                "user_id": [e[0] for e in events],
-                "event": [e[1] for e in events],
-                "ts": [T0 + pd.Timedelta(seconds=e[2]) for e in events],
-                "properties": [{"platform": e[3]} if e[3] else None for e in events],
-            }
-        )
-        wb.load_events(frame)
+        wb.load_events(events_frame(events))
         con = wb.con
         q = PathsQuery(**kwargs)
         plan, _ = plan_paths(con, q)
@@ -119,6 +126,57 @@ def test_first_path_rows_equal_path_sql_over_every_row(case):
         # and the public result is built from the same rows
         assert wb.paths(**kwargs).users == reference.user_id.nunique()
     finally:
+        wb.close()
+
+
+def _reference(con, q: PathsQuery) -> pd.DataFrame:
+    """The window definition's node rows over every event (``path_sql`` on DuckDB)."""
+    plan, anchor = plan_paths(con, q)
+    params = Params()
+    sql = path_sql(plan, events_stream(q, plan, anchor, params, table="events"), params)
+    return fetch_df(con, sql, params.used_in(sql))
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+@given(case=paths_case())
+def test_spark_path_rows_and_tables_equal_duckdbs(spark, case):
+    """The same histories on Spark (the events with their load order as ``seq``, ties at one
+    instant included): node rows equal to the reference, tables equal to the Workbench's."""
+    from poanalytics.spark import SparkWorkbench
+    from tests.engines import spark_frame
+
+    events, kwargs = case
+    wb = poa.Workbench(":memory:")
+    on = None
+    try:
+        wb.load_events(events_frame(events))
+        q = PathsQuery(**kwargs)
+        reference = _reference(wb.con, q)
+        expected = wb.paths(**kwargs)
+        on = SparkWorkbench(spark, spark_frame(spark, wb))
+        plan, anchor = plan_paths(wb.con, q)  # the same validation; Spark's catalog is not read
+        params = Params()
+        stream = events_stream(q, plan, anchor, params, table=on.view, dialect=on.runner.dialect)
+        got = compute_paths(
+            on.runner,
+            plan,
+            stream,
+            params,
+            top=q.top,
+            max_edges=q.max_edges,
+            min_users=q.min_users,
+            extra_sql="SELECT user_id, i, label, marker FROM {nodes}",
+        )
+        assert got.extra is not None and on.view in got.sql
+        assert nodes(got.extra) == nodes(reference)
+        assert got.users == expected.users == reference.user_id.nunique()
+        for a, b in ((expected.edges, got.edges), (expected.sequences, got.sequences)):
+            pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    finally:
+        if on is not None:
+            on.close()
         wb.close()
 
 

@@ -28,6 +28,7 @@ CALLS = [
     ("survival", {"signup_event": "signup", "inactive_days": 7, "by": "plan"}),
     ("funnel", {"steps": ["signup", "use", "use"], "window": "10d", "breakdown": "plan"}),
     ("funnel", {"steps": ["use", "signup"], "window": "30d", "order": "unordered"}),
+    ("paths", {"start_event": "signup", "steps": 4}),
 ]
 
 
@@ -102,13 +103,27 @@ def test_validation_reads_the_events_names_and_keys_from_spark(spark, lake):
         assert err.value.code == "step.filter_regex"  # RE2's rules on both engines
 
 
-def test_what_spark_does_not_answer_yet_is_named(spark, lake):
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"start_event": "signup"},
+        {"end_event": "use", "steps": 3, "collapse_repeats": False},
+        {"start_event": poa.Step("signup", where={"plan": "pro"}), "occurrence": "every"},
+        {"window": "10d", "date_from": "2024-03-05", "exclude_events": ["signup"]},
+    ],
+)
+def test_paths_answer_on_spark_as_on_the_warehouse(spark, lake, kwargs):
+    """Paths (no longer spark.unsupported): the same edges, sequences and users as DuckDB's, from
+    statements that ran on Spark over the lake."""
     wb, folder = lake
+    expected = wb.paths(**kwargs)
     with wb.on_spark(spark, events=folder) as on:
-        with pytest.raises(poa.MetricError) as err:
-            on.paths("signup")
-        assert err.value.code == "spark.unsupported"
-        assert "DuckDB" in err.value.hint
+        got = on.paths(**kwargs)
+        same(expected.edges, got.edges)
+        same(expected.sequences, got.sequences)
+        assert got.users == expected.users > 0 and got.title == expected.title
+        assert on.view in got.sql and "CREATE TEMP TABLE" not in got.sql
+        assert "pa_nodes" in on.runner.log[-1]
 
 
 def test_a_funnel_result_answers_its_users_on_spark(spark, lake):
@@ -156,23 +171,25 @@ def test_funnel_views_answer_on_spark_as_on_duckdb(spark, lake):
         assert got.trend_figure("week") is not None and got.times_figure(2) is not None
 
 
-def test_funnel_views_spark_does_not_answer_yet_are_named(spark, lake):
-    """The views built for DuckDB alone raise spark.unsupported naming the view; none runs a
-    query (nothing falls back to collecting events)."""
+def test_a_funnel_result_answers_its_dropoff_paths_on_spark(spark, lake):
+    """dropoff_paths re-runs the per-unit query inside its paths statements on Spark: the same
+    next events, edges and sequences as DuckDB's."""
     wb, folder = lake
+    kwargs = {"steps": ["signup", "use", "use"], "window": "10d"}
+    expected = wb.funnel(**kwargs)
     with wb.on_spark(spark, events=folder) as on:
-        f = on.funnel(["signup", "use"], window="10d", breakdown="plan")
-        queries = len(on.runner.log)
-        views = {
-            "drop-off paths": lambda: f.dropoff_paths(2),
-        }
-        for name, view in views.items():
-            with pytest.raises(poa.MetricError) as err:
-                view()
-            assert err.value.code == "spark.unsupported", name
-            assert "not available on Spark yet" in str(err.value), name
-            assert "DuckDB" in err.value.hint, name
-        assert len(on.runner.log) == queries
+        got = on.funnel(**kwargs)
+        for step, horizon in ((2, None), (3, "30d")):
+            queries = len(on.runner.log)
+            d, e = (
+                got.dropoff_paths(step, horizon=horizon),
+                expected.dropoff_paths(step, horizon=horizon),
+            )
+            assert len(on.runner.log) == queries + 2  # the edges and sequences, the next events
+            assert d.droppers == e.droppers > 0, step
+            for a, b in ((e.table, d.table), (e.edges, d.edges), (e.sequences, d.sequences)):
+                same(a, b)
+            assert on.view in d.sql and d.title == e.title
 
 
 def test_events_without_the_load_order_still_answer(spark, lake):

@@ -347,8 +347,8 @@ class Workbench(MetricMethods):
         return self.connection()
 
     def on_spark(self, spark: Any, events: Any) -> Any:
-        """The same metric calls (``funnel``, ``retention``, ``lifecycle``, ``stickiness``,
-        ``churn``, ``survival``) answered by Apache Spark over ``events``: a table name
+        """The same metric calls (``funnel``, ``paths``, ``retention``, ``lifecycle``,
+        ``stickiness``, ``churn``, ``survival``) answered by Apache Spark over ``events``: a table name
         ("catalog.schema.events"), a path to Parquet (e.g. ``poanalytics export events``'s folder)
         or a Spark DataFrame in the canonical events schema. Needs ``poanalytics[spark]`` and
         Java 17+; see docs/scale-out.md. Equivalent to ``poanalytics.spark.SparkWorkbench(spark,

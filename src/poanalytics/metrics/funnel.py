@@ -257,8 +257,8 @@ class FunnelResult:
     # Nothing is held on the connection: every view (users, trend, times, correlation, drop-off
     # paths, compare) re-runs it inside its own statement, the warehouse attached for that call.
     per_user_table: str
-    # the DuckDB connection, or the runner of another engine (Spark), that ran it: the views run
-    # there too; drop-off paths and correlation need DuckDB (spark.unsupported elsewhere)
+    # the DuckDB connection, or the runner of another engine (Spark), that ran it: every view
+    # re-runs the per-unit query there
     con: duckdb.DuckDBPyConnection | Runner = field(repr=False)
     events: str = field(default=EVENTS, repr=False)  # the events table its views read
     # PoaWarnings met on the way (e.g. a step whose event has no data yet: zeros, F13)
@@ -291,26 +291,6 @@ class FunnelResult:
             return sorted(r[0] for r in fetch_all(self.con, sql, params))
         frame = runner_for(self.con, self.events).table(sql, params)
         return sorted(str(v) for v in frame.iloc[:, 0])
-
-    def duckdb_con(self, view: str) -> duckdb.DuckDBPyConnection:
-        """The DuckDB connection the views built for DuckDB alone run on (correlation, drop-off
-        paths); on a result another engine computed, ``spark.unsupported`` naming ``view``."""
-        self._duckdb_only(view)
-        assert isinstance(self.con, duckdb.DuckDBPyConnection)
-        return self.con
-
-    def _duckdb_only(self, view: str) -> None:
-        """Refuse ``view`` on a result another engine computed (``spark.unsupported``): it is not
-        built for that engine yet, and nothing falls back to collecting its events."""
-        if isinstance(self.con, duckdb.DuckDBPyConnection):
-            return
-        raise MetricError(  # Spark is the one other engine (its runner is the result's con)
-            f"the funnel's {view} view is not available on Spark yet",
-            code="spark.unsupported",
-            hint="there, a funnel answers its table, figure(), users(), dropped(), trend(), "
-            "compare(), conversion_times() and callouts(); run the funnel on the DuckDB "
-            f"Workbench for its {view} (docs/scale-out.md)",
-        )
 
     def new_params(self) -> Params:
         """A Params for a statement that reads ``per_user_table``: it holds the per-unit query's

@@ -99,7 +99,9 @@ def dropoff_paths(result: FunnelResult, q: DropoffQuery) -> DropoffResult:
     if horizon is not None:
         until = f"{d.epoch_us('e.ts')} <= {d.epoch_us('m.ats')} + {params.add(horizon * 1_000_000)}"
     else:
-        until = f"{d.epoch_us('e.ts')} <= {d.epoch_us('m.t1')} + {params.add(plan.window * 1_000_000)}"
+        until = (
+            f"{d.epoch_us('e.ts')} <= {d.epoch_us('m.t1')} + {params.add(plan.window * 1_000_000)}"
+        )
     last = plan.steps[k - 1]
     stream = Stream(
         source=f"{d.table(result.events)} e JOIN droppers m ON m.user_id = e.user_id",

@@ -26,6 +26,7 @@ from .paths_sql import (
     path_parts,
     path_sql,
     prune_orphans,
+    report_sql,
     sequences_sql,
     with_nodes,
 )
@@ -324,22 +325,21 @@ def _runner_paths(
     end_label: str | None,
     extra_sql: str | None,
 ) -> tuple[list[pd.DataFrame], int, list[str], list[str]]:
-    """The edges, the top sequences (with the users with a path) and ``extra_sql``, each one
-    statement over the definition's node rows (``path_sql``'s CTEs, for the runner's dialect):
-    window functions partitioned by user, so each user's rows are shuffled together once."""
+    """The edges and the top sequences (with the users with a path) as one statement, and
+    ``extra_sql`` as another, each over the definition's node rows (``path_sql``'s CTEs, for the
+    runner's dialect): window functions partitioned by user, so each user's rows are shuffled
+    together once."""
     ctes, select = path_parts(plan, stream, params, end_label, run.dialect)
-    queries = [
-        edges_sql(NODES, params, max_edges, min_users),
-        sequences_sql(NODES, params, plan.steps, top, all_users=True),
-    ]
+    queries = [report_sql(NODES, params, plan.steps, top, max_edges, min_users)]
     if extra_sql:
         queries.append(extra_sql.format(nodes=NODES))
     statements = [with_nodes(ctes, select, q, NODES) for q in queries]
     frames = [run.table(s, params.used_in(s)) for s in statements]
-    sequences = frames[1]
-    users = int(sequences["all_users"].iloc[0]) if len(sequences) else 0
-    frames[1] = sequences.drop(columns="all_users")
-    return frames, users, [], statements
+    report = frames.pop(0)
+    edges = report[report.part == 1][EDGE_COLUMNS].reset_index(drop=True)
+    sequences = report[report.part == 2].reset_index(drop=True)
+    users = int(sequences.all_users.iloc[0]) if len(sequences) else 0
+    return [edges, sequences[SEQUENCE_COLUMNS], *frames], users, [], statements
 
 
 @metric_boundary("paths")

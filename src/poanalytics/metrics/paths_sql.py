@@ -283,6 +283,22 @@ SELECT path, min(events) AS events, count(DISTINCT user_id) AS users, count(*) A
 FROM whole GROUP BY path ORDER BY users DESC, paths DESC, path LIMIT {params.add(int(top))}"""
 
 
+def report_sql(
+    nodes: str, params: Params, steps: int, top: int, max_edges: int, min_users: int
+) -> str:
+    """``edges_sql`` (``part`` 1) and ``sequences_sql`` with ``all_users`` (``part`` 2) as one
+    query, each part in its own order: one statement (and one pass over the node rows where the
+    engine reuses a subplan) on an engine without temp tables."""
+    edges = edges_sql(nodes, params, max_edges, min_users)
+    sequences = sequences_sql(nodes, params, steps, top, all_users=True)
+    return f"""SELECT 1 AS part, e.step, e.source, e.target, e.users, e.paths, NULL AS path,
+    NULL AS events, NULL AS share, NULL AS all_users FROM ({edges}) e
+UNION ALL
+SELECT 2 AS part, NULL, NULL, NULL, s.users, s.paths, s.path, s.events, s.share, s.all_users
+FROM ({sequences}) s
+ORDER BY part, step, users DESC, source, target, paths DESC, path"""
+
+
 def prune_orphans(edges: pd.DataFrame, direction: str, steps: int) -> pd.DataFrame:
     """Drop edges cut off from the anchor once small edges are hidden, so no flow starts mid-chart.
 
