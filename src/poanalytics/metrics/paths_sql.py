@@ -14,7 +14,11 @@ Plan, in portable SQL (window functions, GROUP BY and equi-joins only):
 5. A marker node ("(end)", or "(start)" in paths to an event) where a path stops before the step
    limit, so that the users flowing into every node also flow out of it.
 
-Engine-specific bits are few: ``rowid`` (load order; an ingestion sequence elsewhere) and ``epoch_us``.
+Engine-specific bits are few: ``rowid`` (load order; Spark's events view carries ``seq`` as
+``rowid``) and epoch microseconds (``Dialect.epoch_us``), so ``path_sql`` is built for every engine.
+DuckDB runs the nodes into a temp table, and for one path per user ``first_path_sql`` (DuckDB's
+lists and HUGEINT keys); an engine without temp tables (Spark) runs ``path_sql`` as a CTE of each
+statement that reads the nodes (``with_nodes``, ``report_sql``).
 """
 
 from __future__ import annotations
@@ -172,8 +176,9 @@ def first_path_sql(
     plan: PathPlan, stream: Stream, params: Params, end_label: str | None = None
 ) -> str:
     """``path_sql``'s rows for ``first_only`` plans, plus ``short`` (true for every row of a user to
-    compute again: see above). Engine-specific: ``min_by``/``max_by`` with a count, lists
-    (``list``, ``list_sort``, ``list_filter`` with an index lambda, slicing, ``unnest``), ``rowid``."""
+    compute again: see above). DuckDB's alone: ``min_by``/``max_by`` with a count, HUGEINT keys,
+    lists (``list``, ``list_sort``, ``list_filter`` with an index lambda, slicing, ``unnest``),
+    ``rowid``; other engines take ``path_sql`` (``paths.compute_paths``)."""
     forward = plan.direction == "from"
     n = int(plan.steps)
     k = row_limit(plan)
