@@ -688,7 +688,7 @@ def lake(warehouse, tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("section", ["headline", "retention"])
+@pytest.mark.parametrize("section", ["headline", "funnels", "retention"])
 def test_a_section_on_spark_shows_what_it_shows_on_duckdb(warehouse, project, lake, spark, section):
     """``engine="spark"``: the event metrics of the section computed by Spark over the exported
     events; every line, table and chart the same as DuckDB's (tickets stay the warehouse's)."""
