@@ -388,7 +388,8 @@ def test_a_changed_date_range_changes_every_chart_of_the_notebook(name, demo_war
     assert not same, f"code cells {same} drew the same chart for another date range"
 
 
-def test_the_retention_notebook_draws_the_same_charts_on_spark(demo_warehouse, tmp_path):
+@pytest.mark.parametrize("name", ["10_funnels.ipynb", "20_retention_churn.ipynb"])
+def test_a_notebook_draws_the_same_charts_on_spark(name, demo_warehouse, tmp_path):
     """``-p engine spark``: the same notebook, its metrics computed by Spark (in the kernel's own
     local session) over the warehouse's events exported to Parquet, draws the same charts."""
     lake = tmp_path / "lake"
@@ -401,7 +402,7 @@ def test_the_retention_notebook_draws_the_same_charts_on_spark(demo_warehouse, t
     ):
         out = tmp_path / f"{engine}.ipynb"
         pm.execute_notebook(
-            str(ROOT / "notebooks" / "20_retention_churn.ipynb"),
+            str(ROOT / "notebooks" / name),
             str(out),
             parameters={"warehouse": str(demo_warehouse), **extra},
             kernel_name="poanalytics",
