@@ -58,3 +58,36 @@ def test_the_real_notebooks_parameters_are_checked(real_project):
     assert "steps: list = []  (funnel steps" in done.stderr  # the list, with types and help
     assert "window: str" in done.stderr and "out_dir" not in done.stderr
     assert tree(real_project) == before
+
+
+def test_the_weekly_report_runs_on_spark_with_the_same_numbers(real_project):
+    """``--param engine=spark``: the same notebook, its event metrics computed by a local Spark in
+    the report's kernel over the events exported to Parquet; the same headline and key charts."""
+    done = cli(real_project, "report", "weekly", timeout=600)
+    assert done.returncode == 0, done.stderr
+    html = next((real_project / "reports").glob("20??-W??/index.html"))
+    on_duckdb = json.loads((html.parent / "summary.json").read_text())
+    charts = {c["file"]: (html.parent / c["file"]).read_text() for c in on_duckdb["key_charts"]}
+    lake = real_project / "lake" / "events"
+    with poa.Workbench(real_project / "data" / "warehouse.duckdb") as wb:
+        wb.export_events(lake)
+    done = cli(
+        real_project,
+        "report",
+        "weekly",
+        "--param",
+        "engine=spark",
+        "--param",
+        f"spark_events={lake}",
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    on_spark = json.loads((html.parent / "summary.json").read_text())
+    assert on_spark["parameters"]["engine"] == "spark"
+    assert on_spark["week"] == on_duckdb["week"]
+    assert on_spark["headline"] == on_duckdb["headline"]
+    assert [c["file"] for c in on_spark["key_charts"]] == list(charts)
+    for name in ("funnel", "funnel_trend", "dropoff", "retention", "lifecycle", "churn"):
+        file = f"charts/{name}.json"
+        assert (html.parent / file).read_text() == charts[file], file
+    assert f"spark: {lake}" in html.read_text()  # the stamp names the engine and its events

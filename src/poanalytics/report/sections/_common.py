@@ -25,10 +25,14 @@ def closed_week(ctx: Any) -> Week:
     return week
 
 
-def funnel(ctx: Any, first: Week, last: Week, breakdown: str | None = None) -> Any:
+def funnel(
+    ctx: Any, first: Week, last: Week, breakdown: str | None = None, *, on: Any = None
+) -> Any:
     """The configured funnel over users entering from ``first`` to ``last`` (whole weeks), judged at
-    the report week's end (``as_of``): the same numbers whenever the report is run again."""
-    return ctx.metrics.funnel(
+    the report week's end (``as_of``): the same numbers whenever the report is run again.
+    ``on``: what computes it (default: the report's engine, ``ctx.metrics``; the voice section
+    joins it to tickets and notes in the warehouse, so it passes ``ctx.wb``)."""
+    return (on or ctx.metrics).funnel(
         ctx.config.funnel.steps,
         window=ctx.config.funnel.window,
         breakdown=breakdown or None,

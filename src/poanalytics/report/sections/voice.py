@@ -259,7 +259,7 @@ def _lift(ctx: Any, source: str) -> None:
 def _drop_step(ctx: Any) -> tuple[Any, int, str, int] | None:
     """(funnel, step number, step name, dropped) for the report funnel's step with the most
     drop-offs over the closed weeks of the history window; None when nobody dropped."""
-    f = funnel(ctx, ctx.history, closed_week(ctx))
+    f = funnel(ctx, ctx.history, closed_week(ctx), on=ctx.wb)  # joined to tickets and notes
     t = f.table[f.table["step"] > 1]
     if t.empty or not t["dropped"].sum():
         return None
