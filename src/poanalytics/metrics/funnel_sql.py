@@ -132,8 +132,12 @@ def bind(plan: FunnelPlan, params: Params, *, table: str, dialect: Dialect = DUC
 def next_rows_cte(n: int, strict: bool, breaker: str) -> str:
     """``nxt``: ``seq``'s rows with, per row, the position of the next row that can fill step k
     (``n{k}``, k >= 2) and, in strict mode, of the next row that is neither step k-1 nor step k
-    (``{breaker}{k}``, a breaker): one window partitioned by unit."""
-    win = "(PARTITION BY unit ORDER BY pos ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+    (``{breaker}{k}``, a breaker): one window partitioned by unit.
+
+    "The rows after this one" is written as the rows before it in descending order, a frame that
+    only grows: Spark evaluates a frame ending UNBOUNDED FOLLOWING again for every row (quadratic
+    in a unit's rows: a bot's million events never finished), a growing one incrementally."""
+    win = "(PARTITION BY unit ORDER BY pos DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
     nexts = [f"min(CASE WHEN s{k} THEN pos END) OVER w AS n{k}" for k in range(2, n + 1)]
     if strict:
         nexts += [
