@@ -149,6 +149,10 @@ class Dialect:
     # has a column ``b`` (DuckDB looks the alias up; Spark reads the column); without it, a value
     # looked up by key is joined instead
     correlated_alias = True
+    # a sliding window frame (RANGE BETWEEN CURRENT ROW AND x FOLLOWING) costs about the rows it
+    # holds per row (DuckDB: segment trees); where it is evaluated again for every row (Spark),
+    # builders write it as the difference of two growing frames instead
+    sliding_frames = True
 
     def row_position(self, packed: str, partition: str, order: list[str]) -> str:
         """A number ordering the rows of each ``partition`` as the expressions ``order`` do,

@@ -4,8 +4,9 @@ Every funnel event in the date range starts an attempt, a window [t, t + window]
 most one step (F3), so the number of steps a window completes is the size of a maximum matching
 between its events and the steps. With an event's *mask* (the set of steps it can fill), Hall's
 theorem gives that size without searching: N - max(0, max over step subsets S of
-(|S| - #events whose mask meets S)). Each count is one window aggregate over a RANGE frame, so
-funnels have at most MAX_STEPS steps.
+(|S| - #events whose mask meets S)). Each count is one window aggregate over a RANGE frame (on an
+engine that evaluates a sliding frame again for every row, Spark, the difference of two growing
+ones: the events up to t + window, less those before t), so funnels have at most MAX_STEPS steps.
 
 Exclusions (F9) span the whole funnel. An exclusion event inside an attempt's window, after its
 start, clears the attempt: progress made before an exclusion does not count toward the unit's
@@ -29,15 +30,18 @@ from .predicates import prop_expr
 MAX_STEPS = 7
 
 
-def _completed(n: int, frame: str) -> str:
-    """Steps completed by distinct events over a window frame (Hall's theorem on the masks)."""
+def _completed(n: int, frame: str, before: str | None = None) -> str:
+    """Steps completed by distinct events over a window frame (Hall's theorem on the masks): the
+    events of ``frame``, less those of ``before`` when given (a frame that ends earlier)."""
     deficits = []
     for size in range(1, n + 1):
         for subset in combinations(range(n), size):
             bits = sum(1 << i for i in subset)
-            deficits.append(
-                f"{size} - sum(CASE WHEN (mask & {bits}) <> 0 THEN 1 ELSE 0 END) OVER {frame}"
-            )
+            meets = f"CASE WHEN (mask & {bits}) <> 0 THEN 1 ELSE 0 END"
+            count = f"sum({meets}) OVER {frame}"
+            if before is not None:
+                count = f"({count} - coalesce(sum({meets}) OVER {before}, 0))"
+            deficits.append(f"{size} - {count}")
     return f"({n} - greatest(0, {', '.join(deficits)}))::INTEGER"
 
 
@@ -60,11 +64,24 @@ def unordered_sql(
     )
     any_step = " OR ".join(preds)
     order_by = f"PARTITION BY unit ORDER BY {us('ts')}"
-    windows = f"w AS ({order_by} RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING)"
-    cleared = "false"
-    if xpreds:  # an exclusion after the attempt's first instant, inside its window (F9)
-        windows += f", wx AS ({order_by} RANGE BETWEEN 1 FOLLOWING AND {w_us} FOLLOWING)"
-        cleared = "coalesce(bool_or(is_x) OVER wx, false)"
+    if dialect.sliding_frames:  # an attempt's window [t, t + window] as one frame
+        windows = f"w AS ({order_by} RANGE BETWEEN CURRENT ROW AND {w_us} FOLLOWING)"
+        depth = _completed(n, "w")
+        cleared = "false"
+        if xpreds:  # an exclusion after the attempt's first instant, inside its window (F9)
+            windows += f", wx AS ({order_by} RANGE BETWEEN 1 FOLLOWING AND {w_us} FOLLOWING)"
+            cleared = "coalesce(bool_or(is_x) OVER wx, false)"
+    else:  # the events up to t + window less those before t: frames that only grow
+        windows = (
+            f"w AS ({order_by} RANGE BETWEEN UNBOUNDED PRECEDING AND {w_us} FOLLOWING), "
+            f"wb AS ({order_by} RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+        )
+        depth = _completed(n, "w", "wb")
+        cleared = "false"
+        if xpreds:
+            windows += f", wt AS ({order_by} RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+            x = "CASE WHEN is_x THEN 1 ELSE 0 END"
+            cleared = f"(sum({x}) OVER w - sum({x}) OVER wt > 0)"
     # the attempt behind the result: deepest clean one, earliest first; none clean: the first one
     best_key = dialect.list_value(
         "cleared::INTEGER", f"CASE WHEN cleared THEN 0 ELSE {n} - depth END", us("ts")
@@ -78,7 +95,7 @@ raw AS (SELECT user_id, ts, rowid AS rid, {bval} AS b, {unit} AS unit, ({excl}) 
             CASE WHEN {excl} THEN 0 ELSE {mask} END AS mask
         FROM {src} WHERE user_id IN (SELECT user_id FROM entrants) {lower} {upper}
             AND (({any_step}) OR ({excl}))),
-win AS (SELECT unit, user_id, b, ts, rid, mask, {_completed(n, "w")} AS depth, {cleared} AS cleared
+win AS (SELECT unit, user_id, b, ts, rid, mask, {depth} AS depth, {cleared} AS cleared
         FROM raw WINDOW {windows}),
 att AS (SELECT * FROM win WHERE mask <> 0 AND {in_range}),
 per AS (SELECT unit, any_value(user_id) AS user_id, {dialect.arg_min("b", dialect.list_value(us("ts"), "rid"))} AS b,

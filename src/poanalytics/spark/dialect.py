@@ -118,6 +118,7 @@ class SparkDialect(Dialect):
 
     materializes_ctes = False  # Spark inlines a CTE into every reference
     correlated_alias = False  # inside (SELECT .. FROM seq s ..), b.unit is seq's column b
+    sliding_frames = False  # a sliding frame's aggregate is computed again for every row
 
     def row_position(self, packed: str, partition: str, order: list[str]) -> str:
         # no 128-bit integers: the rows' running count in that order (a BIGINT; row_number is an
