@@ -155,6 +155,17 @@ def test_a_funnel_whose_events_are_absent_in_the_week_is_named(warehouse, projec
     assert "Did you mean 'activated'" in info.value.message
 
 
+def test_the_funnel_events_check_takes_the_warehouse_connection(warehouse, project):
+    """``poa.report.check_funnel_events`` reads a DuckDB connection as before (or a runner)."""
+    with poa.Workbench(warehouse) as wb:
+        week = poa.report.weekly(wb).week
+    with poa.Workbench(warehouse) as wb, wb.connection() as con:
+        poa.report.check_funnel_events(con, ["signed_up", "activated"], week)
+        with pytest.raises(PoaError) as info:
+            poa.report.check_funnel_events(con, ["signed_up", "paid"], week)
+    assert info.value.code == "report.funnel_events" and "'paid'" in info.value.message
+
+
 def test_a_segment_no_event_carries_is_refused_before_anything_runs(warehouse, project):
     with poa.Workbench(warehouse) as wb, pytest.raises(PoaError) as info:
         poa.report.weekly(wb, segment="plann")

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ..db import fetch_df, fetch_value
 from ..sql import Params, quote_ident
+from .spec import MetricError
 
 EVENTS = "events"  # the warehouse's events table: the default of runners, never of builders
 
@@ -297,8 +298,6 @@ def run_events_query(runner: Runner, build: Callable[[EventsSQL], str]) -> pd.Da
     q = EventsSQL(runner.dialect, runner.dialect.table(runner.table_name))
     sql = build(q)
     if not isinstance(sql, str):
-        from .spec import MetricError
-
         raise MetricError(
             f"an events query's build function returned {type(sql).__name__}, not SQL text",
             code="metric.events_query",

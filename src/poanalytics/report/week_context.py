@@ -137,12 +137,12 @@ def with_overrides(
     return dataclasses.replace(cfg, funnel=funnel, churn=churn, retention=retention)
 
 
-def check_funnel_events(runner: Any, steps: Sequence[str], week: Week) -> None:
+def check_funnel_events(con: Any, steps: Sequence[str], week: Week) -> None:
     """Refuse a funnel whose steps' events do not occur in ``week`` (``report.funnel_events``,
     naming them and the closest events the week holds): its numbers would all be zero.
-    ``runner``: a metrics engine's runner (``metrics.engine.runner_for``)."""
+    ``con``: the warehouse's DuckDB connection, or another engine's runner."""
     found = run_events_query(
-        runner,
+        runner_for(con),
         lambda q: (
             f"SELECT event, count(*) AS n FROM {q.events} "
             f"WHERE ts BETWEEN {q.instant(week.start)} AND {q.instant(week.end)} GROUP BY event"
